@@ -1,0 +1,193 @@
+/* Agent HTTP handlers. /metrics serves bytes rendered once per sample (and
+ * gzipped once per sample), so a scrape costs a reference count and a copy
+ * into the socket. */
+#include "api.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../lib/config.h"
+#include "../lib/now.h"
+
+enum { ROUTE_OPEN = 0, ROUTE_TOKEN = 1, ROUTE_METRICS = 2 };
+
+static int token_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+
+    /* constant time in the length of the presented token */
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    return diff == 0;
+}
+
+static int authorize(void *appv, const struct http_route *route, struct http_request *req,
+                     struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    const char *h;
+
+    if (!app->opts->token)
+        return 0;
+    if (route->flags == ROUTE_OPEN ||
+        (route->flags == ROUTE_METRICS && !app->opts->metrics_need_token))
+        return 0;
+    h = http_header(req, "Authorization");
+    if (h && !strncasecmp(h, "Bearer ", 7) && token_equal(h + 7, app->opts->token))
+        return 0;
+    http_add_header(resp, "WWW-Authenticate", "Bearer realm=\"gpufleet-agent\"");
+    http_error(resp, 401, "unauthorized", "Authorization",
+               "a valid bearer token is required");
+    return -1;
+}
+
+static void release_snapshot(void *arg)
+{
+    snapshot_put(arg);
+}
+
+static struct snapshot *current(struct agent_app *app, struct http_response *resp)
+{
+    struct snapshot *s = snapshot_get(app->store);
+    if (!s)
+        http_error(resp, 503, "not_ready", NULL, "the first sample has not been taken yet");
+    return s;
+}
+
+static void handle_metrics(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct snapshot *s = current(app, resp);
+    const char *gz;
+    size_t gz_len;
+
+    if (!s)
+        return;
+    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    http_add_header(resp, "Vary", "Accept-Encoding");
+    if (http_accepts_gzip(req) && snapshot_gzip(s, &gz, &gz_len) == 0) {
+        http_add_header(resp, "Content-Encoding", "gzip");
+        resp->data = gz;
+        resp->data_len = gz_len;
+    } else {
+        resp->data = s->text;
+        resp->data_len = s->text_len;
+    }
+    resp->release = release_snapshot;
+    resp->release_arg = s;
+}
+
+static void handle_snapshot(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct snapshot *s = current(app, resp);
+    const char *json;
+    size_t len;
+
+    (void)req;
+    if (!s)
+        return;
+    if (snapshot_json(s, &json, &len) < 0) {
+        snapshot_put(s);
+        http_error(resp, 500, "internal", NULL, "cannot render the snapshot");
+        return;
+    }
+    resp->content_type = "application/json";
+    resp->data = json;
+    resp->data_len = len;
+    resp->release = release_snapshot;
+    resp->release_arg = s;
+}
+
+int api_parse_history_params(const char *since, const char *until, int64_t now_ms,
+                             int64_t keep_ms, struct history_params *p, const char **field,
+                             char *err, size_t errlen)
+{
+    /* timestamps are Unix milliseconds; anything before 2000 or past 2200
+     * is a unit mistake (seconds, microseconds) worth telling apart */
+    const int64_t lo = 946684800000LL, hi = 7258118400000LL;
+
+    p->since_ms = now_ms - keep_ms;
+    p->until_ms = 0;
+    if (since && config_parse_int(since, lo, hi, &p->since_ms) < 0) {
+        *field = "since";
+        snprintf(err, errlen, "since must be a Unix time in milliseconds");
+        return -1;
+    }
+    if (until && config_parse_int(until, lo, hi, &p->until_ms) < 0) {
+        *field = "until";
+        snprintf(err, errlen, "until must be a Unix time in milliseconds");
+        return -1;
+    }
+    if (p->until_ms && p->until_ms < p->since_ms) {
+        *field = "until";
+        snprintf(err, errlen, "until must not be before since");
+        return -1;
+    }
+    return 0;
+}
+
+static void handle_history(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct history_params p;
+    const char *field = NULL;
+    char err[160];
+
+    if (api_parse_history_params(http_query(req, "since"), http_query(req, "until"),
+                                 now_wall_ms(), app->opts->history_minutes * 60000LL, &p, &field,
+                                 err, sizeof(err)) < 0) {
+        http_error(resp, 400, "invalid_parameter", field, "%s", err);
+        return;
+    }
+    resp->content_type = "application/json";
+    history_render_json(app->hist, p.since_ms, p.until_ms, &resp->body);
+}
+
+static void handle_healthz(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct snapshot *s = snapshot_get(app->store);
+    int64_t now = now_wall_ms();
+
+    (void)req;
+    resp->content_type = "application/json";
+    if (!s) {
+        resp->status = 503;
+        buf_puts(&resp->body, "{\"status\":\"starting\"}\n");
+        return;
+    }
+    int64_t age = now - s->ts_ms;
+    /* stale if the sampler missed more than three intervals */
+    int stale = age > 3 * app->opts->interval_ms + 1000;
+    resp->status = stale ? 503 : 200;
+    buf_printf(&resp->body,
+               "{\"status\":\"%s\",\"last_sample_ms\":%lld,\"sample_age_ms\":%lld,"
+               "\"uptime_s\":%lld}\n",
+               stale ? "stale" : "ok", (long long)s->ts_ms, (long long)age,
+               (long long)((now - app->started_ms) / 1000));
+    snapshot_put(s);
+}
+
+static const struct http_route routes[] = {
+    {"GET", "/metrics", handle_metrics, ROUTE_METRICS},
+    {"GET", "/api/v1/snapshot", handle_snapshot, ROUTE_TOKEN},
+    {"GET", "/api/v1/history", handle_history, ROUTE_TOKEN},
+    {"GET", "/healthz", handle_healthz, ROUTE_OPEN},
+};
+
+struct http_server *api_start(struct agent_app *app, char *err, size_t errlen)
+{
+    struct http_config cfg = {
+        .listen = app->opts->listen,
+        .routes = routes,
+        .nroutes = sizeof(routes) / sizeof(routes[0]),
+        .authorize = authorize,
+        .app = app,
+        .max_body_bytes = 64 * 1024,
+        .threads = 2,
+    };
+    return http_start(&cfg, err, errlen);
+}

@@ -1,0 +1,35 @@
+/* The agent's HTTP API: /metrics, /api/v1/snapshot, /api/v1/history,
+ * /healthz. Handlers read published snapshots only; none touches NVML. */
+#ifndef GF_AGENT_API_H
+#define GF_AGENT_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../lib/httpd.h"
+#include "history.h"
+#include "options.h"
+#include "snapshot.h"
+
+struct agent_app {
+    const struct agent_options *opts;
+    struct snapshot_store *store;
+    struct history *hist;
+    int64_t started_ms;
+};
+
+struct history_params {
+    int64_t since_ms;
+    int64_t until_ms; /* 0: up to now */
+};
+
+/* Parses /api/v1/history's query parameters (each may be NULL). Returns 0,
+ * or -1 with the offending parameter's name in *field and a message in err. */
+int api_parse_history_params(const char *since, const char *until, int64_t now_ms,
+                             int64_t keep_ms, struct history_params *p, const char **field,
+                             char *err, size_t errlen);
+
+/* Starts serving app on opts->listen. NULL with err on failure. */
+struct http_server *api_start(struct agent_app *app, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,383 @@
+/* libmicrohttpd glue. MHD calls the access handler several times per request:
+ * first to set up, then with body chunks, then once with no data; the route is
+ * dispatched on that last call. */
+#include "httpd.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct http_config cfg;
+    unsigned port;
+};
+
+int http_parse_listen(const char *listen, char *host, size_t hostlen, unsigned *port, char *err,
+                      size_t errlen)
+{
+    const char *colon;
+    size_t hlen;
+    char *end;
+    unsigned long p;
+
+    if (!listen || !*listen) {
+        snprintf(err, errlen, "listen: empty address");
+        return -1;
+    }
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (!close || close[1] != ':') {
+            snprintf(err, errlen, "listen: expected [IPv6]:PORT, got '%s'", listen);
+            return -1;
+        }
+        hlen = (size_t)(close - listen - 1);
+        if (hlen >= hostlen)
+            goto toolong;
+        memcpy(host, listen + 1, hlen);
+        host[hlen] = '\0';
+        colon = close + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon) {
+            snprintf(err, errlen, "listen: expected HOST:PORT, got '%s'", listen);
+            return -1;
+        }
+        hlen = (size_t)(colon - listen);
+        if (hlen >= hostlen)
+            goto toolong;
+        memcpy(host, listen, hlen);
+        host[hlen] = '\0';
+    }
+    p = strtoul(colon + 1, &end, 10);
+    if (!colon[1] || *end || p > 65535) {
+        snprintf(err, errlen, "listen: port must be 0-65535, got '%s'", colon + 1);
+        return -1;
+    }
+    *port = (unsigned)p;
+    return 0;
+toolong:
+    snprintf(err, errlen, "listen: host too long");
+    return -1;
+}
+
+const char *http_query(struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_header(struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+int http_accepts_gzip(struct http_request *req)
+{
+    const char *ae = http_header(req, "Accept-Encoding");
+
+    while (ae && *ae) {
+        size_t n = strcspn(ae, ",");
+        char tok[64];
+        if (n < sizeof(tok)) {
+            memcpy(tok, ae, n);
+            tok[n] = '\0';
+            char *name = tok + strspn(tok, " \t");
+            char *params = strchr(name, ';');
+            if (params)
+                *params++ = '\0';
+            name[strcspn(name, " \t")] = '\0';
+            if (!strcasecmp(name, "gzip") || !strcmp(name, "*")) {
+                const char *q = params ? strstr(params, "q=") : NULL;
+                return !q || strtod(q + 2, NULL) > 0;
+            }
+        }
+        ae += n;
+        if (*ae == ',')
+            ae++;
+    }
+    return 0;
+}
+
+void http_add_header(struct http_response *resp, const char *name, const char *value)
+{
+    if (resp->nheaders >= HTTP_MAX_HEADERS)
+        return;
+    resp->header_names[resp->nheaders] = xstrdup(name);
+    resp->header_values[resp->nheaders] = xstrdup(value);
+    resp->nheaders++;
+}
+
+void http_error(struct http_response *resp, int status, const char *code, const char *field,
+                const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    json_t *err, *root;
+    char *text;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    err = json_pack("{s:s, s:s}", "code", code, "message", msg);
+    if (field)
+        json_object_set_new(err, "field", json_string(field));
+    root = json_pack("{s:o}", "error", err);
+    text = json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(root);
+    resp->status = status;
+    resp->content_type = "application/json";
+    resp->data = NULL;
+    buf_reset(&resp->body);
+    if (text) {
+        buf_puts(&resp->body, text);
+        buf_putc(&resp->body, '\n');
+        free(text);
+    }
+}
+
+/* Matches path against pattern, filling req->params for {x} segments. */
+static int match_route(const char *pattern, const char *path, struct http_request *req)
+{
+    const char *p = pattern, *s = path;
+    size_t np = 0;
+
+    while (*p && *s) {
+        if (*p == '{') {
+            const char *pe = strchr(p, '}');
+            size_t n = strcspn(s, "/");
+            if (!pe || n == 0 || n >= sizeof(req->param_store[0]) || np >= HTTP_MAX_PARAMS)
+                return 0;
+            memcpy(req->param_store[np], s, n);
+            req->param_store[np][n] = '\0';
+            req->params[np] = req->param_store[np];
+            np++;
+            p = pe + 1;
+            s += n;
+            continue;
+        }
+        if (*p != *s)
+            return 0;
+        p++;
+        s++;
+    }
+    if (*p || *s)
+        return 0;
+    req->nparams = np;
+    return 1;
+}
+
+static void release_resp(struct http_response *resp)
+{
+    buf_free(&resp->body);
+    for (size_t i = 0; i < resp->nheaders; i++) {
+        free(resp->header_names[i]);
+        free(resp->header_values[i]);
+    }
+}
+
+static void dispatch(struct http_server *srv, struct http_request *req,
+                     struct http_response *resp)
+{
+    const struct http_route *path_match = NULL;
+
+    if (req->body_too_big) {
+        http_error(resp, 413, "body_too_large", NULL, "request body larger than %zu bytes",
+                   srv->cfg.max_body_bytes);
+        return;
+    }
+    for (size_t i = 0; i < srv->cfg.nroutes; i++) {
+        const struct http_route *r = &srv->cfg.routes[i];
+        if (!match_route(r->pattern, req->path, req))
+            continue;
+        path_match = r;
+        int same = !strcmp(r->method, req->method) ||
+                   (!strcmp(req->method, "HEAD") && !strcmp(r->method, "GET"));
+        if (!same)
+            continue;
+        if (srv->cfg.authorize && srv->cfg.authorize(srv->cfg.app, r, req, resp) < 0)
+            return;
+        r->handler(srv->cfg.app, req, resp);
+        return;
+    }
+    if (path_match)
+        http_error(resp, 405, "method_not_allowed", NULL, "%s is not allowed on %s",
+                   req->method, req->path);
+    else
+        http_error(resp, 404, "not_found", NULL, "no such path: %s", req->path);
+}
+
+static void free_cb(void *arg)
+{
+    struct http_response *resp = arg;
+    if (resp->release)
+        resp->release(resp->release_arg);
+    free(resp);
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *resp)
+{
+    struct MHD_Response *mr;
+    enum MHD_Result ret;
+
+    if (!resp->data) {
+        size_t len;
+        char *body = buf_detach(&resp->body, &len);
+        mr = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    } else {
+        struct http_response *keep = xmalloc(sizeof(*keep));
+        *keep = (struct http_response){.release = resp->release, .release_arg = resp->release_arg};
+        mr = MHD_create_response_from_buffer_with_free_callback_cls(
+            resp->data_len, (void *)resp->data, free_cb, keep);
+        resp->release = NULL;
+    }
+    if (!mr)
+        return MHD_NO;
+    if (resp->content_type)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    for (size_t i = 0; i < resp->nheaders; i++)
+        MHD_add_response_header(mr, resp->header_names[i], resp->header_values[i]);
+    ret = MHD_queue_response(conn, (unsigned)resp->status, mr);
+    MHD_destroy_response(mr);
+    return ret;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+    struct http_server *srv = cls;
+    struct http_request *req = *con_cls;
+    struct http_response resp;
+    enum MHD_Result ret;
+
+    (void)version;
+    if (!req) {
+        req = xcalloc(1, sizeof(*req));
+        buf_init(&req->body, srv->cfg.max_body_bytes);
+        *con_cls = req;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!req->body_too_big && buf_append(&req->body, upload_data, *upload_data_size) < 0)
+            req->body_too_big = 1;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    req->conn = conn;
+    req->method = method;
+    req->path = url;
+    memset(&resp, 0, sizeof(resp));
+    resp.status = 200;
+    buf_init(&resp.body, 0);
+    dispatch(srv, req, &resp);
+    ret = send_response(conn, &resp);
+    if (resp.release) /* the response was never queued with its data */
+        resp.release(resp.release_arg);
+    release_resp(&resp);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http_request *req = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (!req)
+        return;
+    buf_free(&req->body);
+    free(req);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_warn("http: %s", msg);
+}
+
+struct http_server *http_start(const struct http_config *cfg, char *err, size_t errlen)
+{
+    struct http_server *srv = NULL;
+    char host[128];
+    unsigned port;
+    struct sockaddr_storage ss;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+
+    if (http_parse_listen(cfg->listen, host, sizeof(host), &port, err, errlen) < 0)
+        return NULL;
+    memset(&ss, 0, sizeof(ss));
+    if (!*host || !strcmp(host, "0.0.0.0")) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        sin->sin_addr.s_addr = htonl(INADDR_ANY);
+    } else if (strchr(host, ':')) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+            goto badhost;
+        flags |= MHD_USE_IPv6;
+    } else {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        if (!strcmp(host, "localhost"))
+            strcpy(host, "127.0.0.1");
+        if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+            goto badhost;
+    }
+    srv = xcalloc(1, sizeof(*srv));
+    srv->cfg = *cfg;
+    if (!srv->cfg.max_body_bytes)
+        srv->cfg.max_body_bytes = 1u << 20;
+    unsigned threads = cfg->threads ? cfg->threads : 1;
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_THREAD_POOL_SIZE,
+        threads, MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(err, errlen, "listen: cannot bind %s (in use, or not an address of this host)",
+                 cfg->listen);
+        free(srv);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : port;
+    return srv;
+badhost:
+    snprintf(err, errlen, "listen: '%s' is not an IP address", host);
+    return NULL;
+}
+
+unsigned http_port(const struct http_server *srv)
+{
+    return srv->port;
+}
+
+void http_stop(struct http_server *srv)
+{
+    if (!srv)
+        return;
+    MHD_stop_daemon(srv->daemon);
+    free(srv);
+}

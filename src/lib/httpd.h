@@ -1,0 +1,98 @@
+/* HTTP server glue over libmicrohttpd: a route table, bounded request
+ * bodies, JSON errors and zero-copy responses. */
+#ifndef GF_HTTPD_H
+#define GF_HTTPD_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+struct MHD_Connection;
+struct http_server;
+
+#define HTTP_MAX_PARAMS 4
+#define HTTP_MAX_HEADERS 8
+
+struct http_request {
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    /* values of {name} segments of the matched route, in order */
+    const char *params[HTTP_MAX_PARAMS];
+    char param_store[HTTP_MAX_PARAMS][128];
+    size_t nparams;
+    struct buf body; /* request body, bounded by the server's max_body_bytes */
+    int body_too_big;
+};
+
+struct http_response {
+    int status;
+    const char *content_type;  /* static string */
+    struct buf body;           /* owned; used when data is NULL */
+    /* zero-copy body: data stays valid until release(release_arg) is called */
+    const void *data;
+    size_t data_len;
+    void (*release)(void *arg);
+    void *release_arg;
+    char *header_names[HTTP_MAX_HEADERS];
+    char *header_values[HTTP_MAX_HEADERS];
+    size_t nheaders;
+};
+
+typedef void (*http_handler)(void *app, struct http_request *req, struct http_response *resp);
+
+struct http_route {
+    const char *method;  /* "GET", "POST", ... */
+    const char *pattern; /* "/api/v1/servers/{id}": {x} matches one non-empty segment */
+    http_handler handler;
+    int flags;           /* free for the application's authorize hook */
+};
+
+/* Runs before a route's handler; returns 0 to go on, or fills resp (an
+ * error) and returns -1 to stop. */
+typedef int (*http_authorize)(void *app, const struct http_route *route,
+                              struct http_request *req, struct http_response *resp);
+
+struct http_config {
+    const char *listen;   /* "127.0.0.1:9445", "[::1]:9445", ":9445" (all addresses) */
+    const struct http_route *routes;
+    size_t nroutes;
+    http_authorize authorize; /* may be NULL */
+    void *app;
+    size_t max_body_bytes;    /* 0: 1 MiB */
+    unsigned threads;         /* 0: 1 */
+};
+
+/* Binds and starts serving on background threads. Returns NULL with a
+ * message in err when the address is invalid or cannot be bound. The route
+ * table must outlive the server. */
+struct http_server *http_start(const struct http_config *cfg, char *err, size_t errlen);
+
+/* Port actually bound (useful with port 0). */
+unsigned http_port(const struct http_server *srv);
+
+/* Stops serving, waits for handlers in flight, frees the server. */
+void http_stop(struct http_server *srv);
+
+/* A query-string argument or request header, or NULL. Valid for the
+ * request's lifetime. */
+const char *http_query(struct http_request *req, const char *name);
+const char *http_header(struct http_request *req, const char *name);
+
+/* Whether the client accepts gzip (Accept-Encoding). */
+int http_accepts_gzip(struct http_request *req);
+
+/* Adds a response header (both strings copied). */
+void http_add_header(struct http_response *resp, const char *name, const char *value);
+
+/* Sets status and a JSON error body:
+ * {"error":{"code":code,"field":field,"message":...}}; field may be NULL. */
+void http_error(struct http_response *resp, int status, const char *code, const char *field,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Splits "host:port" / "[v6]:port" / ":port" into host (empty for any) and
+ * port. Returns 0, or -1 with a message in err. */
+int http_parse_listen(const char *listen, char *host, size_t hostlen, unsigned *port, char *err,
+                      size_t errlen);
+
+#endif
