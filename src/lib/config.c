@@ -20,6 +20,8 @@ int config_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 
     if (!s || !*s || strlen(s) > 20)
         return -1;
+    if (!(s[0] >= '0' && s[0] <= '9') && !(s[0] == '-' && s[1] >= '0' && s[1] <= '9'))
+        return -1;
     errno = 0;
     v = strtoll(s, &end, 10);
     if (errno || *end || end == s)

@@ -83,8 +83,11 @@ const char *http_header(struct http_request *req, const char *name)
 
 int http_accepts_gzip(struct http_request *req)
 {
-    const char *ae = http_header(req, "Accept-Encoding");
+    return http_gzip_acceptable(http_header(req, "Accept-Encoding"));
+}
 
+int http_gzip_acceptable(const char *ae)
+{
     while (ae && *ae) {
         size_t n = strcspn(ae, ",");
         char tok[64];

@@ -82,6 +82,10 @@ const char *http_header(struct http_request *req, const char *name);
 /* Whether the client accepts gzip (Accept-Encoding). */
 int http_accepts_gzip(struct http_request *req);
 
+/* The same decision from an Accept-Encoding value (NULL: no header):
+ * "gzip" or "*" with a q-value above 0. */
+int http_gzip_acceptable(const char *accept_encoding);
+
 /* Adds a response header (both strings copied). */
 void http_add_header(struct http_response *resp, const char *name, const char *value);
 

@@ -1,0 +1,122 @@
+/* Tests for src/lib/httpd.c: routing, JSON errors, body bounds, parsing of
+ * listen addresses and Accept-Encoding. Requests go over loopback. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#include "../../src/lib/httpd.h"
+
+static void echo_param(void *app, struct http_request *req, struct http_response *resp)
+{
+    (void)app;
+    resp->content_type = "text/plain";
+    buf_printf(&resp->body, "id=%s len=%zu", req->params[0], req->body.len);
+}
+
+static const struct http_route routes[] = {
+    {"GET", "/things/{id}", echo_param, 0},
+    {"POST", "/things/{id}/body", echo_param, 0},
+};
+
+/* Sends raw and returns the whole response (malloc'd). */
+static char *roundtrip(unsigned port, const char *raw)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct buf out;
+    char chunk[4096];
+    ssize_t n;
+
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_true(write(fd, raw, strlen(raw)) == (ssize_t)strlen(raw));
+    buf_init(&out, 0);
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+        buf_append(&out, chunk, (size_t)n);
+    close(fd);
+    return buf_detach(&out, NULL);
+}
+
+static void routes_and_errors(void **state)
+{
+    char err[128];
+    struct http_config cfg = {.listen = "127.0.0.1:0", .routes = routes, .nroutes = 2,
+                              .max_body_bytes = 16};
+    struct http_server *srv = http_start(&cfg, err, sizeof(err));
+    char *r;
+
+    (void)state;
+    assert_non_null(srv);
+    unsigned port = http_port(srv);
+    assert_true(port > 0);
+    r = roundtrip(port, "GET /things/gpu-7 HTTP/1.0\r\n\r\n");
+    assert_non_null(strstr(r, "200 OK"));
+    assert_non_null(strstr(r, "id=gpu-7 len=0"));
+    free(r);
+    r = roundtrip(port, "GET /things/ HTTP/1.0\r\n\r\n");
+    assert_non_null(strstr(r, "404"));
+    assert_non_null(strstr(r, "\"code\":\"not_found\""));
+    free(r);
+    r = roundtrip(port, "DELETE /things/x HTTP/1.0\r\n\r\n");
+    assert_non_null(strstr(r, "405"));
+    free(r);
+    r = roundtrip(port, "POST /things/x/body HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello");
+    assert_non_null(strstr(r, "id=x len=5"));
+    free(r);
+    r = roundtrip(port, "POST /things/x/body HTTP/1.0\r\nContent-Length: 40\r\n\r\n"
+                        "0123456789012345678901234567890123456789");
+    assert_non_null(strstr(r, "413"));
+    assert_non_null(strstr(r, "body_too_large"));
+    free(r);
+    http_stop(srv);
+}
+
+static void listen_addresses(void **state)
+{
+    char host[64], err[128];
+    unsigned port;
+
+    (void)state;
+    assert_int_equal(http_parse_listen("127.0.0.1:9445", host, sizeof(host), &port, err, 128), 0);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 9445);
+    assert_int_equal(http_parse_listen("[::1]:80", host, sizeof(host), &port, err, 128), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(http_parse_listen(":9445", host, sizeof(host), &port, err, 128), 0);
+    assert_string_equal(host, "");
+    assert_int_equal(http_parse_listen("127.0.0.1", host, sizeof(host), &port, err, 128), -1);
+    assert_non_null(strstr(err, "listen"));
+    assert_int_equal(http_parse_listen("h:70000", host, sizeof(host), &port, err, 128), -1);
+    assert_int_equal(http_parse_listen("h:", host, sizeof(host), &port, err, 128), -1);
+    assert_int_equal(http_parse_listen("[::1:80", host, sizeof(host), &port, err, 128), -1);
+    struct http_config cfg = {.listen = "not-an-ip:1", .routes = routes, .nroutes = 2};
+    assert_null(http_start(&cfg, err, sizeof(err)));
+    assert_non_null(strstr(err, "not-an-ip"));
+}
+
+static void accept_encoding(void **state)
+{
+    (void)state;
+    assert_true(http_gzip_acceptable("gzip"));
+    assert_true(http_gzip_acceptable("deflate, gzip;q=0.5"));
+    assert_true(http_gzip_acceptable("*"));
+    assert_true(http_gzip_acceptable("GZIP"));
+    assert_false(http_gzip_acceptable("gzip;q=0"));
+    assert_false(http_gzip_acceptable("gzip; q=0.0"));
+    assert_false(http_gzip_acceptable("identity"));
+    assert_false(http_gzip_acceptable(NULL));
+    assert_false(http_gzip_acceptable(""));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(routes_and_errors),
+        cmocka_unit_test(listen_addresses),
+        cmocka_unit_test(accept_encoding),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
