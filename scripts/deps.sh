@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages gpufleet needs, and only those missing.
+# usage: scripts/deps.sh [run|test|bench]   (default: run)
+#   run:   what building and running needs
+#   test:  run + what the tests need (cmocka, clang for libFuzzer, the real
+#          peers: prometheus/promtool, node_exporter, curl, jq)
+#   bench: test + wrk and nginx for bench/
+set -euo pipefail
+
+mode=${1:-run}
+run_pkgs=(gcc make cmake pkg-config libmicrohttpd-dev libjansson-dev libyaml-dev zlib1g-dev curl)
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev prometheus prometheus-node-exporter jq)
+bench_pkgs=(wrk nginx-light)
+
+case "$mode" in
+run) want=("${run_pkgs[@]}") ;;
+test) want=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;
+bench) want=("${run_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+*) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+        missing+=("$p")
+    fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps: all ${#want[@]} packages for '$mode' are installed"
+    exit 0
+fi
+
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

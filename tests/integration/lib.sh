@@ -1,0 +1,67 @@
+# Shared helpers for the integration tests (sourced). Every server started
+# here binds 127.0.0.1 and is killed when the test exits.
+set -euo pipefail
+
+: "${AGENT:?AGENT must point at the gpufleet-agent binary}"
+: "${FAKE_NVML:?FAKE_NVML must point at the fake libnvidia-ml.so.1}"
+: "${SRC_DIR:?}"
+
+WORK=$(mktemp -d /tmp/gf-it.XXXXXX)
+PIDS=()
+cleanup() {
+    local rc=$?
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    if [ $rc -ne 0 ]; then
+        echo "--- logs of the failed test ($WORK) ---"
+        for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -n 40 "$f"; }; done
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+    local p
+    for _ in $(seq 1 50); do
+        p=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# wait_http URL [seconds]: until URL answers 2xx.
+wait_http() {
+    local url=$1 secs=${2:-15}
+    for _ in $(seq 1 $((secs * 10))); do
+        curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "$url did not come up in ${secs}s"
+}
+
+# start_agent NAME SCENARIO_TEXT [agent flags...]: starts an agent on the fake
+# NVML with that scenario; sets AGENT_PORT and AGENT_URL.
+start_agent() {
+    local name=$1 scenario=$2
+    shift 2
+    printf '%s\n' "$scenario" > "$WORK/$name.scenario"
+    AGENT_PORT=$(free_port)
+    AGENT_URL="http://127.0.0.1:$AGENT_PORT"
+    FAKE_NVML_SCENARIO="$WORK/$name.scenario" "$AGENT" --listen "127.0.0.1:$AGENT_PORT" \
+        --nvml-lib "$FAKE_NVML" "$@" > "$WORK/$name.log" 2>&1 &
+    PIDS+=($!)
+    wait_http "$AGENT_URL/healthz"
+}
+
+# metric_value TEXT_FILE PREFIX: value of the first line starting with PREFIX.
+metric_value() {
+    awk -v p="$2" 'index($0, p) == 1 { print $NF; exit }' "$1"
+}
