@@ -12,12 +12,18 @@ cleanup() {
     local rc=$?
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    # under the sanitizer build, a report in any server log fails the test
+    if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WORK"/*.log 2>/dev/null; then
+        echo "FAIL: sanitizer report in a log above"
+        rc=1
+    fi
     if [ $rc -ne 0 ]; then
         echo "--- logs of the failed test ($WORK) ---"
         for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -n 40 "$f"; }; done
     else
         rm -rf "$WORK"
     fi
+    exit $rc
 }
 trap cleanup EXIT
 

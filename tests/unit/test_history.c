@@ -16,7 +16,7 @@ static void add(struct history *h, int64_t ts, const double *vals, size_t n, con
     expo_writer_init(&w, &b);
     expo_family(&w, prefix, EXPO_GAUGE, "x");
     for (size_t i = 0; i < n; i++) {
-        char idx[8];
+        char idx[24];
         snprintf(idx, sizeof(idx), "%zu", i);
         struct expo_label l = {"i", idx};
         expo_sample(&w, &l, 1, vals[i]);
