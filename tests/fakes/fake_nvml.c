@@ -707,11 +707,22 @@ EXPORT nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *dat
             pthread_mutex_unlock(&mu);
             return NVML_SUCCESS;
         }
+        /* sleep until the next event is due or the timeout ends, as the
+         * real call blocks in the kernel without spinning */
+        long next = -1;
+        for (int k = 0; k < nevents; k++)
+            if (!events[k].delivered && (next < 0 || events[k].after_ms < next))
+                next = events[k].after_ms;
         pthread_mutex_unlock(&mu);
         if (waited >= (long)timeoutms)
             return NVML_ERROR_TIMEOUT;
-        sleep_us(20000);
-        waited += 20;
+        long step = (long)timeoutms - waited;
+        if (next >= 0 && next - now < step)
+            step = next - now < 1 ? 1 : next - now;
+        if (step > 100) /* notice scenario changes (new events) within 100 ms */
+            step = 100;
+        sleep_us(step * 1000);
+        waited += step;
     }
 }
 
