@@ -172,10 +172,10 @@ static void handle_healthz(void *appv, struct http_request *req, struct http_res
 }
 
 static const struct http_route routes[] = {
-    {"GET", "/metrics", handle_metrics, ROUTE_METRICS},
-    {"GET", "/api/v1/snapshot", handle_snapshot, ROUTE_TOKEN},
-    {"GET", "/api/v1/history", handle_history, ROUTE_TOKEN},
-    {"GET", "/healthz", handle_healthz, ROUTE_OPEN},
+    {"GET", "/metrics", handle_metrics, ROUTE_METRICS, NULL},
+    {"GET", "/api/v1/snapshot", handle_snapshot, ROUTE_TOKEN, NULL},
+    {"GET", "/api/v1/history", handle_history, ROUTE_TOKEN, NULL},
+    {"GET", "/healthz", handle_healthz, ROUTE_OPEN, NULL},
 };
 
 struct http_server *api_start(struct agent_app *app, char *err, size_t errlen)

@@ -98,6 +98,20 @@ static size_t utf8_seq_len(const unsigned char *p, size_t n)
     return len;
 }
 
+int expo_valid_utf8(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (n) {
+        size_t len = utf8_seq_len(p, n);
+        if (len == 0 || (len == 1 && *p == 0))
+            return 0;
+        p += len;
+        n -= len;
+    }
+    return 1;
+}
+
 void expo_escape_label_value(struct buf *b, const char *value)
 {
     const unsigned char *p = (const unsigned char *)value;

@@ -59,6 +59,9 @@ size_t expo_format_value(char *dst, size_t cap, double value);
  * replaced by U+FFFD. */
 void expo_escape_label_value(struct buf *b, const char *value);
 
+/* Whether n bytes at s are valid UTF-8 without NUL bytes. */
+int expo_valid_utf8(const char *s, size_t n);
+
 /* Name of a type as in "# TYPE" lines. */
 const char *expo_type_name(enum expo_type type);
 

@@ -188,16 +188,16 @@ static void release_resp(struct http_response *resp)
     }
 }
 
-static void dispatch(struct http_server *srv, struct http_request *req,
-                     struct http_response *resp)
+/* Finds the route and authorizes, once the headers are in. On an error the
+ * response is kept in req->early and sent when the body has been read. */
+static void decide(struct http_server *srv, struct http_request *req)
 {
     const struct http_route *path_match = NULL;
+    struct http_response *early = xcalloc(1, sizeof(*early));
 
-    if (req->body_too_big) {
-        http_error(resp, 413, "body_too_large", NULL, "request body larger than %zu bytes",
-                   srv->cfg.max_body_bytes);
-        return;
-    }
+    req->decided = 1;
+    buf_init(&early->body, 0);
+    early->status = 200;
     for (size_t i = 0; i < srv->cfg.nroutes; i++) {
         const struct http_route *r = &srv->cfg.routes[i];
         if (!match_route(r->pattern, req->path, req))
@@ -207,16 +207,32 @@ static void dispatch(struct http_server *srv, struct http_request *req,
                    (!strcmp(req->method, "HEAD") && !strcmp(r->method, "GET"));
         if (!same)
             continue;
-        if (srv->cfg.authorize && srv->cfg.authorize(srv->cfg.app, r, req, resp) < 0)
+        if (srv->cfg.authorize && srv->cfg.authorize(srv->cfg.app, r, req, early) < 0) {
+            req->early = early;
             return;
-        r->handler(srv->cfg.app, req, resp);
+        }
+        req->route = r;
+        buf_free(&early->body);
+        free(early);
         return;
     }
     if (path_match)
-        http_error(resp, 405, "method_not_allowed", NULL, "%s is not allowed on %s",
+        http_error(early, 405, "method_not_allowed", NULL, "%s is not allowed on %s",
                    req->method, req->path);
     else
-        http_error(resp, 404, "not_found", NULL, "no such path: %s", req->path);
+        http_error(early, 404, "not_found", NULL, "no such path: %s", req->path);
+    req->early = early;
+}
+
+static void dispatch(struct http_server *srv, struct http_request *req,
+                     struct http_response *resp)
+{
+    if (req->body_too_big) {
+        http_error(resp, 413, "body_too_large", NULL, "request body larger than %zu bytes",
+                   srv->cfg.max_body_bytes);
+        return;
+    }
+    req->route->handler(srv->cfg.app, req, resp);
 }
 
 static void free_cb(void *arg)
@@ -268,18 +284,35 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!req) {
         req = xcalloc(1, sizeof(*req));
         buf_init(&req->body, srv->cfg.max_body_bytes);
+        req->conn = conn;
+        req->method = method;
+        req->path = url;
+        decide(srv, req);
         *con_cls = req;
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!req->body_too_big && buf_append(&req->body, upload_data, *upload_data_size) < 0)
+        if (req->early || req->stream_failed || req->body_too_big) {
+            /* the answer is decided: read and drop the rest */
+        } else if (req->route->stream) {
+            if (req->route->stream(srv->cfg.app, req, upload_data, *upload_data_size) < 0)
+                req->stream_failed = 1;
+        } else if (buf_append(&req->body, upload_data, *upload_data_size) < 0) {
             req->body_too_big = 1;
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }
     req->conn = conn;
     req->method = method;
     req->path = url;
+    if (req->early) {
+        ret = send_response(conn, req->early);
+        release_resp(req->early);
+        free(req->early);
+        req->early = NULL;
+        return ret;
+    }
     memset(&resp, 0, sizeof(resp));
     resp.status = 200;
     buf_init(&resp.body, 0);
@@ -301,6 +334,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (!req)
         return;
+    if (req->stream_cleanup)
+        req->stream_cleanup(req->stream_state);
+    if (req->early) {
+        release_resp(req->early);
+        free(req->early);
+    }
     buf_free(&req->body);
     free(req);
     *con_cls = NULL;

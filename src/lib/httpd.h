@@ -23,6 +23,15 @@ struct http_request {
     size_t nparams;
     struct buf body; /* request body, bounded by the server's max_body_bytes */
     int body_too_big;
+    /* streaming routes: state the stream function keeps between chunks, and
+     * how to free it if the request ends early */
+    void *stream_state;
+    void (*stream_cleanup)(void *state);
+    int stream_failed;
+    /* internal */
+    const struct http_route *route;
+    int decided;                 /* routing and authorization are done */
+    struct http_response *early; /* an error decided before the body came */
 };
 
 struct http_response {
@@ -41,11 +50,16 @@ struct http_response {
 
 typedef void (*http_handler)(void *app, struct http_request *req, struct http_response *resp);
 
+/* Receives a request body chunk by chunk (no size bound applies); returns 0,
+ * or -1 to ignore the rest (the handler then sees stream_failed). */
+typedef int (*http_stream_fn)(void *app, struct http_request *req, const char *data, size_t len);
+
 struct http_route {
     const char *method;  /* "GET", "POST", ... */
     const char *pattern; /* "/api/v1/servers/{id}": {x} matches one non-empty segment */
     http_handler handler;
     int flags;           /* free for the application's authorize hook */
+    http_stream_fn stream; /* NULL: the body is buffered into req->body */
 };
 
 /* Runs before a route's handler; returns 0 to go on, or fills resp (an

@@ -1,0 +1,141 @@
+/* /api/v1/servers: the fleet registry over REST. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../scrape.h"
+#include "api.h"
+
+static void reply_error(struct http_response *resp, const struct reg_error *e)
+{
+    http_error(resp, e->status, e->code, e->field[0] ? e->field : NULL, "%s", e->message);
+}
+
+void api_servers_list(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    (void)req;
+    api_json(resp, 200, json_pack("{s:o}", "servers", reg_list(app->reg)));
+}
+
+void api_servers_create(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct reg_error e;
+    json_t *body = api_body_json(req, resp), *out;
+
+    if (!body)
+        return;
+    out = reg_create(app->reg, body, &e);
+    json_decref(body);
+    if (!out) {
+        reply_error(resp, &e);
+        return;
+    }
+    api_json(resp, 201, out);
+}
+
+void api_servers_get(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct reg_error e;
+    int64_t id = api_path_id(req->params[0], resp);
+    json_t *out;
+
+    if (id < 0)
+        return;
+    out = reg_get(app->reg, id, &e);
+    if (!out) {
+        reply_error(resp, &e);
+        return;
+    }
+    api_json(resp, 200, out);
+}
+
+void api_servers_update(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct reg_error e;
+    int64_t id = api_path_id(req->params[0], resp);
+    json_t *body, *out;
+
+    if (id < 0 || !(body = api_body_json(req, resp)))
+        return;
+    out = reg_update(app->reg, id, body, &e);
+    json_decref(body);
+    if (!out) {
+        reply_error(resp, &e);
+        return;
+    }
+    api_json(resp, 200, out);
+}
+
+void api_servers_delete(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct reg_error e;
+    int64_t id = api_path_id(req->params[0], resp);
+
+    if (id < 0)
+        return;
+    if (reg_delete(app->reg, id, &e) < 0) {
+        reply_error(resp, &e);
+        return;
+    }
+    resp->status = 204;
+}
+
+void api_servers_check(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct reg_error e;
+    int64_t id = api_path_id(req->params[0], resp);
+    struct reg_target *targets;
+    json_t *srv;
+
+    if (id < 0)
+        return;
+    srv = reg_get(app->reg, id, &e);
+    if (!srv) {
+        reply_error(resp, &e);
+        return;
+    }
+    /* the token is not in the JSON view: take it from the target list */
+    size_t n = reg_targets(app->reg, 0, 0, &targets);
+    const char *token = "";
+    for (size_t i = 0; i < n; i++)
+        if (targets[i].server_id == id && targets[i].is_agent)
+            token = targets[i].token;
+    json_t *out = scrape_check_agent(json_string_value(json_object_get(srv, "address")),
+                                     (int)json_integer_value(json_object_get(srv, "agent_port")),
+                                     token, 5000);
+    explicit_bzero(targets, n * sizeof(*targets));
+    free(targets);
+    json_object_set_new(out, "server", json_string(json_string_value(json_object_get(srv, "name"))));
+    json_decref(srv);
+    api_json(resp, 200, out);
+}
+
+void api_servers_events(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct reg_error e;
+    int64_t id = api_path_id(req->params[0], resp);
+    json_t *out;
+
+    if (id < 0)
+        return;
+    out = reg_events(app->reg, id, 200, &e);
+    if (!out) {
+        reply_error(resp, &e);
+        return;
+    }
+    api_json(resp, 200, json_pack("{s:o}", "events", out));
+}
+
+void api_targets_list(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    (void)req;
+    api_json(resp, 200, json_pack("{s:o}", "targets", scraper_targets_json(app->scraper)));
+}

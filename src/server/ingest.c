@@ -1,0 +1,229 @@
+/* Store writer thread and its queue. Commits at most once a second so
+ * SQLite sees few, large transactions. */
+#include "ingest.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../lib/log.h"
+#include "../lib/now.h"
+#include "../lib/xalloc.h"
+
+struct node {
+    struct ingest_batch *b;
+    struct node *next;
+};
+
+struct ingest {
+    struct tsdb *db;
+    ingest_hook hook;
+    void *hook_arg;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t more, room, synced;
+    struct node *head, *tail;
+    size_t queued, max_queued;
+    uint64_t pushed_seq, done_seq;
+    int stop;
+    struct ingest_stats st;
+};
+
+struct ingest_batch *ingest_batch_new(void)
+{
+    struct ingest_batch *b = xcalloc(1, sizeof(*b));
+    buf_init(&b->keys, 0);
+    return b;
+}
+
+void ingest_batch_free(struct ingest_batch *b)
+{
+    if (!b)
+        return;
+    buf_free(&b->keys);
+    free(b->items);
+    free(b);
+}
+
+int ingest_batch_add(struct ingest_batch *b, const struct prom_sample *s,
+                     const struct prom_label *extra, size_t nextra, int64_t ts_ms)
+{
+    size_t off = b->keys.len;
+
+    if (tsdb_key(s->name, s->name_len, s->labels, s->nlabels, extra, nextra, &b->keys) < 0)
+        return -1;
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 256;
+        b->items = xrealloc(b->items, b->cap * sizeof(*b->items));
+    }
+    b->items[b->n++] = (struct ingest_item){off, b->keys.len - off, s->has_ts ? s->ts_ms : ts_ms,
+                                            s->value};
+    return 0;
+}
+
+static void store(struct ingest *in, struct ingest_batch *b)
+{
+    struct tsdb_sample *v = xmalloc((b->n ? b->n : 1) * sizeof(*v));
+
+    for (size_t i = 0; i < b->n; i++)
+        v[i] = (struct tsdb_sample){b->keys.data + b->items[i].key_off, b->items[i].key_len,
+                                    b->items[i].ts_ms, b->items[i].value};
+    tsdb_append(in->db, v, b->n);
+    free(v);
+    if (b->is_scrape)
+        tsdb_scrape_done(in->db, b->job, b->instance, b->scrape_ts_ms);
+    if (in->hook)
+        in->hook(in->hook_arg, b);
+}
+
+static void *writer_main(void *arg)
+{
+    struct ingest *in = arg;
+    int64_t last_commit = now_mono_ns();
+
+    pthread_mutex_lock(&in->lock);
+    for (;;) {
+        while (!in->head && !in->stop && in->done_seq == in->pushed_seq) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += 1;
+            if (pthread_cond_timedwait(&in->more, &in->lock, &ts) == ETIMEDOUT)
+                break;
+        }
+        struct node *n = in->head;
+        if (n) {
+            in->head = n->next;
+            if (!in->head)
+                in->tail = NULL;
+        }
+        int stop = in->stop && !n;
+        pthread_mutex_unlock(&in->lock);
+        if (n) {
+            store(in, n->b);
+            pthread_mutex_lock(&in->lock);
+            in->queued -= n->b->n;
+            in->st.batches++;
+            in->st.samples += n->b->n;
+            pthread_cond_broadcast(&in->room);
+            pthread_mutex_unlock(&in->lock);
+            ingest_batch_free(n->b);
+            free(n);
+        }
+        int64_t now = now_mono_ns();
+        pthread_mutex_lock(&in->lock);
+        int idle = !in->head;
+        uint64_t seq = in->pushed_seq;
+        int want_sync = in->done_seq != seq && idle;
+        pthread_mutex_unlock(&in->lock);
+        if (now - last_commit > 1000000000LL || want_sync || stop) {
+            tsdb_commit(in->db, now_wall_ms());
+            last_commit = now;
+        }
+        pthread_mutex_lock(&in->lock);
+        if (idle && in->done_seq != seq) {
+            in->done_seq = seq;
+            pthread_cond_broadcast(&in->synced);
+        }
+        if (stop)
+            break;
+    }
+    pthread_mutex_unlock(&in->lock);
+    return NULL;
+}
+
+struct ingest *ingest_start(struct tsdb *db, size_t max_queued, ingest_hook hook, void *hook_arg)
+{
+    struct ingest *in = xcalloc(1, sizeof(*in));
+    pthread_condattr_t ca;
+
+    in->db = db;
+    in->hook = hook;
+    in->hook_arg = hook_arg;
+    in->max_queued = max_queued ? max_queued : 4000000;
+    pthread_mutex_init(&in->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&in->more, &ca);
+    pthread_cond_init(&in->room, &ca);
+    pthread_cond_init(&in->synced, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&in->thread, NULL, writer_main, in) != 0) {
+        log_error("ingest: cannot start the writer thread");
+        free(in);
+        return NULL;
+    }
+    return in;
+}
+
+int ingest_push(struct ingest *in, struct ingest_batch *b, int wait_ms)
+{
+    struct node *n = xmalloc(sizeof(*n));
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += wait_ms / 1000;
+    ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&in->lock);
+    /* a batch larger than the whole queue is let in when the queue is empty */
+    while (in->queued && in->queued + b->n > in->max_queued) {
+        if (pthread_cond_timedwait(&in->room, &in->lock, &ts) == ETIMEDOUT) {
+            in->st.dropped_batches++;
+            pthread_mutex_unlock(&in->lock);
+            ingest_batch_free(b);
+            free(n);
+            return -1;
+        }
+    }
+    n->b = b;
+    n->next = NULL;
+    if (in->tail)
+        in->tail->next = n;
+    else
+        in->head = n;
+    in->tail = n;
+    in->queued += b->n;
+    in->pushed_seq++;
+    pthread_cond_signal(&in->more);
+    pthread_mutex_unlock(&in->lock);
+    return 0;
+}
+
+void ingest_sync(struct ingest *in)
+{
+    pthread_mutex_lock(&in->lock);
+    uint64_t want = in->pushed_seq;
+    pthread_cond_signal(&in->more);
+    while (in->done_seq < want)
+        pthread_cond_wait(&in->synced, &in->lock);
+    pthread_mutex_unlock(&in->lock);
+}
+
+void ingest_stats(struct ingest *in, struct ingest_stats *st)
+{
+    pthread_mutex_lock(&in->lock);
+    *st = in->st;
+    st->queued_samples = in->queued;
+    pthread_mutex_unlock(&in->lock);
+}
+
+void ingest_stop(struct ingest *in)
+{
+    if (!in)
+        return;
+    pthread_mutex_lock(&in->lock);
+    in->stop = 1;
+    pthread_cond_signal(&in->more);
+    pthread_mutex_unlock(&in->lock);
+    pthread_join(in->thread, NULL);
+    pthread_cond_destroy(&in->more);
+    pthread_cond_destroy(&in->room);
+    pthread_cond_destroy(&in->synced);
+    pthread_mutex_destroy(&in->lock);
+    free(in);
+}

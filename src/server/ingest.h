@@ -1,0 +1,62 @@
+/* The store writer: the only thread that writes time series. Scrapes,
+ * backfills and imports hand it batches through a bounded queue. */
+#ifndef GF_INGEST_H
+#define GF_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../lib/buf.h"
+#include "../lib/promparse.h"
+#include "store/tsdb.h"
+
+/* A batch of samples with their keys; build with ingest_batch_add. */
+struct ingest_batch {
+    struct buf keys;        /* canonical keys back to back */
+    struct ingest_item {
+        size_t key_off, key_len;
+        int64_t ts_ms;
+        double value;
+    } *items;
+    size_t n, cap;
+    /* when set, the batch is one scrape of job/instance at scrape_ts_ms:
+     * series of that target missing from it get stale markers */
+    int is_scrape;
+    char job[65], instance[300];
+    int64_t scrape_ts_ms;
+};
+
+struct ingest_batch *ingest_batch_new(void);
+void ingest_batch_free(struct ingest_batch *b);
+
+/* Adds one sample of a parsed line with extra labels (job, instance,
+ * server, ...), using ts_ms when the line has no timestamp. Returns 0, or -1
+ * when the sample cannot be keyed (invalid UTF-8, key too long). */
+int ingest_batch_add(struct ingest_batch *b, const struct prom_sample *s,
+                     const struct prom_label *extra, size_t nextra, int64_t ts_ms);
+
+/* Called with each batch after it is stored (the remote_write forwarder). */
+typedef void (*ingest_hook)(void *arg, const struct ingest_batch *b);
+
+struct ingest;
+
+/* Starts the writer over db; max_queued bounds the samples waiting. */
+struct ingest *ingest_start(struct tsdb *db, size_t max_queued, ingest_hook hook, void *hook_arg);
+
+/* Hands a batch over (ownership passes). Waits up to wait_ms for room;
+ * returns 0, or -1 when the queue stayed full (the batch is freed and
+ * counted as dropped). */
+int ingest_push(struct ingest *in, struct ingest_batch *b, int wait_ms);
+
+/* Blocks until everything pushed so far is stored and committed. */
+void ingest_sync(struct ingest *in);
+
+struct ingest_stats {
+    uint64_t batches, samples, dropped_batches, queued_samples;
+};
+void ingest_stats(struct ingest *in, struct ingest_stats *st);
+
+/* Stores what is queued, commits, and stops the thread. */
+void ingest_stop(struct ingest *in);
+
+#endif

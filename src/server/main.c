@@ -1,0 +1,204 @@
+/* gpufleet: the fleet server (`gpufleet serve`) and its command line. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../lib/log.h"
+#include "../lib/now.h"
+#include "api/api.h"
+#include "cli.h"
+#include "options.h"
+#include "remote_write.h"
+#include "server.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: gpufleet COMMAND [options]\n"
+            "\n"
+            "commands:\n"
+            "  serve                  run the fleet server\n"
+            "  servers list|add|rm|check   manage servers through a running server's API\n"
+            "  version                print the version\n"
+            "\n"
+            "gpufleet serve options:\n"
+            "  --listen HOST:PORT     address to serve on (default 127.0.0.1:%d)\n"
+            "  --data DIR             where the databases live (default ./data)\n"
+            "  --config FILE          YAML settings (flags win); see docs/server.md\n"
+            "  --agent-interval MS    scrape interval of agents (default 2000)\n"
+            "  --exporter-interval MS scrape interval of other exporters (default 15000)\n"
+            "  --remote-write URL     also send every sample to a remote_write receiver\n"
+            "  --log-level LEVEL      debug, info, warn or error\n"
+            "\n"
+            "gpufleet servers: run `gpufleet servers --help`\n",
+            SERVER_DEFAULT_PORT);
+}
+
+static enum log_level level_of(const char *s)
+{
+    return !strcmp(s, "debug") ? LOG_DEBUG
+           : !strcmp(s, "warn") ? LOG_WARN
+           : !strcmp(s, "error") ? LOG_ERROR
+                                 : LOG_INFO;
+}
+
+static int parse_serve_args(int argc, char **argv, struct server_options *o)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"data", required_argument, NULL, 'd'},
+        {"config", required_argument, NULL, 'c'},
+        {"agent-interval", required_argument, NULL, 'a'},
+        {"exporter-interval", required_argument, NULL, 'e'},
+        {"remote-write", required_argument, NULL, 'r'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    char err[512];
+    const char *config = NULL;
+    int opt;
+
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            usage(stdout);
+            exit(0);
+        }
+        if (opt == '?') {
+            fprintf(stderr, "gpufleet serve: unknown or incomplete option '%s'\n", argv[optind - 1]);
+            return -1;
+        }
+        if (opt == 'c')
+            config = optarg;
+    }
+    if (config && server_options_load(o, config, err, sizeof(err)) < 0) {
+        fprintf(stderr, "gpufleet serve: config: %s\n", err);
+        return -1;
+    }
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        const char *name = opt == 'l'   ? "listen"
+                           : opt == 'd' ? "data_dir"
+                           : opt == 'a' ? "agent_interval_ms"
+                           : opt == 'e' ? "exporter_interval_ms"
+                           : opt == 'r' ? "remote_write_url"
+                           : opt == 'L' ? "log_level"
+                                        : NULL;
+        if (name && server_options_set(o, name, optarg, err, sizeof(err)) < 0) {
+            fprintf(stderr, "gpufleet serve: %s\n", err);
+            return -1;
+        }
+    }
+    if (server_options_finish(o, err, sizeof(err)) < 0) {
+        fprintf(stderr, "gpufleet serve: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int serve(int argc, char **argv)
+{
+    struct server_options opts;
+    struct server_app app;
+    struct http_server *http = NULL;
+    struct tsdb_config tc;
+    struct scrape_config sc;
+    char err[512], path[4200];
+    sigset_t sigs;
+    int sig, rc = 1;
+
+    memset(&app, 0, sizeof(app));
+    server_options_init(&opts);
+    if (parse_serve_args(argc, argv, &opts) < 0)
+        goto fail;
+    log_set_level(level_of(opts.log_level));
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    if (mkdir(opts.data_dir, 0700) < 0 && errno != EEXIST) {
+        log_error("data_dir %s: %s", opts.data_dir, strerror(errno));
+        goto fail;
+    }
+    app.opts = &opts;
+    app.started_ms = now_wall_ms();
+    snprintf(path, sizeof(path), "%s/gpufleet.db", opts.data_dir);
+    if (!(app.reg = reg_open(path, err, sizeof(err)))) {
+        log_error("%s", err);
+        goto fail;
+    }
+    tsdb_config_defaults(&tc);
+    tc.retention_ms[TSDB_RAW] = opts.raw_retention_days * 86400000LL;
+    tc.retention_ms[TSDB_1M] = opts.m1_retention_days * 86400000LL;
+    tc.retention_ms[TSDB_1H] = opts.h1_retention_days * 86400000LL;
+    snprintf(app.db_path, sizeof(app.db_path), "%s/tsdb.db", opts.data_dir);
+    if (!(app.db = tsdb_open(app.db_path, &tc, err, sizeof(err)))) {
+        log_error("%s", err);
+        goto fail;
+    }
+    if (opts.remote_write_url)
+        app.rw = remote_write_start(opts.remote_write_url, (size_t)opts.remote_write_queue_samples);
+    app.in = ingest_start(app.db, 4000000, app.rw ? remote_write_hook : NULL, app.rw);
+    if (!app.in)
+        goto fail;
+    scrape_config_defaults(&sc);
+    sc.agent_interval_ms = opts.agent_interval_ms;
+    sc.exporter_interval_ms = opts.exporter_interval_ms;
+    sc.timeout_ms = opts.scrape_timeout_ms;
+    sc.max_body_bytes = (size_t)opts.max_scrape_bytes;
+    sc.max_series = (size_t)opts.max_series_per_target;
+    sc.max_label_value_len = (size_t)opts.max_label_value_len;
+    app.scraper = scraper_start(&sc, app.reg, app.in, app.db);
+    if (!app.scraper)
+        goto fail;
+    http = api_start(&app, err, sizeof(err));
+    if (!http) {
+        log_error("%s", err);
+        goto fail;
+    }
+    log_info("gpufleet %s serving on %s (port %u), data in %s", GPUFLEET_VERSION, opts.listen,
+             http_port(http), opts.data_dir);
+    if (sigwait(&sigs, &sig) == 0)
+        log_info("signal %d: shutting down", sig);
+    rc = 0;
+fail:
+    http_stop(http);
+    scraper_stop(app.scraper);
+    ingest_stop(app.in);
+    remote_write_stop(app.rw);
+    tsdb_close(app.db);
+    reg_close(app.reg);
+    server_options_free(&opts);
+    curl_global_cleanup();
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("gpufleet %s\n", GPUFLEET_VERSION);
+        return 0;
+    }
+    if (!strcmp(argv[1], "serve"))
+        return serve(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "servers"))
+        return cli_servers(argc - 1, argv + 1);
+    fprintf(stderr, "gpufleet: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,67 @@
+/* The fleet registry: servers (hosts running an agent) with their extra
+ * scrape targets, their online/offline state and its history, kept in the
+ * metadata database. Any thread; one lock inside. */
+#ifndef GF_REGISTRY_H
+#define GF_REGISTRY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct registry;
+
+/* Opens (creating, migrating) DIR/gpufleet.db. NULL with err on failure. */
+struct registry *reg_open(const char *path, char *err, size_t errlen);
+void reg_close(struct registry *r);
+
+/* Outcome of a call that takes client input. */
+struct reg_error {
+    int status;        /* HTTP status: 400, 404, 409, 500 */
+    const char *code;  /* "invalid_field", "not_found", "conflict", "internal" */
+    char field[64];
+    char message[256];
+};
+
+/* Servers as JSON (the token is never returned, only agent_token_set).
+ * Caller owns the returned reference. NULL + err when not found. */
+json_t *reg_list(struct registry *r);
+json_t *reg_get(struct registry *r, int64_t id, struct reg_error *err);
+
+/* Creates a server from a JSON body; returns it as JSON, or NULL with err
+ * naming the bad field (400) or the duplicate name (409). */
+json_t *reg_create(struct registry *r, const json_t *body, struct reg_error *err);
+
+/* Replaces the fields present in body (agent_token kept when absent). */
+json_t *reg_update(struct registry *r, int64_t id, const json_t *body, struct reg_error *err);
+
+int reg_delete(struct registry *r, int64_t id, struct reg_error *err);
+
+/* A scrape target, as the scraper needs it. */
+struct reg_target {
+    int64_t server_id;
+    char server[65];
+    char job[65];
+    char url[2049];
+    char instance[300]; /* host:port of the URL */
+    char token[513];    /* bearer token ("" for none) */
+    int64_t interval_ms;
+    int is_agent;
+};
+
+/* Every target of every server. *out is malloc'd. Returns the count. The
+ * version changes whenever servers change, so a caller can skip re-reading. */
+size_t reg_targets(struct registry *r, int64_t agent_interval_ms, int64_t exporter_interval_ms,
+                   struct reg_target **out);
+uint64_t reg_version(struct registry *r);
+
+/* Records the server's state when it changed (an event row is written). */
+void reg_set_status(struct registry *r, int64_t server_id, int online, const char *detail,
+                    int64_t now_ms);
+
+/* The server's status changes, newest first. */
+json_t *reg_events(struct registry *r, int64_t server_id, int limit, struct reg_error *err);
+
+/* PRAGMA integrity_check of the metadata database. */
+void reg_integrity(struct registry *r, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,472 @@
+/* Chunk codec. Layout (after the 4-byte magic, one zstd frame):
+ *   varint nrows, varint ncols
+ *   timestamps: zigzag first, zigzag first delta, then zigzag delta-of-deltas
+ *   series ids: zigzag deltas from the previous id
+ *   per column: a type byte, then
+ *     0 all absent
+ *     1 decimal: zigzag exponent, mode (1 delta, 2 delta-of-delta), count of
+ *       rows holding special values, (row, 8 raw bytes) each, then the
+ *       integers of the other rows
+ *     2 xor: 8 raw bytes, then a varint XOR with the previous value per row
+ * Fixed decimals are how sensors report (temperatures, watts with three
+ * decimals, counters), and their deltas are tiny where Gorilla's XOR of the
+ * same doubles is not. */
+#include "chunk.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "../../lib/xalloc.h"
+
+static const char MAGIC[4] = {'G', 'F', 'C', '1'};
+
+static uint64_t bits_of(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, sizeof(b));
+    return b;
+}
+
+static double of_bits(uint64_t b)
+{
+    double v;
+    memcpy(&v, &b, sizeof(v));
+    return v;
+}
+
+int chunk_is_absent(double v)
+{
+    return bits_of(v) == CHUNK_ABSENT_BITS;
+}
+
+double chunk_absent(void)
+{
+    return of_bits(CHUNK_ABSENT_BITS);
+}
+
+int chunk_is_stale(double v)
+{
+    return bits_of(v) == STALE_NAN_BITS;
+}
+
+double chunk_stale(void)
+{
+    return of_bits(STALE_NAN_BITS);
+}
+
+/* ---- varints ---- */
+
+static void put_uvarint(struct buf *b, uint64_t v)
+{
+    unsigned char tmp[10];
+    size_t n = 0;
+
+    while (v >= 0x80) {
+        tmp[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    tmp[n++] = (unsigned char)v;
+    buf_append(b, tmp, n);
+}
+
+static uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static size_t uvarint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+struct reader {
+    const unsigned char *p, *end;
+    int bad;
+};
+
+static uint64_t get_uvarint(struct reader *r)
+{
+    uint64_t v = 0;
+    unsigned shift = 0;
+
+    while (r->p < r->end && shift < 64) {
+        unsigned char c = *r->p++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            return v;
+        shift += 7;
+    }
+    r->bad = 1;
+    return 0;
+}
+
+static uint64_t get_u64(struct reader *r)
+{
+    uint64_t v = 0;
+
+    if (r->end - r->p < 8) {
+        r->bad = 1;
+        return 0;
+    }
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)r->p[i] << (8 * i);
+    r->p += 8;
+    return v;
+}
+
+static void put_u64(struct buf *b, uint64_t v)
+{
+    unsigned char tmp[8];
+    for (int i = 0; i < 8; i++)
+        tmp[i] = (unsigned char)(v >> (8 * i));
+    buf_append(b, tmp, 8);
+}
+
+/* ---- decimals ---- */
+
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+#define MAX_EXP 15
+#define MAX_MANTISSA 9007199254740992.0 /* 2^53: exact in a double */
+
+static double from_decimal(int64_t m, int e)
+{
+    return e >= 0 ? (double)m * POW10[e] : (double)m / POW10[-e];
+}
+
+/* Finds m, e with from_decimal(m, e) bit-identical to v, smallest |e|. */
+static int to_decimal(double v, int64_t *m, int *e)
+{
+    if (!isfinite(v) || (v == 0 && signbit(v)))
+        return -1;
+    for (int k = 0; k <= MAX_EXP; k++) {
+        double scaled = v * POW10[k];
+        if (fabs(scaled) >= MAX_MANTISSA)
+            break;
+        int64_t cand = (int64_t)llround(scaled);
+        if (bits_of(from_decimal(cand, -k)) == bits_of(v)) {
+            *m = cand;
+            *e = -k;
+            return 0;
+        }
+    }
+    for (int k = 1; k <= MAX_EXP; k++) {
+        double scaled = v / POW10[k];
+        if (fabs(scaled) >= MAX_MANTISSA)
+            continue;
+        int64_t cand = (int64_t)llround(scaled);
+        if (bits_of(from_decimal(cand, k)) == bits_of(v)) {
+            *m = cand;
+            *e = k;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int is_special(double v)
+{
+    return !isfinite(v) || (v == 0 && signbit(v));
+}
+
+/* Tries the decimal encoding of one column; returns -1 when it does not
+ * apply (then the caller uses XOR). */
+static int encode_decimal(const double *col, size_t n, struct buf *out)
+{
+    int64_t *m = xmalloc((n ? n : 1) * sizeof(*m));
+    int *ex = xmalloc((n ? n : 1) * sizeof(*ex));
+    size_t nspecial = 0, nint = 0;
+    int emin = MAX_EXP + 1, rc = -1;
+
+    for (size_t i = 0; i < n; i++) {
+        if (is_special(col[i])) {
+            nspecial++;
+            continue;
+        }
+        if (to_decimal(col[i], &m[i], &ex[i]) < 0)
+            goto done;
+        if (ex[i] < emin)
+            emin = ex[i];
+        nint++;
+    }
+    if (nint == 0 || nspecial * 4 > n)
+        goto done;
+    /* bring every mantissa to the common exponent, exactly */
+    int64_t *ints = xmalloc(nint * sizeof(*ints));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (is_special(col[i]))
+            continue;
+        int shift = ex[i] - emin;
+        int64_t v = m[i];
+        for (int s = 0; s < shift; s++) {
+            if (v > INT64_MAX / 10 || v < INT64_MIN / 10) {
+                free(ints);
+                goto done;
+            }
+            v *= 10;
+        }
+        if (fabs((double)v) >= MAX_MANTISSA || bits_of(from_decimal(v, emin)) != bits_of(col[i])) {
+            free(ints);
+            goto done;
+        }
+        ints[k++] = v;
+    }
+    /* pick deltas or delta-of-deltas, whichever is shorter */
+    size_t len_delta = 0, len_dod = 0;
+    for (size_t i = 0; i < nint; i++) {
+        int64_t d = i ? ints[i] - ints[i - 1] : ints[0];
+        int64_t dd = i >= 2 ? d - (ints[i - 1] - ints[i - 2]) : d;
+        len_delta += uvarint_len(zigzag(d));
+        len_dod += uvarint_len(zigzag(dd));
+    }
+    int mode = len_dod < len_delta ? 2 : 1;
+    buf_putc(out, 1);
+    put_uvarint(out, zigzag(emin));
+    buf_putc(out, (char)mode);
+    put_uvarint(out, nspecial);
+    for (size_t i = 0; i < n; i++) {
+        if (!is_special(col[i]))
+            continue;
+        put_uvarint(out, i);
+        put_u64(out, bits_of(col[i]));
+    }
+    for (size_t i = 0; i < nint; i++) {
+        int64_t d = i ? ints[i] - ints[i - 1] : ints[0];
+        if (mode == 2 && i >= 2)
+            d -= ints[i - 1] - ints[i - 2];
+        put_uvarint(out, zigzag(d));
+    }
+    free(ints);
+    rc = 0;
+done:
+    free(m);
+    free(ex);
+    return rc;
+}
+
+static void encode_column(const double *col, size_t n, struct buf *out)
+{
+    size_t absent = 0;
+
+    for (size_t i = 0; i < n; i++)
+        absent += chunk_is_absent(col[i]);
+    if (absent == n) {
+        buf_putc(out, 0);
+        return;
+    }
+    if (encode_decimal(col, n, out) == 0)
+        return;
+    buf_putc(out, 2);
+    uint64_t prev = bits_of(col[0]);
+    put_u64(out, prev);
+    for (size_t i = 1; i < n; i++) {
+        uint64_t b = bits_of(col[i]);
+        put_uvarint(out, b ^ prev);
+        prev = b;
+    }
+}
+
+int chunk_encode(const struct chunk_data *in, int zstd_level, struct buf *out)
+{
+    struct buf body;
+    size_t n = in->nrows;
+
+    buf_init(&body, 0);
+    put_uvarint(&body, n);
+    put_uvarint(&body, in->ncols);
+    for (size_t i = 0; i < n; i++) {
+        /* unsigned arithmetic: imported timestamps may be anything */
+        uint64_t v = (uint64_t)in->ts[i];
+        if (i >= 1)
+            v -= (uint64_t)in->ts[i - 1];
+        if (i >= 2)
+            v -= (uint64_t)in->ts[i - 1] - (uint64_t)in->ts[i - 2];
+        put_uvarint(&body, zigzag((int64_t)v));
+    }
+    uint64_t prev = 0;
+    for (size_t c = 0; c < in->ncols; c++) {
+        put_uvarint(&body, zigzag((int64_t)(in->series[c] - prev)));
+        prev = in->series[c];
+    }
+    for (size_t c = 0; c < in->ncols; c++)
+        encode_column(in->values + c * n, n, &body);
+
+    size_t bound = ZSTD_compressBound(body.len);
+    size_t start = out->len;
+    buf_append(out, MAGIC, sizeof(MAGIC));
+    char *dst = xmalloc(bound);
+    size_t z = ZSTD_compress(dst, bound, body.data, body.len, zstd_level);
+    buf_free(&body);
+    if (ZSTD_isError(z)) {
+        free(dst);
+        out->len = start;
+        return -1;
+    }
+    buf_append(out, dst, z);
+    free(dst);
+    return 0;
+}
+
+void chunk_data_free(struct chunk_data *c)
+{
+    free(c->ts);
+    free(c->series);
+    free(c->values);
+    memset(c, 0, sizeof(*c));
+}
+
+static int decode_column(struct reader *r, double *col, size_t n, char *err, size_t errlen)
+{
+    if (r->p >= r->end) {
+        snprintf(err, errlen, "truncated column");
+        return -1;
+    }
+    int type = *r->p++;
+    if (type == 0) {
+        for (size_t i = 0; i < n; i++)
+            col[i] = chunk_absent();
+        return 0;
+    }
+    if (type == 2) {
+        uint64_t prev = get_u64(r);
+        if (n)
+            col[0] = of_bits(prev);
+        for (size_t i = 1; i < n && !r->bad; i++) {
+            prev ^= get_uvarint(r);
+            col[i] = of_bits(prev);
+        }
+        return r->bad ? (snprintf(err, errlen, "truncated xor column"), -1) : 0;
+    }
+    if (type != 1) {
+        snprintf(err, errlen, "unknown column type %d", type);
+        return -1;
+    }
+    int64_t e = unzigzag(get_uvarint(r));
+    if (r->p >= r->end || e < -MAX_EXP || e > MAX_EXP) {
+        snprintf(err, errlen, "bad decimal exponent");
+        return -1;
+    }
+    int mode = *r->p++;
+    uint64_t nspecial = get_uvarint(r);
+    if (r->bad || (mode != 1 && mode != 2) || nspecial > n) {
+        snprintf(err, errlen, "bad decimal column header");
+        return -1;
+    }
+    unsigned char *special = xcalloc(n ? n : 1, 1);
+    for (uint64_t k = 0; k < nspecial && !r->bad; k++) {
+        uint64_t row = get_uvarint(r);
+        uint64_t b = get_u64(r);
+        if (row >= n || special[row]) {
+            r->bad = 1;
+            break;
+        }
+        special[row] = 1;
+        col[row] = of_bits(b);
+    }
+    int64_t v = 0, d = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n && !r->bad; i++) {
+        if (special[i])
+            continue;
+        int64_t x = unzigzag(get_uvarint(r));
+        if (k == 0) {
+            v = x;
+        } else if (mode == 1 || k == 1) {
+            d = (int64_t)((uint64_t)x);
+            v = (int64_t)((uint64_t)v + (uint64_t)d);
+        } else {
+            d = (int64_t)((uint64_t)d + (uint64_t)x);
+            v = (int64_t)((uint64_t)v + (uint64_t)d);
+        }
+        col[i] = from_decimal(v, (int)e);
+        k++;
+    }
+    free(special);
+    if (r->bad) {
+        snprintf(err, errlen, "truncated decimal column");
+        return -1;
+    }
+    return 0;
+}
+
+int chunk_decode(const void *data, size_t len, struct chunk_data *out, char *err, size_t errlen)
+{
+    const unsigned char *src = data;
+    unsigned char *body = NULL;
+    struct reader r;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (len < sizeof(MAGIC) || memcmp(src, MAGIC, sizeof(MAGIC))) {
+        snprintf(err, errlen, "not a gpufleet chunk");
+        return -1;
+    }
+    unsigned long long raw = ZSTD_getFrameContentSize(src + 4, len - 4);
+    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN ||
+        raw > 16ULL * CHUNK_MAX_VALUES) {
+        snprintf(err, errlen, "bad or oversized compressed frame");
+        return -1;
+    }
+    body = xmalloc(raw ? raw : 1);
+    size_t got = ZSTD_decompress(body, raw, src + 4, len - 4);
+    if (ZSTD_isError(got) || got != raw) {
+        snprintf(err, errlen, "corrupt compressed frame");
+        goto fail;
+    }
+    r = (struct reader){body, body + raw, 0};
+    uint64_t nrows = get_uvarint(&r), ncols = get_uvarint(&r);
+    if (r.bad || nrows > CHUNK_MAX_ROWS || ncols > CHUNK_MAX_COLS ||
+        nrows * ncols > CHUNK_MAX_VALUES) {
+        snprintf(err, errlen, "chunk dimensions out of range");
+        goto fail;
+    }
+    out->nrows = nrows;
+    out->ncols = ncols;
+    out->ts = xmalloc((nrows ? nrows : 1) * sizeof(int64_t));
+    out->series = xmalloc((ncols ? ncols : 1) * sizeof(uint64_t));
+    out->values = xmalloc((nrows * ncols != 0 ? nrows * ncols : 1) * sizeof(double));
+    int64_t t = 0, d = 0;
+    for (size_t i = 0; i < nrows && !r.bad; i++) {
+        int64_t x = unzigzag(get_uvarint(&r));
+        if (i == 0)
+            t = x;
+        else if (i == 1)
+            d = x, t = (int64_t)((uint64_t)t + (uint64_t)d);
+        else
+            d = (int64_t)((uint64_t)d + (uint64_t)x), t = (int64_t)((uint64_t)t + (uint64_t)d);
+        out->ts[i] = t;
+    }
+    uint64_t id = 0;
+    for (size_t c = 0; c < ncols && !r.bad; c++) {
+        id += (uint64_t)unzigzag(get_uvarint(&r));
+        out->series[c] = id;
+    }
+    if (r.bad) {
+        snprintf(err, errlen, "truncated chunk header");
+        goto fail;
+    }
+    for (size_t c = 0; c < ncols; c++)
+        if (decode_column(&r, out->values + c * nrows, nrows, err, errlen) < 0)
+            goto fail;
+    rc = 0;
+fail:
+    free(body);
+    if (rc < 0)
+        chunk_data_free(out);
+    return rc;
+}

@@ -1,0 +1,216 @@
+/* Selector parsing. Regular expressions are POSIX extended (RE2's syntax is
+ * close enough for the label patterns dashboards use). */
+#include "selector.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../lib/xalloc.h"
+
+static int name_start(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static int name_char(char c)
+{
+    return name_start(c) || (c >= '0' && c <= '9');
+}
+
+static const char *spaces(const char *s)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\n')
+        s++;
+    return s;
+}
+
+static int add(struct selector *sel, const char *name, size_t nl, const char *value, enum sel_op op,
+               char *err, size_t errlen)
+{
+    struct sel_matcher *m;
+
+    if (sel->n >= SEL_MAX_MATCHERS) {
+        snprintf(err, errlen, "more than %d matchers", SEL_MAX_MATCHERS);
+        return -1;
+    }
+    m = &sel->m[sel->n];
+    memset(m, 0, sizeof(*m));
+    m->name = xstrndup(name, nl);
+    m->value = xstrdup(value);
+    m->op = op;
+    sel->n++;
+    if (op == SEL_RE || op == SEL_NRE) {
+        size_t len = strlen(value) + 8;
+        char *pat = xmalloc(len);
+        snprintf(pat, len, "^(%s)$", value);
+        int rc = regcomp(&m->re, pat, REG_EXTENDED | REG_NOSUB);
+        free(pat);
+        if (rc != 0) {
+            snprintf(err, errlen, "invalid regular expression for label '%s'", m->name);
+            return -1;
+        }
+        m->has_re = 1;
+    }
+    if (op == SEL_EQ && !strcmp(m->name, "__name__"))
+        sel->metric = m->value;
+    return 0;
+}
+
+/* Parses a double-quoted string with \\, \", \n escapes into a new string. */
+static const char *quoted(const char *s, char **out, char *err, size_t errlen)
+{
+    size_t cap = strlen(s) + 1, k = 0;
+    char *v;
+    char q = *s;
+
+    if (q != '"' && q != '\'') {
+        snprintf(err, errlen, "expected a quoted label value");
+        return NULL;
+    }
+    v = xmalloc(cap);
+    for (s++; *s && *s != q; s++) {
+        char c = *s;
+        if (c == '\\') {
+            s++;
+            c = *s == 'n' ? '\n' : *s == '\\' ? '\\' : *s == '"' ? '"' : *s == '\'' ? '\'' : 0;
+            if (!c) {
+                free(v);
+                snprintf(err, errlen, "invalid escape in a label value");
+                return NULL;
+            }
+        }
+        v[k++] = c;
+    }
+    if (*s != q) {
+        free(v);
+        snprintf(err, errlen, "unterminated label value");
+        return NULL;
+    }
+    v[k] = '\0';
+    *out = v;
+    return s + 1;
+}
+
+int sel_parse(const char *s, struct selector *sel, char *err, size_t errlen)
+{
+    memset(sel, 0, sizeof(*sel));
+    if (!s || !*s) {
+        snprintf(err, errlen, "empty selector");
+        return -1;
+    }
+    if (strlen(s) > SEL_MAX_LEN) {
+        snprintf(err, errlen, "selector longer than %d bytes", SEL_MAX_LEN);
+        return -1;
+    }
+    s = spaces(s);
+    if (name_start(*s) || *s == ':') {
+        const char *n = s;
+        while (name_char(*s) || *s == ':')
+            s++;
+        char *name = xstrndup(n, (size_t)(s - n));
+        int rc = add(sel, "__name__", 8, name, SEL_EQ, err, errlen);
+        free(name);
+        if (rc < 0)
+            return -1;
+        s = spaces(s);
+    }
+    if (*s == '{') {
+        s = spaces(s + 1);
+        while (*s != '}') {
+            const char *n = s;
+            if (!name_start(*s)) {
+                snprintf(err, errlen, "expected a label name");
+                return -1;
+            }
+            while (name_char(*s))
+                s++;
+            size_t nl = (size_t)(s - n);
+            s = spaces(s);
+            enum sel_op op;
+            if (s[0] == '=' && s[1] == '~')
+                op = SEL_RE, s += 2;
+            else if (s[0] == '!' && s[1] == '~')
+                op = SEL_NRE, s += 2;
+            else if (s[0] == '!' && s[1] == '=')
+                op = SEL_NE, s += 2;
+            else if (s[0] == '=')
+                op = SEL_EQ, s += 1;
+            else {
+                snprintf(err, errlen, "expected =, !=, =~ or !~ after '%.*s'", (int)nl, n);
+                return -1;
+            }
+            char *value;
+            s = quoted(spaces(s), &value, err, errlen);
+            if (!s)
+                return -1;
+            int rc = add(sel, n, nl, value, op, err, errlen);
+            free(value);
+            if (rc < 0)
+                return -1;
+            s = spaces(s);
+            if (*s == ',')
+                s = spaces(s + 1);
+            else if (*s != '}') {
+                snprintf(err, errlen, "expected ',' or '}'");
+                return -1;
+            }
+        }
+        s = spaces(s + 1);
+    }
+    if (*s) {
+        snprintf(err, errlen, "unexpected text at '%.20s'", s);
+        return -1;
+    }
+    if (sel->n == 0) {
+        snprintf(err, errlen, "a selector needs a metric name or a matcher");
+        return -1;
+    }
+    /* like Prometheus: at least one matcher must not match the empty string */
+    int nonempty = 0;
+    for (size_t i = 0; i < sel->n; i++) {
+        const struct sel_matcher *m = &sel->m[i];
+        int empty_ok = m->op == SEL_EQ   ? m->value[0] == '\0'
+                       : m->op == SEL_NE ? m->value[0] != '\0'
+                       : m->op == SEL_RE ? regexec(&m->re, "", 0, NULL, 0) == 0
+                                         : regexec(&m->re, "", 0, NULL, 0) != 0;
+        nonempty |= !empty_ok;
+    }
+    if (!nonempty) {
+        snprintf(err, errlen, "the selector matches every series; add a matcher that needs a value");
+        return -1;
+    }
+    return 0;
+}
+
+void sel_free(struct selector *sel)
+{
+    for (size_t i = 0; i < sel->n; i++) {
+        free(sel->m[i].name);
+        free(sel->m[i].value);
+        if (sel->m[i].has_re)
+            regfree(&sel->m[i].re);
+    }
+    memset(sel, 0, sizeof(*sel));
+}
+
+int sel_matches(const struct selector *sel, const char *(*get)(void *arg, const char *name),
+                void *arg)
+{
+    for (size_t i = 0; i < sel->n; i++) {
+        const struct sel_matcher *m = &sel->m[i];
+        const char *v = get(arg, m->name);
+        if (!v)
+            v = "";
+        int ok;
+        switch (m->op) {
+        case SEL_EQ: ok = !strcmp(v, m->value); break;
+        case SEL_NE: ok = strcmp(v, m->value) != 0; break;
+        case SEL_RE: ok = regexec(&m->re, v, 0, NULL, 0) == 0; break;
+        default: ok = regexec(&m->re, v, 0, NULL, 0) != 0; break;
+        }
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}

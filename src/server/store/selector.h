@@ -1,0 +1,37 @@
+/* Series selectors in PromQL syntax: name{label="v", l2!="x", l3=~"re", l4!~"re"}. */
+#ifndef GF_SELECTOR_H
+#define GF_SELECTOR_H
+
+#include <regex.h>
+#include <stddef.h>
+
+enum sel_op { SEL_EQ, SEL_NE, SEL_RE, SEL_NRE };
+
+struct sel_matcher {
+    char *name;   /* "__name__" for the metric name */
+    char *value;
+    enum sel_op op;
+    regex_t re;   /* anchored ^(?:value)$ for SEL_RE and SEL_NRE */
+    int has_re;
+};
+
+#define SEL_MAX_MATCHERS 16
+#define SEL_MAX_LEN 4096
+
+struct selector {
+    struct sel_matcher m[SEL_MAX_MATCHERS];
+    size_t n;
+    const char *metric; /* the __name__ equality matcher's value, if any */
+};
+
+/* Parses s. Returns 0, or -1 with a reason in err (the caller names the
+ * parameter). Free with sel_free, also after a failure. */
+int sel_parse(const char *s, struct selector *sel, char *err, size_t errlen);
+void sel_free(struct selector *sel);
+
+/* Whether a label set matches. get(arg, name) returns a label's value or
+ * NULL; a missing label matches as the empty string, as in Prometheus. */
+int sel_matches(const struct selector *sel, const char *(*get)(void *arg, const char *name),
+                void *arg);
+
+#endif

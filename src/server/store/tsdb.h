@@ -1,0 +1,115 @@
+/* The time-series store: a series index (canonical key -> id), in-memory
+ * heads per scrape group (job + instance) whose rows share one timestamp,
+ * sealed into compressed chunks (chunk.h) kept as BLOBs in SQLite, with
+ * roll-ups of 1 minute and 1 hour (min, max, sum, count, last, counter
+ * increase) and a retention per tier.
+ *
+ * Threads: one writer calls tsdb_append*, tsdb_scrape_done and tsdb_commit;
+ * any thread may call the read functions. A read-write lock guards the
+ * in-memory state; readers use their own SQLite connection each. */
+#ifndef GF_TSDB_H
+#define GF_TSDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../lib/buf.h"
+#include "../../lib/promparse.h"
+#include "selector.h"
+
+enum tsdb_tier { TSDB_RAW = 0, TSDB_1M = 1, TSDB_1H = 2, TSDB_TIERS = 3 };
+
+struct tsdb_config {
+    int64_t retention_ms[TSDB_TIERS]; /* defaults: 15 d, 90 d, 2 y */
+    size_t head_rows;                 /* raw rows per chunk, default 120 */
+    int zstd_level;                   /* default 9 */
+    int64_t max_head_age_ms;          /* seal heads older than this, default 5 min */
+};
+
+void tsdb_config_defaults(struct tsdb_config *cfg);
+
+struct tsdb;
+
+/* Opens or creates the store at path. NULL with err on failure. */
+struct tsdb *tsdb_open(const char *path, const struct tsdb_config *cfg, char *err, size_t errlen);
+
+/* Seals every head (nothing held in memory is lost) and closes. */
+void tsdb_close(struct tsdb *db);
+
+/* Appends the canonical key of a sample to out: name{labels sorted by
+ * name}, values escaped as in the exposition format, with extra labels
+ * (which win over the sample's own of the same name) added, empty values
+ * left out. Returns 0, or -1 (out unchanged) when a label value is not
+ * valid UTF-8 or the key is longer than 16 KiB. */
+int tsdb_key(const char *name, size_t name_len, const struct prom_label *labels, size_t nlabels,
+             const struct prom_label *extra, size_t nextra, struct buf *out);
+
+struct tsdb_sample {
+    const char *key; /* canonical (tsdb_key) */
+    size_t key_len;
+    int64_t ts_ms;
+    double value;
+};
+
+/* Appends samples (writer thread). Samples of one series may come in any
+ * order; those older than a group's head go to a side head. Returns the
+ * number of samples stored; a key that is not canonical is skipped. */
+size_t tsdb_append(struct tsdb *db, const struct tsdb_sample *s, size_t n);
+
+/* After a scrape of job/instance at ts_ms: series of that group absent from
+ * it get a stale marker, as Prometheus does. */
+void tsdb_scrape_done(struct tsdb *db, const char *job, const char *instance, int64_t ts_ms);
+
+/* Seals full or old heads and writes chunks in one transaction; applies
+ * retention now and then. Returns 0, or -1 when the write failed (disk full:
+ * the chunks stay in memory and are retried). */
+int tsdb_commit(struct tsdb *db, int64_t now_ms);
+
+/* Newest sample time of job/instance (memory, else stored chunks), 0 if
+ * none. */
+int64_t tsdb_last_ts(struct tsdb *db, const char *job, const char *instance);
+
+/* ---- reading (any thread) ---- */
+
+struct tsdb_series_info {
+    uint64_t id;
+    char *key; /* malloc'd */
+};
+
+/* Series matching sel (at most max; 0 = no limit). Caller frees each key and
+ * the array. */
+size_t tsdb_select(struct tsdb *db, const struct selector *sel, size_t max,
+                   struct tsdb_series_info **out);
+
+/* Label names of the series matching sel (NULL: all), or the values of one
+ * label when label is not NULL, as a JSON array appended to out. */
+void tsdb_labels_json(struct tsdb *db, const struct selector *sel, const char *label,
+                      struct buf *out);
+
+struct tsdb_point {
+    int64_t t;
+    double min, max, sum, count, last, inc; /* raw: count 1, inc from the previous sample */
+};
+
+/* Points of one series in [start, end] from tier (raw samples, or roll-up
+ * buckets by their start time), oldest first, stale markers and gaps left
+ * out. *out is malloc'd. Returns the count, or -1 on a storage error. */
+long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64_t start,
+                 int64_t end, struct tsdb_point **out);
+
+/* Appends {"metric":{labels},"value":[ts_seconds,"v"]} objects for the
+ * latest sample of every series matching sel (stale series left out),
+ * comma-separated, to out. Returns the count. */
+size_t tsdb_latest_json(struct tsdb *db, const struct selector *sel, struct buf *out);
+
+/* Appends a series' labels as a JSON object ({"__name__":..., ...}). */
+void tsdb_key_to_json(const char *key, struct buf *out);
+
+struct tsdb_stats {
+    uint64_t series, samples_appended, chunks_written, chunk_bytes, write_errors;
+    uint64_t head_samples;
+    char last_error[160];
+};
+void tsdb_stats(struct tsdb *db, struct tsdb_stats *st);
+
+#endif

@@ -1,0 +1,238 @@
+/* Tests for src/server/store/tsdb.c and selector.c: keys, appends, queries
+ * from heads and chunks, roll-up maths, stale markers, out-of-order writes,
+ * persistence across a restart, and retention. */
+#include <math.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#include "../../src/server/store/tsdb.h"
+
+#define T0 1795000020000LL /* a minute boundary: 1795000020000 % 60000 == 0 */
+
+static char dir[64];
+
+static struct tsdb *open_db(void)
+{
+    char path[128], err[256];
+    struct tsdb_config cfg;
+
+    tsdb_config_defaults(&cfg);
+    cfg.head_rows = 50;
+    snprintf(path, sizeof(path), "%s/tsdb.db", dir);
+    struct tsdb *db = tsdb_open(path, &cfg, err, sizeof(err));
+    if (!db)
+        fail_msg("open: %s", err);
+    return db;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/gf-tsdb-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static void append(struct tsdb *db, const char *key, int64_t ts, double v)
+{
+    struct tsdb_sample s = {key, strlen(key), ts, v};
+    assert_int_equal(tsdb_append(db, &s, 1), 1);
+}
+
+static uint64_t id_of(struct tsdb *db, const char *selector)
+{
+    struct selector sel;
+    struct tsdb_series_info *list;
+    char err[128];
+    assert_int_equal(sel_parse(selector, &sel, err, sizeof(err)), 0);
+    size_t n = tsdb_select(db, &sel, 0, &list);
+    sel_free(&sel);
+    assert_int_equal(n, 1);
+    uint64_t id = list[0].id;
+    free(list[0].key);
+    free(list);
+    return id;
+}
+
+static void canonical_keys(void **state)
+{
+    struct buf b;
+    struct prom_label l[3] = {{"zeta", 4, "1", 1}, {"Alpha", 5, "a\"b\\c\nd", 7}, {"empty", 5, "", 0}};
+    struct prom_label extra[1] = {{"zeta", 4, "over", 4}};
+
+    (void)state;
+    buf_init(&b, 0);
+    assert_int_equal(tsdb_key("m", 1, l, 3, extra, 1, &b), 0);
+    assert_string_equal(b.data, "m{Alpha=\"a\\\"b\\\\c\\nd\",zeta=\"over\"}");
+    buf_reset(&b);
+    struct prom_label bad[1] = {{"x", 1, "\xff", 1}};
+    assert_int_equal(tsdb_key("m", 1, bad, 1, NULL, 0, &b), -1);
+    assert_int_equal(b.len, 0);
+    buf_free(&b);
+}
+
+static void raw_and_rollups(void **state)
+{
+    struct tsdb *db = open_db();
+    const char *g = "gpu_util{instance=\"h1:9445\",job=\"agent\"}";
+    const char *c = "energy_total{instance=\"h1:9445\",job=\"agent\"}";
+    struct tsdb_point *p;
+
+    (void)state;
+    /* 10 minutes at 1 s: util = second of the minute; a counter +10/s that
+     * resets to 0 at minute 5 */
+    for (int i = 0; i < 600; i++) {
+        append(db, g, T0 + i * 1000, i % 60);
+        append(db, c, T0 + i * 1000, i < 300 ? 10.0 * i : 10.0 * (i - 300));
+        if (i % 100 == 99)
+            tsdb_commit(db, T0 + i * 1000);
+    }
+    tsdb_commit(db, T0 + 600000);
+    uint64_t gid = id_of(db, "gpu_util"), cid = id_of(db, "energy_total");
+    long n = tsdb_points(db, gid, TSDB_RAW, T0, T0 + 600000, &p);
+    assert_int_equal(n, 600);
+    for (long i = 0; i < n; i++) {
+        assert_int_equal(p[i].t, T0 + i * 1000);
+        assert_true(p[i].last == (double)(i % 60));
+    }
+    free(p);
+    /* minute buckets: 9 are closed, the 10th is open (in the accumulator) */
+    n = tsdb_points(db, gid, TSDB_1M, T0, T0 + 600000, &p);
+    assert_int_equal(n, 10);
+    for (long i = 0; i < n; i++) {
+        assert_int_equal(p[i].t, T0 + i * 60000);
+        assert_true(p[i].count == 60);
+        assert_true(p[i].min == 0 && p[i].max == 59 && p[i].last == 59);
+        assert_true(fabs(p[i].sum / p[i].count - 29.5) < 1e-9);
+    }
+    free(p);
+    n = tsdb_points(db, cid, TSDB_1M, T0, T0 + 600000, &p);
+    double total = 0;
+    for (long i = 0; i < n; i++)
+        total += p[i].inc;
+    /* 299 steps of 10, a reset that counts from 0, then 299 steps of 10 */
+    assert_true(total == 10.0 * 299 + 0 + 10.0 * 299);
+    free(p);
+    /* the raw increase agrees with the roll-up's */
+    n = tsdb_points(db, cid, TSDB_RAW, T0, T0 + 600000, &p);
+    double raw_total = 0;
+    for (long i = 0; i < n; i++)
+        raw_total += p[i].inc;
+    assert_true(raw_total == total);
+    free(p);
+    tsdb_close(db);
+
+    /* after a restart everything is still there, from chunks only */
+    db = open_db();
+    n = tsdb_points(db, id_of(db, "gpu_util"), TSDB_RAW, T0, T0 + 600000, &p);
+    assert_int_equal(n, 600);
+    free(p);
+    n = tsdb_points(db, id_of(db, "gpu_util"), TSDB_1M, T0, T0 + 600000, &p);
+    assert_int_equal(n, 10); /* the open bucket was written at close */
+    free(p);
+    struct tsdb_stats st;
+    tsdb_stats(db, &st);
+    assert_int_equal(st.series, 2);
+    tsdb_close(db);
+}
+
+static void stale_and_out_of_order(void **state)
+{
+    struct tsdb *db = open_db();
+    const char *a = "a{instance=\"h2:1\",job=\"x\"}", *b = "b{instance=\"h2:1\",job=\"x\"}";
+    struct tsdb_point *p;
+
+    (void)state;
+    int64_t t = T0 + 3600000;
+    append(db, a, t, 1);
+    append(db, b, t, 2);
+    tsdb_scrape_done(db, "x", "h2:1", t);
+    append(db, a, t + 1000, 1); /* b vanished from this scrape */
+    tsdb_scrape_done(db, "x", "h2:1", t + 1000);
+    append(db, a, t + 2000, 1);
+    append(db, b, t + 2000, 5); /* and came back */
+    tsdb_scrape_done(db, "x", "h2:1", t + 2000);
+    long n = tsdb_points(db, id_of(db, "b"), TSDB_RAW, t, t + 5000, &p);
+    assert_int_equal(n, 2); /* the stale marker is not a point */
+    assert_int_equal(p[1].t, t + 2000);
+    assert_true(p[1].inc == 0); /* no increase across a stale marker */
+    free(p);
+    /* an older sample (a backfill) lands in the side head and is found */
+    append(db, a, t - 5000, 7);
+    n = tsdb_points(db, id_of(db, "a"), TSDB_RAW, t - 10000, t + 5000, &p);
+    assert_int_equal(n, 4);
+    assert_true(p[0].last == 7 && p[0].t == t - 5000);
+    free(p);
+    tsdb_commit(db, t + 3000);
+    n = tsdb_points(db, id_of(db, "a"), TSDB_RAW, t - 10000, t + 5000, &p);
+    assert_int_equal(n, 4);
+    free(p);
+    tsdb_close(db);
+}
+
+static void retention_drops_old_chunks(void **state)
+{
+    struct tsdb *db = open_db();
+    const char *k = "old{instance=\"h3:1\",job=\"x\"}";
+    struct tsdb_point *p;
+
+    (void)state;
+    for (int i = 0; i < 200; i++)
+        append(db, k, T0 + i * 1000, i);
+    tsdb_commit(db, T0 + 200000);
+    uint64_t id = id_of(db, "old");
+    long n = tsdb_points(db, id, TSDB_RAW, T0, T0 + 200000, &p);
+    assert_int_equal(n, 200);
+    free(p);
+    /* 16 days later the raw tier (15 days) is gone; the 1 m tier is not */
+    tsdb_commit(db, T0 + 16LL * 86400000);
+    n = tsdb_points(db, id, TSDB_RAW, T0, T0 + 200000, &p);
+    assert_true(n < 200 && n >= 0); /* only what was still in the head */
+    free(p);
+    n = tsdb_points(db, id, TSDB_1M, T0, T0 + 200000, &p);
+    assert_true(n >= 3);
+    free(p);
+    tsdb_close(db);
+}
+
+static void selectors(void **state)
+{
+    struct selector sel;
+    char err[128];
+
+    (void)state;
+    assert_int_equal(sel_parse("up{job=\"a\",instance=~\"h.*\",x!=\"1\",y!~\"z|w\"}", &sel, err,
+                               sizeof(err)),
+                     0);
+    assert_int_equal(sel.n, 5);
+    assert_string_equal(sel.metric, "up");
+    sel_free(&sel);
+    const char *bad[] = {"", "{}", "{a=\"\"}", "up{a=b}", "up{a=\"x\"", "up{=\"x\"}",
+                         "up{a=~\"(\"}", "up junk", "{a!=\"x\"}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (sel_parse(bad[i], &sel, err, sizeof(err)) == 0)
+            fail_msg("accepted '%s'", bad[i]);
+        sel_free(&sel);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(canonical_keys),
+        cmocka_unit_test(raw_and_rollups),
+        cmocka_unit_test(stale_and_out_of_order),
+        cmocka_unit_test(retention_drops_old_chunks),
+        cmocka_unit_test(selectors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
