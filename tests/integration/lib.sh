@@ -71,3 +71,34 @@ start_agent() {
 metric_value() {
     awk -v p="$2" 'index($0, p) == 1 { print $NF; exit }' "$1"
 }
+
+# start_server NAME [flags...]: starts gpufleet serve with its data in
+# $WORK/NAME-data; sets SERVER_PORT, SERVER_URL, SERVER_PID.
+start_server() {
+    local name=$1
+    shift
+    : "${SERVER:?SERVER must point at the gpufleet binary}"
+    SERVER_PORT=${SERVER_PORT_WANT:-$(free_port)}
+    SERVER_URL="http://127.0.0.1:$SERVER_PORT"
+    "$SERVER" serve --listen "127.0.0.1:$SERVER_PORT" --data "$WORK/$name-data" "$@" \
+        >> "$WORK/$name.log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=($SERVER_PID)
+    wait_http "$SERVER_URL/healthz"
+}
+
+# api METHOD PATH [JSON]: calls the server; prints the body; HTTP_CODE is set.
+api() {
+    local method=$1 path=$2 body=${3:-}
+    local args=(-s -o "$WORK/api.out" -w '%{http_code}' -X "$method")
+    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data "$body")
+    HTTP_CODE=$(curl "${args[@]}" "$SERVER_URL$path")
+    cat "$WORK/api.out"
+}
+
+# query PATH SELECTOR [curl args...]: a GET with the selector URL-encoded.
+query() {
+    local path=$1 sel=$2
+    shift 2
+    curl -fsSG "$SERVER_URL$path" --data-urlencode "match=$sel" "$@"
+}
