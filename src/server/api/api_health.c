@@ -4,6 +4,7 @@
 
 #include "../../lib/expo.h"
 #include "../../lib/now.h"
+#include "../remote_write.h"
 #include "api.h"
 
 void api_healthz(void *appv, struct http_request *req, struct http_response *resp)
@@ -61,6 +62,25 @@ void api_metrics(void *appv, struct http_request *req, struct http_response *res
     expo_family(&w, "gpufleet_server_ingest_dropped_batches_total", EXPO_COUNTER,
                 "Batches dropped because the writer's queue stayed full.");
     expo_sample(&w, NULL, 0, (double)is.dropped_batches);
+    if (app->rw) {
+        struct remote_write_stats rs;
+        remote_write_stats(app->rw, &rs);
+        expo_family(&w, "gpufleet_remote_write_samples_pending", EXPO_GAUGE,
+                    "Samples queued for the remote_write receiver.");
+        expo_sample(&w, NULL, 0, (double)rs.pending);
+        expo_family(&w, "gpufleet_remote_write_samples_sent_total", EXPO_COUNTER,
+                    "Samples the receiver accepted.");
+        expo_sample(&w, NULL, 0, (double)rs.sent);
+        expo_family(&w, "gpufleet_remote_write_samples_failed_total", EXPO_COUNTER,
+                    "Samples the receiver refused with a 4xx other than 429 (not retried).");
+        expo_sample(&w, NULL, 0, (double)rs.failed);
+        expo_family(&w, "gpufleet_remote_write_samples_dropped_total", EXPO_COUNTER,
+                    "Samples dropped because the queue was full.");
+        expo_sample(&w, NULL, 0, (double)rs.dropped);
+        expo_family(&w, "gpufleet_remote_write_retries_total", EXPO_COUNTER,
+                    "Requests retried after a 5xx, a 429 or a connection error.");
+        expo_sample(&w, NULL, 0, (double)rs.retries);
+    }
     expo_writer_free(&w);
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }

@@ -1154,13 +1154,18 @@ long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64
         if (i + 1 < p.n && p.v[i + 1].t == pt.t)
             continue;
         if (tier == TSDB_RAW) {
-            if (pt.count < 0 || isnan(pt.last)) {
+            if (pt.count < 0) { /* a stale marker ends the series for a while */
                 has_prev = 0;
                 continue;
             }
-            pt.inc = has_prev ? (pt.last >= prev ? pt.last - prev : pt.last) : 0;
-            prev = pt.last;
-            has_prev = 1;
+            /* NaN is a value (kept), but no counter increase comes of it */
+            pt.inc = has_prev && !isnan(pt.last)
+                         ? (pt.last >= prev ? pt.last - prev : pt.last)
+                         : 0;
+            if (!isnan(pt.last)) {
+                prev = pt.last;
+                has_prev = 1;
+            }
         }
         if (pt.t < (tier == TSDB_RAW ? start : lo))
             continue;

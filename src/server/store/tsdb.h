@@ -92,8 +92,8 @@ struct tsdb_point {
 };
 
 /* Points of one series in [start, end] from tier (raw samples, or roll-up
- * buckets by their start time), oldest first, stale markers and gaps left
- * out. *out is malloc'd. Returns the count, or -1 on a storage error. */
+ * buckets by their start time), oldest first, stale markers left out (NaN
+ * samples kept). *out is malloc'd. Returns the count, or -1 on a storage error. */
 long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64_t start,
                  int64_t end, struct tsdb_point **out);
 
