@@ -425,7 +425,7 @@ json_t *reg_create(struct registry *r, const json_t *body, struct reg_error *err
 
     if (check_body(body, 1, &in, err) < 0)
         return NULL;
-    char *labels = json_dumps(in.labels ? in.labels : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+    char *labels = in.labels ? json_dumps(in.labels, JSON_COMPACT | JSON_SORT_KEYS) : xstrdup("{}");
     pthread_mutex_lock(&r->lock);
     sqlite3_stmt *st = db_prepare(r->db, "INSERT INTO servers (name, address, agent_port,"
                                          " agent_token, labels, created_ms, updated_ms)"

@@ -467,7 +467,8 @@ static void reload(struct scraper *s)
     }
     s->ntargets = w;
     pthread_mutex_unlock(&s->lock);
-    explicit_bzero(list, n * sizeof(*list));
+    if (list)
+        explicit_bzero(list, n * sizeof(*list));
     free(list);
 }
 

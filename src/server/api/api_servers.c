@@ -109,7 +109,8 @@ void api_servers_check(void *appv, struct http_request *req, struct http_respons
     json_t *out = scrape_check_agent(json_string_value(json_object_get(srv, "address")),
                                      (int)json_integer_value(json_object_get(srv, "agent_port")),
                                      token, 5000);
-    explicit_bzero(targets, n * sizeof(*targets));
+    if (targets)
+        explicit_bzero(targets, n * sizeof(*targets));
     free(targets);
     json_object_set_new(out, "server", json_string(json_string_value(json_object_get(srv, "name"))));
     json_decref(srv);

@@ -25,6 +25,33 @@ static const char *spaces(const char *s)
     return s;
 }
 
+/* glibc compiles counted repetitions by copying the repeated part, so
+ * "(a{99}){99}" costs gigabytes: bound the pattern and its counts. */
+static int risky_regex(const char *re)
+{
+    int counted = 0;
+
+    if (strlen(re) > 512)
+        return 1;
+    for (const char *p = re; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            continue;
+        }
+        if (*p != '{' || !((p[1] >= '0' && p[1] <= '9') || p[1] == ','))
+            continue;
+        if (++counted > 2)
+            return 1;
+        for (const char *q = p + 1; *q && *q != '}'; q++) {
+            if (*q >= '0' && *q <= '9' && atoi(q) > 32)
+                return 1;
+            while (*q >= '0' && *q <= '9' && q[1] >= '0' && q[1] <= '9')
+                q++;
+        }
+    }
+    return 0;
+}
+
 static int add(struct selector *sel, const char *name, size_t nl, const char *value, enum sel_op op,
                char *err, size_t errlen)
 {
@@ -41,6 +68,13 @@ static int add(struct selector *sel, const char *name, size_t nl, const char *va
     m->op = op;
     sel->n++;
     if (op == SEL_RE || op == SEL_NRE) {
+        if (risky_regex(value)) {
+            snprintf(err, errlen,
+                     "regular expression for label '%s' is too costly (at most 512 bytes and "
+                     "two counted repetitions of at most 32)",
+                     m->name);
+            return -1;
+        }
         size_t len = strlen(value) + 8;
         char *pat = xmalloc(len);
         snprintf(pat, len, "^(%s)$", value);

@@ -857,7 +857,8 @@ int tsdb_commit(struct tsdb *db, int64_t now_ms)
         db->st.chunk_bytes += db->pend[i].data.len;
         buf_free(&db->pend[i].data);
     }
-    memmove(db->pend, db->pend + done, (db->npend - done) * sizeof(*db->pend));
+    if (done && db->npend > done)
+        memmove(db->pend, db->pend + done, (db->npend - done) * sizeof(*db->pend));
     db->npend -= done;
     pthread_rwlock_unlock(&db->lock);
     if (now_ms - db->last_retention_ms > 60000) {
@@ -1001,7 +1002,8 @@ void tsdb_labels_json(struct tsdb *db, const struct selector *sel, const char *l
             names[n++] = (char *)v;
         }
     }
-    qsort(names, n, sizeof(*names), cmp_str);
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_str);
     buf_putc(out, '[');
     for (size_t i = 0, w = 0; i < n; i++) {
         if (i && !strcmp(names[i], names[i - 1]))
@@ -1143,7 +1145,8 @@ long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64
     }
     pthread_rwlock_unlock(&db->lock);
 
-    qsort(p.v, p.n, sizeof(*p.v), cmp_point);
+    if (p.n)
+        qsort(p.v, p.n, sizeof(*p.v), cmp_point);
     /* drop repeated timestamps (one of them is kept) and stale markers, and
      * compute the increase between raw samples */
     size_t w = 0;
