@@ -103,6 +103,11 @@ int expo_valid_utf8(const char *s, size_t n)
     const unsigned char *p = (const unsigned char *)s;
 
     while (n) {
+        if (*p >= 0x01 && *p < 0x80) { /* the common case: plain ASCII */
+            p++;
+            n--;
+            continue;
+        }
         size_t len = utf8_seq_len(p, n);
         if (len == 0 || (len == 1 && *p == 0))
             return 0;

@@ -64,6 +64,19 @@ int prom_parse_float(const char *s, size_t len, double *out)
 
     if (len == 0 || len >= sizeof(tmp))
         return -1;
+    /* most values and every timestamp are plain integers: exact and quick */
+    if (len <= 15) {
+        size_t i = s[0] == '-' ? 1 : 0;
+        int64_t v = 0;
+        if (i < len) {
+            for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+                v = v * 10 + (s[i] - '0');
+            if (i == len) {
+                *out = s[0] == '-' ? -(double)v : (double)v;
+                return 0;
+            }
+        }
+    }
     memcpy(tmp, s, len);
     tmp[len] = '\0';
     if (!strcmp(tmp, "NaN")) {
@@ -79,9 +92,11 @@ int prom_parse_float(const char *s, size_t len, double *out)
         return 0;
     }
     /* strtod would also take hex, "nan(...)", "infinity" and leading spaces */
-    for (size_t i = 0; i < len; i++)
-        if (!strchr("0123456789+-.eE", tmp[i]))
+    for (size_t i = 0; i < len; i++) {
+        char c = tmp[i];
+        if (!((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E'))
             return -1;
+    }
     *out = strtod(tmp, &end);
     return *end == '\0' ? 0 : -1;
 }
@@ -239,6 +254,8 @@ static int parse_sample(struct parser *p, const char *s, const char *end, struct
             return fail(p, "expected ',' or '}' after a label");
         }
     }
+    smp->series_text = s;
+    smp->series_text_len = (size_t)(q - s);
     if (q >= end || (*q != ' ' && *q != '\t'))
         return fail(p, "expected a space before the value");
     q = skip_spaces(q, end);

@@ -21,6 +21,8 @@ struct prom_sample {
     size_t name_len;
     struct prom_label labels[PROM_MAX_LABELS_HARD];
     size_t nlabels;
+    const char *series_text; /* "name{labels}" exactly as written, for caches */
+    size_t series_text_len;
     double value;
     int has_ts;
     int64_t ts_ms;

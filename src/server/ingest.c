@@ -63,6 +63,107 @@ int ingest_batch_add(struct ingest_batch *b, const struct prom_sample *s,
     return 0;
 }
 
+struct kc_entry {
+    uint64_t hash;
+    char *raw;
+    uint32_t raw_len, key_off, key_len;
+};
+
+struct key_cache {
+    struct kc_entry *slots;
+    size_t cap, n, max;
+    struct buf keys;
+};
+
+/* A word-at-a-time hash: series texts are long and the cache is hot. */
+static uint64_t hash_text(const char *s, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s + i, n - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 29);
+}
+
+struct key_cache *key_cache_new(size_t max_entries)
+{
+    struct key_cache *c = xcalloc(1, sizeof(*c));
+    c->max = max_entries ? max_entries : 65536;
+    c->cap = 1;
+    while (c->cap < c->max * 2)
+        c->cap *= 2;
+    c->slots = xcalloc(c->cap, sizeof(*c->slots));
+    buf_init(&c->keys, 0);
+    return c;
+}
+
+void key_cache_clear(struct key_cache *c)
+{
+    for (size_t i = 0; i < c->cap; i++)
+        free(c->slots[i].raw);
+    memset(c->slots, 0, c->cap * sizeof(*c->slots));
+    c->n = 0;
+    buf_reset(&c->keys);
+}
+
+void key_cache_free(struct key_cache *c)
+{
+    if (!c)
+        return;
+    key_cache_clear(c);
+    free(c->slots);
+    buf_free(&c->keys);
+    free(c);
+}
+
+int ingest_batch_add_cached(struct ingest_batch *b, struct key_cache *c,
+                            const struct prom_sample *s, const struct prom_label *extra,
+                            size_t nextra, int64_t ts_ms)
+{
+    if (!c || !s->series_text || s->series_text_len > 65535)
+        return ingest_batch_add(b, s, extra, nextra, ts_ms);
+    uint64_t h = hash_text(s->series_text, s->series_text_len);
+    size_t i = h & (c->cap - 1);
+    for (; c->slots[i].raw; i = (i + 1) & (c->cap - 1)) {
+        struct kc_entry *e = &c->slots[i];
+        if (e->hash == h && e->raw_len == s->series_text_len &&
+            !memcmp(e->raw, s->series_text, e->raw_len)) {
+            if (b->n == b->cap) {
+                b->cap = b->cap ? b->cap * 2 : 256;
+                b->items = xrealloc(b->items, b->cap * sizeof(*b->items));
+            }
+            b->items[b->n++] = (struct ingest_item){b->keys.len, e->key_len,
+                                                    s->has_ts ? s->ts_ms : ts_ms, s->value};
+            buf_append(&b->keys, c->keys.data + e->key_off, e->key_len);
+            return 0;
+        }
+    }
+    size_t off = b->keys.len;
+    if (ingest_batch_add(b, s, extra, nextra, ts_ms) < 0)
+        return -1;
+    if (c->n >= c->max) {
+        key_cache_clear(c);
+        i = h & (c->cap - 1);
+    }
+    struct kc_entry *e = &c->slots[i];
+    e->hash = h;
+    e->raw = xstrndup(s->series_text, s->series_text_len);
+    e->raw_len = (uint32_t)s->series_text_len;
+    e->key_off = (uint32_t)c->keys.len;
+    e->key_len = (uint32_t)(b->keys.len - off);
+    buf_append(&c->keys, b->keys.data + off, e->key_len);
+    c->n++;
+    return 0;
+}
+
 static void store(struct ingest *in, struct ingest_batch *b)
 {
     struct tsdb_sample *v = xmalloc((b->n ? b->n : 1) * sizeof(*v));

@@ -35,6 +35,19 @@ void ingest_batch_free(struct ingest_batch *b);
 int ingest_batch_add(struct ingest_batch *b, const struct prom_sample *s,
                      const struct prom_label *extra, size_t nextra, int64_t ts_ms);
 
+/* Remembers the canonical key of each series text seen ("name{labels}" as
+ * an exporter wrote it), so repeated scrapes and imports skip sorting,
+ * escaping and validating labels. Valid for one set of extra labels. */
+struct key_cache;
+struct key_cache *key_cache_new(size_t max_entries);
+void key_cache_free(struct key_cache *c);
+void key_cache_clear(struct key_cache *c);
+
+/* ingest_batch_add through a cache (NULL: none). */
+int ingest_batch_add_cached(struct ingest_batch *b, struct key_cache *c,
+                            const struct prom_sample *s, const struct prom_label *extra,
+                            size_t nextra, int64_t ts_ms);
+
 /* Called with each batch after it is stored (the remote_write forwarder). */
 typedef void (*ingest_hook)(void *arg, const struct ingest_batch *b);
 

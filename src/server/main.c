@@ -1,6 +1,7 @@
 /* gpufleet: the fleet server (`gpufleet serve`) and its command line. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <malloc.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -125,6 +126,10 @@ static int serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* batches of keys (megabytes) come and go every second: keep them on the
+     * heap so their pages are reused instead of faulted in again each time */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
 
     if (mkdir(opts.data_dir, 0700) < 0 && errno != EEXIST) {
         log_error("data_dir %s: %s", opts.data_dir, strerror(errno));

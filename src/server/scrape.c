@@ -47,6 +47,7 @@ struct target {
     int64_t last_scrape_ms;
     char last_error[256];
     struct ingest_batch *held; /* a scrape waiting for its backfill */
+    struct key_cache *keys;    /* series text -> key, for this target's labels */
 };
 
 struct scraper {
@@ -67,6 +68,7 @@ struct scraper {
 
 struct parse_ctx {
     struct ingest_batch *b;
+    struct key_cache *cache;
     const struct prom_label *extra;
     size_t nextra;
     int64_t ts_ms;
@@ -76,7 +78,7 @@ struct parse_ctx {
 static int on_sample(void *arg, const struct prom_sample *s)
 {
     struct parse_ctx *c = arg;
-    if (ingest_batch_add(c->b, s, c->extra, c->nextra, c->ts_ms) < 0)
+    if (ingest_batch_add_cached(c->b, c->cache, s, c->extra, c->nextra, c->ts_ms) < 0)
         c->bad++;
     else
         c->n++;
@@ -85,12 +87,12 @@ static int on_sample(void *arg, const struct prom_sample *s)
 
 long scrape_parse(const char *body, size_t len, int openmetrics, const struct scrape_config *cfg,
                   const struct prom_label *extra, size_t nextra, int64_t ts_ms,
-                  struct ingest_batch *batch, char *err, size_t errlen)
+                  struct key_cache *cache, struct ingest_batch *batch, char *err, size_t errlen)
 {
     struct prom_limits lim = {.max_value_len = cfg->max_label_value_len,
                               .max_samples = cfg->max_series};
     struct prom_error perr;
-    struct parse_ctx c = {batch, extra, nextra, ts_ms, 0, 0};
+    struct parse_ctx c = {batch, cache, extra, nextra, ts_ms, 0, 0};
 
     if (prom_parse(body, len, openmetrics, &lim, on_sample, &c, &perr) != 0) {
         snprintf(err, errlen, "line %zu: %s", perr.line, perr.msg);
@@ -336,8 +338,10 @@ static void on_scrape_done(struct scraper *s, struct target *t, CURLcode cc)
         snprintf(err, sizeof(err), "HTTP status %ld", status);
     else {
         int om = strstr(t->ctype, "openmetrics") != NULL;
+        if (!t->keys)
+            t->keys = key_cache_new(s->cfg.max_series * 2);
         n = scrape_parse(t->body.data ? t->body.data : "", t->body.len, om, &s->cfg, extra,
-                         nextra, t->started_ms, b, err, sizeof(err));
+                         nextra, t->started_ms, t->keys, b, err, sizeof(err));
         if (n < 0) {
             /* nothing of a malformed scrape is kept, as Prometheus does */
             ingest_batch_free(b);
@@ -450,6 +454,8 @@ static void reload(struct scraper *s)
             s->targets = xrealloc(s->targets, (s->ntargets + 1) * sizeof(*s->targets));
             s->targets[s->ntargets++] = t;
         }
+        if (t->keys && strcmp(t->t.server, list[k].server))
+            key_cache_clear(t->keys); /* the server label changed */
         t->t = list[k];
         t->seen = 1;
     }
@@ -459,6 +465,7 @@ static void reload(struct scraper *s)
         struct target *t = s->targets[i];
         if (!t->seen && !t->easy) {
             buf_free(&t->body);
+            key_cache_free(t->keys);
             ingest_batch_free(t->held);
             free(t);
             continue;
@@ -560,6 +567,7 @@ void scraper_stop(struct scraper *s)
         if (t->easy)
             finish_request(s, t);
         buf_free(&t->body);
+        key_cache_free(t->keys);
         ingest_batch_free(t->held);
         free(t);
     }

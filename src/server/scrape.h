@@ -34,11 +34,13 @@ void scraper_stop(struct scraper *s);
 /* Targets and their last scrape as JSON (caller owns it). */
 json_t *scraper_targets_json(struct scraper *s);
 
-/* Parses an exposition body into batch with the given extra labels at ts_ms.
+/* Parses an exposition body into batch with the given extra labels at ts_ms
+ * (cache, when not NULL, remembers keys across calls with the same extra
+ * labels).
  * Returns the number of samples, or -1 with err set (line and reason). */
 long scrape_parse(const char *body, size_t len, int openmetrics, const struct scrape_config *cfg,
                   const struct prom_label *extra, size_t nextra, int64_t ts_ms,
-                  struct ingest_batch *batch, char *err, size_t errlen);
+                  struct key_cache *cache, struct ingest_batch *batch, char *err, size_t errlen);
 
 /* Parses an agent's /api/v1/history JSON into batch (extra labels added).
  * Returns the number of samples, or -1 with err set. */

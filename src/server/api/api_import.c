@@ -11,13 +11,14 @@
 #include "../scrape.h"
 #include "api.h"
 
-#define BATCH_SAMPLES 50000
+#define BATCH_SAMPLES 20000
 #define MAX_LINE (64u * 1024)
 
 struct import {
     struct server_app *app;
     struct buf carry;   /* the unfinished last line */
     struct ingest_batch *batch;
+    struct key_cache *keys;
     long samples;
     size_t lines_done;
     size_t bytes;
@@ -33,6 +34,7 @@ static void import_free(void *p)
         return;
     buf_free(&im->carry);
     ingest_batch_free(im->batch);
+    key_cache_free(im->keys);
     free(im);
 }
 
@@ -58,7 +60,8 @@ static int parse_lines(struct import *im, const char *text, size_t len)
 
     scrape_config_defaults(&cfg);
     cfg.max_series = 0;
-    long n = scrape_parse(text, len, 0, &cfg, NULL, 0, im->now_ms, im->batch, err, sizeof(err));
+    long n = scrape_parse(text, len, 0, &cfg, NULL, 0, im->now_ms, im->keys, im->batch, err,
+                          sizeof(err));
     if (n < 0) {
         /* make the line number absolute in the whole body */
         size_t rel = strtoul(err + 5, NULL, 10);
@@ -67,8 +70,8 @@ static int parse_lines(struct import *im, const char *text, size_t len)
                  im->lines_done + rel, msg ? msg : "", im->samples);
         return -1;
     }
-    for (size_t i = 0; i < len; i++)
-        lines += text[i] == '\n';
+    for (const char *p = text, *end = text + len; (p = memchr(p, '\n', (size_t)(end - p))); p++)
+        lines++;
     im->lines_done += lines;
     im->samples += n;
     if (im->batch->n >= BATCH_SAMPLES)
@@ -85,6 +88,7 @@ int api_import_stream(void *appv, struct http_request *req, const char *data, si
         im->app = appv;
         buf_init(&im->carry, 0);
         im->batch = ingest_batch_new();
+        im->keys = key_cache_new(200000);
         im->now_ms = now_wall_ms();
         req->stream_state = im;
         req->stream_cleanup = import_free;

@@ -44,6 +44,7 @@ struct group;
 struct series {
     uint64_t id;
     char *key;
+    size_t key_len;
     char *metric;
     char **lnames, **lvalues;
     size_t nlabels;
@@ -54,10 +55,13 @@ struct series {
     double prev_value;
     int has_prev;
     struct acc acc[TSDB_TIERS];
+    size_t raw_col;   /* this series' column in its group's raw head ... */
+    uint64_t raw_gen; /* ... valid while the head's generation is this */
     struct series *hnext;
 };
 
 struct head {
+    uint64_t gen; /* changes whenever columns are dropped */
     size_t nrows, cap, ncols, colcap;
     int64_t *ts;
     uint64_t *ids;
@@ -107,21 +111,29 @@ struct tsdb {
 
 /* ---- hashing ---- */
 
+/* A word-at-a-time hash: keys are long and hashed on every sample. */
 static uint64_t fnv(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
     }
-    return h;
+    uint64_t w = 0;
+    memcpy(&w, s + i, n - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 29);
 }
 
 static struct series *series_find(struct tsdb *db, const char *key, size_t len)
 {
     struct series *s = db->shash[fnv(key, len) & (db->shash_cap - 1)];
     for (; s; s = s->hnext)
-        if (strlen(s->key) == len && !memcmp(s->key, key, len))
+        if (s->key_len == len && !memcmp(s->key, key, len))
             return s;
     return NULL;
 }
@@ -134,7 +146,7 @@ static void series_index(struct tsdb *db, struct series *s)
         for (size_t i = 0; i < db->shash_cap; i++)
             for (struct series *x = db->shash[i], *nx; x; x = nx) {
                 nx = x->hnext;
-                size_t b = fnv(x->key, strlen(x->key)) & (cap - 1);
+                size_t b = fnv(x->key, x->key_len) & (cap - 1);
                 x->hnext = h[b];
                 h[b] = x;
             }
@@ -142,7 +154,8 @@ static void series_index(struct tsdb *db, struct series *s)
         db->shash = h;
         db->shash_cap = cap;
     }
-    size_t b = fnv(s->key, strlen(s->key)) & (db->shash_cap - 1);
+    s->key_len = strlen(s->key);
+    size_t b = fnv(s->key, s->key_len) & (db->shash_cap - 1);
     s->hnext = db->shash[b];
     db->shash[b] = s;
     db->nseries++;
@@ -239,14 +252,17 @@ int tsdb_key(const char *name, size_t name_len, const struct prom_label *labels,
             buf_putc(out, ',');
         buf_append(out, all[i].name, all[i].name_len);
         buf_puts(out, "=\"");
-        for (size_t k = 0; k < all[i].value_len; k++) {
-            char c = all[i].value[k];
-            if (c == '\\' || c == '"')
-                buf_putc(out, '\\'), buf_putc(out, c);
-            else if (c == '\n')
-                buf_puts(out, "\\n");
-            else
-                buf_putc(out, c);
+        /* copy runs without anything to escape in one go */
+        const char *v = all[i].value, *vend = v + all[i].value_len;
+        while (v < vend) {
+            const char *r = v;
+            while (r < vend && *r != '\\' && *r != '"' && *r != '\n')
+                r++;
+            buf_append(out, v, (size_t)(r - v));
+            if (r == vend)
+                break;
+            buf_append(out, *r == '\n' ? "\\n" : *r == '"' ? "\\\"" : "\\\\", 2);
+            v = r + 1;
         }
         buf_putc(out, '"');
     }
@@ -344,6 +360,7 @@ static void head_clear(struct head *h)
         free(h->vals[c]);
     h->nrows = 0;
     h->ncols = 0;
+    h->gen++;
 }
 
 static size_t head_col(struct head *h, uint64_t id)
@@ -740,7 +757,12 @@ static void append_one(struct tsdb *db, struct series *s, int64_t ts, double v)
             seal(db, g, h, TSDB_RAW);
         if (!h->nrows)
             g->head_opened_ms = now_wall_ms();
-        head_set(h, s->id, ts, v);
+        if (s->raw_gen != h->gen + 1 || s->raw_col >= h->ncols || h->ids[s->raw_col] != s->id) {
+            s->raw_col = head_col(h, s->id);
+            s->raw_gen = h->gen + 1; /* +1: a zeroed series never looks cached */
+        }
+        size_t row = head_row(h, ts); /* may grow every column: before indexing */
+        h->vals[s->raw_col][row] = v;
     }
     if (ts >= s->last_ts) {
         s->last_ts = ts;
