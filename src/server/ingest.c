@@ -97,12 +97,29 @@ struct key_cache *key_cache_new(size_t max_entries)
 {
     struct key_cache *c = xcalloc(1, sizeof(*c));
     c->max = max_entries ? max_entries : 65536;
-    c->cap = 1;
-    while (c->cap < c->max * 2)
-        c->cap *= 2;
+    c->cap = 1024; /* grows with the series a target really has */
     c->slots = xcalloc(c->cap, sizeof(*c->slots));
     buf_init(&c->keys, 0);
     return c;
+}
+
+/* Doubles the table, keeping every entry. */
+static void key_cache_grow(struct key_cache *c)
+{
+    size_t cap = c->cap * 2;
+    struct kc_entry *slots = xcalloc(cap, sizeof(*slots));
+
+    for (size_t i = 0; i < c->cap; i++) {
+        if (!c->slots[i].raw)
+            continue;
+        size_t j = c->slots[i].hash & (cap - 1);
+        while (slots[j].raw)
+            j = (j + 1) & (cap - 1);
+        slots[j] = c->slots[i];
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->cap = cap;
 }
 
 void key_cache_clear(struct key_cache *c)
@@ -152,6 +169,10 @@ int ingest_batch_add_cached(struct ingest_batch *b, struct key_cache *c,
     if (c->n >= c->max) {
         key_cache_clear(c);
         i = h & (c->cap - 1);
+    } else if ((c->n + 1) * 2 > c->cap) {
+        key_cache_grow(c);
+        for (i = h & (c->cap - 1); c->slots[i].raw; i = (i + 1) & (c->cap - 1))
+            ;
     }
     struct kc_entry *e = &c->slots[i];
     e->hash = h;

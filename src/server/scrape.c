@@ -542,7 +542,9 @@ struct scraper *scraper_start(const struct scrape_config *cfg, struct registry *
     s->in = in;
     s->db = db;
     s->multi = curl_multi_init();
-    curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
+    /* keep a connection per target alive between scrapes; several targets
+     * may share a host (exporters beside an agent, or simulated fleets) */
+    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, 4096L);
     pthread_mutex_init(&s->lock, NULL);
     if (pthread_create(&s->thread, NULL, scrape_main, s) != 0) {
         log_error("scrape: cannot start the scraper thread");

@@ -137,6 +137,41 @@ static void realistic_gpu_data_is_small(void **state)
     chunk_data_free(&c);
 }
 
+static int want_odd(void *arg, uint64_t id)
+{
+    (void)arg;
+    return id % 2 == 1;
+}
+
+static void decodes_only_wanted_columns(void **state)
+{
+    struct chunk_data c, back;
+    struct buf out;
+    char err[128];
+
+    (void)state;
+    alloc(&c, 30, 6);
+    for (size_t r = 0; r < 30; r++)
+        c.ts[r] = 1000 + (int64_t)r * 1000;
+    for (size_t k = 0; k < 6; k++) {
+        c.series[k] = 10 + k;
+        for (size_t r = 0; r < 30; r++)
+            c.values[k * 30 + r] = (double)(k * 100 + r);
+    }
+    buf_init(&out, 0);
+    assert_int_equal(chunk_encode(&c, 3, &out), 0);
+    assert_int_equal(chunk_decode_some(out.data, out.len, want_odd, NULL, &back, err, sizeof(err)), 0);
+    assert_int_equal(back.ncols, 3);
+    assert_int_equal(back.nrows, 30);
+    for (size_t k = 0; k < 3; k++) {
+        assert_int_equal(back.series[k], 11 + 2 * k);
+        assert_true(back.values[k * 30 + 7] == (double)((1 + 2 * k) * 100 + 7));
+    }
+    chunk_data_free(&back);
+    buf_free(&out);
+    chunk_data_free(&c);
+}
+
 static void corrupt_input_refused(void **state)
 {
     struct chunk_data c, back;
@@ -170,6 +205,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(random_series),
         cmocka_unit_test(realistic_gpu_data_is_small),
+        cmocka_unit_test(decodes_only_wanted_columns),
         cmocka_unit_test(corrupt_input_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

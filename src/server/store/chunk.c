@@ -2,7 +2,8 @@
  *   varint nrows, varint ncols
  *   timestamps: zigzag first, zigzag first delta, then zigzag delta-of-deltas
  *   series ids: zigzag deltas from the previous id
- *   per column: a type byte, then
+ *   per column: its length in bytes (so a reader can skip it), a type byte,
+ *   then
  *     0 all absent
  *     1 decimal: zigzag exponent, mode (1 delta, 2 delta-of-delta), count of
  *       rows holding special values, (row, 8 raw bytes) each, then the
@@ -21,7 +22,7 @@
 
 #include "../../lib/xalloc.h"
 
-static const char MAGIC[4] = {'G', 'F', 'C', '1'};
+static const char MAGIC[4] = {'G', 'F', 'C', '2'};
 
 static uint64_t bits_of(double v)
 {
@@ -303,8 +304,15 @@ int chunk_encode(const struct chunk_data *in, int zstd_level, struct buf *out)
         put_uvarint(&body, zigzag((int64_t)(in->series[c] - prev)));
         prev = in->series[c];
     }
-    for (size_t c = 0; c < in->ncols; c++)
-        encode_column(in->values + c * n, n, &body);
+    struct buf col;
+    buf_init(&col, 0);
+    for (size_t c = 0; c < in->ncols; c++) {
+        buf_reset(&col);
+        encode_column(in->values + c * n, n, &col);
+        put_uvarint(&body, col.len);
+        buf_append(&body, col.data, col.len);
+    }
+    buf_free(&col);
 
     size_t bound = ZSTD_compressBound(body.len);
     size_t start = out->len;
@@ -406,8 +414,15 @@ static int decode_column(struct reader *r, double *col, size_t n, char *err, siz
 
 int chunk_decode(const void *data, size_t len, struct chunk_data *out, char *err, size_t errlen)
 {
+    return chunk_decode_some(data, len, NULL, NULL, out, err, errlen);
+}
+
+int chunk_decode_some(const void *data, size_t len, int (*want)(void *arg, uint64_t series),
+                      void *arg, struct chunk_data *out, char *err, size_t errlen)
+{
     const unsigned char *src = data;
     unsigned char *body = NULL;
+    uint64_t *ids = NULL;
     struct reader r;
     int rc = -1;
 
@@ -436,10 +451,7 @@ int chunk_decode(const void *data, size_t len, struct chunk_data *out, char *err
         goto fail;
     }
     out->nrows = nrows;
-    out->ncols = ncols;
     out->ts = xmalloc((nrows ? nrows : 1) * sizeof(int64_t));
-    out->series = xmalloc((ncols ? ncols : 1) * sizeof(uint64_t));
-    out->values = xmalloc((nrows * ncols != 0 ? nrows * ncols : 1) * sizeof(double));
     int64_t t = 0, d = 0;
     for (size_t i = 0; i < nrows && !r.bad; i++) {
         int64_t x = unzigzag(get_uvarint(&r));
@@ -451,21 +463,40 @@ int chunk_decode(const void *data, size_t len, struct chunk_data *out, char *err
             d = (int64_t)((uint64_t)d + (uint64_t)x), t = (int64_t)((uint64_t)t + (uint64_t)d);
         out->ts[i] = t;
     }
+    ids = xmalloc((ncols ? ncols : 1) * sizeof(uint64_t));
     uint64_t id = 0;
+    size_t nwant = 0;
     for (size_t c = 0; c < ncols && !r.bad; c++) {
         id += (uint64_t)unzigzag(get_uvarint(&r));
-        out->series[c] = id;
+        ids[c] = id;
+        nwant += !want || want(arg, id);
     }
     if (r.bad) {
         snprintf(err, errlen, "truncated chunk header");
         goto fail;
     }
-    for (size_t c = 0; c < ncols; c++)
-        if (decode_column(&r, out->values + c * nrows, nrows, err, errlen) < 0)
+    out->series = xmalloc((nwant ? nwant : 1) * sizeof(uint64_t));
+    out->values = xmalloc((nrows * nwant != 0 ? nrows * nwant : 1) * sizeof(double));
+    for (size_t c = 0; c < ncols; c++) {
+        uint64_t clen = get_uvarint(&r);
+        if (r.bad || clen > (uint64_t)(r.end - r.p)) {
+            snprintf(err, errlen, "truncated column %zu", c);
             goto fail;
+        }
+        if (want && !want(arg, ids[c])) {
+            r.p += clen; /* not asked for: skipped without decoding */
+            continue;
+        }
+        struct reader cr = {r.p, r.p + clen, 0};
+        if (decode_column(&cr, out->values + out->ncols * nrows, nrows, err, errlen) < 0)
+            goto fail;
+        out->series[out->ncols++] = ids[c];
+        r.p += clen;
+    }
     rc = 0;
 fail:
     free(body);
+    free(ids);
     if (rc < 0)
         chunk_data_free(out);
     return rc;

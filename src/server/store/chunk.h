@@ -40,6 +40,11 @@ int chunk_encode(const struct chunk_data *in, int zstd_level, struct buf *out);
  * Returns 0, or -1 with a reason in err for malformed or oversized input. */
 int chunk_decode(const void *data, size_t len, struct chunk_data *out, char *err, size_t errlen);
 
+/* As chunk_decode, but only the columns whose series id want() accepts are
+ * decoded (the others are skipped unread); out holds those columns. */
+int chunk_decode_some(const void *data, size_t len, int (*want)(void *arg, uint64_t series),
+                      void *arg, struct chunk_data *out, char *err, size_t errlen);
+
 void chunk_data_free(struct chunk_data *c);
 
 #endif

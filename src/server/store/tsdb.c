@@ -791,14 +791,26 @@ static void append_one(struct tsdb *db, struct series *s, int64_t ts, double v)
 size_t tsdb_append(struct tsdb *db, const struct tsdb_sample *smp, size_t n)
 {
     size_t stored = 0;
+    int in_tx = 0;
 
     pthread_rwlock_wrlock(&db->lock);
     for (size_t i = 0; i < n; i++) {
-        struct series *s = series_get(db, smp[i].key, smp[i].key_len);
+        struct series *s = series_find(db, smp[i].key, smp[i].key_len);
+        if (!s) {
+            /* new series are inserted in one transaction per batch: a new
+             * fleet brings hundreds of thousands at once */
+            if (!in_tx)
+                in_tx = db_exec(db->w, "BEGIN IMMEDIATE") == 0;
+            s = series_get(db, smp[i].key, smp[i].key_len);
+        }
         if (!s)
             continue;
         append_one(db, s, smp[i].ts_ms, smp[i].value);
         stored++;
+    }
+    if (in_tx && db_exec(db->w, "COMMIT") < 0) {
+        db_exec(db->w, "ROLLBACK");
+        log_error("tsdb: cannot record new series: %s", sqlite3_errmsg(db->w));
     }
     db->st.samples_appended += stored;
     pthread_rwlock_unlock(&db->lock);
@@ -948,14 +960,20 @@ size_t tsdb_select(struct tsdb *db, const struct selector *sel, size_t max,
 static void json_str(struct buf *out, const char *s)
 {
     buf_putc(out, '"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (*s) {
+        /* copy the run that needs no escaping in one go */
+        const char *r = s;
+        while (*r && *r != '"' && *r != '\\' && (unsigned char)*r >= 0x20)
+            r++;
+        buf_append(out, s, (size_t)(r - s));
+        if (!*r)
+            break;
+        unsigned char c = (unsigned char)*r;
         if (c == '"' || c == '\\')
             buf_putc(out, '\\'), buf_putc(out, (char)c);
-        else if (c < 0x20)
-            buf_printf(out, "\\u%04x", c);
         else
-            buf_putc(out, (char)c);
+            buf_printf(out, "\\u%04x", c);
+        s = r + 1;
     }
     buf_putc(out, '"');
 }
@@ -1095,6 +1113,18 @@ static void collect_head(struct pts *p, int tier, uint64_t id, const struct head
     collect(p, tier, id, h->nrows, h->ts, h->ncols, h->ids, h->vals, start, end);
 }
 
+struct want_series {
+    uint64_t id;
+    int tier;
+};
+
+/* Raw columns carry the series id, roll-up columns id << 3 | statistic. */
+static int want_series(void *arg, uint64_t col)
+{
+    const struct want_series *w = arg;
+    return w->tier == TSDB_RAW ? col == w->id : (col >> 3) == w->id;
+}
+
 static int cmp_point(const void *a, const void *b)
 {
     const struct tsdb_point *x = a, *y = b;
@@ -1136,8 +1166,9 @@ long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct chunk_data cd;
         char err[128];
-        if (chunk_decode(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), &cd, err,
-                         sizeof(err)) < 0) {
+        struct want_series ws = {series_id, tier};
+        if (chunk_decode_some(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                              want_series, &ws, &cd, err, sizeof(err)) < 0) {
             log_warn("tsdb: a chunk of group %llu is unreadable (%s); skipped",
                      (unsigned long long)gid, err);
             continue;

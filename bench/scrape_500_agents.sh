@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Benchmark: the server scraping 500 simulated agents (8 GPUs each) every
+# 2 s. One nginx serves a real agent's /metrics body (8 fake H100s) on 500
+# loopback ports, so each "agent" costs the machine nothing but its bytes;
+# the server's CPU is measured over MEASURE seconds (default 30).
+# usage: bench/scrape_500_agents.sh [agents]   (needs scripts/deps.sh bench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+n=${1:-500}
+secs=${MEASURE:-30}
+srv=build/gpufleet agent=build/gpufleet-agent fake=build/tests/fakes/libnvidia-ml.so.1
+[ -x "$srv" ] && [ -x "$agent" ] || { echo "build first: scripts/build.sh Release" >&2; exit 1; }
+work=$(mktemp -d /tmp/gf-bench-500.XXXXXX)
+chmod 755 "$work"
+pids=()
+trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+wait_http() { for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+hz=$(getconf CLK_TCK)
+cpu_of() { awk '{print $14 + $15}' /proc/$1/stat; }
+
+# one real agent body
+ap=$((10000 + RANDOM % 5000))
+printf 'gpu h100 count=8\nvary 1\n' > "$work/h100x8.scenario"
+FAKE_NVML_SCENARIO=$work/h100x8.scenario "$agent" --listen 127.0.0.1:$ap --nvml-lib "$PWD/$fake" \
+    --log-level warn > "$work/agent.log" 2>&1 &
+apid=$!
+wait_http http://127.0.0.1:$ap/healthz
+sleep 1.2
+curl -fsS http://127.0.0.1:$ap/metrics -o "$work/metrics"
+kill $apid; wait $apid 2>/dev/null || true
+gzip -1 -k "$work/metrics"
+series=$(grep -vc '^#' "$work/metrics")
+
+base=$((21000 + RANDOM % 10000)) # below the ephemeral range (32768+)
+{
+    echo "daemon off; worker_processes 1; pid $work/nginx.pid; error_log $work/nginx.err;"
+    echo "worker_rlimit_nofile 4096; events { worker_connections 2048; }"
+    echo "http { access_log off; keepalive_requests 100000;"
+    for t in client_body proxy fastcgi uwsgi scgi; do echo "${t}_temp_path $work;"; done
+    echo "server {"
+    for i in $(seq 0 $((n - 1))); do echo "listen 127.0.0.1:$((base + i));"; done
+    echo "location = /metrics { alias $work/metrics; default_type text/plain; gzip_static on; } } }"
+} > "$work/nginx.conf"
+nginx -p "$work" -c "$work/nginx.conf" &
+pids+=($!)
+wait_http http://127.0.0.1:$base/metrics
+
+sp=$((15000 + RANDOM % 5000))
+"$srv" serve --listen 127.0.0.1:$sp --data "$work/data" --agent-interval 2000 --log-level warn \
+    > "$work/server.log" 2>&1 &
+spid=$!
+pids+=($spid)
+wait_http http://127.0.0.1:$sp/healthz
+for i in $(seq 0 $((n - 1))); do
+    printf '{"name":"sim-%03d","address":"127.0.0.1","agent_port":%d}' $i $((base + i))
+done | sed 's/}{/}\n{/g' | while read -r body; do
+    curl -fsS -o /dev/null -H 'Content-Type: application/json' --data "$body" \
+        http://127.0.0.1:$sp/api/v1/servers
+done
+sleep 12 # first scrapes spread over the interval, backfill attempts done
+appended() { curl -fsS http://127.0.0.1:$sp/metrics | awk '$1 == "gpufleet_server_samples_appended_total" { print $2 }'; }
+c0=$(cpu_of $spid); s0=$(appended); t0=$(date +%s.%N)
+sleep "$secs"
+c1=$(cpu_of $spid); s1=$(appended); t1=$(date +%s.%N)
+up=$(curl -fsS http://127.0.0.1:$sp/api/v1/targets | jq '[.targets[] | select(.up)] | length')
+rss=$(awk '/^VmRSS/ {print $2}' /proc/$spid/status)
+curl -fsS http://127.0.0.1:$sp/metrics | grep -E '^gpufleet_server_(ingest|write|head)' || true
+curl -fsS http://127.0.0.1:$sp/api/v1/targets | jq -c '[.targets[] | select(.up | not) | {instance, last_error}] | .[:3]'
+curl -fsS http://127.0.0.1:$sp/api/v1/targets | jq -c '[.targets[].last_duration_s] | (add / length) as $avg | {avg_scrape_s: $avg, max: max}'
+curl -fsSG http://127.0.0.1:$sp/api/v1/export --data-urlencode 'match=up{server="sim-007"}' --data-urlencode "start=$(( $(date +%s) - 20 ))" | awk '{print $NF}' | tr '\n' ' '; echo
+echo
+echo "$n simulated agents x $series series (8 GPUs) every 2 s; server measured over ${secs}s"
+awk -v c=$((c1 - c0)) -v hz=$hz -v a=$t0 -v b=$t1 -v s0=$s0 -v s1=$s1 -v up=$up -v n=$n -v rss=$rss 'BEGIN {
+    cores = (c / hz) / (b - a)
+    printf "server CPU: %.2f cores (target < 1); samples stored: %.0f/s (expected %.0f/s); targets up: %d/%d; RSS %d MB\n",
+        cores, (s1 - s0) / (b - a), n * '"$series"' / 2, up, n, rss / 1024 }'

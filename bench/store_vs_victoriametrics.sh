@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Benchmark of the server's store against VictoriaMetrics, side by side in
+# one run, on the reference data of bench/gen_dcgm.awk (8 GPUs x 20
+# dcgm-exporter metrics x 6 h at 1 s, +-3 ms jitter):
+#   - bytes per sample on disk, and import speed of the same text, for both
+#     (ROUNDS rounds, medians, the order of the two alternating);
+#   - query latency: 24 h of one series at step 60 s (the 1-minute tier),
+#     and /api/v1/latest for 100 hosts x 8 GPUs.
+# usage: bench/store_vs_victoriametrics.sh   (needs scripts/deps.sh test)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=${ROUNDS:-3}
+srv=build/gpufleet
+[ -x "$srv" ] || { echo "build first: scripts/build.sh Release" >&2; exit 1; }
+command -v victoria-metrics > /dev/null || { echo "victoria-metrics missing" >&2; exit 1; }
+work=$(mktemp -d /tmp/gf-bench-store.XXXXXX)
+pids=()
+trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+port() { echo $((20000 + RANDOM % 20000)); }
+wait_http() { for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+now_s() { date +%s.%N; }
+
+t0=$(( ($(date +%s) - 7 * 3600) * 1000 ))
+awk -v GPUS=8 -v HOURS=6 -v T0=$t0 -f bench/gen_dcgm.awk > "$work/6h.prom"
+samples=$(wc -l < "$work/6h.prom")
+echo "reference data: $samples samples, $(( $(stat -c %s "$work/6h.prom") / 1048576 )) MiB of text"
+
+import_gf() {
+    local dir=$1 p
+    p=$(port)
+    "$srv" serve --listen 127.0.0.1:$p --data "$dir" --log-level warn > "$dir.log" 2>&1 &
+    local pid=$!
+    wait_http http://127.0.0.1:$p/healthz
+    local a b
+    a=$(now_s)
+    curl -fsS -X POST -T "$work/6h.prom" http://127.0.0.1:$p/api/v1/import/prometheus > /dev/null
+    b=$(now_s)
+    kill $pid; wait $pid 2>/dev/null || true  # a clean stop seals the heads
+    echo "$(awk -v a=$a -v b=$b -v n=$samples 'BEGIN { printf "%.0f", n / (b - a) }') $(du -sb "$dir" | cut -f1)"
+}
+import_vm() {
+    local dir=$1 p
+    p=$(port)
+    victoria-metrics -httpListenAddr=127.0.0.1:$p -storageDataPath="$dir" -retentionPeriod=100y \
+        > "$dir.log" 2>&1 &
+    local pid=$!
+    wait_http http://127.0.0.1:$p/health
+    local a b
+    a=$(now_s)
+    curl -fsS -X POST -T "$work/6h.prom" http://127.0.0.1:$p/api/v1/import/prometheus > /dev/null
+    curl -fsS http://127.0.0.1:$p/internal/force_flush > /dev/null
+    b=$(now_s)
+    # a clean stop writes everything it holds, as ours does; then measure
+    kill $pid; wait $pid 2>/dev/null || true
+    local size
+    size=$(du -sb "$dir" | cut -f1)
+    echo "$(awk -v a=$a -v b=$b -v n=$samples 'BEGIN { printf "%.0f", n / (b - a) }') $size"
+}
+
+: > "$work/gf.txt"; : > "$work/vm.txt"
+for r in $(seq 1 "$rounds"); do
+    if [ $((r % 2)) = 1 ]; then
+        import_gf "$work/gf$r" >> "$work/gf.txt"; import_vm "$work/vm$r" >> "$work/vm.txt"
+    else
+        import_vm "$work/vm$r" >> "$work/vm.txt"; import_gf "$work/gf$r" >> "$work/gf.txt"
+    fi
+    echo "round $r: gpufleet $(tail -1 "$work/gf.txt"), VictoriaMetrics $(tail -1 "$work/vm.txt") (samples/s bytes)"
+done
+gf_rate=$(awk '{print $1}' "$work/gf.txt" | median); vm_rate=$(awk '{print $1}' "$work/vm.txt" | median)
+gf_bytes=$(awk '{print $2}' "$work/gf.txt" | median); vm_bytes=$(awk '{print $2}' "$work/vm.txt" | median)
+rm -rf "$work"/gf[0-9]* "$work"/vm[0-9]*
+
+# query latency: 24 h of the same data shape
+awk -v GPUS=8 -v HOURS=24 -v T0=$(( ($(date +%s) - 25 * 3600) * 1000 )) -f bench/gen_dcgm.awk > "$work/24h.prom"
+p=$(port)
+"$srv" serve --listen 127.0.0.1:$p --data "$work/q" --log-level warn > "$work/q.log" 2>&1 &
+pids+=($!)
+wait_http http://127.0.0.1:$p/healthz
+curl -fsS -X POST -T "$work/24h.prom" http://127.0.0.1:$p/api/v1/import/prometheus > /dev/null
+rm -f "$work/24h.prom"
+end=$(date +%s); start=$((end - 86400))
+q24() { curl -fsS -o /dev/null -w '%{time_total}\n' -G http://127.0.0.1:$p/api/v1/query_range \
+    --data-urlencode 'match=DCGM_FI_DEV_POWER_USAGE{gpu="3"}' --data-urlencode start=$start \
+    --data-urlencode end=$end --data-urlencode step=60; }
+points=$(curl -fsS -G http://127.0.0.1:$p/api/v1/query_range --data-urlencode 'match=DCGM_FI_DEV_POWER_USAGE{gpu="3"}' \
+    --data-urlencode start=$start --data-urlencode end=$end --data-urlencode step=60 | jq '.data.result[0].values | length')
+first=$(q24)
+for _ in $(seq 1 15); do q24; done > "$work/q24.txt"
+q24_ms=$(median < "$work/q24.txt" | awk '{printf "%.2f", $1 * 1000}')
+first_ms=$(awk -v t=$first 'BEGIN {printf "%.2f", t * 1000}')
+
+# the fleet's latest values: 100 hosts x 8 GPUs x 20 metrics, one minute each
+now=$(date +%s)000
+awk -v now=$now 'BEGIN { for (h = 0; h < 100; h++) for (g = 0; g < 8; g++) for (k = 0; k < 20; k++)
+    for (s = 0; s < 4; s++) printf "DCGM_FI_DEV_M%02d{gpu=\"%d\",Hostname=\"node-%03d\",job=\"gpufleet-agent\",instance=\"node-%03d:9445\"} %d %.0f\n", k, g, h, h, (h + g + k + s) % 100, now - (4 - s) * 15000 }' \
+    > "$work/fleet.prom"
+curl -fsS -X POST -T "$work/fleet.prom" http://127.0.0.1:$p/api/v1/import/prometheus > /dev/null
+latest() { curl -fsS -o /dev/null -w '%{time_total}\n' -G http://127.0.0.1:$p/api/v1/latest "$@"; }
+for _ in $(seq 1 15); do latest --data-urlencode 'match={job="gpufleet-agent"}'; done > "$work/lat.txt"
+lat_ms=$(median < "$work/lat.txt" | awk '{printf "%.2f", $1 * 1000}')
+nlat=$(curl -fsS -G http://127.0.0.1:$p/api/v1/latest --data-urlencode 'match={job="gpufleet-agent"}' | jq '.data.result | length')
+for _ in $(seq 1 15); do latest --data-urlencode 'match=DCGM_FI_DEV_M00{job="gpufleet-agent"}'; done > "$work/lat1.txt"
+lat1_ms=$(median < "$work/lat1.txt" | awk '{printf "%.2f", $1 * 1000}')
+
+echo
+echo "store: $samples samples (8 GPUs x 20 metrics x 6 h at 1 s), medians of $rounds rounds"
+awk -v g=$gf_bytes -v v=$vm_bytes -v n=$samples 'BEGIN {
+    printf "bytes/sample on disk: gpufleet %.3f, VictoriaMetrics %.3f (ratio %.2f; target <= 1.0 byte)\n", g / n, v / n, (g / n) / (v / n) }'
+awk -v g=$gf_rate -v v=$vm_rate 'BEGIN {
+    printf "import: gpufleet %.0f samples/s, VictoriaMetrics %.0f samples/s (ratio %.2f; target >= 1)\n", g, v, g / v }'
+echo "query 24 h of one series at step 60 s ($points points, 1-minute tier): median ${q24_ms} ms, first (cold) ${first_ms} ms (target < 10 ms)"
+echo "latest of the fleet, 100 hosts x 8 GPUs x 20 metrics ($nlat series): median ${lat_ms} ms; one metric ($((nlat / 20)) series): ${lat1_ms} ms (target < 5 ms)"
