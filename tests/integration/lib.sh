@@ -8,10 +8,12 @@ set -euo pipefail
 
 WORK=$(mktemp -d /tmp/gf-it.XXXXXX)
 PIDS=()
+AFTER_STOP=() # commands run once the servers are stopped (umount, ...)
 cleanup() {
     local rc=$?
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    for c in "${AFTER_STOP[@]}"; do eval "$c" || true; done
     # under the sanitizer build, a report in any server log fails the test
     if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WORK"/*.log 2>/dev/null; then
         echo "FAIL: sanitizer report in a log above"

@@ -23,13 +23,16 @@ wait_http "http://127.0.0.1:$NE_PORT/metrics"
 BAD_PORT=$(free_port)
 mkdir -p "$WORK/bad"
 printf 'ok_metric 1\nbroken{label="x" 2\n' > "$WORK/bad/metrics"
+# and one with more series than the server allows per target
+awk 'BEGIN { for (i = 0; i < 5000; i++) printf "many_series{i=\"%d\"} 1\n", i }' > "$WORK/bad/many"
 (cd "$WORK/bad" && exec python3 -m http.server "$BAD_PORT" --bind 127.0.0.1) > "$WORK/bad.log" 2>&1 &
 PIDS+=($!)
 
-start_server srv --agent-interval 500 --exporter-interval 1000
+printf 'max_series_per_target: 3000\n' > "$WORK/server.yaml"
+start_server srv --agent-interval 500 --exporter-interval 1000 --config "$WORK/server.yaml"
 
 # registry: create through the API and the CLI
-api POST /api/v1/servers "{\"name\":\"a1\",\"address\":\"127.0.0.1\",\"agent_port\":$A1,\"labels\":{\"rack\":\"r1\"},\"targets\":[{\"name\":\"node\",\"url\":\"http://127.0.0.1:$NE_PORT/metrics\"},{\"name\":\"bad\",\"url\":\"http://127.0.0.1:$BAD_PORT/metrics\"}]}" > "$WORK/a1.json"
+api POST /api/v1/servers "{\"name\":\"a1\",\"address\":\"127.0.0.1\",\"agent_port\":$A1,\"labels\":{\"rack\":\"r1\"},\"targets\":[{\"name\":\"node\",\"url\":\"http://127.0.0.1:$NE_PORT/metrics\"},{\"name\":\"bad\",\"url\":\"http://127.0.0.1:$BAD_PORT/metrics\"},{\"name\":\"many\",\"url\":\"http://127.0.0.1:$BAD_PORT/many\"}]}" > "$WORK/a1.json"
 [ "$HTTP_CODE" = 201 ] || fail "create a1: $HTTP_CODE $(cat "$WORK/a1.json")"
 "$SERVER" servers --server "$SERVER_URL" add a2 127.0.0.1 --agent-port "$A2" \
     --agent-token-file "$WORK/a2.token" --label rack=r2 > "$WORK/a2.json" || fail "CLI add"
@@ -108,6 +111,10 @@ query /api/v1/latest 'up{job="bad"}' | jq -e '.data.result[0].value[1] == "0"' >
 query /api/v1/latest 'ok_metric' | jq -e '.data.result | length == 0' > /dev/null \
     || fail "samples of a malformed scrape must not be kept"
 ok "malformed exporter: target failed ($err), the rest goes on"
+err=$(api GET /api/v1/targets | jq -r '.targets[] | select(.job == "many") | .last_error')
+echo "$err" | grep -q 'more than 3000 samples' || fail "series limit: $err"
+query /api/v1/latest 'many_series' | jq -e '.data.result | length == 0' > /dev/null || fail "many stored"
+ok "an exporter with too many series: target failed ($err), nothing stored"
 
 # series, labels, a range query
 query /api/v1/series 'DCGM_FI_DEV_GPU_TEMP' | jq -e '.data | length == 3' > /dev/null || fail "series"
