@@ -151,8 +151,22 @@ size_t expo_format_value(char *dst, size_t cap, double v)
         return (size_t)snprintf(dst, cap, "NaN");
     if (isinf(v))
         return (size_t)snprintf(dst, cap, v > 0 ? "+Inf" : "-Inf");
-    if (v == floor(v) && fabs(v) < 1e15)
-        return (size_t)snprintf(dst, cap, "%.0f", v);
+    if (v == floor(v) && fabs(v) < 1e15) {
+        /* integers are most values: format them without printf */
+        char tmp[24];
+        size_t nd = 0, k = 0;
+        long long i = (long long)v;
+        unsigned long long u = i < 0 ? (unsigned long long)(-i) : (unsigned long long)i;
+        do
+            tmp[nd++] = (char)('0' + u % 10);
+        while ((u /= 10) != 0);
+        if (i < 0 || (i == 0 && signbit(v)))
+            dst[k++] = '-';
+        while (nd && k + 1 < cap)
+            dst[k++] = tmp[--nd];
+        dst[k] = '\0';
+        return k;
+    }
     n = snprintf(dst, cap, "%.15g", v);
     if (strtod(dst, NULL) != v)
         n = snprintf(dst, cap, "%.17g", v);

@@ -55,6 +55,8 @@ struct series {
     double prev_value;
     int has_prev;
     struct acc acc[TSDB_TIERS];
+    char *json;       /* {"__name__":...,labels}: rendered once for /latest */
+    size_t json_len;
     size_t raw_col;   /* this series' column in its group's raw head ... */
     uint64_t raw_gen; /* ... valid while the head's generation is this */
     struct series *hnext;
@@ -138,8 +140,15 @@ static struct series *series_find(struct tsdb *db, const char *key, size_t len)
     return NULL;
 }
 
+static void series_json(const struct series *s, struct buf *out);
+
 static void series_index(struct tsdb *db, struct series *s)
 {
+    struct buf j;
+    buf_init(&j, 0);
+    series_json(s, &j);
+    s->json = buf_detach(&j, &s->json_len);
+
     if (db->nseries + 1 > db->shash_cap) {
         size_t cap = db->shash_cap * 2;
         struct series **h = xcalloc(cap, sizeof(*h));
@@ -339,6 +348,7 @@ static void series_free(struct series *s)
     free(s->lvalues);
     free(s->metric);
     free(s->key);
+    free(s->json);
     free(s);
 }
 
@@ -1231,15 +1241,6 @@ long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64
     return (long)w;
 }
 
-static void json_num(struct buf *out, double v)
-{
-    char num[40];
-    expo_format_value(num, sizeof(num), v);
-    buf_putc(out, '"');
-    buf_puts(out, num);
-    buf_putc(out, '"');
-}
-
 size_t tsdb_latest_json(struct tsdb *db, const struct selector *sel, struct buf *out)
 {
     size_t n = 0;
@@ -1251,13 +1252,16 @@ size_t tsdb_latest_json(struct tsdb *db, const struct selector *sel, struct buf 
             (sel && sel->metric && strcmp(sel->metric, s->metric)) ||
             (sel && !sel_matches(sel, label_get, s)))
             continue;
+        char tail[96], num[40];
+        expo_format_value(num, sizeof(num), s->last_value);
+        int64_t t = s->last_ts;
+        int tl = snprintf(tail, sizeof(tail), ",\"value\":[%lld.%03lld,\"%s\"]}", (long long)(t / 1000),
+                          (long long)(t % 1000 < 0 ? -(t % 1000) : t % 1000), num);
         if (n++)
             buf_putc(out, ',');
-        buf_puts(out, "{\"metric\":");
-        series_json(s, out);
-        buf_printf(out, ",\"value\":[%.3f,", (double)s->last_ts / 1000.0);
-        json_num(out, s->last_value);
-        buf_puts(out, "]}");
+        buf_append(out, "{\"metric\":", 10);
+        buf_append(out, s->json, s->json_len);
+        buf_append(out, tail, (size_t)tl);
     }
     pthread_rwlock_unlock(&db->lock);
     return n;
