@@ -67,3 +67,45 @@ drain
 curl -fsS "http://127.0.0.1:$VM_PORT/internal/force_flush" > /dev/null
 vm_export 'rw_down' | jq -e '(.values | length) == 50' > /dev/null || fail "samples lost while down"
 ok "receiver down: retried ($retries retries), all 50 samples delivered after it came back"
+
+# a receiver that refuses (400) is not retried; one that is overloaded
+# (503, then 429) is retried until it accepts
+RX_PORT=$(free_port)
+cat > "$WORK/rx.py" <<'PY'
+import http.server, sys
+calls = {"flaky": 0}
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        ok = self.headers.get("Content-Encoding") == "snappy" and \
+            self.headers.get("Content-Type") == "application/x-protobuf" and \
+            self.headers.get("X-Prometheus-Remote-Write-Version") == "0.1.0"
+        if self.path == "/refuse" or not ok:
+            code = 400
+        else:
+            calls["flaky"] += 1
+            code = 503 if calls["flaky"] == 1 else 429 if calls["flaky"] == 2 else 204
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+python3 "$WORK/rx.py" "$RX_PORT" > "$WORK/rx.log" 2>&1 &
+PIDS+=($!)
+sleep 0.5
+metric() { curl -fsS "$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
+start_server refuse --remote-write "http://127.0.0.1:$RX_PORT/refuse"
+URL_REFUSE=$SERVER_URL
+start_server flaky --remote-write "http://127.0.0.1:$RX_PORT/flaky"
+URL_FLAKY=$SERVER_URL
+for u in "$URL_REFUSE" "$URL_FLAKY"; do
+    curl -fsS --data-binary @"$WORK/rw2.txt" "$u/api/v1/import/prometheus" > /dev/null
+done
+sleep 2.5
+[ "$(metric "$URL_REFUSE" gpufleet_remote_write_samples_failed_total)" = 50 ] || fail "400 not counted as failed"
+[ "$(metric "$URL_REFUSE" gpufleet_remote_write_retries_total)" = 0 ] || fail "a 400 was retried"
+[ "$(metric "$URL_FLAKY" gpufleet_remote_write_retries_total)" = 2 ] || fail "503 and 429 not retried twice"
+[ "$(metric "$URL_FLAKY" gpufleet_remote_write_samples_sent_total)" = 50 ] || fail "flaky receiver did not get the samples"
+ok "400 is not retried (50 failed); 503 then 429 are retried and the samples delivered"

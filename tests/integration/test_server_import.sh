@@ -32,9 +32,9 @@ ok "export returns exactly what was imported (NaN and +Inf included)"
 
 query /api/v1/query_range 'imp_energy_total' --data-urlencode "start=$(( now / 1000 - 600 ))" \
     --data-urlencode "end=$(( now / 1000 - 300 ))" --data-urlencode step=60 --data-urlencode fn=rate \
-    | jq -e '.data.tier == "1m" and (.data.result[0].values | length) >= 4 and (.data.result[0].values[1][1] | tonumber | (. > 600000 and . < 640000))' \
+    | jq -e '.data.tier == "1m" and (.data.result[0].values | length) >= 4 and ([.data.result[0].values[:-1][][1] | tonumber] | add / length | (. > 619000 and . < 645000))' \
     > /dev/null || fail "rate over the 1m roll-up: $(query /api/v1/query_range 'imp_energy_total' --data-urlencode "start=$(( now / 1000 - 600 ))" --data-urlencode step=60 --data-urlencode fn=rate)"
-ok "imported counters give a rate of ~631950 mJ/s from the 1-minute roll-up"
+ok "imported counters give a rate of ~631950 mJ/s (within 2% on average) from the 1-minute roll-up"
 
 # bad bodies
 printf 'good_a{job="imp2",instance="x"} 1 %s\nbroken{ 2\ngood_b{job="imp2",instance="x"} 3\n' "$now" > "$WORK/bad.txt"

@@ -49,9 +49,10 @@ static void real_captures_parse_whole(void **state)
         "captures/nvidia_gpu_exporter__linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01__load.metrics",
         "captures/nvidia_gpu_exporter__linux-x86_64__nvidia-l40s__595.80__idle.metrics",
         "captures/nvidia_gpu_exporter__linux-x86_64__nvidia-geforce-rtx-2080-super__610.57.04__load.metrics",
+        "captures/gpufleet-agent-0.1.0__fake-8xh100.metrics",
     };
     (void)state;
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         size_t len;
         char *text = fixture(files[i], &len);
         struct seen x = {0};

@@ -108,7 +108,17 @@ struct tsdb {
     size_t npend, pend_cap;
     int64_t last_retention_ms;
     pthread_key_t reader_key;
+    pthread_mutex_t readers_lock; /* guards readers */
+    struct reader_slot **readers;
+    size_t nreaders;
     struct tsdb_stats st;
+};
+
+/* A reading thread's own connection; closed when the thread ends or, for
+ * threads still alive, when the store closes. */
+struct reader_slot {
+    struct tsdb *db;
+    sqlite3 *conn;
 };
 
 /* ---- hashing ---- */
@@ -608,7 +618,18 @@ fail:
 
 static void reader_close(void *p)
 {
-    sqlite3_close(p);
+    struct reader_slot *slot = p;
+    struct tsdb *db = slot->db;
+
+    pthread_mutex_lock(&db->readers_lock);
+    for (size_t i = 0; i < db->nreaders; i++)
+        if (db->readers[i] == slot) {
+            db->readers[i] = db->readers[--db->nreaders];
+            break;
+        }
+    pthread_mutex_unlock(&db->readers_lock);
+    sqlite3_close(slot->conn);
+    free(slot);
 }
 
 struct tsdb *tsdb_open(const char *path, const struct tsdb_config *cfg, char *err, size_t errlen)
@@ -620,6 +641,7 @@ struct tsdb *tsdb_open(const char *path, const struct tsdb_config *cfg, char *er
     if (!db->cfg.head_rows)
         db->cfg.head_rows = 120;
     pthread_rwlock_init(&db->lock, NULL);
+    pthread_mutex_init(&db->readers_lock, NULL);
     pthread_key_create(&db->reader_key, reader_close);
     db->shash_cap = 1024;
     db->shash = xcalloc(db->shash_cap, sizeof(*db->shash));
@@ -689,7 +711,14 @@ void tsdb_close(struct tsdb *db)
     sqlite3_finalize(db->ins_group);
     sqlite3_finalize(db->ins_chunk);
     sqlite3_close(db->w);
+    /* connections of threads that are still alive (the caller's own) */
     pthread_key_delete(db->reader_key);
+    for (size_t i = 0; i < db->nreaders; i++) {
+        sqlite3_close(db->readers[i]->conn);
+        free(db->readers[i]);
+    }
+    free(db->readers);
+    pthread_mutex_destroy(&db->readers_lock);
     pthread_rwlock_destroy(&db->lock);
     free(db->path);
     free(db);
@@ -927,17 +956,24 @@ int64_t tsdb_last_ts(struct tsdb *db, const char *job, const char *instance)
 
 static sqlite3 *reader(struct tsdb *db)
 {
-    sqlite3 *r = pthread_getspecific(db->reader_key);
+    struct reader_slot *slot = pthread_getspecific(db->reader_key);
     char err[256];
 
-    if (r)
-        return r;
-    r = db_open_reader(db->path, err, sizeof(err));
+    if (slot)
+        return slot->conn;
+    sqlite3 *r = db_open_reader(db->path, err, sizeof(err));
     if (!r) {
         log_error("tsdb: %s", err);
         return NULL;
     }
-    pthread_setspecific(db->reader_key, r);
+    slot = xmalloc(sizeof(*slot));
+    slot->db = db;
+    slot->conn = r;
+    pthread_mutex_lock(&db->readers_lock);
+    db->readers = xrealloc(db->readers, (db->nreaders + 1) * sizeof(*db->readers));
+    db->readers[db->nreaders++] = slot;
+    pthread_mutex_unlock(&db->readers_lock);
+    pthread_setspecific(db->reader_key, slot);
     return r;
 }
 
