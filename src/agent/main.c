@@ -122,17 +122,6 @@ static int parse_args(int argc, char **argv, struct agent_options *o)
     return 0;
 }
 
-static enum log_level level_of(const char *s)
-{
-    if (!strcmp(s, "debug"))
-        return LOG_DEBUG;
-    if (!strcmp(s, "warn"))
-        return LOG_WARN;
-    if (!strcmp(s, "error"))
-        return LOG_ERROR;
-    return LOG_INFO;
-}
-
 int main(int argc, char **argv)
 {
     struct agent_options opts;
@@ -149,7 +138,9 @@ int main(int argc, char **argv)
     snapshot_store_init(&store);
     if (parse_args(argc, argv, &opts) < 0)
         goto fail;
-    log_set_level(level_of(opts.log_level));
+    enum log_level level = LOG_INFO;
+    log_level_parse(opts.log_level, &level); /* checked by agent_options_finish */
+    log_set_level(level);
 
     /* handle termination in this thread only; every thread inherits the mask */
     sigemptyset(&sigs);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../lib/config.h"
+#include "../lib/log.h"
 #include "../lib/xalloc.h"
 
 #define STR(field, max) CONFIG_STRING, offsetof(struct agent_options, field), 0, 0, max
@@ -108,12 +109,9 @@ static int read_token(const char *path, char **out, char *err, size_t errlen)
 
 int agent_options_finish(struct agent_options *o, char *err, size_t errlen)
 {
-    static const char *levels[] = {"debug", "info", "warn", "error"};
-    int ok = 0;
+    enum log_level level;
 
-    for (size_t i = 0; i < 4; i++)
-        ok |= !strcmp(o->log_level, levels[i]);
-    if (!ok) {
+    if (log_level_parse(o->log_level, &level) < 0) {
         snprintf(err, errlen, "log_level: expected debug, info, warn or error");
         return -1;
     }

@@ -10,6 +10,18 @@
 
 static enum log_level min_level = LOG_INFO;
 
+int log_level_parse(const char *name, enum log_level *level)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(name, names[i])) {
+            *level = (enum log_level)i;
+            return 0;
+        }
+    return -1;
+}
+
 void log_set_level(enum log_level level)
 {
     min_level = level;

@@ -4,6 +4,10 @@
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
+/* Parses "debug", "info", "warn" or "error"; returns 0, or -1 for anything
+ * else (level untouched). */
+int log_level_parse(const char *name, enum log_level *level);
+
 /* Messages below this level are dropped (default LOG_INFO). */
 void log_set_level(enum log_level level);
 

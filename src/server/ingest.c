@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../lib/hash.h"
 #include "../lib/log.h"
 #include "../lib/now.h"
 #include "../lib/xalloc.h"
@@ -75,24 +76,6 @@ struct key_cache {
     struct buf keys;
 };
 
-/* A word-at-a-time hash: series texts are long and the cache is hot. */
-static uint64_t hash_text(const char *s, size_t n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
-    size_t i = 0;
-
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-    }
-    uint64_t w = 0;
-    memcpy(&w, s + i, n - i);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 29);
-}
-
 struct key_cache *key_cache_new(size_t max_entries)
 {
     struct key_cache *c = xcalloc(1, sizeof(*c));
@@ -147,7 +130,7 @@ int ingest_batch_add_cached(struct ingest_batch *b, struct key_cache *c,
 {
     if (!c || !s->series_text || s->series_text_len > 65535)
         return ingest_batch_add(b, s, extra, nextra, ts_ms);
-    uint64_t h = hash_text(s->series_text, s->series_text_len);
+    uint64_t h = hash_bytes(s->series_text, s->series_text_len);
     size_t i = h & (c->cap - 1);
     for (; c->slots[i].raw; i = (i + 1) & (c->cap - 1)) {
         struct kc_entry *e = &c->slots[i];

@@ -40,14 +40,6 @@ static void usage(FILE *f)
             SERVER_DEFAULT_PORT);
 }
 
-static enum log_level level_of(const char *s)
-{
-    return !strcmp(s, "debug") ? LOG_DEBUG
-           : !strcmp(s, "warn") ? LOG_WARN
-           : !strcmp(s, "error") ? LOG_ERROR
-                                 : LOG_INFO;
-}
-
 static int parse_serve_args(int argc, char **argv, struct server_options *o)
 {
     static const struct option longopts[] = {
@@ -119,7 +111,9 @@ static int serve(int argc, char **argv)
     server_options_init(&opts);
     if (parse_serve_args(argc, argv, &opts) < 0)
         goto fail;
-    log_set_level(level_of(opts.log_level));
+    enum log_level level = LOG_INFO;
+    log_level_parse(opts.log_level, &level); /* checked by server_options_finish */
+    log_set_level(level);
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../lib/config.h"
+#include "../lib/log.h"
 #include "../lib/xalloc.h"
 
 #define STR(f, max) CONFIG_STRING, offsetof(struct server_options, f), 0, 0, max
@@ -79,12 +80,9 @@ int server_options_set(struct server_options *o, const char *name, const char *v
 
 int server_options_finish(struct server_options *o, char *err, size_t errlen)
 {
-    static const char *levels[] = {"debug", "info", "warn", "error"};
-    int ok = 0;
+    enum log_level level;
 
-    for (size_t i = 0; i < 4; i++)
-        ok |= !strcmp(o->log_level, levels[i]);
-    if (!ok) {
+    if (log_level_parse(o->log_level, &level) < 0) {
         snprintf(err, errlen, "log_level: expected debug, info, warn or error");
         return -1;
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../../lib/expo.h"
+#include "../../lib/hash.h"
 #include "../../lib/log.h"
 #include "../../lib/now.h"
 #include "../../lib/xalloc.h"
@@ -123,22 +124,9 @@ struct reader_slot {
 
 /* ---- hashing ---- */
 
-/* A word-at-a-time hash: keys are long and hashed on every sample. */
 static uint64_t fnv(const char *s, size_t n)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
-    size_t i = 0;
-
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-    }
-    uint64_t w = 0;
-    memcpy(&w, s + i, n - i);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 29);
+    return hash_bytes(s, n);
 }
 
 static struct series *series_find(struct tsdb *db, const char *key, size_t len)
