@@ -216,8 +216,14 @@ static void selectors(void **state)
     assert_int_equal(sel.n, 5);
     assert_string_equal(sel.metric, "up");
     sel_free(&sel);
+    assert_int_equal(sel_parse("up{instance=~\"gpu-[0-9]+:9445|node-.*\",x=~\"a{2,3}b?\"}", &sel,
+                               err, sizeof(err)),
+                     0);
+    sel_free(&sel);
     const char *bad[] = {"", "{}", "{a=\"\"}", "up{a=b}", "up{a=\"x\"", "up{=\"x\"}",
-                         "up{a=~\"(\"}", "up junk", "{a!=\"x\"}"};
+                         "up{a=~\"(\"}", "up junk", "{a!=\"x\"}",
+                         /* costly to compile: refused before regcomp */
+                         "up{a=~\"h++++++++\"}", "up{a=~\"(ab)+\"}", "up{a=~\"x{99}\"}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (sel_parse(bad[i], &sel, err, sizeof(err)) == 0)
             fail_msg("accepted '%s'", bad[i]);

@@ -25,29 +25,62 @@ static const char *spaces(const char *s)
     return s;
 }
 
-/* glibc compiles counted repetitions by copying the repeated part, so
- * "(a{99}){99}" costs gigabytes: bound the pattern and its counts. */
+/* glibc compiles repetitions by copying what they repeat, so "(a{99}){99}"
+ * or "a+++...+" costs gigabytes. Patterns are kept to what label matching
+ * needs: at most 512 bytes and 16 quantifiers, each right after a single
+ * character, "." or a bracket expression (not after a group or another
+ * quantifier), counts at most 32. */
 static int risky_regex(const char *re)
 {
-    int counted = 0;
+    enum { START, ATOM, OTHER } prev = START;
+    int quantifiers = 0;
 
     if (strlen(re) > 512)
         return 1;
     for (const char *p = re; *p; p++) {
-        if (*p == '\\' && p[1]) {
-            p++;
-            continue;
-        }
-        if (*p != '{' || !((p[1] >= '0' && p[1] <= '9') || p[1] == ','))
-            continue;
-        if (++counted > 2)
-            return 1;
-        for (const char *q = p + 1; *q && *q != '}'; q++) {
-            if (*q >= '0' && *q <= '9' && atoi(q) > 32)
+        char c = *p;
+        if (c == '\\') {
+            if (!p[1])
                 return 1;
-            while (*q >= '0' && *q <= '9' && q[1] >= '0' && q[1] <= '9')
-                q++;
+            p++;
+            prev = ATOM;
+            continue;
         }
+        if (c == '[') {
+            /* a bracket expression is one atom: skip to its end */
+            const char *q = p + 1;
+            if (*q == '^')
+                q++;
+            if (*q == ']')
+                q++;
+            while (*q && *q != ']')
+                q++;
+            if (!*q)
+                return 1;
+            p = q;
+            prev = ATOM;
+            continue;
+        }
+        int counted = c == '{' && ((p[1] >= '0' && p[1] <= '9') || p[1] == ',');
+        if (c == '*' || c == '+' || c == '?' || counted) {
+            if (prev != ATOM || ++quantifiers > 16)
+                return 1;
+            if (counted) {
+                const char *q = p + 1;
+                for (; *q && *q != '}'; q++) {
+                    if (*q >= '0' && *q <= '9' && atoi(q) > 32)
+                        return 1;
+                    while (*q >= '0' && *q <= '9' && q[1] >= '0' && q[1] <= '9')
+                        q++;
+                }
+                if (!*q)
+                    return 1;
+                p = q;
+            }
+            prev = OTHER;
+            continue;
+        }
+        prev = (c == '(' || c == '|' || c == ')') ? OTHER : ATOM;
     }
     return 0;
 }
@@ -70,8 +103,8 @@ static int add(struct selector *sel, const char *name, size_t nl, const char *va
     if (op == SEL_RE || op == SEL_NRE) {
         if (risky_regex(value)) {
             snprintf(err, errlen,
-                     "regular expression for label '%s' is too costly (at most 512 bytes and "
-                     "two counted repetitions of at most 32)",
+                     "regular expression for label '%s' is too costly: at most 512 bytes and 16 "
+                     "quantifiers, each after a character, '.' or [...], counts up to 32",
                      m->name);
             return -1;
         }
