@@ -53,8 +53,8 @@ spid=$!
 pids+=($spid)
 wait_http http://127.0.0.1:$sp/healthz
 for i in $(seq 0 $((n - 1))); do
-    printf '{"name":"sim-%03d","address":"127.0.0.1","agent_port":%d}' $i $((base + i))
-done | sed 's/}{/}\n{/g' | while read -r body; do
+    printf '{"name":"sim-%03d","address":"127.0.0.1","agent_port":%d}\n' $i $((base + i))
+done | while read -r body; do
     curl -fsS -o /dev/null -H 'Content-Type: application/json' --data "$body" \
         http://127.0.0.1:$sp/api/v1/servers
 done

@@ -417,6 +417,31 @@ static int is_conflict(sqlite3 *db)
     return sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_UNIQUE;
 }
 
+/* Reports a failed write of the server row (a taken name is a 409) and
+ * rolls the transaction back. */
+static void write_failed(struct registry *r, const char *name, struct reg_error *err)
+{
+    if (is_conflict(r->db))
+        set_err(err, 409, "conflict", "name", "a server named '%s' exists", name);
+    else
+        set_err(err, 500, "internal", NULL, "database error: %s", sqlite3_errmsg(r->db));
+    db_exec(r->db, "ROLLBACK");
+}
+
+/* Writes the targets (when given), commits, and returns the server as
+ * stored; on failure rolls back and returns NULL with err set. */
+static json_t *finish_write(struct registry *r, int64_t id, const json_t *targets,
+                            struct reg_error *err)
+{
+    if ((targets && write_targets(r, id, targets) < 0) || db_exec(r->db, "COMMIT") < 0) {
+        set_err(err, 500, "internal", NULL, "database error: %s", sqlite3_errmsg(r->db));
+        db_exec(r->db, "ROLLBACK");
+        return NULL;
+    }
+    bump(r);
+    return get_locked(r, id, err);
+}
+
 json_t *reg_create(struct registry *r, const json_t *body, struct reg_error *err)
 {
     struct server_in in;
@@ -445,26 +470,10 @@ json_t *reg_create(struct registry *r, const json_t *body, struct reg_error *err
     sqlite3_bind_int64(st, 6, now);
     sqlite3_bind_int64(st, 7, now);
     if (sqlite3_step(st) != SQLITE_DONE) {
-        if (is_conflict(r->db))
-            set_err(err, 409, "conflict", "name", "a server named '%s' exists", in.name);
-        else
-            set_err(err, 500, "internal", NULL, "database error: %s", sqlite3_errmsg(r->db));
-        db_exec(r->db, "ROLLBACK");
+        write_failed(r, in.name, err);
         goto done;
     }
-    int64_t id = sqlite3_last_insert_rowid(r->db);
-    if (in.targets && write_targets(r, id, in.targets) < 0) {
-        set_err(err, 500, "internal", NULL, "database error: %s", sqlite3_errmsg(r->db));
-        db_exec(r->db, "ROLLBACK");
-        goto done;
-    }
-    if (db_exec(r->db, "COMMIT") < 0) {
-        set_err(err, 500, "internal", NULL, "database error: %s", sqlite3_errmsg(r->db));
-        db_exec(r->db, "ROLLBACK");
-        goto done;
-    }
-    bump(r);
-    out = get_locked(r, id, err);
+    out = finish_write(r, sqlite3_last_insert_rowid(r->db), in.targets, err);
 done:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&r->lock);
@@ -506,11 +515,7 @@ json_t *reg_update(struct registry *r, int64_t id, const json_t *body, struct re
     sqlite3_bind_int64(st, 7, now_wall_ms());
     sqlite3_bind_int64(st, 8, id);
     if (sqlite3_step(st) != SQLITE_DONE) {
-        if (is_conflict(r->db))
-            set_err(err, 409, "conflict", "name", "a server named '%s' exists", in.name);
-        else
-            set_err(err, 500, "internal", NULL, "database error: %s", sqlite3_errmsg(r->db));
-        db_exec(r->db, "ROLLBACK");
+        write_failed(r, in.name, err);
         goto done;
     }
     if (sqlite3_changes(r->db) == 0) {
@@ -518,18 +523,7 @@ json_t *reg_update(struct registry *r, int64_t id, const json_t *body, struct re
         db_exec(r->db, "ROLLBACK");
         goto done;
     }
-    if (in.targets && write_targets(r, id, in.targets) < 0) {
-        set_err(err, 500, "internal", NULL, "database error: %s", sqlite3_errmsg(r->db));
-        db_exec(r->db, "ROLLBACK");
-        goto done;
-    }
-    if (db_exec(r->db, "COMMIT") < 0) {
-        set_err(err, 500, "internal", NULL, "database error: %s", sqlite3_errmsg(r->db));
-        db_exec(r->db, "ROLLBACK");
-        goto done;
-    }
-    bump(r);
-    out = get_locked(r, id, err);
+    out = finish_write(r, id, in.targets, err);
 done:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&r->lock);

@@ -75,9 +75,10 @@ void api_query_series(void *appv, struct http_request *req, struct http_response
     buf_free(&data);
 }
 
-void api_query_labels(void *appv, struct http_request *req, struct http_response *resp)
+/* Label names (label NULL) or one label's values, of the matching series. */
+static void labels_reply(struct server_app *app, struct http_request *req,
+                         struct http_response *resp, const char *label)
 {
-    struct server_app *app = appv;
     struct selector sel;
     struct buf data;
     int has = selector_param(req, resp, "match", 0, &sel);
@@ -85,28 +86,21 @@ void api_query_labels(void *appv, struct http_request *req, struct http_response
     if (has < 0)
         return;
     buf_init(&data, 0);
-    tsdb_labels_json(app->db, has ? &sel : NULL, NULL, &data);
+    tsdb_labels_json(app->db, has ? &sel : NULL, label, &data);
     if (has)
         sel_free(&sel);
     success(resp, &data);
     buf_free(&data);
 }
 
+void api_query_labels(void *appv, struct http_request *req, struct http_response *resp)
+{
+    labels_reply(appv, req, resp, NULL);
+}
+
 void api_query_label_values(void *appv, struct http_request *req, struct http_response *resp)
 {
-    struct server_app *app = appv;
-    struct selector sel;
-    struct buf data;
-    int has = selector_param(req, resp, "match", 0, &sel);
-
-    if (has < 0)
-        return;
-    buf_init(&data, 0);
-    tsdb_labels_json(app->db, has ? &sel : NULL, req->params[0], &data);
-    if (has)
-        sel_free(&sel);
-    success(resp, &data);
-    buf_free(&data);
+    labels_reply(appv, req, resp, req->params[0]);
 }
 
 static int parse_fn(const char *s, enum fn *fn)
