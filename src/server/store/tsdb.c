@@ -108,19 +108,20 @@ struct tsdb {
     struct pending *pend;
     size_t npend, pend_cap;
     int64_t last_retention_ms;
-    pthread_key_t reader_key;
-    pthread_mutex_t readers_lock; /* guards readers */
-    struct reader_slot **readers;
-    size_t nreaders;
+    pthread_mutex_t readers_lock; /* guards idle */
+    struct reader **idle;         /* connections ready for a query */
+    size_t nidle;
     struct tsdb_stats st;
 };
 
-/* A reading thread's own connection; closed when the thread ends or, for
- * threads still alive, when the store closes. */
-struct reader_slot {
-    struct tsdb *db;
+/* A read connection with its chunk query prepared. Queries borrow one from
+ * the pool and give it back, so no query pays for opening one. */
+struct reader {
     sqlite3 *conn;
+    sqlite3_stmt *chunks;
 };
+
+#define READERS_KEPT 8
 
 /* ---- hashing ---- */
 
@@ -604,20 +605,54 @@ fail:
     return -1;
 }
 
-static void reader_close(void *p)
+static void reader_free(struct reader *r)
 {
-    struct reader_slot *slot = p;
-    struct tsdb *db = slot->db;
+    if (!r)
+        return;
+    sqlite3_finalize(r->chunks);
+    sqlite3_close(r->conn);
+    free(r);
+}
+
+static struct reader *reader_open(struct tsdb *db)
+{
+    char err[256];
+    struct reader *r = xcalloc(1, sizeof(*r));
+
+    r->conn = db_open_reader(db->path, err, sizeof(err));
+    if (r->conn)
+        r->chunks = db_prepare(r->conn, "SELECT data FROM chunks WHERE grp = ? AND tier = ?"
+                                        " AND t_max >= ? AND t_min <= ? ORDER BY t_min");
+    if (!r->conn || !r->chunks) {
+        log_error("tsdb: cannot open a reader: %s", r->conn ? sqlite3_errmsg(r->conn) : err);
+        reader_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static struct reader *reader_get(struct tsdb *db)
+{
+    struct reader *r = NULL;
 
     pthread_mutex_lock(&db->readers_lock);
-    for (size_t i = 0; i < db->nreaders; i++)
-        if (db->readers[i] == slot) {
-            db->readers[i] = db->readers[--db->nreaders];
-            break;
-        }
+    if (db->nidle)
+        r = db->idle[--db->nidle];
     pthread_mutex_unlock(&db->readers_lock);
-    sqlite3_close(slot->conn);
-    free(slot);
+    return r ? r : reader_open(db);
+}
+
+static void reader_put(struct tsdb *db, struct reader *r)
+{
+    sqlite3_reset(r->chunks);
+    sqlite3_clear_bindings(r->chunks);
+    pthread_mutex_lock(&db->readers_lock);
+    if (db->nidle < READERS_KEPT) {
+        db->idle[db->nidle++] = r;
+        r = NULL;
+    }
+    pthread_mutex_unlock(&db->readers_lock);
+    reader_free(r);
 }
 
 struct tsdb *tsdb_open(const char *path, const struct tsdb_config *cfg, char *err, size_t errlen)
@@ -630,7 +665,7 @@ struct tsdb *tsdb_open(const char *path, const struct tsdb_config *cfg, char *er
         db->cfg.head_rows = 120;
     pthread_rwlock_init(&db->lock, NULL);
     pthread_mutex_init(&db->readers_lock, NULL);
-    pthread_key_create(&db->reader_key, reader_close);
+    db->idle = xcalloc(READERS_KEPT, sizeof(*db->idle));
     db->shash_cap = 1024;
     db->shash = xcalloc(db->shash_cap, sizeof(*db->shash));
     db->ghash_cap = 64;
@@ -648,6 +683,12 @@ struct tsdb *tsdb_open(const char *path, const struct tsdb_config *cfg, char *er
     }
     if (load(db, err, errlen) < 0)
         goto fail;
+    /* two warm readers, so the first queries open nothing */
+    for (int i = 0; i < 2; i++) {
+        struct reader *r = reader_open(db);
+        if (r)
+            reader_put(db, r);
+    }
     return db;
 fail:
     tsdb_close(db);
@@ -698,14 +739,11 @@ void tsdb_close(struct tsdb *db)
     sqlite3_finalize(db->ins_series);
     sqlite3_finalize(db->ins_group);
     sqlite3_finalize(db->ins_chunk);
+    /* readers first: the writer, closing last, checkpoints the WAL away */
+    for (size_t i = 0; i < db->nidle; i++)
+        reader_free(db->idle[i]);
+    free(db->idle);
     sqlite3_close(db->w);
-    /* connections of threads that are still alive (the caller's own) */
-    pthread_key_delete(db->reader_key);
-    for (size_t i = 0; i < db->nreaders; i++) {
-        sqlite3_close(db->readers[i]->conn);
-        free(db->readers[i]);
-    }
-    free(db->readers);
     pthread_mutex_destroy(&db->readers_lock);
     pthread_rwlock_destroy(&db->lock);
     free(db->path);
@@ -942,29 +980,6 @@ int64_t tsdb_last_ts(struct tsdb *db, const char *job, const char *instance)
 
 /* ---- reading ---- */
 
-static sqlite3 *reader(struct tsdb *db)
-{
-    struct reader_slot *slot = pthread_getspecific(db->reader_key);
-    char err[256];
-
-    if (slot)
-        return slot->conn;
-    sqlite3 *r = db_open_reader(db->path, err, sizeof(err));
-    if (!r) {
-        log_error("tsdb: %s", err);
-        return NULL;
-    }
-    slot = xmalloc(sizeof(*slot));
-    slot->db = db;
-    slot->conn = r;
-    pthread_mutex_lock(&db->readers_lock);
-    db->readers = xrealloc(db->readers, (db->nreaders + 1) * sizeof(*db->readers));
-    db->readers[db->nreaders++] = slot;
-    pthread_mutex_unlock(&db->readers_lock);
-    pthread_setspecific(db->reader_key, slot);
-    return r;
-}
-
 size_t tsdb_select(struct tsdb *db, const struct selector *sel, size_t max,
                    struct tsdb_series_info **out)
 {
@@ -1169,13 +1184,9 @@ long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64
                  int64_t end, struct tsdb_point **out)
 {
     struct pts p = {0};
-    sqlite3 *r = reader(db);
-    sqlite3_stmt *st = NULL;
     uint64_t gid;
 
     *out = NULL;
-    if (!r)
-        return -1;
     /* widen by one bucket so a roll-up bucket that starts before start but
      * holds later samples is found */
     int64_t lo = start - TIER_RES_MS[tier];
@@ -1188,10 +1199,10 @@ long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64
     gid = s->grp->id;
     pthread_rwlock_unlock(&db->lock);
 
-    st = db_prepare(r, "SELECT data FROM chunks WHERE grp = ? AND tier = ? AND t_max >= ?"
-                       " AND t_min <= ? ORDER BY t_min");
-    if (!st)
+    struct reader *rd = reader_get(db);
+    if (!rd)
         return -1;
+    sqlite3_stmt *st = rd->chunks;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)gid);
     sqlite3_bind_int(st, 2, tier);
     sqlite3_bind_int64(st, 3, lo);
@@ -1214,7 +1225,7 @@ long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64
         free(cols);
         chunk_data_free(&cd);
     }
-    sqlite3_finalize(st);
+    reader_put(db, rd);
     if (rc != SQLITE_DONE) {
         free(p.v);
         return -1;
