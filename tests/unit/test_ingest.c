@@ -1,0 +1,126 @@
+/* Tests for src/server/ingest.c: batches, the series-text key cache (its
+ * growth and its reset), and the writer queue storing into a real store. */
+#include <unistd.h>
+
+#include "testutil.h"
+
+#include "../../src/server/ingest.h"
+
+struct collect {
+    struct ingest_batch *b;
+    struct key_cache *cache;
+    const struct prom_label *extra;
+    size_t nextra;
+};
+
+static int on_sample(void *arg, const struct prom_sample *s)
+{
+    struct collect *c = arg;
+    if (c->cache)
+        assert_int_equal(ingest_batch_add_cached(c->b, c->cache, s, c->extra, c->nextra, 5), 0);
+    else
+        assert_int_equal(ingest_batch_add(c->b, s, c->extra, c->nextra, 5), 0);
+    return 0;
+}
+
+static struct ingest_batch *parse(const char *text, struct key_cache *cache)
+{
+    struct prom_label extra[1] = {{"job", 3, "j", 1}};
+    struct collect c = {ingest_batch_new(), cache, extra, 1};
+    struct prom_error err;
+    assert_int_equal(prom_parse(text, strlen(text), 0, NULL, on_sample, &c, &err), 0);
+    return c.b;
+}
+
+static char *many_series(int n)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    for (int i = 0; i < n; i++)
+        buf_printf(&b, "m{z=\"%d\",a=\"x\\\"y\"} %d\n", i, i);
+    return buf_detach(&b, NULL);
+}
+
+static void same_keys_with_and_without_cache(void **state)
+{
+    char *text = many_series(3000); /* the cache grows from 1024 slots twice */
+    struct key_cache *cache = key_cache_new(100000);
+    struct ingest_batch *plain = parse(text, NULL);
+
+    (void)state;
+    for (int round = 0; round < 2; round++) { /* second round: all hits */
+        struct ingest_batch *cached = parse(text, cache);
+        assert_int_equal(cached->n, plain->n);
+        for (size_t i = 0; i < plain->n; i++) {
+            assert_int_equal(cached->items[i].key_len, plain->items[i].key_len);
+            assert_memory_equal(cached->keys.data + cached->items[i].key_off,
+                                plain->keys.data + plain->items[i].key_off, plain->items[i].key_len);
+            assert_true(cached->items[i].value == plain->items[i].value);
+        }
+        ingest_batch_free(cached);
+    }
+    /* keys are canonical: labels sorted, extra label added, values escaped */
+    assert_memory_equal(plain->keys.data, "m{a=\"x\\\"y\",job=\"j\",z=\"0\"}",
+                        plain->items[0].key_len);
+    ingest_batch_free(plain);
+    key_cache_free(cache);
+    free(text);
+}
+
+static void a_full_cache_starts_over(void **state)
+{
+    char *text = many_series(500);
+    struct key_cache *cache = key_cache_new(64);
+    struct ingest_batch *plain = parse(text, NULL);
+    struct ingest_batch *cached = parse(text, cache);
+
+    (void)state;
+    assert_int_equal(cached->n, 500);
+    for (size_t i = 0; i < plain->n; i++)
+        assert_memory_equal(cached->keys.data + cached->items[i].key_off,
+                            plain->keys.data + plain->items[i].key_off, plain->items[i].key_len);
+    ingest_batch_free(plain);
+    ingest_batch_free(cached);
+    key_cache_free(cache);
+    free(text);
+}
+
+static void writer_stores_batches(void **state)
+{
+    char dir[] = "/tmp/gf-ingest-XXXXXX", path[64], err[256], cmd[96];
+    struct tsdb_config cfg;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/tsdb.db", dir);
+    tsdb_config_defaults(&cfg);
+    struct tsdb *db = tsdb_open(path, &cfg, err, sizeof(err));
+    assert_non_null(db);
+    struct ingest *in = ingest_start(db, 1000, NULL, NULL);
+    char *text = many_series(300);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(ingest_push(in, parse(text, NULL), 5000), 0);
+    ingest_sync(in);
+    struct ingest_stats st;
+    ingest_stats(in, &st);
+    assert_int_equal(st.samples, 3000);
+    assert_int_equal(st.queued_samples, 0);
+    struct tsdb_stats ts;
+    tsdb_stats(db, &ts);
+    assert_int_equal(ts.series, 300);
+    ingest_stop(in);
+    tsdb_close(db);
+    free(text);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(same_keys_with_and_without_cache),
+        cmocka_unit_test(a_full_cache_starts_over),
+        cmocka_unit_test(writer_stores_batches),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
