@@ -38,7 +38,6 @@ struct history {
     /* writer state, sampler thread only */
     struct history_dict *cur;
     uint64_t *prev;
-    size_t prev_n;
     unsigned group_len;
 };
 
@@ -175,7 +174,6 @@ void history_add(struct history *h, int64_t ts_ms, const char *text,
     if (keyframe) {
         h->prev = xrealloc(h->prev, (n ? n : 1) * sizeof(uint64_t));
         memcpy(h->prev, bits, n * sizeof(uint64_t));
-        h->prev_n = n;
         h->group_len = 0;
     }
     h->group_len++;

@@ -1,11 +1,11 @@
 /* gpufleet-agent: samples GPU and host metrics and serves them over HTTP. */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../lib/log.h"
+#include "../lib/signals.h"
 #include "../lib/now.h"
 #include "api.h"
 #include "history.h"
@@ -132,7 +132,7 @@ int main(int argc, char **argv)
     struct agent_app app;
     sigset_t sigs;
     char err[512];
-    int sig, rc = 1;
+    int rc = 1;
 
     agent_options_init(&opts);
     snapshot_store_init(&store);
@@ -143,11 +143,7 @@ int main(int argc, char **argv)
     log_set_level(level);
 
     /* handle termination in this thread only; every thread inherits the mask */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    signals_block_termination(&sigs);
 
     hist = history_new(opts.history_minutes * 60000LL, opts.interval_ms);
     sampler = sampler_start(&opts, &store, hist, 1);
@@ -163,8 +159,7 @@ int main(int argc, char **argv)
     log_info("gpufleet-agent %s listening on %s (port %u), sampling every %lld ms%s",
              AGENT_VERSION, opts.listen, http_port(http), (long long)opts.interval_ms,
              opts.token ? ", API token required" : "");
-    if (sigwait(&sigs, &sig) == 0)
-        log_info("signal %d: shutting down", sig);
+    signals_wait(&sigs);
     rc = 0;
 fail:
     http_stop(http);

@@ -3,13 +3,13 @@
 #include <errno.h>
 #include <malloc.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "../lib/log.h"
+#include "../lib/signals.h"
 #include "../lib/now.h"
 #include "api/api.h"
 #include "cli.h"
@@ -105,7 +105,7 @@ static int serve(int argc, char **argv)
     struct scrape_config sc;
     char err[512], path[4200];
     sigset_t sigs;
-    int sig, rc = 1;
+    int rc = 1;
 
     memset(&app, 0, sizeof(app));
     server_options_init(&opts);
@@ -114,11 +114,7 @@ static int serve(int argc, char **argv)
     enum log_level level = LOG_INFO;
     log_level_parse(opts.log_level, &level); /* checked by server_options_finish */
     log_set_level(level);
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    signals_block_termination(&sigs);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     /* batches of keys (megabytes) come and go every second: keep them on the
      * heap so their pages are reused instead of faulted in again each time */
@@ -167,8 +163,7 @@ static int serve(int argc, char **argv)
     }
     log_info("gpufleet %s serving on %s (port %u), data in %s", GPUFLEET_VERSION, opts.listen,
              http_port(http), opts.data_dir);
-    if (sigwait(&sigs, &sig) == 0)
-        log_info("signal %d: shutting down", sig);
+    signals_wait(&sigs);
     rc = 0;
 fail:
     http_stop(http);

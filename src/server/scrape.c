@@ -15,7 +15,9 @@
 #include "../lib/xalloc.h"
 
 #define MAX_EXTRA 40
-#define HISTORY_MAX_BYTES (256u << 20)
+/* A 10-minute ring of a busy agent at 100 ms is ~30 MB of JSON; jansson's
+ * tree of it is several times that, so the bound stays modest. */
+#define HISTORY_MAX_BYTES (64u << 20)
 
 void scrape_config_defaults(struct scrape_config *c)
 {
@@ -118,7 +120,6 @@ static int parse_json_value(json_t *v, double *out)
 
 struct key_capture {
     struct prom_sample *s;
-    struct prom_label labels[PROM_MAX_LABELS_HARD];
     char *store;
 };
 
@@ -171,7 +172,7 @@ long scrape_parse_history(const char *body, size_t len, const struct prom_label 
         json_array_foreach(series, k, sv) {
             const char *key = json_string_value(sv);
             struct prom_error perr;
-            struct key_capture kc = {&keys[k], {{0}}, NULL};
+            struct key_capture kc = {&keys[k], NULL};
             if (!key || strlen(key) > 16384)
                 continue;
             size_t kl = strlen(key);

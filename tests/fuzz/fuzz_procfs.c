@@ -20,40 +20,42 @@ static char *dup_input(const uint8_t *data, size_t size)
     return s;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    static struct meminfo_field mem[64];
-    static struct netdev net[16];
-    static struct diskstat disk[16];
-    static struct mount_entry mounts[16];
-    struct proc_stat ps;
-    char id[65];
-    char *s;
-    struct buf b;
+static struct meminfo_field mem[64];
+static struct netdev net[16];
+static struct diskstat disk[16];
+static struct mount_entry mounts[16];
 
-    s = dup_input(data, size);
-    if (proc_stat_parse(s, size, 100.0, &ps) == 0)
-        proc_stat_free(&ps);
-    else
-        proc_stat_free(&ps);
-    free(s);
-    s = dup_input(data, size);
-    meminfo_parse(s, size, mem, 64);
-    free(s);
-    s = dup_input(data, size);
-    netdev_parse(s, size, net, 16);
-    free(s);
-    s = dup_input(data, size);
-    diskstats_parse(s, size, disk, 16);
-    free(s);
-    s = dup_input(data, size);
-    mounts_parse(s, size, mounts, 16);
-    free(s);
-    s = dup_input(data, size);
+static void run_stat(char *s, size_t n)
+{
+    struct proc_stat ps;
+    proc_stat_parse(s, n, 100.0, &ps);
+    proc_stat_free(&ps);
+}
+static void run_meminfo(char *s, size_t n) { meminfo_parse(s, n, mem, 64); }
+static void run_netdev(char *s, size_t n) { netdev_parse(s, n, net, 16); }
+static void run_diskstats(char *s, size_t n) { diskstats_parse(s, n, disk, 16); }
+static void run_mounts(char *s, size_t n) { mounts_parse(s, n, mounts, 16); }
+static void run_cgroup(char *s, size_t n)
+{
+    char id[65];
+    struct buf b;
+    (void)n;
     procinfo_container_id(s, id);
     buf_init(&b, 0);
     expo_escape_label_value(&b, s);
     buf_free(&b);
-    free(s);
+}
+
+/* The parsers modify their input, so each gets a fresh copy. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static void (*const parsers[])(char *, size_t) = {run_stat,      run_meminfo, run_netdev,
+                                                       run_diskstats, run_mounts,  run_cgroup};
+
+    for (size_t i = 0; i < sizeof(parsers) / sizeof(parsers[0]); i++) {
+        char *s = dup_input(data, size);
+        parsers[i](s, size);
+        free(s);
+    }
     return 0;
 }

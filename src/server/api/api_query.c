@@ -42,6 +42,31 @@ static int selector_param(struct http_request *req, struct http_response *resp, 
     return 1;
 }
 
+/* Reads start and end (default: the hour before now); replies 400 naming
+ * the bad one and returns -1. */
+static int time_range(struct http_request *req, struct http_response *resp, int64_t now,
+                      int64_t *start, int64_t *end)
+{
+    const char *s;
+
+    *end = now;
+    if ((s = http_query(req, "end")) && api_parse_time(s, end) < 0) {
+        http_error(resp, 400, "invalid_parameter", "end", "end must be Unix seconds or RFC 3339");
+        return -1;
+    }
+    *start = *end - 3600000;
+    if ((s = http_query(req, "start")) && api_parse_time(s, start) < 0) {
+        http_error(resp, 400, "invalid_parameter", "start",
+                   "start must be Unix seconds or RFC 3339");
+        return -1;
+    }
+    if (*end < *start) {
+        http_error(resp, 400, "invalid_parameter", "end", "end must not be before start");
+        return -1;
+    }
+    return 0;
+}
+
 static void success(struct http_response *resp, struct buf *data)
 {
     resp->content_type = "application/json";
@@ -151,21 +176,8 @@ void api_query_range(void *appv, struct http_request *req, struct http_response 
     enum fn fn;
     const char *s;
 
-    end = now;
-    if ((s = http_query(req, "end")) && api_parse_time(s, &end) < 0) {
-        http_error(resp, 400, "invalid_parameter", "end", "end must be Unix seconds or RFC 3339");
+    if (time_range(req, resp, now, &start, &end) < 0)
         return;
-    }
-    start = end - 3600000;
-    if ((s = http_query(req, "start")) && api_parse_time(s, &start) < 0) {
-        http_error(resp, 400, "invalid_parameter", "start",
-                   "start must be Unix seconds or RFC 3339");
-        return;
-    }
-    if (end < start) {
-        http_error(resp, 400, "invalid_parameter", "end", "end must not be before start");
-        return;
-    }
     step = (end - start) / 250 > 1000 ? (end - start) / 250 : 1000;
     if ((s = http_query(req, "step")) && api_parse_duration(s, &step) < 0) {
         http_error(resp, 400, "invalid_parameter", "step",
@@ -321,23 +333,10 @@ void api_export(void *appv, struct http_request *req, struct http_response *resp
     struct server_app *app = appv;
     struct selector sel;
     int64_t end = now_wall_ms(), start;
-    const char *s;
     char num[40];
 
-    if ((s = http_query(req, "end")) && api_parse_time(s, &end) < 0) {
-        http_error(resp, 400, "invalid_parameter", "end", "end must be Unix seconds or RFC 3339");
+    if (time_range(req, resp, end, &start, &end) < 0)
         return;
-    }
-    start = end - 3600000;
-    if ((s = http_query(req, "start")) && api_parse_time(s, &start) < 0) {
-        http_error(resp, 400, "invalid_parameter", "start",
-                   "start must be Unix seconds or RFC 3339");
-        return;
-    }
-    if (end < start) {
-        http_error(resp, 400, "invalid_parameter", "end", "end must not be before start");
-        return;
-    }
     if (selector_param(req, resp, "match", 1, &sel) < 0)
         return;
     struct tsdb_series_info *list;

@@ -125,14 +125,15 @@ struct reader {
 
 /* ---- hashing ---- */
 
-static uint64_t fnv(const char *s, size_t n)
+/* Hash of a group's job and instance. */
+static uint64_t group_hash(const char *job, const char *instance)
 {
-    return hash_bytes(s, n);
+    return hash_bytes(job, strlen(job)) * 31 + hash_bytes(instance, strlen(instance));
 }
 
 static struct series *series_find(struct tsdb *db, const char *key, size_t len)
 {
-    struct series *s = db->shash[fnv(key, len) & (db->shash_cap - 1)];
+    struct series *s = db->shash[hash_bytes(key, len) & (db->shash_cap - 1)];
     for (; s; s = s->hnext)
         if (s->key_len == len && !memcmp(s->key, key, len))
             return s;
@@ -154,7 +155,7 @@ static void series_index(struct tsdb *db, struct series *s)
         for (size_t i = 0; i < db->shash_cap; i++)
             for (struct series *x = db->shash[i], *nx; x; x = nx) {
                 nx = x->hnext;
-                size_t b = fnv(x->key, x->key_len) & (cap - 1);
+                size_t b = hash_bytes(x->key, x->key_len) & (cap - 1);
                 x->hnext = h[b];
                 h[b] = x;
             }
@@ -163,7 +164,7 @@ static void series_index(struct tsdb *db, struct series *s)
         db->shash_cap = cap;
     }
     s->key_len = strlen(s->key);
-    size_t b = fnv(s->key, s->key_len) & (db->shash_cap - 1);
+    size_t b = hash_bytes(s->key, s->key_len) & (db->shash_cap - 1);
     s->hnext = db->shash[b];
     db->shash[b] = s;
     db->nseries++;
@@ -180,9 +181,7 @@ static void series_index(struct tsdb *db, struct series *s)
 
 static struct group *group_find(struct tsdb *db, const char *job, const char *instance)
 {
-    char k[1024];
-    int n = snprintf(k, sizeof(k), "%s\x1f%s", job, instance);
-    struct group *g = db->ghash[fnv(k, (size_t)(n < 1024 ? n : 1023)) & (db->ghash_cap - 1)];
+    struct group *g = db->ghash[group_hash(job, instance) & (db->ghash_cap - 1)];
     for (; g; g = g->hnext)
         if (!strcmp(g->job, job) && !strcmp(g->instance, instance))
             return g;
@@ -191,14 +190,12 @@ static struct group *group_find(struct tsdb *db, const char *job, const char *in
 
 static void group_index(struct tsdb *db, struct group *g)
 {
-    char k[1024];
     if (db->ngroups + 1 > db->ghash_cap) {
         size_t cap = db->ghash_cap * 2;
         struct group **h = xcalloc(cap, sizeof(*h));
         for (size_t i = 0; i < db->ngroups; i++) {
             struct group *x = db->groups[i];
-            int n = snprintf(k, sizeof(k), "%s\x1f%s", x->job, x->instance);
-            size_t b = fnv(k, (size_t)(n < 1024 ? n : 1023)) & (cap - 1);
+            size_t b = group_hash(x->job, x->instance) & (cap - 1);
             x->hnext = h[b];
             h[b] = x;
         }
@@ -206,8 +203,7 @@ static void group_index(struct tsdb *db, struct group *g)
         db->ghash = h;
         db->ghash_cap = cap;
     }
-    int n = snprintf(k, sizeof(k), "%s\x1f%s", g->job, g->instance);
-    size_t b = fnv(k, (size_t)(n < 1024 ? n : 1023)) & (db->ghash_cap - 1);
+    size_t b = group_hash(g->job, g->instance) & (db->ghash_cap - 1);
     g->hnext = db->ghash[b];
     db->ghash[b] = g;
     if (db->ngroups == db->groups_cap) {
