@@ -456,9 +456,10 @@ EXPORT nvmlReturn_t nvmlDeviceGetDecoderUtilization(nvmlDevice_t d, unsigned *u,
 static void memory_of(int i, unsigned long long *total, unsigned long long *reserved,
                       unsigned long long *used)
 {
-    *total = (unsigned long long)value(i, F_FB_TOTAL) * 1048576ULL;
-    *reserved = (unsigned long long)value(i, F_FB_RESERVED) * 1048576ULL;
-    *used = (unsigned long long)value(i, F_FB_USED) * 1048576ULL;
+    /* fractions of a MiB allowed, as real memory use is not MiB-aligned */
+    *total = (unsigned long long)(value(i, F_FB_TOTAL) * 1048576.0);
+    *reserved = (unsigned long long)(value(i, F_FB_RESERVED) * 1048576.0);
+    *used = (unsigned long long)(value(i, F_FB_USED) * 1048576.0);
 }
 
 EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t *m)

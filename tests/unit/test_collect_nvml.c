@@ -118,6 +118,23 @@ static void eight_h100s(void **state)
     rig_stop(&r);
 }
 
+/* Real memory use is not MiB-aligned; nvidia-smi rounds up. These are the
+ * bytes an H100 reported (526.812 MiB used) and what nvidia-smi printed. */
+static void memory_rounded_as_nvidia_smi_does(void **state)
+{
+    struct rig r;
+
+    (void)state;
+    rig_start(&r, "gpu h100 fb_reserved_mib=480 fb_used_mib=526.8125\n", NULL);
+    char *t = rig_sample(&r);
+    assert_true(value_of(t, "DCGM_FI_DEV_FB_TOTAL{gpu=\"0\"") == 81559);
+    assert_true(value_of(t, "DCGM_FI_DEV_FB_RESERVED{gpu=\"0\"") == 480);
+    assert_true(value_of(t, "DCGM_FI_DEV_FB_USED{gpu=\"0\"") == 527);
+    assert_true(value_of(t, "DCGM_FI_DEV_FB_FREE{gpu=\"0\"") == 80553);
+    free(t);
+    rig_stop(&r);
+}
+
 static void no_gpus(void **state)
 {
     struct rig r;
@@ -309,6 +326,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(eight_h100s),
+        cmocka_unit_test(memory_rounded_as_nvidia_smi_does),
         cmocka_unit_test(no_gpus),
         cmocka_unit_test(l40s_lacks_memory_temp_and_mig),
         cmocka_unit_test(geforce_unsupported_fields_have_no_series),

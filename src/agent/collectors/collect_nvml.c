@@ -214,12 +214,19 @@ static void set(struct gpu *g, enum gm m, double v)
     g->v[m] = v;
 }
 
+/* nvidia-smi rounds bytes up to whole MiB (checked on an H100 with 580.159:
+ * 526.812 MiB used shows as 527, 80552.188 free as 80553); so do we, so the
+ * two agree to the MiB. */
+static double to_mib(unsigned long long bytes)
+{
+    return (double)((bytes + 1048575ULL) / 1048576ULL);
+}
+
 static void read_memory(struct nvml_ctx *c, struct gpu *g)
 {
     nvmlMemory_v2_t m2 = {.version = NVML_MEMORY_V2_VERSION};
     nvmlMemory_t m1;
     nvmlReturn_t rc = CALL(nvmlDeviceGetMemoryInfo_v2, g->dev, &m2);
-    const double mib = 1048576.0;
 
     if (rc == NVML_SUCCESS) {
         /* v2 reports the driver's reservation apart, as nvidia-smi does */
@@ -227,10 +234,10 @@ static void read_memory(struct nvml_ctx *c, struct gpu *g)
         check(c, g, GM_FB_USED, rc);
         check(c, g, GM_FB_FREE, rc);
         check(c, g, GM_FB_RESERVED, rc);
-        set(g, GM_FB_TOTAL, (double)(m2.total / 1048576ULL));
-        set(g, GM_FB_USED, (double)(m2.used / 1048576ULL));
-        set(g, GM_FB_FREE, (double)(m2.free / 1048576ULL));
-        set(g, GM_FB_RESERVED, (double)(m2.reserved / 1048576ULL));
+        set(g, GM_FB_TOTAL, to_mib(m2.total));
+        set(g, GM_FB_USED, to_mib(m2.used));
+        set(g, GM_FB_FREE, to_mib(m2.free));
+        set(g, GM_FB_RESERVED, to_mib(m2.reserved));
         return;
     }
     if (rc == NVML_ERROR_GPU_IS_LOST) {
@@ -241,11 +248,10 @@ static void read_memory(struct nvml_ctx *c, struct gpu *g)
     if (check(c, g, GM_FB_TOTAL, rc)) {
         check(c, g, GM_FB_USED, rc);
         check(c, g, GM_FB_FREE, rc);
-        set(g, GM_FB_TOTAL, (double)(m1.total / 1048576ULL));
-        set(g, GM_FB_USED, (double)(m1.used / 1048576ULL));
-        set(g, GM_FB_FREE, (double)(m1.free / 1048576ULL));
+        set(g, GM_FB_TOTAL, to_mib(m1.total));
+        set(g, GM_FB_USED, to_mib(m1.used));
+        set(g, GM_FB_FREE, to_mib(m1.free));
     }
-    (void)mib;
 }
 
 static void read_processes(struct nvml_ctx *c, struct gpu *g)
