@@ -10,7 +10,9 @@
 #include "../lib/config.h"
 #include "../lib/now.h"
 
-enum { ROUTE_OPEN = 0, ROUTE_TOKEN = 1, ROUTE_METRICS = 2 };
+/* ROUTE_TOKEN: the token when one is set; ROUTE_NEEDS_TOKEN: refused
+ * outright on an agent without one (history and, later, control) */
+enum { ROUTE_OPEN = 0, ROUTE_TOKEN = 1, ROUTE_METRICS = 2, ROUTE_NEEDS_TOKEN = 3 };
 
 static int token_equal(const char *a, const char *b)
 {
@@ -29,8 +31,13 @@ static int authorize(void *appv, const struct http_route *route, struct http_req
     struct agent_app *app = appv;
     const char *h;
 
-    if (!app->opts->token)
-        return 0;
+    if (!app->opts->token) {
+        if (route->flags != ROUTE_NEEDS_TOKEN)
+            return 0;
+        http_error(resp, 403, "token_required", "token_file",
+                   "this agent has no token (--token-file), so its %s API is off", req->path);
+        return -1;
+    }
     if (route->flags == ROUTE_OPEN ||
         (route->flags == ROUTE_METRICS && !app->opts->metrics_need_token))
         return 0;
@@ -172,10 +179,10 @@ static void handle_healthz(void *appv, struct http_request *req, struct http_res
 }
 
 static const struct http_route routes[] = {
-    {"GET", "/metrics", handle_metrics, ROUTE_METRICS, NULL},
-    {"GET", "/api/v1/snapshot", handle_snapshot, ROUTE_TOKEN, NULL},
-    {"GET", "/api/v1/history", handle_history, ROUTE_TOKEN, NULL},
-    {"GET", "/healthz", handle_healthz, ROUTE_OPEN, NULL},
+    {"GET", "/metrics", handle_metrics, ROUTE_METRICS, NULL, NULL},
+    {"GET", "/api/v1/snapshot", handle_snapshot, ROUTE_TOKEN, NULL, NULL},
+    {"GET", "/api/v1/history", handle_history, ROUTE_NEEDS_TOKEN, NULL, NULL},
+    {"GET", "/healthz", handle_healthz, ROUTE_OPEN, NULL, NULL},
 };
 
 struct http_server *api_start(struct agent_app *app, char *err, size_t errlen)

@@ -23,6 +23,14 @@ struct http_server {
     unsigned port;
 };
 
+/* What a request keeps beyond the public struct. */
+struct request_priv {
+    struct http_request pub;
+    struct http_server *srv;
+    const struct http_route *denied; /* a matched route the authorize hook refused */
+    char addr[INET6_ADDRSTRLEN];
+};
+
 int http_parse_listen(const char *listen, char *host, size_t hostlen, unsigned *port, char *err,
                       size_t errlen)
 {
@@ -74,6 +82,46 @@ toolong:
 const char *http_query(struct http_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int http_query_strict(struct http_request *req, const char *name, const char **value)
+{
+    const char *v = NULL;
+    size_t n = 0;
+
+    *value = NULL;
+    if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
+                                      &n) != MHD_YES || !v)
+        return 0;
+    if (strlen(v) != n)
+        return -1;
+    *value = v;
+    return 0;
+}
+
+const char *http_client_addr(struct http_request *req)
+{
+    struct request_priv *p = (struct request_priv *)req;
+    if (p->addr[0])
+        return p->addr;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return "";
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, p->addr,
+                  sizeof(p->addr));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, p->addr,
+                  sizeof(p->addr));
+    return p->addr;
+}
+
+int http_is_tls(const struct http_request *req)
+{
+    const struct request_priv *p = (const struct request_priv *)req;
+    return p->srv->cfg.tls_cert_pem != NULL;
 }
 
 const char *http_header(struct http_request *req, const char *name)
@@ -208,6 +256,7 @@ static void decide(struct http_server *srv, struct http_request *req)
         if (!same)
             continue;
         if (srv->cfg.authorize && srv->cfg.authorize(srv->cfg.app, r, req, early) < 0) {
+            ((struct request_priv *)req)->denied = r;
             req->early = early;
             return;
         }
@@ -282,7 +331,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
     (void)version;
     if (!req) {
-        req = xcalloc(1, sizeof(*req));
+        struct request_priv *priv = xcalloc(1, sizeof(*priv));
+        priv->srv = srv;
+        req = &priv->pub;
         buf_init(&req->body, srv->cfg.max_body_bytes);
         req->conn = conn;
         req->method = method;
@@ -307,6 +358,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     req->method = method;
     req->path = url;
     if (req->early) {
+        const struct http_route *denied = ((struct request_priv *)req)->denied;
+        if (denied && srv->cfg.after)
+            srv->cfg.after(srv->cfg.app, denied, req, req->early);
         ret = send_response(conn, req->early);
         release_resp(req->early);
         free(req->early);
@@ -317,6 +371,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     resp.status = 200;
     buf_init(&resp.body, 0);
     dispatch(srv, req, &resp);
+    if (srv->cfg.after)
+        srv->cfg.after(srv->cfg.app, req->route, req, &resp);
     ret = send_response(conn, &resp);
     if (resp.release) /* the response was never queued with its data */
         resp.release(resp.release_arg);
@@ -336,6 +392,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (req->stream_cleanup)
         req->stream_cleanup(req->stream_state);
+    if (req->ctx_free)
+        req->ctx_free(req->ctx);
     if (req->early) {
         release_resp(req->early);
         free(req->early);
@@ -391,15 +449,23 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     if (!srv->cfg.max_body_bytes)
         srv->cfg.max_body_bytes = 1u << 20;
     unsigned threads = cfg->threads ? cfg->threads : 1;
-    srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_THREAD_POOL_SIZE,
-        threads, MHD_OPTION_END);
+    if (cfg->tls_cert_pem && cfg->tls_key_pem)
+        srv->daemon = MHD_start_daemon(
+            flags | MHD_USE_TLS, (uint16_t)port, NULL, NULL, on_access, srv,
+            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_THREAD_POOL_SIZE,
+            threads, MHD_OPTION_HTTPS_MEM_CERT, cfg->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
+            cfg->tls_key_pem, MHD_OPTION_END);
+    else
+        srv->daemon = MHD_start_daemon(
+            flags, (uint16_t)port, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+            NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_END);
     if (!srv->daemon) {
-        snprintf(err, errlen, "listen: cannot bind %s (in use, or not an address of this host)",
-                 cfg->listen);
+        snprintf(err, errlen, "listen: cannot bind %s (in use, not an address of this host%s)",
+                 cfg->listen, cfg->tls_cert_pem ? ", or the TLS certificate/key is invalid" : "");
         free(srv);
         return NULL;
     }

@@ -28,6 +28,10 @@ struct http_request {
     void *stream_state;
     void (*stream_cleanup)(void *state);
     int stream_failed;
+    /* the application's per-request state (set by its authorize hook) and
+     * how to free it when the request ends */
+    void *ctx;
+    void (*ctx_free)(void *ctx);
     /* internal */
     const struct http_route *route;
     int decided;                 /* routing and authorization are done */
@@ -60,6 +64,7 @@ struct http_route {
     http_handler handler;
     int flags;           /* free for the application's authorize hook */
     http_stream_fn stream; /* NULL: the body is buffered into req->body */
+    const char *action;    /* what the route does, for the audit log; NULL for reads */
 };
 
 /* Runs before a route's handler; returns 0 to go on, or fills resp (an
@@ -67,11 +72,19 @@ struct http_route {
 typedef int (*http_authorize)(void *app, const struct http_route *route,
                               struct http_request *req, struct http_response *resp);
 
+/* Runs once a matched route's response is decided, whether its handler ran
+ * or the authorize hook refused it (resp then holds the refusal). */
+typedef void (*http_after)(void *app, const struct http_route *route, struct http_request *req,
+                           const struct http_response *resp);
+
 struct http_config {
     const char *listen;   /* "127.0.0.1:9445", "[::1]:9445", ":9445" (all addresses) */
     const struct http_route *routes;
     size_t nroutes;
     http_authorize authorize; /* may be NULL */
+    http_after after;         /* may be NULL */
+    const char *tls_cert_pem; /* both set: serve HTTPS (PEM text, not paths) */
+    const char *tls_key_pem;
     void *app;
     size_t max_body_bytes;    /* 0: 1 MiB */
     unsigned threads;         /* 0: 1 */
@@ -92,6 +105,17 @@ void http_stop(struct http_server *srv);
  * request's lifetime. */
 const char *http_query(struct http_request *req, const char *name);
 const char *http_header(struct http_request *req, const char *name);
+
+/* The client's address ("127.0.0.1", "::1"), or "" when unknown. Valid for
+ * the request's lifetime. */
+const char *http_client_addr(struct http_request *req);
+
+/* Like http_query, but a value holding a NUL byte (%00) gives -1; 0 with
+ * *value NULL when absent. */
+int http_query_strict(struct http_request *req, const char *name, const char **value);
+
+/* Whether the server speaks TLS. */
+int http_is_tls(const struct http_request *req);
 
 /* Whether the client accepts gzip (Accept-Encoding). */
 int http_accepts_gzip(struct http_request *req);

@@ -20,7 +20,9 @@ static void usage(FILE *f)
             "      [--label KEY=VALUE]... [--target NAME=URL]...\n"
             "  rm ID                                 remove a server\n"
             "  check ID                              check that its agent answers\n"
-            "URL defaults to $GPUFLEET_URL or http://127.0.0.1:%d\n",
+            "URL defaults to $GPUFLEET_URL or http://127.0.0.1:%d\n"
+            "the API token (operator role to change things) comes from $GPUFLEET_TOKEN;\n"
+            "make one with `gpufleet token add USER NAME` or POST /api/v1/tokens\n",
             SERVER_DEFAULT_PORT);
 }
 
@@ -37,6 +39,14 @@ static long request(const char *base, const char *method, const char *path, cons
     CURL *e = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     long status = -1;
+    const char *token = getenv("GPUFLEET_TOKEN");
+
+    if (token && *token) {
+        char auth[256];
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        h = curl_slist_append(h, auth);
+        explicit_bzero(auth, sizeof(auth));
+    }
 
     snprintf(url, sizeof(url), "%s%s", base, path);
     curl_easy_setopt(e, CURLOPT_URL, url);

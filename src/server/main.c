@@ -6,12 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../lib/log.h"
 #include "../lib/signals.h"
 #include "../lib/now.h"
 #include "api/api.h"
+#include "audit.h"
+#include "auth.h"
 #include "cli.h"
 #include "options.h"
 #include "remote_write.h"
@@ -25,6 +29,8 @@ static void usage(FILE *f)
             "commands:\n"
             "  serve                  run the fleet server\n"
             "  servers list|add|rm|check   manage servers through a running server's API\n"
+            "  user add|passwd|list|disable|enable|delete   manage users in the database\n"
+            "  token add|list|revoke  API tokens for scripts, in the database\n"
             "  version                print the version\n"
             "\n"
             "gpufleet serve options:\n"
@@ -96,6 +102,90 @@ static int parse_serve_args(int argc, char **argv, struct server_options *o)
     return 0;
 }
 
+/* Reads a whole PEM file (bounded); NULL with err. */
+static char *read_pem(const char *path, const char *key, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t n = 0;
+
+    if (!f) {
+        snprintf(err, errlen, "%s: %s: %s", key, path, strerror(errno));
+        return NULL;
+    }
+    text = calloc(1, 1 << 20);
+    if (text)
+        n = fread(text, 1, (1 << 20) - 1, f);
+    fclose(f);
+    if (!text || n == 0 || !strstr(text, "-----BEGIN ")) {
+        snprintf(err, errlen, "%s: %s is not a PEM file", key, path);
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* An empty user table gets an admin: the configured password, or a random
+ * one that must be changed at first login. The random one is shown on a
+ * terminal, else written to DATA/admin-password (0600) - never to the log. */
+static int bootstrap_admin(struct server_app *app)
+{
+    char pw[32], err[256], path[4200];
+    struct reg_error e;
+    int64_t id;
+    const char *given = getenv("GPUFLEET_ADMIN_PASSWORD");
+
+    if (auth_user_count(app->auth) > 0)
+        return 0;
+    if (!given || !*given)
+        given = app->opts->admin_password;
+    if (!given)
+        auth_random_password(pw, sizeof(pw));
+    if (auth_user_create(app->auth, "admin", given ? given : pw, ROLE_ADMIN, !given, now_wall_ms(),
+                         &id, &e) < 0) {
+        log_error("cannot create the first admin: %s: %s", e.field, e.message);
+        return -1;
+    }
+    struct audit_entry ae = {.ts_ms = now_wall_ms(), .username = "", .source = "server",
+                             .action = "user.create", .target = "user:admin", .result = "ok",
+                             .status = 201};
+    audit_write(app->audit, &ae);
+    if (given) {
+        log_info("created user 'admin' with the configured password");
+        return 0;
+    }
+    if (isatty(2)) {
+        fprintf(stderr, "\n  gpufleet: created user 'admin' with password: %s\n"
+                        "  (shown once; you will be asked to change it at first login)\n\n", pw);
+        return 0;
+    }
+    snprintf(path, sizeof(path), "%s/admin-password", app->opts->data_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || write(fd, pw, strlen(pw)) != (ssize_t)strlen(pw) || write(fd, "\n", 1) != 1) {
+        snprintf(err, sizeof(err), "%s", strerror(errno));
+        log_error("cannot write %s: %s", path, err);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    log_info("created user 'admin'; its first password is in %s (change it at first login,"
+             " then delete the file)", path);
+    return 0;
+}
+
+static void auth_config_from(const struct server_options *o, struct auth_config *ac)
+{
+    auth_config_defaults(ac);
+    ac->session_idle_ms = o->session_idle_s * 1000;
+    ac->session_max_ms = o->session_max_s * 1000;
+    ac->min_password_len = (int)o->min_password_length;
+    ac->backoff_after = (int)o->login_backoff_after;
+    ac->backoff_base_ms = o->login_backoff_base_ms;
+    ac->backoff_max_ms = o->login_backoff_max_ms;
+    ac->max_concurrent_logins = (int)o->max_concurrent_logins;
+}
+
 static int serve(int argc, char **argv)
 {
     struct server_options opts;
@@ -103,7 +193,9 @@ static int serve(int argc, char **argv)
     struct http_server *http = NULL;
     struct tsdb_config tc;
     struct scrape_config sc;
+    struct auth_config ac;
     char err[512], path[4200];
+    char *cert = NULL, *key = NULL;
     sigset_t sigs;
     int rc = 1;
 
@@ -132,6 +224,24 @@ static int serve(int argc, char **argv)
         log_error("%s", err);
         goto fail;
     }
+    auth_config_from(&opts, &ac);
+    snprintf(path, sizeof(path), "%s/auth.db", opts.data_dir);
+    if (!(app.auth = auth_open(path, &ac, err, sizeof(err)))) {
+        log_error("%s", err);
+        goto fail;
+    }
+    snprintf(path, sizeof(path), "%s/audit.db", opts.data_dir);
+    if (!(app.audit = audit_open(path, opts.audit_retention_days, err, sizeof(err)))) {
+        log_error("%s", err);
+        goto fail;
+    }
+    if (bootstrap_admin(&app) < 0)
+        goto fail;
+    if (opts.tls_cert_file && (!(cert = read_pem(opts.tls_cert_file, "tls_cert_file", err, sizeof(err))) ||
+                               !(key = read_pem(opts.tls_key_file, "tls_key_file", err, sizeof(err))))) {
+        log_error("%s", err);
+        goto fail;
+    }
     tsdb_config_defaults(&tc);
     tc.retention_ms[TSDB_RAW] = opts.raw_retention_days * 86400000LL;
     tc.retention_ms[TSDB_1M] = opts.m1_retention_days * 86400000LL;
@@ -156,13 +266,13 @@ static int serve(int argc, char **argv)
     app.scraper = scraper_start(&sc, app.reg, app.in, app.db);
     if (!app.scraper)
         goto fail;
-    http = api_start(&app, err, sizeof(err));
+    http = api_start(&app, cert, key, err, sizeof(err));
     if (!http) {
         log_error("%s", err);
         goto fail;
     }
-    log_info("gpufleet %s serving on %s (port %u), data in %s", GPUFLEET_VERSION, opts.listen,
-             http_port(http), opts.data_dir);
+    log_info("gpufleet %s serving %s on %s (port %u), data in %s", GPUFLEET_VERSION,
+             cert ? "HTTPS" : "HTTP", opts.listen, http_port(http), opts.data_dir);
     signals_wait(&sigs);
     rc = 0;
 fail:
@@ -172,6 +282,12 @@ fail:
     remote_write_stop(app.rw);
     tsdb_close(app.db);
     reg_close(app.reg);
+    auth_close(app.auth);
+    audit_close(app.audit);
+    if (key)
+        explicit_bzero(key, strlen(key));
+    free(cert);
+    free(key);
     server_options_free(&opts);
     curl_global_cleanup();
     return rc;
@@ -192,6 +308,10 @@ int main(int argc, char **argv)
         return serve(argc - 1, argv + 1);
     if (!strcmp(argv[1], "servers"))
         return cli_servers(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "user"))
+        return cli_user(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "token"))
+        return cli_token(argc - 1, argv + 1);
     fprintf(stderr, "gpufleet: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -28,6 +28,21 @@ static const struct config_key keys[] = {
     {"max_import_bytes", INT(max_import_bytes, 1024, 1LL << 40)},
     {"remote_write_url", STR(remote_write_url, 2048)},
     {"remote_write_queue_samples", INT(remote_write_queue_samples, 1000, 100000000)},
+    {"session_idle_s", INT(session_idle_s, 1, 366 * 86400)},
+    {"session_max_s", INT(session_max_s, 1, 366 * 86400)},
+    {"min_password_length", INT(min_password_length, 8, 128)},
+    {"login_backoff_after", INT(login_backoff_after, 1, 1000)},
+    {"login_backoff_base_ms", INT(login_backoff_base_ms, 1, 3600000)},
+    {"login_backoff_max_ms", INT(login_backoff_max_ms, 1, 86400000)},
+    {"max_concurrent_logins", INT(max_concurrent_logins, 1, 64)},
+    {"audit_retention_days", INT(audit_retention_days, 1, 36500)},
+    {"admin_password", STR(admin_password, 256)},
+    {"tls_cert_file", STR(tls_cert_file, 2048)},
+    {"tls_key_file", STR(tls_key_file, 2048)},
+    {"trusted_proxies", STR(trusted_proxies, 2048)},
+    {"proxy_user_header", STR(proxy_user_header, 64)},
+    {"proxy_role_header", STR(proxy_role_header, 64)},
+    {"public_url", STR(public_url, 512)},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -50,6 +65,16 @@ void server_options_init(struct server_options *o)
     o->h1_retention_days = 730;
     o->max_import_bytes = 1LL << 34;
     o->remote_write_queue_samples = 1000000;
+    o->session_idle_s = 12 * 3600;
+    o->session_max_s = 7 * 86400;
+    o->min_password_length = 10;
+    o->login_backoff_after = 3;
+    o->login_backoff_base_ms = 1000;
+    o->login_backoff_max_ms = 300000;
+    o->max_concurrent_logins = 2;
+    o->audit_retention_days = 365;
+    o->proxy_user_header = xstrdup("X-Fleet-Auth-User");
+    o->proxy_role_header = xstrdup("X-Fleet-Auth-Role");
 }
 
 void server_options_free(struct server_options *o)
@@ -58,6 +83,13 @@ void server_options_free(struct server_options *o)
     free(o->data_dir);
     free(o->log_level);
     free(o->remote_write_url);
+    free(o->admin_password);
+    free(o->tls_cert_file);
+    free(o->tls_key_file);
+    free(o->trusted_proxies);
+    free(o->proxy_user_header);
+    free(o->proxy_role_header);
+    free(o->public_url);
     memset(o, 0, sizeof(*o));
 }
 
@@ -93,6 +125,19 @@ int server_options_finish(struct server_options *o, char *err, size_t errlen)
     if (o->remote_write_url && strncmp(o->remote_write_url, "http://", 7) &&
         strncmp(o->remote_write_url, "https://", 8)) {
         snprintf(err, errlen, "remote_write_url: must start with http:// or https://");
+        return -1;
+    }
+    if (!o->tls_cert_file != !o->tls_key_file) {
+        snprintf(err, errlen, "%s: TLS needs both tls_cert_file and tls_key_file",
+                 o->tls_cert_file ? "tls_key_file" : "tls_cert_file");
+        return -1;
+    }
+    if (o->session_max_s < o->session_idle_s) {
+        snprintf(err, errlen, "session_max_s: must be at least session_idle_s");
+        return -1;
+    }
+    if (o->public_url && strncmp(o->public_url, "http://", 7) && strncmp(o->public_url, "https://", 8)) {
+        snprintf(err, errlen, "public_url: must start with http:// or https://");
         return -1;
     }
     if (o->m1_retention_days < o->raw_retention_days || o->h1_retention_days < o->m1_retention_days) {

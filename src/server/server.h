@@ -23,9 +23,20 @@ struct server_options {
     int64_t max_import_bytes; /* per import request */
     char *remote_write_url;   /* optional Prometheus remote_write receiver */
     int64_t remote_write_queue_samples;
+    /* users and sessions (docs/auth.md) */
+    int64_t session_idle_s, session_max_s, min_password_length;
+    int64_t login_backoff_after, login_backoff_base_ms, login_backoff_max_ms;
+    int64_t max_concurrent_logins, audit_retention_days;
+    char *admin_password;    /* the first admin's password, for unattended installs */
+    char *tls_cert_file, *tls_key_file;
+    char *trusted_proxies;   /* comma-separated addresses whose SSO headers count */
+    char *proxy_user_header, *proxy_role_header;
+    char *public_url;        /* the origin browsers use, when behind a proxy */
 };
 
 struct remote_write;
+struct auth;
+struct audit;
 
 struct server_app {
     struct server_options *opts;
@@ -34,6 +45,8 @@ struct server_app {
     struct ingest *in;
     struct scraper *scraper;
     struct remote_write *rw;
+    struct auth *auth;
+    struct audit *audit;
     char db_path[4096];
     int64_t started_ms;
 };

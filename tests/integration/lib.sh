@@ -74,12 +74,31 @@ metric_value() {
     awk -v p="$2" 'index($0, p) == 1 { print $NF; exit }' "$1"
 }
 
+# make_admin DATA_DIR: creates user admin (password ADMIN_PASSWORD) and an
+# admin API token in DATA_DIR before the server starts, as an operator at
+# the shell would; exports GF_TOKEN and GPUFLEET_TOKEN (for the CLI).
+ADMIN_PASSWORD='it-root-pass-1234'
+make_admin() {
+    local dir=$1
+    if [ ! -f "$dir/auth.db" ]; then
+        printf '%s\n' "$ADMIN_PASSWORD" | "$SERVER" user add admin --role admin --password-stdin \
+            --data "$dir" > /dev/null || fail "user add admin"
+        GF_TOKEN=$("$SERVER" token add admin tests --data "$dir") || fail "token add"
+        echo "$GF_TOKEN" > "$dir/.test-token"
+    fi
+    GF_TOKEN=$(cat "$dir/.test-token")
+    export GF_TOKEN GPUFLEET_TOKEN=$GF_TOKEN
+}
+
 # start_server NAME [flags...]: starts gpufleet serve with its data in
-# $WORK/NAME-data; sets SERVER_PORT, SERVER_URL, SERVER_PID.
+# $WORK/NAME-data (an admin and its token made first, see make_admin); sets
+# SERVER_PORT, SERVER_URL, SERVER_PID.
 start_server() {
     local name=$1
     shift
     : "${SERVER:?SERVER must point at the gpufleet binary}"
+    mkdir -p "$WORK/$name-data"
+    make_admin "$WORK/$name-data"
     SERVER_PORT=${SERVER_PORT_WANT:-$(free_port)}
     SERVER_URL="http://127.0.0.1:$SERVER_PORT"
     "$SERVER" serve --listen "127.0.0.1:$SERVER_PORT" --data "$WORK/$name-data" "$@" \
@@ -89,10 +108,17 @@ start_server() {
     wait_http "$SERVER_URL/healthz"
 }
 
-# api METHOD PATH [JSON]: calls the server; prints the body; HTTP_CODE is set.
+# scurl ARGS...: curl with the admin token.
+scurl() {
+    curl -H "Authorization: Bearer $GF_TOKEN" "$@"
+}
+
+# api METHOD PATH [JSON]: calls the server as admin (or with API_AUTH, an
+# array of curl arguments, when set); prints the body; HTTP_CODE is set.
 api() {
     local method=$1 path=$2 body=${3:-}
     local args=(-s -o "$WORK/api.out" -w '%{http_code}' -X "$method")
+    if [ -n "${API_AUTH+x}" ]; then args+=("${API_AUTH[@]}"); else args+=(-H "Authorization: Bearer $GF_TOKEN"); fi
     [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data "$body")
     HTTP_CODE=$(curl "${args[@]}" "$SERVER_URL$path")
     cat "$WORK/api.out"
@@ -102,5 +128,5 @@ api() {
 query() {
     local path=$1 sel=$2
     shift 2
-    curl -fsSG "$SERVER_URL$path" --data-urlencode "match=$sel" "$@"
+    scurl -fsSG "$SERVER_URL$path" --data-urlencode "match=$sel" "$@"
 }

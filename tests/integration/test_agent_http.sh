@@ -94,3 +94,10 @@ grep -q 'interval_ms' "$WORK/badflag.log" || fail "bad flag error"
 "$AGENT" --version | grep -q '^gpufleet-agent ' || fail "--version"
 "$AGENT" --help | grep -q -- '--nvml-lib' || fail "--help"
 ok "config file, flags win, bad settings refused by name"
+
+# an agent without a token serves /metrics but keeps its history API shut
+code=$(curl -s -o "$WORK/nohist.json" -w '%{http_code}' "http://127.0.0.1:$port2/api/v1/history")
+[ "$code" = 403 ] || fail "history of a tokenless agent gave $code"
+jq -e '.error.code == "token_required" and .error.field == "token_file"' "$WORK/nohist.json" > /dev/null \
+    || fail "tokenless history error: $(cat "$WORK/nohist.json")"
+ok "no token, no history API"

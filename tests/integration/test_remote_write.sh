@@ -21,9 +21,9 @@ api POST /api/v1/servers "{\"name\":\"ag\",\"address\":\"127.0.0.1\",\"agent_por
 now=$(date +%s)000
 awk -v t0="$((now - 120000))" 'BEGIN { for (i = 0; i < 100; i++)
     printf "rw_test{job=\"rw\",instance=\"h\",k=\"v\"} %.3f %.0f\n", i * 1.25, t0 + i * 1000 }' > "$WORK/rw.txt"
-curl -fsS --data-binary @"$WORK/rw.txt" "$SERVER_URL/api/v1/import/prometheus" > /dev/null
+scurl -fsS --data-binary @"$WORK/rw.txt" "$SERVER_URL/api/v1/import/prometheus" > /dev/null
 
-pending() { curl -fsS "$SERVER_URL/metrics" | awk '$1 == "gpufleet_remote_write_samples_pending" { print $2 }'; }
+pending() { scurl -fsS "$SERVER_URL/metrics" | awk '$1 == "gpufleet_remote_write_samples_pending" { print $2 }'; }
 drain() {
     for _ in $(seq 1 100); do
         [ "$(pending)" = 0 ] && return 0
@@ -56,10 +56,10 @@ kill "$VM_PID"
 wait "$VM_PID" 2>/dev/null || true
 awk -v t0="$((now - 60000))" 'BEGIN { for (i = 0; i < 50; i++)
     printf "rw_down{job=\"rw\",instance=\"h\"} %d %.0f\n", i, t0 + i * 1000 }' > "$WORK/rw2.txt"
-curl -fsS --data-binary @"$WORK/rw2.txt" "$SERVER_URL/api/v1/import/prometheus" > /dev/null
+scurl -fsS --data-binary @"$WORK/rw2.txt" "$SERVER_URL/api/v1/import/prometheus" > /dev/null
 sleep 2
 [ "$(pending)" -ge 50 ] || fail "samples should wait while the receiver is down"
-retries=$(curl -fsS "$SERVER_URL/metrics" | awk '$1 == "gpufleet_remote_write_retries_total" { print $2 }')
+retries=$(scurl -fsS "$SERVER_URL/metrics" | awk '$1 == "gpufleet_remote_write_retries_total" { print $2 }')
 [ "$retries" -ge 1 ] || fail "no retry counted"
 start_vm
 sleep 1
@@ -95,13 +95,16 @@ PY
 python3 "$WORK/rx.py" "$RX_PORT" > "$WORK/rx.log" 2>&1 &
 PIDS+=($!)
 sleep 0.5
-metric() { curl -fsS "$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
+declare -A TOKEN_OF
+metric() { curl -fsS -H "Authorization: Bearer ${TOKEN_OF[$1]}" "$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
 start_server refuse --remote-write "http://127.0.0.1:$RX_PORT/refuse"
 URL_REFUSE=$SERVER_URL
+TOKEN_OF[$SERVER_URL]=$GF_TOKEN
 start_server flaky --remote-write "http://127.0.0.1:$RX_PORT/flaky"
 URL_FLAKY=$SERVER_URL
+TOKEN_OF[$SERVER_URL]=$GF_TOKEN
 for u in "$URL_REFUSE" "$URL_FLAKY"; do
-    curl -fsS --data-binary @"$WORK/rw2.txt" "$u/api/v1/import/prometheus" > /dev/null
+    curl -fsS -H "Authorization: Bearer ${TOKEN_OF[$u]}" --data-binary @"$WORK/rw2.txt" "$u/api/v1/import/prometheus" > /dev/null
 done
 sleep 2.5
 [ "$(metric "$URL_REFUSE" gpufleet_remote_write_samples_failed_total)" = 50 ] || fail "400 not counted as failed"

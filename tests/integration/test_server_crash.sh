@@ -5,11 +5,17 @@
 source "$(dirname "$0")/lib.sh"
 command -v sqlite3 > /dev/null || fail "sqlite3 missing (scripts/deps.sh test)"
 
-start_agent ag "gpu h100 count=2
-vary 1" --interval 250
+# the agent's history (what backfill reads) needs the agent's own token:
+# the server generates one at registration, shown once
 start_server srv --agent-interval 500
-api POST /api/v1/servers "{\"name\":\"ag\",\"address\":\"127.0.0.1\",\"agent_port\":$AGENT_PORT}" > /dev/null
+api POST /api/v1/servers "{\"name\":\"ag\",\"address\":\"127.0.0.1\",\"agent_port\":$(free_port)}" > "$WORK/reg.json"
 [ "$HTTP_CODE" = 201 ] || fail "register: $HTTP_CODE"
+jq -r .agent_token "$WORK/reg.json" > "$WORK/ag.token"
+[ "$(wc -c < "$WORK/ag.token")" -gt 40 ] || fail "no agent token generated at registration"
+start_agent ag "gpu h100 count=2
+vary 1" --interval 250 --token-file "$WORK/ag.token"
+api PATCH /api/v1/servers/1 "{\"agent_port\":$AGENT_PORT}" > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "set the agent port: $HTTP_CODE"
 t_start=$(date +%s%3N)
 sleep 4
 t_kill=$(date +%s%3N)
@@ -34,7 +40,7 @@ ok "integrity_check ok on both databases"
 # every sample the agent took while the server was down (and the ones the
 # kill lost from memory) is in the server, with the agent's own timestamps
 sel='DCGM_FI_DEV_GPU_UTIL{gpu="0"}'
-curl -fsS "$AGENT_URL/api/v1/history?since=$t_start" -o "$WORK/hist.json"
+curl -fsS -H "Authorization: Bearer $(cat "$WORK/ag.token")" "$AGENT_URL/api/v1/history?since=$t_start" -o "$WORK/hist.json"
 idx=$(jq '.segments[0].series | map(startswith("DCGM_FI_DEV_GPU_UTIL{gpu=\"0\"")) | index(true)' "$WORK/hist.json")
 [ "$idx" != null ] || fail "agent history lacks the series"
 jq -r ".segments[].samples[] | \"\(.[0]) \(.[$idx + 1])\"" "$WORK/hist.json" > "$WORK/agent.txt"

@@ -13,6 +13,8 @@ if ! mount -t tmpfs -o size=600k tmpfs "$mnt" 2> "$WORK/mount.err"; then
 fi
 AFTER_STOP+=("umount '$mnt'")
 
+mkdir -p "$mnt/data"
+make_admin "$mnt/data"
 SERVER_PORT=$(free_port)
 SERVER_URL="http://127.0.0.1:$SERVER_PORT"
 "$SERVER" serve --listen "127.0.0.1:$SERVER_PORT" --data "$mnt/data" > "$WORK/srv.log" 2>&1 &
@@ -23,7 +25,7 @@ wait_http "$SERVER_URL/healthz"
 t0=$(( ($(date +%s) - 3600) * 1000 ))
 for round in $(seq 0 40); do
     awk -v GPUS=8 -v HOURS=0.05 -v T0=$((t0 + round * 180000)) -f "$SRC_DIR/bench/gen_dcgm.awk" \
-        | curl -s -o /dev/null -X POST -T - "$SERVER_URL/api/v1/import/prometheus" || true
+        | scurl -s -o /dev/null -X POST -T - "$SERVER_URL/api/v1/import/prometheus" || true
     code=$(curl -s -o "$WORK/health.json" -w '%{http_code}' "$SERVER_URL/healthz")
     [ "$code" = 503 ] && break
 done

@@ -118,12 +118,12 @@ ok "an exporter with too many series: target failed ($err), nothing stored"
 
 # series, labels, a range query
 query /api/v1/series 'DCGM_FI_DEV_GPU_TEMP' | jq -e '.data | length == 3' > /dev/null || fail "series"
-curl -fsS "$SERVER_URL/api/v1/label/server/values" | jq -e '.data == ["a1","a2"]' > /dev/null || fail "label values"
+scurl -fsS "$SERVER_URL/api/v1/label/server/values" | jq -e '.data == ["a1","a2"]' > /dev/null || fail "label values"
 sleep 1
 query /api/v1/query_range 'DCGM_FI_DEV_FB_USED{server="a2"}' --data-urlencode step=1s \
     --data-urlencode "start=$(( $(date +%s) - 20 ))" | jq -e '.data.tier == "raw" and (.data.result[0].values | length) >= 2 and (.data.result[0].values | all(.[1] == "1235"))' \
     > /dev/null || fail "range query"
-code=$(curl -s -o /dev/null -w '%{http_code}' -G "$SERVER_URL/api/v1/query_range" \
+code=$(scurl -s -o /dev/null -w '%{http_code}' -G "$SERVER_URL/api/v1/query_range" \
     --data-urlencode 'match=up' --data-urlencode 'step=0')
 [ "$code" = 400 ] || fail "step=0 gave $code"
 ok "series, label values, range queries"

@@ -16,7 +16,7 @@ awk -v t0="$((now - 600000))" 'BEGIN {
     printf "imp_nan{instance=\"h9:9445\",job=\"imp\"} NaN %.0f\n", t0
     printf "imp_inf{instance=\"h9:9445\",job=\"imp\"} +Inf %.0f\n", t0
 }' > "$WORK/import.txt"
-code=$(curl -s -o "$WORK/imp.json" -w '%{http_code}' --data-binary @"$WORK/import.txt" \
+code=$(scurl -s -o "$WORK/imp.json" -w '%{http_code}' --data-binary @"$WORK/import.txt" \
     "$SERVER_URL/api/v1/import/prometheus")
 [ "$code" = 200 ] || fail "import gave $code: $(cat "$WORK/imp.json")"
 jq -e '.imported == 902' "$WORK/imp.json" > /dev/null || fail "imported: $(cat "$WORK/imp.json")"
@@ -38,19 +38,19 @@ ok "imported counters give a rate of ~631950 mJ/s (within 2% on average) from th
 
 # bad bodies
 printf 'good_a{job="imp2",instance="x"} 1 %s\nbroken{ 2\ngood_b{job="imp2",instance="x"} 3\n' "$now" > "$WORK/bad.txt"
-code=$(curl -s -o "$WORK/bad.json" -w '%{http_code}' --data-binary @"$WORK/bad.txt" \
+code=$(scurl -s -o "$WORK/bad.json" -w '%{http_code}' --data-binary @"$WORK/bad.txt" \
     "$SERVER_URL/api/v1/import/prometheus")
 [ "$code" = 400 ] || fail "bad import gave $code"
 jq -e '.error.field == "body" and (.error.message | test("line 2"))' "$WORK/bad.json" > /dev/null \
     || fail "bad import error: $(cat "$WORK/bad.json")"
 query /api/v1/latest 'good_b' | jq -e '.data.result | length == 0' > /dev/null || fail "line 3 stored"
-code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$SERVER_URL/api/v1/import/prometheus")
+code=$(scurl -s -o /dev/null -w '%{http_code}' -X POST "$SERVER_URL/api/v1/import/prometheus")
 [ "$code" = 400 ] || fail "empty import gave $code"
 head -c 70000 /dev/zero | tr '\0' 'a' > "$WORK/long.txt"
-code=$(curl -s -o "$WORK/long.json" -w '%{http_code}' --data-binary @"$WORK/long.txt" \
+code=$(scurl -s -o "$WORK/long.json" -w '%{http_code}' --data-binary @"$WORK/long.txt" \
     "$SERVER_URL/api/v1/import/prometheus")
 [ "$code" = 400 ] || fail "a 70 KB line gave $code"
-printf '\xff\xfe garbage\x00\x01\n' | curl -s -o /dev/null -w '%{http_code}' --data-binary @- \
+printf '\xff\xfe garbage\x00\x01\n' | scurl -s -o /dev/null -w '%{http_code}' --data-binary @- \
     "$SERVER_URL/api/v1/import/prometheus" | grep -q 400 || fail "binary garbage"
 curl -fsS "$SERVER_URL/healthz" | jq -e '.status == "ok"' > /dev/null || fail "server unhealthy"
 query /api/v1/series '{job="imp"}' | jq -e '.data | length == 5' > /dev/null || fail "stored data changed"
@@ -61,7 +61,7 @@ for p in 'start=yesterday|start' 'step=-1|step' 'fn=median|fn' 'match=up{|match'
     kv=${p%|*} field=${p##*|}
     args=(--data-urlencode "$kv")
     [ "$field" != match ] && args+=(--data-urlencode 'match=imp_util')
-    code=$(curl -s -o "$WORK/q.json" -w '%{http_code}' -G "$SERVER_URL/api/v1/query_range" "${args[@]}")
+    code=$(scurl -s -o "$WORK/q.json" -w '%{http_code}' -G "$SERVER_URL/api/v1/query_range" "${args[@]}")
     [ "$code" = 400 ] || fail "$kv gave $code"
     jq -e --arg f "$field" '.error.field == $f' "$WORK/q.json" > /dev/null || fail "$kv: $(cat "$WORK/q.json")"
 done

@@ -17,8 +17,8 @@ static void echo_param(void *app, struct http_request *req, struct http_response
 }
 
 static const struct http_route routes[] = {
-    {"GET", "/things/{id}", echo_param, 0, NULL},
-    {"POST", "/things/{id}/body", echo_param, 0, NULL},
+    {"GET", "/things/{id}", echo_param, 0, NULL, NULL},
+    {"POST", "/things/{id}/body", echo_param, 0, NULL, "thing.post"},
 };
 
 /* Sends raw and returns the whole response (malloc'd). */

@@ -8,10 +8,52 @@
 #include <stdint.h>
 
 #include "../../lib/httpd.h"
+#include "../auth.h"
 #include "../server.h"
 
-/* Starts the HTTP server for app on app->opts->listen. */
-struct http_server *api_start(struct server_app *app, char *err, size_t errlen);
+/* Route flags: the least role in the low bits, and rules on top. */
+#define R_ROLE_MASK 0x0f
+#define R_OWN 0x10      /* below admin, the handler sees only the caller's own objects */
+#define R_PWCHANGE 0x20 /* allowed while a password change is pending */
+
+/* What the authorize hook learnt about a request, and what the handler adds
+ * for its audit row. */
+struct api_ctx {
+    struct auth_identity who;
+    char source[64];   /* client address (the proxy's client when trusted) */
+    char target[160];  /* audit target: "server:3", "user:alice" */
+    json_t *details;   /* audit details, owned; never secrets */
+};
+
+/* The request's context (set for every routed request). */
+struct api_ctx *api_ctx(struct http_request *req);
+
+/* The user id a handler of an R_OWN route must restrict itself to: the
+ * caller's below admin, 0 (everyone) for admins. */
+int64_t api_scope(struct http_request *req);
+
+/* Sets the audit row's target (printf-style). */
+void api_audit_target(struct http_request *req, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Adds key: value (reference stolen) to the audit row's details. */
+void api_audit_detail(struct http_request *req, const char *key, json_t *value);
+
+/* Replies with an input error. */
+void api_reply_error(struct http_response *resp, const struct reg_error *e);
+
+/* A query parameter as text: absent gives NULL; NUL bytes, invalid UTF-8 or
+ * more than max bytes give a 400 naming it and -1. */
+int api_query_text(struct http_request *req, struct http_response *resp, const char *name,
+                   size_t max, const char **out);
+
+/* Starts the HTTP server for app on app->opts->listen (HTTPS when
+ * tls_pem holds a certificate and key). */
+struct http_server *api_start(struct server_app *app, const char *tls_cert_pem,
+                              const char *tls_key_pem, char *err, size_t errlen);
+
+/* The route table, for tests that walk it. */
+const struct http_route *api_routes(size_t *n);
 
 /* Replies with a JSON value (reference stolen) and a status. */
 void api_json(struct http_response *resp, int status, json_t *v);
@@ -49,6 +91,21 @@ void api_query_latest(void *app, struct http_request *req, struct http_response 
 void api_export(void *app, struct http_request *req, struct http_response *resp);
 int api_import_stream(void *app, struct http_request *req, const char *data, size_t len);
 void api_import_done(void *app, struct http_request *req, struct http_response *resp);
+void api_auth_login(void *app, struct http_request *req, struct http_response *resp);
+void api_auth_logout(void *app, struct http_request *req, struct http_response *resp);
+void api_auth_me(void *app, struct http_request *req, struct http_response *resp);
+void api_auth_password(void *app, struct http_request *req, struct http_response *resp);
+void api_sessions_list(void *app, struct http_request *req, struct http_response *resp);
+void api_sessions_delete(void *app, struct http_request *req, struct http_response *resp);
+void api_tokens_list(void *app, struct http_request *req, struct http_response *resp);
+void api_tokens_create(void *app, struct http_request *req, struct http_response *resp);
+void api_tokens_delete(void *app, struct http_request *req, struct http_response *resp);
+void api_users_list(void *app, struct http_request *req, struct http_response *resp);
+void api_users_create(void *app, struct http_request *req, struct http_response *resp);
+void api_users_get(void *app, struct http_request *req, struct http_response *resp);
+void api_users_update(void *app, struct http_request *req, struct http_response *resp);
+void api_users_delete(void *app, struct http_request *req, struct http_response *resp);
+void api_audit_list(void *app, struct http_request *req, struct http_response *resp);
 void api_healthz(void *app, struct http_request *req, struct http_response *resp);
 void api_metrics(void *app, struct http_request *req, struct http_response *resp);
 

@@ -1,5 +1,6 @@
 /* The route table, readable in one screen, and helpers every resource uses. */
 #include <ctype.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,38 +8,325 @@
 #include <time.h>
 
 #include "../../lib/config.h"
+#include "../../lib/expo.h"
+#include "../../lib/now.h"
+#include "../../lib/xalloc.h"
+#include "../audit.h"
 #include "api.h"
 
+#define PUBLIC ROLE_NONE
+#define VIEWER ROLE_VIEWER
+#define USER ROLE_USER
+#define OPERATOR ROLE_OPERATOR
+#define ADMIN ROLE_ADMIN
+#define ANYONE (VIEWER | R_PWCHANGE) /* any signed-in caller, even before a password change */
+
+/* The one place authorization is decided: least role, rules, audit action. */
 static const struct http_route routes[] = {
-    {"GET", "/api/v1/servers", api_servers_list, 0, NULL},
-    {"POST", "/api/v1/servers", api_servers_create, 0, NULL},
-    {"GET", "/api/v1/servers/{id}", api_servers_get, 0, NULL},
-    {"PUT", "/api/v1/servers/{id}", api_servers_update, 0, NULL},
-    {"PATCH", "/api/v1/servers/{id}", api_servers_update, 0, NULL},
-    {"DELETE", "/api/v1/servers/{id}", api_servers_delete, 0, NULL},
-    {"POST", "/api/v1/servers/{id}/check", api_servers_check, 0, NULL},
-    {"GET", "/api/v1/servers/{id}/events", api_servers_events, 0, NULL},
-    {"GET", "/api/v1/targets", api_targets_list, 0, NULL},
-    {"GET", "/api/v1/series", api_query_series, 0, NULL},
-    {"GET", "/api/v1/labels", api_query_labels, 0, NULL},
-    {"GET", "/api/v1/label/{name}/values", api_query_label_values, 0, NULL},
-    {"GET", "/api/v1/query_range", api_query_range, 0, NULL},
-    {"GET", "/api/v1/latest", api_query_latest, 0, NULL},
-    {"GET", "/api/v1/export", api_export, 0, NULL},
-    {"POST", "/api/v1/import/prometheus", api_import_done, 0, api_import_stream},
-    {"GET", "/healthz", api_healthz, 0, NULL},
-    {"GET", "/metrics", api_metrics, 0, NULL},
+    {"POST", "/api/v1/auth/login", api_auth_login, PUBLIC, NULL, "auth.login"},
+    {"POST", "/api/v1/auth/logout", api_auth_logout, ANYONE, NULL, "auth.logout"},
+    {"GET", "/api/v1/auth/me", api_auth_me, ANYONE, NULL, NULL},
+    {"POST", "/api/v1/auth/password", api_auth_password, ANYONE, NULL, "auth.password"},
+    {"GET", "/api/v1/auth/sessions", api_sessions_list, ANYONE | R_OWN, NULL, NULL},
+    {"DELETE", "/api/v1/auth/sessions/{id}", api_sessions_delete, ANYONE | R_OWN, NULL, "session.revoke"},
+    {"GET", "/api/v1/tokens", api_tokens_list, VIEWER | R_OWN, NULL, NULL},
+    {"POST", "/api/v1/tokens", api_tokens_create, VIEWER, NULL, "token.create"},
+    {"DELETE", "/api/v1/tokens/{id}", api_tokens_delete, VIEWER | R_OWN, NULL, "token.revoke"},
+    {"GET", "/api/v1/users", api_users_list, ADMIN, NULL, NULL},
+    {"POST", "/api/v1/users", api_users_create, ADMIN, NULL, "user.create"},
+    {"GET", "/api/v1/users/{id}", api_users_get, ADMIN, NULL, NULL},
+    {"PATCH", "/api/v1/users/{id}", api_users_update, ADMIN, NULL, "user.update"},
+    {"DELETE", "/api/v1/users/{id}", api_users_delete, ADMIN, NULL, "user.delete"},
+    {"GET", "/api/v1/audit", api_audit_list, ADMIN, NULL, NULL},
+    {"GET", "/api/v1/servers", api_servers_list, VIEWER, NULL, NULL},
+    {"POST", "/api/v1/servers", api_servers_create, OPERATOR, NULL, "server.create"},
+    {"GET", "/api/v1/servers/{id}", api_servers_get, VIEWER, NULL, NULL},
+    {"PUT", "/api/v1/servers/{id}", api_servers_update, OPERATOR, NULL, "server.update"},
+    {"PATCH", "/api/v1/servers/{id}", api_servers_update, OPERATOR, NULL, "server.update"},
+    {"DELETE", "/api/v1/servers/{id}", api_servers_delete, OPERATOR, NULL, "server.delete"},
+    {"POST", "/api/v1/servers/{id}/check", api_servers_check, OPERATOR, NULL, "server.check"},
+    {"GET", "/api/v1/servers/{id}/events", api_servers_events, VIEWER, NULL, NULL},
+    {"GET", "/api/v1/targets", api_targets_list, VIEWER, NULL, NULL},
+    {"GET", "/api/v1/series", api_query_series, VIEWER, NULL, NULL},
+    {"GET", "/api/v1/labels", api_query_labels, VIEWER, NULL, NULL},
+    {"GET", "/api/v1/label/{name}/values", api_query_label_values, VIEWER, NULL, NULL},
+    {"GET", "/api/v1/query_range", api_query_range, VIEWER, NULL, NULL},
+    {"GET", "/api/v1/latest", api_query_latest, VIEWER, NULL, NULL},
+    {"GET", "/api/v1/export", api_export, VIEWER, NULL, NULL},
+    {"POST", "/api/v1/import/prometheus", api_import_done, OPERATOR, api_import_stream, "data.import"},
+    {"GET", "/healthz", api_healthz, PUBLIC, NULL, NULL},
+    {"GET", "/metrics", api_metrics, VIEWER, NULL, NULL},
 };
 
-struct http_server *api_start(struct server_app *app, char *err, size_t errlen)
+const struct http_route *api_routes(size_t *n)
+{
+    *n = sizeof(routes) / sizeof(routes[0]);
+    return routes;
+}
+
+/* ---- the request context ---- */
+
+static void ctx_free(void *p)
+{
+    struct api_ctx *c = p;
+    json_decref(c->details);
+    free(c);
+}
+
+struct api_ctx *api_ctx(struct http_request *req)
+{
+    if (!req->ctx) {
+        req->ctx = xcalloc(1, sizeof(struct api_ctx));
+        req->ctx_free = ctx_free;
+    }
+    return req->ctx;
+}
+
+int64_t api_scope(struct http_request *req)
+{
+    struct api_ctx *c = api_ctx(req);
+    if (req->route && (req->route->flags & R_OWN) && c->who.role < ROLE_ADMIN)
+        return c->who.user_id;
+    return 0;
+}
+
+void api_audit_target(struct http_request *req, const char *fmt, ...)
+{
+    struct api_ctx *c = api_ctx(req);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->target, sizeof(c->target), fmt, ap);
+    va_end(ap);
+}
+
+void api_audit_detail(struct http_request *req, const char *key, json_t *value)
+{
+    struct api_ctx *c = api_ctx(req);
+    if (!c->details)
+        c->details = json_object();
+    json_object_set_new(c->details, key, value);
+}
+
+void api_reply_error(struct http_response *resp, const struct reg_error *e)
+{
+    http_error(resp, e->status, e->code, e->field[0] ? e->field : NULL, "%s", e->message);
+}
+
+int api_query_text(struct http_request *req, struct http_response *resp, const char *name,
+                   size_t max, const char **out)
+{
+    if (http_query_strict(req, name, out) < 0) {
+        http_error(resp, 400, "invalid_parameter", name, "%s must not contain NUL bytes", name);
+        return -1;
+    }
+    if (!*out)
+        return 0;
+    size_t n = strlen(*out);
+    if (n > max || !expo_valid_utf8(*out, n)) {
+        http_error(resp, 400, "invalid_parameter", name, "%s must be valid UTF-8 of at most %zu bytes",
+                   name, max);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- who is calling ---- */
+
+static int listed(const char *list, const char *addr)
+{
+    size_t al = strlen(addr);
+    while (list && *list && al) {
+        list += strspn(list, " ,");
+        size_t n = strcspn(list, " ,");
+        if (n == al && !strncmp(list, addr, n))
+            return 1;
+        list += n;
+    }
+    return 0;
+}
+
+/* The client: the peer, or for a trusted proxy the last address it added
+ * to X-Forwarded-For. */
+static void find_source(struct server_app *app, struct http_request *req, struct api_ctx *c,
+                        int *via_proxy)
+{
+    const char *peer = http_client_addr(req);
+    const char *xff;
+
+    snprintf(c->source, sizeof(c->source), "%s", peer);
+    *via_proxy = app->opts->trusted_proxies && listed(app->opts->trusted_proxies, peer);
+    if (!*via_proxy || !(xff = http_header(req, "X-Forwarded-For")))
+        return;
+    const char *last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    last += strspn(last, " ");
+    size_t n = strcspn(last, " ");
+    if (n == 0 || n >= sizeof(c->source))
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)last[i]) && !strchr(".:", last[i]))
+            return;
+    memcpy(c->source, last, n);
+    c->source[n] = '\0';
+}
+
+/* Fills c->who from a bearer token, trusted proxy headers or the session
+ * cookie. Returns -1 when a credential was offered and is not valid. */
+static int identify(struct server_app *app, struct http_request *req, struct api_ctx *c,
+                    int via_proxy)
+{
+    char secret[AUTH_SECRET_MAX + 1];
+    int64_t now = now_wall_ms();
+    const char *h = http_header(req, "Authorization");
+
+    if (h) {
+        if (auth_bearer_get(h, secret, sizeof(secret)) < 0 ||
+            auth_identify_token(app->auth, secret, now, &c->who) < 0)
+            return -1;
+        return 0;
+    }
+    if (via_proxy && (h = http_header(req, app->opts->proxy_user_header))) {
+        const char *role = http_header(req, app->opts->proxy_role_header);
+        return auth_identify_proxy(app->auth, h, role, now, &c->who);
+    }
+    h = http_header(req, "Cookie");
+    if (h && auth_cookie_get(h, "gf_session", secret, sizeof(secret)) == 0)
+        return auth_identify_session(app->auth, secret, now, &c->who);
+    return 0;
+}
+
+/* Whether a scheme://host origin is this server's own. */
+static int own_origin(struct server_app *app, struct http_request *req, const char *o, size_t n)
+{
+    const char *host = http_header(req, "Host");
+    const char *pub = app->opts->public_url;
+
+    if (pub) {
+        const char *hs = strstr(pub, "://");
+        size_t pl = hs ? (size_t)(hs + 3 - pub) + strcspn(hs + 3, "/") : 0;
+        if (pl && n == pl && !strncmp(o, pub, n))
+            return 1;
+    }
+    if (!host || !*host)
+        return 0;
+    size_t hl = strlen(host);
+    if (n > 7 && !strncmp(o, "http://", 7) && n - 7 == hl && !strncmp(o + 7, host, hl))
+        return 1;
+    if (n > 8 && !strncmp(o, "https://", 8) && n - 8 == hl && !strncmp(o + 8, host, hl))
+        return 1;
+    return 0;
+}
+
+/* CSRF: a browser's mutating request must come from a page of ours. */
+static int same_origin(struct server_app *app, struct http_request *req)
+{
+    const char *o = http_header(req, "Origin");
+    if (o)
+        return own_origin(app, req, o, strlen(o));
+    const char *ref = http_header(req, "Referer");
+    if (!ref)
+        return 0;
+    const char *hs = strstr(ref, "://");
+    if (!hs)
+        return 0;
+    return own_origin(app, req, ref, (size_t)(hs + 3 - ref) + strcspn(hs + 3, "/?#"));
+}
+
+static int mutating(const char *method)
+{
+    return strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "OPTIONS");
+}
+
+static int authorize(void *appv, const struct http_route *route, struct http_request *req,
+                     struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct api_ctx *c = api_ctx(req);
+    int min_role = route->flags & R_ROLE_MASK, via_proxy;
+
+    find_source(app, req, c, &via_proxy);
+    int bad = identify(app, req, c, via_proxy) < 0;
+    if (min_role == PUBLIC) {
+        /* login by a page of another site would plant that site's session */
+        if (mutating(req->method) && (http_header(req, "Origin") || http_header(req, "Referer")) &&
+            !same_origin(app, req)) {
+            http_error(resp, 403, "csrf", "Origin", "cross-site request refused");
+            return -1;
+        }
+        return 0;
+    }
+    if (bad || !c->who.user_id) {
+        http_add_header(resp, "WWW-Authenticate", "Bearer realm=\"gpufleet\"");
+        http_error(resp, 401, "unauthorized", bad ? "Authorization" : NULL,
+                   bad ? "the credential is invalid, expired or revoked"
+                       : "sign in, or send an API token as Authorization: Bearer");
+        return -1;
+    }
+    if (mutating(req->method) && c->who.method != AUTH_TOKEN && !same_origin(app, req)) {
+        http_error(resp, 403, "csrf", "Origin",
+                   "a signed-in browser request that changes something must come from this"
+                   " server's own pages (Origin or Referer)");
+        return -1;
+    }
+    if (c->who.must_change_password && !(route->flags & R_PWCHANGE)) {
+        http_error(resp, 403, "password_change_required", "password",
+                   "change your password first (POST /api/v1/auth/password)");
+        return -1;
+    }
+    if (c->who.role < min_role) {
+        http_error(resp, 403, "forbidden", NULL, "%s %s needs the %s role; you are %s",
+                   route->method, route->pattern, auth_role_name(min_role),
+                   auth_role_name(c->who.role));
+        return -1;
+    }
+    return 0;
+}
+
+/* One audit row per mutating request that reached a decision. */
+static void after(void *appv, const struct http_route *route, struct http_request *req,
+                  const struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct api_ctx *c = api_ctx(req);
+
+    if (!route->action || !app->audit)
+        return;
+    /* anonymous knocking on closed doors is not a change; failed logins are */
+    if (resp->status == 401 && strcmp(route->action, "auth.login"))
+        return;
+    if (!c->target[0] && req->nparams)
+        snprintf(c->target, sizeof(c->target), "%s", req->params[0]);
+    struct audit_entry e = {
+        .ts_ms = now_wall_ms(),
+        .user_id = c->who.user_id,
+        .username = c->who.username,
+        .role = c->who.user_id ? auth_role_name(c->who.role) : "",
+        .source = c->source,
+        .action = route->action,
+        .target = c->target,
+        .result = resp->status < 400                          ? "ok"
+                  : resp->status == 401 || resp->status == 403 ? "denied"
+                                                               : "failed",
+        .status = resp->status,
+        .details = c->details,
+    };
+    audit_write(app->audit, &e);
+}
+
+struct http_server *api_start(struct server_app *app, const char *tls_cert_pem,
+                              const char *tls_key_pem, char *err, size_t errlen)
 {
     struct http_config cfg = {
         .listen = app->opts->listen,
         .routes = routes,
         .nroutes = sizeof(routes) / sizeof(routes[0]),
+        .authorize = authorize,
+        .after = after,
+        .tls_cert_pem = tls_cert_pem,
+        .tls_key_pem = tls_key_pem,
         .app = app,
         .max_body_bytes = 1u << 20,
-        .threads = 4,
+        .threads = 6,
     };
     return http_start(&cfg, err, errlen);
 }

@@ -1,4 +1,5 @@
 /* /api/v1/servers: the fleet registry over REST. */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +27,29 @@ void api_servers_create(void *appv, struct http_request *req, struct http_respon
 
     if (!body)
         return;
+    const char *name = json_string_value(json_object_get(body, "name"));
+    api_audit_target(req, "server:%.64s", name ? name : "");
+    /* each agent gets its own token unless the caller brings one; it is
+     * shown once, here, for the agent's --token-file */
+    char token[64] = "";
+    if (!json_object_get(body, "agent_token")) {
+        unsigned char raw[32];
+        randombytes_buf(raw, sizeof(raw));
+        sodium_bin2base64(token, sizeof(token), raw, sizeof(raw),
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+        json_object_set_new(body, "agent_token", json_string(token));
+        api_audit_detail(req, "agent_token", json_string("generated"));
+    }
     out = reg_create(app->reg, body, &e);
     json_decref(body);
     if (!out) {
+        sodium_memzero(token, sizeof(token));
         reply_error(resp, &e);
         return;
     }
+    if (token[0])
+        json_object_set_new(out, "agent_token", json_string(token));
+    sodium_memzero(token, sizeof(token));
     api_json(resp, 201, out);
 }
 
