@@ -47,6 +47,9 @@ pids+=($!)
 wait_http http://127.0.0.1:$base/metrics
 
 sp=$((15000 + RANDOM % 5000))
+echo 'bench-root-pass-1' | "$srv" user add admin --role admin --password-stdin --data "$work/data" > /dev/null
+tok=$("$srv" token add admin bench --data "$work/data")
+H=(-H "Authorization: Bearer $tok")
 "$srv" serve --listen 127.0.0.1:$sp --data "$work/data" --agent-interval 2000 --log-level warn \
     > "$work/server.log" 2>&1 &
 spid=$!
@@ -55,20 +58,20 @@ wait_http http://127.0.0.1:$sp/healthz
 for i in $(seq 0 $((n - 1))); do
     printf '{"name":"sim-%03d","address":"127.0.0.1","agent_port":%d}\n' $i $((base + i))
 done | while read -r body; do
-    curl -fsS -o /dev/null -H 'Content-Type: application/json' --data "$body" \
+    curl -fsS "${H[@]}" -o /dev/null -H 'Content-Type: application/json' --data "$body" \
         http://127.0.0.1:$sp/api/v1/servers
 done
 sleep 12 # first scrapes spread over the interval, backfill attempts done
-appended() { curl -fsS http://127.0.0.1:$sp/metrics | awk '$1 == "gpufleet_server_samples_appended_total" { print $2 }'; }
+appended() { curl -fsS "${H[@]}" http://127.0.0.1:$sp/metrics | awk '$1 == "gpufleet_server_samples_appended_total" { print $2 }'; }
 c0=$(cpu_of $spid); s0=$(appended); t0=$(date +%s.%N)
 sleep "$secs"
 c1=$(cpu_of $spid); s1=$(appended); t1=$(date +%s.%N)
-up=$(curl -fsS http://127.0.0.1:$sp/api/v1/targets | jq '[.targets[] | select(.up)] | length')
+up=$(curl -fsS "${H[@]}" http://127.0.0.1:$sp/api/v1/targets | jq '[.targets[] | select(.up)] | length')
 rss=$(awk '/^VmRSS/ {print $2}' /proc/$spid/status)
-curl -fsS http://127.0.0.1:$sp/metrics | grep -E '^gpufleet_server_(ingest|write|head)' || true
-curl -fsS http://127.0.0.1:$sp/api/v1/targets | jq -c '[.targets[] | select(.up | not) | {instance, last_error}] | .[:3]'
-curl -fsS http://127.0.0.1:$sp/api/v1/targets | jq -c '[.targets[].last_duration_s] | (add / length) as $avg | {avg_scrape_s: $avg, max: max}'
-curl -fsSG http://127.0.0.1:$sp/api/v1/export --data-urlencode 'match=up{server="sim-007"}' --data-urlencode "start=$(( $(date +%s) - 20 ))" | awk '{print $NF}' | tr '\n' ' '; echo
+curl -fsS "${H[@]}" http://127.0.0.1:$sp/metrics | grep -E '^gpufleet_server_(ingest|write|head)' || true
+curl -fsS "${H[@]}" http://127.0.0.1:$sp/api/v1/targets | jq -c '[.targets[] | select(.up | not) | {instance, last_error}] | .[:3]'
+curl -fsS "${H[@]}" http://127.0.0.1:$sp/api/v1/targets | jq -c '[.targets[].last_duration_s] | (add / length) as $avg | {avg_scrape_s: $avg, max: max}'
+curl -fsSG "${H[@]}" http://127.0.0.1:$sp/api/v1/export --data-urlencode 'match=up{server="sim-007"}' --data-urlencode "start=$(( $(date +%s) - 20 ))" | awk '{print $NF}' | tr '\n' ' '; echo
 echo
 echo "$n simulated agents x $series series (8 GPUs) every 2 s; server measured over ${secs}s"
 awk -v c=$((c1 - c0)) -v hz=$hz -v a=$t0 -v b=$t1 -v s0=$s0 -v s1=$s1 -v up=$up -v n=$n -v rss=$rss 'BEGIN {

@@ -27,18 +27,26 @@ awk -v GPUS=8 -v HOURS=6 -v T0=$t0 -f bench/gen_dcgm.awk > "$work/6h.prom"
 samples=$(wc -l < "$work/6h.prom")
 echo "reference data: $samples samples, $(( $(stat -c %s "$work/6h.prom") / 1048576 )) MiB of text"
 
+# an admin and an API token made at the shell before the server starts
+gf_token() {
+    echo 'bench-root-pass-1' | "$srv" user add admin --role admin --password-stdin --data "$1" > /dev/null
+    "$srv" token add admin bench --data "$1"
+}
+
 import_gf() {
-    local dir=$1 p
+    local dir=$1 p tok
     p=$(port)
+    tok=$(gf_token "$dir")
     "$srv" serve --listen 127.0.0.1:$p --data "$dir" --log-level warn > "$dir.log" 2>&1 &
     local pid=$!
     wait_http http://127.0.0.1:$p/healthz
     local a b
     a=$(now_s)
-    curl -fsS -X POST -T "$work/6h.prom" http://127.0.0.1:$p/api/v1/import/prometheus > /dev/null
+    curl -fsS -H "Authorization: Bearer $tok" -X POST -T "$work/6h.prom" http://127.0.0.1:$p/api/v1/import/prometheus > /dev/null
     b=$(now_s)
     kill $pid; wait $pid 2>/dev/null || true  # a clean stop seals the heads
-    echo "$(awk -v a=$a -v b=$b -v n=$samples 'BEGIN { printf "%.0f", n / (b - a) }') $(du -sb "$dir" | cut -f1)"
+    # users and the audit log are not sample storage
+    echo "$(awk -v a=$a -v b=$b -v n=$samples 'BEGIN { printf "%.0f", n / (b - a) }') $(du -sb --exclude='auth.db*' --exclude='audit.db*' "$dir" | cut -f1)"
 }
 import_vm() {
     local dir=$1 p
@@ -75,16 +83,18 @@ rm -rf "$work"/gf[0-9]* "$work"/vm[0-9]*
 # query latency: 24 h of the same data shape
 awk -v GPUS=8 -v HOURS=24 -v T0=$(( ($(date +%s) - 25 * 3600) * 1000 )) -f bench/gen_dcgm.awk > "$work/24h.prom"
 p=$(port)
+tok=$(gf_token "$work/q")
+H=(-H "Authorization: Bearer $tok")
 "$srv" serve --listen 127.0.0.1:$p --data "$work/q" --log-level warn > "$work/q.log" 2>&1 &
 pids+=($!)
 wait_http http://127.0.0.1:$p/healthz
-curl -fsS -X POST -T "$work/24h.prom" http://127.0.0.1:$p/api/v1/import/prometheus > /dev/null
+curl -fsS "${H[@]}" -X POST -T "$work/24h.prom" http://127.0.0.1:$p/api/v1/import/prometheus > /dev/null
 rm -f "$work/24h.prom"
 end=$(date +%s); start=$((end - 86400))
-q24() { curl -fsS -o /dev/null -w '%{time_total}\n' -G http://127.0.0.1:$p/api/v1/query_range \
+q24() { curl -fsS "${H[@]}" -o /dev/null -w '%{time_total}\n' -G http://127.0.0.1:$p/api/v1/query_range \
     --data-urlencode 'match=DCGM_FI_DEV_POWER_USAGE{gpu="3"}' --data-urlencode start=$start \
     --data-urlencode end=$end --data-urlencode step=60; }
-points=$(curl -fsS -G http://127.0.0.1:$p/api/v1/query_range --data-urlencode 'match=DCGM_FI_DEV_POWER_USAGE{gpu="3"}' \
+points=$(curl -fsS "${H[@]}" -G http://127.0.0.1:$p/api/v1/query_range --data-urlencode 'match=DCGM_FI_DEV_POWER_USAGE{gpu="3"}' \
     --data-urlencode start=$start --data-urlencode end=$end --data-urlencode step=60 | jq '.data.result[0].values | length')
 first=$(q24)
 for _ in $(seq 1 15); do q24; done > "$work/q24.txt"
@@ -96,11 +106,11 @@ now=$(date +%s)000
 awk -v now=$now 'BEGIN { for (h = 0; h < 100; h++) for (g = 0; g < 8; g++) for (k = 0; k < 20; k++)
     for (s = 0; s < 4; s++) printf "DCGM_FI_DEV_M%02d{gpu=\"%d\",Hostname=\"node-%03d\",job=\"gpufleet-agent\",instance=\"node-%03d:9445\"} %d %.0f\n", k, g, h, h, (h + g + k + s) % 100, now - (4 - s) * 15000 }' \
     > "$work/fleet.prom"
-curl -fsS -X POST -T "$work/fleet.prom" http://127.0.0.1:$p/api/v1/import/prometheus > /dev/null
-latest() { curl -fsS -o /dev/null -w '%{time_total}\n' -G http://127.0.0.1:$p/api/v1/latest "$@"; }
+curl -fsS "${H[@]}" -X POST -T "$work/fleet.prom" http://127.0.0.1:$p/api/v1/import/prometheus > /dev/null
+latest() { curl -fsS "${H[@]}" -o /dev/null -w '%{time_total}\n' -G http://127.0.0.1:$p/api/v1/latest "$@"; }
 for _ in $(seq 1 15); do latest --data-urlencode 'match={job="gpufleet-agent"}'; done > "$work/lat.txt"
 lat_ms=$(median < "$work/lat.txt" | awk '{printf "%.2f", $1 * 1000}')
-nlat=$(curl -fsS -G http://127.0.0.1:$p/api/v1/latest --data-urlencode 'match={job="gpufleet-agent"}' | jq '.data.result | length')
+nlat=$(curl -fsS "${H[@]}" -G http://127.0.0.1:$p/api/v1/latest --data-urlencode 'match={job="gpufleet-agent"}' | jq '.data.result | length')
 for _ in $(seq 1 15); do latest --data-urlencode 'match=DCGM_FI_DEV_M00{job="gpufleet-agent"}'; done > "$work/lat1.txt"
 lat1_ms=$(median < "$work/lat1.txt" | awk '{printf "%.2f", $1 * 1000}')
 

@@ -45,14 +45,22 @@ for url in "http://$agent_listen/healthz" "http://$server_listen/healthz"; do
     done
 done
 export GPUFLEET_URL="http://$server_listen"
+# a short-lived admin token for registering the agent (the API needs one)
+GPUFLEET_TOKEN=$(build/gpufleet token add admin "quickstart-$(date +%s)" --expires 1h --data "$data")
+export GPUFLEET_TOKEN
 if ! build/gpufleet servers list | grep -q '"name":"local"'; then
     build/gpufleet servers add local "${agent_listen%:*}" --agent-port "${agent_listen##*:}" \
         --agent-token-file "$data/agent.token" > /dev/null
 fi
+pwnote="printed above by the server on its first start"
+[ -f "$data/admin-password" ] && pwnote="in $data/admin-password"
 cat <<MSG
 quickstart: gpufleet server on http://$server_listen, agent on http://$agent_listen
-  curl -s http://$server_listen/api/v1/servers | jq
-  curl -sG http://$server_listen/api/v1/latest --data-urlencode 'match=DCGM_FI_DEV_GPU_UTIL' | jq
+  sign in as admin (first password $pwnote; you will be asked to change it)
+  make an API token:  build/gpufleet token add admin mytoken --data $data
+  then, with TOKEN set to it:
+  curl -s -H "Authorization: Bearer \$TOKEN" http://$server_listen/api/v1/servers | jq
+  curl -sG -H "Authorization: Bearer \$TOKEN" http://$server_listen/api/v1/latest --data-urlencode 'match=DCGM_FI_DEV_GPU_UTIL' | jq
   curl -s http://$agent_listen/metrics | grep DCGM_FI_DEV_GPU_UTIL
 Ctrl-C stops both.
 MSG

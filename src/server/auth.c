@@ -727,7 +727,7 @@ int auth_token_create(struct auth *a, int64_t user_id, int creator_role, const c
     int rc = run(st);
     *token_id = sqlite3_last_insert_rowid(a->db);
     pthread_mutex_unlock(&a->lock);
-    if (rc == SQLITE_CONSTRAINT) {
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
         set_err(err, 409, "conflict", "name", "you already have a token named '%s'", name);
         return -1;
     }
@@ -874,7 +874,7 @@ int auth_user_create(struct auth *a, const char *username, const char *password,
     int rc = run(st);
     *id = sqlite3_last_insert_rowid(a->db);
     pthread_mutex_unlock(&a->lock);
-    if (rc == SQLITE_CONSTRAINT) {
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
         set_err(err, 409, "conflict", "username", "a user named '%s' exists", username);
         return -1;
     }

@@ -31,6 +31,8 @@ static void usage(FILE *f)
             "  servers list|add|rm|check   manage servers through a running server's API\n"
             "  user add|passwd|list|disable|enable|delete   manage users in the database\n"
             "  token add|list|revoke  API tokens for scripts, in the database\n"
+            "  routes                 print the route table: method, path, least role,\n"
+            "                         ownership rule, audit action\n"
             "  version                print the version\n"
             "\n"
             "gpufleet serve options:\n"
@@ -308,6 +310,15 @@ int main(int argc, char **argv)
         return serve(argc - 1, argv + 1);
     if (!strcmp(argv[1], "servers"))
         return cli_servers(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "routes")) {
+        size_t n;
+        const struct http_route *r = api_routes(&n);
+        for (size_t i = 0; i < n; i++)
+            printf("%s\t%s\t%s\t%s\t%s\n", r[i].method, r[i].pattern,
+                   (r[i].flags & R_ROLE_MASK) ? auth_role_name(r[i].flags & R_ROLE_MASK) : "public",
+                   r[i].flags & R_OWN ? "own" : "-", r[i].action ? r[i].action : "-");
+        return 0;
+    }
     if (!strcmp(argv[1], "user"))
         return cli_user(argc - 1, argv + 1);
     if (!strcmp(argv[1], "token"))
