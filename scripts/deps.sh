@@ -10,9 +10,9 @@ set -euo pipefail
 mode=${1:-run}
 run_pkgs=(gcc make cmake pkg-config libmicrohttpd-dev libjansson-dev libyaml-dev zlib1g-dev curl
     libsqlite3-dev libcurl4-openssl-dev libzstd-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libsodium-dev openssl)
-test_pkgs=(libcmocka-dev clang libclang-rt-14-dev prometheus prometheus-node-exporter jq sqlite3 python3
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev prometheus prometheus-node-exporter jq sqlite3 python3 nginx-light
     victoria-metrics)
-bench_pkgs=(wrk nginx-light)
+bench_pkgs=(wrk)
 
 case "$mode" in
 run) want=("${run_pkgs[@]}") ;;
