@@ -21,6 +21,8 @@
 
 #define HASH_LEN 32
 #define FAIL_SLOTS 1024
+#define CACHE_SLOTS 4096 /* credentials checked recently: a direct-mapped table */
+#define POLL_MS 1000     /* how often changes by other processes are looked for */
 
 static const struct db_migration steps[] = {
     {"users, sessions, api tokens",
@@ -49,10 +51,28 @@ struct fail_entry {
     int64_t last_ms, until_ms;
 };
 
+/* A credential the database vouched for, so that the next request with it
+ * costs a hash and a lookup instead of a SQLite read transaction (which
+ * takes file locks). Any change that could end it bumps the generation. */
+struct cred_slot {
+    unsigned char hash[HASH_LEN];
+    uint64_t gen;
+    int method;
+    struct auth_identity id;
+    int64_t expires_ms;  /* absolute end */
+    int64_t last_ms;     /* last use (sessions: idle end counts from here) */
+    int64_t stored_ms;   /* last use written to the database */
+};
+
 struct auth {
     pthread_mutex_t lock;
     sqlite3 *db;
-    sqlite3_stmt *q_session, *q_session_touch, *q_token, *q_token_touch;
+    sqlite3_stmt *q_session, *q_session_touch, *q_token, *q_token_touch, *q_data_version;
+    pthread_mutex_t cache_lock;
+    struct cred_slot *cache;
+    uint64_t gen;          /* under cache_lock */
+    int64_t polled_ms;     /* atomic */
+    int64_t data_version;  /* under lock */
     struct auth_config cfg;
     sem_t login_slots;
     char dummy_hash[crypto_pwhash_STRBYTES]; /* verified when the user does not exist */
@@ -285,7 +305,9 @@ struct auth *auth_open(const char *path, const struct auth_config *cfg, char *er
         " u.disabled FROM api_tokens t JOIN users u ON u.id = t.user_id"
         " WHERE t.hash = ? AND t.revoked_ms = 0");
     a->q_token_touch = db_prepare(a->db, "UPDATE api_tokens SET last_used_ms = ? WHERE id = ?");
-    if (!a->q_session || !a->q_session_touch || !a->q_token || !a->q_token_touch) {
+    a->q_data_version = db_prepare(a->db, "PRAGMA data_version");
+    if (!a->q_session || !a->q_session_touch || !a->q_token || !a->q_token_touch ||
+        !a->q_data_version) {
         snprintf(err, errlen, "%s: cannot prepare statements", path);
         goto fail;
     }
@@ -297,6 +319,9 @@ struct auth *auth_open(const char *path, const struct auth_config *cfg, char *er
     }
     pthread_mutex_init(&a->lock, NULL);
     pthread_mutex_init(&a->fail_lock, NULL);
+    pthread_mutex_init(&a->cache_lock, NULL);
+    a->cache = xcalloc(CACHE_SLOTS, sizeof(*a->cache));
+    a->gen = 1;
     sem_init(&a->login_slots, 0, (unsigned)(cfg->max_concurrent_logins > 0 ? cfg->max_concurrent_logins : 1));
     return a;
 fail:
@@ -304,6 +329,7 @@ fail:
     sqlite3_finalize(a->q_session_touch);
     sqlite3_finalize(a->q_token);
     sqlite3_finalize(a->q_token_touch);
+    sqlite3_finalize(a->q_data_version);
     sqlite3_close(a->db);
     free(a);
     return NULL;
@@ -317,10 +343,13 @@ void auth_close(struct auth *a)
     sqlite3_finalize(a->q_session_touch);
     sqlite3_finalize(a->q_token);
     sqlite3_finalize(a->q_token_touch);
+    sqlite3_finalize(a->q_data_version);
     sqlite3_close(a->db);
     pthread_mutex_destroy(&a->lock);
     pthread_mutex_destroy(&a->fail_lock);
+    pthread_mutex_destroy(&a->cache_lock);
     sem_destroy(&a->login_slots);
+    free(a->cache);
     free(a);
 }
 
@@ -351,20 +380,132 @@ static int64_t touch_every(const struct auth *a)
     return q < 60000 ? q : 60000;
 }
 
+/* Forgets every cached credential: called after any change that could
+ * end one (revocation, a disabled or deleted user, a new role). */
+static void invalidate(struct auth *a)
+{
+    pthread_mutex_lock(&a->cache_lock);
+    a->gen++;
+    pthread_mutex_unlock(&a->cache_lock);
+}
+
+/* Changes made by another process (`gpufleet user disable` at the shell)
+ * show up as a new PRAGMA data_version; looked for once a second. */
+static void poll_other_writers(struct auth *a, int64_t now)
+{
+    int64_t last = __atomic_load_n(&a->polled_ms, __ATOMIC_RELAXED);
+    if (now - last < POLL_MS && now >= last)
+        return;
+    if (!__atomic_compare_exchange_n(&a->polled_ms, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return;
+    pthread_mutex_lock(&a->lock);
+    int64_t v = -1;
+    if (sqlite3_step(a->q_data_version) == SQLITE_ROW)
+        v = sqlite3_column_int64(a->q_data_version, 0);
+    sqlite3_reset(a->q_data_version);
+    int changed = v != a->data_version;
+    a->data_version = v;
+    pthread_mutex_unlock(&a->lock);
+    if (changed)
+        invalidate(a);
+}
+
+static struct cred_slot *slot_of(struct auth *a, const unsigned char *h)
+{
+    uint32_t k;
+    memcpy(&k, h, sizeof(k));
+    return &a->cache[k % CACHE_SLOTS];
+}
+
+/* A cache hit fills id and returns 1 (and whether the database's last-use
+ * time is due in *touch); 0 sends the caller to the database. */
+static int cache_get(struct auth *a, const unsigned char *h, int method, int64_t now, int64_t idle_ms,
+                     int64_t touch_ms, struct auth_identity *id, int *touch)
+{
+    int hit = 0;
+    pthread_mutex_lock(&a->cache_lock);
+    struct cred_slot *c = slot_of(a, h);
+    if (c->gen == a->gen && c->method == method && !memcmp(c->hash, h, HASH_LEN) &&
+        now < c->expires_ms && (idle_ms <= 0 || now - c->last_ms < idle_ms) && now >= c->last_ms) {
+        *id = c->id;
+        c->last_ms = now;
+        *touch = now - c->stored_ms >= touch_ms;
+        hit = 1;
+    }
+    pthread_mutex_unlock(&a->cache_lock);
+    return hit;
+}
+
+static void cache_put(struct auth *a, const unsigned char *h, uint64_t gen, const struct auth_identity *id,
+                      int64_t expires_ms, int64_t last_ms, int64_t stored_ms)
+{
+    pthread_mutex_lock(&a->cache_lock);
+    if (gen == a->gen) { /* nothing changed while the database was read */
+        struct cred_slot *c = slot_of(a, h);
+        memcpy(c->hash, h, HASH_LEN);
+        c->gen = gen;
+        c->method = id->method;
+        c->id = *id;
+        c->expires_ms = expires_ms;
+        c->last_ms = last_ms;
+        c->stored_ms = stored_ms;
+    }
+    pthread_mutex_unlock(&a->cache_lock);
+}
+
+static void cache_stored(struct auth *a, const unsigned char *h, int64_t now)
+{
+    pthread_mutex_lock(&a->cache_lock);
+    struct cred_slot *c = slot_of(a, h);
+    if (!memcmp(c->hash, h, HASH_LEN))
+        c->stored_ms = now;
+    pthread_mutex_unlock(&a->cache_lock);
+}
+
+static uint64_t generation(struct auth *a)
+{
+    pthread_mutex_lock(&a->cache_lock);
+    uint64_t g = a->gen;
+    pthread_mutex_unlock(&a->cache_lock);
+    return g;
+}
+
+static void touch_row(struct auth *a, sqlite3_stmt *st, int64_t id, int64_t now)
+{
+    pthread_mutex_lock(&a->lock);
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_step(st);
+    sqlite3_reset(st);
+    pthread_mutex_unlock(&a->lock);
+}
+
 int auth_identify_session(struct auth *a, const char *secret, int64_t now, struct auth_identity *id)
 {
     unsigned char h[HASH_LEN];
-    int rc = -1;
+    int rc = -1, touch = 0;
+    int64_t sid = 0, last = 0, end = 0;
 
     hash_secret(secret, h);
+    poll_other_writers(a, now);
+    /* the database keeps the last use to within a quarter of the idle time */
+    if (cache_get(a, h, AUTH_SESSION, now, a->cfg.session_idle_ms, touch_every(a), id, &touch)) {
+        if (touch) {
+            touch_row(a, a->q_session_touch, id->session_id, now);
+            cache_stored(a, h, now);
+        }
+        return 0;
+    }
+    uint64_t gen = generation(a);
     pthread_mutex_lock(&a->lock);
     sqlite3_stmt *st = a->q_session;
     sqlite3_bind_blob(st, 1, h, HASH_LEN, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_ROW)
         goto out;
-    int64_t sid = sqlite3_column_int64(st, 0), last = sqlite3_column_int64(st, 3);
-    if (sqlite3_column_int(st, 7) || now >= sqlite3_column_int64(st, 4) ||
-        now - last >= a->cfg.session_idle_ms)
+    sid = sqlite3_column_int64(st, 0);
+    last = sqlite3_column_int64(st, 3);
+    end = sqlite3_column_int64(st, 4);
+    if (sqlite3_column_int(st, 7) || now >= end || now - last >= a->cfg.session_idle_ms)
         goto out;
     memset(id, 0, sizeof(*id));
     id->session_id = sid;
@@ -374,32 +515,45 @@ int auth_identify_session(struct auth *a, const char *secret, int64_t now, struc
     id->must_change_password = sqlite3_column_int(st, 8);
     id->method = AUTH_SESSION;
     rc = 0;
-    sqlite3_reset(st);
-    if (now - last >= touch_every(a)) {
-        sqlite3_bind_int64(a->q_session_touch, 1, now);
-        sqlite3_bind_int64(a->q_session_touch, 2, sid);
-        sqlite3_step(a->q_session_touch);
-        sqlite3_reset(a->q_session_touch);
-    }
 out:
     sqlite3_reset(st);
     pthread_mutex_unlock(&a->lock);
+    if (rc == 0) {
+        int64_t stored = last;
+        if (now - last >= touch_every(a)) {
+            touch_row(a, a->q_session_touch, sid, now);
+            stored = now;
+        }
+        cache_put(a, h, gen, id, end, now, stored);
+    }
     return rc;
 }
 
 int auth_identify_token(struct auth *a, const char *secret, int64_t now, struct auth_identity *id)
 {
     unsigned char h[HASH_LEN];
-    int rc = -1;
+    int rc = -1, touch = 0;
+    int64_t tid = 0, last = 0, end = 0;
 
     hash_secret(secret, h);
+    poll_other_writers(a, now);
+    if (cache_get(a, h, AUTH_TOKEN, now, 0, 60000, id, &touch)) {
+        if (touch) {
+            touch_row(a, a->q_token_touch, id->token_id, now);
+            cache_stored(a, h, now);
+        }
+        return 0;
+    }
+    uint64_t gen = generation(a);
     pthread_mutex_lock(&a->lock);
     sqlite3_stmt *st = a->q_token;
     sqlite3_bind_blob(st, 1, h, HASH_LEN, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_ROW)
         goto out;
-    int64_t tid = sqlite3_column_int64(st, 0), last = sqlite3_column_int64(st, 4);
-    if (sqlite3_column_int(st, 7) || now >= sqlite3_column_int64(st, 3))
+    tid = sqlite3_column_int64(st, 0);
+    last = sqlite3_column_int64(st, 4);
+    end = sqlite3_column_int64(st, 3);
+    if (sqlite3_column_int(st, 7) || now >= end)
         goto out;
     int trole = sqlite3_column_int(st, 2), urole = sqlite3_column_int(st, 6);
     memset(id, 0, sizeof(*id));
@@ -409,16 +563,17 @@ int auth_identify_token(struct auth *a, const char *secret, int64_t now, struct 
     id->role = trole < urole ? trole : urole; /* a demoted user's tokens follow */
     id->method = AUTH_TOKEN;
     rc = 0;
-    sqlite3_reset(st);
-    if (now - last >= 60000) {
-        sqlite3_bind_int64(a->q_token_touch, 1, now);
-        sqlite3_bind_int64(a->q_token_touch, 2, tid);
-        sqlite3_step(a->q_token_touch);
-        sqlite3_reset(a->q_token_touch);
-    }
 out:
     sqlite3_reset(st);
     pthread_mutex_unlock(&a->lock);
+    if (rc == 0) {
+        int64_t stored = last;
+        if (now - last >= 60000) {
+            touch_row(a, a->q_token_touch, tid, now);
+            stored = now;
+        }
+        cache_put(a, h, gen, id, end, now, stored);
+    }
     return rc;
 }
 
@@ -446,6 +601,11 @@ int auth_identify_proxy(struct auth *a, const char *username, const char *role_n
         sqlite3_bind_text(st, 3, username, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int(st, 4, role);
         run(st);
+        if (sqlite3_changes(a->db)) {
+            pthread_mutex_unlock(&a->lock);
+            invalidate(a);
+            pthread_mutex_lock(&a->lock);
+        }
     }
     st = prep(a, "SELECT id, username, role, disabled FROM users WHERE username = ?");
     sqlite3_bind_text(st, 1, username, -1, SQLITE_TRANSIENT);
@@ -634,6 +794,7 @@ static int revoke(struct auth *a, const char *table, int64_t id, int64_t owner, 
     int rc = run(st);
     int changed = sqlite3_changes(a->db);
     pthread_mutex_unlock(&a->lock);
+    invalidate(a);
     if (rc || !changed) {
         set_err(err, 404, "not_found", "id", "no such %s", table[0] == 's' ? "session" : "token");
         return -1;
@@ -959,6 +1120,7 @@ int auth_user_set_disabled(struct auth *a, int64_t id, int disabled, int64_t now
         end_sessions(a, id, 0, now);
 out:
     pthread_mutex_unlock(&a->lock);
+    invalidate(a);
     return rc;
 }
 
@@ -996,6 +1158,7 @@ int auth_set_password(struct auth *a, int64_t user_id, const char *password, int
     if (run(st) == 0 && end_sessions(a, user_id, keep_session, now) == 0)
         rc = 0;
     pthread_mutex_unlock(&a->lock);
+    invalidate(a);
     if (rc)
         set_err(err, 500, "internal", NULL, "cannot store the password");
     return rc;
@@ -1052,6 +1215,7 @@ json_t *auth_user_update_json(struct auth *a, int64_t id, const json_t *body, in
         sqlite3_bind_int64(st, 3, id);
         run(st);
         pthread_mutex_unlock(&a->lock);
+        invalidate(a);
     }
     if ((v = json_object_get(body, "password"))) {
         if (!json_is_string(v)) {
@@ -1095,5 +1259,6 @@ int auth_user_delete(struct auth *a, int64_t id, struct reg_error *err)
     rc = run(st) ? -1 : 0;
 out:
     pthread_mutex_unlock(&a->lock);
+    invalidate(a);
     return rc;
 }

@@ -279,16 +279,22 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer '"$(head
 [ "$(sqlite3 "$D/auth.db" 'PRAGMA integrity_check')" = ok ] || fail "auth.db integrity"
 ok "injection strings, overlong values, invalid UTF-8 and NUL bytes: 400 with the field, nothing changed"
 
-# ---- the shell: disable a user and its sessions end at once ----
+# ---- the shell: disable a user and its sessions end within a second ----
 login operator-1 pass-for-operator-ok --interface 127.0.0.5
 c=$COOKIE
-"$SERVER" user disable operator-1 --data "$D" > /dev/null || fail "user disable"
 code=$(curl -s -o /dev/null -w '%{http_code}' -b "$c" "$SERVER_URL/api/v1/auth/me")
+[ "$code" = 200 ] || fail "operator session: $code"
+"$SERVER" user disable operator-1 --data "$D" > /dev/null || fail "user disable"
+t0=$(date +%s%3N)
+while code=$(curl -s -o /dev/null -w '%{http_code}' -b "$c" "$SERVER_URL/api/v1/auth/me"); [ "$code" = 200 ]; do
+    [ $(( $(date +%s%3N) - t0 )) -lt 2500 ] || fail "disabled user's session still valid after 2.5 s"
+    sleep 0.1
+done
 [ "$code" = 401 ] || fail "disabled user's session: $code"
 "$SERVER" user list --data "$D" | grep -q 'operator-1 .*disabled' || fail "user list"
 [ "$(sqlite3 "$D/audit.db" "SELECT source FROM audit WHERE action = 'user.update' ORDER BY id DESC LIMIT 1")" = cli ] \
     || fail "CLI change not audited"
-ok "gpufleet user disable takes effect on the running server and is audited"
+ok "gpufleet user disable ends the sessions on the running server within $(( $(date +%s%3N) - t0 )) ms, audited"
 
 # ---- logins cannot starve other requests ----
 storm=()

@@ -179,6 +179,40 @@ static void login_backoff_and_sessions(void **state)
     auth_close(a);
 }
 
+/* Credentials are cached; another process's change (the CLI on the same
+ * file) is seen within a second, the server's own changes at once. */
+static void cache_follows_changes(void **state)
+{
+    struct auth_identity id;
+    struct reg_error e;
+    int64_t uid, sid, tid;
+    char secret[64], tok[96];
+    (void)state;
+
+    struct auth *a = open_auth(NULL);
+    struct auth *cli = open_auth(NULL);
+    assert_int_equal(auth_user_create(a, "carol", PW, ROLE_OPERATOR, 0, T0, &uid, &e), 0);
+    assert_int_equal(auth_session_create(a, uid, "", "", T0, secret, sizeof(secret), &sid), 0);
+    assert_int_equal(auth_token_create(a, uid, ROLE_OPERATOR, "t", ROLE_OPERATOR, T0 + 86400000, T0,
+                                       tok, sizeof(tok), &tid, &e), 0);
+    assert_int_equal(auth_identify_session(a, secret, T0 + 10, &id), 0);
+    assert_int_equal(auth_identify_token(a, tok, T0 + 10, &id), 0);
+    /* demoted by the server itself: seen on the next request */
+    json_t *body = json_pack("{s:s}", "role", "viewer");
+    json_decref(auth_user_update_json(a, uid, body, T0, &e));
+    json_decref(body);
+    assert_int_equal(auth_identify_token(a, tok, T0 + 20, &id), 0);
+    assert_int_equal(id.role, ROLE_VIEWER);
+    assert_int_equal(auth_identify_session(a, secret, T0 + 20, &id), 0);
+    assert_int_equal(id.role, ROLE_VIEWER);
+    /* disabled from another connection: seen once the server looks again */
+    assert_int_equal(auth_user_set_disabled(cli, uid, 1, T0, &e), 0);
+    assert_int_equal(auth_identify_session(a, secret, T0 + 1100, &id), -1);
+    assert_int_equal(auth_identify_token(a, tok, T0 + 1100, &id), -1);
+    auth_close(cli);
+    auth_close(a);
+}
+
 static void tokens(void **state)
 {
     struct auth_identity id;
@@ -330,6 +364,7 @@ int main(void)
         cmocka_unit_test(names_and_password_policy),
         cmocka_unit_test_setup_teardown(login_backoff_and_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(cache_follows_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(last_admin_and_proxy_users, setup, teardown),
         cmocka_unit_test_setup_teardown(audit_rows, setup, teardown),
     };
