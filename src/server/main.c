@@ -13,6 +13,7 @@
 #include "../lib/log.h"
 #include "../lib/signals.h"
 #include "../lib/now.h"
+#include "alerts.h"
 #include "api/api.h"
 #include "audit.h"
 #include "auth.h"
@@ -268,6 +269,19 @@ static int serve(int argc, char **argv)
     app.scraper = scraper_start(&sc, app.reg, app.in, app.db);
     if (!app.scraper)
         goto fail;
+    char ext[300];
+    snprintf(ext, sizeof(ext), "%s", opts.public_url ? opts.public_url : "");
+    if (!opts.public_url)
+        snprintf(ext, sizeof(ext), "%s://%s", cert ? "https" : "http", opts.listen);
+    struct alerts_config alc = {.eval_interval_ms = opts.alert_eval_interval_ms,
+                                .rules_file = opts.alert_rules_file,
+                                .default_rules = (int)opts.alert_default_rules,
+                                .external_url = ext};
+    snprintf(path, sizeof(path), "%s/alerts.db", opts.data_dir);
+    if (!(app.alerts = alerts_start(path, &alc, app.db, err, sizeof(err)))) {
+        log_error("%s", err);
+        goto fail;
+    }
     http = api_start(&app, cert, key, err, sizeof(err));
     if (!http) {
         log_error("%s", err);
@@ -279,6 +293,7 @@ static int serve(int argc, char **argv)
     rc = 0;
 fail:
     http_stop(http);
+    alerts_stop(app.alerts);
     scraper_stop(app.scraper);
     ingest_stop(app.in);
     remote_write_stop(app.rw);

@@ -43,6 +43,9 @@ static const struct config_key keys[] = {
     {"proxy_user_header", STR(proxy_user_header, 64)},
     {"proxy_role_header", STR(proxy_role_header, 64)},
     {"public_url", STR(public_url, 512)},
+    {"alert_eval_interval_ms", INT(alert_eval_interval_ms, 100, 3600000)},
+    {"alert_default_rules", INT(alert_default_rules, 0, 1)},
+    {"alert_rules_file", STR(alert_rules_file, 2048)},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -75,6 +78,8 @@ void server_options_init(struct server_options *o)
     o->audit_retention_days = 365;
     o->proxy_user_header = xstrdup("X-Fleet-Auth-User");
     o->proxy_role_header = xstrdup("X-Fleet-Auth-Role");
+    o->alert_eval_interval_ms = 5000;
+    o->alert_default_rules = 1;
 }
 
 void server_options_free(struct server_options *o)
@@ -90,6 +95,7 @@ void server_options_free(struct server_options *o)
     free(o->proxy_user_header);
     free(o->proxy_role_header);
     free(o->public_url);
+    free(o->alert_rules_file);
     memset(o, 0, sizeof(*o));
 }
 

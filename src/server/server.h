@@ -32,11 +32,15 @@ struct server_options {
     char *trusted_proxies;   /* comma-separated addresses whose SSO headers count */
     char *proxy_user_header, *proxy_role_header;
     char *public_url;        /* the origin browsers use, when behind a proxy */
+    /* alerts (docs/alerts.md) */
+    int64_t alert_eval_interval_ms, alert_default_rules;
+    char *alert_rules_file;
 };
 
 struct remote_write;
 struct auth;
 struct audit;
+struct alerts;
 
 struct server_app {
     struct server_options *opts;
@@ -47,6 +51,7 @@ struct server_app {
     struct remote_write *rw;
     struct auth *auth;
     struct audit *audit;
+    struct alerts *alerts;
     char db_path[4096];
     int64_t started_ms;
 };

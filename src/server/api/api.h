@@ -106,6 +106,20 @@ void api_users_get(void *app, struct http_request *req, struct http_response *re
 void api_users_update(void *app, struct http_request *req, struct http_response *resp);
 void api_users_delete(void *app, struct http_request *req, struct http_response *resp);
 void api_audit_list(void *app, struct http_request *req, struct http_response *resp);
+void api_alert_rules_list(void *app, struct http_request *req, struct http_response *resp);
+void api_alert_rules_create(void *app, struct http_request *req, struct http_response *resp);
+void api_alert_rules_update(void *app, struct http_request *req, struct http_response *resp);
+void api_alert_rules_delete(void *app, struct http_request *req, struct http_response *resp);
+void api_alerts_list(void *app, struct http_request *req, struct http_response *resp);
+void api_alerts_ack(void *app, struct http_request *req, struct http_response *resp);
+void api_silences_list(void *app, struct http_request *req, struct http_response *resp);
+void api_silences_create(void *app, struct http_request *req, struct http_response *resp);
+void api_silences_delete(void *app, struct http_request *req, struct http_response *resp);
+void api_receivers_list(void *app, struct http_request *req, struct http_response *resp);
+void api_receivers_create(void *app, struct http_request *req, struct http_response *resp);
+void api_receivers_delete(void *app, struct http_request *req, struct http_response *resp);
+void api_receivers_test(void *app, struct http_request *req, struct http_response *resp);
+void api_notifications_list(void *app, struct http_request *req, struct http_response *resp);
 void api_healthz(void *app, struct http_request *req, struct http_response *resp);
 void api_metrics(void *app, struct http_request *req, struct http_response *resp);
 

@@ -1,0 +1,81 @@
+/* Alerting: rules over stored series evaluated on a timer, per-series
+ * states (inactive -> pending -> firing -> resolved, as Prometheus has
+ * them) kept in DATA/alerts.db so they survive a restart, acknowledgement,
+ * silences, and webhook notifications (Alertmanager's webhook payload,
+ * version 4) retried with backoff, each attempt logged.
+ * One evaluator thread and one notifier thread; API calls from any thread. */
+#ifndef GF_ALERTS_H
+#define GF_ALERTS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registry.h"
+
+struct tsdb;
+struct alerts;
+
+struct alerts_config {
+    int64_t eval_interval_ms;   /* 5000 */
+    const char *rules_file;     /* optional YAML file of rules (read at start) */
+    int default_rules;          /* load the built-in rule pack */
+    const char *external_url;   /* this server's URL, for generatorURL */
+};
+
+/* ---- rules (validation shared by the file, the API and the fuzzer) ---- */
+
+/* Checks one rule given as JSON. 0, or -1 with err naming the rule and the
+ * field ("rules[2] (GpuHot).threshold: ..."). prefix names its place. */
+int alert_rule_check(const json_t *rule, const char *prefix, struct reg_error *err);
+
+/* Checks a rules document ({"rules":[...]} as YAML text). 0 or -1 with err. */
+int alert_rules_check_yaml(const char *text, size_t len, struct reg_error *err);
+
+/* Renders a template: {{ $labels.NAME }}, {{ $value }}, {{ $host }}. The
+ * result is malloc'd. */
+char *alert_template(const char *tmpl, const json_t *labels, double value);
+
+/* ---- the engine ---- */
+
+/* Opens DATA/alerts.db at path, loads rules (built-in pack, file, stored)
+ * and states, and starts the threads. NULL with err (a bad rules file is
+ * an error naming the rule and field). */
+struct alerts *alerts_start(const char *path, const struct alerts_config *cfg, struct tsdb *db,
+                            char *err, size_t errlen);
+void alerts_stop(struct alerts *al);
+
+/* Runs one evaluation round now (tests, benchmarks). Returns the number of
+ * series evaluated. */
+size_t alerts_eval_now(struct alerts *al, int64_t now_ms);
+
+/* Rules: list, create (from JSON), update, delete. */
+json_t *alerts_rules_list(struct alerts *al);
+json_t *alerts_rule_create(struct alerts *al, const json_t *body, struct reg_error *err);
+json_t *alerts_rule_update(struct alerts *al, int64_t id, const json_t *body, struct reg_error *err);
+int alerts_rule_delete(struct alerts *al, int64_t id, struct reg_error *err);
+
+/* Alerts: state=pending|firing|resolved|active (pending+firing), newest
+ * first. */
+json_t *alerts_list(struct alerts *al, const char *state, int limit);
+json_t *alerts_ack(struct alerts *al, int64_t id, const char *by, const char *comment,
+                   struct reg_error *err);
+
+/* Silences: {"matchers":{"label":"value",...}, "starts_at"?, "ends_at" |
+ * "duration", "comment"} by creator. */
+json_t *alerts_silence_create(struct alerts *al, const json_t *body, const char *by,
+                              struct reg_error *err);
+json_t *alerts_silences_list(struct alerts *al);
+int alerts_silence_delete(struct alerts *al, int64_t id, struct reg_error *err);
+
+/* Receivers: {"name", "type":"webhook", "url"}. */
+json_t *alerts_receivers_list(struct alerts *al);
+json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct reg_error *err);
+int alerts_receiver_delete(struct alerts *al, int64_t id, struct reg_error *err);
+/* Sends a test notification now; 0 when the receiver answered 2xx. */
+int alerts_receiver_test(struct alerts *al, int64_t id, struct reg_error *err);
+
+/* The notification log (every attempt), newest first. */
+json_t *alerts_notifications(struct alerts *al, int limit);
+
+#endif
