@@ -449,12 +449,22 @@ static int install_rules(struct alerts *al, const char *source, const char *text
         snprintf(err, errlen, "%s", e.message);
         return -1;
     }
-    sqlite3_stmt *st = db_prepare(al->meta, "DELETE FROM rules WHERE source = ?");
+    /* upserts keep each rule's id from one start to the next */
+    json_t *names = json_array();
+    json_array_foreach(rules, i, r)
+    {
+        store_rule(al, json_string_value(json_object_get(r, "name")), source, r);
+        json_array_append(names, json_object_get(r, "name"));
+    }
+    char *list = dumps(names);
+    sqlite3_stmt *st = db_prepare(al->meta, "DELETE FROM rules WHERE source = ? AND name NOT IN"
+                                            " (SELECT value FROM json_each(?))");
     sqlite3_bind_text(st, 1, source, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, list, -1, SQLITE_TRANSIENT);
     sqlite3_step(st);
     sqlite3_finalize(st);
-    json_array_foreach(rules, i, r)
-        store_rule(al, json_string_value(json_object_get(r, "name")), source, r);
+    free(list);
+    json_decref(names);
     json_decref(rules);
     return 0;
 }
@@ -591,7 +601,10 @@ static char *payload(struct alerts *al, const char *receiver, const char *status
     rfc3339(starts_ms, s, sizeof(s));
     rfc3339(ends_ms, e, sizeof(e));
     json_t *group = json_pack("{s:O}", "alertname", json_object_get(labels, "alertname"));
-    char *gk = dumps(group);
+    /* Alertmanager's form: {route matchers}:{group labels} */
+    char gk[200];
+    const char *an = json_string_value(json_object_get(labels, "alertname"));
+    snprintf(gk, sizeof(gk), "{}:{alertname=\"%.150s\"}", an ? an : "");
     json_t *alert = json_pack("{s:s, s:O, s:O, s:s, s:s, s:s, s:s}", "status", status, "labels", labels,
                               "annotations", annotations, "startsAt", s, "endsAt", e, "generatorURL",
                               al->external_url, "fingerprint", fp);
@@ -599,7 +612,6 @@ static char *payload(struct alerts *al, const char *receiver, const char *status
                           "groupKey", gk, "truncatedAlerts", 0, "status", status, "receiver", receiver,
                           "groupLabels", group, "commonLabels", labels, "commonAnnotations", annotations,
                           "externalURL", al->external_url, "alerts", alert);
-    free(gk);
     char *text = dumps(p);
     json_decref(p);
     return text;
@@ -769,7 +781,8 @@ size_t alerts_eval_now(struct alerts *al, int64_t now)
 static void *eval_main(void *arg)
 {
     struct alerts *al = arg;
-    int64_t next = now_mono_ns() / 1000000;
+    /* the first round one interval after start: scrapes have come in by then */
+    int64_t next = now_mono_ns() / 1000000 + al->cfg.eval_interval_ms;
     for (;;) {
         pthread_mutex_lock(&al->qlock);
         while (!al->stop && now_mono_ns() / 1000000 < next) {
