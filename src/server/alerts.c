@@ -94,6 +94,12 @@ struct rule {
     double threshold;
     int64_t window_ms, for_ms;
     char severity[17];
+    /* the series the selector matched, kept until the store's series
+     * change (or a minute passes) */
+    struct tsdb_series_info *ser;
+    size_t nser;
+    uint64_t ser_count;
+    int64_t ser_ms;
 };
 
 struct active {
@@ -409,6 +415,9 @@ static void free_rules(struct alerts *al)
     for (size_t i = 0; i < al->nrules; i++) {
         sel_free(&al->rules[i].sel);
         json_decref(al->rules[i].body);
+        for (size_t k = 0; k < al->rules[i].nser; k++)
+            free(al->rules[i].ser[k].key);
+        free(al->rules[i].ser);
     }
     free(al->rules);
     al->rules = NULL;
@@ -483,21 +492,29 @@ static int compare(double v, int op, double t)
     }
 }
 
-/* The rule's value for one series at now; 0, or -1 when there is none. */
+/* The rule's value for one series at now; 0, or -1 when there is none.
+ * Recent samples come from memory; SQLite only when the head is young. */
 static int series_value(struct alerts *al, const struct rule *r, uint64_t id, int64_t now, double *out)
 {
     struct tsdb_point *p = NULL;
-    int64_t look = r->agg == AGG_LAST ? STALE_MS : r->window_ms;
-    long n = tsdb_points(al->db, id, TSDB_RAW, now - look, now, &p);
-    int rc = -1;
+    int64_t ts;
+    int covered, rc = -1;
 
-    if (n <= 0)
-        goto out;
-    if (r->agg == AGG_LAST) {
+    if (r->agg == AGG_LAST && tsdb_last(al->db, id, &ts, out) == 0 && ts <= now) {
+        /* the usual case: the newest sample, from memory */
+        return now - ts > STALE_MS || isnan(*out) ? -1 : 0;
+    }
+    int64_t look = r->agg == AGG_LAST ? STALE_MS : r->window_ms;
+    long n = tsdb_recent(al->db, id, now - look, now, &p, &covered);
+    if (!covered)
+        n = tsdb_points(al->db, id, TSDB_RAW, now - look, now, &p);
+    if (n > 0 && r->agg == AGG_LAST) {
         *out = p[n - 1].last;
         rc = isnan(*out) ? -1 : 0;
         goto out;
     }
+    if (n <= 0)
+        goto out;
     double sum = 0, cnt = 0, mn = INFINITY, mx = -INFINITY, inc = 0;
     for (long i = 0; i < n; i++) {
         if (isnan(p[i].last))
@@ -519,12 +536,11 @@ out:
     return rc;
 }
 
-static struct active *find_active(struct alerts *al, const char *rule, const char *series)
+/* idx maps the series of one rule's alerts to their place in al->act */
+static struct active *find_active(struct alerts *al, json_t *idx, const char *series)
 {
-    for (size_t i = 0; i < al->nact; i++)
-        if (!strcmp(al->act[i].rule, rule) && !strcmp(al->act[i].series, series))
-            return &al->act[i];
-    return NULL;
+    json_t *v = json_object_get(idx, series);
+    return v ? &al->act[json_integer_value(v)] : NULL;
 }
 
 static void drop_active(struct alerts *al, struct active *a)
@@ -667,9 +683,10 @@ static void annotate(const struct rule *r, struct active *a)
     a->annotations = ann;
 }
 
-static void observe(struct alerts *al, const struct rule *r, const char *key, double v, int64_t now)
+static void observe(struct alerts *al, json_t *idx, const struct rule *r, const char *key, double v,
+                    int64_t now)
 {
-    struct active *a = find_active(al, r->name, key);
+    struct active *a = find_active(al, idx, key);
     if (!a) {
         if (al->nact == al->capact) {
             al->capact = al->capact ? al->capact * 2 : 64;
@@ -701,6 +718,7 @@ static void observe(struct alerts *al, const struct rule *r, const char *key, do
         sqlite3_step(st);
         sqlite3_finalize(st);
         a->id = sqlite3_last_insert_rowid(al->meta);
+        json_object_set_new(idx, key, json_integer((json_int_t)(a - al->act)));
         free(lt);
         free(at);
     }
@@ -717,21 +735,37 @@ static void observe(struct alerts *al, const struct rule *r, const char *key, do
     }
 }
 
-static size_t eval_rule(struct alerts *al, const struct rule *r, int64_t now)
+static void refresh_series(struct alerts *al, struct rule *r, uint64_t count, int64_t now)
 {
-    struct tsdb_series_info *ser = NULL;
-    size_t n = tsdb_select(al->db, &r->sel, MAX_SERIES_PER_RULE, &ser);
+    if (r->ser && r->ser_count == count && now - r->ser_ms < 60000 && now >= r->ser_ms)
+        return;
+    for (size_t k = 0; k < r->nser; k++)
+        free(r->ser[k].key);
+    free(r->ser);
+    r->ser = NULL;
+    r->nser = tsdb_select(al->db, &r->sel, MAX_SERIES_PER_RULE, &r->ser);
+    r->ser_count = count;
+    r->ser_ms = now;
+}
 
+static size_t eval_rule(struct alerts *al, struct rule *r, uint64_t count, int64_t now)
+{
+    refresh_series(al, r, count, now);
+    struct tsdb_series_info *ser = r->ser;
+    size_t n = r->nser;
+
+    json_t *idx = json_object();
     for (size_t i = 0; i < al->nact; i++)
-        if (!strcmp(al->act[i].rule, r->name))
+        if (!strcmp(al->act[i].rule, r->name)) {
             al->act[i].seen = 0;
+            json_object_set_new(idx, al->act[i].series, json_integer((json_int_t)i));
+        }
     for (size_t i = 0; i < n; i++) {
         double v;
         if (series_value(al, r, ser[i].id, now, &v) == 0 && compare(v, r->op, r->threshold))
-            observe(al, r, ser[i].key, v, now);
-        free(ser[i].key);
+            observe(al, idx, r, ser[i].key, v, now);
     }
-    free(ser);
+    json_decref(idx);
     for (size_t i = 0; i < al->nact;) {
         struct active *a = &al->act[i];
         if (strcmp(a->rule, r->name) || a->seen) {
@@ -757,10 +791,12 @@ static size_t eval_rule(struct alerts *al, const struct rule *r, int64_t now)
 size_t alerts_eval_now(struct alerts *al, int64_t now)
 {
     size_t n = 0;
+    struct tsdb_stats ts;
+    tsdb_stats(al->db, &ts);
     pthread_mutex_lock(&al->lock);
     db_exec(al->meta, "BEGIN");
     for (size_t i = 0; i < al->nrules; i++)
-        n += eval_rule(al, &al->rules[i], now);
+        n += eval_rule(al, &al->rules[i], ts.series, now);
     /* a rule removed since: its alerts end */
     for (size_t i = 0; i < al->nact;) {
         size_t k;

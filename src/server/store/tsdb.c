@@ -76,6 +76,7 @@ struct group {
     char *job, *instance;
     struct head head[TSDB_TIERS];
     struct head ooo;
+    struct head prev_raw; /* the raw head sealed last, kept for recent reads */
     int64_t head_opened_ms;
     int64_t last_ts;
     struct series **members;
@@ -438,6 +439,23 @@ static void head_set(struct head *h, uint64_t id, int64_t ts, double v)
 }
 
 /* Encodes h as a pending chunk of group g and empties h. */
+/* dst becomes a copy of src's rows (dst's old contents freed). */
+static void head_copy(struct head *dst, const struct head *src)
+{
+    head_free(dst);
+    dst->nrows = dst->cap = src->nrows;
+    dst->ncols = dst->colcap = src->ncols;
+    dst->ts = xmalloc((src->nrows ? src->nrows : 1) * sizeof(int64_t));
+    memcpy(dst->ts, src->ts, src->nrows * sizeof(int64_t));
+    dst->ids = xmalloc((src->ncols ? src->ncols : 1) * sizeof(uint64_t));
+    memcpy(dst->ids, src->ids, src->ncols * sizeof(uint64_t));
+    dst->vals = xmalloc((src->ncols ? src->ncols : 1) * sizeof(double *));
+    for (size_t c = 0; c < src->ncols; c++) {
+        dst->vals[c] = xmalloc((src->nrows ? src->nrows : 1) * sizeof(double));
+        memcpy(dst->vals[c], src->vals[c], src->nrows * sizeof(double));
+    }
+}
+
 static void seal(struct tsdb *db, struct group *g, struct head *h, int tier)
 {
     struct chunk_data cd;
@@ -475,6 +493,9 @@ static void seal(struct tsdb *db, struct group *g, struct head *h, int tier)
     p->cols = cd.ncols;
     db->npend++;
     free(cd.values);
+    /* recent windows (alert rules) keep reading from memory after a seal */
+    if (h == &g->head[TSDB_RAW])
+        head_copy(&g->prev_raw, h);
     head_clear(h);
 }
 
@@ -720,6 +741,7 @@ void tsdb_close(struct tsdb *db)
         for (int t = 0; t < TSDB_TIERS; t++)
             head_free(&g->head[t]);
         head_free(&g->ooo);
+        head_free(&g->prev_raw);
         free(g->members);
         free(g->job);
         free(g->instance);
@@ -1125,15 +1147,25 @@ static void collect(struct pts *p, int tier, uint64_t id, size_t nrows, const in
         for (size_t c = 0; c < ncols; c++) {
             if (ids[c] != id)
                 continue;
-            for (size_t r = 0; r < nrows; r++) {
+            /* rows are in time order: start at the first one >= start */
+            size_t lo = 0, hi = nrows;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (ts[mid] < start)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            for (size_t r = lo; r < nrows && ts[r] <= end; r++) {
                 double v = cols[c][r];
-                if (ts[r] < start || ts[r] > end || chunk_is_absent(v))
+                if (chunk_is_absent(v))
                     continue;
                 struct tsdb_point pt = {ts[r], v, v, v, 1, v, 0};
                 if (chunk_is_stale(v))
                     pt.count = -1; /* marks a stale marker until sorted */
                 pts_add(p, &pt);
             }
+            return; /* one column per series in a raw head or chunk */
         }
         return;
     }
@@ -1175,6 +1207,46 @@ static int cmp_point(const void *a, const void *b)
     const struct tsdb_point *x = a, *y = b;
     return (x->t > y->t) - (x->t < y->t);
 }
+
+/* Sorts collected points, drops repeated timestamps and stale markers,
+ * computes raw increases and keeps those from start on; hands p's array to
+ * *out. */
+static long finish_points(struct pts *p, enum tsdb_tier tier, int64_t start, int64_t lo, int sorted,
+                          struct tsdb_point **out)
+{
+    if (p->n && !sorted)
+        qsort(p->v, p->n, sizeof(*p->v), cmp_point);
+    /* drop repeated timestamps (one of them is kept) and stale markers, and
+     * compute the increase between raw samples */
+    size_t w = 0;
+    double prev = 0;
+    int has_prev = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        struct tsdb_point pt = p->v[i];
+        if (i + 1 < p->n && p->v[i + 1].t == pt.t)
+            continue;
+        if (tier == TSDB_RAW) {
+            if (pt.count < 0) { /* a stale marker ends the series for a while */
+                has_prev = 0;
+                continue;
+            }
+            /* NaN is a value (kept), but no counter increase comes of it */
+            pt.inc = has_prev && !isnan(pt.last)
+                         ? (pt.last >= prev ? pt.last - prev : pt.last)
+                         : 0;
+            if (!isnan(pt.last)) {
+                prev = pt.last;
+                has_prev = 1;
+            }
+        }
+        if (pt.t < (tier == TSDB_RAW ? start : lo))
+            continue;
+        p->v[w++] = pt;
+    }
+    *out = p->v;
+    return (long)w;
+}
+
 
 long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64_t start,
                  int64_t end, struct tsdb_point **out)
@@ -1239,37 +1311,53 @@ long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64
     }
     pthread_rwlock_unlock(&db->lock);
 
-    if (p.n)
-        qsort(p.v, p.n, sizeof(*p.v), cmp_point);
-    /* drop repeated timestamps (one of them is kept) and stale markers, and
-     * compute the increase between raw samples */
-    size_t w = 0;
-    double prev = 0;
-    int has_prev = 0;
-    for (size_t i = 0; i < p.n; i++) {
-        struct tsdb_point pt = p.v[i];
-        if (i + 1 < p.n && p.v[i + 1].t == pt.t)
-            continue;
-        if (tier == TSDB_RAW) {
-            if (pt.count < 0) { /* a stale marker ends the series for a while */
-                has_prev = 0;
-                continue;
-            }
-            /* NaN is a value (kept), but no counter increase comes of it */
-            pt.inc = has_prev && !isnan(pt.last)
-                         ? (pt.last >= prev ? pt.last - prev : pt.last)
-                         : 0;
-            if (!isnan(pt.last)) {
-                prev = pt.last;
-                has_prev = 1;
-            }
-        }
-        if (pt.t < (tier == TSDB_RAW ? start : lo))
-            continue;
-        p.v[w++] = pt;
+    return finish_points(&p, tier, start, lo, 0, out);
+}
+
+long tsdb_recent(struct tsdb *db, uint64_t series_id, int64_t start, int64_t end,
+                 struct tsdb_point **out, int *covered)
+{
+    struct pts p = {0};
+
+    *out = NULL;
+    *covered = 0;
+    pthread_rwlock_rdlock(&db->lock);
+    struct series *s = series_id < db->by_id_cap ? db->by_id[series_id] : NULL;
+    if (!s) {
+        pthread_rwlock_unlock(&db->lock);
+        return 0;
     }
-    *out = p.v;
-    return (long)w;
+    const struct head *h = &s->grp->head[TSDB_RAW], *prev = &s->grp->prev_raw;
+    /* memory answers when the head, or the head sealed before it, reaches
+     * back to start and nothing older is waiting in the out-of-order head */
+    int in_head = h->nrows > 0 && h->ts[0] <= start;
+    int in_prev = prev->nrows > 0 && prev->ts[0] <= start &&
+                  (h->nrows == 0 || prev->ts[prev->nrows - 1] <= h->ts[0]);
+    *covered = (in_head || in_prev) && s->grp->ooo.nrows == 0;
+    if (*covered) {
+        if (!in_head)
+            collect_head(&p, TSDB_RAW, series_id, prev, start, end);
+        collect_head(&p, TSDB_RAW, series_id, h, start, end);
+    }
+    pthread_rwlock_unlock(&db->lock);
+    if (!*covered)
+        return 0;
+    /* heads keep rows in time order, and the sealed one ends before the open one */
+    return finish_points(&p, TSDB_RAW, start, start, 1, out);
+}
+
+int tsdb_last(struct tsdb *db, uint64_t series_id, int64_t *ts_ms, double *value)
+{
+    int rc = -1;
+    pthread_rwlock_rdlock(&db->lock);
+    struct series *s = series_id < db->by_id_cap ? db->by_id[series_id] : NULL;
+    if (s && s->last_ts && !chunk_is_stale(s->last_value)) {
+        *ts_ms = s->last_ts;
+        *value = s->last_value;
+        rc = 0;
+    }
+    pthread_rwlock_unlock(&db->lock);
+    return rc;
 }
 
 size_t tsdb_latest_json(struct tsdb *db, const struct selector *sel, struct buf *out)

@@ -97,6 +97,16 @@ struct tsdb_point {
 long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64_t start,
                  int64_t end, struct tsdb_point **out);
 
+/* Raw points of one series in [start, end] from memory alone, when the
+ * in-memory head reaches back to start (*covered = 1); otherwise nothing
+ * (*covered = 0: ask tsdb_points). Same form and ownership as tsdb_points.
+ * For frequent reads of recent windows (alert rules) without SQLite. */
+long tsdb_recent(struct tsdb *db, uint64_t series_id, int64_t start, int64_t end,
+                 struct tsdb_point **out, int *covered);
+
+/* The latest sample of a series (not a stale marker). 0, or -1. */
+int tsdb_last(struct tsdb *db, uint64_t series_id, int64_t *ts_ms, double *value);
+
 /* Appends {"metric":{labels},"value":[ts_seconds,"v"]} objects for the
  * latest sample of every series matching sel (stale series left out),
  * comma-separated, to out. Returns the count. */
