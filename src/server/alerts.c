@@ -48,6 +48,8 @@ static const struct db_migration steps[] = {
      " receiver TEXT NOT NULL, alert_id INTEGER NOT NULL, status TEXT NOT NULL,"
      " attempt INTEGER NOT NULL, result TEXT NOT NULL, http_status INTEGER NOT NULL,"
      " error TEXT NOT NULL DEFAULT '');"},
+    {"receiver settings (slack, email)",
+     "ALTER TABLE receivers ADD COLUMN config TEXT NOT NULL DEFAULT '{}';"},
 };
 
 /* The built-in pack: what an operator of NVIDIA fleets watches first.
@@ -113,13 +115,36 @@ struct active {
     int seen;
 };
 
+/* One delivery to one receiver (retried until it is taken). */
 struct note {
     struct note *next;
     int64_t alert_id, due_ms;
     int attempt;
-    char receiver[65], url[2049];
-    char *payload;
+    char receiver[65], type[16], url[2049];
+    json_t *config; /* email: from, to, username, password, ca_file */
+    char *payload;  /* JSON (webhook, slack) or a whole message (email) */
+    char *subject;
     char status[12];
+};
+
+/* An alert as a group holds it until its next notification. */
+struct group_alert {
+    int64_t id;
+    int firing;
+    int acked; /* someone is on it: no repeats for it */
+    json_t *labels, *annotations;
+    int64_t starts_ms, ends_ms;
+};
+
+/* Alerts notified together: same values of the group_by labels. */
+struct notify_group {
+    struct notify_group *next;
+    char *key;
+    json_t *group_labels;
+    struct group_alert *a;
+    size_t n;
+    int dirty;
+    int64_t flush_ms, last_flush_ms;
 };
 
 struct alerts {
@@ -136,6 +161,7 @@ struct alerts {
     pthread_mutex_t qlock;
     pthread_cond_t qcond;
     struct note *queue;
+    struct notify_group *groups; /* under qlock */
     int stop;
 };
 
@@ -606,51 +632,290 @@ static void rfc3339(int64_t ms, char *out, size_t n)
     snprintf(out + l, n - l, ".%03dZ", (int)(ms % 1000));
 }
 
-/* Alertmanager's webhook payload, version 4, for one alert. */
-static char *payload(struct alerts *al, const char *receiver, const char *status, const json_t *labels,
-                     const json_t *annotations, int64_t starts_ms, int64_t ends_ms)
+static json_t *common(const struct group_alert *a, size_t n, int annotations)
 {
-    char s[40], e[40], fp[17];
+    json_t *c = json_deep_copy(annotations ? a[0].annotations : a[0].labels);
+    const char *k;
+    json_t *v, *tmp;
+    json_object_foreach_safe(c, tmp, k, v)
+    {
+        for (size_t i = 1; i < n; i++)
+            if (!json_equal(v, json_object_get(annotations ? a[i].annotations : a[i].labels, k))) {
+                json_object_del(c, k);
+                break;
+            }
+    }
+    return c;
+}
+
+static void fingerprint(const json_t *labels, char out[17])
+{
     char *lt = dumps(labels);
-    snprintf(fp, sizeof(fp), "%016llx", (unsigned long long)hash_bytes(lt, strlen(lt)));
+    snprintf(out, 17, "%016llx", (unsigned long long)hash_bytes(lt, strlen(lt)));
     free(lt);
-    rfc3339(starts_ms, s, sizeof(s));
-    rfc3339(ends_ms, e, sizeof(e));
-    json_t *group = json_pack("{s:O}", "alertname", json_object_get(labels, "alertname"));
+}
+
+/* Alertmanager's webhook payload, version 4, for a group's alerts. */
+static char *am_payload(struct alerts *al, const char *receiver, const json_t *group_labels,
+                        const struct group_alert *a, size_t n)
+{
+    char s[40], e[40], fp[17], gk[512];
+    json_t *alerts = json_array();
+    int firing = 0;
+    size_t off = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        firing |= a[i].firing;
+        rfc3339(a[i].starts_ms, s, sizeof(s));
+        rfc3339(a[i].firing ? 0 : a[i].ends_ms, e, sizeof(e));
+        fingerprint(a[i].labels, fp);
+        json_array_append_new(alerts, json_pack("{s:s, s:O, s:O, s:s, s:s, s:s, s:s}", "status",
+                                                a[i].firing ? "firing" : "resolved", "labels", a[i].labels,
+                                                "annotations", a[i].annotations, "startsAt", s, "endsAt", e,
+                                                "generatorURL", al->external_url, "fingerprint", fp));
+    }
     /* Alertmanager's form: {route matchers}:{group labels} */
-    char gk[200];
-    const char *an = json_string_value(json_object_get(labels, "alertname"));
-    snprintf(gk, sizeof(gk), "{}:{alertname=\"%.150s\"}", an ? an : "");
-    json_t *alert = json_pack("{s:s, s:O, s:O, s:s, s:s, s:s, s:s}", "status", status, "labels", labels,
-                              "annotations", annotations, "startsAt", s, "endsAt", e, "generatorURL",
-                              al->external_url, "fingerprint", fp);
-    json_t *p = json_pack("{s:s, s:s, s:i, s:s, s:s, s:o, s:O, s:O, s:s, s:[o]}", "version", "4",
-                          "groupKey", gk, "truncatedAlerts", 0, "status", status, "receiver", receiver,
-                          "groupLabels", group, "commonLabels", labels, "commonAnnotations", annotations,
-                          "externalURL", al->external_url, "alerts", alert);
+    const char *k;
+    json_t *v;
+    off += (size_t)snprintf(gk, sizeof(gk), "{}:{");
+    json_object_foreach((json_t *)group_labels, k, v)
+        if (off < sizeof(gk))
+            off += (size_t)snprintf(gk + off, sizeof(gk) - off, "%s%s=\"%.100s\"", off > 4 ? "," : "", k,
+                                    json_string_value(v) ? json_string_value(v) : "");
+    if (off < sizeof(gk))
+        snprintf(gk + off, sizeof(gk) - off, "}");
+    json_t *p = json_pack("{s:s, s:s, s:i, s:s, s:s, s:O, s:o, s:o, s:s, s:o}", "version", "4",
+                          "groupKey", gk, "truncatedAlerts", 0, "status", firing ? "firing" : "resolved",
+                          "receiver", receiver, "groupLabels", group_labels, "commonLabels",
+                          common(a, n, 0), "commonAnnotations", common(a, n, 1), "externalURL",
+                          al->external_url, "alerts", alerts);
     char *text = dumps(p);
     json_decref(p);
     return text;
 }
 
-static void enqueue(struct alerts *al, int64_t alert_id, const char *status, const json_t *labels,
-                    const json_t *annotations, int64_t starts_ms, int64_t ends_ms)
+/* "[FIRING:2] GpuHot" and one line per alert, for chat and mail. */
+static char *human_text(const json_t *group_labels, const struct group_alert *a, size_t n, char **subject)
 {
-    sqlite3_stmt *st = db_prepare(al->meta, "SELECT name, url FROM receivers ORDER BY id");
+    struct buf b;
+    size_t nf = 0;
+    for (size_t i = 0; i < n; i++)
+        nf += (size_t)a[i].firing;
+    const char *name = json_string_value(json_object_get(group_labels, "alertname"));
+    char subj[300];
+    if (nf)
+        snprintf(subj, sizeof(subj), "[FIRING:%zu] %s", nf, name ? name : "alerts");
+    else
+        snprintf(subj, sizeof(subj), "[RESOLVED] %s", name ? name : "alerts");
+    *subject = xstrdup(subj);
+    buf_init(&b, 1 << 20);
+    buf_printf(&b, "%s\n", subj);
+    for (size_t i = 0; i < n; i++) {
+        const char *sum = json_string_value(json_object_get(a[i].annotations, "summary"));
+        buf_printf(&b, "- %s: %s (", a[i].firing ? "firing" : "resolved", sum ? sum : "");
+        const char *k;
+        json_t *v;
+        int first = 1;
+        json_object_foreach(a[i].labels, k, v)
+        {
+            if (!strcmp(k, "alertname"))
+                continue;
+            buf_printf(&b, "%s%s=%s", first ? "" : ", ", k, json_string_value(v) ? json_string_value(v) : "");
+            first = 0;
+        }
+        buf_puts(&b, ")\n");
+    }
+    size_t len;
+    char *t = buf_detach(&b, &len);
+    return t ? t : xstrdup("");
+}
+
+/* The SMTP message (headers and body) for one email receiver. */
+static char *mail_message(const json_t *cfg, const char *subject, const char *text)
+{
+    char date[64];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    buf_printf(&b, "Date: %s\r\nFrom: %s\r\nTo: %s\r\nSubject: %s\r\nMIME-Version: 1.0\r\n"
+                   "Content-Type: text/plain; charset=utf-8\r\n\r\n",
+               date, json_string_value(json_object_get(cfg, "from")),
+               json_string_value(json_object_get(cfg, "to")), subject);
+    /* a line that is just "." would end the message early */
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        if (*p == '.')
+            buf_putc(&b, '.');
+        buf_append(&b, p, n);
+        buf_puts(&b, "\r\n");
+        p += n + (p[n] == '\n');
+    }
+    size_t len;
+    char *m = buf_detach(&b, &len);
+    return m ? m : xstrdup("");
+}
+
+static void push_note(struct alerts *al, struct note *n)
+{
+    n->next = al->queue;
+    al->queue = n;
+}
+
+/* Builds one delivery per receiver for a group's alerts. Called with
+ * qlock held; reads the receivers under the main lock's database. */
+static void deliver(struct alerts *al, const json_t *group_labels, const struct group_alert *a, size_t n,
+                    const char *status, json_t *receivers)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(receivers, i, r)
+    {
+        struct note *nt = xcalloc(1, sizeof(*nt));
+        const char *type = json_string_value(json_object_get(r, "type"));
+        snprintf(nt->receiver, sizeof(nt->receiver), "%s", json_string_value(json_object_get(r, "name")));
+        snprintf(nt->type, sizeof(nt->type), "%s", type);
+        snprintf(nt->url, sizeof(nt->url), "%s", json_string_value(json_object_get(r, "url")));
+        snprintf(nt->status, sizeof(nt->status), "%s", status);
+        nt->alert_id = a[0].id;
+        nt->config = json_incref(json_object_get(r, "config"));
+        if (!strcmp(type, "webhook")) {
+            nt->payload = am_payload(al, nt->receiver, group_labels, a, n);
+        } else {
+            char *subject, *text = human_text(group_labels, a, n, &subject);
+            if (!strcmp(type, "slack")) {
+                json_t *j = json_pack("{s:s}", "text", text);
+                nt->payload = dumps(j);
+                json_decref(j);
+            } else {
+                nt->payload = mail_message(nt->config, subject, text);
+            }
+            nt->subject = subject;
+            free(text);
+        }
+        push_note(al, nt);
+    }
+}
+
+static json_t *receivers_snapshot(struct alerts *al)
+{
+    json_t *arr = json_array();
+    json_error_t jerr;
+    sqlite3_stmt *st = db_prepare(al->meta, "SELECT name, type, url, config FROM receivers ORDER BY id");
     while (st && sqlite3_step(st) == SQLITE_ROW) {
-        struct note *n = xcalloc(1, sizeof(*n));
-        snprintf(n->receiver, sizeof(n->receiver), "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(n->url, sizeof(n->url), "%s", (const char *)sqlite3_column_text(st, 1));
-        snprintf(n->status, sizeof(n->status), "%s", status);
-        n->alert_id = alert_id;
-        n->payload = payload(al, n->receiver, status, labels, annotations, starts_ms, ends_ms);
-        pthread_mutex_lock(&al->qlock);
-        n->next = al->queue;
-        al->queue = n;
-        pthread_cond_signal(&al->qcond);
-        pthread_mutex_unlock(&al->qlock);
+        json_t *cfg = json_loads((const char *)sqlite3_column_text(st, 3), 0, &jerr);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o}", "name", (const char *)sqlite3_column_text(st, 0),
+                                             "type", (const char *)sqlite3_column_text(st, 1), "url",
+                                             (const char *)sqlite3_column_text(st, 2), "config",
+                                             cfg ? cfg : json_object()));
     }
     sqlite3_finalize(st);
+    return arr;
+}
+
+static void group_alert_free(struct group_alert *g)
+{
+    json_decref(g->labels);
+    json_decref(g->annotations);
+}
+
+/* An alert changed (firing, resolved): into its group, to be notified at
+ * the group's next flush. Called with the main lock held. */
+static void notify(struct alerts *al, int64_t id, int firing, const json_t *labels, const json_t *annotations,
+                   int64_t starts_ms, int64_t ends_ms, int64_t now)
+{
+    json_t *gl = json_object();
+    size_t i;
+    json_t *name;
+    json_array_foreach(al->cfg.group_by_list, i, name)
+    {
+        json_t *v = json_object_get(labels, json_string_value(name));
+        json_object_set_new(gl, json_string_value(name), v ? json_incref(v) : json_string(""));
+    }
+    char *key = dumps(gl);
+    pthread_mutex_lock(&al->qlock);
+    struct notify_group *g;
+    for (g = al->groups; g && strcmp(g->key, key); g = g->next)
+        ;
+    if (!g) {
+        g = xcalloc(1, sizeof(*g));
+        g->key = key;
+        key = NULL;
+        g->group_labels = json_incref(gl);
+        g->next = al->groups;
+        al->groups = g;
+        g->flush_ms = now + al->cfg.group_wait_ms; /* wait for others of the group */
+    } else if (!g->dirty) {
+        int64_t t = g->last_flush_ms + al->cfg.group_interval_ms;
+        g->flush_ms = t > now ? t : now;
+    }
+    g->dirty = 1;
+    for (i = 0; i < g->n && g->a[i].id != id; i++)
+        ;
+    if (i == g->n) {
+        g->a = xrealloc(g->a, (g->n + 1) * sizeof(*g->a));
+        memset(&g->a[g->n], 0, sizeof(g->a[0]));
+        g->n++;
+    } else {
+        group_alert_free(&g->a[i]);
+    }
+    g->a[i] = (struct group_alert){id, firing, 0, json_deep_copy(labels), json_deep_copy(annotations),
+                                   starts_ms, ends_ms};
+    pthread_cond_signal(&al->qcond);
+    pthread_mutex_unlock(&al->qlock);
+    free(key);
+    json_decref(gl);
+}
+
+/* Sends the groups that are due: changed ones after their wait, and
+ * firing ones again every repeat interval. Called with qlock held. */
+static int64_t flush_groups(struct alerts *al, json_t *receivers, int64_t now)
+{
+    int64_t next = now + 1000;
+    for (struct notify_group **pp = &al->groups; *pp;) {
+        struct notify_group *g = *pp;
+        int repeat = !g->dirty && g->n && now - g->last_flush_ms >= al->cfg.repeat_interval_ms;
+        if (repeat) {
+            size_t acked = 0;
+            for (size_t i = 0; i < g->n; i++)
+                acked += (size_t)g->a[i].acked;
+            if (acked == g->n) { /* all acknowledged: quiet until something changes */
+                g->last_flush_ms = now;
+                repeat = 0;
+            }
+        }
+        if ((g->dirty && now >= g->flush_ms) || repeat) {
+            size_t nf = 0;
+            for (size_t i = 0; i < g->n; i++)
+                nf += (size_t)g->a[i].firing;
+            deliver(al, g->group_labels, g->a, g->n, nf ? "firing" : "resolved", receivers);
+            /* resolved alerts were told once; firing ones stay for repeats */
+            size_t w = 0;
+            for (size_t i = 0; i < g->n; i++) {
+                if (g->a[i].firing)
+                    g->a[w++] = g->a[i];
+                else
+                    group_alert_free(&g->a[i]);
+            }
+            g->n = w;
+            g->dirty = 0;
+            g->last_flush_ms = now;
+        }
+        if (!g->n && !g->dirty) {
+            *pp = g->next;
+            json_decref(g->group_labels);
+            free(g->key);
+            free(g->a);
+            free(g);
+            continue;
+        }
+        if (g->dirty && g->flush_ms < next)
+            next = g->flush_ms;
+        pp = &g->next;
+    }
+    return next;
 }
 
 static void update_alert(struct alerts *al, const struct active *a, const char *state, int64_t resolved_ms)
@@ -731,7 +996,7 @@ static void observe(struct alerts *al, json_t *idx, const struct rule *r, const 
         update_alert(al, a, "firing", 0);
         log_info("alert %s firing: %s = %g", r->name, a->series, v);
         if (!silenced(al, a->labels, now))
-            enqueue(al, a->id, "firing", a->labels, a->annotations, a->fired_ms, 0);
+            notify(al, a->id, 1, a->labels, a->annotations, a->fired_ms, 0, now);
     }
 }
 
@@ -776,7 +1041,7 @@ static size_t eval_rule(struct alerts *al, struct rule *r, uint64_t count, int64
             update_alert(al, a, "resolved", now);
             log_info("alert %s resolved: %s", a->rule, a->series);
             if (!silenced(al, a->labels, now))
-                enqueue(al, a->id, "resolved", a->labels, a->annotations, a->fired_ms, now);
+                notify(al, a->id, 0, a->labels, a->annotations, a->fired_ms, now, now);
         } else {
             sqlite3_stmt *st = db_prepare(al->meta, "DELETE FROM alerts WHERE id = ?");
             sqlite3_bind_int64(st, 1, a->id);
@@ -894,12 +1159,126 @@ static void log_attempt(struct alerts *al, const struct note *n, long status, co
     pthread_mutex_unlock(&al->lock);
 }
 
+struct mail_src {
+    const char *p;
+    size_t left;
+};
+
+static size_t mail_read(char *out, size_t size, size_t n, void *arg)
+{
+    struct mail_src *m = arg;
+    size_t k = size * n < m->left ? size * n : m->left;
+    memcpy(out, m->p, k);
+    m->p += k;
+    m->left -= k;
+    return k;
+}
+
+/* Sends a message over SMTP (libcurl): STARTTLS required unless the
+ * receiver says tls: none; smtps:// is TLS from the start. Returns 250 when
+ * the server took it, else -1 with err. */
+static long send_mail(const char *url, const json_t *cfg, const char *message, char *err, size_t errlen)
+{
+    CURL *e = curl_easy_init();
+    struct curl_slist *rcpt = NULL;
+    struct mail_src src = {message, strlen(message)};
+    const char *to = json_string_value(json_object_get(cfg, "to"));
+    const char *tls = json_string_value(json_object_get(cfg, "tls"));
+    const char *user = json_string_value(json_object_get(cfg, "username"));
+    const char *pass = json_string_value(json_object_get(cfg, "password"));
+    const char *ca = json_string_value(json_object_get(cfg, "ca_file"));
+    char from[300];
+    long status = -1;
+
+    snprintf(from, sizeof(from), "<%s>", json_string_value(json_object_get(cfg, "from")));
+    for (const char *p = to; p && *p;) {
+        size_t n = strcspn(p, ",");
+        char one[300];
+        snprintf(one, sizeof(one), "<%.*s>", (int)(n < 290 ? n : 290), p + strspn(p, " "));
+        rcpt = curl_slist_append(rcpt, one);
+        p += n + (p[n] == ',');
+    }
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(e, CURLOPT_MAIL_FROM, from);
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, rcpt);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, mail_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, &src);
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    if (!tls || strcmp(tls, "none"))
+        curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+    if (ca)
+        curl_easy_setopt(e, CURLOPT_CAINFO, ca);
+    if (user)
+        curl_easy_setopt(e, CURLOPT_USERNAME, user);
+    if (pass)
+        curl_easy_setopt(e, CURLOPT_PASSWORD, pass);
+    CURLcode cc = curl_easy_perform(e);
+    if (cc == CURLE_OK)
+        status = 250;
+    else
+        snprintf(err, errlen, "%s", curl_easy_strerror(cc));
+    curl_slist_free_all(rcpt);
+    curl_easy_cleanup(e);
+    return status;
+}
+
+static int taken(const struct note *n, long status)
+{
+    return !strcmp(n->type, "email") ? status == 250 : status >= 200 && status < 300;
+}
+
+/* One attempt at a delivery; logged. Returns whether it was taken. */
+static int send_note(struct alerts *al, struct note *n, char *err, size_t errlen)
+{
+    long status;
+    n->attempt++;
+    if (!strcmp(n->type, "email"))
+        status = send_mail(n->url, n->config, n->payload, err, errlen);
+    else
+        status = post_json(n->url, n->payload, err, errlen);
+    if (status >= 0 && !taken(n, status))
+        snprintf(err, errlen, "HTTP %ld", status);
+    log_attempt(al, n, taken(n, status) ? 200 : status, err);
+    return taken(n, status);
+}
+
+static void note_free(struct note *n)
+{
+    json_decref(n->config);
+    free(n->payload);
+    free(n->subject);
+    free(n);
+}
+
+static int groups_due(struct alerts *al, int64_t now)
+{
+    for (struct notify_group *g = al->groups; g; g = g->next)
+        if ((g->dirty && now >= g->flush_ms) ||
+            (!g->dirty && g->n && now - g->last_flush_ms >= al->cfg.repeat_interval_ms))
+            return 1;
+    return 0;
+}
+
 static void *note_main(void *arg)
 {
     struct alerts *al = arg;
     pthread_mutex_lock(&al->qlock);
     while (!al->stop) {
-        int64_t now = now_mono_ns() / 1000000, next = now + 1000;
+        int64_t wall = now_wall_ms();
+        if (groups_due(al, wall)) {
+            /* lock order: the main lock before qlock, as notify() takes them */
+            pthread_mutex_unlock(&al->qlock);
+            pthread_mutex_lock(&al->lock);
+            json_t *recv = receivers_snapshot(al);
+            pthread_mutex_unlock(&al->lock);
+            pthread_mutex_lock(&al->qlock);
+            flush_groups(al, recv, now_wall_ms());
+            json_decref(recv);
+        }
+        int64_t now = now_mono_ns() / 1000000, next = now + 200;
         struct note **pp = &al->queue, *due = NULL;
         for (; *pp; pp = &(*pp)->next)
             if ((*pp)->due_ms <= now) {
@@ -920,24 +1299,18 @@ static void *note_main(void *arg)
         }
         pthread_mutex_unlock(&al->qlock);
         char err[256] = "";
-        due->attempt++;
-        long status = post_json(due->url, due->payload, err, sizeof(err));
-        if (status >= 0 && (status < 200 || status >= 300))
-            snprintf(err, sizeof(err), "HTTP %ld", status);
-        log_attempt(al, due, status, err);
-        int retry = (status < 200 || status >= 300) && due->attempt < MAX_ATTEMPTS;
+        int ok = send_note(al, due, err, sizeof(err));
+        int retry = !ok && due->attempt < MAX_ATTEMPTS;
         if (!retry) {
-            if (status < 200 || status >= 300)
+            if (!ok)
                 log_warn("alerts: %s to %s failed after %d attempts: %s", due->status, due->receiver,
                          due->attempt, err);
-            free(due->payload);
-            free(due);
+            note_free(due);
         }
         pthread_mutex_lock(&al->qlock);
         if (retry) {
             due->due_ms = now_mono_ns() / 1000000 + (500LL << (due->attempt - 1));
-            due->next = al->queue;
-            al->queue = due;
+            push_note(al, due);
         }
     }
     pthread_mutex_unlock(&al->qlock);
@@ -988,6 +1361,16 @@ struct alerts *alerts_start(const char *path, const struct alerts_config *cfg, s
     al->external_url = xstrdup(cfg->external_url ? cfg->external_url : "");
     if (al->cfg.eval_interval_ms <= 0)
         al->cfg.eval_interval_ms = 5000;
+    al->cfg.group_by_list = json_array();
+    for (const char *p = cfg->group_by && *cfg->group_by ? cfg->group_by : "alertname"; *p;) {
+        size_t n = strcspn(p, ", ");
+        if (n)
+            json_array_append_new(al->cfg.group_by_list, json_stringn(p, n));
+        p += n;
+        p += strspn(p, ", ");
+    }
+    if (al->cfg.repeat_interval_ms <= 0)
+        al->cfg.repeat_interval_ms = 4 * 3600000LL;
     al->meta = db_open(path, steps, sizeof(steps) / sizeof(steps[0]), err, errlen);
     if (!al->meta)
         goto fail;
@@ -1027,6 +1410,7 @@ struct alerts *alerts_start(const char *path, const struct alerts_config *cfg, s
 fail_db:
     sqlite3_close(al->meta);
 fail:
+    json_decref(al->cfg.group_by_list);
     free(text);
     free(al->external_url);
     free(al);
@@ -1046,9 +1430,19 @@ void alerts_stop(struct alerts *al)
     while (al->queue) {
         struct note *n = al->queue;
         al->queue = n->next;
-        free(n->payload);
-        free(n);
+        note_free(n);
     }
+    while (al->groups) {
+        struct notify_group *g = al->groups;
+        al->groups = g->next;
+        for (size_t i = 0; i < g->n; i++)
+            group_alert_free(&g->a[i]);
+        json_decref(g->group_labels);
+        free(g->key);
+        free(g->a);
+        free(g);
+    }
+    json_decref(al->cfg.group_by_list);
     while (al->nact)
         drop_active(al, &al->act[0]);
     free(al->act);
@@ -1211,6 +1605,12 @@ json_t *alerts_ack(struct alerts *al, int64_t id, const char *by, const char *co
         set_err(err, 404, "not_found", "id", "no firing alert with id %lld", (long long)id);
         return NULL;
     }
+    pthread_mutex_lock(&al->qlock);
+    for (struct notify_group *g = al->groups; g; g = g->next)
+        for (size_t i = 0; i < g->n; i++)
+            if (g->a[i].id == id)
+                g->a[i].acked = 1;
+    pthread_mutex_unlock(&al->qlock);
     return json_pack("{s:I, s:s}", "id", (json_int_t)id, "ack_by", by);
 }
 
@@ -1314,16 +1714,64 @@ int alerts_silence_delete(struct alerts *al, int64_t id, struct reg_error *err)
 json_t *alerts_receivers_list(struct alerts *al)
 {
     json_t *arr = json_array();
+    json_error_t jerr;
     pthread_mutex_lock(&al->lock);
-    sqlite3_stmt *st = db_prepare(al->meta, "SELECT id, name, type, url FROM receivers ORDER BY id");
-    while (st && sqlite3_step(st) == SQLITE_ROW)
-        json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)sqlite3_column_int64(st, 0),
-                                             "name", (const char *)sqlite3_column_text(st, 1), "type",
-                                             (const char *)sqlite3_column_text(st, 2), "url",
-                                             (const char *)sqlite3_column_text(st, 3)));
+    sqlite3_stmt *st = db_prepare(al->meta, "SELECT id, name, type, url, config FROM receivers ORDER BY id");
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        json_t *cfg = json_loads((const char *)sqlite3_column_text(st, 4), 0, &jerr);
+        if (!cfg)
+            cfg = json_object();
+        /* secrets are write-only */
+        if (json_object_get(cfg, "password")) {
+            json_object_del(cfg, "password");
+            json_object_set_new(cfg, "password_set", json_true());
+        }
+        json_t *r = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)sqlite3_column_int64(st, 0), "name",
+                              (const char *)sqlite3_column_text(st, 1), "type",
+                              (const char *)sqlite3_column_text(st, 2), "url",
+                              (const char *)sqlite3_column_text(st, 3));
+        json_object_update(r, cfg);
+        json_decref(cfg);
+        json_array_append_new(arr, r);
+    }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&al->lock);
     return arr;
+}
+
+static int printable_text(const char *s, size_t max)
+{
+    if (!s || !*s || strlen(s) > max)
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* An address list "a@b, c@d": no spaces inside, no angle brackets. */
+static int valid_addresses(const char *s, int max)
+{
+    int n = 0;
+    if (!printable_text(s, 2048))
+        return 0;
+    for (const char *p = s; *p;) {
+        p += strspn(p, " ");
+        size_t len = strcspn(p, ",");
+        size_t end = len;
+        while (end && p[end - 1] == ' ')
+            end--;
+        const char *at = memchr(p, '@', end);
+        if (!end || !at || at == p || at == p + end - 1)
+            return 0;
+        for (size_t i = 0; i < end; i++)
+            if (strchr(" <>\"\\;:", p[i]))
+                return 0;
+        if (++n > max)
+            return 0;
+        p += len + (p[len] == ',');
+    }
+    return n > 0;
 }
 
 json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct reg_error *err)
@@ -1331,34 +1779,76 @@ json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct reg
     const char *name = json_string_value(json_object_get(body, "name"));
     const char *type = json_string_value(json_object_get(body, "type"));
     const char *url = json_string_value(json_object_get(body, "url"));
+    json_t *cfg = json_object();
+    json_t *out = NULL;
 
-    if (!valid_rule_name(name) && !(name && strlen(name) <= 64 && strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == strlen(name) && *name)) {
+    if (!name || !*name || strlen(name) > 64 ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != strlen(name)) {
         set_err(err, 400, "invalid_field", "name", "name: 1-64 of letters, digits, '_', '-', '.'");
-        return NULL;
+        goto out;
     }
-    if (type && strcmp(type, "webhook")) {
-        set_err(err, 400, "invalid_field", "type", "type: webhook (Alertmanager payload) is what exists so far");
-        return NULL;
+    if (!type)
+        type = "webhook";
+    if (strcmp(type, "webhook") && strcmp(type, "slack") && strcmp(type, "email")) {
+        set_err(err, 400, "invalid_field", "type", "type: webhook (Alertmanager payload), slack or email");
+        goto out;
     }
-    if (!url || strlen(url) > 2048 || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) ||
-        strpbrk(url, " \t\r\n")) {
-        set_err(err, 400, "invalid_field", "url", "url: an http:// or https:// URL");
-        return NULL;
+    int mail = !strcmp(type, "email");
+    if (!url || !printable_text(url, 2048) || strchr(url, ' ') ||
+        (mail ? strncmp(url, "smtp://", 7) && strncmp(url, "smtps://", 8)
+              : strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
+        set_err(err, 400, "invalid_field", "url", mail ? "url: smtp://HOST:PORT or smtps://HOST:PORT"
+                                                       : "url: an http:// or https:// URL");
+        goto out;
     }
+    if (mail) {
+        static const char *strs[] = {"from", "to", "username", "password", "ca_file", "tls"};
+        for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+            json_t *v = json_object_get(body, strs[i]);
+            if (!v)
+                continue;
+            if (!printable_text(json_string_value(v), 512)) {
+                set_err(err, 400, "invalid_field", strs[i], "%s: printable text of at most 512 bytes", strs[i]);
+                goto out;
+            }
+            json_object_set(cfg, strs[i], v);
+        }
+        if (!valid_addresses(json_string_value(json_object_get(cfg, "from")), 1)) {
+            set_err(err, 400, "invalid_field", "from", "from: one address such as gpufleet@example.com");
+            goto out;
+        }
+        if (!valid_addresses(json_string_value(json_object_get(cfg, "to")), 20)) {
+            set_err(err, 400, "invalid_field", "to", "to: 1-20 addresses, comma-separated");
+            goto out;
+        }
+        const char *tls = json_string_value(json_object_get(cfg, "tls"));
+        if (tls && strcmp(tls, "starttls") && strcmp(tls, "none")) {
+            set_err(err, 400, "invalid_field", "tls", "tls: starttls (the default) or none");
+            goto out;
+        }
+    }
+    char *ct = dumps(cfg);
     pthread_mutex_lock(&al->lock);
-    sqlite3_stmt *st = db_prepare(al->meta, "INSERT INTO receivers (name, type, url, created_ms) VALUES (?, 'webhook', ?, ?)");
+    sqlite3_stmt *st = db_prepare(al->meta, "INSERT INTO receivers (name, type, url, config, created_ms)"
+                                            " VALUES (?, ?, ?, ?, ?)");
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, url, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, now_wall_ms());
+    sqlite3_bind_text(st, 2, type, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, url, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, ct, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 5, now_wall_ms());
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     int64_t id = sqlite3_last_insert_rowid(al->meta);
     pthread_mutex_unlock(&al->lock);
+    free(ct);
     if (rc != SQLITE_DONE) {
         set_err(err, 409, "conflict", "name", "a receiver named %s exists", name);
-        return NULL;
+        goto out;
     }
-    return json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "name", name, "type", "webhook", "url", url);
+    out = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "name", name, "type", type, "url", url);
+out:
+    json_decref(cfg);
+    return out;
 }
 
 int alerts_receiver_delete(struct alerts *al, int64_t id, struct reg_error *err)
@@ -1368,36 +1858,46 @@ int alerts_receiver_delete(struct alerts *al, int64_t id, struct reg_error *err)
 
 int alerts_receiver_test(struct alerts *al, int64_t id, struct reg_error *err)
 {
-    struct note n = {.attempt = 1};
     char e[256] = "";
-    int found = 0;
+    json_error_t jerr;
+    json_t *recv = json_array();
 
     pthread_mutex_lock(&al->lock);
-    sqlite3_stmt *st = db_prepare(al->meta, "SELECT name, url FROM receivers WHERE id = ?");
+    sqlite3_stmt *st = db_prepare(al->meta, "SELECT name, type, url, config FROM receivers WHERE id = ?");
     sqlite3_bind_int64(st, 1, id);
     if (sqlite3_step(st) == SQLITE_ROW) {
-        snprintf(n.receiver, sizeof(n.receiver), "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(n.url, sizeof(n.url), "%s", (const char *)sqlite3_column_text(st, 1));
-        found = 1;
+        json_t *cfg = json_loads((const char *)sqlite3_column_text(st, 3), 0, &jerr);
+        json_array_append_new(recv, json_pack("{s:s, s:s, s:s, s:o}", "name", (const char *)sqlite3_column_text(st, 0),
+                                              "type", (const char *)sqlite3_column_text(st, 1), "url",
+                                              (const char *)sqlite3_column_text(st, 2), "config",
+                                              cfg ? cfg : json_object()));
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&al->lock);
-    if (!found) {
+    if (!json_array_size(recv)) {
+        json_decref(recv);
         set_err(err, 404, "not_found", "id", "no receiver with id %lld", (long long)id);
         return -1;
     }
-    json_t *labels = json_pack("{s:s, s:s}", "alertname", "GpufleetTestNotification", "severity", "info");
-    json_t *ann = json_pack("{s:s}", "summary", "a test from gpufleet: this receiver works");
-    char *body = payload(al, n.receiver, "firing", labels, ann, now_wall_ms(), 0);
-    snprintf(n.status, sizeof(n.status), "test");
-    long status = post_json(n.url, body, e, sizeof(e));
-    if (status >= 0 && (status < 200 || status >= 300))
-        snprintf(e, sizeof(e), "HTTP %ld", status);
-    log_attempt(al, &n, status, e);
-    free(body);
-    json_decref(labels);
-    json_decref(ann);
-    if (status < 200 || status >= 300) {
+    struct group_alert ga = {0, 1, 0, json_pack("{s:s, s:s}", "alertname", "GpufleetTestNotification", "severity", "info"),
+                             json_pack("{s:s}", "summary", "a test from gpufleet: this receiver works"),
+                             now_wall_ms(), 0};
+    json_t *gl = json_pack("{s:s}", "alertname", "GpufleetTestNotification");
+    struct note *saved, *n;
+    /* build the delivery as the notifier would, but send it here and now */
+    pthread_mutex_lock(&al->qlock);
+    saved = al->queue;
+    al->queue = NULL;
+    deliver(al, gl, &ga, 1, "test", recv);
+    n = al->queue;
+    al->queue = saved;
+    pthread_mutex_unlock(&al->qlock);
+    int ok = send_note(al, n, e, sizeof(e));
+    note_free(n);
+    group_alert_free(&ga);
+    json_decref(gl);
+    json_decref(recv);
+    if (!ok) {
         set_err(err, 502, "receiver_failed", "url", "the receiver did not take it: %s", e);
         return -1;
     }

@@ -21,6 +21,13 @@ struct alerts_config {
     const char *rules_file;     /* optional YAML file of rules (read at start) */
     int default_rules;          /* load the built-in rule pack */
     const char *external_url;   /* this server's URL, for generatorURL */
+    /* notifications: alerts with the same values of group_by labels
+     * ("alertname,server") go out together, group_wait after the first,
+     * group_interval after the previous; firing ones again every
+     * repeat_interval */
+    const char *group_by;
+    int64_t group_wait_ms, group_interval_ms, repeat_interval_ms;
+    json_t *group_by_list;      /* internal */
 };
 
 /* ---- rules (validation shared by the file, the API and the fuzzer) ---- */
@@ -68,7 +75,10 @@ json_t *alerts_silence_create(struct alerts *al, const json_t *body, const char 
 json_t *alerts_silences_list(struct alerts *al);
 int alerts_silence_delete(struct alerts *al, int64_t id, struct reg_error *err);
 
-/* Receivers: {"name", "type":"webhook", "url"}. */
+/* Receivers: {"name", "type": "webhook" (Alertmanager payload) | "slack"
+ * ({"text"}) | "email", "url"}; email adds "from", "to", "username",
+ * "password" (write-only), "tls" (starttls | none), "ca_file"; its url is
+ * smtp://HOST:PORT or smtps://HOST:PORT. */
 json_t *alerts_receivers_list(struct alerts *al);
 json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct reg_error *err);
 int alerts_receiver_delete(struct alerts *al, int64_t id, struct reg_error *err);

@@ -276,7 +276,11 @@ static int serve(int argc, char **argv)
     struct alerts_config alc = {.eval_interval_ms = opts.alert_eval_interval_ms,
                                 .rules_file = opts.alert_rules_file,
                                 .default_rules = (int)opts.alert_default_rules,
-                                .external_url = ext};
+                                .external_url = ext,
+                                .group_by = opts.alert_group_by,
+                                .group_wait_ms = opts.alert_group_wait_ms,
+                                .group_interval_ms = opts.alert_group_interval_ms,
+                                .repeat_interval_ms = opts.alert_repeat_interval_ms};
     snprintf(path, sizeof(path), "%s/alerts.db", opts.data_dir);
     if (!(app.alerts = alerts_start(path, &alc, app.db, err, sizeof(err)))) {
         log_error("%s", err);

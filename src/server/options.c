@@ -46,6 +46,10 @@ static const struct config_key keys[] = {
     {"alert_eval_interval_ms", INT(alert_eval_interval_ms, 100, 3600000)},
     {"alert_default_rules", INT(alert_default_rules, 0, 1)},
     {"alert_rules_file", STR(alert_rules_file, 2048)},
+    {"alert_group_by", STR(alert_group_by, 512)},
+    {"alert_group_wait_ms", INT(alert_group_wait_ms, 0, 3600000)},
+    {"alert_group_interval_ms", INT(alert_group_interval_ms, 0, 86400000)},
+    {"alert_repeat_interval_ms", INT(alert_repeat_interval_ms, 1000, 30LL * 86400000)},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -80,6 +84,9 @@ void server_options_init(struct server_options *o)
     o->proxy_role_header = xstrdup("X-Fleet-Auth-Role");
     o->alert_eval_interval_ms = 5000;
     o->alert_default_rules = 1;
+    o->alert_group_wait_ms = 10000;
+    o->alert_group_interval_ms = 60000;
+    o->alert_repeat_interval_ms = 4 * 3600000LL;
 }
 
 void server_options_free(struct server_options *o)
@@ -96,6 +103,7 @@ void server_options_free(struct server_options *o)
     free(o->proxy_role_header);
     free(o->public_url);
     free(o->alert_rules_file);
+    free(o->alert_group_by);
     memset(o, 0, sizeof(*o));
 }
 

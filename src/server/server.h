@@ -34,7 +34,8 @@ struct server_options {
     char *public_url;        /* the origin browsers use, when behind a proxy */
     /* alerts (docs/alerts.md) */
     int64_t alert_eval_interval_ms, alert_default_rules;
-    char *alert_rules_file;
+    int64_t alert_group_wait_ms, alert_group_interval_ms, alert_repeat_interval_ms;
+    char *alert_rules_file, *alert_group_by;
 };
 
 struct remote_write;

@@ -73,6 +73,8 @@ cat > "$WORK/srv.yaml" <<EOF
 alert_rules_file: $WORK/rules.yaml
 alert_eval_interval_ms: 500
 agent_interval_ms: 500
+alert_group_wait_ms: 0
+alert_group_interval_ms: 0
 EOF
 start_agent ag "gpu h100 count=2 temp=50" --interval 250 --hostname gpu-host-1
 start_server srv --config "$WORK/srv.yaml"
