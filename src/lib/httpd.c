@@ -292,12 +292,39 @@ static void free_cb(void *arg)
     free(resp);
 }
 
+struct upgrade {
+    void (*fn)(void *arg, int sock, void *urh);
+    void *arg;
+};
+
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra_in,
+                       size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    struct upgrade *u = cls;
+    (void)conn;
+    (void)req_cls;
+    (void)extra_in;
+    if (extra_in_size)
+        log_debug("http: %zu bytes arrived before the upgrade; dropped", extra_in_size);
+    u->fn(u->arg, sock, urh);
+    free(u);
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *resp)
 {
     struct MHD_Response *mr;
     enum MHD_Result ret;
 
-    if (!resp->data) {
+    if (resp->upgrade && resp->status == 101) {
+        struct upgrade *u = xmalloc(sizeof(*u));
+        u->fn = resp->upgrade;
+        u->arg = resp->upgrade_arg;
+        mr = MHD_create_response_for_upgrade(on_upgrade, u);
+        if (!mr) {
+            free(u);
+            return MHD_NO;
+        }
+    } else if (!resp->data) {
         size_t len;
         char *body = buf_detach(&resp->body, &len);
         mr = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
@@ -418,7 +445,7 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     char host[128];
     unsigned port;
     struct sockaddr_storage ss;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
 
     if (http_parse_listen(cfg->listen, host, sizeof(host), &port, err, errlen) < 0)
         return NULL;

@@ -47,6 +47,10 @@ struct http_response {
     size_t data_len;
     void (*release)(void *arg);
     void *release_arg;
+    /* a protocol upgrade (status 101): called with the connection's socket
+     * and libmicrohttpd's upgrade handle once the response is sent */
+    void (*upgrade)(void *arg, int sock, void *mhd_urh);
+    void *upgrade_arg;
     char *header_names[HTTP_MAX_HEADERS];
     char *header_values[HTTP_MAX_HEADERS];
     size_t nheaders;

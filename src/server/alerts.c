@@ -918,6 +918,20 @@ static int64_t flush_groups(struct alerts *al, json_t *receivers, int64_t now)
     return next;
 }
 
+/* A state change for browsers watching (/api/v1/live). */
+static void emit(struct alerts *al, const struct active *a, const char *state, int64_t now)
+{
+    if (!al->cfg.on_event)
+        return;
+    json_t *ev = json_pack("{s:s, s:I, s:s, s:s, s:O, s:O, s:f, s:I}", "type", "alert", "id", (json_int_t)a->id,
+                           "rule", a->rule, "state", state, "labels", a->labels, "annotations", a->annotations,
+                           "value", isfinite(a->value) ? a->value : 0.0, "ts_ms", (json_int_t)now);
+    char *text = dumps(ev);
+    al->cfg.on_event(al->cfg.event_arg, text, strlen(text));
+    free(text);
+    json_decref(ev);
+}
+
 static void update_alert(struct alerts *al, const struct active *a, const char *state, int64_t resolved_ms)
 {
     char *ann = dumps(a->annotations);
@@ -984,6 +998,7 @@ static void observe(struct alerts *al, json_t *idx, const struct rule *r, const 
         sqlite3_finalize(st);
         a->id = sqlite3_last_insert_rowid(al->meta);
         json_object_set_new(idx, key, json_integer((json_int_t)(a - al->act)));
+        emit(al, a, "pending", now);
         free(lt);
         free(at);
     }
@@ -994,6 +1009,7 @@ static void observe(struct alerts *al, json_t *idx, const struct rule *r, const 
         a->fired_ms = now;
         annotate(r, a);
         update_alert(al, a, "firing", 0);
+        emit(al, a, "firing", now);
         log_info("alert %s firing: %s = %g", r->name, a->series, v);
         if (!silenced(al, a->labels, now))
             notify(al, a->id, 1, a->labels, a->annotations, a->fired_ms, 0, now);
@@ -1037,6 +1053,7 @@ static size_t eval_rule(struct alerts *al, struct rule *r, uint64_t count, int64
             i++;
             continue;
         }
+        emit(al, a, a->firing ? "resolved" : "inactive", now);
         if (a->firing) {
             update_alert(al, a, "resolved", now);
             log_info("alert %s resolved: %s", a->rule, a->series);
@@ -1611,6 +1628,14 @@ json_t *alerts_ack(struct alerts *al, int64_t id, const char *by, const char *co
             if (g->a[i].id == id)
                 g->a[i].acked = 1;
     pthread_mutex_unlock(&al->qlock);
+    if (al->cfg.on_event) {
+        json_t *ev = json_pack("{s:s, s:I, s:s, s:s, s:I}", "type", "alert_ack", "id", (json_int_t)id, "by", by,
+                               "comment", comment ? comment : "", "ts_ms", (json_int_t)now_wall_ms());
+        char *text = dumps(ev);
+        al->cfg.on_event(al->cfg.event_arg, text, strlen(text));
+        free(text);
+        json_decref(ev);
+    }
     return json_pack("{s:I, s:s}", "id", (json_int_t)id, "ack_by", by);
 }
 

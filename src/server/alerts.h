@@ -28,6 +28,9 @@ struct alerts_config {
     const char *group_by;
     int64_t group_wait_ms, group_interval_ms, repeat_interval_ms;
     json_t *group_by_list;      /* internal */
+    /* every state change and ack as a JSON event, for live push */
+    void (*on_event)(void *arg, const char *json, size_t len);
+    void *event_arg;
 };
 
 /* ---- rules (validation shared by the file, the API and the fuzzer) ---- */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../lib/log.h"
+#include "../lib/websocket.h"
 #include "../lib/signals.h"
 #include "../lib/now.h"
 #include "alerts.h"
@@ -177,6 +178,11 @@ static int bootstrap_admin(struct server_app *app)
     return 0;
 }
 
+static void live_event(void *arg, const char *json, size_t len)
+{
+    ws_hub_broadcast(arg, json, len);
+}
+
 static void auth_config_from(const struct server_options *o, struct auth_config *ac)
 {
     auth_config_defaults(ac);
@@ -281,6 +287,9 @@ static int serve(int argc, char **argv)
                                 .group_wait_ms = opts.alert_group_wait_ms,
                                 .group_interval_ms = opts.alert_group_interval_ms,
                                 .repeat_interval_ms = opts.alert_repeat_interval_ms};
+    app.hub = ws_hub_new(256);
+    alc.on_event = live_event;
+    alc.event_arg = app.hub;
     snprintf(path, sizeof(path), "%s/alerts.db", opts.data_dir);
     if (!(app.alerts = alerts_start(path, &alc, app.db, err, sizeof(err)))) {
         log_error("%s", err);
@@ -296,8 +305,10 @@ static int serve(int argc, char **argv)
     signals_wait(&sigs);
     rc = 0;
 fail:
+    ws_hub_close(app.hub); /* its sockets belong to the HTTP server */
     http_stop(http);
     alerts_stop(app.alerts);
+    ws_hub_free(app.hub);
     scraper_stop(app.scraper);
     ingest_stop(app.in);
     remote_write_stop(app.rw);

@@ -42,6 +42,7 @@ struct remote_write;
 struct auth;
 struct audit;
 struct alerts;
+struct ws_hub;
 
 struct server_app {
     struct server_options *opts;
@@ -53,6 +54,7 @@ struct server_app {
     struct auth *auth;
     struct audit *audit;
     struct alerts *alerts;
+    struct ws_hub *hub; /* browsers on /api/v1/live */
     char db_path[4096];
     int64_t started_ms;
 };

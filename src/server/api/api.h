@@ -39,6 +39,10 @@ void api_audit_target(struct http_request *req, const char *fmt, ...)
 /* Adds key: value (reference stolen) to the audit row's details. */
 void api_audit_detail(struct http_request *req, const char *key, json_t *value);
 
+/* CSRF: whether a browser's request comes from a page of this server
+ * (Origin, else Referer, against Host and public_url). */
+int api_same_origin(struct server_app *app, struct http_request *req);
+
 /* Replies with an input error. */
 void api_reply_error(struct http_response *resp, const struct reg_error *e);
 
@@ -119,6 +123,7 @@ void api_receivers_list(void *app, struct http_request *req, struct http_respons
 void api_receivers_create(void *app, struct http_request *req, struct http_response *resp);
 void api_receivers_delete(void *app, struct http_request *req, struct http_response *resp);
 void api_receivers_test(void *app, struct http_request *req, struct http_response *resp);
+void api_live(void *app, struct http_request *req, struct http_response *resp);
 void api_notifications_list(void *app, struct http_request *req, struct http_response *resp);
 void api_healthz(void *app, struct http_request *req, struct http_response *resp);
 void api_metrics(void *app, struct http_request *req, struct http_response *resp);

@@ -54,6 +54,7 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/latest", api_query_latest, VIEWER, NULL, NULL},
     {"GET", "/api/v1/export", api_export, VIEWER, NULL, NULL},
     {"POST", "/api/v1/import/prometheus", api_import_done, OPERATOR, api_import_stream, "data.import"},
+    {"GET", "/api/v1/live", api_live, VIEWER, NULL, NULL},
     {"GET", "/api/v1/alerts", api_alerts_list, VIEWER, NULL, NULL},
     {"POST", "/api/v1/alerts/{id}/ack", api_alerts_ack, OPERATOR, NULL, "alert.ack"},
     {"GET", "/api/v1/alerts/rules", api_alert_rules_list, VIEWER, NULL, NULL},
@@ -231,8 +232,7 @@ static int own_origin(struct server_app *app, struct http_request *req, const ch
     return 0;
 }
 
-/* CSRF: a browser's mutating request must come from a page of ours. */
-static int same_origin(struct server_app *app, struct http_request *req)
+int api_same_origin(struct server_app *app, struct http_request *req)
 {
     const char *o = http_header(req, "Origin");
     if (o)
@@ -263,7 +263,7 @@ static int authorize(void *appv, const struct http_route *route, struct http_req
     if (min_role == PUBLIC) {
         /* login by a page of another site would plant that site's session */
         if (mutating(req->method) && (http_header(req, "Origin") || http_header(req, "Referer")) &&
-            !same_origin(app, req)) {
+            !api_same_origin(app, req)) {
             http_error(resp, 403, "csrf", "Origin", "cross-site request refused");
             return -1;
         }
@@ -276,7 +276,7 @@ static int authorize(void *appv, const struct http_route *route, struct http_req
                        : "sign in, or send an API token as Authorization: Bearer");
         return -1;
     }
-    if (mutating(req->method) && c->who.method != AUTH_TOKEN && !same_origin(app, req)) {
+    if (mutating(req->method) && c->who.method != AUTH_TOKEN && !api_same_origin(app, req)) {
         http_error(resp, 403, "csrf", "Origin",
                    "a signed-in browser request that changes something must come from this"
                    " server's own pages (Origin or Referer)");

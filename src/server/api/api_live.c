@@ -1,0 +1,62 @@
+/* /api/v1/live: the WebSocket that pushes alert changes (and, with the web
+ * UI, fleet updates) to browsers as they happen. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../../lib/now.h"
+#include "../../lib/websocket.h"
+#include "../../lib/xalloc.h"
+#include "api.h"
+
+struct live_upgrade {
+    struct ws_hub *hub;
+    char hello[256];
+};
+
+static void attach(void *arg, int sock, void *urh)
+{
+    struct live_upgrade *u = arg;
+    ws_hub_attach(u->hub, sock, urh, u->hello);
+    free(u);
+}
+
+void api_live(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct api_ctx *c = api_ctx(req);
+    const char *up = http_header(req, "Upgrade");
+    const char *ver = http_header(req, "Sec-WebSocket-Version");
+    char accept[32];
+
+    if (!up || strcasecmp(up, "websocket")) {
+        http_add_header(resp, "Upgrade", "websocket");
+        http_error(resp, 426, "upgrade_required", "Upgrade", "this is a WebSocket endpoint");
+        return;
+    }
+    if (!ver || strcmp(ver, "13")) {
+        http_add_header(resp, "Sec-WebSocket-Version", "13");
+        http_error(resp, 400, "invalid_header", "Sec-WebSocket-Version", "WebSocket version 13 only");
+        return;
+    }
+    /* browsers send cookies with cross-site WebSocket handshakes too */
+    if (c->who.method != AUTH_TOKEN && !api_same_origin(app, req)) {
+        http_error(resp, 403, "csrf", "Origin", "a WebSocket from another site's page is refused");
+        return;
+    }
+    if (ws_accept_key(http_header(req, "Sec-WebSocket-Key"), accept, sizeof(accept)) < 0) {
+        http_error(resp, 400, "invalid_header", "Sec-WebSocket-Key", "a 16-byte base64 nonce is required");
+        return;
+    }
+    struct live_upgrade *u = xcalloc(1, sizeof(*u));
+    u->hub = app->hub;
+    snprintf(u->hello, sizeof(u->hello),
+             "{\"type\":\"hello\",\"user\":\"%s\",\"role\":\"%s\",\"server_time_ms\":%lld}",
+             c->who.username, auth_role_name(c->who.role), (long long)now_wall_ms());
+    resp->status = 101;
+    http_add_header(resp, "Upgrade", "websocket");
+    http_add_header(resp, "Sec-WebSocket-Accept", accept);
+    resp->upgrade = attach;
+    resp->upgrade_arg = u;
+}
