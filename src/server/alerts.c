@@ -1497,6 +1497,19 @@ static json_t *rule_by_name(struct alerts *al, const char *name)
     return NULL;
 }
 
+json_t *alerts_rule_get(struct alerts *al, int64_t id, struct reg_error *err)
+{
+    json_t *out = NULL;
+    pthread_mutex_lock(&al->lock);
+    for (size_t i = 0; i < al->nrules && !out; i++)
+        if (al->rules[i].id == id)
+            out = rule_json(&al->rules[i]);
+    pthread_mutex_unlock(&al->lock);
+    if (!out)
+        set_err(err, 404, "not_found", "id", "no rule with id %lld", (long long)id);
+    return out;
+}
+
 json_t *alerts_rule_create(struct alerts *al, const json_t *body, struct reg_error *err)
 {
     json_t *out = NULL;

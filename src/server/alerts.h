@@ -61,6 +61,7 @@ size_t alerts_eval_now(struct alerts *al, int64_t now_ms);
 
 /* Rules: list, create (from JSON), update, delete. */
 json_t *alerts_rules_list(struct alerts *al);
+json_t *alerts_rule_get(struct alerts *al, int64_t id, struct reg_error *err);
 json_t *alerts_rule_create(struct alerts *al, const json_t *body, struct reg_error *err);
 json_t *alerts_rule_update(struct alerts *al, int64_t id, const json_t *body, struct reg_error *err);
 int alerts_rule_delete(struct alerts *al, int64_t id, struct reg_error *err);

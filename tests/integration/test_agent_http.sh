@@ -13,7 +13,10 @@ curl -fsS "$AGENT_URL/metrics" -o "$WORK/plain.txt"
 curl -fsS -H 'Accept-Encoding: gzip' -D "$WORK/gz.hdr" "$AGENT_URL/metrics" -o "$WORK/m.gz"
 grep -qi '^Content-Encoding: gzip' "$WORK/gz.hdr" || fail "no gzip encoding"
 grep -qi '^Content-Type: text/plain; version=0.0.4' "$WORK/gz.hdr" || fail "content type"
-gunzip -c "$WORK/m.gz" | grep -q '^DCGM_FI_DEV_GPU_UTIL{gpu="1"' || fail "gzip body"
+# (to a file first: grep -q ending early would SIGPIPE gunzip, and pipefail
+# would call that a failure)
+gunzip -c "$WORK/m.gz" > "$WORK/m.txt"
+grep -q '^DCGM_FI_DEV_GPU_UTIL{gpu="1"' "$WORK/m.txt" || fail "gzip body"
 [ "$(grep -c '^DCGM_FI_DEV_GPU_UTIL{' "$WORK/plain.txt")" = 2 ] || fail "two GPUs expected"
 ok "metrics plain and gzip"
 
@@ -82,9 +85,10 @@ FAKE_NVML_SCENARIO="$WORK/api.scenario" "$AGENT" --config "$WORK/agent.yaml" \
     --listen "127.0.0.1:$port2" --nvml-lib "$FAKE_NVML" > "$WORK/cfg.log" 2>&1 &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$port2/healthz"
-curl -fsS "http://127.0.0.1:$port2/metrics" | grep -q 'Hostname="from-config"' \
+curl -fsS "http://127.0.0.1:$port2/metrics" -o "$WORK/cfg.txt"
+grep -q 'Hostname="from-config"' "$WORK/cfg.txt" \
     || fail "config hostname"
-curl -fsS "http://127.0.0.1:$port2/metrics" | grep -q '^gpufleet_agent_sample_interval_seconds 0.3$' \
+grep -q '^gpufleet_agent_sample_interval_seconds 0.3$' "$WORK/cfg.txt" \
     || fail "config interval"
 printf 'interval_ms: 5\n' > "$WORK/bad.yaml"
 if "$AGENT" --config "$WORK/bad.yaml" > "$WORK/bad.log" 2>&1; then fail "bad config accepted"; fi

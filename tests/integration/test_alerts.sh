@@ -195,6 +195,15 @@ api POST /api/v1/alerts/rules '{"name":"LowPower","metric":"DCGM_FI_DEV_POWER_US
 [ "$HTTP_CODE" = 400 ] && jq -e '.error.field == "threshold"' "$WORK/bad.json" > /dev/null || fail "API rule check: $HTTP_CODE"
 api POST /api/v1/alerts/rules '{"name":"LowPower","metric":"DCGM_FI_DEV_POWER_USAGE","agg":"avg","window":"10s","op":"<","threshold":1}' > "$WORK/r.json"
 [ "$HTTP_CODE" = 201 ] || fail "API rule: $HTTP_CODE $(cat "$WORK/r.json")"
+rid=$(jq .id "$WORK/r.json")
+api PUT "/api/v1/alerts/rules/$rid" '{"name":"LowPower","metric":"DCGM_FI_DEV_POWER_USAGE","agg":"min","window":"20s","op":"<","threshold":2}' > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "rule update: $HTTP_CODE"
+api GET "/api/v1/alerts/rules/$rid" > "$WORK/r.json"
+jq -e '.agg == "min" and .threshold == 2 and .source == "api"' "$WORK/r.json" > /dev/null || fail "rule read back: $(cat "$WORK/r.json")"
+api DELETE "/api/v1/alerts/rules/$rid" > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "rule delete: $HTTP_CODE"
+api GET "/api/v1/alerts/rules/$rid" > /dev/null
+[ "$HTTP_CODE" = 404 ] || fail "deleted rule still there: $HTTP_CODE"
 fid=$(jq '.rules[] | select(.name == "GpuHot") | .id' "$WORK/rules.json")
 api DELETE "/api/v1/alerts/rules/$fid" > /dev/null
 [ "$HTTP_CODE" = 409 ] || fail "deleting a file rule: $HTTP_CODE"

@@ -111,6 +111,7 @@ void api_users_update(void *app, struct http_request *req, struct http_response 
 void api_users_delete(void *app, struct http_request *req, struct http_response *resp);
 void api_audit_list(void *app, struct http_request *req, struct http_response *resp);
 void api_alert_rules_list(void *app, struct http_request *req, struct http_response *resp);
+void api_alert_rules_get(void *app, struct http_request *req, struct http_response *resp);
 void api_alert_rules_create(void *app, struct http_request *req, struct http_response *resp);
 void api_alert_rules_update(void *app, struct http_request *req, struct http_response *resp);
 void api_alert_rules_delete(void *app, struct http_request *req, struct http_response *resp);

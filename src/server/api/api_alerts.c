@@ -22,6 +22,21 @@ void api_alert_rules_list(void *appv, struct http_request *req, struct http_resp
     api_json(resp, 200, json_pack("{s:o}", "rules", alerts_rules_list(app->alerts)));
 }
 
+void api_alert_rules_get(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct reg_error e;
+    int64_t id = api_path_id(req->params[0], resp);
+    json_t *out;
+    if (id < 0)
+        return;
+    if (!(out = alerts_rule_get(app->alerts, id, &e))) {
+        api_reply_error(resp, &e);
+        return;
+    }
+    api_json(resp, 200, out);
+}
+
 void api_alert_rules_create(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;

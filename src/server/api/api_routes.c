@@ -59,6 +59,7 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/alerts/{id}/ack", api_alerts_ack, OPERATOR, NULL, "alert.ack"},
     {"GET", "/api/v1/alerts/rules", api_alert_rules_list, VIEWER, NULL, NULL},
     {"POST", "/api/v1/alerts/rules", api_alert_rules_create, OPERATOR, NULL, "alert_rule.create"},
+    {"GET", "/api/v1/alerts/rules/{id}", api_alert_rules_get, VIEWER, NULL, NULL},
     {"PUT", "/api/v1/alerts/rules/{id}", api_alert_rules_update, OPERATOR, NULL, "alert_rule.update"},
     {"DELETE", "/api/v1/alerts/rules/{id}", api_alert_rules_delete, OPERATOR, NULL, "alert_rule.delete"},
     {"GET", "/api/v1/silences", api_silences_list, VIEWER, NULL, NULL},
