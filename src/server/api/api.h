@@ -43,6 +43,9 @@ void api_audit_detail(struct http_request *req, const char *key, json_t *value);
  * (Origin, else Referer, against Host and public_url). */
 int api_same_origin(struct server_app *app, struct http_request *req);
 
+/* Whether the peer is one of trusted_proxies (exact address match). */
+int api_trusted_proxy(struct server_app *app, struct http_request *req);
+
 /* Replies with an input error. */
 void api_reply_error(struct http_response *resp, const struct reg_error *e);
 

@@ -17,8 +17,7 @@ static int secure_cookie(struct server_app *app, struct http_request *req)
         return 1;
     if (app->opts->public_url && !strncmp(app->opts->public_url, "https://", 8))
         return 1;
-    return proto && !strcmp(proto, "https") && app->opts->trusted_proxies &&
-           strstr(app->opts->trusted_proxies, http_client_addr(req));
+    return proto && !strcmp(proto, "https") && api_trusted_proxy(app, req);
 }
 
 static void set_cookie(struct server_app *app, struct http_request *req,

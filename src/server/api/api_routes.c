@@ -161,6 +161,11 @@ static int listed(const char *list, const char *addr)
     return 0;
 }
 
+int api_trusted_proxy(struct server_app *app, struct http_request *req)
+{
+    return app->opts->trusted_proxies && listed(app->opts->trusted_proxies, http_client_addr(req));
+}
+
 /* The client: the peer, or for a trusted proxy the last address it added
  * to X-Forwarded-For. */
 static void find_source(struct server_app *app, struct http_request *req, struct api_ctx *c,
