@@ -162,6 +162,8 @@ struct alerts {
     pthread_cond_t qcond;
     struct note *queue;
     struct notify_group *groups; /* under qlock */
+    json_t *group_by;            /* label names from cfg.group_by */
+    int64_t pruned_ms;
     int stop;
 };
 
@@ -749,7 +751,10 @@ static char *mail_message(const json_t *cfg, const char *subject, const char *te
         size_t n = strcspn(p, "\n");
         if (*p == '.')
             buf_putc(&b, '.');
-        buf_append(&b, p, n);
+        /* label values come from exporters: no bare CR or other controls
+         * into the SMTP stream */
+        for (size_t i = 0; i < n; i++)
+            buf_putc(&b, (unsigned char)p[i] < 0x20 && p[i] != '\t' ? ' ' : p[i]);
         buf_puts(&b, "\r\n");
         p += n + (p[n] == '\n');
     }
@@ -829,7 +834,7 @@ static void notify(struct alerts *al, int64_t id, int firing, const json_t *labe
     json_t *gl = json_object();
     size_t i;
     json_t *name;
-    json_array_foreach(al->cfg.group_by_list, i, name)
+    json_array_foreach(al->group_by, i, name)
     {
         json_t *v = json_object_get(labels, json_string_value(name));
         json_object_set_new(gl, json_string_value(name), v ? json_incref(v) : json_string(""));
@@ -1070,6 +1075,26 @@ static size_t eval_rule(struct alerts *al, struct rule *r, uint64_t count, int64
     return n;
 }
 
+/* Resolved alerts and the notification log past history_days go, hourly:
+ * a flapping fleet would otherwise grow alerts.db without end. Called
+ * with the lock held. */
+static void prune_history(struct alerts *al, int64_t now)
+{
+    if (now - al->pruned_ms < 3600000 && now >= al->pruned_ms)
+        return;
+    al->pruned_ms = now;
+    int64_t before = now - al->cfg.history_days * 86400000LL;
+    static const char *const sql[] = {"DELETE FROM alerts WHERE state = 'resolved' AND resolved_ms < ?",
+                                      "DELETE FROM notifications WHERE ts_ms < ?",
+                                      "DELETE FROM silences WHERE ends_ms < ?"};
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        sqlite3_stmt *st = db_prepare(al->meta, sql[i]);
+        sqlite3_bind_int64(st, 1, before);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+}
+
 size_t alerts_eval_now(struct alerts *al, int64_t now)
 {
     size_t n = 0;
@@ -1091,6 +1116,7 @@ size_t alerts_eval_now(struct alerts *al, int64_t now)
         update_alert(al, &al->act[i], "resolved", now);
         drop_active(al, &al->act[i]);
     }
+    prune_history(al, now);
     db_exec(al->meta, "COMMIT");
     pthread_mutex_unlock(&al->lock);
     return n;
@@ -1378,16 +1404,18 @@ struct alerts *alerts_start(const char *path, const struct alerts_config *cfg, s
     al->external_url = xstrdup(cfg->external_url ? cfg->external_url : "");
     if (al->cfg.eval_interval_ms <= 0)
         al->cfg.eval_interval_ms = 5000;
-    al->cfg.group_by_list = json_array();
+    al->group_by = json_array();
     for (const char *p = cfg->group_by && *cfg->group_by ? cfg->group_by : "alertname"; *p;) {
         size_t n = strcspn(p, ", ");
         if (n)
-            json_array_append_new(al->cfg.group_by_list, json_stringn(p, n));
+            json_array_append_new(al->group_by, json_stringn(p, n));
         p += n;
         p += strspn(p, ", ");
     }
     if (al->cfg.repeat_interval_ms <= 0)
         al->cfg.repeat_interval_ms = 4 * 3600000LL;
+    if (al->cfg.history_days <= 0)
+        al->cfg.history_days = 90;
     al->meta = db_open(path, steps, sizeof(steps) / sizeof(steps[0]), err, errlen);
     if (!al->meta)
         goto fail;
@@ -1427,7 +1455,7 @@ struct alerts *alerts_start(const char *path, const struct alerts_config *cfg, s
 fail_db:
     sqlite3_close(al->meta);
 fail:
-    json_decref(al->cfg.group_by_list);
+    json_decref(al->group_by);
     free(text);
     free(al->external_url);
     free(al);
@@ -1459,7 +1487,7 @@ void alerts_stop(struct alerts *al)
         free(g->a);
         free(g);
     }
-    json_decref(al->cfg.group_by_list);
+    json_decref(al->group_by);
     while (al->nact)
         drop_active(al, &al->act[0]);
     free(al->act);

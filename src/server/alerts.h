@@ -27,7 +27,7 @@ struct alerts_config {
      * repeat_interval */
     const char *group_by;
     int64_t group_wait_ms, group_interval_ms, repeat_interval_ms;
-    json_t *group_by_list;      /* internal */
+    int64_t history_days;       /* resolved alerts and notification logs kept (90) */
     /* every state change and ack as a JSON event, for live push */
     void (*on_event)(void *arg, const char *json, size_t len);
     void *event_arg;

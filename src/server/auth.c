@@ -296,13 +296,13 @@ struct auth *auth_open(const char *path, const struct auth_config *cfg, char *er
     if (!a->db)
         goto fail;
     a->q_session = db_prepare(a->db,
-        "SELECT s.id, s.user_id, s.created_ms, s.last_seen_ms, s.expires_ms, u.username,"
-        " u.role, u.disabled, u.must_change FROM sessions s JOIN users u ON u.id = s.user_id"
+        "SELECT s.id, s.user_id, s.last_seen_ms, s.expires_ms, u.username, u.role, u.disabled,"
+        " u.must_change FROM sessions s JOIN users u ON u.id = s.user_id"
         " WHERE s.hash = ? AND s.revoked_ms = 0");
     a->q_session_touch = db_prepare(a->db, "UPDATE sessions SET last_seen_ms = ? WHERE id = ?");
     a->q_token = db_prepare(a->db,
-        "SELECT t.id, t.user_id, t.role, t.expires_ms, t.last_used_ms, u.username, u.role,"
-        " u.disabled FROM api_tokens t JOIN users u ON u.id = t.user_id"
+        "SELECT t.id, t.user_id, t.last_used_ms, t.expires_ms, u.username, u.role, u.disabled,"
+        " t.role FROM api_tokens t JOIN users u ON u.id = t.user_id"
         " WHERE t.hash = ? AND t.revoked_ms = 0");
     a->q_token_touch = db_prepare(a->db, "UPDATE api_tokens SET last_used_ms = ? WHERE id = ?");
     a->q_data_version = db_prepare(a->db, "PRAGMA data_version");
@@ -480,48 +480,62 @@ static void touch_row(struct auth *a, sqlite3_stmt *st, int64_t id, int64_t now)
     pthread_mutex_unlock(&a->lock);
 }
 
-int auth_identify_session(struct auth *a, const char *secret, int64_t now, struct auth_identity *id)
+/* Sessions and API tokens take the same path: the cache, else one read of
+ * their row (both SELECTs give id, user_id, last use, end, username, the
+ * user's role, disabled, then must_change or the token's role). */
+static int identify(struct auth *a, const char *secret, int64_t now, int method, struct auth_identity *id)
 {
+    int session = method == AUTH_SESSION;
+    sqlite3_stmt *st = session ? a->q_session : a->q_token;
+    sqlite3_stmt *touch_q = session ? a->q_session_touch : a->q_token_touch;
+    int64_t idle = session ? a->cfg.session_idle_ms : 0;
+    /* the database keeps the last use to within a quarter of the idle time
+     * (tokens: a minute) */
+    int64_t touch_ms = session ? touch_every(a) : 60000;
     unsigned char h[HASH_LEN];
     int rc = -1, touch = 0;
-    int64_t sid = 0, last = 0, end = 0;
+    int64_t row = 0, last = 0, end = 0;
 
     hash_secret(secret, h);
     poll_other_writers(a, now);
-    /* the database keeps the last use to within a quarter of the idle time */
-    if (cache_get(a, h, AUTH_SESSION, now, a->cfg.session_idle_ms, touch_every(a), id, &touch)) {
+    if (cache_get(a, h, method, now, idle, touch_ms, id, &touch)) {
         if (touch) {
-            touch_row(a, a->q_session_touch, id->session_id, now);
+            touch_row(a, touch_q, session ? id->session_id : id->token_id, now);
             cache_stored(a, h, now);
         }
         return 0;
     }
     uint64_t gen = generation(a);
     pthread_mutex_lock(&a->lock);
-    sqlite3_stmt *st = a->q_session;
     sqlite3_bind_blob(st, 1, h, HASH_LEN, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_ROW)
         goto out;
-    sid = sqlite3_column_int64(st, 0);
-    last = sqlite3_column_int64(st, 3);
-    end = sqlite3_column_int64(st, 4);
-    if (sqlite3_column_int(st, 7) || now >= end || now - last >= a->cfg.session_idle_ms)
+    row = sqlite3_column_int64(st, 0);
+    last = sqlite3_column_int64(st, 2);
+    end = sqlite3_column_int64(st, 3);
+    if (sqlite3_column_int(st, 6) || now >= end || (idle && now - last >= idle))
         goto out;
     memset(id, 0, sizeof(*id));
-    id->session_id = sid;
     id->user_id = sqlite3_column_int64(st, 1);
-    copy_col(st, 5, id->username, sizeof(id->username));
-    id->role = sqlite3_column_int(st, 6);
-    id->must_change_password = sqlite3_column_int(st, 8);
-    id->method = AUTH_SESSION;
+    copy_col(st, 4, id->username, sizeof(id->username));
+    int urole = sqlite3_column_int(st, 5), extra = sqlite3_column_int(st, 7);
+    if (session) {
+        id->session_id = row;
+        id->role = urole;
+        id->must_change_password = extra;
+    } else {
+        id->token_id = row;
+        id->role = extra < urole ? extra : urole; /* a demoted user's tokens follow */
+    }
+    id->method = method;
     rc = 0;
 out:
     sqlite3_reset(st);
     pthread_mutex_unlock(&a->lock);
     if (rc == 0) {
         int64_t stored = last;
-        if (now - last >= touch_every(a)) {
-            touch_row(a, a->q_session_touch, sid, now);
+        if (now - last >= touch_ms) {
+            touch_row(a, touch_q, row, now);
             stored = now;
         }
         cache_put(a, h, gen, id, end, now, stored);
@@ -529,52 +543,14 @@ out:
     return rc;
 }
 
+int auth_identify_session(struct auth *a, const char *secret, int64_t now, struct auth_identity *id)
+{
+    return identify(a, secret, now, AUTH_SESSION, id);
+}
+
 int auth_identify_token(struct auth *a, const char *secret, int64_t now, struct auth_identity *id)
 {
-    unsigned char h[HASH_LEN];
-    int rc = -1, touch = 0;
-    int64_t tid = 0, last = 0, end = 0;
-
-    hash_secret(secret, h);
-    poll_other_writers(a, now);
-    if (cache_get(a, h, AUTH_TOKEN, now, 0, 60000, id, &touch)) {
-        if (touch) {
-            touch_row(a, a->q_token_touch, id->token_id, now);
-            cache_stored(a, h, now);
-        }
-        return 0;
-    }
-    uint64_t gen = generation(a);
-    pthread_mutex_lock(&a->lock);
-    sqlite3_stmt *st = a->q_token;
-    sqlite3_bind_blob(st, 1, h, HASH_LEN, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW)
-        goto out;
-    tid = sqlite3_column_int64(st, 0);
-    last = sqlite3_column_int64(st, 4);
-    end = sqlite3_column_int64(st, 3);
-    if (sqlite3_column_int(st, 7) || now >= end)
-        goto out;
-    int trole = sqlite3_column_int(st, 2), urole = sqlite3_column_int(st, 6);
-    memset(id, 0, sizeof(*id));
-    id->token_id = tid;
-    id->user_id = sqlite3_column_int64(st, 1);
-    copy_col(st, 5, id->username, sizeof(id->username));
-    id->role = trole < urole ? trole : urole; /* a demoted user's tokens follow */
-    id->method = AUTH_TOKEN;
-    rc = 0;
-out:
-    sqlite3_reset(st);
-    pthread_mutex_unlock(&a->lock);
-    if (rc == 0) {
-        int64_t stored = last;
-        if (now - last >= 60000) {
-            touch_row(a, a->q_token_touch, tid, now);
-            stored = now;
-        }
-        cache_put(a, h, gen, id, end, now, stored);
-    }
-    return rc;
+    return identify(a, secret, now, AUTH_TOKEN, id);
 }
 
 int auth_identify_proxy(struct auth *a, const char *username, const char *role_name, int64_t now,
@@ -779,24 +755,20 @@ int auth_session_create(struct auth *a, int64_t user_id, const char *source, con
     return rc ? -1 : 0;
 }
 
-static int revoke(struct auth *a, const char *table, int64_t id, int64_t owner, int64_t now,
-                  struct reg_error *err)
+static int revoke(struct auth *a, const char *sql, const char *what, int64_t id, int64_t owner,
+                  int64_t now, struct reg_error *err)
 {
-    char sql[160];
-    snprintf(sql, sizeof(sql), "UPDATE %s SET revoked_ms = ? WHERE id = ? AND revoked_ms = 0"
-                               " AND (? = 0 OR user_id = ?)", table);
     pthread_mutex_lock(&a->lock);
     sqlite3_stmt *st = prep(a, sql);
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, id);
     sqlite3_bind_int64(st, 3, owner);
-    sqlite3_bind_int64(st, 4, owner);
     int rc = run(st);
     int changed = sqlite3_changes(a->db);
     pthread_mutex_unlock(&a->lock);
     invalidate(a);
     if (rc || !changed) {
-        set_err(err, 404, "not_found", "id", "no such %s", table[0] == 's' ? "session" : "token");
+        set_err(err, 404, "not_found", "id", "no such %s", what);
         return -1;
     }
     return 0;
@@ -804,7 +776,8 @@ static int revoke(struct auth *a, const char *table, int64_t id, int64_t owner, 
 
 int auth_session_revoke(struct auth *a, int64_t id, int64_t owner, int64_t now, struct reg_error *err)
 {
-    return revoke(a, "sessions", id, owner, now, err);
+    return revoke(a, "UPDATE sessions SET revoked_ms = ?1 WHERE id = ?2 AND revoked_ms = 0"
+                     " AND (?3 = 0 OR user_id = ?3)", "session", id, owner, now, err);
 }
 
 json_t *auth_sessions_list(struct auth *a, int64_t user_id, int64_t now)
@@ -928,7 +901,8 @@ json_t *auth_tokens_list(struct auth *a, int64_t user_id, int64_t now)
 
 int auth_token_revoke(struct auth *a, int64_t id, int64_t owner, int64_t now, struct reg_error *err)
 {
-    return revoke(a, "api_tokens", id, owner, now, err);
+    return revoke(a, "UPDATE api_tokens SET revoked_ms = ?1 WHERE id = ?2 AND revoked_ms = 0"
+                     " AND (?3 = 0 OR user_id = ?3)", "token", id, owner, now, err);
 }
 
 /* ---- users ---- */

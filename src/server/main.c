@@ -286,7 +286,8 @@ static int serve(int argc, char **argv)
                                 .group_by = opts.alert_group_by,
                                 .group_wait_ms = opts.alert_group_wait_ms,
                                 .group_interval_ms = opts.alert_group_interval_ms,
-                                .repeat_interval_ms = opts.alert_repeat_interval_ms};
+                                .repeat_interval_ms = opts.alert_repeat_interval_ms,
+                                .history_days = opts.alert_history_days};
     app.hub = ws_hub_new(256);
     alc.on_event = live_event;
     alc.event_arg = app.hub;

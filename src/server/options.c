@@ -47,6 +47,7 @@ static const struct config_key keys[] = {
     {"alert_default_rules", INT(alert_default_rules, 0, 1)},
     {"alert_rules_file", STR(alert_rules_file, 2048)},
     {"alert_group_by", STR(alert_group_by, 512)},
+    {"alert_history_days", INT(alert_history_days, 1, 36500)},
     {"alert_group_wait_ms", INT(alert_group_wait_ms, 0, 3600000)},
     {"alert_group_interval_ms", INT(alert_group_interval_ms, 0, 86400000)},
     {"alert_repeat_interval_ms", INT(alert_repeat_interval_ms, 1000, 30LL * 86400000)},
@@ -85,6 +86,7 @@ void server_options_init(struct server_options *o)
     o->alert_eval_interval_ms = 5000;
     o->alert_default_rules = 1;
     o->alert_group_wait_ms = 10000;
+    o->alert_history_days = 90;
     o->alert_group_interval_ms = 60000;
     o->alert_repeat_interval_ms = 4 * 3600000LL;
 }

@@ -34,7 +34,7 @@ struct server_options {
     char *public_url;        /* the origin browsers use, when behind a proxy */
     /* alerts (docs/alerts.md) */
     int64_t alert_eval_interval_ms, alert_default_rules;
-    int64_t alert_group_wait_ms, alert_group_interval_ms, alert_repeat_interval_ms;
+    int64_t alert_group_wait_ms, alert_group_interval_ms, alert_repeat_interval_ms, alert_history_days;
     char *alert_rules_file, *alert_group_by;
 };
 

@@ -129,6 +129,15 @@ static void evaluation_states(void **state)
     a = alerts_list(al, "active", 10);
     assert_int_equal(json_array_size(a), 0);
     json_decref(a);
+    /* history is kept 90 days (alert_history_days), then pruned */
+    alerts_eval_now(al, t0 + 89LL * 86400000);
+    a = alerts_list(al, "resolved", 10);
+    assert_int_equal(json_array_size(a), 2);
+    json_decref(a);
+    alerts_eval_now(al, t0 + 92LL * 86400000);
+    a = alerts_list(al, "resolved", 10);
+    assert_int_equal(json_array_size(a), 0);
+    json_decref(a);
     alerts_stop(al);
     tsdb_close(db);
     char cmd[128];

@@ -49,6 +49,13 @@ int api_trusted_proxy(struct server_app *app, struct http_request *req);
 /* Replies with an input error. */
 void api_reply_error(struct http_response *resp, const struct reg_error *e);
 
+/* Replies with out (reference stolen) and status, or with e when out is
+ * NULL: the tail of most handlers. */
+void api_reply(struct http_response *resp, int status, json_t *out, const struct reg_error *e);
+
+/* Replies {"ok":true}, or with e when rc < 0. */
+void api_reply_rc(struct http_response *resp, int rc, const struct reg_error *e);
+
 /* A query parameter as text: absent gives NULL; NUL bytes, invalid UTF-8 or
  * more than max bytes give a 400 naming it and -1. */
 int api_query_text(struct http_request *req, struct http_response *resp, const char *name,

@@ -27,14 +27,9 @@ void api_alert_rules_get(void *appv, struct http_request *req, struct http_respo
     struct server_app *app = appv;
     struct reg_error e;
     int64_t id = api_path_id(req->params[0], resp);
-    json_t *out;
     if (id < 0)
         return;
-    if (!(out = alerts_rule_get(app->alerts, id, &e))) {
-        api_reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 200, out);
+    api_reply(resp, 200, alerts_rule_get(app->alerts, id, &e), &e);
 }
 
 void api_alert_rules_create(void *appv, struct http_request *req, struct http_response *resp)
@@ -48,11 +43,7 @@ void api_alert_rules_create(void *appv, struct http_request *req, struct http_re
     api_audit_target(req, "rule:%.64s", name ? name : "");
     out = alerts_rule_create(app->alerts, body, &e);
     json_decref(body);
-    if (!out) {
-        api_reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 201, out);
+    api_reply(resp, 201, out, &e);
 }
 
 void api_alert_rules_update(void *appv, struct http_request *req, struct http_response *resp)
@@ -65,11 +56,7 @@ void api_alert_rules_update(void *appv, struct http_request *req, struct http_re
         return;
     out = alerts_rule_update(app->alerts, id, body, &e);
     json_decref(body);
-    if (!out) {
-        api_reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 200, out);
+    api_reply(resp, 200, out, &e);
 }
 
 void api_alert_rules_delete(void *appv, struct http_request *req, struct http_response *resp)
@@ -79,11 +66,7 @@ void api_alert_rules_delete(void *appv, struct http_request *req, struct http_re
     int64_t id = path_id(req, resp, "rule");
     if (id < 0)
         return;
-    if (alerts_rule_delete(app->alerts, id, &e) < 0) {
-        api_reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 200, json_pack("{s:b}", "ok", 1));
+    api_reply_rc(resp, alerts_rule_delete(app->alerts, id, &e), &e);
 }
 
 void api_alerts_list(void *appv, struct http_request *req, struct http_response *resp)
@@ -126,11 +109,7 @@ void api_alerts_ack(void *appv, struct http_request *req, struct http_response *
     }
     out = alerts_ack(app->alerts, id, api_ctx(req)->who.username, comment, &e);
     json_decref(body);
-    if (!out) {
-        api_reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 200, out);
+    api_reply(resp, 200, out, &e);
 }
 
 void api_silences_list(void *appv, struct http_request *req, struct http_response *resp)
@@ -165,11 +144,7 @@ void api_silences_delete(void *appv, struct http_request *req, struct http_respo
     int64_t id = path_id(req, resp, "silence");
     if (id < 0)
         return;
-    if (alerts_silence_delete(app->alerts, id, &e) < 0) {
-        api_reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 200, json_pack("{s:b}", "ok", 1));
+    api_reply_rc(resp, alerts_silence_delete(app->alerts, id, &e), &e);
 }
 
 void api_receivers_list(void *appv, struct http_request *req, struct http_response *resp)
@@ -190,11 +165,7 @@ void api_receivers_create(void *appv, struct http_request *req, struct http_resp
     api_audit_target(req, "receiver:%.64s", name ? name : "");
     out = alerts_receiver_create(app->alerts, body, &e);
     json_decref(body);
-    if (!out) {
-        api_reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 201, out);
+    api_reply(resp, 201, out, &e);
 }
 
 void api_receivers_delete(void *appv, struct http_request *req, struct http_response *resp)
@@ -204,11 +175,7 @@ void api_receivers_delete(void *appv, struct http_request *req, struct http_resp
     int64_t id = path_id(req, resp, "receiver");
     if (id < 0)
         return;
-    if (alerts_receiver_delete(app->alerts, id, &e) < 0) {
-        api_reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 200, json_pack("{s:b}", "ok", 1));
+    api_reply_rc(resp, alerts_receiver_delete(app->alerts, id, &e), &e);
 }
 
 void api_receivers_test(void *appv, struct http_request *req, struct http_response *resp)
@@ -218,11 +185,7 @@ void api_receivers_test(void *appv, struct http_request *req, struct http_respon
     int64_t id = path_id(req, resp, "receiver");
     if (id < 0)
         return;
-    if (alerts_receiver_test(app->alerts, id, &e) < 0) {
-        api_reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 200, json_pack("{s:b}", "ok", 1));
+    api_reply_rc(resp, alerts_receiver_test(app->alerts, id, &e), &e);
 }
 
 void api_notifications_list(void *appv, struct http_request *req, struct http_response *resp)

@@ -170,9 +170,5 @@ void api_sessions_delete(void *appv, struct http_request *req, struct http_respo
     if (id < 0)
         return;
     api_audit_target(req, "session:%lld", (long long)id);
-    if (auth_session_revoke(app->auth, id, api_scope(req), now_wall_ms(), &e) < 0) {
-        api_reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 200, json_pack("{s:b}", "ok", 1));
+    api_reply_rc(resp, auth_session_revoke(app->auth, id, api_scope(req), now_wall_ms(), &e), &e);
 }

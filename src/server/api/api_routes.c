@@ -128,6 +128,19 @@ void api_reply_error(struct http_response *resp, const struct reg_error *e)
     http_error(resp, e->status, e->code, e->field[0] ? e->field : NULL, "%s", e->message);
 }
 
+void api_reply(struct http_response *resp, int status, json_t *out, const struct reg_error *e)
+{
+    if (!out)
+        api_reply_error(resp, e);
+    else
+        api_json(resp, status, out);
+}
+
+void api_reply_rc(struct http_response *resp, int rc, const struct reg_error *e)
+{
+    api_reply(resp, 200, rc < 0 ? NULL : json_pack("{s:b}", "ok", 1), e);
+}
+
 int api_query_text(struct http_request *req, struct http_response *resp, const char *name,
                    size_t max, const char **out)
 {

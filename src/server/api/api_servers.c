@@ -7,11 +7,6 @@
 #include "../scrape.h"
 #include "api.h"
 
-static void reply_error(struct http_response *resp, const struct reg_error *e)
-{
-    http_error(resp, e->status, e->code, e->field[0] ? e->field : NULL, "%s", e->message);
-}
-
 void api_servers_list(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
@@ -44,7 +39,7 @@ void api_servers_create(void *appv, struct http_request *req, struct http_respon
     json_decref(body);
     if (!out) {
         sodium_memzero(token, sizeof(token));
-        reply_error(resp, &e);
+        api_reply_error(resp, &e);
         return;
     }
     if (token[0])
@@ -63,11 +58,7 @@ void api_servers_get(void *appv, struct http_request *req, struct http_response 
     if (id < 0)
         return;
     out = reg_get(app->reg, id, &e);
-    if (!out) {
-        reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 200, out);
+    api_reply(resp, 200, out, &e);
 }
 
 void api_servers_update(void *appv, struct http_request *req, struct http_response *resp)
@@ -81,11 +72,7 @@ void api_servers_update(void *appv, struct http_request *req, struct http_respon
         return;
     out = reg_update(app->reg, id, body, &e);
     json_decref(body);
-    if (!out) {
-        reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 200, out);
+    api_reply(resp, 200, out, &e);
 }
 
 void api_servers_delete(void *appv, struct http_request *req, struct http_response *resp)
@@ -97,7 +84,7 @@ void api_servers_delete(void *appv, struct http_request *req, struct http_respon
     if (id < 0)
         return;
     if (reg_delete(app->reg, id, &e) < 0) {
-        reply_error(resp, &e);
+        api_reply_error(resp, &e);
         return;
     }
     resp->status = 204;
@@ -115,7 +102,7 @@ void api_servers_check(void *appv, struct http_request *req, struct http_respons
         return;
     srv = reg_get(app->reg, id, &e);
     if (!srv) {
-        reply_error(resp, &e);
+        api_reply_error(resp, &e);
         return;
     }
     /* the token is not in the JSON view: take it from the target list */
@@ -146,7 +133,7 @@ void api_servers_events(void *appv, struct http_request *req, struct http_respon
         return;
     out = reg_events(app->reg, id, 200, &e);
     if (!out) {
-        reply_error(resp, &e);
+        api_reply_error(resp, &e);
         return;
     }
     api_json(resp, 200, json_pack("{s:o}", "events", out));

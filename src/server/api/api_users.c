@@ -44,11 +44,7 @@ void api_users_create(void *appv, struct http_request *req, struct http_response
     audit_fields(req, body);
     out = auth_user_create_json(app->auth, body, now_wall_ms(), &e);
     json_decref(body);
-    if (!out) {
-        api_reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 201, out);
+    api_reply(resp, 201, out, &e);
 }
 
 void api_users_get(void *appv, struct http_request *req, struct http_response *resp)
@@ -56,15 +52,10 @@ void api_users_get(void *appv, struct http_request *req, struct http_response *r
     struct server_app *app = appv;
     struct reg_error e;
     int64_t id = api_path_id(req->params[0], resp);
-    json_t *out;
 
     if (id < 0)
         return;
-    if (!(out = auth_user_get(app->auth, id, &e))) {
-        api_reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 200, out);
+    api_reply(resp, 200, auth_user_get(app->auth, id, &e), &e);
 }
 
 static void target_user(struct server_app *app, struct http_request *req, int64_t id)
@@ -87,11 +78,7 @@ void api_users_update(void *appv, struct http_request *req, struct http_response
     audit_fields(req, body);
     out = auth_user_update_json(app->auth, id, body, now_wall_ms(), &e);
     json_decref(body);
-    if (!out) {
-        api_reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 200, out);
+    api_reply(resp, 200, out, &e);
 }
 
 void api_users_delete(void *appv, struct http_request *req, struct http_response *resp)
@@ -103,11 +90,7 @@ void api_users_delete(void *appv, struct http_request *req, struct http_response
     if (id < 0)
         return;
     target_user(app, req, id);
-    if (auth_user_delete(app->auth, id, &e) < 0) {
-        api_reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 200, json_pack("{s:b}", "ok", 1));
+    api_reply_rc(resp, auth_user_delete(app->auth, id, &e), &e);
 }
 
 /* ---- tokens ---- */
@@ -167,11 +150,7 @@ void api_tokens_delete(void *appv, struct http_request *req, struct http_respons
     if (id < 0)
         return;
     api_audit_target(req, "token:%lld", (long long)id);
-    if (auth_token_revoke(app->auth, id, api_scope(req), now_wall_ms(), &e) < 0) {
-        api_reply_error(resp, &e);
-        return;
-    }
-    api_json(resp, 200, json_pack("{s:b}", "ok", 1));
+    api_reply_rc(resp, auth_token_revoke(app->auth, id, api_scope(req), now_wall_ms(), &e), &e);
 }
 
 /* ---- audit ---- */
