@@ -325,11 +325,6 @@ static int parse_rule(const json_t *j, const char *prefix, struct rule *r, struc
     return 0;
 }
 
-int alert_rule_check(const json_t *rule, const char *prefix, struct reg_error *err)
-{
-    return parse_rule(rule, prefix, NULL, err);
-}
-
 /* The rules of a YAML document, checked; a new reference or NULL. */
 static json_t *rules_of_yaml(const char *text, size_t len, struct reg_error *e)
 {

@@ -35,11 +35,8 @@ struct alerts_config {
 
 /* ---- rules (validation shared by the file, the API and the fuzzer) ---- */
 
-/* Checks one rule given as JSON. 0, or -1 with err naming the rule and the
- * field ("rules[2] (GpuHot).threshold: ..."). prefix names its place. */
-int alert_rule_check(const json_t *rule, const char *prefix, struct reg_error *err);
-
-/* Checks a rules document ({"rules":[...]} as YAML text). 0 or -1 with err. */
+/* Checks a rules document ({"rules":[...]} as YAML text). 0, or -1 with err
+ * naming the rule and the field ("rules[2] (GpuHot).threshold: ..."). */
 int alert_rules_check_yaml(const char *text, size_t len, struct reg_error *err);
 
 /* Renders a template: {{ $labels.NAME }}, {{ $value }}, {{ $host }}. The
