@@ -12,5 +12,7 @@ Asan) dir=build-asan; args=(-DCMAKE_BUILD_TYPE=Asan) ;;
 Fuzz) dir=build-fuzz; args=(-DCMAKE_BUILD_TYPE=Release -DGPUFLEET_FUZZ=ON -DCMAKE_C_COMPILER=clang) ;;
 *) echo "usage: $0 [Release|Asan|Fuzz]" >&2; exit 2 ;;
 esac
+# the server embeds the web UI; a fuzz build has no use for it
+[ "$type" = Fuzz ] || [ "${GPUFLEET_SKIP_WEB:-}" = 1 ] || scripts/build-web.sh
 cmake -S . -B "$dir" "${args[@]}" > /dev/null
 cmake --build "$dir" -j "$jobs"

@@ -203,6 +203,10 @@ static int match_route(const char *pattern, const char *path, struct http_reques
     size_t np = 0;
 
     while (*p && *s) {
+        if (!strcmp(p, "{*}")) { /* the rest of the path, slashes included */
+            req->nparams = np;
+            return 1;
+        }
         if (*p == '{') {
             const char *pe = strchr(p, '}');
             size_t n = strcspn(s, "/");
@@ -221,6 +225,8 @@ static int match_route(const char *pattern, const char *path, struct http_reques
         p++;
         s++;
     }
+    if (!strcmp(p, "{*}"))
+        p += 3;
     if (*p || *s)
         return 0;
     req->nparams = np;
@@ -250,7 +256,8 @@ static void decide(struct http_server *srv, struct http_request *req)
         const struct http_route *r = &srv->cfg.routes[i];
         if (!match_route(r->pattern, req->path, req))
             continue;
-        path_match = r;
+        if (!strstr(r->pattern, "{*}")) /* a catch-all makes no path's methods wrong */
+            path_match = r;
         int same = !strcmp(r->method, req->method) ||
                    (!strcmp(req->method, "HEAD") && !strcmp(r->method, "GET"));
         if (!same)

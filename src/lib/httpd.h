@@ -64,7 +64,8 @@ typedef int (*http_stream_fn)(void *app, struct http_request *req, const char *d
 
 struct http_route {
     const char *method;  /* "GET", "POST", ... */
-    const char *pattern; /* "/api/v1/servers/{id}": {x} matches one non-empty segment */
+    const char *pattern; /* "/api/v1/servers/{id}": {x} matches one non-empty segment;
+                          * a final {*} matches the rest of the path (catch-all, put last) */
     http_handler handler;
     int flags;           /* free for the application's authorize hook */
     http_stream_fn stream; /* NULL: the body is buffered into req->body */

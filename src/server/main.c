@@ -19,6 +19,8 @@
 #include "audit.h"
 #include "auth.h"
 #include "cli.h"
+#include "fleet.h"
+#include "settings.h"
 #include "options.h"
 #include "remote_write.h"
 #include "server.h"
@@ -183,6 +185,16 @@ static void live_event(void *arg, const char *json, size_t len)
     ws_hub_broadcast(arg, json, len);
 }
 
+/* Each stored batch: to remote_write when configured, and to the live
+ * fleet state (which pushes its deltas to browsers). */
+static void stored_hook(void *arg, const struct ingest_batch *b)
+{
+    struct server_app *app = arg;
+    if (app->rw)
+        remote_write_hook(app->rw, b);
+    fleet_ingest(app->fleet, b);
+}
+
 static void auth_config_from(const struct server_options *o, struct auth_config *ac)
 {
     auth_config_defaults(ac);
@@ -228,6 +240,10 @@ static int serve(int argc, char **argv)
     }
     app.opts = &opts;
     app.started_ms = now_wall_ms();
+    if (settings_load(&app, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        goto fail;
+    }
     snprintf(path, sizeof(path), "%s/gpufleet.db", opts.data_dir);
     if (!(app.reg = reg_open(path, err, sizeof(err)))) {
         log_error("%s", err);
@@ -262,7 +278,9 @@ static int serve(int argc, char **argv)
     }
     if (opts.remote_write_url)
         app.rw = remote_write_start(opts.remote_write_url, (size_t)opts.remote_write_queue_samples);
-    app.in = ingest_start(app.db, 4000000, app.rw ? remote_write_hook : NULL, app.rw);
+    app.hub = ws_hub_new(256);
+    app.fleet = fleet_new(live_event, app.hub);
+    app.in = ingest_start(app.db, 4000000, stored_hook, &app);
     if (!app.in)
         goto fail;
     scrape_config_defaults(&sc);
@@ -288,7 +306,6 @@ static int serve(int argc, char **argv)
                                 .group_interval_ms = opts.alert_group_interval_ms,
                                 .repeat_interval_ms = opts.alert_repeat_interval_ms,
                                 .history_days = opts.alert_history_days};
-    app.hub = ws_hub_new(256);
     alc.on_event = live_event;
     alc.event_arg = app.hub;
     snprintf(path, sizeof(path), "%s/alerts.db", opts.data_dir);
@@ -309,9 +326,10 @@ fail:
     ws_hub_close(app.hub); /* its sockets belong to the HTTP server */
     http_stop(http);
     alerts_stop(app.alerts);
-    ws_hub_free(app.hub);
     scraper_stop(app.scraper);
-    ingest_stop(app.in);
+    ingest_stop(app.in); /* its hook pushes to the fleet and the hub: free them after */
+    fleet_free(app.fleet);
+    ws_hub_free(app.hub);
     remote_write_stop(app.rw);
     tsdb_close(app.db);
     reg_close(app.reg);

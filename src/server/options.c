@@ -109,6 +109,12 @@ void server_options_free(struct server_options *o)
     memset(o, 0, sizeof(*o));
 }
 
+const struct config_key *server_options_keys(size_t *n)
+{
+    *n = NKEYS;
+    return keys;
+}
+
 int server_options_load(struct server_options *o, const char *path, char *err, size_t errlen)
 {
     return config_load_file(path, keys, NKEYS, o, err, errlen);

@@ -14,6 +14,9 @@ int server_options_parse(struct server_options *o, const char *text, size_t len,
                          size_t errlen);
 int server_options_set(struct server_options *o, const char *name, const char *value, char *err,
                        size_t errlen);
+/* The table of settings (names, types, bounds), for the settings API. */
+struct config_key;
+const struct config_key *server_options_keys(size_t *n);
 /* Cross-field checks. */
 int server_options_finish(struct server_options *o, char *err, size_t errlen);
 

@@ -63,6 +63,7 @@ struct scraper {
     struct target **targets;
     size_t ntargets;
     uint64_t reg_version;
+    int reload_wanted; /* set by scraper_set_intervals */
     int stop;
 };
 
@@ -433,7 +434,8 @@ static int same_target(const struct reg_target *a, const struct reg_target *b)
 static void reload(struct scraper *s)
 {
     struct reg_target *list;
-    size_t n = reg_targets(s->reg, s->cfg.agent_interval_ms, s->cfg.exporter_interval_ms, &list);
+    size_t n = reg_targets(s->reg, __atomic_load_n(&s->cfg.agent_interval_ms, __ATOMIC_RELAXED),
+                           __atomic_load_n(&s->cfg.exporter_interval_ms, __ATOMIC_RELAXED), &list);
     int64_t now = now_mono_ns();
 
     pthread_mutex_lock(&s->lock);
@@ -491,7 +493,7 @@ static void *scrape_main(void *arg)
         if (stop)
             break;
         uint64_t v = reg_version(s->reg);
-        if (v != s->reg_version) {
+        if (v != s->reg_version || __atomic_exchange_n(&s->reload_wanted, 0, __ATOMIC_RELAXED)) {
             s->reg_version = v;
             reload(s);
         }
@@ -666,4 +668,11 @@ json_t *scrape_check_agent(const char *address, int port, const char *token, int
     curl_slist_free_all(h);
     curl_easy_cleanup(e);
     return out;
+}
+
+void scraper_set_intervals(struct scraper *s, int64_t agent_ms, int64_t exporter_ms)
+{
+    __atomic_store_n(&s->cfg.agent_interval_ms, agent_ms, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->cfg.exporter_interval_ms, exporter_ms, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->reload_wanted, 1, __ATOMIC_RELAXED);
 }

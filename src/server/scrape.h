@@ -50,4 +50,8 @@ long scrape_parse_history(const char *body, size_t len, const struct prom_label 
 /* Checks a server's agent now: reachable, latency, version, GPU count. */
 json_t *scrape_check_agent(const char *address, int port, const char *token, int timeout_ms);
 
+/* New default intervals for targets without their own; applied at the
+ * loop's next pass. Any thread. */
+void scraper_set_intervals(struct scraper *s, int64_t agent_ms, int64_t exporter_ms);
+
 #endif

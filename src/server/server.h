@@ -43,6 +43,7 @@ struct auth;
 struct audit;
 struct alerts;
 struct ws_hub;
+struct fleet;
 
 struct server_app {
     struct server_options *opts;
@@ -55,6 +56,7 @@ struct server_app {
     struct audit *audit;
     struct alerts *alerts;
     struct ws_hub *hub; /* browsers on /api/v1/live */
+    struct fleet *fleet; /* live state for the UI, fed by the store writer */
     char db_path[4096];
     int64_t started_ms;
 };

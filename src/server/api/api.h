@@ -135,6 +135,10 @@ void api_receivers_create(void *app, struct http_request *req, struct http_respo
 void api_receivers_delete(void *app, struct http_request *req, struct http_response *resp);
 void api_receivers_test(void *app, struct http_request *req, struct http_response *resp);
 void api_live(void *app, struct http_request *req, struct http_response *resp);
+void api_fleet(void *app, struct http_request *req, struct http_response *resp);
+void api_settings_get(void *app, struct http_request *req, struct http_response *resp);
+void api_settings_update(void *app, struct http_request *req, struct http_response *resp);
+void api_ui(void *app, struct http_request *req, struct http_response *resp);
 void api_notifications_list(void *app, struct http_request *req, struct http_response *resp);
 void api_healthz(void *app, struct http_request *req, struct http_response *resp);
 void api_metrics(void *app, struct http_request *req, struct http_response *resp);

@@ -38,6 +38,8 @@ static const struct http_route routes[] = {
     {"PATCH", "/api/v1/users/{id}", api_users_update, ADMIN, NULL, "user.update"},
     {"DELETE", "/api/v1/users/{id}", api_users_delete, ADMIN, NULL, "user.delete"},
     {"GET", "/api/v1/audit", api_audit_list, ADMIN, NULL, NULL},
+    {"GET", "/api/v1/settings", api_settings_get, ADMIN, NULL, NULL},
+    {"PATCH", "/api/v1/settings", api_settings_update, ADMIN, NULL, "settings.update"},
     {"GET", "/api/v1/servers", api_servers_list, VIEWER, NULL, NULL},
     {"POST", "/api/v1/servers", api_servers_create, OPERATOR, NULL, "server.create"},
     {"GET", "/api/v1/servers/{id}", api_servers_get, VIEWER, NULL, NULL},
@@ -55,6 +57,7 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/export", api_export, VIEWER, NULL, NULL},
     {"POST", "/api/v1/import/prometheus", api_import_done, OPERATOR, api_import_stream, "data.import"},
     {"GET", "/api/v1/live", api_live, VIEWER, NULL, NULL},
+    {"GET", "/api/v1/fleet", api_fleet, VIEWER, NULL, NULL},
     {"GET", "/api/v1/alerts", api_alerts_list, VIEWER, NULL, NULL},
     {"POST", "/api/v1/alerts/{id}/ack", api_alerts_ack, OPERATOR, NULL, "alert.ack"},
     {"GET", "/api/v1/alerts/rules", api_alert_rules_list, VIEWER, NULL, NULL},
@@ -72,6 +75,7 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/notifications", api_notifications_list, OPERATOR, NULL, NULL},
     {"GET", "/healthz", api_healthz, PUBLIC, NULL, NULL},
     {"GET", "/metrics", api_metrics, VIEWER, NULL, NULL},
+    {"GET", "/{*}", api_ui, PUBLIC, NULL, NULL}, /* the web UI; last: it takes what is left */
 };
 
 const struct http_route *api_routes(size_t *n)

@@ -4,8 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../lib/websocket.h"
+#include "../fleet.h"
 #include "../scrape.h"
 #include "api.h"
+
+/* Browsers re-read /api/v1/fleet when the registry changed. */
+static void announce_change(struct server_app *app)
+{
+    static const char msg[] = "{\"type\":\"servers\"}";
+    if (app->hub)
+        ws_hub_broadcast(app->hub, msg, sizeof(msg) - 1);
+}
 
 void api_servers_list(void *appv, struct http_request *req, struct http_response *resp)
 {
@@ -46,6 +56,7 @@ void api_servers_create(void *appv, struct http_request *req, struct http_respon
         json_object_set_new(out, "agent_token", json_string(token));
     sodium_memzero(token, sizeof(token));
     api_json(resp, 201, out);
+    announce_change(app);
 }
 
 void api_servers_get(void *appv, struct http_request *req, struct http_response *resp)
@@ -70,8 +81,17 @@ void api_servers_update(void *appv, struct http_request *req, struct http_respon
 
     if (id < 0 || !(body = api_body_json(req, resp)))
         return;
+    json_t *before = reg_get(app->reg, id, &e);
+    api_audit_target(req, "server:%.64s", before ? json_string_value(json_object_get(before, "name")) : req->params[0]);
     out = reg_update(app->reg, id, body, &e);
     json_decref(body);
+    const char *old_name = json_string_value(json_object_get(before, "name"));
+    const char *new_name = json_string_value(json_object_get(out, "name"));
+    if (out && old_name && new_name && strcmp(old_name, new_name) && app->fleet)
+        fleet_forget(app->fleet, old_name); /* renamed: the old name's state is stale */
+    json_decref(before);
+    if (out)
+        announce_change(app);
     api_reply(resp, 200, out, &e);
 }
 
@@ -83,11 +103,18 @@ void api_servers_delete(void *appv, struct http_request *req, struct http_respon
 
     if (id < 0)
         return;
+    json_t *before = reg_get(app->reg, id, &e);
+    api_audit_target(req, "server:%.64s", before ? json_string_value(json_object_get(before, "name")) : req->params[0]);
     if (reg_delete(app->reg, id, &e) < 0) {
+        json_decref(before);
         api_reply_error(resp, &e);
         return;
     }
+    if (before && app->fleet)
+        fleet_forget(app->fleet, json_string_value(json_object_get(before, "name")));
+    json_decref(before);
     resp->status = 204;
+    announce_change(app);
 }
 
 void api_servers_check(void *appv, struct http_request *req, struct http_response *resp)
@@ -105,6 +132,7 @@ void api_servers_check(void *appv, struct http_request *req, struct http_respons
         api_reply_error(resp, &e);
         return;
     }
+    api_audit_target(req, "server:%.64s", json_string_value(json_object_get(srv, "name")));
     /* the token is not in the JSON view: take it from the target list */
     size_t n = reg_targets(app->reg, 0, 0, &targets);
     const char *token = "";

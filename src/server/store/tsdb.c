@@ -920,7 +920,7 @@ static void retention(struct tsdb *db, int64_t now_ms)
     for (int t = 0; t < TSDB_TIERS; t++) {
         sqlite3_reset(st);
         sqlite3_bind_int(st, 1, t);
-        sqlite3_bind_int64(st, 2, now_ms - db->cfg.retention_ms[t]);
+        sqlite3_bind_int64(st, 2, now_ms - __atomic_load_n(&db->cfg.retention_ms[t], __ATOMIC_RELAXED));
         if (sqlite3_step(st) != SQLITE_DONE)
             log_warn("tsdb: retention of tier %d failed: %s", t, sqlite3_errmsg(db->w));
     }
@@ -1396,4 +1396,10 @@ void tsdb_stats(struct tsdb *db, struct tsdb_stats *st)
         h += db->groups[i]->head[TSDB_RAW].nrows * db->groups[i]->head[TSDB_RAW].ncols;
     st->head_samples = h;
     pthread_rwlock_unlock(&db->lock);
+}
+
+void tsdb_set_retention(struct tsdb *db, int tier, int64_t ms)
+{
+    if (tier >= 0 && tier < TSDB_TIERS && ms > 0)
+        __atomic_store_n(&db->cfg.retention_ms[tier], ms, __ATOMIC_RELAXED);
 }

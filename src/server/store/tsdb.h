@@ -122,4 +122,8 @@ struct tsdb_stats {
 };
 void tsdb_stats(struct tsdb *db, struct tsdb_stats *st);
 
+/* Changes how long a tier keeps data (the writer prunes at its next pass).
+ * Any thread. */
+void tsdb_set_retention(struct tsdb *db, int tier, int64_t ms);
+
 #endif

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds the web UI (web/ -> web/dist) that the server binary embeds:
+# npm ci from the committed package-lock.json when node_modules is missing
+# or older than the lock file, then a type check and the Vite build.
+set -euo pipefail
+cd "$(dirname "$0")/../web"
+
+if ! command -v npm > /dev/null; then
+    echo "build-web: npm is missing (scripts/deps.sh installs it)" >&2
+    exit 1
+fi
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "build-web: npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build

@@ -1,0 +1,43 @@
+/* The live state of the fleet for the web UI: what each agent's latest
+ * scrape said about its host and GPUs, kept as the store writer hands
+ * batches over, and the changes pushed to browsers as small deltas. */
+#ifndef GF_FLEET_H
+#define GF_FLEET_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "ingest.h"
+
+struct fleet;
+
+/* Called with each delta message (JSON text, valid only during the call),
+ * from the store writer's thread. */
+typedef void (*fleet_push_fn)(void *arg, const char *json, size_t len);
+
+/* A fleet state that hands its deltas to push (may be NULL). */
+struct fleet *fleet_new(fleet_push_fn push, void *push_arg);
+void fleet_free(struct fleet *f);
+
+/* Takes in one stored batch; only scrapes of job "gpufleet-agent" count.
+ * Emits one delta per batch that changed something: {"type":"fleet",
+ * "seq":N,"server":NAME,"ts_ms":T, ["online":B,] ["host":{changed}],
+ * ["gpus":[{"uuid":U, changed...}]]}. Writer thread only. */
+void fleet_ingest(struct fleet *f, const struct ingest_batch *b);
+
+/* The whole state of one server as {"online","ts_ms","host","gpus"}, or NULL
+ * when no scrape of it was seen. New reference; any thread. */
+json_t *fleet_server_json(struct fleet *f, const char *server);
+
+/* The sequence number of the last delta (a snapshot at seq S is followed by
+ * the deltas numbered above S). Any thread. */
+uint64_t fleet_seq(struct fleet *f);
+
+/* Forgets a server (it was removed from the registry). Any thread. */
+void fleet_forget(struct fleet *f, const char *server);
+
+/* Label value of a canonical series key (name{a="x",b="y"}), unescaped into
+ * out. Returns the length, or -1 when the key has no such label. */
+int fleet_key_label(const char *key, size_t key_len, const char *label, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,115 @@
+// The shell: sign-in, navigation by role, the connection state, and pages.
+import { useEffect, useState } from 'preact/hooks';
+import { api, atLeast, Me, onUnauthorized } from './api';
+import { live } from './live';
+import { AlertsPage } from './pages/Alerts';
+import { AuditPage } from './pages/Audit';
+import { GpuPage } from './pages/Gpu';
+import { HostPage } from './pages/Host';
+import { ChangePassword, Login } from './pages/Login';
+import { Overview, useLive } from './pages/Overview';
+import { ServersPage } from './pages/Servers';
+import { SettingsPage } from './pages/Settings';
+import { TokensPage, UsersPage } from './pages/Users';
+import { match, navigate, useLocation } from './router';
+import { Link, Page } from './ui';
+
+function Connection() {
+  useLive();
+  const [, tick] = useState(0);
+  useEffect(() => {
+    if (live.state !== 'offline') return;
+    const t = setInterval(() => tick((n) => n + 1), 1000);
+    return () => clearInterval(t);
+  }, [live.state]);
+  const label = live.state === 'live' ? 'live' : live.state === 'connecting' ? 'connecting…' : 'disconnected, reconnecting';
+  return <span class={`conn ${live.state}`} role="status" aria-live="polite" data-testid="conn">{label}</span>;
+}
+
+function AlertBadge() {
+  useLive();
+  const n = live.firing;
+  return n ? <span class="count" data-testid="alert-badge" aria-label={`${n} firing`}>{n}</span> : null;
+}
+
+function Nav({ me, path }: { me: Me; path: string }) {
+  const item = (href: string, text: string, extra?: any) => {
+    const here = href === '/' ? path === '/' || path.startsWith('/hosts') : path.startsWith(href);
+    return <li><Link href={href} aria-current={here ? 'page' : undefined}>{text}{extra}</Link></li>;
+  };
+  return (
+    <nav aria-label="main">
+      <ul>
+        {item('/', 'Fleet')}
+        {item('/alerts', 'Alerts', <AlertBadge />)}
+        {item('/servers', 'Servers')}
+        {item('/tokens', 'Tokens')}
+        {atLeast(me.role, 'admin') && item('/users', 'Users')}
+        {atLeast(me.role, 'admin') && item('/audit', 'Audit')}
+        {item('/settings', 'Settings')}
+      </ul>
+    </nav>
+  );
+}
+
+function Routes({ me, path }: { me: Me; path: string }) {
+  let m: Record<string, string> | null;
+  if (path === '/' || path === '') return <Overview />;
+  if ((m = match('/hosts/:name/gpus/:uuid', path))) return <GpuPage server={m.name} uuid={m.uuid} />;
+  if ((m = match('/hosts/:name', path))) return <HostPage name={m.name} />;
+  if (path === '/servers') return <ServersPage role={me.role} />;
+  if (path === '/alerts') return <AlertsPage role={me.role} />;
+  if (path === '/tokens') return <TokensPage me={me} />;
+  if (path === '/users' && atLeast(me.role, 'admin')) return <UsersPage me={me} />;
+  if (path === '/audit' && atLeast(me.role, 'admin')) return <AuditPage />;
+  if (path === '/settings') return <SettingsPage role={me.role} />;
+  if (path === '/account') return <Page title="Change password"><ChangePassword me={me} onDone={() => navigate('/')} /></Page>;
+  return <Page title="Not found"><p>Nothing here. <Link href="/">Back to the fleet</Link></p></Page>;
+}
+
+export function App() {
+  const [me, setMe] = useState<Me | null | undefined>(undefined);
+  const { path } = useLocation();
+
+  useEffect(() => {
+    onUnauthorized(() => {
+      live.stop();
+      setMe(null);
+    });
+    api<Me>('GET', '/api/v1/auth/me').then(setMe, () => setMe(null));
+  }, []);
+  useEffect(() => {
+    if (me && !me.must_change_password) live.start();
+  }, [me]);
+
+  if (me === undefined) return <p class="muted boot">Loading…</p>;
+  if (me === null) return <Login onDone={setMe} />;
+  if (me.must_change_password)
+    return <ChangePassword me={me} forced onDone={() => setMe({ ...me, must_change_password: false })} />;
+  return (
+    <>
+      <a class="skip" href="#main">Skip to content</a>
+      <header class="top">
+        <Link href="/" class="brand">gpufleet</Link>
+        <Nav me={me} path={path} />
+        <div class="me">
+          <Connection />
+          <Link href="/account" title="change password">{me.username} <span class="muted">({me.role})</span></Link>
+          <button type="button" onClick={async () => {
+            try {
+              await api('POST', '/api/v1/auth/logout');
+            } catch {
+              /* signed out either way */
+            }
+            live.stop();
+            setMe(null);
+            navigate('/', true);
+          }}>Sign out</button>
+        </div>
+      </header>
+      <main id="main" tabIndex={-1}>
+        <Routes me={me} path={path} />
+      </main>
+    </>
+  );
+}

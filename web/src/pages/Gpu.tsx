@@ -1,0 +1,129 @@
+// One GPU: its live values and history charts over a chosen range, zoom by
+// drag, and a live tail fed by the deltas.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type uPlot from 'uplot';
+import { queryRange } from '../api';
+import { align, Chart, niceStep, seriesColor } from '../chart';
+import { fleet, Gpu } from '../fleet';
+import { mib, num, pct } from '../format';
+import { Link, Page } from '../ui';
+import { useFleet } from './Overview';
+
+interface Panel { title: string; unit: string; metrics: [string, string, keyof Gpu][] }
+
+export const PANELS: Panel[] = [
+  { title: 'Utilization', unit: '%', metrics: [['DCGM_FI_DEV_GPU_UTIL', 'GPU', 'util'], ['DCGM_FI_DEV_MEM_COPY_UTIL', 'memory copy', 'mem_util']] },
+  { title: 'Memory', unit: ' MiB', metrics: [['DCGM_FI_DEV_FB_USED', 'used', 'fb_used_mib'], ['DCGM_FI_DEV_FB_TOTAL', 'total', 'fb_total_mib']] },
+  { title: 'Temperature', unit: ' °C', metrics: [['DCGM_FI_DEV_GPU_TEMP', 'GPU', 'temp_c'], ['DCGM_FI_DEV_MEMORY_TEMP', 'memory', 'mem_temp_c']] },
+  { title: 'Power', unit: ' W', metrics: [['DCGM_FI_DEV_POWER_USAGE', 'draw', 'power_w'], ['DCGM_FI_DEV_ENFORCED_POWER_LIMIT', 'limit', 'power_limit_w']] },
+  { title: 'Clocks', unit: ' MHz', metrics: [['DCGM_FI_DEV_SM_CLOCK', 'SM', 'sm_clock_mhz'], ['DCGM_FI_DEV_MEM_CLOCK', 'memory', 'mem_clock_mhz']] },
+  { title: 'PCIe', unit: ' KB/s', metrics: [['DCGM_FI_DEV_PCIE_TX_THROUGHPUT', 'TX', 'pcie_tx_kbps'], ['DCGM_FI_DEV_PCIE_RX_THROUGHPUT', 'RX', 'pcie_rx_kbps']] },
+];
+
+export const RANGES: [string, number][] = [['15m', 900], ['1h', 3600], ['6h', 21600], ['24h', 86400], ['7d', 604800], ['30d', 2592000]];
+
+function esc(v: string) {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+}
+
+type Window = { start: number; end: number; live: boolean };
+
+export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
+  useFleet();
+  const s = fleet.servers.get(server);
+  const g = s?.gpus.find((x) => x.uuid === uuid);
+  const [range, setRange] = useState(() => new URLSearchParams(location.search).get('range') ?? '1h');
+  const [win, setWin] = useState<Window | null>(null);
+  const [tail, setTail] = useState(true);
+  const [data, setData] = useState<uPlot.AlignedData[] | null>(null);
+  const [info, setInfo] = useState('');
+  const [error, setError] = useState('');
+  const dataRef = useRef<uPlot.AlignedData[] | null>(null);
+  dataRef.current = data;
+
+  const span = RANGES.find((r) => r[0] === range)?.[1] ?? 3600;
+  const now = Math.floor(Date.now() / 1000);
+  const w: Window = win ?? { start: now - span, end: now, live: true };
+
+  useEffect(() => {
+    const u = new URL(location.href);
+    u.searchParams.set('range', range);
+    history.replaceState(null, '', u.pathname + u.search);
+  }, [range]);
+
+  useEffect(() => {
+    let alive = true;
+    const names = PANELS.flatMap((p) => p.metrics.map((m) => m[0]));
+    const match = `{__name__=~"${names.join('|')}",server="${esc(server)}",UUID="${esc(uuid)}"}`;
+    const step = niceStep(w.end - w.start);
+    const t0 = performance.now();
+    queryRange(match, w.start, w.end, step).then((r) => {
+      if (!alive) return;
+      const by = new Map(r.series.map((x) => [x.labels.__name__, x]));
+      const empty = { t: [], v: [] };
+      setData(PANELS.map((p) => align(p.metrics.map((m) => by.get(m[0]) ?? empty))));
+      const pts = r.series.reduce((a, x) => a + x.t.length, 0);
+      setInfo(`${pts} points, step ${step} s, ${r.tier} tier, ${Math.round(performance.now() - t0)} ms`);
+      setError('');
+    }, (e) => alive && setError(String(e.message ?? e)));
+    return () => {
+      alive = false;
+    };
+  }, [server, uuid, range, win?.start, win?.end]);
+
+  // the live tail: each delta for this GPU appends a point to every chart
+  useEffect(() => {
+    if (!tail || !w.live) return;
+    return fleet.subscribe((changed) => {
+      if ((changed && !changed.has(server)) || !dataRef.current) return;
+      const srv = fleet.servers.get(server), x = srv?.gpus.find((q) => q.uuid === uuid);
+      if (!srv || !x || !srv.online) return;
+      const t = srv.ts_ms / 1000, cut = t - span;
+      setData(dataRef.current.map((d, i) => {
+        const cols = d.map((c) => Array.from(c as ArrayLike<number | null>));
+        if (cols[0].length && t <= (cols[0][cols[0].length - 1] as number)) return d;
+        cols[0].push(t);
+        PANELS[i].metrics.forEach((m, k) => cols[k + 1].push((x[m[2]] as number | null) ?? null));
+        let drop = 0;
+        while (drop < cols[0].length && (cols[0][drop] as number) < cut) drop++;
+        return cols.map((c) => c.slice(drop)) as uPlot.AlignedData;
+      }));
+    });
+  }, [tail, w.live, server, uuid, span]);
+
+  const title = g ? `${server} · GPU ${g.index}` : `${server} · GPU`;
+  return (
+    <Page title={title} actions={<Link href={`/hosts/${encodeURIComponent(server)}`}>← {server}</Link>}>
+      {g ? (
+        <dl class="totals" aria-label="current values">
+          <div><dt>Model</dt><dd>{g.model}</dd></div>
+          <div><dt>Utilization</dt><dd data-testid="gpu-util">{pct(g.util)}</dd></div>
+          <div><dt>Memory</dt><dd>{mib(g.fb_used_mib)} / {mib(g.fb_total_mib)}</dd></div>
+          <div><dt>Temperature</dt><dd data-testid="gpu-temp">{num(g.temp_c, ' °C')}</dd></div>
+          <div><dt>Power</dt><dd>{num(g.power_w, ' W')} / {num(g.power_limit_w, ' W')}</dd></div>
+          <div><dt>UUID</dt><dd class="mono small">{g.uuid}</dd></div>
+        </dl>
+      ) : (
+        fleet.loaded && <p class="muted">This GPU is not reporting now; its history is below.</p>
+      )}
+      <div class="filters" role="group" aria-label="time range">
+        {RANGES.map(([name]) => (
+          <button type="button" class={range === name && !win ? 'chip on' : 'chip'} aria-pressed={range === name && !win}
+            onClick={() => { setWin(null); setRange(name); }}>{name}</button>
+        ))}
+        {win && <button type="button" class="chip on" onClick={() => setWin(null)}>reset zoom</button>}
+        <label class="check"><input type="checkbox" checked={tail} onChange={(e) => setTail((e.target as HTMLInputElement).checked)} /> live</label>
+        <span class="muted small" data-testid="chart-info">{info}</span>
+      </div>
+      {error && <p class="error" role="alert">{error}</p>}
+      <div class="charts">
+        {data && PANELS.map((p, i) => (
+          <Chart title={p.title} unit={p.unit} data={data[i]}
+            series={p.metrics.map((m, k) => ({ label: m[1], color: seriesColor(k) }))}
+            xRange={w.live ? [Math.floor(Date.now() / 1000) - span, Math.floor(Date.now() / 1000)] : [w.start, w.end]}
+            onZoom={(a, b) => setWin({ start: Math.floor(a), end: Math.ceil(b), live: false })} />
+        ))}
+      </div>
+    </Page>
+  );
+}

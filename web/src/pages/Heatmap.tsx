@@ -1,0 +1,167 @@
+// Every GPU's utilization over the last hour, one row per GPU and one
+// column per minute, drawn as pixels of one ImageData (800 GPUs cost as
+// little as 8). The history comes from the store once; the live deltas
+// fill the current minute.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { queryRange } from '../api';
+import { fleet, gpuKey, Server } from '../fleet';
+import { navigate } from '../router';
+
+const COLS = 60;
+interface Row { sum: Float32Array; cnt: Uint16Array }
+const rows = new Map<string, Row>();
+let baseMin = Math.floor(Date.now() / 60000) - COLS + 1; // minute of column 0
+let loadedAt = 0;
+
+function row(key: string): Row {
+  let r = rows.get(key);
+  if (!r) rows.set(key, (r = { sum: new Float32Array(COLS), cnt: new Uint16Array(COLS) }));
+  return r;
+}
+
+function roll(nowMin: number) {
+  const shift = nowMin - COLS + 1 - baseMin;
+  if (shift <= 0) return;
+  rows.forEach((r) => {
+    if (shift >= COLS) {
+      r.sum.fill(0);
+      r.cnt.fill(0);
+    } else {
+      r.sum.copyWithin(0, shift);
+      r.cnt.copyWithin(0, shift);
+      r.sum.fill(0, COLS - shift);
+      r.cnt.fill(0, COLS - shift);
+    }
+  });
+  baseMin += shift;
+}
+
+function add(key: string, tMs: number, v: number) {
+  const m = Math.floor(tMs / 60000);
+  roll(Math.max(m, Math.floor(Date.now() / 60000)));
+  const c = m - baseMin;
+  if (c < 0 || c >= COLS) return;
+  const r = row(key);
+  r.sum[c] += v;
+  r.cnt[c]++;
+}
+
+// a GPU whose value holds still sends no deltas: sample the state instead
+const SAMPLE_MS = 5000;
+setInterval(() => {
+  if (!loadedAt) return;
+  for (const s of fleet.servers.values())
+    if (s.online) for (const g of s.gpus) if (typeof g.util === 'number') add(gpuKey(s.name, g.uuid), s.ts_ms, g.util);
+}, SAMPLE_MS);
+
+async function loadHistory() {
+  const end = Math.floor(Date.now() / 1000);
+  const r = await queryRange('DCGM_FI_DEV_GPU_UTIL', end - COLS * 60, end, 60, 'avg');
+  for (const s of r.series) {
+    const key = gpuKey(s.labels.server, s.labels.UUID);
+    for (let i = 0; i < s.t.length; i++) if (s.v[i] !== null) add(key, s.t[i] * 1000, s.v[i]!);
+  }
+  loadedAt = Date.now();
+  // the current minute at once, not after the first sample
+  for (const s of fleet.servers.values())
+    if (s.online) for (const g of s.gpus) if (typeof g.util === 'number') add(gpuKey(s.name, g.uuid), s.ts_ms, g.util);
+}
+
+// utilization 0..100 to a colour: dark blue (idle) through teal and yellow to red
+function color(u: number): [number, number, number] {
+  const t = Math.max(0, Math.min(1, u / 100));
+  const stops: [number, number, number][] = [[30, 41, 82], [28, 128, 140], [94, 190, 90], [250, 210, 60], [225, 60, 45]];
+  const x = t * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(x)), f = x - i;
+  const a = stops[i], b = stops[i + 1];
+  return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
+}
+
+export function Heatmap({ servers }: { servers: Server[] }) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const [tick, setTick] = useState(0);
+  const [tip, setTip] = useState('');
+  const list: { key: string; label: string; server: string; uuid: string }[] = [];
+  for (const s of servers) for (const g of s.gpus) list.push({ key: gpuKey(s.name, g.uuid), label: `${s.name} GPU ${g.index}`, server: s.name, uuid: g.uuid });
+
+  useEffect(() => {
+    if (Date.now() - loadedAt > 30 * 60000) loadHistory().then(() => setTick((n) => n + 1), () => {});
+    const t = setInterval(() => setTick((n) => n + 1), SAMPLE_MS); // redraw what was sampled
+    return () => clearInterval(t);
+  }, []);
+
+  const rowH = Math.max(2, Math.min(14, Math.floor(560 / Math.max(1, list.length))));
+  let idle = 0, pegged = 0, cells = 0;
+  useEffect(() => {
+    const c = canvas.current;
+    if (!c) return;
+    roll(Math.floor(Date.now() / 60000));
+    const img = new ImageData(COLS, Math.max(1, list.length));
+    const d = img.data;
+    list.forEach((r, y) => {
+      const h = rows.get(r.key);
+      for (let x = 0; x < COLS; x++) {
+        const o = (y * COLS + x) * 4;
+        if (!h || !h.cnt[x]) {
+          d[o + 3] = 0; // no data: the background shows
+          continue;
+        }
+        const [R, G, B] = color(h.sum[x] / h.cnt[x]);
+        d[o] = R; d[o + 1] = G; d[o + 2] = B; d[o + 3] = 255;
+      }
+    });
+    const off = document.createElement('canvas');
+    off.width = COLS;
+    off.height = Math.max(1, list.length);
+    off.getContext('2d')!.putImageData(img, 0, 0);
+    const ctx = c.getContext('2d')!;
+    ctx.clearRect(0, 0, c.width, c.height);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(off, 0, 0, c.width, list.length * rowH);
+  }, [tick, list.map((r) => r.key).join('\n')]);
+  for (const r of list) {
+    const h = rows.get(r.key);
+    if (!h) continue;
+    let n = 0, lo = 0, hi = 0;
+    for (let x = 0; x < COLS; x++) if (h.cnt[x]) {
+      n++;
+      const u = h.sum[x] / h.cnt[x];
+      if (u < 1) lo++;
+      if (u > 99) hi++;
+    }
+    cells += n;
+    if (n >= 10 && lo === n) idle++;
+    if (n >= 10 && hi === n) pegged++;
+  }
+  const at = (e: MouseEvent) => {
+    const c = canvas.current!, b = c.getBoundingClientRect();
+    const y = Math.floor((e.clientY - b.top) / rowH), x = Math.floor(((e.clientX - b.left) / b.width) * COLS);
+    return list[y] && x >= 0 && x < COLS ? { r: list[y], x } : null;
+  };
+  return (
+    <section class="card heatmap" aria-labelledby="heat-title">
+      <header>
+        <h2 id="heat-title">GPU utilization, last hour</h2>
+        <span class="muted">{list.length} GPUs · idle all hour: {idle} · at 100% all hour: {pegged}</span>
+      </header>
+      <div class="heat-wrap">
+        <div class="heat-labels" aria-hidden="true" style={{ fontSize: `${Math.min(12, rowH - 1)}px` }}>
+          {rowH >= 10 && list.map((r) => <div style={{ height: `${rowH}px` }}>{r.label}</div>)}
+        </div>
+        <canvas ref={canvas} width={600} height={Math.max(1, list.length * rowH)} role="img" data-testid="heatmap" data-cells={cells}
+          aria-label={`Utilization heatmap of ${list.length} GPUs over the last hour; ${idle} idle and ${pegged} at 100% the whole hour`}
+          title={tip}
+          onMouseMove={(e) => {
+            const p = at(e);
+            const h = p && rows.get(p.r.key);
+            const v = h && h.cnt[p!.x] ? Math.round(h.sum[p!.x] / h.cnt[p!.x]) + '%' : 'no data';
+            setTip(p ? `${p.r.label}, ${COLS - 1 - p.x} min ago: ${v}` : '');
+          }}
+          onClick={(e) => {
+            const p = at(e);
+            if (p) navigate(`/hosts/${encodeURIComponent(p.r.server)}/gpus/${encodeURIComponent(p.r.uuid)}`);
+          }} />
+      </div>
+      <div class="heat-axis muted" aria-hidden="true"><span>60 min ago</span><span>now</span></div>
+    </section>
+  );
+}

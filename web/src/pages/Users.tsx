@@ -1,0 +1,125 @@
+// Users (admin), and every user's own API tokens and sessions.
+import { useState } from 'preact/hooks';
+import { api, get, Me } from '../api';
+import { ago, time } from '../format';
+import { ErrorBox, errorText, Field, Form, Page, Secret, Select, useAsync } from '../ui';
+
+const ROLES = ['viewer', 'user', 'operator', 'admin'];
+
+export function UsersPage({ me }: { me: Me }) {
+  const users = useAsync(() => get<any>('/api/v1/users'), []);
+  const [adding, setAdding] = useState(false);
+  const [error, setError] = useState('');
+  const act = async (fn: () => Promise<unknown>) => {
+    setError('');
+    try {
+      await fn();
+      users.reload();
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+  return (
+    <Page title="Users" actions={<button type="button" class="primary" onClick={() => setAdding(!adding)} aria-expanded={adding}>Add user</button>}>
+      {adding && (
+        <Form label="Add user" class="form inline" onSubmit={async (f) => {
+          await api('POST', '/api/v1/users', { username: f.get('username'), password: f.get('password'), role: f.get('role'), must_change_password: f.get('must') === 'on' });
+          setAdding(false);
+          users.reload();
+        }}>
+          <Field label="User name" name="username" required autocomplete="off" />
+          <Field label="First password" name="password" type="password" required autocomplete="new-password" />
+          <Select label="Role" name="role" options={ROLES} value="viewer" />
+          <label class="check"><input type="checkbox" name="must" checked /> must change it at first sign-in</label>
+          <button type="submit" class="primary">Add</button>
+        </Form>
+      )}
+      <ErrorBox error={error || users.error} />
+      <table class="table" aria-label="users">
+        <thead><tr><th>User</th><th>Role</th><th>State</th><th>Last sign-in</th><th>Created</th><th><span class="sr-only">Actions</span></th></tr></thead>
+        <tbody>
+          {(users.data?.users ?? []).map((u: any) => (
+            <tr data-user={u.username}>
+              <td>{u.username}{u.source !== 'local' && <span class="muted small"> ({u.source})</span>}</td>
+              <td>
+                <select aria-label={`role of ${u.username}`} value={u.role} disabled={u.id === me.id}
+                  onChange={(e) => act(() => api('PATCH', `/api/v1/users/${u.id}`, { role: (e.target as HTMLSelectElement).value }))}>
+                  {ROLES.map((r) => <option value={r}>{r}</option>)}
+                </select>
+              </td>
+              <td>{u.disabled ? 'disabled' : u.must_change_password ? 'must change password' : 'active'}</td>
+              <td>{ago(u.last_login_ms)}</td>
+              <td>{time(u.created_ms)}</td>
+              <td class="row-actions">
+                {u.id !== me.id && (
+                  <>
+                    <button type="button" onClick={() => act(() => api('PATCH', `/api/v1/users/${u.id}`, { disabled: !u.disabled }))}>{u.disabled ? 'Enable' : 'Disable'}</button>
+                    <button type="button" class="danger" onClick={() => confirm(`Delete user ${u.username}?`) && act(() => api('DELETE', `/api/v1/users/${u.id}`))}>Delete</button>
+                  </>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Page>
+  );
+}
+
+export function TokensPage({ me }: { me: Me }) {
+  const tokens = useAsync(() => get<any>('/api/v1/tokens'), []);
+  const sessions = useAsync(() => get<any>('/api/v1/auth/sessions'), []);
+  const [secret, setSecret] = useState('');
+  const [error, setError] = useState('');
+  const roles = ROLES.slice(0, ROLES.indexOf(me.role) + 1);
+  return (
+    <Page title="API tokens and sessions">
+      {secret && <Secret label="New API token" value={secret} onDone={() => setSecret('')} />}
+      <Form label="Create API token" class="form inline" onSubmit={async (f) => {
+        const r = await api<any>('POST', '/api/v1/tokens', { name: f.get('name'), role: f.get('role'), expires_in: `${f.get('days')}d` });
+        setSecret(r.token);
+        tokens.reload();
+      }}>
+        <Field label="Name" name="name" required placeholder="grafana" />
+        <Select label="Role" name="role" options={roles} value="viewer" />
+        <Field label="Expires in (days)" name="days" type="number" value="90" min={1} max={366} />
+        <button type="submit" class="primary">Create token</button>
+      </Form>
+      <ErrorBox error={error || tokens.error} />
+      <table class="table" aria-label="API tokens">
+        <thead><tr><th>Name</th><th>Owner</th><th>Role</th><th>Prefix</th><th>Last used</th><th>Expires</th><th><span class="sr-only">Actions</span></th></tr></thead>
+        <tbody>
+          {(tokens.data?.tokens ?? []).map((t: any) => (
+            <tr><td>{t.name}</td><td>{t.username}</td><td>{t.role}</td><td class="mono">{t.prefix}…</td><td>{ago(t.last_used_ms)}</td><td>{time(t.expires_ms)}</td>
+              <td><button type="button" class="danger" onClick={async () => {
+                try {
+                  await api('DELETE', `/api/v1/tokens/${t.id}`);
+                  tokens.reload();
+                } catch (e) {
+                  setError(errorText(e));
+                }
+              }}>Revoke</button></td></tr>
+          ))}
+          {tokens.data?.tokens?.length === 0 && <tr><td colSpan={7} class="muted">No tokens.</td></tr>}
+        </tbody>
+      </table>
+      <h2>Sessions</h2>
+      <table class="table" aria-label="sessions">
+        <thead><tr><th>User</th><th>From</th><th>Started</th><th>Last seen</th><th><span class="sr-only">Actions</span></th></tr></thead>
+        <tbody>
+          {(sessions.data?.sessions ?? []).map((s: any) => (
+            <tr><td>{s.username}</td><td>{s.source}{s.current && <b> (this one)</b>}</td><td>{time(s.created_ms)}</td><td>{ago(s.last_seen_ms)}</td>
+              <td>{!s.current && <button type="button" onClick={async () => {
+                try {
+                  await api('DELETE', `/api/v1/auth/sessions/${s.id}`);
+                  sessions.reload();
+                } catch (e) {
+                  setError(errorText(e));
+                }
+              }}>End</button>}</td></tr>
+          ))}
+        </tbody>
+      </table>
+    </Page>
+  );
+}

@@ -1,0 +1,119 @@
+// Small building blocks the pages share.
+import type { ComponentChildren } from 'preact';
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { ApiError } from './api';
+import { onLinkClick } from './router';
+
+export function Link(p: { href: string; children: ComponentChildren; class?: string; 'aria-current'?: 'page' | undefined; title?: string }) {
+  return (
+    <a href={p.href} class={p.class} onClick={onLinkClick} aria-current={p['aria-current']} title={p.title}>
+      {p.children}
+    </a>
+  );
+}
+
+/** Loads once (and again when deps change or reload is called). */
+export function useAsync<T>(fn: () => Promise<T>, deps: unknown[]): { data: T | null; error: string; loading: boolean; reload: () => void } {
+  const [state, set] = useState<{ data: T | null; error: string; loading: boolean }>({ data: null, error: '', loading: true });
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    set((s) => ({ ...s, loading: true }));
+    fn().then(
+      (data) => live && set({ data, error: '', loading: false }),
+      (e) => live && set({ data: null, error: errorText(e), loading: false }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [...deps, tick]);
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  return { ...state, reload };
+}
+
+export function errorText(e: unknown): string {
+  if (e instanceof ApiError) return e.field ? `${e.field}: ${e.message}` : e.message;
+  return e instanceof Error ? e.message : String(e);
+}
+
+export function ErrorBox({ error }: { error: string }) {
+  if (!error) return null;
+  return <p class="error" role="alert">{error}</p>;
+}
+
+export function Page(p: { title: string; actions?: ComponentChildren; children: ComponentChildren }) {
+  useEffect(() => {
+    document.title = `${p.title} · gpufleet`;
+  }, [p.title]);
+  return (
+    <section class="page" aria-labelledby="page-title">
+      <header class="page-head">
+        <h1 id="page-title">{p.title}</h1>
+        {p.actions && <div class="actions">{p.actions}</div>}
+      </header>
+      {p.children}
+    </section>
+  );
+}
+
+/** A form whose submit runs an async action, showing its error. */
+export function Form(p: { onSubmit: (data: FormData) => Promise<void>; children: ComponentChildren; label: string; class?: string }) {
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  return (
+    <form
+      class={p.class ?? 'form'}
+      aria-label={p.label}
+      onSubmit={async (e) => {
+        e.preventDefault();
+        setBusy(true);
+        setError('');
+        try {
+          await p.onSubmit(new FormData(e.currentTarget as HTMLFormElement));
+        } catch (err) {
+          setError(errorText(err));
+        } finally {
+          setBusy(false);
+        }
+      }}
+    >
+      <fieldset disabled={busy}>{p.children}</fieldset>
+      <ErrorBox error={error} />
+    </form>
+  );
+}
+
+export function Field(p: { label: string; name: string; type?: string; value?: string; required?: boolean; placeholder?: string; autocomplete?: string; min?: number; max?: number }) {
+  return (
+    <label class="field">
+      <span>{p.label}</span>
+      <input name={p.name} type={p.type ?? 'text'} value={p.value} required={p.required} placeholder={p.placeholder}
+        autocomplete={p.autocomplete} min={p.min} max={p.max} />
+    </label>
+  );
+}
+
+export function Select(p: { label: string; name: string; options: string[]; value?: string }) {
+  return (
+    <label class="field">
+      <span>{p.label}</span>
+      <select name={p.name} value={p.value}>
+        {p.options.map((o) => <option value={o}>{o}</option>)}
+      </select>
+    </label>
+  );
+}
+
+/** A secret shown once, with a copy button. */
+export function Secret({ label, value, onDone }: { label: string; value: string; onDone: () => void }) {
+  return (
+    <div class="secret" role="status">
+      <p>{label} — shown once, copy it now:</p>
+      <code data-testid="secret">{value}</code>
+      <div class="row">
+        <button type="button" onClick={() => navigator.clipboard?.writeText(value)}>Copy</button>
+        <button type="button" onClick={onDone}>Done</button>
+      </div>
+    </div>
+  );
+}

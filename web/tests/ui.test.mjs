@@ -1,0 +1,378 @@
+// The web UI in a real browser (Debian's chromium through playwright-core)
+// against a real server scraping agents on the fake NVML. Driven by
+// tests/integration/test_ui.sh, which starts them and passes:
+//   GF_URL, ADMIN_PASSWORD, SCENARIO_A (the fake's file of host a),
+//   AGENT_C_PORT (an agent not registered yet), INTERVAL_MS (server scrape),
+//   GF_SERVER_BIN / GF_SERVER_ARGS (JSON) / GF_SERVER_PID / GF_PID_FILE (to
+//   restart it), ARTIFACTS (screenshots go there).
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const env = (k) => {
+  if (!process.env[k]) throw new Error(`${k} is not set`);
+  return process.env[k];
+};
+const URL0 = env('GF_URL');
+const ADMIN_PASSWORD = env('ADMIN_PASSWORD');
+const ART = env('ARTIFACTS');
+const INTERVAL = Number(env('INTERVAL_MS'));
+mkdirSync(ART, { recursive: true });
+
+let failures = 0;
+let admin = null; // the admin's page, screenshotted when a step fails
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    console.log(`ok: ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failures++;
+    console.log(`FAIL: ${name}: ${e.stack || e}`);
+    const safe = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+    await admin?.screenshot({ path: `${ART}/FAIL-${safe}.png`, fullPage: true }).catch(() => {});
+  }
+}
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+});
+
+async function newPage(viewport = { width: 1400, height: 900 }, scheme = 'light') {
+  const ctx = await browser.newContext({ viewport, colorScheme: scheme });
+  const page = await ctx.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  return page;
+}
+
+async function login(page, user, password) {
+  await page.goto(URL0 + '/');
+  await page.fill('input[name=username]', user);
+  await page.fill('input[name=password]', password);
+  await page.click('button[type=submit]');
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${ART}/${name}.png`, fullPage: true });
+}
+
+/** Runs fetch in the page (its cookie) and returns {status, body}. */
+function pageFetch(page, method, path, body) {
+  return page.evaluate(async ([method, path, body]) => {
+    const r = await fetch(path, { method, headers: body ? { 'Content-Type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+    const text = await r.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: r.status, body: json };
+  }, [method, path, body]);
+}
+
+const tileText = (page, host, index) =>
+  page.locator(`[data-host="${host}"] .tile`, { hasText: `GPU ${index}` }).first().innerText();
+
+admin = await newPage();
+
+await step('login page, then a wrong password is refused with a message', async () => {
+  await login(admin, 'admin', 'not-the-password');
+  await admin.waitForSelector('[role=alert]');
+  const msg = await admin.innerText('[role=alert]');
+  assert(/wrong user name or password/.test(msg), `message: ${msg}`);
+  await shot(admin, '01-login');
+});
+
+await step('admin signs in and the overview shows every fake GPU with its values', async () => {
+  await admin.fill('input[name=password]', ADMIN_PASSWORD);
+  await admin.click('button[type=submit]');
+  await admin.waitForSelector('[data-host="host-a"] .tile');
+  await admin.waitForSelector('[data-host="host-b"] .tile');
+  // host-a: two H100 (GPU 0 util 37, 51 C, 312 W; GPU 1 util 64, 58 C, 455 W); host-b: one L40S at 0 %
+  await admin.waitForFunction(() => document.querySelectorAll('.tile').length === 3, null, { timeout: 10000 });
+  const a0 = await tileText(admin, 'host-a', 0), a1 = await tileText(admin, 'host-a', 1), b0 = await tileText(admin, 'host-b', 0);
+  assert(/37%/.test(a0) && /51°C/.test(a0) && /312 W/.test(a0) && /H100/.test(a0), `host-a GPU 0 tile: ${a0}`);
+  assert(/64%/.test(a1) && /58°C/.test(a1) && /455 W/.test(a1), `host-a GPU 1 tile: ${a1}`);
+  assert(/0%/.test(b0) && /L40S/.test(b0), `host-b GPU 0 tile: ${b0}`);
+  assert((await admin.innerText('[data-testid=hosts-online]')).trim() === '2 / 2', 'hosts online');
+  assert((await admin.innerText('[data-testid=gpus-busy]')).trim() === '2 / 3', 'GPUs busy');
+  // 312 + 455 + the L40S's idle draw from the capture
+  const power = await admin.innerText('[data-testid=power]');
+  assert(/^\d+ W$/.test(power) && parseInt(power) >= 767, `power draw: ${power}`);
+  await admin.waitForSelector('[data-testid=heatmap]');
+  // the 20 imported minutes of host-a's two GPUs are in it
+  await admin.waitForFunction(() => Number(document.querySelector('[data-testid=heatmap]').dataset.cells) >= 40, null, { timeout: 5000 })
+    .catch(async () => { throw new Error(`heatmap cells: ${await admin.getAttribute('[data-testid=heatmap]', 'data-cells')}`); });
+  await admin.waitForFunction(() => document.querySelector('[data-testid=conn]')?.textContent === 'live');
+  await shot(admin, '02-overview');
+});
+
+await step('a value the fake changes shows within two sample intervals, without a reload', async () => {
+  await admin.evaluate(() => (window.__sameDocument = true));
+  const scen = env('SCENARIO_A');
+  const t0 = Date.now();
+  writeFileSync(scen, readFileSync(scen, 'utf8') + 'set gpu=1 util=91 temp=83\n');
+  await admin.waitForFunction(() => {
+    const t = [...document.querySelectorAll('[data-host="host-a"] .tile')].find((x) => x.textContent.includes('GPU 1'));
+    return t && t.textContent.includes('91%') && t.textContent.includes('83°C');
+  }, null, { timeout: 4 * INTERVAL + 2000, polling: 20 });
+  const took = Date.now() - t0;
+  console.log(`   shown ${took} ms after the fake changed (scrape interval ${INTERVAL} ms)`);
+  assert(took <= 2 * INTERVAL, `took ${took} ms, more than two intervals`);
+  assert(await admin.evaluate(() => window.__sameDocument === true), 'the page reloaded');
+  const tile = admin.locator('[data-host="host-a"] .tile', { hasText: 'GPU 1' });
+  assert(/temp-warn/.test(await tile.getAttribute('class')), '83 C is not coloured as a warning');
+});
+
+await step('the filter narrows hosts by name, label and model', async () => {
+  await admin.fill('input[type=search]', 'rack=r2');
+  await admin.waitForFunction(() => document.querySelectorAll('[data-host]').length === 1);
+  assert(await admin.locator('[data-host="host-b"]').count() === 1, 'label filter');
+  await admin.fill('input[type=search]', 'H100');
+  await admin.waitForFunction(() => document.querySelectorAll('[data-host]').length === 1 && document.querySelector('[data-host="host-a"]'));
+  await admin.fill('input[type=search]', '');
+  await admin.waitForFunction(() => document.querySelectorAll('[data-host]').length === 2);
+});
+
+await step('host detail lists its GPUs and draws host charts', async () => {
+  await admin.click('[data-host="host-a"] h2');
+  await admin.waitForSelector('.tiles.wide .tile');
+  assert(await admin.locator('.tiles.wide .tile').count() === 2, 'two GPU tiles');
+  await admin.waitForSelector('.chart[data-points]');
+  await admin.waitForFunction(() => [...document.querySelectorAll('.chart')].length === 3);
+  await shot(admin, '03-host');
+});
+
+await step('a GPU chart draws the stored points of the chosen range', async () => {
+  await admin.click('.tiles.wide .tile >> text=GPU 0');
+  await admin.waitForSelector('.chart[data-points]');
+  await admin.click('button.chip:text-is("15m")');
+  await admin.waitForFunction(() => /points, step/.test(document.querySelector('[data-testid=chart-info]')?.textContent || ''));
+  const info = await admin.innerText('[data-testid=chart-info]');
+  const step = Number(/step (\d+) s/.exec(info)[1]);
+  // what the store holds for that GPU and range, asked of the API directly
+  const uuid = decodeURIComponent(new URL(admin.url()).pathname.split('/').pop());
+  const end = Math.floor(Date.now() / 1000);
+  const api = await pageFetch(admin, 'GET', `/api/v1/query_range?match=${encodeURIComponent(`DCGM_FI_DEV_GPU_UTIL{UUID="${uuid}"}`)}&start=${end - 900}&end=${end}&step=${step}`);
+  const stored = api.body.data.result[0].values.length;
+  const drawn = Number(await admin.locator('.chart', { hasText: 'Utilization' }).getAttribute('data-points'));
+  assert(stored >= 85, `only ${stored} stored points (20 minutes at 10 s were imported)`);
+  // the chart may have gained live points since; never fewer than stored
+  assert(drawn >= stored && drawn <= stored + 5, `drawn ${drawn}, stored ${stored}`);
+  // uPlot painted lines on its canvas
+  const painted = await admin.evaluate(() => {
+    const c = document.querySelector('.chart canvas');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
+    return n;
+  });
+  assert(painted > 500, `canvas has ${painted} painted pixels`);
+  await shot(admin, '04-gpu');
+  // a drag zooms: the chart refetches a narrower window
+  const box = await admin.locator('.chart .u-over').first().boundingBox();
+  await admin.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+  await admin.mouse.down();
+  await admin.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
+  await admin.mouse.up();
+  await admin.waitForSelector('button:text("reset zoom")');
+});
+
+await step('adding a server from the UI makes it appear, online, with its GPU', async () => {
+  await admin.click('nav >> text=Servers');
+  await admin.click('button:text("Add server")');
+  await admin.fill('form[aria-label="Add server"] input[name=name]', 'host-c');
+  await admin.fill('form[aria-label="Add server"] input[name=address]', '127.0.0.1');
+  await admin.fill('form[aria-label="Add server"] input[name=agent_port]', env('AGENT_C_PORT'));
+  await admin.fill('form[aria-label="Add server"] input[name=labels]', 'rack=r3, team=render');
+  await admin.click('form[aria-label="Add server"] button[type=submit]');
+  await admin.waitForSelector('[data-testid=secret]');
+  assert((await admin.innerText('[data-testid=secret]')).length >= 40, 'agent token shown once');
+  await admin.waitForSelector('tr[data-server="host-c"]');
+  await shot(admin, '05-servers');
+  await admin.click('text=Done');
+  await admin.click('tr[data-server="host-c"] button:text("Check")');
+  await admin.waitForSelector('tr[data-server="host-c"] [role=status]:not(:has-text("checking"))');
+  const check = await admin.innerText('tr[data-server="host-c"] [role=status]');
+  assert(/^reachable in \d+ ms, agent 0\.1\.0, 1 GPUs$/.test(check), `check: ${check}`);
+  await admin.click('nav >> text=Fleet');
+  await admin.waitForSelector('[data-host="host-c"] .badge.online', { timeout: 10000 });
+  await admin.waitForSelector('[data-host="host-c"] .tile:has-text("RTX 2080")');
+});
+
+await step('editing and removing a server from the UI', async () => {
+  await admin.click('nav >> text=Servers');
+  await admin.click('tr[data-server="host-c"] button:text("Edit")');
+  await admin.fill('form[aria-label="Edit host-c"] input[name=labels]', 'rack=r4');
+  await admin.click('form[aria-label="Edit host-c"] button[type=submit]');
+  await admin.waitForSelector('tr[data-server="host-c"] td:has-text("rack=r4")');
+  admin.once('dialog', (d) => d.accept());
+  await admin.click('tr[data-server="host-c"] button:text("Remove")');
+  await admin.waitForSelector('tr[data-server="host-c"]', { state: 'detached' });
+  const r = await pageFetch(admin, 'GET', '/api/v1/servers');
+  assert(!r.body.servers.some((s) => s.name === 'host-c'), 'still registered');
+});
+
+await step('an alert fires live: the badge counts it and the alerts page acknowledges it', async () => {
+  const rule = await pageFetch(admin, 'POST', '/api/v1/alerts/rules', {
+    name: 'UiGpuHot', metric: 'DCGM_FI_DEV_GPU_TEMP', op: '>', threshold: 90, for: '1s', severity: 'critical',
+    annotations: { summary: 'GPU {{ $labels.gpu }} on {{ $host }} at {{ $value }} C' },
+  });
+  assert(rule.status === 201, `rule: ${rule.status} ${JSON.stringify(rule.body)}`);
+  await admin.click('nav >> text=Fleet');
+  const scen = env('SCENARIO_A');
+  writeFileSync(scen, readFileSync(scen, 'utf8') + 'set gpu=0 temp=96\n');
+  await admin.waitForSelector('[data-testid=alert-badge]', { timeout: 15000 });
+  assert((await admin.innerText('[data-testid=alert-badge]')).trim() === '1', 'badge count');
+  await admin.click('nav >> text=Alerts');
+  await admin.waitForSelector('tr[data-alert="UiGpuHot"]');
+  assert(/host-a GPU 0/.test(await admin.innerText('tr[data-alert="UiGpuHot"]')), 'where');
+  admin.once('dialog', (d) => d.accept('looking at it'));
+  await admin.click('tr[data-alert="UiGpuHot"] button:text("Acknowledge")');
+  await admin.waitForSelector('tr[data-alert="UiGpuHot"] td:text-is("admin")');
+  await shot(admin, '06-alerts');
+  writeFileSync(scen, readFileSync(scen, 'utf8') + 'set gpu=0 temp=51\n');
+  await admin.waitForSelector('[data-testid=alert-badge]', { state: 'detached', timeout: 15000 });
+});
+
+let viewerPassword = 'viewer-pass-5678';
+await step('users page: the admin adds a viewer and a user who must change the password', async () => {
+  await admin.click('nav >> text=Users');
+  for (const [name, role, must] of [['vera', 'viewer', false], ['newbie', 'operator', true]]) {
+    await admin.click('button:text("Add user")');
+    await admin.fill('form[aria-label="Add user"] input[name=username]', name);
+    await admin.fill('form[aria-label="Add user"] input[name=password]', viewerPassword);
+    await admin.selectOption('form[aria-label="Add user"] select[name=role]', role);
+    await admin.setChecked('form[aria-label="Add user"] input[name=must]', must);
+    await admin.click('form[aria-label="Add user"] button[type=submit]');
+    await admin.waitForSelector(`tr[data-user="${name}"]`);
+  }
+  await shot(admin, '07-users');
+});
+
+await step('tokens page: a token is created, shown once, and revoked', async () => {
+  await admin.click('nav >> text=Tokens');
+  await admin.fill('form[aria-label="Create API token"] input[name=name]', 'grafana-ui');
+  await admin.click('form[aria-label="Create API token"] button[type=submit]');
+  await admin.waitForSelector('[data-testid=secret]');
+  const token = (await admin.innerText('[data-testid=secret]')).trim();
+  assert(token.startsWith('gft_'), `token ${token}`);
+  const r = await fetch(URL0 + '/api/v1/auth/me', { headers: { Authorization: `Bearer ${token}` } });
+  assert(r.status === 200 && (await r.json()).role === 'viewer', 'the new token works, as a viewer');
+  await shot(admin, '08-tokens');
+  await admin.click('text=Done');
+  await admin.click('tr:has-text("grafana-ui") button:text("Revoke")');
+  await admin.waitForSelector('tr:has-text("grafana-ui")', { state: 'detached' });
+  const r2 = await fetch(URL0 + '/api/v1/auth/me', { headers: { Authorization: `Bearer ${token}` } });
+  assert(r2.status === 401, 'revoked token still works');
+});
+
+await step('audit page shows the changes made from the UI, filtered by action', async () => {
+  await admin.click('nav >> text=Audit');
+  await admin.fill('input[name=action]', 'server.*');
+  await admin.click('button:text("Filter")');
+  await admin.waitForSelector('td:text-is("server.create")');
+  const text = await admin.innerText('table[aria-label="audit entries"]');
+  assert(/server\.delete/.test(text) && /host-c/.test(text) && !/user\.create/.test(text), text.slice(0, 400));
+  await shot(admin, '09-audit');
+});
+
+await step('settings page changes the scrape retention at run time', async () => {
+  await admin.click('nav >> text=Settings');
+  await admin.fill('input[name=raw_retention_days]', '20');
+  await admin.click('form[aria-label="Retention and intervals"] button[type=submit]');
+  await admin.waitForSelector('[role=status]:has-text("Saved: raw_retention_days")');
+  const r = await pageFetch(admin, 'GET', '/api/v1/settings');
+  assert(r.body.settings.find((s) => s.name === 'raw_retention_days').value === 20, 'not applied');
+  await admin.fill('input[name=m1_retention_days]', '5');
+  await admin.click('form[aria-label="Retention and intervals"] button[type=submit]');
+  await admin.waitForSelector('[role=alert]:has-text("m1_retention_days")');
+  await shot(admin, '10-settings');
+});
+
+await step('dark theme and a tablet viewport', async () => {
+  const tab = await newPage({ width: 820, height: 1180 }, 'dark');
+  await login(tab, 'admin', ADMIN_PASSWORD);
+  await tab.waitForSelector('[data-host="host-a"] .tile');
+  assert(await tab.evaluate(() => document.documentElement.dataset.theme) === 'dark', 'theme follows the system');
+  const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert(overflow <= 0, `page is ${overflow}px wider than a tablet`);
+  await shot(tab, '11-overview-dark-tablet');
+  // keyboard: the skip link comes first and the tiles are reachable by Tab
+  await tab.keyboard.press('Tab');
+  assert(await tab.evaluate(() => document.activeElement?.textContent) === 'Skip to content', 'skip link first');
+  await tab.context().close();
+});
+
+await step('a viewer sees no admin actions, and the API refuses them anyway', async () => {
+  const v = await newPage();
+  await login(v, 'vera', viewerPassword);
+  await v.waitForSelector('[data-host="host-a"]');
+  const nav = await v.innerText('nav');
+  assert(!/Users/.test(nav) && !/Audit/.test(nav), `nav: ${nav}`);
+  await v.click('nav >> text=Servers');
+  await v.waitForSelector('tr[data-server="host-a"]');
+  assert(await v.locator('button:text("Add server")').count() === 0, 'Add server offered');
+  assert(await v.locator('button:text("Remove"), button:text("Edit"), button:text("Check")').count() === 0, 'row actions offered');
+  await shot(v, '12-viewer-servers');
+  await v.click('nav >> text=Alerts');
+  await v.waitForSelector('table[aria-label="silences"]');
+  assert(await v.locator('form[aria-label="Add silence"]').count() === 0, 'silence form offered');
+  await v.click('nav >> text=Settings');
+  await v.waitForSelector('text=Appearance');
+  assert(await v.locator('form[aria-label="Retention and intervals"]').count() === 0, 'settings form offered');
+  await v.goto(URL0 + '/users');
+  await v.waitForSelector('text=Nothing here');
+  for (const [m, p, b] of [['POST', '/api/v1/servers', { name: 'x', address: '127.0.0.1' }], ['DELETE', '/api/v1/servers/1'],
+    ['PATCH', '/api/v1/settings', { raw_retention_days: 30 }], ['GET', '/api/v1/users']]) {
+    const r = await pageFetch(v, m, p, b);
+    assert(r.status === 403, `${m} ${p} as a viewer: ${r.status}`);
+  }
+  assert(v.errors.length === 0, `page errors: ${v.errors}`);
+  await v.context().close();
+});
+
+await step('a first sign-in must change the password before anything else', async () => {
+  const n = await newPage();
+  await login(n, 'newbie', viewerPassword);
+  await n.waitForSelector('text=Choose a new password');
+  await shot(n, '13-password-change');
+  await n.fill('input[name=current_password]', viewerPassword);
+  await n.fill('input[name=new_password]', 'a-fresh-secret-42');
+  await n.fill('input[name=repeat]', 'a-fresh-secret-42');
+  await n.click('button[type=submit]');
+  await n.waitForSelector('[data-host="host-a"]');
+  await n.context().close();
+});
+
+await step('the page says when the server is gone and reconnects by itself', async () => {
+  process.kill(Number(env('GF_SERVER_PID')), 'SIGTERM');
+  await admin.click('nav >> text=Fleet');
+  await admin.waitForSelector('[data-testid=conn]:has-text("disconnected")', { timeout: 10000 });
+  await shot(admin, '14-disconnected');
+  await sleep(500);
+  const log = openSync(env('GF_SERVER_LOG'), 'a');
+  const srv = spawn(env('GF_SERVER_BIN'), JSON.parse(env('GF_SERVER_ARGS')), { stdio: ['ignore', log, log], detached: true });
+  writeFileSync(env('GF_PID_FILE'), String(srv.pid));
+  srv.unref();
+  await admin.waitForSelector('[data-testid=conn]:text-is("live")', { timeout: 40000 });
+  // and fleet data flows again
+  const scen = env('SCENARIO_A');
+  writeFileSync(scen, readFileSync(scen, 'utf8') + 'set gpu=1 util=12\n');
+  await admin.waitForFunction(() => [...document.querySelectorAll('[data-host="host-a"] .tile')].some((t) => t.textContent.includes('GPU 1') && t.textContent.includes('12%')), null, { timeout: 15000 });
+});
+
+await step('sign out ends the session', async () => {
+  await admin.click('button:text("Sign out")');
+  await admin.waitForSelector('form[aria-label="Sign in"]');
+  const r = await pageFetch(admin, 'GET', '/api/v1/auth/me');
+  assert(r.status === 401, `after sign-out /auth/me answers ${r.status}`);
+  assert(admin.errors.length === 0, `page errors: ${admin.errors}`);
+});
+
+await browser.close();
+console.log(failures ? `${failures} UI step(s) failed; screenshots in ${ART}` : `all UI steps passed; screenshots in ${ART}`);
+process.exit(failures ? 1 : 0);
