@@ -2,8 +2,10 @@ import { defineConfig } from 'vite';
 
 // Preact's automatic JSX runtime through esbuild: no Babel plugin needed.
 export default defineConfig({
-  esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
+  esbuild: {
+    minify: process.env.NOMINIFY ? false : "esbuild", jsx: 'automatic', jsxImportSource: 'preact' },
   build: {
+    minify: process.env.NOMINIFY ? false : "esbuild",
     target: 'es2020',
     outDir: 'dist',
     emptyOutDir: true,

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../lib/buf.h"
 #include "../lib/xalloc.h"
@@ -59,8 +60,18 @@ struct fhost {
     size_t ngpus;
 };
 
+/* Deltas are sent in batches at most this often: a big fleet's hosts report
+ * spread over each second, and one message of many deltas costs a browser
+ * far less than many messages of one. */
+#define FLUSH_MS 250
+#define BATCH_MAX_BYTES (1 << 20)
+
 struct fleet {
     pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t flusher;
+    int stop, has_flusher;
+    struct buf batch; /* deltas not yet pushed, comma-separated */
     struct fhost **hosts;
     size_t nhosts;
     uint64_t seq;
@@ -69,12 +80,53 @@ struct fleet {
     struct buf out; /* writer thread only */
 };
 
+/* Pushes the batch as one message. Called with the lock held. */
+static void flush_batch(struct fleet *f)
+{
+    if (!f->batch.len)
+        return;
+    struct buf msg;
+    buf_init(&msg, 0);
+    buf_puts(&msg, "{\"type\":\"fleet\",\"deltas\":[");
+    buf_append(&msg, f->batch.data, f->batch.len);
+    buf_puts(&msg, "]}");
+    if (f->push)
+        f->push(f->push_arg, msg.data, msg.len);
+    buf_free(&msg);
+    buf_reset(&f->batch);
+}
+
+static void *flusher_main(void *arg)
+{
+    struct fleet *f = arg;
+    pthread_mutex_lock(&f->lock);
+    while (!f->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += FLUSH_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&f->wake, &f->lock, &until);
+        flush_batch(f);
+    }
+    flush_batch(f);
+    pthread_mutex_unlock(&f->lock);
+    return NULL;
+}
+
 struct fleet *fleet_new(fleet_push_fn push, void *push_arg)
 {
     struct fleet *f = xcalloc(1, sizeof(*f));
     pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->wake, NULL);
+    buf_init(&f->batch, 0);
+    buf_init(&f->out, 0);
     f->push = push;
     f->push_arg = push_arg;
+    if (push)
+        f->has_flusher = pthread_create(&f->flusher, NULL, flusher_main, f) == 0;
     return f;
 }
 
@@ -88,10 +140,19 @@ void fleet_free(struct fleet *f)
 {
     if (!f)
         return;
+    if (f->has_flusher) {
+        pthread_mutex_lock(&f->lock);
+        f->stop = 1;
+        pthread_cond_signal(&f->wake);
+        pthread_mutex_unlock(&f->lock);
+        pthread_join(f->flusher, NULL);
+    }
     for (size_t i = 0; i < f->nhosts; i++)
         host_free(f->hosts[i]);
     free(f->hosts);
     buf_free(&f->out);
+    buf_free(&f->batch);
+    pthread_cond_destroy(&f->wake);
     pthread_mutex_destroy(&f->lock);
     free(f);
 }
@@ -329,7 +390,7 @@ static int build_delta(struct fleet *f, struct fhost *h, uint64_t seq)
     int changed = 0;
 
     buf_reset(o);
-    buf_printf(o, "{\"type\":\"fleet\",\"seq\":%llu,\"server\":", (unsigned long long)seq);
+    buf_printf(o, "{\"seq\":%llu,\"server\":", (unsigned long long)seq);
     put_json_str(o, h->name);
     buf_printf(o, ",\"ts_ms\":%lld", (long long)h->ts_ms);
     if (h->online != h->sent_online) {
@@ -407,9 +468,12 @@ void fleet_ingest(struct fleet *f, const struct ingest_batch *b)
     uint64_t seq = f->seq + 1;
     if (build_delta(f, h, seq)) {
         f->seq = seq;
-        /* pushed under the lock so deltas leave in seq order */
-        if (f->push)
-            f->push(f->push_arg, f->out.data, f->out.len);
+        /* batched under the lock, so deltas leave in seq order */
+        if (f->batch.len)
+            buf_putc(&f->batch, ',');
+        buf_append(&f->batch, f->out.data, f->out.len);
+        if (f->batch.len > BATCH_MAX_BYTES)
+            flush_batch(f);
     }
     pthread_mutex_unlock(&f->lock);
 }

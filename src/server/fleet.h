@@ -11,8 +11,8 @@
 
 struct fleet;
 
-/* Called with each delta message (JSON text, valid only during the call),
- * from the store writer's thread. */
+/* Called with each message of deltas (JSON text, valid only during the
+ * call), from the fleet's own thread, at most every 250 ms. */
 typedef void (*fleet_push_fn)(void *arg, const char *json, size_t len);
 
 /* A fleet state that hands its deltas to push (may be NULL). */
@@ -20,9 +20,10 @@ struct fleet *fleet_new(fleet_push_fn push, void *push_arg);
 void fleet_free(struct fleet *f);
 
 /* Takes in one stored batch; only scrapes of job "gpufleet-agent" count.
- * Emits one delta per batch that changed something: {"type":"fleet",
- * "seq":N,"server":NAME,"ts_ms":T, ["online":B,] ["host":{changed}],
- * ["gpus":[{"uuid":U, changed...}]]}. Writer thread only. */
+ * A batch that changed something makes one delta, {"seq":N,"server":NAME,
+ * "ts_ms":T, ["online":B,] ["host":{changed}], ["gpus":[{"uuid":U,
+ * changed...}]]}; deltas leave in messages {"type":"fleet","deltas":[...]}.
+ * Writer thread only. */
 void fleet_ingest(struct fleet *f, const struct ingest_batch *b);
 
 /* The whole state of one server as {"online","ts_ms","host","gpus"}, or NULL

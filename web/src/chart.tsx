@@ -47,6 +47,10 @@ export function Chart(p: {
       series: [{}, ...p.series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, points: { show: false },
         value: (_u: uPlot, v: number | null) => (v == null ? '–' : fmt(v) + p.unit) }))],
       hooks: {
+        draw: [(u) => {
+          // bench/ui.sh sets __gfBench; marks would pile up in a tab left open
+          if ((window as any).__gfBench && u.data[0].length) performance.mark(`gf:chart-drawn:${p.title}`);
+        }],
         setSelect: [(u) => {
           if (u.select.width < 5) return;
           zoomed.current = true;

@@ -48,6 +48,11 @@ export interface Server {
 
 type Listener = (changed: Set<string> | null) => void;
 
+/** Least time between two redraws of fleet changes: a frame for a few
+ * hosts, growing with the fleet to once a second at 100 hosts (each host
+ * reports about once a second, so one redraw then covers the fleet). */
+const flushMs = (hosts: number) => Math.min(1000, Math.max(16, hosts * 10));
+
 const emptyHost: HostStats = {
   cpu_percent: null, mem_used_bytes: null, mem_total_bytes: null, disk_used_bytes: null,
   disk_total_bytes: null, net_rx_bps: null, net_tx_bps: null, load1: null,
@@ -59,6 +64,8 @@ class FleetStore {
   order: string[] = [];
   seq = 0;
   loaded = false;
+  /** snapshots loaded so far (the set of servers may have changed) */
+  loads = 0;
   private listeners = new Set<Listener>();
   private pending: any[] | null = null; // deltas that came while a snapshot loads
   private reading: Promise<void> | null = null;
@@ -115,6 +122,7 @@ class FleetStore {
     this.order = [...m.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
     this.seq = snap.seq;
     this.loaded = true;
+    this.loads++;
     this.all = true;
     this.schedule();
   }
@@ -152,9 +160,20 @@ class FleetStore {
     this.schedule();
   }
 
+  private lastFlush = 0;
+
   private schedule() {
     if (this.frame) return;
     const run = () => {
+      // deltas of a big fleet arrive spread over each second: drawing
+      // them a few times a second, not at every frame, saves the fixed
+      // cost of each (style, layout, paint) many times over
+      const wait = flushMs(this.order.length) - (performance.now() - this.lastFlush);
+      if (wait > 0 && !this.all) {
+        this.frame = window.setTimeout(run, wait);
+        return;
+      }
+      this.lastFlush = performance.now();
       this.frame = 0;
       const changed = this.all ? null : this.dirty;
       this.all = false;

@@ -22,6 +22,7 @@ type Fn = () => void;
 
 class Live {
   state: LiveState = 'connecting';
+  deltas = 0; // fleet messages received (bench/ui.sh reads it)
   retryInMs = 0;
   alerts = new Map<number, Alert>(); // pending and firing
   private ws: WebSocket | null = null;
@@ -91,7 +92,10 @@ class Live {
     }
     switch (m.type) {
       case 'fleet':
-        fleet.apply(m);
+        for (const d of m.deltas ?? []) {
+          this.deltas++;
+          fleet.apply(d);
+        }
         break;
       case 'hello':
         this.attempt = 0;

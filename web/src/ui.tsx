@@ -87,7 +87,9 @@ export function Field(p: { label: string; name: string; type?: string; value?: s
   return (
     <label class="field">
       <span>{p.label}</span>
-      <input name={p.name} type={p.type ?? 'text'} value={p.value} required={p.required} placeholder={p.placeholder}
+      {/* defaultValue: the page re-renders at every fleet update, and a
+          value prop would put back what the user is typing over */}
+      <input name={p.name} type={p.type ?? 'text'} defaultValue={p.value} required={p.required} placeholder={p.placeholder}
         autocomplete={p.autocomplete} min={p.min} max={p.max} />
     </label>
   );

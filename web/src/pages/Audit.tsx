@@ -25,11 +25,11 @@ export function AuditPage() {
         setBefore([]);
         setFilters({ user: String(f.get('user')), action: String(f.get('action')), target: String(f.get('target')), since: String(f.get('since')), until: String(f.get('until')) });
       }}>
-        <label class="field"><span>User</span><input name="user" value={filters.user} /></label>
-        <label class="field"><span>Action</span><input name="action" value={filters.action} placeholder="server.* or user.create" /></label>
-        <label class="field"><span>Target</span><input name="target" value={filters.target} /></label>
-        <label class="field"><span>Since</span><input name="since" type="datetime-local" value={filters.since} /></label>
-        <label class="field"><span>Until</span><input name="until" type="datetime-local" value={filters.until} /></label>
+        <label class="field"><span>User</span><input name="user" defaultValue={filters.user} /></label>
+        <label class="field"><span>Action</span><input name="action" defaultValue={filters.action} placeholder="server.* or user.create" /></label>
+        <label class="field"><span>Target</span><input name="target" defaultValue={filters.target} /></label>
+        <label class="field"><span>Since</span><input name="since" type="datetime-local" defaultValue={filters.since} /></label>
+        <label class="field"><span>Until</span><input name="until" type="datetime-local" defaultValue={filters.until} /></label>
         <button type="submit" class="primary">Filter</button>
       </form>
       <ErrorBox error={log.error} />

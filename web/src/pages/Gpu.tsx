@@ -57,6 +57,7 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
     const match = `{__name__=~"${names.join('|')}",server="${esc(server)}",UUID="${esc(uuid)}"}`;
     const step = niceStep(w.end - w.start);
     const t0 = performance.now();
+    performance.mark('gf:range-start');
     queryRange(match, w.start, w.end, step).then((r) => {
       if (!alive) return;
       const by = new Map(r.series.map((x) => [x.labels.__name__, x]));

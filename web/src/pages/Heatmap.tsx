@@ -2,6 +2,7 @@
 // column per minute, drawn as pixels of one ImageData (800 GPUs cost as
 // little as 8). The history comes from the store once; the live deltas
 // fill the current minute.
+import { memo } from 'preact/compat';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { queryRange } from '../api';
 import { fleet, gpuKey, Server } from '../fleet';
@@ -76,10 +77,14 @@ function color(u: number): [number, number, number] {
   return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
 }
 
-export function Heatmap({ servers }: { servers: Server[] }) {
+/** Redrawn when sampled or when its rows change (shape is the shown
+ * servers' names and GPU counts), not at every fleet update. */
+export const Heatmap = memo(function Heatmap({ names }: { names: string[]; shape: string }) {
+  const servers = names.map((n) => fleet.servers.get(n)).filter((s): s is Server => !!s);
   const canvas = useRef<HTMLCanvasElement>(null);
   const [tick, setTick] = useState(0);
   const [tip, setTip] = useState('');
+  const [{ idle, pegged, cells }, setStats] = useState({ idle: 0, pegged: 0, cells: 0 });
   const list: { key: string; label: string; server: string; uuid: string }[] = [];
   for (const s of servers) for (const g of s.gpus) list.push({ key: gpuKey(s.name, g.uuid), label: `${s.name} GPU ${g.index}`, server: s.name, uuid: g.uuid });
 
@@ -90,24 +95,31 @@ export function Heatmap({ servers }: { servers: Server[] }) {
   }, []);
 
   const rowH = Math.max(2, Math.min(14, Math.floor(560 / Math.max(1, list.length))));
-  let idle = 0, pegged = 0, cells = 0;
+  // drawn when sampled (every SAMPLE_MS) or when the rows change, not at
+  // every fleet update
   useEffect(() => {
     const c = canvas.current;
     if (!c) return;
     roll(Math.floor(Date.now() / 60000));
     const img = new ImageData(COLS, Math.max(1, list.length));
     const d = img.data;
+    let idle = 0, pegged = 0, cells = 0;
     list.forEach((r, y) => {
       const h = rows.get(r.key);
+      let n = 0, lo = 0, hi = 0;
       for (let x = 0; x < COLS; x++) {
+        if (!h || !h.cnt[x]) continue; // no data: transparent, the background shows
+        const u = h.sum[x] / h.cnt[x];
+        const [R, G, B] = color(u);
         const o = (y * COLS + x) * 4;
-        if (!h || !h.cnt[x]) {
-          d[o + 3] = 0; // no data: the background shows
-          continue;
-        }
-        const [R, G, B] = color(h.sum[x] / h.cnt[x]);
         d[o] = R; d[o + 1] = G; d[o + 2] = B; d[o + 3] = 255;
+        n++;
+        if (u < 1) lo++;
+        if (u > 99) hi++;
       }
+      cells += n;
+      if (n >= 10 && lo === n) idle++;
+      if (n >= 10 && hi === n) pegged++;
     });
     const off = document.createElement('canvas');
     off.width = COLS;
@@ -117,21 +129,8 @@ export function Heatmap({ servers }: { servers: Server[] }) {
     ctx.clearRect(0, 0, c.width, c.height);
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(off, 0, 0, c.width, list.length * rowH);
+    setStats({ idle, pegged, cells });
   }, [tick, list.map((r) => r.key).join('\n')]);
-  for (const r of list) {
-    const h = rows.get(r.key);
-    if (!h) continue;
-    let n = 0, lo = 0, hi = 0;
-    for (let x = 0; x < COLS; x++) if (h.cnt[x]) {
-      n++;
-      const u = h.sum[x] / h.cnt[x];
-      if (u < 1) lo++;
-      if (u > 99) hi++;
-    }
-    cells += n;
-    if (n >= 10 && lo === n) idle++;
-    if (n >= 10 && hi === n) pegged++;
-  }
   const at = (e: MouseEvent) => {
     const c = canvas.current!, b = c.getBoundingClientRect();
     const y = Math.floor((e.clientY - b.top) / rowH), x = Math.floor(((e.clientX - b.left) / b.width) * COLS);
@@ -164,4 +163,4 @@ export function Heatmap({ servers }: { servers: Server[] }) {
       <div class="heat-axis muted" aria-hidden="true"><span>60 min ago</span><span>now</span></div>
     </section>
   );
-}
+}, (a, b) => a.shape === b.shape);

@@ -8,7 +8,8 @@ import { fleet } from '../fleet';
 import { bytes, mib, num, pct, rate } from '../format';
 import { Link, Page, useAsync } from '../ui';
 import { RANGES } from './Gpu';
-import { GpuTile, useFleet } from './Overview';
+import { useFleet } from './Overview';
+import { GpuTiles } from '../tiles';
 
 function esc(v: string) {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
@@ -71,7 +72,7 @@ export function HostPage({ name }: { name: string }) {
           <div><dt>Network</dt><dd>↓{rate(h.net_rx_bps)} ↑{rate(h.net_tx_bps)}</dd></div>
         </dl>
       )}
-      {s && <div class="tiles wide">{s.gpus.map((g) => <GpuTile key={g.uuid} server={name} g={g} />)}</div>}
+      {s && s.gpus.length > 0 && <GpuTiles server={name} gpus={s.gpus} />}
       <h2>GPU processes</h2>
       <table class="table" aria-label="GPU processes">
         <thead><tr><th>GPU</th><th>PID</th><th>Process</th><th>User</th><th>Container</th><th>Type</th><th>GPU memory</th></tr></thead>

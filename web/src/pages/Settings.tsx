@@ -49,7 +49,7 @@ export function SettingsPage({ role }: { role: Role }) {
             {liveOnes.map((s) => (
               <label class="field">
                 <span>{s.name}</span>
-                <input name={s.name} type="number" min={s.min} max={s.max} value={s.value} aria-describedby={`h-${s.name}`} />
+                <input name={s.name} type="number" min={s.min} max={s.max} defaultValue={String(s.value)} aria-describedby={`h-${s.name}`} />
                 <small id={`h-${s.name}`} class="muted">{HELP[s.name]}</small>
               </label>
             ))}
