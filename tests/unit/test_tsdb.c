@@ -204,6 +204,16 @@ static void retention_drops_old_chunks(void **state)
     tsdb_close(db);
 }
 
+/* label lookup over {"name", "value", ..., NULL} */
+static const char *pairs_get(void *arg, const char *name)
+{
+    const char **p = arg;
+    for (; *p; p += 2)
+        if (!strcmp(p[0], name))
+            return p[1];
+    return NULL;
+}
+
 static void selectors(void **state)
 {
     struct selector sel;
@@ -219,6 +229,29 @@ static void selectors(void **state)
     assert_int_equal(sel_parse("up{instance=~\"gpu-[0-9]+:9445|node-.*\",x=~\"a{2,3}b?\"}", &sel,
                                err, sizeof(err)),
                      0);
+    sel_free(&sel);
+    /* literal alternations match by strcmp, exactly as the regex would */
+    assert_int_equal(sel_parse("{__name__=~\"DCGM_FI_DEV_GPU_UTIL|DCGM_FI_DEV_GPU_TEMP\",gpu!~\"1|2\"}",
+                               &sel, err, sizeof(err)),
+                     0);
+    assert_int_equal(sel.m[0].nalts, 2);
+    const char *cases[][3] = {{"DCGM_FI_DEV_GPU_UTIL", "0", "1"}, {"DCGM_FI_DEV_GPU_TEMP", "3", "1"},
+                              {"DCGM_FI_DEV_GPU_UTILX", "0", "0"}, {"XDCGM_FI_DEV_GPU_TEMP", "0", "0"},
+                              {"DCGM_FI_DEV_GPU_UTIL", "1", "0"}, {"DCGM_FI_DEV_GPU_UTIL|DCGM_FI_DEV_GPU_TEMP", "0", "0"},
+                              {"", "0", "0"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *labels[] = {"__name__", cases[i][0], "gpu", cases[i][1], NULL};
+        int want = cases[i][2][0] == '1';
+        assert_int_equal(sel_matches(&sel, pairs_get, labels), want);
+        /* the same through regexec */
+        int re = regexec(&sel.m[0].re, cases[i][0], 0, NULL, 0) == 0 &&
+                 regexec(&sel.m[1].re, cases[i][1], 0, NULL, 0) != 0;
+        assert_int_equal(re, want);
+    }
+    sel_free(&sel);
+    /* anything else stays a regex */
+    assert_int_equal(sel_parse("{__name__=~\"DCGM_.*|up\"}", &sel, err, sizeof(err)), 0);
+    assert_int_equal(sel.m[0].nalts, 0);
     sel_free(&sel);
     const char *bad[] = {"", "{}", "{a=\"\"}", "up{a=b}", "up{a=\"x\"", "up{=\"x\"}",
                          "up{a=~\"(\"}", "up junk", "{a!=\"x\"}",

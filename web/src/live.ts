@@ -29,6 +29,7 @@ class Live {
   private attempt = 0;
   private timer = 0;
   private stopped = true;
+  private fresh = false; // started, the snapshot already asked for
   private listeners = new Set<Fn>();
 
   subscribe(fn: Fn): () => void {
@@ -50,6 +51,11 @@ class Live {
     if (!this.stopped) return;
     this.stopped = false;
     this.connect();
+    // the snapshot need not wait for the socket: deltas that come before it
+    // are kept, and one missed in between shows as a gap in seq (which
+    // reads the snapshot again)
+    this.fresh = true;
+    fleet.resync().catch(() => {});
   }
 
   stop() {
@@ -101,7 +107,9 @@ class Live {
         this.attempt = 0;
         this.state = 'live';
         this.emit();
-        fleet.resync().catch(() => {});
+        // a reconnect: what changed while away is only in the snapshot
+        if (!this.fresh) fleet.resync().catch(() => {});
+        this.fresh = false;
         this.loadAlerts();
         break;
       case 'servers':

@@ -158,10 +158,10 @@ export function GpuTiles({ server, gpus }: { server: string; gpus: Gpu[] }) {
     // the compositor has no overlap to resolve at each update
     <div class="gpu-tiles" ref={box} style={{ gridTemplateColumns: `repeat(${cols}, ${TILE_W}px)`, gridAutoRows: `${TILE_H}px`, gap: `${GAP}px` }}>
       {gpus.map((g) => {
-        const t = level(g.temp_c, 80, 90), busy = isNum(g.util) && g.util >= BUSY;
+        const t = level(g.temp_c, 80, 90), busy = isNum(g.util) && g.util >= BUSY, label = gpuLabel(g);
         return (
           <a key={g.uuid} href={`/hosts/${encodeURIComponent(server)}/gpus/${encodeURIComponent(g.uuid)}`} onClick={onLinkClick}
-            class={`tile ${busy ? 'busy' : 'idle'} temp-${t}`} data-gpu={g.index} aria-label={gpuLabel(g)} title={gpuLabel(g)} />
+            class={`tile ${busy ? 'busy' : 'idle'} temp-${t}`} data-gpu={g.index} aria-label={label} title={label} />
         );
       })}
       <canvas ref={canvas} style={{ width: `${w}px`, height: `${h}px` }} aria-hidden="true" />

@@ -85,6 +85,32 @@ static int risky_regex(const char *re)
     return 0;
 }
 
+static void literal_alternatives(struct sel_matcher *m)
+{
+    const char *v = m->value;
+    if (!*v || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_:-|") != strlen(v))
+        return;
+    size_t n = 1;
+    for (const char *p = v; *p; p++)
+        n += *p == '|';
+    m->alts = xcalloc(n, sizeof(*m->alts));
+    for (const char *p = v;; p++) {
+        size_t len = strcspn(p, "|");
+        m->alts[m->nalts++] = xstrndup(p, len);
+        p += len;
+        if (!*p)
+            break;
+    }
+}
+
+static int in_alts(const struct sel_matcher *m, const char *v)
+{
+    for (size_t i = 0; i < m->nalts; i++)
+        if (!strcmp(m->alts[i], v))
+            return 1;
+    return 0;
+}
+
 static int add(struct selector *sel, const char *name, size_t nl, const char *value, enum sel_op op,
                char *err, size_t errlen)
 {
@@ -118,6 +144,7 @@ static int add(struct selector *sel, const char *name, size_t nl, const char *va
             return -1;
         }
         m->has_re = 1;
+        literal_alternatives(m);
     }
     if (op == SEL_EQ && !strcmp(m->name, "__name__"))
         sel->metric = m->value;
@@ -257,6 +284,9 @@ void sel_free(struct selector *sel)
         free(sel->m[i].value);
         if (sel->m[i].has_re)
             regfree(&sel->m[i].re);
+        for (size_t k = 0; k < sel->m[i].nalts; k++)
+            free(sel->m[i].alts[k]);
+        free(sel->m[i].alts);
     }
     memset(sel, 0, sizeof(*sel));
 }
@@ -273,8 +303,8 @@ int sel_matches(const struct selector *sel, const char *(*get)(void *arg, const 
         switch (m->op) {
         case SEL_EQ: ok = !strcmp(v, m->value); break;
         case SEL_NE: ok = strcmp(v, m->value) != 0; break;
-        case SEL_RE: ok = regexec(&m->re, v, 0, NULL, 0) == 0; break;
-        default: ok = regexec(&m->re, v, 0, NULL, 0) != 0; break;
+        case SEL_RE: ok = m->alts ? in_alts(m, v) : regexec(&m->re, v, 0, NULL, 0) == 0; break;
+        default: ok = m->alts ? !in_alts(m, v) : regexec(&m->re, v, 0, NULL, 0) != 0; break;
         }
         if (!ok)
             return 0;

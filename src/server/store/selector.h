@@ -13,6 +13,11 @@ struct sel_matcher {
     enum sel_op op;
     regex_t re;   /* anchored ^(?:value)$ for SEL_RE and SEL_NRE */
     int has_re;
+    /* a regex that is only literals joined by '|' ("A|B|C", as dashboards
+     * ask for several metrics): the alternatives, matched by strcmp, as
+     * regexec over every series of a big store costs tens of ms */
+    char **alts;
+    size_t nalts;
 };
 
 #define SEL_MAX_MATCHERS 16

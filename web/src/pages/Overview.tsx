@@ -30,7 +30,7 @@ const BUSY = 10; // % utilization that counts a GPU as busy
 const onView = new Map<Element, (visible: boolean) => void>();
 const viewer = new IntersectionObserver((entries) => {
   for (const e of entries) onView.get(e.target)?.(e.isIntersecting);
-}, { rootMargin: '300px' });
+}, { rootMargin: '40px' });
 
 /** A host's card; it follows its own server's updates. */
 export const HostCard = memo(function HostCard({ name }: { name: string }) {
