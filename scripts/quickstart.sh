@@ -55,7 +55,7 @@ fi
 pwnote="printed above by the server on its first start"
 [ -f "$data/admin-password" ] && pwnote="in $data/admin-password"
 cat <<MSG
-quickstart: gpufleet server on http://$server_listen, agent on http://$agent_listen
+quickstart: gpufleet server on http://$server_listen (open it in a browser: the web UI), agent on http://$agent_listen
   sign in as admin (first password $pwnote; you will be asked to change it)
   make an API token:  build/gpufleet token add admin mytoken --data $data
   then, with TOKEN set to it:
