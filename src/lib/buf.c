@@ -105,3 +105,24 @@ char *buf_detach(struct buf *b, size_t *len)
     b->len = b->cap = 0;
     return p;
 }
+
+void buf_json_str(struct buf *out, const char *s)
+{
+    buf_putc(out, '"');
+    while (*s) {
+        /* copy the run that needs no escaping in one go */
+        const char *r = s;
+        while (*r && *r != '"' && *r != '\\' && (unsigned char)*r >= 0x20)
+            r++;
+        buf_append(out, s, (size_t)(r - s));
+        if (!*r)
+            break;
+        unsigned char c = (unsigned char)*r;
+        if (c == '"' || c == '\\')
+            buf_putc(out, '\\'), buf_putc(out, (char)c);
+        else
+            buf_printf(out, "\\u%04x", c);
+        s = r + 1;
+    }
+    buf_putc(out, '"');
+}

@@ -35,4 +35,7 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
  * an empty string rather than NULL for an empty buffer. */
 char *buf_detach(struct buf *b, size_t *len);
 
+/* Appends s as a JSON string literal (quotes, \" \\ and \u00XX escapes). */
+void buf_json_str(struct buf *b, const char *s);
+
 #endif

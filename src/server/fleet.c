@@ -331,34 +331,19 @@ static void put_num(struct buf *o, double v)
         buf_printf(o, "%.10g", v);
 }
 
-static void put_json_str(struct buf *o, const char *s)
-{
-    buf_puts(o, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            buf_printf(o, "\\%c", c);
-        else if (c < 0x20)
-            buf_printf(o, "\\u%04x", c);
-        else
-            buf_append(o, s, 1);
-    }
-    buf_puts(o, "\"");
-}
-
 static int differs(double a, double b)
 {
     return isnan(a) ? !isnan(b) : (isnan(b) || a != b);
 }
 
-/* Appends the fields of v that differ from sent (all when full), updating
- * sent; returns how many were written. */
+/* Appends the fields of v that differ from sent, updating sent; returns
+ * how many were written. */
 static int put_fields(struct buf *o, const char *const *names, const double *v, double *sent,
-                      int n, int full, int first)
+                      int n, int first)
 {
     int w = 0;
     for (int i = 0; i < n; i++) {
-        if (!full && !differs(v[i], sent[i]))
+        if (!differs(v[i], sent[i]))
             continue;
         buf_printf(o, "%s\"%s\":", first && !w ? "" : ",", names[i]);
         put_num(o, v[i]);
@@ -368,18 +353,16 @@ static int put_fields(struct buf *o, const char *const *names, const double *v, 
     return w;
 }
 
-static void put_gpu(struct buf *o, struct fgpu *g, int full)
+static void put_gpu(struct buf *o, struct fgpu *g)
 {
     buf_puts(o, "{\"uuid\":");
-    put_json_str(o, g->uuid);
-    if (full || !g->announced) {
+    buf_json_str(o, g->uuid);
+    if (!g->announced) {
         buf_printf(o, ",\"index\":%d,\"model\":", g->index);
-        put_json_str(o, g->model);
+        buf_json_str(o, g->model);
         g->announced = 1;
     }
-    double scratch[G_N];
-    memcpy(scratch, g->sent, sizeof(scratch));
-    put_fields(o, gpu_names, g->v, full ? scratch : g->sent, G_N, full, 0);
+    put_fields(o, gpu_names, g->v, g->sent, G_N, 0);
     buf_puts(o, "}");
 }
 
@@ -391,7 +374,7 @@ static int build_delta(struct fleet *f, struct fhost *h, uint64_t seq)
 
     buf_reset(o);
     buf_printf(o, "{\"seq\":%llu,\"server\":", (unsigned long long)seq);
-    put_json_str(o, h->name);
+    buf_json_str(o, h->name);
     buf_printf(o, ",\"ts_ms\":%lld", (long long)h->ts_ms);
     if (h->online != h->sent_online) {
         buf_printf(o, ",\"online\":%s", h->online ? "true" : "false");
@@ -400,7 +383,7 @@ static int build_delta(struct fleet *f, struct fhost *h, uint64_t seq)
     }
     size_t mark = o->len;
     buf_puts(o, ",\"host\":{");
-    if (put_fields(o, host_names, h->v, h->sent, H_N, 0, 1)) {
+    if (put_fields(o, host_names, h->v, h->sent, H_N, 1)) {
         buf_puts(o, "}");
         changed = 1;
     } else {
@@ -415,7 +398,7 @@ static int build_delta(struct fleet *f, struct fhost *h, uint64_t seq)
         if (!dirty)
             continue;
         buf_puts(o, ng++ ? "," : ",\"gpus\":[");
-        put_gpu(o, g, 0);
+        put_gpu(o, g);
     }
     if (ng) {
         buf_puts(o, "]");

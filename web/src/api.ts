@@ -66,6 +66,9 @@ export interface Me {
   must_change_password: boolean;
 }
 
+/** A label value quoted for a selector: "x" inside {l="x"}. */
+export const selValue = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+
 export interface Series {
   labels: Record<string, string>;
   t: number[]; // seconds

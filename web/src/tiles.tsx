@@ -24,9 +24,11 @@ function colors(): Record<string, string> {
 // themes change the custom properties: read them again at the next draw
 new MutationObserver(() => (palette = null)).observe(document.documentElement, { attributes: true, attributeFilter: ['data-theme'] });
 
+const memPct = (g: Gpu) =>
+  isNum(g.fb_used_mib) && isNum(g.fb_total_mib) && g.fb_total_mib > 0 ? (100 * g.fb_used_mib) / g.fb_total_mib : null;
+
 export const gpuLabel = (g: Gpu) => {
-  const memPct = isNum(g.fb_used_mib) && isNum(g.fb_total_mib) && g.fb_total_mib > 0 ? (100 * g.fb_used_mib) / g.fb_total_mib : null;
-  return `GPU ${g.index} ${g.model}: ${pct(g.util)} busy, memory ${mib(g.fb_used_mib)} of ${mib(g.fb_total_mib)} (${pct(memPct)}), ${num(g.temp_c, ' °C')}, ${num(g.power_w, ' W')}`;
+  return `GPU ${g.index} ${g.model}: ${pct(g.util)} busy, memory ${mib(g.fb_used_mib)} of ${mib(g.fb_total_mib)} (${pct(memPct(g))}), ${num(g.temp_c, ' °C')}, ${num(g.power_w, ' W')}`;
 };
 
 const tilePos = (i: number, cols: number) => [(i % cols) * (TILE_W + GAP), Math.floor(i / cols) * (TILE_H + GAP)];
@@ -93,8 +95,7 @@ function drawValues(ctx: CanvasRenderingContext2D, gpus: Gpu[], cols: number) {
   ctx.font = '11px ui-monospace, monospace';
   gpus.forEach((g, i) => {
     const [x, y] = tilePos(i, cols);
-    const memPct = isNum(g.fb_used_mib) && isNum(g.fb_total_mib) && g.fb_total_mib > 0 ? (100 * g.fb_used_mib) / g.fb_total_mib : null;
-    ctx.fillText(`mem ${pct(memPct)}`, x + 9, y + 58);
+    ctx.fillText(`mem ${pct(memPct(g))}`, x + 9, y + 58);
   });
   ctx.textAlign = 'right';
   gpus.forEach((g, i) => {

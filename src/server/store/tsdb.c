@@ -1024,36 +1024,15 @@ size_t tsdb_select(struct tsdb *db, const struct selector *sel, size_t max,
     return n;
 }
 
-static void json_str(struct buf *out, const char *s)
-{
-    buf_putc(out, '"');
-    while (*s) {
-        /* copy the run that needs no escaping in one go */
-        const char *r = s;
-        while (*r && *r != '"' && *r != '\\' && (unsigned char)*r >= 0x20)
-            r++;
-        buf_append(out, s, (size_t)(r - s));
-        if (!*r)
-            break;
-        unsigned char c = (unsigned char)*r;
-        if (c == '"' || c == '\\')
-            buf_putc(out, '\\'), buf_putc(out, (char)c);
-        else
-            buf_printf(out, "\\u%04x", c);
-        s = r + 1;
-    }
-    buf_putc(out, '"');
-}
-
 static void series_json(const struct series *s, struct buf *out)
 {
     buf_puts(out, "{\"__name__\":");
-    json_str(out, s->metric);
+    buf_json_str(out, s->metric);
     for (size_t i = 0; i < s->nlabels; i++) {
         buf_putc(out, ',');
-        json_str(out, s->lnames[i]);
+        buf_json_str(out, s->lnames[i]);
         buf_putc(out, ':');
-        json_str(out, s->lvalues[i]);
+        buf_json_str(out, s->lvalues[i]);
     }
     buf_putc(out, '}');
 }
@@ -1117,7 +1096,7 @@ void tsdb_labels_json(struct tsdb *db, const struct selector *sel, const char *l
             continue;
         if (w++)
             buf_putc(out, ',');
-        json_str(out, names[i]);
+        buf_json_str(out, names[i]);
     }
     buf_putc(out, ']');
     pthread_rwlock_unlock(&db->lock);

@@ -2,7 +2,7 @@
 // drag, and a live tail fed by the deltas.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
-import { queryRange } from '../api';
+import { queryRange, selValue } from '../api';
 import { align, Chart, niceStep, seriesColor } from '../chart';
 import { fleet, Gpu } from '../fleet';
 import { mib, num, pct } from '../format';
@@ -21,10 +21,6 @@ export const PANELS: Panel[] = [
 ];
 
 export const RANGES: [string, number][] = [['15m', 900], ['1h', 3600], ['6h', 21600], ['24h', 86400], ['7d', 604800], ['30d', 2592000]];
-
-function esc(v: string) {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
-}
 
 type Window = { start: number; end: number; live: boolean };
 
@@ -64,7 +60,7 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
     let points = 0, left = groups.length;
     groups.forEach((panels) => {
       const names = panels.flatMap((i) => PANELS[i].metrics.map((m) => m[0]));
-      const match = `{__name__=~"${names.join('|')}",server="${esc(server)}",UUID="${esc(uuid)}"}`;
+      const match = `{__name__=~"${names.join('|')}",server="${selValue(server)}",UUID="${selValue(uuid)}"}`;
       queryRange(match, w.start, w.end, step).then((r) => {
         if (!alive) return;
         const by = new Map(r.series.map((x) => [x.labels.__name__, x]));

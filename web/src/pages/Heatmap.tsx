@@ -69,9 +69,9 @@ async function loadHistory() {
 }
 
 // utilization 0..100 to a colour: dark blue (idle) through teal and yellow to red
+const stops: [number, number, number][] = [[30, 41, 82], [28, 128, 140], [94, 190, 90], [250, 210, 60], [225, 60, 45]];
 function color(u: number): [number, number, number] {
   const t = Math.max(0, Math.min(1, u / 100));
-  const stops: [number, number, number][] = [[30, 41, 82], [28, 128, 140], [94, 190, 90], [250, 210, 60], [225, 60, 45]];
   const x = t * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(x)), f = x - i;
   const a = stops[i], b = stops[i + 1];
   return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];

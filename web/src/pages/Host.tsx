@@ -2,7 +2,7 @@
 // and host charts (CPU, memory, network) over a chosen range.
 import { useEffect, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
-import { get, qs, queryRange } from '../api';
+import { get, qs, queryRange, selValue } from '../api';
 import { align, Chart, niceStep, seriesColor } from '../chart';
 import { fleet } from '../fleet';
 import { bytes, mib, num, pct, rate } from '../format';
@@ -10,10 +10,6 @@ import { Link, Page, useAsync } from '../ui';
 import { RANGES } from './Gpu';
 import { useFleet } from './Overview';
 import { GpuTiles } from '../tiles';
-
-function esc(v: string) {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
-}
 
 /** Sums the series of a query point by point (per-CPU or per-device rates). */
 function sum(series: { t: number[]; v: (number | null)[] }[]): { t: number[]; v: (number | null)[] } {
@@ -34,7 +30,7 @@ export function HostPage({ name }: { name: string }) {
     let alive = true;
     const span = RANGES.find((r) => r[0] === range)![1];
     const end = Math.floor(Date.now() / 1000), start = end - span, step = Math.max(niceStep(span, 360), 2);
-    const sel = (m: string, extra = '') => `${m}{server="${esc(name)}"${extra}}`;
+    const sel = (m: string, extra = '') => `${m}{server="${selValue(name)}"${extra}}`;
     Promise.all([
       queryRange(sel('node_cpu_seconds_total', ',mode=~"idle|iowait"'), start, end, step, 'rate'),
       queryRange(sel('node_cpu_seconds_total', ',mode="user"'), start, end, step, 'count'),
