@@ -46,7 +46,7 @@ sleep 3
 
 ART="$BUILD_DIR/ui-artifacts"
 rm -rf "$ART"
-GF_URL="$SERVER_URL" ADMIN_PASSWORD="$ADMIN_PASSWORD" SCENARIO_A="$WORK/a.scenario" AGENT_C_PORT="$C_PORT" \
+GF_URL="$SERVER_URL" ADMIN_PASSWORD="$ADMIN_PASSWORD" SCENARIO_A="$WORK/a.scenario" SCENARIO_B="$WORK/b.scenario" AGENT_C_PORT="$C_PORT" \
     INTERVAL_MS="$INTERVAL_MS" GF_SERVER_BIN="$SERVER" GF_SERVER_ARGS="$(printf '%s\n' "${SERVER_ARGS[@]}" | jq -R . | jq -sc .)" \
     GF_SERVER_PID="$SERVER_PID" GF_PID_FILE="$WORK/server2.pid" GF_SERVER_LOG="$WORK/srv2.log" ARTIFACTS="$ART" \
     node "$SRC_DIR/web/tests/ui.test.mjs" || fail "UI steps failed (screenshots in $ART)"

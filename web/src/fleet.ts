@@ -1,62 +1,16 @@
-// The fleet as the browser holds it: the /api/v1/fleet snapshot, kept
-// current by the deltas /api/v1/live pushes. Changed servers get new
-// objects (unchanged ones keep theirs), and listeners hear once per frame.
-import { get } from './api';
+// The fleet as the page holds it: copies of the live worker's state
+// (live.worker.ts), which posts every server at a (re)load and then those
+// that changed and are watched, at most once per redraw interval.
+// Listeners hear once per frame, with the names that changed (null:
+// everything). A server nobody watches keeps its shape current (state,
+// GPUs) but not its values: what shows values says so with want().
+import type { Server, Totals } from './fleet-state';
+import type { UtilSample } from './live.worker';
 
-export interface Gpu {
-  uuid: string;
-  index: number;
-  model: string;
-  util: number | null;
-  mem_util: number | null;
-  fb_used_mib: number | null;
-  fb_total_mib: number | null;
-  temp_c: number | null;
-  mem_temp_c: number | null;
-  power_w: number | null;
-  power_limit_w: number | null;
-  sm_clock_mhz: number | null;
-  mem_clock_mhz: number | null;
-  pcie_tx_kbps: number | null;
-  pcie_rx_kbps: number | null;
-}
-
-export interface HostStats {
-  cpu_percent: number | null;
-  mem_used_bytes: number | null;
-  mem_total_bytes: number | null;
-  disk_used_bytes: number | null;
-  disk_total_bytes: number | null;
-  net_rx_bps: number | null;
-  net_tx_bps: number | null;
-  load1: number | null;
-}
-
-export interface Server {
-  id: number;
-  name: string;
-  address: string;
-  agent_port: number;
-  labels: Record<string, string>;
-  status: string;
-  last_error: string;
-  online: boolean | null;
-  ts_ms: number;
-  host: HostStats;
-  gpus: Gpu[];
-}
+export type { Gpu, HostStats, Server, Totals } from './fleet-state';
+export { BUSY } from './fleet-state';
 
 type Listener = (changed: Set<string> | null) => void;
-
-/** Least time between two redraws of fleet changes: a frame for a few
- * hosts, growing with the fleet to once a second at 100 hosts (each host
- * reports about once a second, so one redraw then covers the fleet). */
-const flushMs = (hosts: number) => Math.min(1000, Math.max(16, hosts * 10));
-
-const emptyHost: HostStats = {
-  cpu_percent: null, mem_used_bytes: null, mem_total_bytes: null, disk_used_bytes: null,
-  disk_total_bytes: null, net_rx_bps: null, net_tx_bps: null, load1: null,
-};
 
 class FleetStore {
   servers = new Map<string, Server>();
@@ -66,10 +20,15 @@ class FleetStore {
   loaded = false;
   /** snapshots loaded so far (the set of servers may have changed) */
   loads = 0;
+  totals: Totals = { hosts: 0, online: 0, gpus: 0, busy: 0, power_w: 0 };
+  /** the worker's side (set by live.ts) */
+  resyncer: () => Promise<void> = async () => {};
+  watcher: (all: boolean, names: string[]) => void = () => {};
+  sampler: () => Promise<UtilSample[]> = async () => [];
+  private wants = new Map<string, number>();
+  private wantsAll = 0;
+  private watchQueued = false;
   private listeners = new Set<Listener>();
-  private pending: any[] | null = null; // deltas that came while a snapshot loads
-  private reading: Promise<void> | null = null;
-  private again = false;
   private dirty = new Set<string>();
   private all = false;
   private frame = 0;
@@ -79,101 +38,74 @@ class FleetStore {
     return () => this.listeners.delete(fn);
   }
 
-  /** Reads the whole fleet again; deltas arriving meanwhile are kept and
-   * applied after it. A call during a read makes one more read follow it
-   * (the first may predate the change the caller knows of). */
+  /** Reads the whole fleet again (after a change the caller made), resolved
+   * once the page holds it. */
   resync(): Promise<void> {
-    if (this.reading) {
-      this.again = true;
-      return this.reading;
-    }
-    this.pending = [];
-    this.reading = (async () => {
-      try {
-        do {
-          this.again = false;
-          const snap = await get<any>('/api/v1/fleet');
-          this.load(snap);
-        } while (this.again);
-        const queued = this.pending ?? [];
-        this.pending = null;
-        for (const d of queued) this.apply(d);
-      } finally {
-        this.pending = null;
-        this.reading = null;
-      }
-    })();
-    return this.reading;
+    return this.resyncer();
   }
 
-  load(snap: any) {
-    const m = new Map<string, Server>();
-    for (const s of snap.servers) {
-      const live = s.live ?? {};
-      m.set(s.name, {
-        id: s.id, name: s.name, address: s.address, agent_port: s.agent_port,
-        labels: s.labels ?? {}, status: s.status, last_error: s.last_error ?? '',
-        online: live.online ?? (s.status === 'online' ? true : s.status === 'offline' ? false : null),
-        ts_ms: live.ts_ms ?? 0, host: { ...emptyHost, ...(live.host ?? {}) },
-        gpus: (live.gpus ?? []).slice().sort((a: Gpu, b: Gpu) => a.index - b.index),
-      });
+  /** Keeps name's values current (all servers' for "*") until the
+   * returned function is called. */
+  want(name: string): () => void {
+    if (name === '*') this.wantsAll++;
+    else this.wants.set(name, (this.wants.get(name) ?? 0) + 1);
+    this.queueWatch();
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (name === '*') this.wantsAll--;
+      else {
+        const n = (this.wants.get(name) ?? 1) - 1;
+        if (n > 0) this.wants.set(name, n);
+        else this.wants.delete(name);
+      }
+      this.queueWatch();
+    };
+  }
+
+  /** Every online GPU's utilization now. */
+  utils(): Promise<UtilSample[]> {
+    return this.sampler();
+  }
+
+  private queueWatch() {
+    if (this.watchQueued) return;
+    this.watchQueued = true;
+    queueMicrotask(() => {
+      this.watchQueued = false;
+      this.watcher(this.wantsAll > 0, [...this.wants.keys()]);
+    });
+  }
+
+  /** Tells the worker again what is watched (it may be a new one). */
+  rewatch() {
+    this.queueWatch();
+  }
+
+  /** One update from the worker. */
+  update(full: boolean, servers: Server[], totals: Totals, seq: number) {
+    this.totals = totals;
+    if (full) {
+      this.servers = new Map(servers.map((s) => [s.name, s]));
+      this.order = [...this.servers.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+      this.loaded = true;
+      this.loads++;
+      this.all = true;
+    } else {
+      for (const s of servers) {
+        if (!this.servers.has(s.name)) continue;
+        this.servers.set(s.name, s);
+        this.dirty.add(s.name);
+      }
     }
-    this.servers = m;
-    this.order = [...m.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
-    this.seq = snap.seq;
-    this.loaded = true;
-    this.loads++;
-    this.all = true;
+    this.seq = seq;
     this.schedule();
   }
-
-  /** One {"type":"fleet"} message. */
-  apply(d: any) {
-    if (this.pending) {
-      this.pending.push(d);
-      return;
-    }
-    if (d.seq <= this.seq) return;
-    if (d.seq !== this.seq + 1 && this.loaded) {
-      // a delta went missing: the snapshot is the only safe state
-      this.resync().catch(() => {});
-      return;
-    }
-    this.seq = d.seq;
-    const old = this.servers.get(d.server);
-    if (!old) return; // not registered (yet): the next "servers" event resyncs
-    const s: Server = { ...old, ts_ms: d.ts_ms };
-    if (d.online !== undefined) s.online = d.online;
-    if (d.host) s.host = { ...old.host, ...d.host };
-    if (d.gpus) {
-      const gpus = old.gpus.slice();
-      for (const g of d.gpus) {
-        const i = gpus.findIndex((x) => x.uuid === g.uuid);
-        if (i >= 0) gpus[i] = { ...gpus[i], ...g };
-        else gpus.push(g as Gpu);
-      }
-      if (gpus.length !== old.gpus.length) gpus.sort((a, b) => a.index - b.index);
-      s.gpus = gpus;
-    }
-    this.servers.set(d.server, s);
-    this.dirty.add(d.server);
-    this.schedule();
-  }
-
-  private lastFlush = 0;
 
   private schedule() {
     if (this.frame) return;
     const run = () => {
-      // deltas of a big fleet arrive spread over each second: drawing
-      // them a few times a second, not at every frame, saves the fixed
-      // cost of each (style, layout, paint) many times over
-      const wait = flushMs(this.order.length) - (performance.now() - this.lastFlush);
-      if (wait > 0 && !this.all) {
-        this.frame = window.setTimeout(run, wait);
-        return;
-      }
-      this.lastFlush = performance.now();
       this.frame = 0;
       const changed = this.all ? null : this.dirty;
       this.all = false;

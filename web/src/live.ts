@@ -1,10 +1,12 @@
-// One WebSocket per tab on /api/v1/live: fleet deltas, registry changes and
-// alert events. It never polls; when the socket drops it says so and
-// reconnects with exponential backoff (and jitter), then resynchronizes.
+// The page's side of the live connection: the socket itself lives in a
+// worker (live.worker.ts); here are its state for the header, the fleet
+// updates handed to the fleet store, and the alerts (pending and firing).
 import { get } from './api';
 import { fleet } from './fleet';
+import { FleetState } from './fleet-state';
+import type { FromWorker, LiveState, ToWorker, UtilSample } from './live.worker';
 
-export type LiveState = 'connecting' | 'live' | 'offline';
+export type { LiveState } from './live.worker';
 
 export interface Alert {
   id: number;
@@ -20,17 +22,29 @@ export interface Alert {
 
 type Fn = () => void;
 
+async function snapshotText(): Promise<string> {
+  const r = await fetch('/api/v1/fleet', { credentials: 'same-origin' });
+  if (!r.ok) throw new Error(`GET /api/v1/fleet: HTTP ${r.status}`);
+  return r.text();
+}
+
 class Live {
   state: LiveState = 'connecting';
-  deltas = 0; // fleet messages received (bench/ui.sh reads it)
+  deltas = 0; // fleet deltas received (bench/ui.sh reads it)
   retryInMs = 0;
   alerts = new Map<number, Alert>(); // pending and firing
-  private ws: WebSocket | null = null;
-  private attempt = 0;
-  private timer = 0;
-  private stopped = true;
-  private fresh = false; // started, the snapshot already asked for
+  private worker: Worker | null = null;
   private listeners = new Set<Fn>();
+  private resyncs = new Map<number, { ok: Fn; fail: (e: Error) => void }>();
+  private samples = new Map<number, (s: UtilSample[]) => void>();
+  private nextId = 1;
+  private prefetched: { at: number; text: Promise<string> } | null = null;
+
+  constructor() {
+    fleet.resyncer = () => this.resync();
+    fleet.watcher = (all, names) => this.send({ t: 'watch', all, names });
+    fleet.sampler = () => this.sample();
+  }
 
   subscribe(fn: Fn): () => void {
     this.listeners.add(fn);
@@ -47,73 +61,98 @@ class Live {
     return n;
   }
 
+  private send(m: ToWorker) {
+    this.worker?.postMessage(m);
+  }
+
+  /** Starts reading the fleet snapshot before the app knows it is signed
+   * in (a round trip less to the first drawn overview). */
+  prefetch() {
+    this.prefetched = { at: performance.now(), text: snapshotText() };
+    this.prefetched.text.catch(() => {});
+  }
+
   start() {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.connect();
-    // the snapshot need not wait for the socket: deltas that come before it
-    // are kept, and one missed in between shows as a gap in seq (which
-    // reads the snapshot again)
-    this.fresh = true;
-    fleet.resync().catch(() => {});
+    if (!this.worker) {
+      this.worker = new Worker(new URL('./live.worker.ts', import.meta.url), { type: 'module' });
+      this.worker.onmessage = (ev: MessageEvent<FromWorker>) => this.message(ev.data);
+      fleet.rewatch();
+    }
+    this.send({ t: 'start' });
+    // the first snapshot is read and drawn here, then handed to the worker
+    const p = this.prefetched && performance.now() - this.prefetched.at < 5000 ? this.prefetched.text : snapshotText();
+    this.prefetched = null;
+    const loads = fleet.loads;
+    p.catch(() => snapshotText()).then((text) => {
+      // the worker read a newer one meanwhile (the registry changed)
+      if (fleet.loads !== loads) return;
+      const st = new FleetState();
+      st.load(JSON.parse(text));
+      fleet.update(true, [...st.servers.values()], st.totals(), st.seq);
+      this.send({ t: 'snapshot', text });
+    }).catch(() => this.send({ t: 'snapshot', text: null }));
   }
 
   stop() {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    this.ws?.close();
-    this.ws = null;
+    this.send({ t: 'stop' });
   }
 
-  private connect() {
-    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${proto}//${location.host}/api/v1/live`);
-    this.ws = ws;
-    this.state = 'connecting';
-    this.emit();
-    ws.onmessage = (ev) => this.message(ev.data);
-    ws.onclose = () => {
-      if (this.ws !== ws) return;
-      this.ws = null;
-      this.state = 'offline';
-      if (this.stopped) return;
-      // 1, 2, 4 ... 30 s with ±20 % jitter so a restarted server is not
-      // hit by every tab at once
-      const base = Math.min(30000, 1000 * 2 ** this.attempt++);
-      this.retryInMs = Math.round(base * (0.8 + Math.random() * 0.4));
-      this.emit();
-      // a closed session shows as a closed socket: the 401 here sends the
-      // app back to its login page
-      get('/api/v1/auth/me').catch(() => {});
-      this.timer = window.setTimeout(() => this.connect(), this.retryInMs);
-    };
+  private resync(): Promise<void> {
+    if (!this.worker) return Promise.resolve();
+    const id = this.nextId++;
+    return new Promise((ok, fail) => {
+      this.resyncs.set(id, { ok, fail });
+      this.send({ t: 'resync', id });
+    });
   }
 
-  private message(text: string) {
-    let m: any;
-    try {
-      m = JSON.parse(text);
-    } catch {
-      return;
-    }
-    switch (m.type) {
+  private sample(): Promise<UtilSample[]> {
+    if (!this.worker) return Promise.resolve([]);
+    const id = this.nextId++;
+    return new Promise((ok) => {
+      this.samples.set(id, ok);
+      this.send({ t: 'utils', id });
+    });
+  }
+
+  private message(m: FromWorker) {
+    switch (m.t) {
       case 'fleet':
-        for (const d of m.deltas ?? []) {
-          this.deltas++;
-          fleet.apply(d);
-        }
+        this.deltas += m.deltas;
+        fleet.update(m.full, m.servers, m.totals, m.seq);
         break;
-      case 'hello':
-        this.attempt = 0;
-        this.state = 'live';
+      case 'utils':
+        this.samples.get(m.id)?.(m.samples);
+        this.samples.delete(m.id);
+        break;
+      case 'state':
+        this.state = m.state;
+        this.retryInMs = m.retryInMs;
         this.emit();
-        // a reconnect: what changed while away is only in the snapshot
-        if (!this.fresh) fleet.resync().catch(() => {});
-        this.fresh = false;
-        this.loadAlerts();
+        // a closed session shows as a closed socket: the 401 here sends
+        // the app back to its login page
+        if (m.state === 'offline') get('/api/v1/auth/me').catch(() => {});
         break;
-      case 'servers':
-        fleet.resync().catch(() => {});
+      case 'unauthorized':
+        get('/api/v1/auth/me').catch(() => {});
+        break;
+      case 'resynced': {
+        const r = this.resyncs.get(m.id);
+        this.resyncs.delete(m.id);
+        if (m.error) r?.fail(new Error(m.error));
+        else r?.ok();
+        break;
+      }
+      case 'event':
+        this.event(m.m);
+        break;
+    }
+  }
+
+  private event(m: any) {
+    switch (m.type) {
+      case 'hello':
+        this.loadAlerts();
         break;
       case 'alert':
         if (m.state === 'pending' || m.state === 'firing') {

@@ -1,7 +1,7 @@
 // The web UI in a real browser (Debian's chromium through playwright-core)
 // against a real server scraping agents on the fake NVML. Driven by
 // tests/integration/test_ui.sh, which starts them and passes:
-//   GF_URL, ADMIN_PASSWORD, SCENARIO_A (the fake's file of host a),
+//   GF_URL, ADMIN_PASSWORD, SCENARIO_A and SCENARIO_B (the fakes' files of hosts a and b),
 //   AGENT_C_PORT (an agent not registered yet), INTERVAL_MS (server scrape),
 //   GF_SERVER_BIN / GF_SERVER_ARGS (JSON) / GF_SERVER_PID / GF_PID_FILE (to
 //   restart it), ARTIFACTS (screenshots go there).
@@ -107,6 +107,9 @@ await step('admin signs in and the overview shows every fake GPU with its values
     return n / (d.length / 4);
   });
   assert(painted > 0.3, `host-a's tiles canvas is ${(painted * 100).toFixed(0)}% painted`);
+  // the host's own figures, drawn on the same canvas, in the label of their row
+  const figures = await admin.getAttribute('[data-host="host-a"] .host-figures', 'aria-label');
+  assert(/^CPU \d+%, Memory \d+% \([\d.]+ [KMGT]iB of [\d.]+ [KMGT]iB\), Disk \d+% \(.+ of .+\), Net ↓.+\/s ↑.+\/s$/.test(figures), `host-a figures: ${figures}`);
   assert((await admin.innerText('[data-testid=hosts-online]')).trim() === '2 / 2', 'hosts online');
   assert((await admin.innerText('[data-testid=gpus-busy]')).trim() === '2 / 3', 'GPUs busy');
   // 312 + 455 + the L40S's idle draw from the capture
@@ -135,6 +138,28 @@ await step('a value the fake changes shows within two sample intervals, without 
   assert(await admin.evaluate(() => window.__sameDocument === true), 'the page reloaded');
   const tile = admin.locator('[data-host="host-a"] .tile[data-gpu="1"]');
   assert(/temp-warn/.test(await tile.getAttribute('class')), '83 C is not coloured as a warning');
+});
+
+await step('a card out of view gets no values until it is scrolled to, then shows the current ones', async () => {
+  // the live worker sends the page only the servers it shows; totals cover all
+  const small = await newPage({ width: 700, height: 420 });
+  await login(small, 'admin', ADMIN_PASSWORD);
+  await small.waitForSelector('[data-host="host-b"] .tile');
+  const top = await small.evaluate(() => document.querySelector('[data-host="host-b"]').getBoundingClientRect().top);
+  assert(top > 420 + 100, `host-b's card is in view (top ${top})`);
+  const scen = env('SCENARIO_B');
+  writeFileSync(scen, readFileSync(scen, 'utf8') + 'set gpu=0 util=77\n');
+  // the admin page shows both cards: the server has the value once it does
+  await admin.waitForFunction(() => (document.querySelector('[data-host="host-b"] .tile[data-gpu="0"]')?.getAttribute('aria-label') ?? '').includes('77% busy'), null, { timeout: 5000 });
+  await small.waitForFunction(() => document.querySelector('[data-testid=gpus-busy]')?.textContent === '3 / 3', null, { timeout: 3000 });
+  assert(await small.evaluate(() => window.__gf.fleet.servers.get('host-b').gpus[0].util) !== 77, 'the page got the values of a card out of view');
+  const t0 = Date.now();
+  await small.locator('[data-host="host-b"]').scrollIntoViewIfNeeded();
+  await small.waitForFunction(() => (document.querySelector('[data-host="host-b"] .tile[data-gpu="0"]')?.getAttribute('aria-label') ?? '').includes('77% busy'), null, { timeout: 3000, polling: 20 });
+  console.log(`   shown ${Date.now() - t0} ms after scrolling to it`);
+  await small.context().close();
+  writeFileSync(scen, readFileSync(scen, 'utf8') + 'set gpu=0 util=0\n');
+  await admin.waitForFunction(() => (document.querySelector('[data-host="host-b"] .tile[data-gpu="0"]')?.getAttribute('aria-label') ?? '').includes(' 0% busy'), null, { timeout: 5000 });
 });
 
 await step('the filter narrows hosts by name, label and model', async () => {

@@ -7,7 +7,7 @@ import { align, Chart, niceStep, seriesColor } from '../chart';
 import { fleet, Gpu } from '../fleet';
 import { mib, num, pct } from '../format';
 import { Link, Page } from '../ui';
-import { useFleet } from './Overview';
+import { useFleet, useWant } from './Overview';
 
 interface Panel { title: string; unit: string; metrics: [string, string, keyof Gpu][] }
 
@@ -26,6 +26,7 @@ type Window = { start: number; end: number; live: boolean };
 
 export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
   useFleet();
+  useWant(server);
   const s = fleet.servers.get(server);
   const g = s?.gpus.find((x) => x.uuid === uuid);
   const [range, setRange] = useState(() => new URLSearchParams(location.search).get('range') ?? '1h');

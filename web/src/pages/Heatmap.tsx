@@ -48,11 +48,13 @@ function add(key: string, tMs: number, v: number) {
 }
 
 // a GPU whose value holds still sends no deltas: sample the state instead
+// (the live worker's: the page holds only the values it shows)
 const SAMPLE_MS = 5000;
+async function sample() {
+  for (const [server, uuid, ts, util] of await fleet.utils()) add(gpuKey(server, uuid), ts, util);
+}
 setInterval(() => {
-  if (!loadedAt) return;
-  for (const s of fleet.servers.values())
-    if (s.online) for (const g of s.gpus) if (typeof g.util === 'number') add(gpuKey(s.name, g.uuid), s.ts_ms, g.util);
+  if (loadedAt) sample().catch(() => {});
 }, SAMPLE_MS);
 
 async function loadHistory() {
@@ -63,9 +65,7 @@ async function loadHistory() {
     for (let i = 0; i < s.t.length; i++) if (s.v[i] !== null) add(key, s.t[i] * 1000, s.v[i]!);
   }
   loadedAt = Date.now();
-  // the current minute at once, not after the first sample
-  for (const s of fleet.servers.values())
-    if (s.online) for (const g of s.gpus) if (typeof g.util === 'number') add(gpuKey(s.name, g.uuid), s.ts_ms, g.util);
+  await sample(); // the current minute at once, not after the first sample
 }
 
 // utilization 0..100 to a colour: dark blue (idle) through teal and yellow to red

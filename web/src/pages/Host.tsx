@@ -8,7 +8,7 @@ import { fleet } from '../fleet';
 import { bytes, mib, num, pct, rate } from '../format';
 import { Link, Page, useAsync } from '../ui';
 import { RANGES } from './Gpu';
-import { useFleet } from './Overview';
+import { useFleet, useWant } from './Overview';
 import { GpuTiles } from '../tiles';
 
 /** Sums the series of a query point by point (per-CPU or per-device rates). */
@@ -21,6 +21,7 @@ function sum(series: { t: number[]; v: (number | null)[] }[]): { t: number[]; v:
 
 export function HostPage({ name }: { name: string }) {
   useFleet();
+  useWant(name);
   const s = fleet.servers.get(name);
   const [range, setRange] = useState('1h');
   const [charts, setCharts] = useState<uPlot.AlignedData[] | null>(null);

@@ -1,10 +1,10 @@
 // The fleet at a glance: totals, a card per host with a tile per GPU, a
 // filter, and the utilization heatmap of the last hour.
 import { memo } from 'preact/compat';
-import { useEffect, useRef, useState } from 'preact/hooks';
-import { fleet, Server } from '../fleet';
-import { bytes, isNum, pct, rate } from '../format';
-import { GpuTiles } from '../tiles';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { BUSY, fleet, Server } from '../fleet';
+import { isNum } from '../format';
+import { GpuTiles, paintTiles } from '../tiles';
 import { live } from '../live';
 import { Link, Page } from '../ui';
 import { Heatmap } from './Heatmap';
@@ -16,13 +16,18 @@ export function useFleet(): number {
   return v;
 }
 
+/** Keeps a server's values (all servers' for "*", none for null) current
+ * while the component is mounted. */
+export function useWant(name: string | null) {
+  useEffect(() => (name ? fleet.want(name) : undefined), [name]);
+}
+
 export function useLive(): number {
   const [v, set] = useState(0);
   useEffect(() => live.subscribe(() => set((n) => n + 1)), []);
   return v;
 }
 
-const BUSY = 10; // % utilization that counts a GPU as busy
 
 // One observer for every card: a card off screen does not draw its
 // updates (it catches up when it comes into view), so a fleet update costs
@@ -32,58 +37,85 @@ const viewer = new IntersectionObserver((entries) => {
   for (const e of entries) onView.get(e.target)?.(e.isIntersecting);
 }, { rootMargin: '40px' });
 
-/** A host's card; it follows its own server's updates. */
+/** What a host card renders; anything else of a server changes only
+ * values, painted by paintCard without rendering. */
+const cardShape = (s: Server) =>
+  `${s.online} ${s.last_error} ${JSON.stringify(s.labels)} ${s.gpus.map((g) => g.uuid + ' ' + g.index + ' ' + g.model).join()}`;
+
+/** The values of a rendered card: the host's figures and its GPU tiles. */
+function paintCard(card: HTMLElement, s: Server) {
+  const tiles = card.querySelector<HTMLElement>('.gpu-tiles');
+  if (tiles) paintTiles(tiles, s.gpus, s.host);
+}
+
+/** A host's card; it follows its own server's updates. Preact renders its
+ * structure (name, state, labels, the GPUs it has); the values that change
+ * every second are painted straight into the DOM and the tiles' canvas,
+ * as diffing the card for them cost most of an update. */
 export const HostCard = memo(function HostCard({ name }: { name: string }) {
   const el = useRef<HTMLElement>(null);
   const [, redraw] = useState(0);
-  const view = useRef({ visible: true, stale: false });
+  const view = useRef({ visible: true, stale: false, shape: '' });
   useEffect(() => {
     const node = el.current!;
+    const update = () => {
+      const s = fleet.servers.get(name);
+      if (!s || cardShape(s) !== view.current.shape) redraw((n) => n + 1);
+      else paintCard(node, s);
+    };
+    let unwant: (() => void) | null = null;
     onView.set(node, (visible) => {
       view.current.visible = visible;
+      // the worker sends values only of the cards in view
+      if (visible && !unwant) unwant = fleet.want(name);
+      if (!visible && unwant) {
+        unwant();
+        unwant = null;
+      }
       if (visible && view.current.stale) {
         view.current.stale = false;
-        redraw((n) => n + 1);
+        update();
       }
     });
     viewer.observe(node);
     const off = fleet.subscribe((changed) => {
       if (changed && !changed.has(name)) return;
-      if (view.current.visible) redraw((n) => n + 1);
+      if (view.current.visible) update();
       else view.current.stale = true;
     });
     return () => {
       off();
+      unwant?.();
       viewer.unobserve(node);
       onView.delete(node);
     };
   }, [name]);
   const s = fleet.servers.get(name);
+  useLayoutEffect(() => {
+    if (s && el.current) paintCard(el.current, s);
+  });
   if (!s) return null;
-  const h = s.host;
+  view.current.shape = cardShape(s);
   const state = s.online === true ? 'online' : s.online === false ? 'offline' : 'unknown';
-  const memPct = isNum(h.mem_used_bytes) && isNum(h.mem_total_bytes) ? (100 * h.mem_used_bytes) / h.mem_total_bytes : null;
-  const diskPct = isNum(h.disk_used_bytes) && isNum(h.disk_total_bytes) ? (100 * h.disk_used_bytes) / h.disk_total_bytes : null;
   return (
     <article ref={el as any} class={`card host ${state}`} aria-label={`host ${s.name}`} data-host={s.name}>
       <header>
         <Link href={`/hosts/${encodeURIComponent(s.name)}`}><h2>{s.name}</h2></Link>
         <span class={`badge ${state}`}>{state}</span>
       </header>
-      <dl class="host-stats">
-        <div><dt>CPU</dt><dd>{pct(h.cpu_percent)}</dd></div>
-        <div><dt>Memory</dt><dd title={`${bytes(h.mem_used_bytes)} of ${bytes(h.mem_total_bytes)}`}>{pct(memPct)}</dd></div>
-        <div><dt>Disk</dt><dd title={`${bytes(h.disk_used_bytes)} of ${bytes(h.disk_total_bytes)}`}>{pct(diskPct)}</dd></div>
-        <div><dt>Net</dt><dd>↓{rate(h.net_rx_bps)} ↑{rate(h.net_tx_bps)}</dd></div>
-      </dl>
       {Object.keys(s.labels).length > 0 && (
         <p class="labels">{Object.entries(s.labels).map(([k, v]) => <span class="label">{k}={v}</span>)}</p>
       )}
-      {s.gpus.length > 0 ? <GpuTiles server={s.name} gpus={s.gpus} />
-        : <p class="muted">{s.online === false ? s.last_error || 'unreachable' : 'no GPUs reported'}</p>}
+      <CardTiles server={s.name} gpus={s.gpus} host={s.host} />
+      {s.gpus.length === 0 && <p class="muted">{s.online === false ? s.last_error || 'unreachable' : 'no GPUs reported'}</p>}
     </article>
   );
 });
+
+/** The figures and tiles of a card: rendered again only when its GPUs are
+ * other ones (paintCard draws their values). */
+const CardTiles = memo(GpuTiles, (a, b) => a.server === b.server && a.gpus.length === b.gpus.length &&
+  a.gpus.every((g, i) => g.uuid === b.gpus[i].uuid && g.index === b.gpus[i].index && g.model === b.gpus[i].model));
 
 function matches(s: Server, q: string, state: string): boolean {
   if (state === 'online' && s.online !== true) return false;
@@ -99,17 +131,7 @@ function matches(s: Server, q: string, state: string): boolean {
 function Totals() {
   useFleet();
   useLive();
-  let hosts = 0, online = 0, gpus = 0, busy = 0, power = 0;
-  for (const name of fleet.order) {
-    const s = fleet.servers.get(name)!;
-    hosts++;
-    if (s.online) online++;
-    for (const g of s.gpus) {
-      gpus++;
-      if (isNum(g.util) && g.util >= BUSY) busy++;
-      if (isNum(g.power_w) && s.online) power += g.power_w;
-    }
-  }
+  const { hosts, online, gpus, busy, power_w: power } = fleet.totals;
   const firing = live.firing;
   return (
     <dl class="totals" aria-label="fleet totals">
@@ -150,6 +172,7 @@ export function Overview() {
   const [state, setState] = useState('all');
   const needle = q.trim().toLowerCase();
   useFleetShape(needle !== '' || state !== 'all');
+  useWant(state === 'idle' ? '*' : null); // a filter on values needs them all
   const shown = fleet.order.map((n) => fleet.servers.get(n)!).filter((s) => matches(s, needle, state));
   useEffect(() => {
     const u = new URL(location.href);

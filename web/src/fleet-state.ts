@@ -1,0 +1,136 @@
+// The fleet's live state: the /api/v1/fleet snapshot kept current by the
+// deltas /api/v1/live pushes. It runs in the live worker (live.worker.ts),
+// which owns the socket, so its objects are changed in place and the page
+// gets copies of the servers that changed.
+
+export interface Gpu {
+  uuid: string;
+  index: number;
+  model: string;
+  util: number | null;
+  mem_util: number | null;
+  fb_used_mib: number | null;
+  fb_total_mib: number | null;
+  temp_c: number | null;
+  mem_temp_c: number | null;
+  power_w: number | null;
+  power_limit_w: number | null;
+  sm_clock_mhz: number | null;
+  mem_clock_mhz: number | null;
+  pcie_tx_kbps: number | null;
+  pcie_rx_kbps: number | null;
+}
+
+export interface HostStats {
+  cpu_percent: number | null;
+  mem_used_bytes: number | null;
+  mem_total_bytes: number | null;
+  disk_used_bytes: number | null;
+  disk_total_bytes: number | null;
+  net_rx_bps: number | null;
+  net_tx_bps: number | null;
+  load1: number | null;
+}
+
+export interface Server {
+  id: number;
+  name: string;
+  address: string;
+  agent_port: number;
+  labels: Record<string, string>;
+  status: string;
+  last_error: string;
+  online: boolean | null;
+  ts_ms: number;
+  host: HostStats;
+  gpus: Gpu[];
+}
+
+/** % utilization from which a GPU counts as busy */
+export const BUSY = 10;
+
+/** The fleet's figures at the top of the overview. */
+export interface Totals {
+  hosts: number;
+  online: number;
+  gpus: number;
+  busy: number;
+  power_w: number;
+}
+
+/** What a server's card is made of, apart from its values: a change here
+ * reaches the page even for a server it is not watching. */
+export const serverShape = (s: Server) =>
+  `${s.online} ${s.status} ${s.last_error} ${s.gpus.map((g) => g.uuid + ' ' + g.index + ' ' + g.model).join()}`;
+
+const emptyHost = (): HostStats => ({
+  cpu_percent: null, mem_used_bytes: null, mem_total_bytes: null, disk_used_bytes: null,
+  disk_total_bytes: null, net_rx_bps: null, net_tx_bps: null, load1: null,
+});
+
+/** What applying a delta did: nothing (older than the state, or of a
+ * server not registered), changed a server, or found a delta missing in
+ * between (only a fresh snapshot is safe then). */
+export type Applied = 'ignored' | 'changed' | 'gap';
+
+export class FleetState {
+  servers = new Map<string, Server>();
+  seq = 0;
+  loaded = false;
+
+  load(snap: any) {
+    const m = new Map<string, Server>();
+    for (const s of snap.servers ?? []) {
+      const live = s.live ?? {};
+      m.set(s.name, {
+        id: s.id, name: s.name, address: s.address, agent_port: s.agent_port,
+        labels: s.labels ?? {}, status: s.status, last_error: s.last_error ?? '',
+        online: live.online ?? (s.status === 'online' ? true : s.status === 'offline' ? false : null),
+        ts_ms: live.ts_ms ?? 0, host: Object.assign(emptyHost(), live.host ?? {}),
+        gpus: (live.gpus ?? []).slice().sort((a: Gpu, b: Gpu) => a.index - b.index),
+      });
+    }
+    this.servers = m;
+    this.seq = snap.seq ?? 0;
+    this.loaded = true;
+  }
+
+  /** One delta of a {"type":"fleet"} message. */
+  apply(d: any): Applied {
+    if (!(d.seq > this.seq)) return 'ignored';
+    if (d.seq !== this.seq + 1 && this.loaded) return 'gap';
+    this.seq = d.seq;
+    const s = this.servers.get(d.server);
+    if (!s) return 'ignored'; // not registered (yet): the next "servers" event resyncs
+    s.ts_ms = d.ts_ms;
+    if (d.online !== undefined) s.online = d.online;
+    if (d.host) Object.assign(s.host, d.host);
+    if (d.gpus) {
+      let added = false;
+      for (const g of d.gpus) {
+        const old = s.gpus.find((x) => x.uuid === g.uuid);
+        if (old) Object.assign(old, g);
+        else {
+          s.gpus.push(g as Gpu);
+          added = true;
+        }
+      }
+      if (added) s.gpus.sort((a, b) => a.index - b.index);
+    }
+    return 'changed';
+  }
+
+  totals(): Totals {
+    const t: Totals = { hosts: 0, online: 0, gpus: 0, busy: 0, power_w: 0 };
+    this.servers.forEach((s) => {
+      t.hosts++;
+      if (s.online) t.online++;
+      for (const g of s.gpus) {
+        t.gpus++;
+        if (typeof g.util === 'number' && g.util >= BUSY) t.busy++;
+        if (typeof g.power_w === 'number' && s.online) t.power_w += g.power_w;
+      }
+    });
+    return t;
+  }
+}
