@@ -1,6 +1,6 @@
 // A uPlot time-series chart: drag to zoom (reported through onZoom so the
 // page can fetch finer data), double-click to reset, resizes with its box.
-import { useEffect, useRef } from 'preact/hooks';
+import { useLayoutEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
@@ -26,13 +26,16 @@ export function Chart(p: {
 }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
+  const shown = useRef<uPlot.AlignedData | null>(null);
   const zoomed = useRef(false); // a drag set the scale: keep it until new data
   const zoomCb = useRef(p.onZoom);
   zoomCb.current = p.onZoom;
   const xr = useRef(p.xRange);
   xr.current = p.xRange;
 
-  useEffect(() => {
+  // layout effects: the chart is drawn in the task that brought its data,
+  // not after the next frame
+  useLayoutEffect(() => {
     const el = box.current!;
     const axis = { stroke: css('--muted'), grid: { stroke: css('--grid'), width: 1 }, ticks: { stroke: css('--grid') } };
     const fmt = p.fmt ?? ((v: number) => (Math.abs(v) >= 1000 ? v.toFixed(0) : +v.toFixed(2) + ''));
@@ -49,7 +52,9 @@ export function Chart(p: {
       hooks: {
         draw: [(u) => {
           // bench/ui.sh sets __gfBench; marks would pile up in a tab left open
-          if ((window as any).__gfBench && u.data[0].length) performance.mark(`gf:chart-drawn:${p.title}`);
+          const x = u.data[0];
+          if ((window as any).__gfBench && x.length)
+            performance.mark(`gf:chart-drawn:${p.title}`, { detail: { points: x.length, spanS: x[x.length - 1] - x[0] } });
         }],
         setSelect: [(u) => {
           if (u.select.width < 5) return;
@@ -60,6 +65,7 @@ export function Chart(p: {
       },
     };
     plot.current = new uPlot(opts, p.data, el);
+    shown.current = p.data;
     const ro = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(200, el.clientWidth), height: p.height ?? 200 }));
     ro.observe(el);
     return () => {
@@ -69,7 +75,9 @@ export function Chart(p: {
     };
   }, [p.series.map((s) => s.label).join('|'), p.title, document.documentElement.dataset.theme]);
 
-  useEffect(() => {
+  useLayoutEffect(() => {
+    if (shown.current === p.data) return; // just created with it
+    shown.current = p.data;
     zoomed.current = false;
     plot.current?.setData(p.data);
   }, [p.data]);

@@ -6,6 +6,8 @@ import { live } from './live';
 import { applyTheme } from './theme';
 
 applyTheme();
-live.prefetch();
+// the overview draws the whole fleet: read it while signing in is checked
+// (other pages ask for their own data first)
+if (location.pathname === '/') live.prefetch();
 (window as any).__gf = { live, fleet };
 render(<App />, document.getElementById('app')!);

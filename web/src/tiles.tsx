@@ -59,6 +59,14 @@ function statsLayout(w: number): StatsLayout {
   return { rows: 2, at: [[0, 0], [half, 0], [0, STATS_H], [half, STATS_H]] };
 }
 
+/** The canvas of cols tile columns for n GPUs (and the figures' row). */
+function tilesSize(cols: number, n: number, withStats: boolean) {
+  const w = cols * (TILE_W + GAP) - GAP;
+  const stats = withStats ? statsLayout(w) : null, y0 = stats ? stats.rows * STATS_H + GAP : 0;
+  const h = Math.max(0, y0 + Math.ceil(n / cols) * (TILE_H + GAP) - GAP);
+  return { w, h, y0, stats };
+}
+
 const tilePos = (i: number, cols: number, y0: number) => [(i % cols) * (TILE_W + GAP), y0 + Math.floor(i / cols) * (TILE_H + GAP)];
 
 /** What does not change between updates (frames, names, models, bar
@@ -96,34 +104,69 @@ function drawStatic(ctx: CanvasRenderingContext2D, gpus: Gpu[], cols: number, y0
   if (stats) ['CPU', 'Memory', 'Disk', 'Net'].forEach((k, i) => ctx.fillText(k, stats.at[i][0], stats.at[i][1] + 2));
 }
 
-// Value texts drawn once each and then copied: the same few hundred
-// strings ("37%", "312 W") come back every second, and copying a small
-// bitmap costs a fraction of laying out and rasterizing the text again.
-const stamps = new Map<string, { img: HTMLCanvasElement; w: number; h: number }>();
-const STAMPS_MAX = 4000;
+// Value texts drawn once each into an atlas and then copied: the same few
+// hundred strings ("37%", "312 W") come back every second, and copying a
+// small bitmap costs a fraction of laying out and rasterizing the text
+// again. The atlas is pages of a few strips each; a canvas drawn from after
+// a change is copied whole first, so a paint adds its missing texts before
+// it copies any (see stampAll), and pages stay small.
+const PAGE_W = 512, PAGE_H = 128, STAMP_H = 16, PAGES_MAX = 32;
+type Slot = [HTMLCanvasElement, number, number, number]; // page, x, y, width
+let pages: { ctx: CanvasRenderingContext2D; x: number; y: number }[] = [];
+let slots = new Map<string, Slot>();
+let pagesDpr = 0;
 let measurer: CanvasRenderingContext2D | null = null;
 
-function stamp(ctx: CanvasRenderingContext2D, text: string, x: number, y: number, font: string, color: string, right = false) {
-  const dpr = window.devicePixelRatio || 1;
-  const key = `${dpr} ${font} ${color} ${text}`;
-  let st = stamps.get(key);
-  if (!st) {
-    if (stamps.size >= STAMPS_MAX) stamps.clear();
-    measurer ??= document.createElement('canvas').getContext('2d')!;
-    measurer.font = font;
-    const w = Math.ceil(measurer.measureText(text).width) + 1, h = 16;
-    const img = document.createElement('canvas');
-    img.width = Math.ceil(w * dpr);
-    img.height = Math.ceil(h * dpr);
-    const c = img.getContext('2d')!;
-    c.scale(dpr, dpr);
-    c.font = font;
-    c.fillStyle = color;
-    c.textBaseline = 'top';
-    c.fillText(text, 0, 1);
-    stamps.set(key, (st = { img, w, h }));
+function addStamp(key: string, text: string, font: string, color: string, dpr: number): Slot {
+  let pg = pages[pages.length - 1];
+  measurer ??= document.createElement('canvas').getContext('2d')!;
+  measurer.font = font;
+  const w = Math.min(PAGE_W, Math.ceil(measurer.measureText(text).width) + 1);
+  if (pg.x + w > PAGE_W) {
+    pg.x = 0;
+    pg.y += STAMP_H;
   }
-  ctx.drawImage(st.img, right ? x - st.w + 1 : x, y - 1, st.w, st.h);
+  if (pg.y + STAMP_H > PAGE_H) {
+    if (pages.length >= PAGES_MAX) { // a long-open page: start over
+      pages = [];
+      slots = new Map();
+    }
+    const cv = document.createElement('canvas');
+    cv.width = PAGE_W * dpr;
+    cv.height = PAGE_H * dpr;
+    const ctx = cv.getContext('2d')!;
+    ctx.scale(dpr, dpr);
+    ctx.textBaseline = 'top';
+    ctx.font = font;
+    pages.push((pg = { ctx, x: 0, y: 0 }));
+  }
+  pg.ctx.fillStyle = color;
+  pg.ctx.fillText(text, pg.x, pg.y + 1);
+  const slot: Slot = [pg.ctx.canvas, pg.x, pg.y, w];
+  slots.set(key, slot);
+  pg.x += w + 1;
+  return slot;
+}
+
+/** One text to draw: text, x, y, font, colour, right-aligned at x. */
+type Stamp = [string, number, number, string, string, boolean];
+
+function stampAll(ctx: CanvasRenderingContext2D, list: Stamp[]) {
+  const dpr = window.devicePixelRatio || 1;
+  if (pagesDpr !== dpr || !pages.length) {
+    pages = [];
+    slots = new Map();
+    pagesDpr = dpr;
+    pages.push({ ctx: null as unknown as CanvasRenderingContext2D, x: PAGE_W, y: PAGE_H }); // full: the first add makes one
+  }
+  const got = list.map(([text, , , font, color]) => {
+    const key = font + '\u0000' + color + '\u0000' + text;
+    return slots.get(key) ?? addStamp(key, text, font, color, dpr);
+  });
+  list.forEach(([, x, y, , , right], i) => {
+    const [page, sx, sy, w] = got[i];
+    ctx.drawImage(page, sx * dpr, sy * dpr, w * dpr, STAMP_H * dpr, right ? x - w + 1 : x, y - 1, w, STAMP_H);
+  });
 }
 
 const BOLD = '700 11px ui-monospace, monospace', PLAIN = '11px ui-monospace, monospace';
@@ -134,7 +177,8 @@ const FIGURE = '600 12px system-ui, sans-serif';
 function drawValues(ctx: CanvasRenderingContext2D, gpus: Gpu[], cols: number, y0: number,
   stats: StatsLayout | null, figures: [string, string, string][] | null) {
   const c = colors();
-  if (stats && figures) figures.forEach(([, v], i) => stamp(ctx, v, stats.at[i][0], stats.at[i][1] + 16, FIGURE, c.text));
+  const texts: Stamp[] = [];
+  if (stats && figures) figures.forEach(([, v], i) => texts.push([v, stats.at[i][0], stats.at[i][1] + 16, FIGURE, c.text, false]));
   gpus.forEach((g, i) => {
     const [x, y] = tilePos(i, cols, y0);
     const t = level(g.temp_c, 80, 90), hot = t === 'warn' || t === 'crit';
@@ -142,11 +186,12 @@ function drawValues(ctx: CanvasRenderingContext2D, gpus: Gpu[], cols: number, y0
     ctx.fillRect(x, y, 4, TILE_H);
     ctx.fillStyle = c.busy;
     ctx.fillRect(x + 9, y + 33, ((TILE_W - 16) * Math.max(0, Math.min(100, g.util ?? 0))) / 100, 5);
-    stamp(ctx, pct(g.util), x + 9, y + 43, BOLD, c.text);
-    stamp(ctx, num(g.temp_c, '°C'), x + TILE_W - 7, y + 43, PLAIN, hot ? (t === 'crit' ? c.crit : c.warn) : c.text, true);
-    stamp(ctx, `mem ${pct(memPct(g))}`, x + 9, y + 58, PLAIN, c.text);
-    stamp(ctx, num(g.power_w, ' W'), x + TILE_W - 7, y + 58, PLAIN, c.text, true);
+    texts.push([pct(g.util), x + 9, y + 43, BOLD, c.text, false],
+      [num(g.temp_c, '°C'), x + TILE_W - 7, y + 43, PLAIN, hot ? (t === 'crit' ? c.crit : c.warn) : c.text, true],
+      [`mem ${pct(memPct(g))}`, x + 9, y + 58, PLAIN, c.text, false],
+      [num(g.power_w, ' W'), x + TILE_W - 7, y + 58, PLAIN, c.text, true]);
   });
+  stampAll(ctx, texts);
 }
 
 interface TilesState {
@@ -157,8 +202,35 @@ interface TilesState {
   /** what each link (and the figures' row, last) shows now: label, class */
   labels: string[];
   classes: string[];
+  /** the box is in or near the view: its canvas is drawn */
+  near: boolean;
+  /** what to draw when it comes near */
+  last: { gpus: Gpu[]; host: HostStats | null } | null;
 }
 const boxes = new WeakMap<HTMLElement, TilesState>();
+
+// A lazy box's canvas is drawn only near the view (a fleet's first
+// overview draws a screenful of hosts, not all of them): boxes rendered in
+// one go are measured together after it, in one layout; later their owner
+// says when they come near or go (setNear, from its own observer).
+export const NEAR_PX = 150;
+let measuring: HTMLElement[] = [];
+function measure() {
+  const list = measuring;
+  measuring = [];
+  const rects = list.map((b) => b.getBoundingClientRect());
+  list.forEach((box, i) => {
+    if (box.isConnected) setNear(box, rects[i].bottom > -NEAR_PX && rects[i].top < window.innerHeight + NEAR_PX);
+  });
+}
+
+/** The box is near the view, or not: drawn now if it has values waiting. */
+export function setNear(box: HTMLElement, near: boolean) {
+  const st = boxes.get(box);
+  if (!st) return;
+  st.near = near;
+  if (near && st.last) draw(box, st);
+}
 
 function setLabel(st: TilesState, i: number, el: Element, label: string) {
   if (st.labels[i] !== label) el.setAttribute('aria-label', (st.labels[i] = label));
@@ -166,15 +238,15 @@ function setLabel(st: TilesState, i: number, el: Element, label: string) {
 
 /** Brings a GpuTiles box up to date with gpus (the same GPUs it was
  * rendered with) and host: the labels and classes where they changed, and
- * the canvas. Called after each render, and by a host card for a value
- * update without rendering anything. */
+ * the canvas when the box is near the view (else once it comes). Called
+ * after each render, and by a host card for a value update without
+ * rendering anything. */
 export function paintTiles(box: HTMLElement, gpus: Gpu[], host: HostStats | null = null) {
   const st = boxes.get(box);
-  const cv = box.lastElementChild;
-  if (!st || !(cv instanceof HTMLCanvasElement)) return;
+  if (!st) return;
   const links = box.children, first = st.stats ? 1 : 0;
-  const figures = st.stats && host ? hostFigures(host) : null;
-  if (figures) setLabel(st, gpus.length, links[0], figures.map(([k, v, d]) => `${k} ${v}${d ? ` (${d})` : ''}`).join(', '));
+  if (st.stats && host)
+    setLabel(st, gpus.length, links[0], hostFigures(host).map(([k, v, d]) => `${k} ${v}${d ? ` (${d})` : ''}`).join(', '));
   gpus.forEach((g, i) => {
     const a = links[first + i];
     if (!a || a.tagName !== 'A') return;
@@ -184,10 +256,17 @@ export function paintTiles(box: HTMLElement, gpus: Gpu[], host: HostStats | null
     setLabel(st, i, a, gpuLabel(g));
     if (st.classes[i] !== cls) a.className = st.classes[i] = cls;
   });
-  const cols = st.cols, rows = Math.ceil(gpus.length / cols);
-  const w = cols * (TILE_W + GAP) - GAP;
-  const stats = st.stats ? statsLayout(w) : null, y0 = stats ? stats.rows * STATS_H + GAP : 0;
-  const h = Math.max(0, y0 + rows * (TILE_H + GAP) - GAP);
+  st.last = { gpus, host };
+  if (st.near) draw(box, st);
+}
+
+function draw(box: HTMLElement, st: TilesState) {
+  const cv = box.lastElementChild;
+  if (!(cv instanceof HTMLCanvasElement) || !st.last) return;
+  const { gpus, host } = st.last;
+  st.last = null;
+  const cols = st.cols;
+  const { w, h, y0, stats } = tilesSize(cols, gpus.length, st.stats);
   const dpr = window.devicePixelRatio || 1, pw = Math.round(w * dpr), ph = Math.round(h * dpr);
   const key = `${cols} ${pw}x${ph} ${document.documentElement.dataset.theme} ${gpus.map((g) => g.uuid + g.index + g.model).join()}`;
   if (st.layer?.key !== key) {
@@ -200,17 +279,15 @@ export function paintTiles(box: HTMLElement, gpus: Gpu[], host: HostStats | null
     st.layer = { key, canvas: off };
   }
   if (cv.width !== pw || cv.height !== ph) {
-    cv.width = pw;
+    cv.width = pw; // its CSS size is rendered: no layout to redo here
     cv.height = ph;
-    cv.style.width = `${w}px`;
-    cv.style.height = `${h}px`;
   }
   const ctx = cv.getContext('2d')!;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, pw, ph);
   ctx.drawImage(st.layer.canvas, 0, 0);
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  drawValues(ctx, gpus, cols, y0, stats, figures);
+  drawValues(ctx, gpus, cols, y0, stats, st.stats && host ? hostFigures(host) : null);
 }
 
 function showTitle(e: Event) {
@@ -221,29 +298,44 @@ function showTitle(e: Event) {
 /** A tile per GPU, each a link to its page, under a row of the host's
  * figures when given host; the values are painted by paintTiles, so an
  * update of values changes no DOM but a few attributes. */
-export function GpuTiles({ server, gpus, host }: { server: string; gpus: Gpu[]; host?: HostStats }) {
+export function GpuTiles({ server, gpus, host, latest, lazy }: {
+  server: string;
+  gpus: Gpu[];
+  host?: HostStats;
+  /** drawn only near the view (see setNear) */
+  lazy?: boolean;
+  /** the current values, when the owner paints them without rendering
+   * this (a render of its own, for a new width, must not draw older props) */
+  latest?: () => { gpus: Gpu[]; host: HostStats } | null;
+}) {
   const box = useRef<HTMLDivElement>(null);
   const [cols, setCols] = useState(4);
   useEffect(() => {
-    const el = box.current!;
-    const fit = () => setCols(Math.max(1, Math.floor((el.clientWidth + GAP) / (TILE_W + GAP))));
-    fit();
-    const ro = new ResizeObserver(fit);
-    ro.observe(el);
+    // its first report comes with the next frame's layout: reading
+    // clientWidth here would lay out the page once per box
+    const ro = new ResizeObserver((es) => setCols(Math.max(1, Math.floor((es[0].contentRect.width + GAP) / (TILE_W + GAP)))));
+    ro.observe(box.current!);
     return () => ro.disconnect();
   }, []);
   const theme = document.documentElement.dataset.theme;
   const stats = host !== undefined;
-  const statsRows = stats ? statsLayout(cols * (TILE_W + GAP) - GAP).rows : 0;
+  const size = tilesSize(cols, gpus.length, stats);
   useLayoutEffect(() => {
     const el = box.current!;
     let st = boxes.get(el);
-    if (!st) boxes.set(el, (st = { cols, stats, layer: null, labels: [], classes: [] }));
+    if (!st) {
+      boxes.set(el, (st = { cols, stats, layer: null, labels: [], classes: [], near: !lazy, last: null }));
+      if (lazy) {
+        if (!measuring.length) queueMicrotask(measure); // after the render's last box
+        measuring.push(el);
+      }
+    }
     st.cols = cols;
     st.stats = stats;
     st.labels = []; // the links may be new ones
     st.classes = [];
-    paintTiles(el, gpus, host ?? null);
+    const now = latest?.();
+    paintTiles(el, now?.gpus ?? gpus, now?.host ?? host ?? null);
   }, [gpus, cols, theme, host]);
   return (
     // the links are grid items in normal flow and the canvas lies over them
@@ -251,14 +343,14 @@ export function GpuTiles({ server, gpus, host }: { server: string; gpus: Gpu[]; 
     // the compositor has no overlap to resolve at each update
     <div class="gpu-tiles" ref={box} style={{
       gridTemplateColumns: `repeat(${cols}, ${TILE_W}px)`, gridAutoRows: `${TILE_H}px`, gap: `${GAP}px`,
-      gridTemplateRows: stats ? `${statsRows * STATS_H}px` : undefined,
+      gridTemplateRows: size.stats ? `${size.stats.rows * STATS_H}px` : undefined,
     }}>
       {stats && <div class="host-figures" role="img" onMouseOver={showTitle} />}
       {gpus.map((g) => (
         <a key={g.uuid} href={`/hosts/${encodeURIComponent(server)}/gpus/${encodeURIComponent(g.uuid)}`} onClick={onLinkClick}
           onMouseOver={showTitle} onFocus={showTitle} data-gpu={g.index} />
       ))}
-      <canvas aria-hidden="true" />
+      <canvas aria-hidden="true" style={{ width: `${size.w}px`, height: `${size.h}px` }} />
     </div>
   );
 }

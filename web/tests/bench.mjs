@@ -84,23 +84,46 @@ console.log(`per second: ${med('deltas').toFixed(0)} host deltas (of ${HOSTS} ho
 if (med('deltas') < HOSTS * 0.8) console.log(`WARNING: only ${med('deltas').toFixed(0)} hosts updated per second`);
 report(`main-thread CPU per fleet update (${HOSTS}x${GPUS} every 1 s)`, med('cpu'), 'ms', 16);
 
-// 4. a 30-day chart of one GPU metric: from asking to drawn
+// 4. a 30-day chart of one GPU metric: on the GPU page (loaded, at 1 h),
+// from clicking "30d" to the utilization chart drawn with the 30 days
+const gpuUrl = `${URL0}/hosts/${encodeURIComponent(env('CHART_SERVER'))}/gpus/${encodeURIComponent(env('CHART_UUID'))}`;
+const drawnAfter = (minSpanS) => page.evaluate(async (minSpanS) => {
+  for (let k = 0; k < 500; k++) {
+    const start = performance.getEntriesByName('gf:range-start').at(-1);
+    const end = start && performance.getEntriesByName('gf:chart-drawn:Utilization')
+      .find((m) => m.startTime > start.startTime && m.detail.spanS >= minSpanS);
+    if (end) return end.startTime - start.startTime;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return NaN;
+}, minSpanS);
+await page.goto(`${gpuUrl}?range=1h`);
+await drawnAfter(0);
+await page.waitForTimeout(1500);
 const charts = [];
-const gpuUrl = `${URL0}/hosts/${encodeURIComponent(env('CHART_SERVER'))}/gpus/${encodeURIComponent(env('CHART_UUID'))}?range=30d`;
 for (let i = 0; i < RUNS + 1; i++) {
-  await page.goto(gpuUrl);
-  const t = await page.evaluate(async () => {
-    const name = 'gf:chart-drawn:Utilization';
-    for (let k = 0; k < 500 && !performance.getEntriesByName(name).length; k++) await new Promise((r) => setTimeout(r, 10));
-    const start = performance.getEntriesByName('gf:range-start').at(-1), end = performance.getEntriesByName(name)[0];
-    return end && start ? end.startTime - start.startTime : NaN;
-  });
-  const pts = await page.getAttribute('.chart:has-text("Utilization")', 'data-points');
-  if (i > 0) charts.push(t);
-  if (i === 0) console.log(`30-day chart: ${pts} points; ${await page.innerText('[data-testid=chart-info]')}`);
+  await page.click('button:text-is("30d")');
+  const t = await drawnAfter(20 * 86400);
+  if (i === 0) {
+    await page.waitForSelector('[data-testid=chart-info]:has-text("step 3600 s")');
+    console.log(`30-day chart: ${await page.getAttribute('.chart:has-text("Utilization")', 'data-points')} points; ${await page.innerText('[data-testid=chart-info]')}`);
+  }
+  else charts.push(t);
+  await page.click('button:text-is("1h")');
+  await drawnAfter(0);
+  await page.waitForTimeout(700);
 }
 console.log(`30-day chart draws (ms): ${charts.map((x) => x.toFixed(1)).join(' ')}`);
-report('30-day chart of one GPU metric: query + parse + draw', median(charts), 'ms', 100);
+report('30-day chart of one GPU metric: click to drawn (query+parse+draw)', median(charts), 'ms', 100);
+
+// the same page opened at ?range=30d (a link or reload): with the app's
+// start-up (sign-in check, fleet snapshot, live socket) competing; shown, not budgeted
+const opened = [];
+for (let i = 0; i < RUNS; i++) {
+  await page.goto(`${gpuUrl}?range=30d`);
+  opened.push(await drawnAfter(20 * 86400));
+}
+console.log(`30-day chart, page opened at it (ms, not budgeted): ${opened.map((x) => x.toFixed(0)).join(' ')}; median ${median(opened).toFixed(0)}`);
 
 await browser.close();
 const over = rows.filter((r) => !(r.value <= r.budget));

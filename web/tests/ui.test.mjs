@@ -73,6 +73,15 @@ function pageFetch(page, method, path, body) {
   }, [method, path, body]);
 }
 
+/** The share of a host card's canvas with anything drawn on it. */
+const canvasPainted = (page, host) => page.evaluate((host) => {
+  const c = document.querySelector(`[data-host="${host}"] canvas`);
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
+  return n / (d.length / 4);
+}, host);
+
 // tiles are drawn on a canvas; each is a link whose aria-label holds its values
 const tileText = (page, host, index) =>
   page.locator(`[data-host="${host}"] .tile[data-gpu="${index}"]`).getAttribute('aria-label');
@@ -99,13 +108,7 @@ await step('admin signs in and the overview shows every fake GPU with its values
   assert(/64% busy/.test(a1) && /58 °C/.test(a1) && /455 W/.test(a1), `host-a GPU 1 tile: ${a1}`);
   assert(/ 0% busy/.test(b0) && /L40S/.test(b0), `host-b GPU 0 tile: ${b0}`);
   // and the canvas under them is painted
-  const painted = await admin.evaluate(() => {
-    const c = document.querySelector('[data-host="host-a"] canvas');
-    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    let n = 0;
-    for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
-    return n / (d.length / 4);
-  });
+  const painted = await canvasPainted(admin, 'host-a');
   assert(painted > 0.3, `host-a's tiles canvas is ${(painted * 100).toFixed(0)}% painted`);
   // the host's own figures, drawn on the same canvas, in the label of their row
   const figures = await admin.getAttribute('[data-host="host-a"] .host-figures', 'aria-label');
@@ -143,20 +146,30 @@ await step('a value the fake changes shows within two sample intervals, without 
 await step('a card out of view gets no values until it is scrolled to, then shows the current ones', async () => {
   // the live worker sends the page only the servers it shows; totals cover all
   const small = await newPage({ width: 700, height: 420 });
+  // a tall filter row puts host-b's card well below the view
+  await small.addInitScript(() => document.addEventListener('DOMContentLoaded', () => {
+    const st = document.createElement('style');
+    st.textContent = '.filters { margin-bottom: 900px !important; }';
+    document.head.append(st);
+  }));
   await login(small, 'admin', ADMIN_PASSWORD);
   await small.waitForSelector('[data-host="host-b"] .tile');
   const top = await small.evaluate(() => document.querySelector('[data-host="host-b"]').getBoundingClientRect().top);
   assert(top > 420 + 100, `host-b's card is in view (top ${top})`);
+  assert(await canvasPainted(small, 'host-b') === 0, `host-b's canvas, ${top.toFixed(0)} px down a 420 px view, was drawn`);
   const scen = env('SCENARIO_B');
   writeFileSync(scen, readFileSync(scen, 'utf8') + 'set gpu=0 util=77\n');
   // the admin page shows both cards: the server has the value once it does
   await admin.waitForFunction(() => (document.querySelector('[data-host="host-b"] .tile[data-gpu="0"]')?.getAttribute('aria-label') ?? '').includes('77% busy'), null, { timeout: 5000 });
   await small.waitForFunction(() => document.querySelector('[data-testid=gpus-busy]')?.textContent === '3 / 3', null, { timeout: 3000 });
   assert(await small.evaluate(() => window.__gf.fleet.servers.get('host-b').gpus[0].util) !== 77, 'the page got the values of a card out of view');
-  const t0 = Date.now();
   await small.locator('[data-host="host-b"]').scrollIntoViewIfNeeded();
+  const t0 = Date.now();
   await small.waitForFunction(() => (document.querySelector('[data-host="host-b"] .tile[data-gpu="0"]')?.getAttribute('aria-label') ?? '').includes('77% busy'), null, { timeout: 3000, polling: 20 });
-  console.log(`   shown ${Date.now() - t0} ms after scrolling to it`);
+  console.log(`   shown ${Date.now() - t0} ms after the scroll brought it into view`);
+  // and its canvas, not drawn while far out of view, is drawn now
+  const painted = await canvasPainted(small, 'host-b');
+  assert(painted > 0.05, `host-b's canvas is ${(painted * 100).toFixed(0)}% painted after scrolling to it`);
   await small.context().close();
   writeFileSync(scen, readFileSync(scen, 'utf8') + 'set gpu=0 util=0\n');
   await admin.waitForFunction(() => (document.querySelector('[data-host="host-b"] .tile[data-gpu="0"]')?.getAttribute('aria-label') ?? '').includes(' 0% busy'), null, { timeout: 5000 });

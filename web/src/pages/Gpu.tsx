@@ -1,6 +1,6 @@
 // One GPU: its live values and history charts over a chosen range, zoom by
 // drag, and a live tail fed by the deltas.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import { queryRange, selValue } from '../api';
 import { align, Chart, niceStep, seriesColor } from '../chart';
@@ -32,10 +32,11 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
   const [range, setRange] = useState(() => new URLSearchParams(location.search).get('range') ?? '1h');
   const [win, setWin] = useState<Window | null>(null);
   const [tail, setTail] = useState(true);
-  const [data, setData] = useState<uPlot.AlignedData[] | null>(null);
+  // per panel; null until its request answers
+  const [data, setData] = useState<(uPlot.AlignedData | null)[] | null>(null);
   const [info, setInfo] = useState('');
   const [error, setError] = useState('');
-  const dataRef = useRef<uPlot.AlignedData[] | null>(null);
+  const dataRef = useRef<(uPlot.AlignedData | null)[] | null>(null);
   dataRef.current = data;
 
   const span = RANGES.find((r) => r[0] === range)?.[1] ?? 3600;
@@ -48,16 +49,19 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
     history.replaceState(null, '', u.pathname + u.search);
   }, [range]);
 
-  useEffect(() => {
+  // asked for from the render that chose the window (a layout effect), not
+  // a frame later
+  const asked = useRef(false);
+  useLayoutEffect(() => {
     let alive = true;
     const step = niceStep(w.end - w.start);
     const t0 = performance.now();
-    performance.mark('gf:range-start');
+    if (!asked.current) performance.mark('gf:range-start'); // else when clicked
+    asked.current = false;
     // two requests: utilization alone draws first (it is what people look
     // at; the store reads each series' chunks, so fewer series come back
     // sooner), the other five charts together
     const groups = [[0], PANELS.slice(1).map((_, k) => k + 1)];
-    const empty = () => [[], [], []] as unknown as uPlot.AlignedData;
     let points = 0, left = groups.length;
     groups.forEach((panels) => {
       const names = panels.flatMap((i) => PANELS[i].metrics.map((m) => m[0]));
@@ -67,7 +71,7 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
         const by = new Map(r.series.map((x) => [x.labels.__name__, x]));
         const none = { t: [], v: [] };
         setData((d) => {
-          const next = d ? d.slice() : PANELS.map(empty);
+          const next = d ? d.slice() : PANELS.map(() => null);
           for (const i of panels) next[i] = align(PANELS[i].metrics.map((m) => by.get(m[0]) ?? none));
           return next;
         });
@@ -92,6 +96,7 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
       if (!srv || !x || !srv.online) return;
       const t = srv.ts_ms / 1000, cut = t - span;
       setData(dataRef.current.map((d, i) => {
+        if (!d) return d;
         const cols = d.map((c) => Array.from(c as ArrayLike<number | null>));
         if (cols[0].length && t <= (cols[0][cols[0].length - 1] as number)) return d;
         cols[0].push(t);
@@ -121,7 +126,12 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
       <div class="filters" role="group" aria-label="time range">
         {RANGES.map(([name]) => (
           <button type="button" class={range === name && !win ? 'chip on' : 'chip'} aria-pressed={range === name && !win}
-            onClick={() => { setWin(null); setRange(name); }}>{name}</button>
+            onClick={() => {
+              performance.mark('gf:range-start');
+              asked.current = true;
+              setWin(null);
+              setRange(name);
+            }}>{name}</button>
         ))}
         {win && <button type="button" class="chip on" onClick={() => setWin(null)}>reset zoom</button>}
         <label class="check"><input type="checkbox" checked={tail} onChange={(e) => setTail((e.target as HTMLInputElement).checked)} /> live</label>
@@ -129,8 +139,8 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
       </div>
       {error && <p class="error" role="alert">{error}</p>}
       <div class="charts">
-        {data && PANELS.map((p, i) => (
-          <Chart title={p.title} unit={p.unit} data={data[i]}
+        {data && PANELS.map((p, i) => !data[i] ? <div class="chart" style={{ height: '200px' }} aria-busy="true" /> : (
+          <Chart title={p.title} unit={p.unit} data={data[i]!}
             series={p.metrics.map((m, k) => ({ label: m[1], color: seriesColor(k) }))}
             xRange={w.live ? [Math.floor(Date.now() / 1000) - span, Math.floor(Date.now() / 1000)] : [w.start, w.end]}
             onZoom={(a, b) => setWin({ start: Math.floor(a), end: Math.ceil(b), live: false })} />

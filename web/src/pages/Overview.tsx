@@ -1,10 +1,10 @@
 // The fleet at a glance: totals, a card per host with a tile per GPU, a
 // filter, and the utilization heatmap of the last hour.
 import { memo } from 'preact/compat';
-import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { BUSY, fleet, Server } from '../fleet';
 import { isNum } from '../format';
-import { GpuTiles, paintTiles } from '../tiles';
+import { GpuTiles, NEAR_PX, paintTiles, setNear } from '../tiles';
 import { live } from '../live';
 import { Link, Page } from '../ui';
 import { Heatmap } from './Heatmap';
@@ -29,13 +29,13 @@ export function useLive(): number {
 }
 
 
-// One observer for every card: a card off screen does not draw its
-// updates (it catches up when it comes into view), so a fleet update costs
-// the cards in view, not all of them.
+// One observer for every card: a card off screen gets no values from the
+// live worker and draws nothing (it catches up when it comes near), so a
+// fleet update costs the cards in view, not all of them.
 const onView = new Map<Element, (visible: boolean) => void>();
 const viewer = new IntersectionObserver((entries) => {
   for (const e of entries) onView.get(e.target)?.(e.isIntersecting);
-}, { rootMargin: '40px' });
+}, { rootMargin: `${NEAR_PX}px` });
 
 /** What a host card renders; anything else of a server changes only
  * values, painted by paintCard without rendering. */
@@ -76,6 +76,8 @@ export const HostCard = memo(function HostCard({ name }: { name: string }) {
         view.current.stale = false;
         update();
       }
+      const tiles = node.querySelector<HTMLElement>('.gpu-tiles');
+      if (tiles) setNear(tiles, visible);
     });
     viewer.observe(node);
     const off = fleet.subscribe((changed) => {
@@ -91,6 +93,10 @@ export const HostCard = memo(function HostCard({ name }: { name: string }) {
     };
   }, [name]);
   const s = fleet.servers.get(name);
+  const latest = useCallback(() => {
+    const now = fleet.servers.get(name);
+    return now ? { gpus: now.gpus, host: now.host } : null;
+  }, [name]);
   useLayoutEffect(() => {
     if (s && el.current) paintCard(el.current, s);
   });
@@ -106,7 +112,7 @@ export const HostCard = memo(function HostCard({ name }: { name: string }) {
       {Object.keys(s.labels).length > 0 && (
         <p class="labels">{Object.entries(s.labels).map(([k, v]) => <span class="label">{k}={v}</span>)}</p>
       )}
-      <CardTiles server={s.name} gpus={s.gpus} host={s.host} />
+      <CardTiles server={s.name} gpus={s.gpus} host={s.host} latest={latest} lazy />
       {s.gpus.length === 0 && <p class="muted">{s.online === false ? s.last_error || 'unreachable' : 'no GPUs reported'}</p>}
     </article>
   );
@@ -116,6 +122,22 @@ export const HostCard = memo(function HostCard({ name }: { name: string }) {
  * other ones (paintCard draws their values). */
 const CardTiles = memo(GpuTiles, (a, b) => a.server === b.server && a.gpus.length === b.gpus.length &&
   a.gpus.every((g, i) => g.uuid === b.gpus[i].uuid && g.index === b.gpus[i].index && g.model === b.gpus[i].model));
+
+/** About how many host cards fill the window (cards are at least 420 px
+ * wide and about 250 px tall), and a row more. */
+function firstScreen(): number {
+  const cols = Math.max(1, Math.floor(window.innerWidth / 430)), rows = Math.ceil(window.innerHeight / 250) + 1;
+  return cols * rows;
+}
+
+/** A card's place until it is rendered (see Overview). */
+function CardStub({ name }: { name: string }) {
+  return (
+    <article class="card host stub" aria-label={`host ${name}`} aria-busy="true">
+      <header><h2>{name}</h2></header>
+    </article>
+  );
+}
 
 function matches(s: Server, q: string, state: string): boolean {
   if (state === 'online' && s.online !== true) return false;
@@ -174,6 +196,16 @@ export function Overview() {
   useFleetShape(needle !== '' || state !== 'all');
   useWant(state === 'idle' ? '*' : null); // a filter on values needs them all
   const shown = fleet.order.map((n) => fleet.servers.get(n)!).filter((s) => matches(s, needle, state));
+  // the first render makes the cards that fit the window, the rest (and the
+  // heatmap under them) follow a moment later: a big fleet's overview is
+  // seen sooner than all of it can be laid out
+  const [all, setAll] = useState(false);
+  useEffect(() => {
+    if (all || !fleet.loaded) return;
+    const t = setTimeout(() => setAll(true), 30);
+    return () => clearTimeout(t);
+  }, [all, fleet.loaded]);
+  const first = all ? shown.length : firstScreen();
   useEffect(() => {
     const u = new URL(location.href);
     if (needle) u.searchParams.set('q', q);
@@ -203,9 +235,9 @@ export function Overview() {
         <p class="empty">No servers yet. <Link href="/servers">Add one</Link> and start its agent.</p>
       )}
       <div class="hosts" data-testid="hosts">
-        {shown.map((s) => <HostCard key={s.name} name={s.name} />)}
+        {shown.map((s, i) => (i < first ? <HostCard key={s.name} name={s.name} /> : <CardStub key={s.name} name={s.name} />))}
       </div>
-      {fleet.order.length > 0 && <Heatmap names={shown.map((s) => s.name)} shape={shown.map((s) => `${s.name}:${s.gpus.length}`).join()} />}
+      {all && fleet.order.length > 0 && <Heatmap names={shown.map((s) => s.name)} shape={shown.map((s) => `${s.name}:${s.gpus.length}`).join()} />}
     </Page>
   );
 }
