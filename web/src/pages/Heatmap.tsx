@@ -90,8 +90,19 @@ export const Heatmap = memo(function Heatmap({ names }: { names: string[]; shape
 
   useEffect(() => {
     if (Date.now() - loadedAt > 30 * 60000) loadHistory().then(() => setTick((n) => n + 1), () => {});
-    const t = setInterval(() => setTick((n) => n + 1), SAMPLE_MS); // redraw what was sampled
-    return () => clearInterval(t);
+    // redraw what was sampled, while in view (it sits under the host cards)
+    let inView = true;
+    const io = new IntersectionObserver((es) => {
+      const was = inView;
+      inView = es[es.length - 1].isIntersecting;
+      if (inView && !was) setTick((n) => n + 1);
+    });
+    io.observe(canvas.current!);
+    const t = setInterval(() => inView && setTick((n) => n + 1), SAMPLE_MS);
+    return () => {
+      clearInterval(t);
+      io.disconnect();
+    };
   }, []);
 
   const rowH = Math.max(2, Math.min(14, Math.floor(560 / Math.max(1, list.length))));
