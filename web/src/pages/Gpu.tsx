@@ -58,16 +58,19 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
     const t0 = performance.now();
     if (!asked.current) performance.mark('gf:range-start'); // else when clicked
     asked.current = false;
-    // two requests: utilization alone draws first (it is what people look
-    // at; the store reads each series' chunks, so fewer series come back
-    // sooner), the other five charts together
+    // two requests, one after the other: utilization alone draws first (it
+    // is what people look at; the store reads each series' chunks, so fewer
+    // series come back sooner, and sooner still with the server to itself:
+    // asked together they took 45-90 ms against 15-25), then the other five
     const groups = [[0], PANELS.slice(1).map((_, k) => k + 1)];
     let points = 0, left = groups.length;
-    groups.forEach((panels) => {
+    const ask = (g: number) => {
+      const panels = groups[g];
       const names = panels.flatMap((i) => PANELS[i].metrics.map((m) => m[0]));
       const match = `{__name__=~"${names.join('|')}",server="${selValue(server)}",UUID="${selValue(uuid)}"}`;
       queryRange(match, w.start, w.end, step).then((r) => {
         if (!alive) return;
+        if (g + 1 < groups.length) ask(g + 1);
         const by = new Map(r.series.map((x) => [x.labels.__name__, x]));
         const none = { t: [], v: [] };
         setData((d) => {
@@ -81,7 +84,8 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
           setError('');
         }
       }, (e) => alive && setError(String(e.message ?? e)));
-    });
+    };
+    ask(0);
     return () => {
       alive = false;
     };
