@@ -111,7 +111,8 @@ function drawStatic(ctx: CanvasRenderingContext2D, gpus: Gpu[], cols: number, y0
 // a change is copied whole first, so a paint adds its missing texts before
 // it copies any (see stampAll), and pages stay small.
 const PAGE_W = 512, PAGE_H = 128, STAMP_H = 16, PAGES_MAX = 32;
-type Slot = [HTMLCanvasElement, number, number, number]; // page, x, y, width
+/** page, x, y, width of the box (the text is 1 px in), the text's advance */
+type Slot = [HTMLCanvasElement, number, number, number, number];
 let pages: { ctx: CanvasRenderingContext2D; x: number; y: number }[] = [];
 let slots = new Map<string, Slot>();
 let pagesDpr = 0;
@@ -121,7 +122,10 @@ function addStamp(key: string, text: string, font: string, color: string, dpr: n
   let pg = pages[pages.length - 1];
   measurer ??= document.createElement('canvas').getContext('2d')!;
   measurer.font = font;
-  const w = Math.min(PAGE_W, Math.ceil(measurer.measureText(text).width) + 1);
+  const advance = measurer.measureText(text).width;
+  // a pixel of room before the text and two after, for glyphs that reach
+  // past their advance
+  const w = Math.min(PAGE_W, Math.ceil(advance) + 3);
   if (pg.x + w > PAGE_W) {
     pg.x = 0;
     pg.y += STAMP_H;
@@ -137,12 +141,12 @@ function addStamp(key: string, text: string, font: string, color: string, dpr: n
     const ctx = cv.getContext('2d')!;
     ctx.scale(dpr, dpr);
     ctx.textBaseline = 'top';
-    ctx.font = font;
     pages.push((pg = { ctx, x: 0, y: 0 }));
   }
+  if (pg.ctx.font !== font) pg.ctx.font = font;
   pg.ctx.fillStyle = color;
-  pg.ctx.fillText(text, pg.x, pg.y + 1);
-  const slot: Slot = [pg.ctx.canvas, pg.x, pg.y, w];
+  pg.ctx.fillText(text, pg.x + 1, pg.y + 1);
+  const slot: Slot = [pg.ctx.canvas, pg.x, pg.y, w, advance];
   slots.set(key, slot);
   pg.x += w + 1;
   return slot;
@@ -164,14 +168,44 @@ function stampAll(ctx: CanvasRenderingContext2D, list: Stamp[]) {
     return slots.get(key) ?? addStamp(key, text, font, color, dpr);
   });
   list.forEach(([, x, y, , , right], i) => {
-    const [page, sx, sy, w] = got[i];
-    ctx.drawImage(page, sx * dpr, sy * dpr, w * dpr, STAMP_H * dpr, right ? x - w + 1 : x, y - 1, w, STAMP_H);
+    const [page, sx, sy, w, advance] = got[i];
+    // whole pixels: a copy to a fraction of one would blur the text
+    const left = Math.round(right ? x - advance : x) - 1;
+    ctx.drawImage(page, sx * dpr, sy * dpr, w * dpr, STAMP_H * dpr, left, y - 1, w, STAMP_H);
   });
 }
 
-const BOLD = '700 11px ui-monospace, monospace', PLAIN = '11px ui-monospace, monospace';
+/** Draws texts in the app's fonts through the atlas and with fillText and
+ * returns how many pixels differ (the UI test expects none): the atlas
+ * must give what the text itself would. */
+export function stampSelfCheck(texts: string[]): number {
+  const dpr = window.devicePixelRatio || 1, W = 160, H = 20;
+  let bad = 0;
+  for (const font of [BOLD, PLAIN, FIGURE]) {
+    for (const text of texts) {
+      const pair = [0, 1].map(() => {
+        const cv = document.createElement('canvas');
+        cv.width = W * dpr;
+        cv.height = H * dpr;
+        const c = cv.getContext('2d')!;
+        c.scale(dpr, dpr);
+        return c;
+      });
+      stampAll(pair[0], [[text, 5, 2, font, '#123456', false]]);
+      pair[1].font = font;
+      pair[1].fillStyle = '#123456';
+      pair[1].textBaseline = 'top';
+      pair[1].fillText(text, 5, 2);
+      const [a, b] = pair.map((c) => c.getImageData(0, 0, W * dpr, H * dpr).data);
+      for (let i = 0; i < a.length; i += 4)
+        if (Math.abs(a[i + 3] - b[i + 3]) > 8 || Math.abs(a[i] - b[i]) > 8) bad++;
+    }
+  }
+  return bad;
+}
 
-const FIGURE = '600 12px system-ui, sans-serif';
+const BOLD = '700 11px ui-monospace, monospace', PLAIN = '11px ui-monospace, monospace', FIGURE = '600 12px system-ui, sans-serif';
+
 
 /** The values over the static layer. */
 function drawValues(ctx: CanvasRenderingContext2D, gpus: Gpu[], cols: number, y0: number,

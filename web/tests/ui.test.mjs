@@ -110,6 +110,10 @@ await step('admin signs in and the overview shows every fake GPU with its values
   // and the canvas under them is painted
   const painted = await canvasPainted(admin, 'host-a');
   assert(painted > 0.3, `host-a's tiles canvas is ${(painted * 100).toFixed(0)}% painted`);
+  // value texts are copied from an atlas of those drawn before: each must
+  // come out as the text itself would (fonts, spacing, no neighbour's pixels)
+  const bad = await admin.evaluate(() => window.__gf.stampSelfCheck(['37%', '51°C', 'mem 24%', '312 W', '↓912 B/s ↑912 B/s', '100%', 'jy°W']));
+  assert(bad === 0, `${bad} pixels of atlas texts differ from the texts drawn directly`);
   // the host's own figures, drawn on the same canvas, in the label of their row
   const figures = await admin.getAttribute('[data-host="host-a"] .host-figures', 'aria-label');
   assert(/^CPU \d+%, Memory \d+% \([\d.]+ [KMGT]iB of [\d.]+ [KMGT]iB\), Disk \d+% \(.+ of .+\), Net ↓.+\/s ↑.+\/s$/.test(figures), `host-a figures: ${figures}`);
