@@ -58,10 +58,20 @@ export interface Totals {
   power_w: number;
 }
 
+/** Which GPUs these are (not their values). */
+export const gpusShape = (gpus: Gpu[]) => gpus.map((g) => g.uuid + ' ' + g.index + ' ' + g.model).join();
+
 /** What a server's card is made of, apart from its values: a change here
  * reaches the page even for a server it is not watching. */
-export const serverShape = (s: Server) =>
-  `${s.online} ${s.status} ${s.last_error} ${s.gpus.map((g) => g.uuid + ' ' + g.index + ' ' + g.model).join()}`;
+export const serverShape = (s: Server) => `${s.online} ${s.status} ${s.last_error} ${gpusShape(s.gpus)}`;
+
+/** The text of GET /api/v1/fleet (the page's first read and the worker's
+ * later ones); a failure carries the HTTP status. */
+export async function readSnapshot(): Promise<string> {
+  const r = await fetch('/api/v1/fleet', { credentials: 'same-origin' });
+  if (!r.ok) throw Object.assign(new Error(`GET /api/v1/fleet: HTTP ${r.status}`), { status: r.status });
+  return r.text();
+}
 
 const emptyHost = (): HostStats => ({
   cpu_percent: null, mem_used_bytes: null, mem_total_bytes: null, disk_used_bytes: null,

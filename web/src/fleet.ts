@@ -8,7 +8,7 @@ import type { Server, Totals } from './fleet-state';
 import type { UtilSample } from './live.worker';
 
 export type { Gpu, HostStats, Server, Totals } from './fleet-state';
-export { BUSY } from './fleet-state';
+export { BUSY, gpusShape, serverShape } from './fleet-state';
 
 type Listener = (changed: Set<string> | null) => void;
 
@@ -49,7 +49,7 @@ class FleetStore {
   want(name: string): () => void {
     if (name === '*') this.wantsAll++;
     else this.wants.set(name, (this.wants.get(name) ?? 0) + 1);
-    this.queueWatch();
+    this.sendWatch();
     let done = false;
     return () => {
       if (done) return;
@@ -60,7 +60,7 @@ class FleetStore {
         if (n > 0) this.wants.set(name, n);
         else this.wants.delete(name);
       }
-      this.queueWatch();
+      this.sendWatch();
     };
   }
 
@@ -69,18 +69,14 @@ class FleetStore {
     return this.sampler();
   }
 
-  private queueWatch() {
+  /** Tells the worker what is watched, once for the changes of this task. */
+  sendWatch() {
     if (this.watchQueued) return;
     this.watchQueued = true;
     queueMicrotask(() => {
       this.watchQueued = false;
       this.watcher(this.wantsAll > 0, [...this.wants.keys()]);
     });
-  }
-
-  /** Tells the worker again what is watched (it may be a new one). */
-  rewatch() {
-    this.queueWatch();
   }
 
   /** One update from the worker. */

@@ -3,7 +3,7 @@
 // updates handed to the fleet store, and the alerts (pending and firing).
 import { get } from './api';
 import { fleet } from './fleet';
-import { FleetState } from './fleet-state';
+import { FleetState, readSnapshot } from './fleet-state';
 import type { FromWorker, LiveState, ToWorker, UtilSample } from './live.worker';
 
 export type { LiveState } from './live.worker';
@@ -21,12 +21,6 @@ export interface Alert {
 }
 
 type Fn = () => void;
-
-async function snapshotText(): Promise<string> {
-  const r = await fetch('/api/v1/fleet', { credentials: 'same-origin' });
-  if (!r.ok) throw new Error(`GET /api/v1/fleet: HTTP ${r.status}`);
-  return r.text();
-}
 
 class Live {
   state: LiveState = 'connecting';
@@ -68,7 +62,7 @@ class Live {
   /** Starts reading the fleet snapshot before the app knows it is signed
    * in (a round trip less to the first drawn overview). */
   prefetch() {
-    this.prefetched = { at: performance.now(), text: snapshotText() };
+    this.prefetched = { at: performance.now(), text: readSnapshot() };
     this.prefetched.text.catch(() => {});
   }
 
@@ -76,14 +70,14 @@ class Live {
     if (!this.worker) {
       this.worker = new Worker(new URL('./live.worker.ts', import.meta.url), { type: 'module' });
       this.worker.onmessage = (ev: MessageEvent<FromWorker>) => this.message(ev.data);
-      fleet.rewatch();
+      fleet.sendWatch(); // a new worker watches everything until told
     }
     this.send({ t: 'start' });
     // the first snapshot is read and drawn here, then handed to the worker
-    const p = this.prefetched && performance.now() - this.prefetched.at < 5000 ? this.prefetched.text : snapshotText();
+    const p = this.prefetched && performance.now() - this.prefetched.at < 5000 ? this.prefetched.text : readSnapshot();
     this.prefetched = null;
     const loads = fleet.loads;
-    p.catch(() => snapshotText()).then((text) => {
+    p.catch(() => readSnapshot()).then((text) => {
       // the worker read a newer one meanwhile (the registry changed)
       if (fleet.loads !== loads) return;
       const st = new FleetState();

@@ -7,7 +7,7 @@
 // which servers it shows (watch): the others' value changes stay here
 // until it does, as copying all of a big fleet to the page every second
 // was most of what an update cost it.
-import { FleetState, Server, serverShape, Totals } from './fleet-state';
+import { FleetState, readSnapshot, Server, serverShape, Totals } from './fleet-state';
 
 export type LiveState = 'connecting' | 'live' | 'offline';
 
@@ -109,10 +109,12 @@ function schedule() {
 }
 
 async function fetchFleet(): Promise<any> {
-  const r = await fetch('/api/v1/fleet', { credentials: 'same-origin' });
-  if (r.status === 401) post({ t: 'unauthorized' });
-  if (!r.ok) throw new Error(`GET /api/v1/fleet: HTTP ${r.status}`);
-  return r.json();
+  try {
+    return JSON.parse(await readSnapshot());
+  } catch (e: any) {
+    if (e?.status === 401) post({ t: 'unauthorized' });
+    throw e;
+  }
 }
 
 function resync(): Promise<void> {

@@ -6,7 +6,7 @@
 // figures' row holds them in its aria-label, for the keyboard, screen
 // readers and clicks.
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { BUSY, Gpu, HostStats } from './fleet';
+import { BUSY, Gpu, gpusShape, HostStats } from './fleet';
 import { bytes, isNum, level, mib, num, pct, rate } from './format';
 import { onLinkClick } from './router';
 
@@ -27,14 +27,12 @@ function colors(): Record<string, string> {
 // themes change the custom properties: read them again at the next draw
 new MutationObserver(() => (palette = null)).observe(document.documentElement, { attributes: true, attributeFilter: ['data-theme'] });
 
-const memPct = (g: Gpu) =>
-  isNum(g.fb_used_mib) && isNum(g.fb_total_mib) && g.fb_total_mib > 0 ? (100 * g.fb_used_mib) / g.fb_total_mib : null;
+const share = (used: number | null, total: number | null) => (isNum(used) && isNum(total) && total > 0 ? (100 * used) / total : null);
+const memPct = (g: Gpu) => share(g.fb_used_mib, g.fb_total_mib);
 
 export const gpuLabel = (g: Gpu) => {
   return `GPU ${g.index} ${g.model}: ${pct(g.util)} busy, memory ${mib(g.fb_used_mib)} of ${mib(g.fb_total_mib)} (${pct(memPct(g))}), ${num(g.temp_c, ' °C')}, ${num(g.power_w, ' W')}`;
 };
-
-const share = (used: number | null, total: number | null) => (isNum(used) && isNum(total) && total > 0 ? (100 * used) / total : null);
 
 /** A host's four figures: [name, value, detail for the label]. */
 function hostFigures(h: HostStats): [string, string, string][] {
@@ -303,7 +301,7 @@ function draw(box: HTMLElement, st: TilesState) {
   const cols = st.cols;
   const { w, h, y0, stats } = tilesSize(cols, gpus.length, st.stats);
   const dpr = window.devicePixelRatio || 1, pw = Math.round(w * dpr), ph = Math.round(h * dpr);
-  const key = `${cols} ${pw}x${ph} ${document.documentElement.dataset.theme} ${gpus.map((g) => g.uuid + g.index + g.model).join()}`;
+  const key = `${cols} ${pw}x${ph} ${document.documentElement.dataset.theme} ${gpusShape(gpus)}`;
   if (st.layer?.key !== key) {
     const off = document.createElement('canvas');
     off.width = pw;

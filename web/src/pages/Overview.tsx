@@ -2,7 +2,7 @@
 // filter, and the utilization heatmap of the last hour.
 import { memo } from 'preact/compat';
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { BUSY, fleet, Server } from '../fleet';
+import { BUSY, fleet, gpusShape, Server, serverShape } from '../fleet';
 import { isNum } from '../format';
 import { GpuTiles, NEAR_PX, paintTiles, setNear } from '../tiles';
 import { live } from '../live';
@@ -39,8 +39,7 @@ const viewer = new IntersectionObserver((entries) => {
 
 /** What a host card renders; anything else of a server changes only
  * values, painted by paintCard without rendering. */
-const cardShape = (s: Server) =>
-  `${s.online} ${s.last_error} ${JSON.stringify(s.labels)} ${s.gpus.map((g) => g.uuid + ' ' + g.index + ' ' + g.model).join()}`;
+const cardShape = (s: Server) => `${serverShape(s)} ${JSON.stringify(s.labels)}`;
 
 /** The values of a rendered card: the host's figures and its GPU tiles. */
 function paintCard(card: HTMLElement, s: Server) {
@@ -120,8 +119,7 @@ export const HostCard = memo(function HostCard({ name }: { name: string }) {
 
 /** The figures and tiles of a card: rendered again only when its GPUs are
  * other ones (paintCard draws their values). */
-const CardTiles = memo(GpuTiles, (a, b) => a.server === b.server && a.gpus.length === b.gpus.length &&
-  a.gpus.every((g, i) => g.uuid === b.gpus[i].uuid && g.index === b.gpus[i].index && g.model === b.gpus[i].model));
+const CardTiles = memo(GpuTiles, (a, b) => a.server === b.server && gpusShape(a.gpus) === gpusShape(b.gpus));
 
 /** About how many host cards fill the window (cards are at least 420 px
  * wide and about 250 px tall), and a row more. */
@@ -130,10 +128,11 @@ function firstScreen(): number {
   return cols * rows;
 }
 
-/** A card's place until it is rendered (see Overview). */
-function CardStub({ name }: { name: string }) {
+/** A card's place, with its name, for the moment until the rest of the
+ * first overview is rendered (see Overview); then the card replaces it. */
+function CardPlaceholder({ name }: { name: string }) {
   return (
-    <article class="card host stub" aria-label={`host ${name}`} aria-busy="true">
+    <article class="card host placeholder" aria-label={`host ${name}`} aria-busy="true">
       <header><h2>{name}</h2></header>
     </article>
   );
@@ -235,7 +234,7 @@ export function Overview() {
         <p class="empty">No servers yet. <Link href="/servers">Add one</Link> and start its agent.</p>
       )}
       <div class="hosts" data-testid="hosts">
-        {shown.map((s, i) => (i < first ? <HostCard key={s.name} name={s.name} /> : <CardStub key={s.name} name={s.name} />))}
+        {shown.map((s, i) => (i < first ? <HostCard key={s.name} name={s.name} /> : <CardPlaceholder key={s.name} name={s.name} />))}
       </div>
       {all && fleet.order.length > 0 && <Heatmap names={shown.map((s) => s.name)} shape={shown.map((s) => `${s.name}:${s.gpus.length}`).join()} />}
     </Page>
