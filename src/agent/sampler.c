@@ -187,9 +187,8 @@ static void *sampler_main(void *arg)
         int64_t now = now_mono_ns();
         if (next <= now) /* fell behind by a whole interval: skip, don't burst */
             next = now + interval_ns - (now - next) % interval_ns;
-        struct timespec ts = {.tv_sec = next / 1000000000LL, .tv_nsec = next % 1000000000LL};
         pthread_mutex_lock(&s->lock);
-        while (!s->stop && pthread_cond_timedwait(&s->wake, &s->lock, &ts) != ETIMEDOUT)
+        while (!s->stop && now_cond_wait_until(&s->wake, &s->lock, next) != ETIMEDOUT)
             ;
     }
     pthread_mutex_unlock(&s->lock);
@@ -200,7 +199,6 @@ struct sampler *sampler_start(const struct agent_options *opts, struct snapshot_
                               struct history *hist, int start_thread)
 {
     struct sampler *s = xcalloc(1, sizeof(*s));
-    pthread_condattr_t ca;
 
     s->opts = opts;
     s->store = store;
@@ -218,10 +216,7 @@ struct sampler *sampler_start(const struct agent_options *opts, struct snapshot_
             log_warn("collector %s: not available on this host", s->cs[i].c->name);
     }
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    now_cond_init(&s->wake);
     if (start_thread) {
         if (pthread_create(&s->thread, NULL, sampler_main, s) != 0) {
             log_error("sampler: cannot create thread");

@@ -3,6 +3,7 @@
 #include "alerts.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <curl/curl.h>
 #include <math.h>
 #include <pthread.h>
@@ -17,9 +18,9 @@
 #include "../lib/hash.h"
 #include "../lib/log.h"
 #include "../lib/now.h"
+#include "../lib/timefmt.h"
 #include "../lib/xalloc.h"
 #include "../lib/yamljson.h"
-#include "api/api.h"
 #include "store/db.h"
 #include "store/selector.h"
 #include "store/tsdb.h"
@@ -167,19 +168,6 @@ struct alerts {
     int stop;
 };
 
-static void set_err(struct reg_error *e, int status, const char *code, const char *field,
-                    const char *fmt, ...)
-{
-    va_list ap;
-    if (!e)
-        return;
-    e->status = status;
-    e->code = code;
-    snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
-    va_end(ap);
-}
 
 /* ---- rules ---- */
 
@@ -206,7 +194,7 @@ static int valid_rule_name(const char *s)
 }
 
 /* Parses a rule; fills r when not NULL (its selector must then be freed). */
-static int parse_rule(const json_t *j, const char *prefix, struct rule *r, struct reg_error *e)
+static int parse_rule(const json_t *j, const char *prefix, struct rule *r, struct errinfo *e)
 {
     char where[128], why[160];
     const char *name = json_string_value(json_object_get(j, "name"));
@@ -215,7 +203,7 @@ static int parse_rule(const json_t *j, const char *prefix, struct rule *r, struc
     json_t *v;
 
     if (!json_is_object(j)) {
-        set_err(e, 400, "invalid_field", prefix, "%s: a rule must be a mapping", prefix);
+        errinfo_set(e, 400, "invalid_field", prefix, "%s: a rule must be a mapping", prefix);
         return -1;
     }
     snprintf(where, sizeof(where), "%s (%.64s)", prefix, name ? name : "unnamed");
@@ -228,54 +216,54 @@ static int parse_rule(const json_t *j, const char *prefix, struct rule *r, struc
         for (i = 0; i < sizeof(known) / sizeof(known[0]) && strcmp(k, known[i]); i++)
             ;
         if (i == sizeof(known) / sizeof(known[0])) {
-            set_err(e, 400, "invalid_field", k, "%s.%.64s: unknown field", where, k);
+            errinfo_set(e, 400, "invalid_field", k, "%s.%.64s: unknown field", where, k);
             return -1;
         }
     }
     if (!valid_rule_name(name)) {
-        set_err(e, 400, "invalid_field", "name", "%s.name: 1-64 of letters, digits, '_', starting with a letter", where);
+        errinfo_set(e, 400, "invalid_field", "name", "%s.name: 1-64 of letters, digits, '_', starting with a letter", where);
         return -1;
     }
     const char *metric = json_string_value(json_object_get(j, "metric"));
     if (!metric || strlen(metric) > 1024) {
-        set_err(e, 400, "invalid_field", "metric", "%s.metric: a series selector is required", where);
+        errinfo_set(e, 400, "invalid_field", "metric", "%s.metric: a series selector is required", where);
         return -1;
     }
     if (sel_parse(metric, &sel, why, sizeof(why)) < 0) {
         sel_free(&sel);
-        set_err(e, 400, "invalid_field", "metric", "%s.metric: %s", where, why);
+        errinfo_set(e, 400, "invalid_field", "metric", "%s.metric: %s", where, why);
         return -1;
     }
     int agg = AGG_LAST, op;
     if ((v = json_object_get(j, "agg")) && (agg = pick(json_string_value(v), agg_names, 5)) < 0) {
         sel_free(&sel);
-        set_err(e, 400, "invalid_field", "agg", "%s.agg: one of last, avg, min, max, rate", where);
+        errinfo_set(e, 400, "invalid_field", "agg", "%s.agg: one of last, avg, min, max, rate", where);
         return -1;
     }
     if ((op = pick(json_string_value(json_object_get(j, "op")), op_names, 6)) < 0) {
         sel_free(&sel);
-        set_err(e, 400, "invalid_field", "op", "%s.op: one of > >= < <= == !=", where);
+        errinfo_set(e, 400, "invalid_field", "op", "%s.op: one of > >= < <= == !=", where);
         return -1;
     }
     v = json_object_get(j, "threshold");
     if (!json_is_number(v) || !isfinite(json_number_value(v))) {
         sel_free(&sel);
-        set_err(e, 400, "invalid_field", "threshold", "%s.threshold: a number is required", where);
+        errinfo_set(e, 400, "invalid_field", "threshold", "%s.threshold: a number is required", where);
         return -1;
     }
     int64_t window = 60000, forms = 0;
     if ((v = json_object_get(j, "window"))) {
-        if (!json_is_string(v) || api_parse_duration(json_string_value(v), &ms) < 0 || ms > 86400000) {
+        if (!json_is_string(v) || timefmt_parse_duration(json_string_value(v), &ms) < 0 || ms > 86400000) {
             sel_free(&sel);
-            set_err(e, 400, "invalid_field", "window", "%s.window: a duration up to 24h, such as 5m", where);
+            errinfo_set(e, 400, "invalid_field", "window", "%s.window: a duration up to 24h, such as 5m", where);
             return -1;
         }
         window = ms;
     }
     if ((v = json_object_get(j, "for"))) {
-        if (!json_is_string(v) || api_parse_duration(json_string_value(v), &ms) < 0 || ms > 7 * 86400000LL) {
+        if (!json_is_string(v) || timefmt_parse_duration(json_string_value(v), &ms) < 0 || ms > 7 * 86400000LL) {
             sel_free(&sel);
-            set_err(e, 400, "invalid_field", "for", "%s.for: a duration up to 7d, such as 2m", where);
+            errinfo_set(e, 400, "invalid_field", "for", "%s.for: a duration up to 7d, such as 2m", where);
             return -1;
         }
         forms = ms;
@@ -283,7 +271,7 @@ static int parse_rule(const json_t *j, const char *prefix, struct rule *r, struc
     const char *sev = json_string_value(json_object_get(j, "severity"));
     if ((v = json_object_get(j, "severity")) && (!sev || !*sev || strlen(sev) > 16)) {
         sel_free(&sel);
-        set_err(e, 400, "invalid_field", "severity", "%s.severity: 1-16 characters", where);
+        errinfo_set(e, 400, "invalid_field", "severity", "%s.severity: 1-16 characters", where);
         return -1;
     }
     const char *obj_fields[] = {"labels", "annotations"};
@@ -295,14 +283,14 @@ static int parse_rule(const json_t *j, const char *prefix, struct rule *r, struc
             continue;
         if (!json_is_object(v) || json_object_size(v) > 32) {
             sel_free(&sel);
-            set_err(e, 400, "invalid_field", obj_fields[f], "%s.%s: a mapping of up to 32 strings", where, obj_fields[f]);
+            errinfo_set(e, 400, "invalid_field", obj_fields[f], "%s.%s: a mapping of up to 32 strings", where, obj_fields[f]);
             return -1;
         }
         json_object_foreach(v, lk, lv)
         {
             if (!json_is_string(lv) || strlen(json_string_value(lv)) > 1024 || strlen(lk) > 64) {
                 sel_free(&sel);
-                set_err(e, 400, "invalid_field", obj_fields[f], "%s.%s.%.64s: a string of up to 1024 bytes",
+                errinfo_set(e, 400, "invalid_field", obj_fields[f], "%s.%s.%.64s: a string of up to 1024 bytes",
                         where, obj_fields[f], lk);
                 return -1;
             }
@@ -326,7 +314,7 @@ static int parse_rule(const json_t *j, const char *prefix, struct rule *r, struc
 }
 
 /* The rules of a YAML document, checked; a new reference or NULL. */
-static json_t *rules_of_yaml(const char *text, size_t len, struct reg_error *e)
+static json_t *rules_of_yaml(const char *text, size_t len, struct errinfo *e)
 {
     char why[200], where[32];
     json_t *doc = yaml_to_json(text, len, why, sizeof(why));
@@ -335,12 +323,12 @@ static json_t *rules_of_yaml(const char *text, size_t len, struct reg_error *e)
     json_t *r;
 
     if (!doc) {
-        set_err(e, 400, "invalid_body", "rules", "rules: %s", why);
+        errinfo_set(e, 400, "invalid_body", "rules", "rules: %s", why);
         return NULL;
     }
     if (!json_is_array(rules) || json_array_size(rules) > MAX_RULES) {
         json_decref(doc);
-        set_err(e, 400, "invalid_field", "rules", "rules: a list of at most %d rules is required", MAX_RULES);
+        errinfo_set(e, 400, "invalid_field", "rules", "rules: a list of at most %d rules is required", MAX_RULES);
         return NULL;
     }
     json_array_foreach(rules, i, r)
@@ -352,7 +340,7 @@ static json_t *rules_of_yaml(const char *text, size_t len, struct reg_error *e)
         }
         for (size_t k = 0; k < i; k++)
             if (json_equal(json_object_get(json_array_get(rules, k), "name"), json_object_get(r, "name"))) {
-                set_err(e, 400, "invalid_field", "name", "%s: the name %s is used twice", where,
+                errinfo_set(e, 400, "invalid_field", "name", "%s: the name %s is used twice", where,
                         json_string_value(json_object_get(r, "name")));
                 json_decref(doc);
                 return NULL;
@@ -363,7 +351,7 @@ static json_t *rules_of_yaml(const char *text, size_t len, struct reg_error *e)
     return rules;
 }
 
-int alert_rules_check_yaml(const char *text, size_t len, struct reg_error *err)
+int alert_rules_check_yaml(const char *text, size_t len, struct errinfo *err)
 {
     json_t *r = rules_of_yaml(text, len, err);
     json_decref(r);
@@ -450,7 +438,7 @@ static void free_rules(struct alerts *al)
 /* Reads every stored rule into memory. Called with the lock held. */
 static void load_rules(struct alerts *al)
 {
-    struct reg_error e;
+    struct errinfo e;
     json_error_t jerr;
 
     free_rules(al);
@@ -473,7 +461,7 @@ static void load_rules(struct alerts *al)
 static int install_rules(struct alerts *al, const char *source, const char *text, size_t len,
                          char *err, size_t errlen)
 {
-    struct reg_error e;
+    struct errinfo e;
     json_t *rules = rules_of_yaml(text, len, &e), *r;
     size_t i;
 
@@ -615,20 +603,6 @@ static int silenced(struct alerts *al, const json_t *labels, int64_t now)
     return hit;
 }
 
-static void rfc3339(int64_t ms, char *out, size_t n)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    if (ms <= 0) {
-        snprintf(out, n, "0001-01-01T00:00:00Z");
-        return;
-    }
-    gmtime_r(&t, &tm);
-    strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
-    size_t l = strlen(out);
-    snprintf(out + l, n - l, ".%03dZ", (int)(ms % 1000));
-}
-
 static json_t *common(const struct group_alert *a, size_t n, int annotations)
 {
     json_t *c = json_deep_copy(annotations ? a[0].annotations : a[0].labels);
@@ -663,8 +637,8 @@ static char *am_payload(struct alerts *al, const char *receiver, const json_t *g
 
     for (size_t i = 0; i < n; i++) {
         firing |= a[i].firing;
-        rfc3339(a[i].starts_ms, s, sizeof(s));
-        rfc3339(a[i].firing ? 0 : a[i].ends_ms, e, sizeof(e));
+        timefmt_rfc3339(a[i].starts_ms, s, sizeof(s));
+        timefmt_rfc3339(a[i].firing ? 0 : a[i].ends_ms, e, sizeof(e));
         fingerprint(a[i].labels, fp);
         json_array_append_new(alerts, json_pack("{s:s, s:O, s:O, s:s, s:s, s:s, s:s}", "status",
                                                 a[i].firing ? "firing" : "resolved", "labels", a[i].labels,
@@ -1124,18 +1098,8 @@ static void *eval_main(void *arg)
     int64_t next = now_mono_ns() / 1000000 + al->cfg.eval_interval_ms;
     for (;;) {
         pthread_mutex_lock(&al->qlock);
-        while (!al->stop && now_mono_ns() / 1000000 < next) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t wait = next - now_mono_ns() / 1000000;
-            ts.tv_sec += wait / 1000;
-            ts.tv_nsec += (wait % 1000) * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&al->qcond, &al->qlock, &ts);
-        }
+        while (!al->stop && now_cond_wait_until(&al->qcond, &al->qlock, next * 1000000) != ETIMEDOUT)
+            ;
         int stop = al->stop;
         pthread_mutex_unlock(&al->qlock);
         if (stop)
@@ -1327,12 +1291,7 @@ static void *note_main(void *arg)
                 next = (*pp)->due_ms;
             }
         if (!due) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += (next - now) * 1000000;
-            ts.tv_sec += ts.tv_nsec / 1000000000;
-            ts.tv_nsec %= 1000000000;
-            pthread_cond_timedwait(&al->qcond, &al->qlock, &ts);
+            now_cond_wait_until(&al->qcond, &al->qlock, next * 1000000);
             continue;
         }
         pthread_mutex_unlock(&al->qlock);
@@ -1416,7 +1375,7 @@ struct alerts *alerts_start(const char *path, const struct alerts_config *cfg, s
         goto fail;
     pthread_mutex_init(&al->lock, NULL);
     pthread_mutex_init(&al->qlock, NULL);
-    pthread_cond_init(&al->qcond, NULL);
+    now_cond_init(&al->qcond);
     if (install_rules(al, "default", cfg->default_rules ? default_rules : "rules: []\n",
                       strlen(cfg->default_rules ? default_rules : "rules: []\n"), err, errlen) < 0)
         goto fail_db;
@@ -1520,7 +1479,7 @@ static json_t *rule_by_name(struct alerts *al, const char *name)
     return NULL;
 }
 
-json_t *alerts_rule_get(struct alerts *al, int64_t id, struct reg_error *err)
+json_t *alerts_rule_get(struct alerts *al, int64_t id, struct errinfo *err)
 {
     json_t *out = NULL;
     pthread_mutex_lock(&al->lock);
@@ -1529,11 +1488,11 @@ json_t *alerts_rule_get(struct alerts *al, int64_t id, struct reg_error *err)
             out = rule_json(&al->rules[i]);
     pthread_mutex_unlock(&al->lock);
     if (!out)
-        set_err(err, 404, "not_found", "id", "no rule with id %lld", (long long)id);
+        errinfo_set(err, 404, "not_found", "id", "no rule with id %lld", (long long)id);
     return out;
 }
 
-json_t *alerts_rule_create(struct alerts *al, const json_t *body, struct reg_error *err)
+json_t *alerts_rule_create(struct alerts *al, const json_t *body, struct errinfo *err)
 {
     json_t *out = NULL;
     if (parse_rule(body, "rule", NULL, err) < 0)
@@ -1543,34 +1502,34 @@ json_t *alerts_rule_create(struct alerts *al, const json_t *body, struct reg_err
     json_t *old = rule_by_name(al, name);
     if (old) {
         json_decref(old);
-        set_err(err, 409, "conflict", "name", "a rule named %s exists", name);
+        errinfo_set(err, 409, "conflict", "name", "a rule named %s exists", name);
     } else if (store_rule(al, name, "api", body) == 0) {
         load_rules(al);
         out = rule_by_name(al, name);
     } else {
-        set_err(err, 500, "internal", NULL, "cannot store the rule");
+        errinfo_set(err, 500, "internal", NULL, "cannot store the rule");
     }
     pthread_mutex_unlock(&al->lock);
     return out;
 }
 
-static int api_rule_source(struct alerts *al, int64_t id, char *name, size_t n, struct reg_error *err)
+static int api_rule_source(struct alerts *al, int64_t id, char *name, size_t n, struct errinfo *err)
 {
     for (size_t i = 0; i < al->nrules; i++)
         if (al->rules[i].id == id) {
             if (strcmp(al->rules[i].source, "api")) {
-                set_err(err, 409, "conflict", "id", "rule %s comes from the %s rules; change it there",
+                errinfo_set(err, 409, "conflict", "id", "rule %s comes from the %s rules; change it there",
                         al->rules[i].name, al->rules[i].source);
                 return -1;
             }
             snprintf(name, n, "%s", al->rules[i].name);
             return 0;
         }
-    set_err(err, 404, "not_found", "id", "no rule with id %lld", (long long)id);
+    errinfo_set(err, 404, "not_found", "id", "no rule with id %lld", (long long)id);
     return -1;
 }
 
-json_t *alerts_rule_update(struct alerts *al, int64_t id, const json_t *body, struct reg_error *err)
+json_t *alerts_rule_update(struct alerts *al, int64_t id, const json_t *body, struct errinfo *err)
 {
     char name[65];
     json_t *out = NULL;
@@ -1579,7 +1538,7 @@ json_t *alerts_rule_update(struct alerts *al, int64_t id, const json_t *body, st
     pthread_mutex_lock(&al->lock);
     if (api_rule_source(al, id, name, sizeof(name), err) == 0) {
         if (strcmp(name, json_string_value(json_object_get(body, "name")))) {
-            set_err(err, 400, "invalid_field", "name", "a rule keeps its name (%s)", name);
+            errinfo_set(err, 400, "invalid_field", "name", "a rule keeps its name (%s)", name);
         } else {
             store_rule(al, name, "api", body);
             load_rules(al);
@@ -1590,7 +1549,7 @@ json_t *alerts_rule_update(struct alerts *al, int64_t id, const json_t *body, st
     return out;
 }
 
-int alerts_rule_delete(struct alerts *al, int64_t id, struct reg_error *err)
+int alerts_rule_delete(struct alerts *al, int64_t id, struct errinfo *err)
 {
     char name[65];
     int rc = -1;
@@ -1641,7 +1600,7 @@ json_t *alerts_list(struct alerts *al, const char *state, int limit)
 }
 
 json_t *alerts_ack(struct alerts *al, int64_t id, const char *by, const char *comment,
-                   struct reg_error *err)
+                   struct errinfo *err)
 {
     pthread_mutex_lock(&al->lock);
     sqlite3_stmt *st = db_prepare(al->meta, "UPDATE alerts SET ack_by = ?, ack_ms = ?, ack_comment = ?"
@@ -1655,7 +1614,7 @@ json_t *alerts_ack(struct alerts *al, int64_t id, const char *by, const char *co
     sqlite3_finalize(st);
     pthread_mutex_unlock(&al->lock);
     if (!changed) {
-        set_err(err, 404, "not_found", "id", "no firing alert with id %lld", (long long)id);
+        errinfo_set(err, 404, "not_found", "id", "no firing alert with id %lld", (long long)id);
         return NULL;
     }
     pthread_mutex_lock(&al->qlock);
@@ -1675,7 +1634,7 @@ json_t *alerts_ack(struct alerts *al, int64_t id, const char *by, const char *co
     return json_pack("{s:I, s:s}", "id", (json_int_t)id, "ack_by", by);
 }
 
-json_t *alerts_silence_create(struct alerts *al, const json_t *body, const char *by, struct reg_error *err)
+json_t *alerts_silence_create(struct alerts *al, const json_t *body, const char *by, struct errinfo *err)
 {
     char why[160];
     struct selector sel;
@@ -1687,31 +1646,31 @@ json_t *alerts_silence_create(struct alerts *al, const json_t *body, const char 
     if (!m || strlen(m) > 1024 || sel_parse(m, &sel, why, sizeof(why)) < 0) {
         if (m && strlen(m) <= 1024)
             sel_free(&sel);
-        set_err(err, 400, "invalid_field", "matchers", "matchers: a selector such as {alertname=\"GpuTemperatureHigh\",Hostname=\"gpu-7\"}");
+        errinfo_set(err, 400, "invalid_field", "matchers", "matchers: a selector such as {alertname=\"GpuTemperatureHigh\",Hostname=\"gpu-7\"}");
         return NULL;
     }
     sel_free(&sel);
-    if ((v = json_object_get(body, "starts_at")) && api_parse_time(json_string_value(v), &starts) < 0) {
-        set_err(err, 400, "invalid_field", "starts_at", "starts_at: RFC 3339 or Unix seconds");
+    if ((v = json_object_get(body, "starts_at")) && timefmt_parse_time(json_string_value(v), &starts) < 0) {
+        errinfo_set(err, 400, "invalid_field", "starts_at", "starts_at: RFC 3339 or Unix seconds");
         return NULL;
     }
-    if ((v = json_object_get(body, "ends_at")) && api_parse_time(json_string_value(v), &ends) < 0) {
-        set_err(err, 400, "invalid_field", "ends_at", "ends_at: RFC 3339 or Unix seconds");
+    if ((v = json_object_get(body, "ends_at")) && timefmt_parse_time(json_string_value(v), &ends) < 0) {
+        errinfo_set(err, 400, "invalid_field", "ends_at", "ends_at: RFC 3339 or Unix seconds");
         return NULL;
     }
     if ((v = json_object_get(body, "duration"))) {
-        if (api_parse_duration(json_string_value(v), &dur) < 0) {
-            set_err(err, 400, "invalid_field", "duration", "duration: such as 2h");
+        if (timefmt_parse_duration(json_string_value(v), &dur) < 0) {
+            errinfo_set(err, 400, "invalid_field", "duration", "duration: such as 2h");
             return NULL;
         }
         ends = starts + dur;
     }
     if (ends <= starts || ends <= now) {
-        set_err(err, 400, "invalid_field", "ends_at", "a silence needs an end in the future (ends_at or duration)");
+        errinfo_set(err, 400, "invalid_field", "ends_at", "a silence needs an end in the future (ends_at or duration)");
         return NULL;
     }
     if (c && strlen(c) > 1024) {
-        set_err(err, 400, "invalid_field", "comment", "comment: at most 1024 bytes");
+        errinfo_set(err, 400, "invalid_field", "comment", "comment: at most 1024 bytes");
         return NULL;
     }
     pthread_mutex_lock(&al->lock);
@@ -1751,7 +1710,7 @@ json_t *alerts_silences_list(struct alerts *al)
     return arr;
 }
 
-static int delete_row(struct alerts *al, const char *sql, int64_t id, const char *what, struct reg_error *err)
+static int delete_row(struct alerts *al, const char *sql, int64_t id, const char *what, struct errinfo *err)
 {
     pthread_mutex_lock(&al->lock);
     sqlite3_stmt *st = db_prepare(al->meta, sql);
@@ -1761,13 +1720,13 @@ static int delete_row(struct alerts *al, const char *sql, int64_t id, const char
     sqlite3_finalize(st);
     pthread_mutex_unlock(&al->lock);
     if (!changed) {
-        set_err(err, 404, "not_found", "id", "no %s with id %lld", what, (long long)id);
+        errinfo_set(err, 404, "not_found", "id", "no %s with id %lld", what, (long long)id);
         return -1;
     }
     return 0;
 }
 
-int alerts_silence_delete(struct alerts *al, int64_t id, struct reg_error *err)
+int alerts_silence_delete(struct alerts *al, int64_t id, struct errinfo *err)
 {
     return delete_row(al, "DELETE FROM silences WHERE id = ?", id, "silence", err);
 }
@@ -1835,7 +1794,7 @@ static int valid_addresses(const char *s, int max)
     return n > 0;
 }
 
-json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct reg_error *err)
+json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct errinfo *err)
 {
     const char *name = json_string_value(json_object_get(body, "name"));
     const char *type = json_string_value(json_object_get(body, "type"));
@@ -1845,20 +1804,20 @@ json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct reg
 
     if (!name || !*name || strlen(name) > 64 ||
         strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != strlen(name)) {
-        set_err(err, 400, "invalid_field", "name", "name: 1-64 of letters, digits, '_', '-', '.'");
+        errinfo_set(err, 400, "invalid_field", "name", "name: 1-64 of letters, digits, '_', '-', '.'");
         goto out;
     }
     if (!type)
         type = "webhook";
     if (strcmp(type, "webhook") && strcmp(type, "slack") && strcmp(type, "email")) {
-        set_err(err, 400, "invalid_field", "type", "type: webhook (Alertmanager payload), slack or email");
+        errinfo_set(err, 400, "invalid_field", "type", "type: webhook (Alertmanager payload), slack or email");
         goto out;
     }
     int mail = !strcmp(type, "email");
     if (!url || !printable_text(url, 2048) || strchr(url, ' ') ||
         (mail ? strncmp(url, "smtp://", 7) && strncmp(url, "smtps://", 8)
               : strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
-        set_err(err, 400, "invalid_field", "url", mail ? "url: smtp://HOST:PORT or smtps://HOST:PORT"
+        errinfo_set(err, 400, "invalid_field", "url", mail ? "url: smtp://HOST:PORT or smtps://HOST:PORT"
                                                        : "url: an http:// or https:// URL");
         goto out;
     }
@@ -1869,22 +1828,22 @@ json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct reg
             if (!v)
                 continue;
             if (!printable_text(json_string_value(v), 512)) {
-                set_err(err, 400, "invalid_field", strs[i], "%s: printable text of at most 512 bytes", strs[i]);
+                errinfo_set(err, 400, "invalid_field", strs[i], "%s: printable text of at most 512 bytes", strs[i]);
                 goto out;
             }
             json_object_set(cfg, strs[i], v);
         }
         if (!valid_addresses(json_string_value(json_object_get(cfg, "from")), 1)) {
-            set_err(err, 400, "invalid_field", "from", "from: one address such as gpufleet@example.com");
+            errinfo_set(err, 400, "invalid_field", "from", "from: one address such as gpufleet@example.com");
             goto out;
         }
         if (!valid_addresses(json_string_value(json_object_get(cfg, "to")), 20)) {
-            set_err(err, 400, "invalid_field", "to", "to: 1-20 addresses, comma-separated");
+            errinfo_set(err, 400, "invalid_field", "to", "to: 1-20 addresses, comma-separated");
             goto out;
         }
         const char *tls = json_string_value(json_object_get(cfg, "tls"));
         if (tls && strcmp(tls, "starttls") && strcmp(tls, "none")) {
-            set_err(err, 400, "invalid_field", "tls", "tls: starttls (the default) or none");
+            errinfo_set(err, 400, "invalid_field", "tls", "tls: starttls (the default) or none");
             goto out;
         }
     }
@@ -1903,7 +1862,7 @@ json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct reg
     pthread_mutex_unlock(&al->lock);
     free(ct);
     if (rc != SQLITE_DONE) {
-        set_err(err, 409, "conflict", "name", "a receiver named %s exists", name);
+        errinfo_set(err, 409, "conflict", "name", "a receiver named %s exists", name);
         goto out;
     }
     out = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "name", name, "type", type, "url", url);
@@ -1912,12 +1871,12 @@ out:
     return out;
 }
 
-int alerts_receiver_delete(struct alerts *al, int64_t id, struct reg_error *err)
+int alerts_receiver_delete(struct alerts *al, int64_t id, struct errinfo *err)
 {
     return delete_row(al, "DELETE FROM receivers WHERE id = ?", id, "receiver", err);
 }
 
-int alerts_receiver_test(struct alerts *al, int64_t id, struct reg_error *err)
+int alerts_receiver_test(struct alerts *al, int64_t id, struct errinfo *err)
 {
     char e[256] = "";
     json_error_t jerr;
@@ -1937,7 +1896,7 @@ int alerts_receiver_test(struct alerts *al, int64_t id, struct reg_error *err)
     pthread_mutex_unlock(&al->lock);
     if (!json_array_size(recv)) {
         json_decref(recv);
-        set_err(err, 404, "not_found", "id", "no receiver with id %lld", (long long)id);
+        errinfo_set(err, 404, "not_found", "id", "no receiver with id %lld", (long long)id);
         return -1;
     }
     struct group_alert ga = {0, 1, 0, json_pack("{s:s, s:s}", "alertname", "GpufleetTestNotification", "severity", "info"),
@@ -1959,7 +1918,7 @@ int alerts_receiver_test(struct alerts *al, int64_t id, struct reg_error *err)
     json_decref(gl);
     json_decref(recv);
     if (!ok) {
-        set_err(err, 502, "receiver_failed", "url", "the receiver did not take it: %s", e);
+        errinfo_set(err, 502, "receiver_failed", "url", "the receiver did not take it: %s", e);
         return -1;
     }
     return 0;

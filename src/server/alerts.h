@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "registry.h"
+#include "../lib/errinfo.h"
 
 struct tsdb;
 struct alerts;
@@ -37,7 +37,7 @@ struct alerts_config {
 
 /* Checks a rules document ({"rules":[...]} as YAML text). 0, or -1 with err
  * naming the rule and the field ("rules[2] (GpuHot).threshold: ..."). */
-int alert_rules_check_yaml(const char *text, size_t len, struct reg_error *err);
+int alert_rules_check_yaml(const char *text, size_t len, struct errinfo *err);
 
 /* Renders a template: {{ $labels.NAME }}, {{ $value }}, {{ $host }}. The
  * result is malloc'd. */
@@ -58,33 +58,33 @@ size_t alerts_eval_now(struct alerts *al, int64_t now_ms);
 
 /* Rules: list, create (from JSON), update, delete. */
 json_t *alerts_rules_list(struct alerts *al);
-json_t *alerts_rule_get(struct alerts *al, int64_t id, struct reg_error *err);
-json_t *alerts_rule_create(struct alerts *al, const json_t *body, struct reg_error *err);
-json_t *alerts_rule_update(struct alerts *al, int64_t id, const json_t *body, struct reg_error *err);
-int alerts_rule_delete(struct alerts *al, int64_t id, struct reg_error *err);
+json_t *alerts_rule_get(struct alerts *al, int64_t id, struct errinfo *err);
+json_t *alerts_rule_create(struct alerts *al, const json_t *body, struct errinfo *err);
+json_t *alerts_rule_update(struct alerts *al, int64_t id, const json_t *body, struct errinfo *err);
+int alerts_rule_delete(struct alerts *al, int64_t id, struct errinfo *err);
 
 /* Alerts: state=pending|firing|resolved|active (pending+firing), newest
  * first. */
 json_t *alerts_list(struct alerts *al, const char *state, int limit);
 json_t *alerts_ack(struct alerts *al, int64_t id, const char *by, const char *comment,
-                   struct reg_error *err);
+                   struct errinfo *err);
 
 /* Silences: {"matchers":{"label":"value",...}, "starts_at"?, "ends_at" |
  * "duration", "comment"} by creator. */
 json_t *alerts_silence_create(struct alerts *al, const json_t *body, const char *by,
-                              struct reg_error *err);
+                              struct errinfo *err);
 json_t *alerts_silences_list(struct alerts *al);
-int alerts_silence_delete(struct alerts *al, int64_t id, struct reg_error *err);
+int alerts_silence_delete(struct alerts *al, int64_t id, struct errinfo *err);
 
 /* Receivers: {"name", "type": "webhook" (Alertmanager payload) | "slack"
  * ({"text"}) | "email", "url"}; email adds "from", "to", "username",
  * "password" (write-only), "tls" (starttls | none), "ca_file"; its url is
  * smtp://HOST:PORT or smtps://HOST:PORT. */
 json_t *alerts_receivers_list(struct alerts *al);
-json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct reg_error *err);
-int alerts_receiver_delete(struct alerts *al, int64_t id, struct reg_error *err);
+json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct errinfo *err);
+int alerts_receiver_delete(struct alerts *al, int64_t id, struct errinfo *err);
 /* Sends a test notification now; 0 when the receiver answered 2xx. */
-int alerts_receiver_test(struct alerts *al, int64_t id, struct reg_error *err);
+int alerts_receiver_test(struct alerts *al, int64_t id, struct errinfo *err);
 
 /* The notification log (every attempt), newest first. */
 json_t *alerts_notifications(struct alerts *al, int limit);

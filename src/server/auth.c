@@ -113,20 +113,6 @@ const char *auth_method_name(int method)
     return method >= 0 && method <= AUTH_PROXY ? names[method] : "anonymous";
 }
 
-static void set_err(struct reg_error *e, int status, const char *code, const char *field,
-                    const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!e)
-        return;
-    e->status = status;
-    e->code = code;
-    snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
-    va_end(ap);
-}
 
 /* ---- parsing ---- */
 
@@ -215,25 +201,25 @@ int auth_password_policy(const char *user, const char *pw, int min_len, char *er
 }
 
 int auth_parse_login(const char *body, size_t len, char *username, char *password,
-                     struct reg_error *err)
+                     struct errinfo *err)
 {
     json_error_t jerr;
     json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
     int rc = -1;
 
     if (!j || !json_is_object(j)) {
-        set_err(err, 400, "invalid_body", "body", "a JSON object {\"username\",\"password\"} is required");
+        errinfo_set(err, 400, "invalid_body", "body", "a JSON object {\"username\",\"password\"} is required");
         goto out;
     }
     const char *u = json_string_value(json_object_get(j, "username"));
     const char *p = json_string_value(json_object_get(j, "password"));
     if (!u || !auth_valid_username(u)) {
-        set_err(err, 400, "invalid_field", "username",
+        errinfo_set(err, 400, "invalid_field", "username",
                 "username must be 1-%d of letters, digits, '.', '_', '@', '-'", AUTH_USERNAME_MAX);
         goto out;
     }
     if (!p || !*p || strlen(p) > AUTH_PASSWORD_MAX) {
-        set_err(err, 400, "invalid_field", "password", "password must be 1-%d bytes",
+        errinfo_set(err, 400, "invalid_field", "password", "password must be 1-%d bytes",
                 AUTH_PASSWORD_MAX);
         goto out;
     }
@@ -756,7 +742,7 @@ int auth_session_create(struct auth *a, int64_t user_id, const char *source, con
 }
 
 static int revoke(struct auth *a, const char *sql, const char *what, int64_t id, int64_t owner,
-                  int64_t now, struct reg_error *err)
+                  int64_t now, struct errinfo *err)
 {
     pthread_mutex_lock(&a->lock);
     sqlite3_stmt *st = prep(a, sql);
@@ -768,13 +754,13 @@ static int revoke(struct auth *a, const char *sql, const char *what, int64_t id,
     pthread_mutex_unlock(&a->lock);
     invalidate(a);
     if (rc || !changed) {
-        set_err(err, 404, "not_found", "id", "no such %s", what);
+        errinfo_set(err, 404, "not_found", "id", "no such %s", what);
         return -1;
     }
     return 0;
 }
 
-int auth_session_revoke(struct auth *a, int64_t id, int64_t owner, int64_t now, struct reg_error *err)
+int auth_session_revoke(struct auth *a, int64_t id, int64_t owner, int64_t now, struct errinfo *err)
 {
     return revoke(a, "UPDATE sessions SET revoked_ms = ?1 WHERE id = ?2 AND revoked_ms = 0"
                      " AND (?3 = 0 OR user_id = ?3)", "session", id, owner, now, err);
@@ -825,23 +811,23 @@ static int valid_token_name(const char *s)
 
 int auth_token_create(struct auth *a, int64_t user_id, int creator_role, const char *name, int role,
                       int64_t expires_ms, int64_t now, char *out, size_t outlen, int64_t *token_id,
-                      struct reg_error *err)
+                      struct errinfo *err)
 {
     unsigned char h[HASH_LEN];
     char prefix[16];
 
     if (!valid_token_name(name)) {
-        set_err(err, 400, "invalid_field", "name",
+        errinfo_set(err, 400, "invalid_field", "name",
                 "name must be 1-64 of letters, digits, space, '.', '_', '-', ':'");
         return -1;
     }
     if (role < ROLE_VIEWER || role > creator_role) {
-        set_err(err, 400, "invalid_field", "role", "role must be a role no higher than yours (%s)",
+        errinfo_set(err, 400, "invalid_field", "role", "role must be a role no higher than yours (%s)",
                 auth_role_name(creator_role));
         return -1;
     }
     if (expires_ms <= now || expires_ms - now > a->cfg.token_max_ms) {
-        set_err(err, 400, "invalid_field", "expires_in",
+        errinfo_set(err, 400, "invalid_field", "expires_in",
                 "expiry must be in the future and at most %lld days away",
                 (long long)(a->cfg.token_max_ms / 86400000));
         return -1;
@@ -862,11 +848,11 @@ int auth_token_create(struct auth *a, int64_t user_id, int creator_role, const c
     *token_id = sqlite3_last_insert_rowid(a->db);
     pthread_mutex_unlock(&a->lock);
     if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-        set_err(err, 409, "conflict", "name", "you already have a token named '%s'", name);
+        errinfo_set(err, 409, "conflict", "name", "you already have a token named '%s'", name);
         return -1;
     }
     if (rc) {
-        set_err(err, 500, "internal", NULL, "cannot store the token");
+        errinfo_set(err, 500, "internal", NULL, "cannot store the token");
         return -1;
     }
     return 0;
@@ -899,7 +885,7 @@ json_t *auth_tokens_list(struct auth *a, int64_t user_id, int64_t now)
     return arr;
 }
 
-int auth_token_revoke(struct auth *a, int64_t id, int64_t owner, int64_t now, struct reg_error *err)
+int auth_token_revoke(struct auth *a, int64_t id, int64_t owner, int64_t now, struct errinfo *err)
 {
     return revoke(a, "UPDATE api_tokens SET revoked_ms = ?1 WHERE id = ?2 AND revoked_ms = 0"
                      " AND (?3 = 0 OR user_id = ?3)", "token", id, owner, now, err);
@@ -934,7 +920,7 @@ json_t *auth_users_list(struct auth *a)
     return arr;
 }
 
-json_t *auth_user_get(struct auth *a, int64_t id, struct reg_error *err)
+json_t *auth_user_get(struct auth *a, int64_t id, struct errinfo *err)
 {
     json_t *u = NULL;
     pthread_mutex_lock(&a->lock);
@@ -945,7 +931,7 @@ json_t *auth_user_get(struct auth *a, int64_t id, struct reg_error *err)
     sqlite3_finalize(st);
     pthread_mutex_unlock(&a->lock);
     if (!u)
-        set_err(err, 404, "not_found", "id", "no user with id %lld", (long long)id);
+        errinfo_set(err, 404, "not_found", "id", "no user with id %lld", (long long)id);
     return u;
 }
 
@@ -975,26 +961,26 @@ int64_t auth_user_count(struct auth *a)
 }
 
 int auth_user_create(struct auth *a, const char *username, const char *password, int role,
-                     int must_change, int64_t now, int64_t *id, struct reg_error *err)
+                     int must_change, int64_t now, int64_t *id, struct errinfo *err)
 {
     char why[128], hash[crypto_pwhash_STRBYTES];
 
     if (!auth_valid_username(username)) {
-        set_err(err, 400, "invalid_field", "username",
+        errinfo_set(err, 400, "invalid_field", "username",
                 "username must be 1-%d of letters, digits, '.', '_', '@', '-', starting with a"
                 " letter or digit", AUTH_USERNAME_MAX);
         return -1;
     }
     if (role < ROLE_VIEWER || role > ROLE_ADMIN) {
-        set_err(err, 400, "invalid_field", "role", "role must be admin, operator, user or viewer");
+        errinfo_set(err, 400, "invalid_field", "role", "role must be admin, operator, user or viewer");
         return -1;
     }
     if (auth_password_policy(username, password, a->cfg.min_password_len, why, sizeof(why)) < 0) {
-        set_err(err, 400, "invalid_field", "password", "password: %s", why);
+        errinfo_set(err, 400, "invalid_field", "password", "password: %s", why);
         return -1;
     }
     if (hash_password(password, hash) < 0) {
-        set_err(err, 500, "internal", NULL, "cannot hash the password");
+        errinfo_set(err, 500, "internal", NULL, "cannot hash the password");
         return -1;
     }
     pthread_mutex_lock(&a->lock);
@@ -1010,17 +996,17 @@ int auth_user_create(struct auth *a, const char *username, const char *password,
     *id = sqlite3_last_insert_rowid(a->db);
     pthread_mutex_unlock(&a->lock);
     if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-        set_err(err, 409, "conflict", "username", "a user named '%s' exists", username);
+        errinfo_set(err, 409, "conflict", "username", "a user named '%s' exists", username);
         return -1;
     }
     if (rc) {
-        set_err(err, 500, "internal", NULL, "cannot store the user");
+        errinfo_set(err, 500, "internal", NULL, "cannot store the user");
         return -1;
     }
     return 0;
 }
 
-json_t *auth_user_create_json(struct auth *a, const json_t *body, int64_t now, struct reg_error *err)
+json_t *auth_user_create_json(struct auth *a, const json_t *body, int64_t now, struct errinfo *err)
 {
     const char *u = json_string_value(json_object_get(body, "username"));
     const char *p = json_string_value(json_object_get(body, "password"));
@@ -1028,16 +1014,16 @@ json_t *auth_user_create_json(struct auth *a, const json_t *body, int64_t now, s
     int64_t id;
 
     if (!u) {
-        set_err(err, 400, "invalid_field", "username", "username is required (a string)");
+        errinfo_set(err, 400, "invalid_field", "username", "username is required (a string)");
         return NULL;
     }
     if (!p) {
-        set_err(err, 400, "invalid_field", "password", "password is required (a string)");
+        errinfo_set(err, 400, "invalid_field", "password", "password is required (a string)");
         return NULL;
     }
     int role = r ? auth_role_parse(r) : ROLE_VIEWER;
     if (role < 0) {
-        set_err(err, 400, "invalid_field", "role", "role must be admin, operator, user or viewer");
+        errinfo_set(err, 400, "invalid_field", "role", "role must be admin, operator, user or viewer");
         return NULL;
     }
     int must = json_is_true(json_object_get(body, "must_change_password"));
@@ -1068,7 +1054,7 @@ static int end_sessions(struct auth *a, int64_t user_id, int64_t keep, int64_t n
     return run(st);
 }
 
-int auth_user_set_disabled(struct auth *a, int64_t id, int disabled, int64_t now, struct reg_error *err)
+int auth_user_set_disabled(struct auth *a, int64_t id, int disabled, int64_t now, struct errinfo *err)
 {
     int rc = -1;
     pthread_mutex_lock(&a->lock);
@@ -1078,11 +1064,11 @@ int auth_user_set_disabled(struct auth *a, int64_t id, int disabled, int64_t now
     int role = found ? sqlite3_column_int(st, 0) : 0;
     sqlite3_finalize(st);
     if (!found) {
-        set_err(err, 404, "not_found", "id", "no user with id %lld", (long long)id);
+        errinfo_set(err, 404, "not_found", "id", "no user with id %lld", (long long)id);
         goto out;
     }
     if (disabled && role == ROLE_ADMIN && !other_admins(a, id)) {
-        set_err(err, 409, "conflict", "disabled", "this is the last enabled admin");
+        errinfo_set(err, 409, "conflict", "disabled", "this is the last enabled admin");
         goto out;
     }
     st = prep(a, "UPDATE users SET disabled = ?, updated_ms = ? WHERE id = ?");
@@ -1099,7 +1085,7 @@ out:
 }
 
 int auth_set_password(struct auth *a, int64_t user_id, const char *password, int must_change,
-                      int64_t keep_session, int64_t now, struct reg_error *err)
+                      int64_t keep_session, int64_t now, struct errinfo *err)
 {
     char why[128], hash[crypto_pwhash_STRBYTES], name[AUTH_USERNAME_MAX + 1] = "";
     int rc = -1;
@@ -1112,15 +1098,15 @@ int auth_set_password(struct auth *a, int64_t user_id, const char *password, int
     sqlite3_finalize(st);
     pthread_mutex_unlock(&a->lock);
     if (!*name) {
-        set_err(err, 404, "not_found", "id", "no user with id %lld", (long long)user_id);
+        errinfo_set(err, 404, "not_found", "id", "no user with id %lld", (long long)user_id);
         return -1;
     }
     if (auth_password_policy(name, password, a->cfg.min_password_len, why, sizeof(why)) < 0) {
-        set_err(err, 400, "invalid_field", "password", "password: %s", why);
+        errinfo_set(err, 400, "invalid_field", "password", "password: %s", why);
         return -1;
     }
     if (hash_password(password, hash) < 0) {
-        set_err(err, 500, "internal", NULL, "cannot hash the password");
+        errinfo_set(err, 500, "internal", NULL, "cannot hash the password");
         return -1;
     }
     pthread_mutex_lock(&a->lock);
@@ -1134,7 +1120,7 @@ int auth_set_password(struct auth *a, int64_t user_id, const char *password, int
     pthread_mutex_unlock(&a->lock);
     invalidate(a);
     if (rc)
-        set_err(err, 500, "internal", NULL, "cannot store the password");
+        errinfo_set(err, 500, "internal", NULL, "cannot store the password");
     return rc;
 }
 
@@ -1158,7 +1144,7 @@ int auth_verify_password(struct auth *a, int64_t user_id, const char *password)
 }
 
 json_t *auth_user_update_json(struct auth *a, int64_t id, const json_t *body, int64_t now,
-                              struct reg_error *err)
+                              struct errinfo *err)
 {
     json_t *v;
     json_t *cur = auth_user_get(a, id, err);
@@ -1169,7 +1155,7 @@ json_t *auth_user_update_json(struct auth *a, int64_t id, const json_t *body, in
     if ((v = json_object_get(body, "role"))) {
         int role = auth_role_parse(json_string_value(v));
         if (role < 0) {
-            set_err(err, 400, "invalid_field", "role", "role must be admin, operator, user or viewer");
+            errinfo_set(err, 400, "invalid_field", "role", "role must be admin, operator, user or viewer");
             return NULL;
         }
         pthread_mutex_lock(&a->lock);
@@ -1180,7 +1166,7 @@ json_t *auth_user_update_json(struct auth *a, int64_t id, const json_t *body, in
         sqlite3_finalize(st);
         if (last && was_admin) {
             pthread_mutex_unlock(&a->lock);
-            set_err(err, 409, "conflict", "role", "this is the last enabled admin");
+            errinfo_set(err, 409, "conflict", "role", "this is the last enabled admin");
             return NULL;
         }
         st = prep(a, "UPDATE users SET role = ?, updated_ms = ? WHERE id = ?");
@@ -1193,7 +1179,7 @@ json_t *auth_user_update_json(struct auth *a, int64_t id, const json_t *body, in
     }
     if ((v = json_object_get(body, "password"))) {
         if (!json_is_string(v)) {
-            set_err(err, 400, "invalid_field", "password", "password must be a string");
+            errinfo_set(err, 400, "invalid_field", "password", "password must be a string");
             return NULL;
         }
         int must = json_is_true(json_object_get(body, "must_change_password"));
@@ -1202,7 +1188,7 @@ json_t *auth_user_update_json(struct auth *a, int64_t id, const json_t *body, in
     }
     if ((v = json_object_get(body, "disabled"))) {
         if (!json_is_boolean(v)) {
-            set_err(err, 400, "invalid_field", "disabled", "disabled must be true or false");
+            errinfo_set(err, 400, "invalid_field", "disabled", "disabled must be true or false");
             return NULL;
         }
         if (auth_user_set_disabled(a, id, json_is_true(v), now, err) < 0)
@@ -1211,7 +1197,7 @@ json_t *auth_user_update_json(struct auth *a, int64_t id, const json_t *body, in
     return auth_user_get(a, id, err);
 }
 
-int auth_user_delete(struct auth *a, int64_t id, struct reg_error *err)
+int auth_user_delete(struct auth *a, int64_t id, struct errinfo *err)
 {
     int rc = -1;
     pthread_mutex_lock(&a->lock);
@@ -1221,11 +1207,11 @@ int auth_user_delete(struct auth *a, int64_t id, struct reg_error *err)
     int admin = found && sqlite3_column_int(st, 0) == ROLE_ADMIN && !sqlite3_column_int(st, 1);
     sqlite3_finalize(st);
     if (!found) {
-        set_err(err, 404, "not_found", "id", "no user with id %lld", (long long)id);
+        errinfo_set(err, 404, "not_found", "id", "no user with id %lld", (long long)id);
         goto out;
     }
     if (admin && !other_admins(a, id)) {
-        set_err(err, 409, "conflict", "id", "this is the last enabled admin");
+        errinfo_set(err, 409, "conflict", "id", "this is the last enabled admin");
         goto out;
     }
     st = prep(a, "DELETE FROM users WHERE id = ?");

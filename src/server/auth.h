@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "registry.h" /* struct reg_error: the shared shape of input errors */
+#include "../lib/errinfo.h"
 
 enum auth_role { ROLE_NONE = 0, ROLE_VIEWER = 1, ROLE_USER = 2, ROLE_OPERATOR = 3, ROLE_ADMIN = 4 };
 
@@ -74,7 +74,7 @@ int auth_password_policy(const char *username, const char *password, int min_len
 /* Reads a login body {"username","password"} into the buffers. 0, or -1
  * with err naming the field. */
 int auth_parse_login(const char *body, size_t len, char *username, char *password,
-                     struct reg_error *err);
+                     struct errinfo *err);
 
 /* ---- identification (the per-request path) ---- */
 
@@ -116,7 +116,7 @@ int auth_session_create(struct auth *a, int64_t user_id, const char *source,
 /* Revokes a session; owner_id > 0 restricts to that user's sessions.
  * 0, or -1 with err (404). */
 int auth_session_revoke(struct auth *a, int64_t id, int64_t owner_id, int64_t now_ms,
-                        struct reg_error *err);
+                        struct errinfo *err);
 
 /* Live sessions (of user_id, or all when 0). Caller owns the array. */
 json_t *auth_sessions_list(struct auth *a, int64_t user_id, int64_t now_ms);
@@ -127,37 +127,37 @@ json_t *auth_sessions_list(struct auth *a, int64_t user_id, int64_t now_ms);
  * expires at expires_ms. Writes the secret (shown once) to out. */
 int auth_token_create(struct auth *a, int64_t user_id, int creator_role, const char *name,
                       int role, int64_t expires_ms, int64_t now_ms, char *out, size_t outlen,
-                      int64_t *token_id, struct reg_error *err);
+                      int64_t *token_id, struct errinfo *err);
 json_t *auth_tokens_list(struct auth *a, int64_t user_id, int64_t now_ms);
 int auth_token_revoke(struct auth *a, int64_t id, int64_t owner_id, int64_t now_ms,
-                      struct reg_error *err);
+                      struct errinfo *err);
 
 /* ---- users ---- */
 
 /* Creates a local user. 0 and *id, or -1 with err naming the field. */
 int auth_user_create(struct auth *a, const char *username, const char *password, int role,
-                     int must_change, int64_t now_ms, int64_t *id, struct reg_error *err);
+                     int must_change, int64_t now_ms, int64_t *id, struct errinfo *err);
 
 /* From a JSON body {"username","password","role"}. */
 json_t *auth_user_create_json(struct auth *a, const json_t *body, int64_t now_ms,
-                              struct reg_error *err);
+                              struct errinfo *err);
 
 /* Changes role, disabled and/or password from a JSON body. Refuses to
  * leave no enabled admin. */
 json_t *auth_user_update_json(struct auth *a, int64_t id, const json_t *body, int64_t now_ms,
-                              struct reg_error *err);
+                              struct errinfo *err);
 
 json_t *auth_users_list(struct auth *a);
-json_t *auth_user_get(struct auth *a, int64_t id, struct reg_error *err);
+json_t *auth_user_get(struct auth *a, int64_t id, struct errinfo *err);
 int64_t auth_user_id(struct auth *a, const char *username); /* 0 when none */
-int auth_user_delete(struct auth *a, int64_t id, struct reg_error *err);
+int auth_user_delete(struct auth *a, int64_t id, struct errinfo *err);
 int auth_user_set_disabled(struct auth *a, int64_t id, int disabled, int64_t now_ms,
-                           struct reg_error *err);
+                           struct errinfo *err);
 
 /* Sets a password (policy checked); ends the user's other sessions except
  * keep_session (0: all). */
 int auth_set_password(struct auth *a, int64_t user_id, const char *password, int must_change,
-                      int64_t keep_session, int64_t now_ms, struct reg_error *err);
+                      int64_t keep_session, int64_t now_ms, struct errinfo *err);
 
 /* Checks a user's current password (for a change by the user). 0 or -1. */
 int auth_verify_password(struct auth *a, int64_t user_id, const char *password);

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "../lib/now.h"
-#include "api/api.h"
+#include "../lib/timefmt.h"
 #include "audit.h"
 #include "auth.h"
 #include "cli.h"
@@ -146,7 +146,7 @@ int cli_user(int argc, char **argv)
     const char *role_name = "viewer";
     int from_stdin = 0, opt, rc = 1;
     char pw[AUTH_PASSWORD_MAX + 2], target[128];
-    struct reg_error e;
+    struct errinfo e;
     struct cli_db d;
     int64_t id;
 
@@ -241,7 +241,7 @@ int cli_token(int argc, char **argv)
     const char *role_name = NULL, *expires = "90d";
     int opt, rc = 1;
     char secret[96], target[128];
-    struct reg_error e;
+    struct errinfo e;
     struct cli_db d;
     int64_t uid, id, ttl_ms, now = now_wall_ms();
 
@@ -265,7 +265,7 @@ int cli_token(int argc, char **argv)
         token_usage(stderr);
         return 2;
     }
-    if (api_parse_duration(expires, &ttl_ms) < 0) {
+    if (timefmt_parse_duration(expires, &ttl_ms) < 0) {
         fprintf(stderr, "gpufleet: --expires: a duration such as 30d or 12h\n");
         return 2;
     }

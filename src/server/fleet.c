@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../lib/buf.h"
+#include "../lib/now.h"
 #include "../lib/xalloc.h"
 
 enum gpu_field {
@@ -101,14 +101,7 @@ static void *flusher_main(void *arg)
     struct fleet *f = arg;
     pthread_mutex_lock(&f->lock);
     while (!f->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += FLUSH_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&f->wake, &f->lock, &until);
+        now_cond_wait_until(&f->wake, &f->lock, now_mono_ns() + FLUSH_MS * 1000000LL);
         flush_batch(f);
     }
     flush_batch(f);
@@ -120,7 +113,7 @@ struct fleet *fleet_new(fleet_push_fn push, void *push_arg)
 {
     struct fleet *f = xcalloc(1, sizeof(*f));
     pthread_mutex_init(&f->lock, NULL);
-    pthread_cond_init(&f->wake, NULL);
+    now_cond_init(&f->wake);
     buf_init(&f->batch, 0);
     buf_init(&f->out, 0);
     f->push = push;

@@ -191,10 +191,8 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&in->lock);
     for (;;) {
         while (!in->head && !in->stop && in->done_seq == in->pushed_seq) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += 1;
-            if (pthread_cond_timedwait(&in->more, &in->lock, &ts) == ETIMEDOUT)
+            if (now_cond_wait_until(&in->more, &in->lock, now_mono_ns() + 1000000000LL) ==
+                ETIMEDOUT)
                 break;
         }
         struct node *n = in->head;
@@ -241,19 +239,15 @@ static void *writer_main(void *arg)
 struct ingest *ingest_start(struct tsdb *db, size_t max_queued, ingest_hook hook, void *hook_arg)
 {
     struct ingest *in = xcalloc(1, sizeof(*in));
-    pthread_condattr_t ca;
 
     in->db = db;
     in->hook = hook;
     in->hook_arg = hook_arg;
     in->max_queued = max_queued ? max_queued : 4000000;
     pthread_mutex_init(&in->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&in->more, &ca);
-    pthread_cond_init(&in->room, &ca);
-    pthread_cond_init(&in->synced, &ca);
-    pthread_condattr_destroy(&ca);
+    now_cond_init(&in->more);
+    now_cond_init(&in->room);
+    now_cond_init(&in->synced);
     if (pthread_create(&in->thread, NULL, writer_main, in) != 0) {
         log_error("ingest: cannot start the writer thread");
         free(in);
@@ -265,19 +259,12 @@ struct ingest *ingest_start(struct tsdb *db, size_t max_queued, ingest_hook hook
 int ingest_push(struct ingest *in, struct ingest_batch *b, int wait_ms)
 {
     struct node *n = xmalloc(sizeof(*n));
-    struct timespec ts;
+    int64_t deadline = now_mono_ns() + (int64_t)wait_ms * 1000000LL;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += wait_ms / 1000;
-    ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
     pthread_mutex_lock(&in->lock);
     /* a batch larger than the whole queue is let in when the queue is empty */
     while (in->queued && in->queued + b->n > in->max_queued) {
-        if (pthread_cond_timedwait(&in->room, &in->lock, &ts) == ETIMEDOUT) {
+        if (now_cond_wait_until(&in->room, &in->lock, deadline) == ETIMEDOUT) {
             in->st.dropped_batches++;
             pthread_mutex_unlock(&in->lock);
             ingest_batch_free(b);

@@ -137,7 +137,7 @@ static char *read_pem(const char *path, const char *key, char *err, size_t errle
 static int bootstrap_admin(struct server_app *app)
 {
     char pw[32], err[256], path[4200];
-    struct reg_error e;
+    struct errinfo e;
     int64_t id;
     const char *given = getenv("GPUFLEET_ADMIN_PASSWORD");
 

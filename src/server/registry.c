@@ -41,18 +41,6 @@ struct registry {
     uint64_t version;
 };
 
-static void set_err(struct reg_error *e, int status, const char *code, const char *field,
-                    const char *fmt, ...)
-{
-    va_list ap;
-
-    e->status = status;
-    e->code = code;
-    snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
-    va_end(ap);
-}
 
 struct registry *reg_open(const char *path, char *err, size_t errlen)
 {
@@ -161,7 +149,7 @@ struct server_in {
     const json_t *labels, *targets;
 };
 
-static int check_body(const json_t *body, int creating, struct server_in *in, struct reg_error *e)
+static int check_body(const json_t *body, int creating, struct server_in *in, struct errinfo *e)
 {
     static const char *known[] = {"name", "address", "agent_port", "agent_token", "labels",
                                   "targets"};
@@ -170,7 +158,7 @@ static int check_body(const json_t *body, int creating, struct server_in *in, st
 
     memset(in, 0, sizeof(*in));
     if (!json_is_object(body)) {
-        set_err(e, 400, "invalid_body", NULL, "the body must be a JSON object");
+        errinfo_set(e, 400, "invalid_body", NULL, "the body must be a JSON object");
         return -1;
     }
     json_object_foreach((json_t *)body, k, v) {
@@ -178,38 +166,38 @@ static int check_body(const json_t *body, int creating, struct server_in *in, st
         for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
             ok |= !strcmp(k, known[i]);
         if (!ok) {
-            set_err(e, 400, "invalid_field", k, "unknown field '%.60s'", k);
+            errinfo_set(e, 400, "invalid_field", k, "unknown field '%.60s'", k);
             return -1;
         }
     }
     v = json_object_get(body, "name");
     if (v) {
         if (!json_is_string(v) || !valid_name(json_string_value(v), 64)) {
-            set_err(e, 400, "invalid_field", "name",
+            errinfo_set(e, 400, "invalid_field", "name",
                     "name must be 1-64 letters, digits, '.', '_' or '-'");
             return -1;
         }
         in->name = json_string_value(v);
     } else if (creating) {
-        set_err(e, 400, "invalid_field", "name", "name is required");
+        errinfo_set(e, 400, "invalid_field", "name", "name is required");
         return -1;
     }
     v = json_object_get(body, "address");
     if (v) {
         if (!json_is_string(v) || !valid_address(json_string_value(v))) {
-            set_err(e, 400, "invalid_field", "address",
+            errinfo_set(e, 400, "invalid_field", "address",
                     "address must be a host name or IP address");
             return -1;
         }
         in->address = json_string_value(v);
     } else if (creating) {
-        set_err(e, 400, "invalid_field", "address", "address is required");
+        errinfo_set(e, 400, "invalid_field", "address", "address is required");
         return -1;
     }
     v = json_object_get(body, "agent_port");
     if (v) {
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65535) {
-            set_err(e, 400, "invalid_field", "agent_port", "agent_port must be 1-65535");
+            errinfo_set(e, 400, "invalid_field", "agent_port", "agent_port must be 1-65535");
             return -1;
         }
         in->port = json_integer_value(v);
@@ -219,7 +207,7 @@ static int check_body(const json_t *body, int creating, struct server_in *in, st
     if (v && !json_is_null(v)) {
         const char *t = json_is_string(v) ? json_string_value(v) : NULL;
         if (!t || strlen(t) < 16 || strlen(t) > 512 || !printable(t)) {
-            set_err(e, 400, "invalid_field", "agent_token",
+            errinfo_set(e, 400, "invalid_field", "agent_token",
                     "agent_token must be 16-512 printable characters");
             return -1;
         }
@@ -233,14 +221,14 @@ static int check_body(const json_t *body, int creating, struct server_in *in, st
         const char *lk;
         json_t *lv;
         if (!json_is_object(v) || json_object_size(v) > MAX_LABELS) {
-            set_err(e, 400, "invalid_field", "labels",
+            errinfo_set(e, 400, "invalid_field", "labels",
                     "labels must be an object of at most %d strings", MAX_LABELS);
             return -1;
         }
         json_object_foreach(v, lk, lv) {
             if (!valid_label_name(lk) || !json_is_string(lv) ||
                 strlen(json_string_value(lv)) > 256) {
-                set_err(e, 400, "invalid_field", "labels",
+                errinfo_set(e, 400, "invalid_field", "labels",
                         "label '%.60s': names are [a-zA-Z_][a-zA-Z0-9_]* (not __*), values "
                         "strings of at most 256 bytes",
                         lk);
@@ -255,7 +243,7 @@ static int check_body(const json_t *body, int creating, struct server_in *in, st
         size_t i;
         json_t *t;
         if (!json_is_array(v) || json_array_size(v) > MAX_TARGETS) {
-            set_err(e, 400, "invalid_field", "targets",
+            errinfo_set(e, 400, "invalid_field", "targets",
                     "targets must be an array of at most %d targets", MAX_TARGETS);
             return -1;
         }
@@ -265,32 +253,32 @@ static int check_body(const json_t *body, int creating, struct server_in *in, st
                    *ti = json_object_get(t, "interval_ms");
             snprintf(field, sizeof(field), "targets[%zu]", i);
             if (!json_is_object(t)) {
-                set_err(e, 400, "invalid_field", field, "a target is an object");
+                errinfo_set(e, 400, "invalid_field", field, "a target is an object");
                 return -1;
             }
             if (!json_is_string(tn) || !valid_name(json_string_value(tn), 64)) {
                 snprintf(field, sizeof(field), "targets[%zu].name", i);
-                set_err(e, 400, "invalid_field", field,
+                errinfo_set(e, 400, "invalid_field", field,
                         "a target name is 1-64 letters, digits, '.', '_' or '-'");
                 return -1;
             }
             if (!json_is_string(tu) || !valid_url(json_string_value(tu), inst, sizeof(inst))) {
                 snprintf(field, sizeof(field), "targets[%zu].url", i);
-                set_err(e, 400, "invalid_field", field,
+                errinfo_set(e, 400, "invalid_field", field,
                         "a target url is http:// or https:// with a host, without credentials");
                 return -1;
             }
             if (ti && (!json_is_integer(ti) || json_integer_value(ti) < 1000 ||
                        json_integer_value(ti) > 3600000)) {
                 snprintf(field, sizeof(field), "targets[%zu].interval_ms", i);
-                set_err(e, 400, "invalid_field", field, "interval_ms must be 1000-3600000");
+                errinfo_set(e, 400, "invalid_field", field, "interval_ms must be 1000-3600000");
                 return -1;
             }
             for (size_t j = 0; j < i; j++)
                 if (!strcmp(json_string_value(json_object_get(json_array_get(v, j), "name")),
                             json_string_value(tn))) {
                     snprintf(field, sizeof(field), "targets[%zu].name", i);
-                    set_err(e, 409, "conflict", field, "two targets named '%s'",
+                    errinfo_set(e, 409, "conflict", field, "two targets named '%s'",
                             json_string_value(tn));
                     return -1;
                 }
@@ -353,25 +341,25 @@ json_t *reg_list(struct registry *r)
     return arr;
 }
 
-static json_t *get_locked(struct registry *r, int64_t id, struct reg_error *err)
+static json_t *get_locked(struct registry *r, int64_t id, struct errinfo *err)
 {
     json_t *o = NULL;
     sqlite3_stmt *st = db_prepare(r->db, "SELECT " SERVER_COLS " FROM servers WHERE id = ?");
 
     if (!st) {
-        set_err(err, 500, "internal", NULL, "database error");
+        errinfo_set(err, 500, "internal", NULL, "database error");
         return NULL;
     }
     sqlite3_bind_int64(st, 1, id);
     if (sqlite3_step(st) == SQLITE_ROW)
         o = row_json(r, st);
     else
-        set_err(err, 404, "not_found", "id", "no server with id %lld", (long long)id);
+        errinfo_set(err, 404, "not_found", "id", "no server with id %lld", (long long)id);
     sqlite3_finalize(st);
     return o;
 }
 
-json_t *reg_get(struct registry *r, int64_t id, struct reg_error *err)
+json_t *reg_get(struct registry *r, int64_t id, struct errinfo *err)
 {
     pthread_mutex_lock(&r->lock);
     json_t *o = get_locked(r, id, err);
@@ -419,22 +407,22 @@ static int is_conflict(sqlite3 *db)
 
 /* Reports a failed write of the server row (a taken name is a 409) and
  * rolls the transaction back. */
-static void write_failed(struct registry *r, const char *name, struct reg_error *err)
+static void write_failed(struct registry *r, const char *name, struct errinfo *err)
 {
     if (is_conflict(r->db))
-        set_err(err, 409, "conflict", "name", "a server named '%s' exists", name);
+        errinfo_set(err, 409, "conflict", "name", "a server named '%s' exists", name);
     else
-        set_err(err, 500, "internal", NULL, "database error: %s", sqlite3_errmsg(r->db));
+        errinfo_set(err, 500, "internal", NULL, "database error: %s", sqlite3_errmsg(r->db));
     db_exec(r->db, "ROLLBACK");
 }
 
 /* Writes the targets (when given), commits, and returns the server as
  * stored; on failure rolls back and returns NULL with err set. */
 static json_t *finish_write(struct registry *r, int64_t id, const json_t *targets,
-                            struct reg_error *err)
+                            struct errinfo *err)
 {
     if ((targets && write_targets(r, id, targets) < 0) || db_exec(r->db, "COMMIT") < 0) {
-        set_err(err, 500, "internal", NULL, "database error: %s", sqlite3_errmsg(r->db));
+        errinfo_set(err, 500, "internal", NULL, "database error: %s", sqlite3_errmsg(r->db));
         db_exec(r->db, "ROLLBACK");
         return NULL;
     }
@@ -442,7 +430,7 @@ static json_t *finish_write(struct registry *r, int64_t id, const json_t *target
     return get_locked(r, id, err);
 }
 
-json_t *reg_create(struct registry *r, const json_t *body, struct reg_error *err)
+json_t *reg_create(struct registry *r, const json_t *body, struct errinfo *err)
 {
     struct server_in in;
     json_t *out = NULL;
@@ -456,7 +444,7 @@ json_t *reg_create(struct registry *r, const json_t *body, struct reg_error *err
                                          " agent_token, labels, created_ms, updated_ms)"
                                          " VALUES (?, ?, ?, ?, ?, ?, ?)");
     if (!st || db_exec(r->db, "BEGIN IMMEDIATE") < 0) {
-        set_err(err, 500, "internal", NULL, "database error");
+        errinfo_set(err, 500, "internal", NULL, "database error");
         goto done;
     }
     sqlite3_bind_text(st, 1, in.name, -1, SQLITE_STATIC);
@@ -481,7 +469,7 @@ done:
     return out;
 }
 
-json_t *reg_update(struct registry *r, int64_t id, const json_t *body, struct reg_error *err)
+json_t *reg_update(struct registry *r, int64_t id, const json_t *body, struct errinfo *err)
 {
     struct server_in in;
     json_t *out = NULL;
@@ -498,7 +486,7 @@ json_t *reg_update(struct registry *r, int64_t id, const json_t *body, struct re
                " agent_token = CASE WHEN ?4 THEN ?5 ELSE agent_token END,"
                " labels = coalesce(?6, labels), updated_ms = ?7 WHERE id = ?8");
     if (!st || db_exec(r->db, "BEGIN IMMEDIATE") < 0) {
-        set_err(err, 500, "internal", NULL, "database error");
+        errinfo_set(err, 500, "internal", NULL, "database error");
         goto done;
     }
     if (in.name)
@@ -519,7 +507,7 @@ json_t *reg_update(struct registry *r, int64_t id, const json_t *body, struct re
         goto done;
     }
     if (sqlite3_changes(r->db) == 0) {
-        set_err(err, 404, "not_found", "id", "no server with id %lld", (long long)id);
+        errinfo_set(err, 404, "not_found", "id", "no server with id %lld", (long long)id);
         db_exec(r->db, "ROLLBACK");
         goto done;
     }
@@ -531,21 +519,21 @@ done:
     return out;
 }
 
-int reg_delete(struct registry *r, int64_t id, struct reg_error *err)
+int reg_delete(struct registry *r, int64_t id, struct errinfo *err)
 {
     int rc = -1;
 
     pthread_mutex_lock(&r->lock);
     sqlite3_stmt *st = db_prepare(r->db, "DELETE FROM servers WHERE id = ?");
     if (!st) {
-        set_err(err, 500, "internal", NULL, "database error");
+        errinfo_set(err, 500, "internal", NULL, "database error");
         goto done;
     }
     sqlite3_bind_int64(st, 1, id);
     if (sqlite3_step(st) != SQLITE_DONE) {
-        set_err(err, 500, "internal", NULL, "database error: %s", sqlite3_errmsg(r->db));
+        errinfo_set(err, 500, "internal", NULL, "database error: %s", sqlite3_errmsg(r->db));
     } else if (sqlite3_changes(r->db) == 0) {
-        set_err(err, 404, "not_found", "id", "no server with id %lld", (long long)id);
+        errinfo_set(err, 404, "not_found", "id", "no server with id %lld", (long long)id);
     } else {
         rc = 0;
         bump(r);
@@ -632,7 +620,7 @@ void reg_set_status(struct registry *r, int64_t server_id, int online, const cha
     pthread_mutex_unlock(&r->lock);
 }
 
-json_t *reg_events(struct registry *r, int64_t server_id, int limit, struct reg_error *err)
+json_t *reg_events(struct registry *r, int64_t server_id, int limit, struct errinfo *err)
 {
     json_t *arr = NULL, *srv = reg_get(r, server_id, err);
 

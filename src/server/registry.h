@@ -8,33 +8,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../lib/errinfo.h"
+
 struct registry;
 
 /* Opens (creating, migrating) DIR/gpufleet.db. NULL with err on failure. */
 struct registry *reg_open(const char *path, char *err, size_t errlen);
 void reg_close(struct registry *r);
 
-/* Outcome of a call that takes client input. */
-struct reg_error {
-    int status;        /* HTTP status: 400, 404, 409, 500 */
-    const char *code;  /* "invalid_field", "not_found", "conflict", "internal" */
-    char field[64];
-    char message[256];
-};
-
 /* Servers as JSON (the token is never returned, only agent_token_set).
  * Caller owns the returned reference. NULL + err when not found. */
 json_t *reg_list(struct registry *r);
-json_t *reg_get(struct registry *r, int64_t id, struct reg_error *err);
+json_t *reg_get(struct registry *r, int64_t id, struct errinfo *err);
 
 /* Creates a server from a JSON body; returns it as JSON, or NULL with err
  * naming the bad field (400) or the duplicate name (409). */
-json_t *reg_create(struct registry *r, const json_t *body, struct reg_error *err);
+json_t *reg_create(struct registry *r, const json_t *body, struct errinfo *err);
 
 /* Replaces the fields present in body (agent_token kept when absent). */
-json_t *reg_update(struct registry *r, int64_t id, const json_t *body, struct reg_error *err);
+json_t *reg_update(struct registry *r, int64_t id, const json_t *body, struct errinfo *err);
 
-int reg_delete(struct registry *r, int64_t id, struct reg_error *err);
+int reg_delete(struct registry *r, int64_t id, struct errinfo *err);
 
 /* A scrape target, as the scraper needs it. */
 struct reg_target {
@@ -59,7 +53,7 @@ void reg_set_status(struct registry *r, int64_t server_id, int online, const cha
                     int64_t now_ms);
 
 /* The server's status changes, newest first. */
-json_t *reg_events(struct registry *r, int64_t server_id, int limit, struct reg_error *err);
+json_t *reg_events(struct registry *r, int64_t server_id, int limit, struct errinfo *err);
 
 /* PRAGMA integrity_check of the metadata database. */
 void reg_integrity(struct registry *r, char *out, size_t outlen);

@@ -294,7 +294,7 @@ struct remote_write *remote_write_start(const char *url, size_t max_samples)
     rw->max = max_samples;
     rw->queue = ingest_batch_new();
     pthread_mutex_init(&rw->lock, NULL);
-    pthread_cond_init(&rw->wake, NULL);
+    now_cond_init(&rw->wake);
     if (pthread_create(&rw->thread, NULL, sender_main, rw) != 0) {
         log_error("remote_write: cannot start the sender thread");
         ingest_batch_free(rw->queue);

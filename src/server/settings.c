@@ -102,17 +102,14 @@ json_t *settings_json(struct server_app *app)
     return arr;
 }
 
-static int fail(struct reg_error *e, int status, const char *code, const char *field, const char *msg)
+static int fail(struct errinfo *e, int status, const char *code, const char *field, const char *msg)
 {
-    e->status = status;
-    e->code = code;
-    snprintf(e->field, sizeof(e->field), "%s", field);
-    snprintf(e->message, sizeof(e->message), "%s", msg);
+    errinfo_set(e, status, code, field, "%s", msg);
     return -1;
 }
 
 /* Writes the live settings (all of them: the file is the UI's) atomically. */
-static int write_file(struct server_app *app, struct reg_error *e)
+static int write_file(struct server_app *app, struct errinfo *e)
 {
     char path[4200], tmp[4300];
     FILE *f;
@@ -139,7 +136,7 @@ static int write_file(struct server_app *app, struct reg_error *e)
     return 0;
 }
 
-int settings_update(struct server_app *app, const json_t *body, json_t *changes, struct reg_error *e)
+int settings_update(struct server_app *app, const json_t *body, json_t *changes, struct errinfo *e)
 {
     int64_t next[NLIVE];
     const char *name;

@@ -8,7 +8,7 @@
 
 #include "server.h"
 
-struct reg_error;
+struct errinfo;
 
 /* Reads DATA/settings.conf into app->opts when it exists (before the
  * subsystems start). Returns 0, or -1 with err naming the key. */
@@ -21,6 +21,6 @@ json_t *settings_json(struct server_app *app);
 /* Applies {"name": value, ...} (live settings only), writes the file, and
  * adds {"name":{"from":x,"to":y}} for each change to changes. Returns 0, or
  * -1 with e naming the field (nothing applied). Any thread. */
-int settings_update(struct server_app *app, const json_t *body, json_t *changes, struct reg_error *e);
+int settings_update(struct server_app *app, const json_t *body, json_t *changes, struct errinfo *e);
 
 #endif

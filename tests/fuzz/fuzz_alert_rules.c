@@ -9,7 +9,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct reg_error e;
+    struct errinfo e;
     char err[256];
 
     alert_rules_check_yaml((const char *)data, size, &e);

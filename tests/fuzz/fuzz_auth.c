@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct audit *au;
     char err[256], out[AUTH_SECRET_MAX + 1];
     char user[AUTH_USERNAME_MAX + 1], pass[AUTH_PASSWORD_MAX + 1];
-    struct reg_error re;
+    struct errinfo re;
 
     if (!au && !(au = audit_open(":memory:", 30, err, sizeof(err))))
         abort();

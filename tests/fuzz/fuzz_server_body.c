@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct registry *reg;
     char err[256];
     json_error_t jerr;
-    struct reg_error re;
+    struct errinfo re;
     struct server_options o;
 
     if (!reg && !(reg = reg_open(":memory:", err, sizeof(err))))

@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sel_parse(s, &sel, err, sizeof(err)) == 0)
         sel_matches(&sel, get, "value");
     sel_free(&sel);
-    api_parse_time(s, &ms);
-    api_parse_duration(s, &ms);
+    timefmt_parse_time(s, &ms);
+    timefmt_parse_duration(s, &ms);
     free(s);
     return 0;
 }

@@ -39,7 +39,7 @@ static void yaml_as_json(void **state)
 
 static void rule_checks_name_the_field(void **state)
 {
-    struct reg_error e;
+    struct errinfo e;
     (void)state;
     const char *good = "rules:\n  - {name: Hot, metric: 'DCGM_FI_DEV_GPU_TEMP{gpu=\"0\"}', agg: avg, window: 1m,"
                        " op: '>', threshold: 85, for: 2m, severity: critical}\n";

@@ -92,7 +92,7 @@ static void names_and_password_policy(void **state)
     assert_int_equal(auth_password_policy("alice", "\xff\xfe-not-utf8-at-all", 10, err, sizeof(err)), -1);
     assert_int_equal(auth_password_policy("alice", "correct horse battery", 10, err, sizeof(err)), 0);
 
-    struct reg_error e;
+    struct errinfo e;
     char u[AUTH_USERNAME_MAX + 1], p[AUTH_PASSWORD_MAX + 1];
     const char *good = "{\"username\":\"bob\",\"password\":\"x\"}";
     assert_int_equal(auth_parse_login(good, strlen(good), u, p, &e), 0);
@@ -111,7 +111,7 @@ static void login_backoff_and_sessions(void **state)
 {
     struct auth_config cfg;
     struct auth_identity id;
-    struct reg_error e;
+    struct errinfo e;
     int64_t uid, retry, sid;
     char secret[64];
     (void)state;
@@ -184,7 +184,7 @@ static void login_backoff_and_sessions(void **state)
 static void cache_follows_changes(void **state)
 {
     struct auth_identity id;
-    struct reg_error e;
+    struct errinfo e;
     int64_t uid, sid, tid;
     char secret[64], tok[96];
     (void)state;
@@ -216,7 +216,7 @@ static void cache_follows_changes(void **state)
 static void tokens(void **state)
 {
     struct auth_identity id;
-    struct reg_error e;
+    struct errinfo e;
     int64_t uid, tid;
     char secret[96];
     (void)state;
@@ -268,7 +268,7 @@ static void tokens(void **state)
 static void last_admin_and_proxy_users(void **state)
 {
     struct auth_identity id;
-    struct reg_error e;
+    struct errinfo e;
     int64_t admin, other;
     (void)state;
 

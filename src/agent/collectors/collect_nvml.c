@@ -427,9 +427,8 @@ static void *slow_main(void *arg)
         int64_t now = now_mono_ns();
         if (next <= now)
             next = now + period;
-        struct timespec ts = {.tv_sec = next / 1000000000LL, .tv_nsec = next % 1000000000LL};
         pthread_mutex_lock(&c->lock);
-        while (!c->stop && pthread_cond_timedwait(&c->wake, &c->lock, &ts) == 0)
+        while (!c->stop && now_cond_wait_until(&c->wake, &c->lock, next) == 0)
             ;
     }
     pthread_mutex_unlock(&c->lock);
@@ -606,14 +605,10 @@ static void try_init(struct nvml_ctx *c)
 static int nvml_init(void **ctx, const struct agent_options *opts)
 {
     struct nvml_ctx *c = xcalloc(1, sizeof(*c));
-    pthread_condattr_t ca;
 
     c->opts = opts;
     pthread_mutex_init(&c->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    now_cond_init(&c->wake);
     try_init(c);
     *ctx = c;
     return 0;

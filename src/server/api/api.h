@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "../../lib/httpd.h"
+#include "../../lib/timefmt.h"
 #include "../auth.h"
 #include "../server.h"
 
@@ -47,14 +48,14 @@ int api_same_origin(struct server_app *app, struct http_request *req);
 int api_trusted_proxy(struct server_app *app, struct http_request *req);
 
 /* Replies with an input error. */
-void api_reply_error(struct http_response *resp, const struct reg_error *e);
+void api_reply_error(struct http_response *resp, const struct errinfo *e);
 
 /* Replies with out (reference stolen) and status, or with e when out is
  * NULL: the tail of most handlers. */
-void api_reply(struct http_response *resp, int status, json_t *out, const struct reg_error *e);
+void api_reply(struct http_response *resp, int status, json_t *out, const struct errinfo *e);
 
 /* Replies {"ok":true}, or with e when rc < 0. */
-void api_reply_rc(struct http_response *resp, int rc, const struct reg_error *e);
+void api_reply_rc(struct http_response *resp, int rc, const struct errinfo *e);
 
 /* A query parameter as text: absent gives NULL; NUL bytes, invalid UTF-8 or
  * more than max bytes give a 400 naming it and -1. */
@@ -79,14 +80,6 @@ json_t *api_body_json(struct http_request *req, struct http_response *resp);
 /* Parses a positive id from a path segment; replies 400 and returns -1 when
  * it is not one. */
 int64_t api_path_id(const char *s, struct http_response *resp);
-
-/* Parses a time as Unix seconds (decimals allowed) or RFC 3339; returns 0
- * and the time in ms, or -1. */
-int api_parse_time(const char *s, int64_t *ms);
-
-/* Parses a duration: seconds ("15", "0.5") or with a unit (ms, s, m, h, d,
- * w); returns 0 and milliseconds (> 0), or -1. */
-int api_parse_duration(const char *s, int64_t *ms);
 
 /* Resource handlers. */
 void api_servers_list(void *app, struct http_request *req, struct http_response *resp);

@@ -25,7 +25,7 @@ void api_alert_rules_list(void *appv, struct http_request *req, struct http_resp
 void api_alert_rules_get(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = api_path_id(req->params[0], resp);
     if (id < 0)
         return;
@@ -35,7 +35,7 @@ void api_alert_rules_get(void *appv, struct http_request *req, struct http_respo
 void api_alert_rules_create(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     json_t *body = api_body_json(req, resp), *out;
     if (!body)
         return;
@@ -49,7 +49,7 @@ void api_alert_rules_create(void *appv, struct http_request *req, struct http_re
 void api_alert_rules_update(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = path_id(req, resp, "rule");
     json_t *body, *out;
     if (id < 0 || !(body = api_body_json(req, resp)))
@@ -62,7 +62,7 @@ void api_alert_rules_update(void *appv, struct http_request *req, struct http_re
 void api_alert_rules_delete(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = path_id(req, resp, "rule");
     if (id < 0)
         return;
@@ -92,7 +92,7 @@ void api_alerts_list(void *appv, struct http_request *req, struct http_response 
 void api_alerts_ack(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = path_id(req, resp, "alert");
     const char *comment = NULL;
     json_t *body = NULL, *out;
@@ -122,7 +122,7 @@ void api_silences_list(void *appv, struct http_request *req, struct http_respons
 void api_silences_create(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     json_t *body = api_body_json(req, resp), *out;
     if (!body)
         return;
@@ -140,7 +140,7 @@ void api_silences_create(void *appv, struct http_request *req, struct http_respo
 void api_silences_delete(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = path_id(req, resp, "silence");
     if (id < 0)
         return;
@@ -157,7 +157,7 @@ void api_receivers_list(void *appv, struct http_request *req, struct http_respon
 void api_receivers_create(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     json_t *body = api_body_json(req, resp), *out;
     if (!body)
         return;
@@ -171,7 +171,7 @@ void api_receivers_create(void *appv, struct http_request *req, struct http_resp
 void api_receivers_delete(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = path_id(req, resp, "receiver");
     if (id < 0)
         return;
@@ -181,7 +181,7 @@ void api_receivers_delete(void *appv, struct http_request *req, struct http_resp
 void api_receivers_test(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = path_id(req, resp, "receiver");
     if (id < 0)
         return;

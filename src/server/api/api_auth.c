@@ -42,7 +42,7 @@ void api_auth_login(void *appv, struct http_request *req, struct http_response *
     struct server_app *app = appv;
     struct api_ctx *c = api_ctx(req);
     char user[AUTH_USERNAME_MAX + 1], pass[AUTH_PASSWORD_MAX + 1], secret[64];
-    struct reg_error e;
+    struct errinfo e;
     struct auth_identity who;
     int64_t retry_ms, sid, now = now_wall_ms();
 
@@ -107,7 +107,7 @@ void api_auth_password(void *appv, struct http_request *req, struct http_respons
 {
     struct server_app *app = appv;
     struct api_ctx *c = api_ctx(req);
-    struct reg_error e;
+    struct errinfo e;
     json_t *body = api_body_json(req, resp);
 
     if (!body)
@@ -164,7 +164,7 @@ void api_sessions_list(void *appv, struct http_request *req, struct http_respons
 void api_sessions_delete(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = api_path_id(req->params[0], resp);
 
     if (id < 0)

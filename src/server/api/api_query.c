@@ -50,12 +50,12 @@ static int time_range(struct http_request *req, struct http_response *resp, int6
     const char *s;
 
     *end = now;
-    if ((s = http_query(req, "end")) && api_parse_time(s, end) < 0) {
+    if ((s = http_query(req, "end")) && timefmt_parse_time(s, end) < 0) {
         http_error(resp, 400, "invalid_parameter", "end", "end must be Unix seconds or RFC 3339");
         return -1;
     }
     *start = *end - 3600000;
-    if ((s = http_query(req, "start")) && api_parse_time(s, start) < 0) {
+    if ((s = http_query(req, "start")) && timefmt_parse_time(s, start) < 0) {
         http_error(resp, 400, "invalid_parameter", "start",
                    "start must be Unix seconds or RFC 3339");
         return -1;
@@ -179,7 +179,7 @@ void api_query_range(void *appv, struct http_request *req, struct http_response 
     if (time_range(req, resp, now, &start, &end) < 0)
         return;
     step = (end - start) / 250 > 1000 ? (end - start) / 250 : 1000;
-    if ((s = http_query(req, "step")) && api_parse_duration(s, &step) < 0) {
+    if ((s = http_query(req, "step")) && timefmt_parse_duration(s, &step) < 0) {
         http_error(resp, 400, "invalid_parameter", "step",
                    "step must be a positive duration (15, 15s, 1m, 1h)");
         return;

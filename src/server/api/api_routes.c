@@ -127,12 +127,12 @@ void api_audit_detail(struct http_request *req, const char *key, json_t *value)
     json_object_set_new(c->details, key, value);
 }
 
-void api_reply_error(struct http_response *resp, const struct reg_error *e)
+void api_reply_error(struct http_response *resp, const struct errinfo *e)
 {
     http_error(resp, e->status, e->code, e->field[0] ? e->field : NULL, "%s", e->message);
 }
 
-void api_reply(struct http_response *resp, int status, json_t *out, const struct reg_error *e)
+void api_reply(struct http_response *resp, int status, json_t *out, const struct errinfo *e)
 {
     if (!out)
         api_reply_error(resp, e);
@@ -140,7 +140,7 @@ void api_reply(struct http_response *resp, int status, json_t *out, const struct
         api_json(resp, status, out);
 }
 
-void api_reply_rc(struct http_response *resp, int rc, const struct reg_error *e)
+void api_reply_rc(struct http_response *resp, int rc, const struct errinfo *e)
 {
     api_reply(resp, 200, rc < 0 ? NULL : json_pack("{s:b}", "ok", 1), e);
 }
@@ -412,65 +412,4 @@ int64_t api_path_id(const char *s, struct http_response *resp)
         return -1;
     }
     return id;
-}
-
-int api_parse_time(const char *s, int64_t *ms)
-{
-    char *end;
-    double v;
-
-    if (!s || !*s || strlen(s) > 40)
-        return -1;
-    if (isdigit((unsigned char)s[0]) && strchr(s, '-') == NULL) {
-        v = strtod(s, &end);
-        if (*end || !isfinite(v) || v < 0 || v > 1e11)
-            return -1;
-        *ms = (int64_t)llround(v * 1000.0);
-        return 0;
-    }
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!end)
-        return -1;
-    double frac = 0;
-    if (*end == '.') {
-        char *fe;
-        frac = strtod(end, &fe);
-        end = fe;
-    }
-    if (strcmp(end, "Z") != 0)
-        return -1;
-    time_t t = timegm(&tm);
-    if (t < 0)
-        return -1;
-    *ms = (int64_t)t * 1000 + (int64_t)llround(frac * 1000.0);
-    return 0;
-}
-
-int api_parse_duration(const char *s, int64_t *ms)
-{
-    static const struct {
-        const char *unit;
-        double ms;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
-                 {"w", 604800000}, {"", 1000}};
-    char *end;
-    double v;
-
-    if (!s || !*s || strlen(s) > 32 || !(isdigit((unsigned char)s[0]) || s[0] == '.'))
-        return -1;
-    v = strtod(s, &end);
-    if (!isfinite(v) || v <= 0)
-        return -1;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(end, units[i].unit))
-            continue;
-        double r = v * units[i].ms;
-        if (r < 1 || r > 1e13)
-            return -1;
-        *ms = (int64_t)llround(r);
-        return 0;
-    }
-    return -1;
 }

@@ -27,7 +27,7 @@ void api_servers_list(void *appv, struct http_request *req, struct http_response
 void api_servers_create(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     json_t *body = api_body_json(req, resp), *out;
 
     if (!body)
@@ -62,7 +62,7 @@ void api_servers_create(void *appv, struct http_request *req, struct http_respon
 void api_servers_get(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = api_path_id(req->params[0], resp);
     json_t *out;
 
@@ -75,7 +75,7 @@ void api_servers_get(void *appv, struct http_request *req, struct http_response 
 void api_servers_update(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = api_path_id(req->params[0], resp);
     json_t *body, *out;
 
@@ -98,7 +98,7 @@ void api_servers_update(void *appv, struct http_request *req, struct http_respon
 void api_servers_delete(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = api_path_id(req->params[0], resp);
 
     if (id < 0)
@@ -120,7 +120,7 @@ void api_servers_delete(void *appv, struct http_request *req, struct http_respon
 void api_servers_check(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = api_path_id(req->params[0], resp);
     struct reg_target *targets;
     json_t *srv;
@@ -153,7 +153,7 @@ void api_servers_check(void *appv, struct http_request *req, struct http_respons
 void api_servers_events(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = api_path_id(req->params[0], resp);
     json_t *out;
 

@@ -13,7 +13,7 @@ void api_settings_get(void *appv, struct http_request *req, struct http_response
 void api_settings_update(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     json_t *body = api_body_json(req, resp), *changes = json_object();
 
     api_audit_target(req, "settings");

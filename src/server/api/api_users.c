@@ -34,7 +34,7 @@ static void audit_fields(struct http_request *req, const json_t *body)
 void api_users_create(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     json_t *body = api_body_json(req, resp), *out;
 
     if (!body)
@@ -50,7 +50,7 @@ void api_users_create(void *appv, struct http_request *req, struct http_response
 void api_users_get(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = api_path_id(req->params[0], resp);
 
     if (id < 0)
@@ -68,7 +68,7 @@ static void target_user(struct server_app *app, struct http_request *req, int64_
 void api_users_update(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = api_path_id(req->params[0], resp);
     json_t *body, *out;
 
@@ -84,7 +84,7 @@ void api_users_update(void *appv, struct http_request *req, struct http_response
 void api_users_delete(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = api_path_id(req->params[0], resp);
 
     if (id < 0)
@@ -106,7 +106,7 @@ void api_tokens_create(void *appv, struct http_request *req, struct http_respons
 {
     struct server_app *app = appv;
     struct api_ctx *c = api_ctx(req);
-    struct reg_error e;
+    struct errinfo e;
     char secret[96];
     int64_t id, now = now_wall_ms(), ttl_ms = 90 * 86400000LL;
     json_t *body = api_body_json(req, resp), *v;
@@ -121,7 +121,7 @@ void api_tokens_create(void *appv, struct http_request *req, struct http_respons
         goto out;
     }
     if ((v = json_object_get(body, "expires_in")) &&
-        (!json_is_string(v) || api_parse_duration(json_string_value(v), &ttl_ms) < 0)) {
+        (!json_is_string(v) || timefmt_parse_duration(json_string_value(v), &ttl_ms) < 0)) {
         http_error(resp, 400, "invalid_field", "expires_in", "expires_in must be a duration such as \"30d\"");
         goto out;
     }
@@ -144,7 +144,7 @@ out:
 void api_tokens_delete(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct reg_error e;
+    struct errinfo e;
     int64_t id = api_path_id(req->params[0], resp);
 
     if (id < 0)
@@ -170,11 +170,11 @@ void api_audit_list(void *appv, struct http_request *req, struct http_response *
         api_query_text(req, resp, "limit", 10, &limit) < 0 ||
         api_query_text(req, resp, "before_id", 20, &before) < 0)
         return;
-    if (since && api_parse_time(since, &f.since_ms) < 0) {
+    if (since && timefmt_parse_time(since, &f.since_ms) < 0) {
         http_error(resp, 400, "invalid_parameter", "since", "since must be Unix seconds or RFC 3339");
         return;
     }
-    if (until && api_parse_time(until, &f.until_ms) < 0) {
+    if (until && timefmt_parse_time(until, &f.until_ms) < 0) {
         http_error(resp, 400, "invalid_parameter", "until", "until must be Unix seconds or RFC 3339");
         return;
     }
