@@ -23,6 +23,7 @@
 #include "../lib/yamljson.h"
 #include "store/db.h"
 #include "store/selector.h"
+#include "store/serieskey.h"
 #include "store/tsdb.h"
 
 #define MAX_RULES 1000
@@ -563,21 +564,17 @@ static void drop_active(struct alerts *al, struct active *a)
     *a = al->act[--al->nact];
 }
 
+/* A series' labels as an alert carries them: "metric" for the name. */
 static json_t *series_labels(const char *key)
 {
-    struct buf b;
-    json_error_t jerr;
-    buf_init(&b, 0);
-    tsdb_key_to_json(key, &b);
-    json_t *j = json_loadb(b.data ? b.data : "{}", b.len, 0, &jerr);
-    buf_free(&b);
-    if (!j)
-        j = json_object();
-    json_t *name = json_object_get(j, "__name__");
-    if (name) {
-        json_object_set(j, "metric", name);
-        json_object_del(j, "__name__");
-    }
+    struct serieskey k;
+    json_t *j = json_object();
+    if (serieskey_parse(key, strlen(key), &k) < 0)
+        return j;
+    json_object_set_new(j, "metric", json_string(k.name));
+    for (size_t i = 0; i < k.nlabels; i++)
+        json_object_set_new(j, k.labels[i].name, json_string(k.labels[i].value));
+    serieskey_free(&k);
     return j;
 }
 

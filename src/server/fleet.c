@@ -12,6 +12,7 @@
 #include "../lib/buf.h"
 #include "../lib/now.h"
 #include "../lib/xalloc.h"
+#include "store/serieskey.h"
 
 enum gpu_field {
     G_UTIL, G_MEM_UTIL, G_FB_USED, G_FB_TOTAL, G_TEMP, G_MEM_TEMP, G_POWER, G_POWER_LIMIT,
@@ -150,44 +151,6 @@ void fleet_free(struct fleet *f)
     free(f);
 }
 
-int fleet_key_label(const char *key, size_t key_len, const char *label, char *out, size_t outlen)
-{
-    const char *p = memchr(key, '{', key_len), *end = key + key_len;
-    size_t ll = strlen(label);
-
-    if (!p || !outlen)
-        return -1;
-    p++;
-    while (p < end && *p != '}') {
-        const char *eq = memchr(p, '=', (size_t)(end - p));
-        if (!eq || eq + 1 >= end || eq[1] != '"')
-            return -1;
-        int match = (size_t)(eq - p) == ll && !memcmp(p, label, ll);
-        size_t n = 0;
-        const char *v = eq + 2;
-        while (v < end && *v != '"') {
-            char c = *v++;
-            if (c == '\\' && v < end) {
-                c = *v++;
-                if (c == 'n')
-                    c = '\n';
-            }
-            if (match && n + 1 < outlen)
-                out[n++] = c;
-        }
-        if (v >= end)
-            return -1;
-        if (match) {
-            out[n] = '\0';
-            return (int)n;
-        }
-        p = v + 1;
-        if (p < end && *p == ',')
-            p++;
-    }
-    return -1;
-}
-
 static struct fhost *find_host(struct fleet *f, const char *name, int create)
 {
     for (size_t i = 0; i < f->nhosts; i++)
@@ -210,7 +173,7 @@ static struct fgpu *find_gpu(struct fhost *h, const char *key, size_t klen)
 {
     char uuid[96], idx[16];
 
-    if (fleet_key_label(key, klen, "UUID", uuid, sizeof(uuid)) < 0)
+    if (serieskey_label(key, klen, "UUID", uuid, sizeof(uuid)) < 0)
         return NULL;
     for (size_t i = 0; i < h->ngpus; i++)
         if (!strcmp(h->gpus[i].uuid, uuid))
@@ -221,9 +184,9 @@ static struct fgpu *find_gpu(struct fhost *h, const char *key, size_t klen)
     struct fgpu *g = &h->gpus[h->ngpus++];
     memset(g, 0, sizeof(*g));
     snprintf(g->uuid, sizeof(g->uuid), "%s", uuid);
-    if (fleet_key_label(key, klen, "modelName", g->model, sizeof(g->model)) < 0)
+    if (serieskey_label(key, klen, "modelName", g->model, sizeof(g->model)) < 0)
         g->model[0] = '\0';
-    g->index = fleet_key_label(key, klen, "gpu", idx, sizeof(idx)) > 0 ? atoi(idx) : -1;
+    g->index = serieskey_label(key, klen, "gpu", idx, sizeof(idx)) > 0 ? atoi(idx) : -1;
     for (int i = 0; i < G_N; i++)
         g->v[i] = g->sent[i] = NAN;
     return g;
@@ -253,19 +216,19 @@ static void take_host_sample(struct fhost *h, struct scrape_sums *s, const char 
     if (name_is(key, nlen, "node_cpu_seconds_total")) {
         s->cpu_total += v;
         s->have_cpu = 1;
-        if (fleet_key_label(key, klen, "mode", lab, sizeof(lab)) > 0 &&
+        if (serieskey_label(key, klen, "mode", lab, sizeof(lab)) > 0 &&
             (!strcmp(lab, "idle") || !strcmp(lab, "iowait")))
             s->cpu_idle += v;
     } else if (name_is(key, nlen, "node_network_receive_bytes_total") ||
                name_is(key, nlen, "node_network_transmit_bytes_total")) {
-        if (fleet_key_label(key, klen, "device", lab, sizeof(lab)) > 0 && !strcmp(lab, "lo"))
+        if (serieskey_label(key, klen, "device", lab, sizeof(lab)) > 0 && !strcmp(lab, "lo"))
             return;
         *(key[13] == 'r' ? &s->net_rx : &s->net_tx) += v;
         s->have_net = 1;
     } else if (name_is(key, nlen, "node_filesystem_size_bytes") ||
                name_is(key, nlen, "node_filesystem_avail_bytes")) {
         /* the root file system; without one, the first listed */
-        int root = fleet_key_label(key, klen, "mountpoint", lab, sizeof(lab)) > 0 &&
+        int root = serieskey_label(key, klen, "mountpoint", lab, sizeof(lab)) > 0 &&
                    !strcmp(lab, "/");
         if (s->fs_root && !root)
             return;
@@ -411,7 +374,7 @@ void fleet_ingest(struct fleet *f, const struct ingest_batch *b)
     if (!b->is_scrape || strcmp(b->job, "gpufleet-agent") || !b->n)
         return;
     const char *k0 = b->keys.data + b->items[0].key_off;
-    if (fleet_key_label(k0, b->items[0].key_len, "server", server, sizeof(server)) <= 0)
+    if (serieskey_label(k0, b->items[0].key_len, "server", server, sizeof(server)) <= 0)
         return;
     pthread_mutex_lock(&f->lock);
     h = find_host(f, server, 1);

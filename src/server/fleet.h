@@ -37,8 +37,5 @@ uint64_t fleet_seq(struct fleet *f);
 /* Forgets a server (it was removed from the registry). Any thread. */
 void fleet_forget(struct fleet *f, const char *server);
 
-/* Label value of a canonical series key (name{a="x",b="y"}), unescaped into
- * out. Returns the length, or -1 when the key has no such label. */
-int fleet_key_label(const char *key, size_t key_len, const char *label, char *out, size_t outlen);
 
 #endif

@@ -14,9 +14,9 @@
 
 #include "../lib/log.h"
 #include "../lib/now.h"
-#include "../lib/promparse.h"
 #include "../lib/xalloc.h"
 #include "remote.pb-c.h"
+#include "store/serieskey.h"
 
 #define SEND_MAX 5000 /* samples per request */
 
@@ -42,12 +42,7 @@ struct rw_series {
     Prometheus__Sample *samples;
     Prometheus__Sample **sample_ptrs;
     size_t ns, cap;
-    char *store;
-};
-
-struct label_cap {
-    struct rw_series *s;
-    int ok;
+    struct serieskey parsed;
 };
 
 static int cmp_label(const void *a, const void *b)
@@ -57,44 +52,31 @@ static int cmp_label(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-static int on_key(void *arg, const struct prom_sample *p)
+/* Fills s's labels (__name__ among them, sorted by name as the format
+ * requires) from its key. 0, or -1 for a key that is not canonical. */
+static int key_labels(struct rw_series *s)
 {
-    struct label_cap *c = arg;
-    struct rw_series *s = c->s;
-    size_t need = p->name_len + 10;
-
-    for (size_t i = 0; i < p->nlabels; i++)
-        need += p->labels[i].name_len + p->labels[i].value_len + 2;
-    char *q = s->store = xmalloc(need);
-    s->labels = xcalloc(p->nlabels + 1, sizeof(*s->labels));
-    s->label_ptrs = xcalloc(p->nlabels + 1, sizeof(*s->label_ptrs));
+    struct serieskey k;
+    if (serieskey_parse(s->key, s->key_len, &k) < 0)
+        return -1;
+    size_t n = k.nlabels + 1;
+    s->labels = xcalloc(n, sizeof(*s->labels));
+    s->label_ptrs = xcalloc(n, sizeof(*s->label_ptrs));
     prometheus__label__init(&s->labels[0]);
-    s->labels[0].name = q;
-    memcpy(q, "__name__", 9);
-    q += 9;
-    s->labels[0].value = q;
-    memcpy(q, p->name, p->name_len);
-    q[p->name_len] = '\0';
-    q += p->name_len + 1;
-    for (size_t i = 0; i < p->nlabels; i++) {
-        Prometheus__Label *l = &s->labels[i + 1];
-        prometheus__label__init(l);
-        l->name = q;
-        memcpy(q, p->labels[i].name, p->labels[i].name_len);
-        q[p->labels[i].name_len] = '\0';
-        q += p->labels[i].name_len + 1;
-        l->value = q;
-        memcpy(q, p->labels[i].value, p->labels[i].value_len);
-        q[p->labels[i].value_len] = '\0';
-        q += p->labels[i].value_len + 1;
+    s->labels[0].name = "__name__";
+    s->labels[0].value = (char *)k.name;
+    for (size_t i = 0; i < k.nlabels; i++) {
+        prometheus__label__init(&s->labels[i + 1]);
+        s->labels[i + 1].name = (char *)k.labels[i].name;
+        s->labels[i + 1].value = (char *)k.labels[i].value;
     }
-    for (size_t i = 0; i <= p->nlabels; i++)
+    for (size_t i = 0; i < n; i++)
         s->label_ptrs[i] = &s->labels[i];
-    qsort(s->label_ptrs, p->nlabels + 1, sizeof(*s->label_ptrs), cmp_label);
-    s->ts.n_labels = p->nlabels + 1;
+    qsort(s->label_ptrs, n, sizeof(*s->label_ptrs), cmp_label);
+    s->ts.n_labels = n;
     s->ts.labels = s->label_ptrs;
-    c->ok = 1;
-    return 1;
+    s->parsed = k; /* the labels point into it */
+    return 0;
 }
 
 static int cmp_sample(const void *a, const void *b)
@@ -126,15 +108,7 @@ int remote_write_encode(const struct ingest_batch *b, struct buf *out)
             ser[nser].key = key;
             ser[nser].key_len = kl;
             prometheus__time_series__init(&ser[nser].ts);
-            char *line = xmalloc(kl + 4);
-            memcpy(line, key, kl);
-            memcpy(line + kl, " 0\n", 4);
-            struct label_cap cap = {&ser[nser], 0};
-            struct prom_error perr;
-            prom_parse(line, kl + 3, 0, NULL, on_key, &cap, &perr);
-            free(line);
-            nser++;
-            if (!cap.ok)
+            if (key_labels(&ser[nser++]) < 0)
                 goto done;
         }
         struct rw_series *s = &ser[j];
@@ -175,7 +149,7 @@ int remote_write_encode(const struct ingest_batch *b, struct buf *out)
     free(tsp);
 done:
     for (size_t j = 0; j < nser; j++) {
-        free(ser[j].store);
+        serieskey_free(&ser[j].parsed);
         free(ser[j].labels);
         free(ser[j].label_ptrs);
         free(ser[j].samples);

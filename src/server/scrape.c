@@ -13,6 +13,7 @@
 #include "../lib/log.h"
 #include "../lib/now.h"
 #include "../lib/xalloc.h"
+#include "store/serieskey.h"
 
 #define MAX_EXTRA 40
 /* A 10-minute ring of a busy agent at 100 ms is ~30 MB of JSON; jansson's
@@ -119,32 +120,22 @@ static int parse_json_value(json_t *v, double *out)
     return -1;
 }
 
-struct key_capture {
-    struct prom_sample *s;
-    char *store;
-};
-
-static int capture_key(void *arg, const struct prom_sample *s)
+/* A history key as a sample of the exposition parser's shape, so it is
+ * keyed with the target's labels as a scraped line is. 0 or -1. */
+static int key_sample(const char *key, struct serieskey *k, struct prom_sample *s)
 {
-    struct key_capture *k = arg;
-    /* the parser's pointers die with the call: copy into one block */
-    size_t need = s->name_len + 1;
-    for (size_t i = 0; i < s->nlabels; i++)
-        need += s->labels[i].name_len + s->labels[i].value_len + 2;
-    char *p = k->store = xmalloc(need);
-    *k->s = *s;
-    memcpy(p, s->name, s->name_len);
-    k->s->name = p;
-    p += s->name_len + 1;
-    for (size_t i = 0; i < s->nlabels; i++) {
-        memcpy(p, s->labels[i].name, s->labels[i].name_len);
-        k->s->labels[i].name = p;
-        p += s->labels[i].name_len + 1;
-        memcpy(p, s->labels[i].value, s->labels[i].value_len);
-        k->s->labels[i].value = p;
-        p += s->labels[i].value_len + 1;
+    if (serieskey_parse(key, strlen(key), k) < 0)
+        return -1;
+    if (k->nlabels > PROM_MAX_LABELS_HARD) {
+        serieskey_free(k);
+        return -1;
     }
-    return 1;
+    memset(s, 0, sizeof(*s));
+    s->name = k->name;
+    s->name_len = k->name_len;
+    memcpy(s->labels, k->labels, k->nlabels * sizeof(*k->labels));
+    s->nlabels = k->nlabels;
+    return 0;
 }
 
 long scrape_parse_history(const char *body, size_t len, const struct prom_label *extra,
@@ -168,22 +159,12 @@ long scrape_parse_history(const char *body, size_t len, const struct prom_label 
         if (!json_is_array(series) || !json_is_array(samples))
             continue;
         struct prom_sample *keys = xcalloc(ns ? ns : 1, sizeof(*keys));
-        char **stores = xcalloc(ns ? ns : 1, sizeof(char *));
+        struct serieskey *parsed = xcalloc(ns ? ns : 1, sizeof(*parsed));
         json_t *sv;
         json_array_foreach(series, k, sv) {
             const char *key = json_string_value(sv);
-            struct prom_error perr;
-            struct key_capture kc = {&keys[k], NULL};
-            if (!key || strlen(key) > 16384)
-                continue;
-            size_t kl = strlen(key);
-            char *line = xmalloc(kl + 4);
-            memcpy(line, key, kl);
-            memcpy(line + kl, " 0\n", 4);
-            if (prom_parse(line, kl + 3, 0, NULL, capture_key, &kc, &perr) != 1)
+            if (!key || key_sample(key, &parsed[k], &keys[k]) < 0)
                 keys[k].name = NULL;
-            stores[k] = kc.store;
-            free(line);
         }
         size_t r;
         json_t *row;
@@ -204,8 +185,8 @@ long scrape_parse_history(const char *body, size_t len, const struct prom_label 
             }
         }
         for (k = 0; k < ns; k++)
-            free(stores[k]);
-        free(stores);
+            serieskey_free(&parsed[k]);
+        free(parsed);
         free(keys);
     }
     json_decref(root);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../../src/server/fleet.h"
+#include "../../src/server/store/serieskey.h"
 
 static size_t pushed;
 
@@ -54,8 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memcpy(num, sp, nlen);
             num[nlen] = '\0';
             double v = strtod(num, NULL) * (round + 1);
-            fleet_key_label(p, klen, "UUID", out, sizeof(out));
-            fleet_key_label(p, klen, "server", out, 1);
+            serieskey_label(p, klen, "UUID", out, sizeof(out));
+            serieskey_label(p, klen, "server", out, 1);
             add(b, p, klen, v, b->scrape_ts_ms);
             p = line_end + (nl != NULL);
         }

@@ -15,6 +15,7 @@
 #include "../../lib/xalloc.h"
 #include "chunk.h"
 #include "db.h"
+#include "serieskey.h"
 
 #define NSTAT 6 /* roll-up columns per series: min max sum count last inc */
 enum { ST_MIN, ST_MAX, ST_SUM, ST_COUNT, ST_LAST, ST_INC };
@@ -46,9 +47,7 @@ struct series {
     uint64_t id;
     char *key;
     size_t key_len;
-    char *metric;
-    char **lnames, **lvalues;
-    size_t nlabels;
+    struct serieskey lab; /* the key read back: name and labels */
     struct group *grp;
     int64_t last_ts;
     double last_value;
@@ -280,53 +279,15 @@ int tsdb_key(const char *name, size_t name_len, const struct prom_label *labels,
     return 0;
 }
 
-struct key_parse {
-    struct series *s;
-    int got;
-};
-
-static int on_key_sample(void *arg, const struct prom_sample *ps)
-{
-    struct key_parse *kp = arg;
-    struct series *s = kp->s;
-
-    if (kp->got++)
-        return 1;
-    s->metric = xstrndup(ps->name, ps->name_len);
-    s->nlabels = ps->nlabels;
-    s->lnames = xcalloc(ps->nlabels + 1, sizeof(char *));
-    s->lvalues = xcalloc(ps->nlabels + 1, sizeof(char *));
-    for (size_t i = 0; i < ps->nlabels; i++) {
-        s->lnames[i] = xstrndup(ps->labels[i].name, ps->labels[i].name_len);
-        s->lvalues[i] = xstrndup(ps->labels[i].value, ps->labels[i].value_len);
-    }
-    return 0;
-}
-
-/* Fills metric and labels of s from its key. */
+/* Fills the name and labels of s from its key. */
 static int parse_key(struct series *s)
 {
-    size_t len = strlen(s->key);
-    char *line = xmalloc(len + 4);
-    struct key_parse kp = {s, 0};
-    struct prom_error err;
-    int rc;
-
-    memcpy(line, s->key, len);
-    memcpy(line + len, " 0\n", 4);
-    rc = prom_parse(line, len + 3, 0, NULL, on_key_sample, &kp, &err);
-    free(line);
-    return rc == 0 && kp.got == 1 ? 0 : -1;
+    return serieskey_parse(s->key, strlen(s->key), &s->lab);
 }
 
 static const char *label_of(const struct series *s, const char *name)
 {
-    if (!strcmp(name, "__name__"))
-        return s->metric;
-    for (size_t i = 0; i < s->nlabels; i++)
-        if (!strcmp(s->lnames[i], name))
-            return s->lvalues[i];
-    return NULL;
+    return serieskey_get(&s->lab, name);
 }
 
 static const char *label_get(void *arg, const char *name)
@@ -336,13 +297,7 @@ static const char *label_get(void *arg, const char *name)
 
 static void series_free(struct series *s)
 {
-    for (size_t i = 0; i < s->nlabels; i++) {
-        free(s->lnames[i]);
-        free(s->lvalues[i]);
-    }
-    free(s->lnames);
-    free(s->lvalues);
-    free(s->metric);
+    serieskey_free(&s->lab);
     free(s->key);
     free(s->json);
     free(s);
@@ -804,7 +759,7 @@ static struct series *series_get(struct tsdb *db, const char *key, size_t len)
     /* series without job and instance (imports) are grouped by metric name,
      * so unrelated series do not share one sparse head */
     s->grp = job || inst ? group_get(db, job ? job : "", inst ? inst : "")
-                         : group_get(db, "", s->metric);
+                         : group_get(db, "", s->lab.name);
     if (!s->grp) {
         series_free(s);
         return NULL;
@@ -1007,7 +962,7 @@ size_t tsdb_select(struct tsdb *db, const struct selector *sel, size_t max,
     pthread_rwlock_rdlock(&db->lock);
     for (size_t i = 0; i < db->by_id_cap; i++) {
         struct series *s = db->by_id[i];
-        if (!s || (sel->metric && strcmp(sel->metric, s->metric)) ||
+        if (!s || (sel->metric && strcmp(sel->metric, s->lab.name)) ||
             !sel_matches(sel, label_get, s))
             continue;
         if (n == cap) {
@@ -1026,35 +981,18 @@ size_t tsdb_select(struct tsdb *db, const struct selector *sel, size_t max,
 
 static void series_json(const struct series *s, struct buf *out)
 {
-    buf_puts(out, "{\"__name__\":");
-    buf_json_str(out, s->metric);
-    for (size_t i = 0; i < s->nlabels; i++) {
-        buf_putc(out, ',');
-        buf_json_str(out, s->lnames[i]);
-        buf_putc(out, ':');
-        buf_json_str(out, s->lvalues[i]);
-    }
-    buf_putc(out, '}');
+    serieskey_json(&s->lab, out);
 }
 
 void tsdb_key_to_json(const char *key, struct buf *out)
 {
-    struct series tmp;
-    memset(&tmp, 0, sizeof(tmp));
-    tmp.key = xstrdup(key);
-    if (parse_key(&tmp) == 0)
-        series_json(&tmp, out);
-    else
+    struct serieskey k;
+    if (serieskey_parse(key, strlen(key), &k) < 0) {
         buf_puts(out, "{}");
-    free(tmp.key);
-    tmp.key = NULL;
-    for (size_t i = 0; i < tmp.nlabels; i++) {
-        free(tmp.lnames[i]);
-        free(tmp.lvalues[i]);
+        return;
     }
-    free(tmp.lnames);
-    free(tmp.lvalues);
-    free(tmp.metric);
+    serieskey_json(&k, out);
+    serieskey_free(&k);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -1073,12 +1011,12 @@ void tsdb_labels_json(struct tsdb *db, const struct selector *sel, const char *l
         struct series *s = db->by_id[i];
         if (!s || (sel && !sel_matches(sel, label_get, s)))
             continue;
-        for (size_t k = 0; k <= s->nlabels; k++) {
+        for (size_t k = 0; k <= s->lab.nlabels; k++) {
             const char *v;
             if (label)
                 v = k == 0 ? label_of(s, label) : NULL;
             else
-                v = k == 0 ? "__name__" : s->lnames[k - 1];
+                v = k == 0 ? "__name__" : s->lab.labels[k - 1].name;
             if (!v)
                 continue;
             if (n == cap) {
@@ -1347,7 +1285,7 @@ size_t tsdb_latest_json(struct tsdb *db, const struct selector *sel, struct buf 
     for (size_t i = 0; i < db->by_id_cap; i++) {
         struct series *s = db->by_id[i];
         if (!s || !s->last_ts || chunk_is_stale(s->last_value) ||
-            (sel && sel->metric && strcmp(sel->metric, s->metric)) ||
+            (sel && sel->metric && strcmp(sel->metric, s->lab.name)) ||
             (sel && !sel_matches(sel, label_get, s)))
             continue;
         char tail[96], num[40];

@@ -1,0 +1,183 @@
+/* Series key reader: one tokenizer under every way of reading a key. */
+#include "serieskey.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../lib/expo.h"
+#include "../../lib/xalloc.h"
+
+static int name_char(char c, int first, int metric)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (metric && c == ':'))
+        return 1;
+    return !first && c >= '0' && c <= '9';
+}
+
+/* Where the reader stands in a key. */
+struct cursor {
+    const char *p, *end;
+};
+
+/* The metric name: its length, or -1 when it is not one. */
+static long read_name(struct cursor *c)
+{
+    const char *s = c->p;
+    while (c->p < c->end && *c->p != '{' && name_char(*c->p, c->p == s, 1))
+        c->p++;
+    if (c->p == s || (c->p < c->end && *c->p != '{'))
+        return -1;
+    return c->p - s;
+}
+
+/* The next label: name and its value as written (escaped). Returns 1, 0
+ * at the end of the key, -1 when malformed. */
+static int next_label(struct cursor *c, const char **name, size_t *nlen, const char **raw,
+                      size_t *rawlen)
+{
+    if (c->p == c->end)
+        return 0;
+    if (*c->p == '{' || *c->p == ',')
+        c->p++;
+    if (c->p < c->end && *c->p == '}')
+        return c->p + 1 == c->end ? (c->p++, 0) : -1;
+    const char *s = c->p;
+    while (c->p < c->end && name_char(*c->p, c->p == s, 0))
+        c->p++;
+    if (c->p == s || c->end - c->p < 2 || c->p[0] != '=' || c->p[1] != '"')
+        return -1;
+    *name = s;
+    *nlen = (size_t)(c->p - s);
+    c->p += 2;
+    *raw = c->p;
+    while (c->p < c->end && *c->p != '"') {
+        if (*c->p == '\\') {
+            if (c->end - c->p < 2 || !strchr("\\\"n", c->p[1]))
+                return -1;
+            c->p++;
+        }
+        c->p++;
+    }
+    if (c->p == c->end)
+        return -1;
+    *rawlen = (size_t)(c->p - *raw);
+    c->p++;
+    if (c->p == c->end || (*c->p != ',' && *c->p != '}'))
+        return -1;
+    return 1;
+}
+
+/* Unescapes raw into dst (room for rawlen bytes); returns the length. */
+static size_t unescape(char *dst, const char *raw, size_t rawlen)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < rawlen; i++) {
+        char ch = raw[i];
+        if (ch == '\\') {
+            ch = raw[++i];
+            if (ch == 'n')
+                ch = '\n';
+        }
+        dst[n++] = ch;
+    }
+    return n;
+}
+
+int serieskey_parse(const char *key, size_t len, struct serieskey *out)
+{
+    struct cursor c = {key, key + len};
+    const char *name, *raw;
+    size_t nlen, rawlen, n = 0;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    if (len > SERIESKEY_MAX || memchr(key, '\0', len))
+        return -1;
+    long ml = read_name(&c);
+    if (ml < 0)
+        return -1;
+    /* count the labels first: one block holds them all */
+    struct cursor count = c;
+    while ((r = next_label(&count, &name, &nlen, &raw, &rawlen)) == 1)
+        n++;
+    if (r < 0)
+        return -1;
+    out->labels = xcalloc(n ? n : 1, sizeof(*out->labels));
+    char *p = out->store = xmalloc(len + n + 2);
+    memcpy(p, key, (size_t)ml);
+    p[ml] = '\0';
+    out->name = p;
+    out->name_len = (size_t)ml;
+    p += ml + 1;
+    while (next_label(&c, &name, &nlen, &raw, &rawlen) == 1) {
+        struct prom_label *l = &out->labels[out->nlabels++];
+        memcpy(p, name, nlen);
+        p[nlen] = '\0';
+        l->name = p;
+        l->name_len = nlen;
+        p += nlen + 1;
+        l->value = p;
+        l->value_len = unescape(p, raw, rawlen);
+        p[l->value_len] = '\0';
+        if (!expo_valid_utf8(l->value, l->value_len)) {
+            serieskey_free(out);
+            return -1;
+        }
+        p += l->value_len + 1;
+    }
+    return 0;
+}
+
+void serieskey_free(struct serieskey *k)
+{
+    free(k->labels);
+    free(k->store);
+    memset(k, 0, sizeof(*k));
+}
+
+const char *serieskey_get(const struct serieskey *k, const char *label)
+{
+    if (!strcmp(label, "__name__"))
+        return k->name;
+    for (size_t i = 0; i < k->nlabels; i++)
+        if (!strcmp(k->labels[i].name, label))
+            return k->labels[i].value;
+    return NULL;
+}
+
+int serieskey_label(const char *key, size_t len, const char *label, char *out, size_t outlen)
+{
+    struct cursor c = {key, key + len};
+    const char *name, *raw;
+    size_t nlen, rawlen, ll = strlen(label);
+
+    if (!outlen || read_name(&c) < 0)
+        return -1;
+    while (next_label(&c, &name, &nlen, &raw, &rawlen) == 1) {
+        if (nlen != ll || memcmp(name, label, ll))
+            continue;
+        char tmp[512];
+        char *dst = rawlen < sizeof(tmp) ? tmp : xmalloc(rawlen + 1);
+        size_t n = unescape(dst, raw, rawlen);
+        size_t k = n < outlen - 1 ? n : outlen - 1;
+        memcpy(out, dst, k);
+        out[k] = '\0';
+        if (dst != tmp)
+            free(dst);
+        return (int)n;
+    }
+    return -1;
+}
+
+void serieskey_json(const struct serieskey *k, struct buf *out)
+{
+    buf_puts(out, "{\"__name__\":");
+    buf_json_str(out, k->name);
+    for (size_t i = 0; i < k->nlabels; i++) {
+        buf_putc(out, ',');
+        buf_json_str(out, k->labels[i].name);
+        buf_putc(out, ':');
+        buf_json_str(out, k->labels[i].value);
+    }
+    buf_putc(out, '}');
+}

@@ -1,0 +1,112 @@
+/* Tests for src/server/store/serieskey.c: keys written by tsdb_key read
+ * back to the same labels (escapes, UTF-8, no labels), one label found
+ * without parsing the rest, JSON, and every malformed shape refused. */
+#include <jansson.h>
+
+#include "testutil.h"
+
+#include "../../src/server/store/serieskey.h"
+#include "../../src/server/store/tsdb.h"
+
+#define L(n, v) {n, sizeof(n) - 1, v, sizeof(v) - 1}
+
+static void round_trip(void **state)
+{
+    (void)state;
+    struct prom_label labels[] = {L("zone", "eu \"west\""), L("UUID", "GPU-1\\2"),
+                                  L("path", "a\nb"), L("gpu", "0"), L("note", "Grüße")};
+    struct buf key;
+    buf_init(&key, 0);
+    assert_int_equal(tsdb_key("DCGM_FI_DEV_GPU_UTIL", 20, labels, 5, NULL, 0, &key), 0);
+
+    struct serieskey k;
+    assert_int_equal(serieskey_parse(key.data, key.len, &k), 0);
+    assert_string_equal(k.name, "DCGM_FI_DEV_GPU_UTIL");
+    assert_int_equal(k.nlabels, 5);
+    /* sorted by name, as tsdb_key wrote them */
+    assert_string_equal(k.labels[0].name, "UUID");
+    assert_string_equal(k.labels[0].value, "GPU-1\\2");
+    assert_string_equal(serieskey_get(&k, "zone"), "eu \"west\"");
+    assert_string_equal(serieskey_get(&k, "path"), "a\nb");
+    assert_string_equal(serieskey_get(&k, "note"), "Grüße");
+    assert_string_equal(serieskey_get(&k, "__name__"), "DCGM_FI_DEV_GPU_UTIL");
+    assert_null(serieskey_get(&k, "missing"));
+    assert_string_equal(k.labels[3].name, "path");
+    assert_int_equal(k.labels[3].value_len, strlen("a\nb"));
+
+    /* the one-label reader agrees with the full one */
+    char out[64];
+    for (size_t i = 0; i < k.nlabels; i++) {
+        int n = serieskey_label(key.data, key.len, k.labels[i].name, out, sizeof(out));
+        assert_int_equal(n, (int)k.labels[i].value_len);
+        assert_string_equal(out, k.labels[i].value);
+    }
+    assert_int_equal(serieskey_label(key.data, key.len, "nope", out, sizeof(out)), -1);
+    /* cut to the room given, full length returned */
+    assert_int_equal(serieskey_label(key.data, key.len, "zone", out, 4), 9);
+    assert_string_equal(out, "eu ");
+
+    /* JSON a client can read */
+    struct buf j;
+    buf_init(&j, 0);
+    serieskey_json(&k, &j);
+    json_error_t jerr;
+    json_t *v = json_loads(j.data, 0, &jerr);
+    assert_non_null(v);
+    assert_string_equal(json_string_value(json_object_get(v, "zone")), "eu \"west\"");
+    assert_string_equal(json_string_value(json_object_get(v, "__name__")), "DCGM_FI_DEV_GPU_UTIL");
+    json_decref(v);
+    buf_free(&j);
+    serieskey_free(&k);
+    buf_free(&key);
+}
+
+static void without_labels(void **state)
+{
+    (void)state;
+    struct serieskey k;
+    assert_int_equal(serieskey_parse("up", 2, &k), 0);
+    assert_string_equal(k.name, "up");
+    assert_int_equal(k.nlabels, 0);
+    serieskey_free(&k);
+    assert_int_equal(serieskey_parse("up{}", 4, &k), 0);
+    assert_int_equal(k.nlabels, 0);
+    serieskey_free(&k);
+    assert_int_equal(serieskey_parse("ns:metric_total", 15, &k), 0);
+    serieskey_free(&k);
+}
+
+static void malformed(void **state)
+{
+    (void)state;
+    static const char *bad[] = {
+        "", "{a=\"b\"}", "9up", "up{", "up{a}", "up{a=b}", "up{a=\"b}", "up{a=\"b\"",
+        "up{a=\"b\"}x", "up{a=\"b\" }", "up{a=\"\\t\"}", "up{a=\"b\\\"}", "up{1a=\"b\"}",
+        "up{a:b=\"c\"}", "up a", "up{a=\"\xff\"}", "up{,}", "up{a=\"b\",,c=\"d\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct serieskey k;
+        if (serieskey_parse(bad[i], strlen(bad[i]), &k) == 0)
+            fail_msg("accepted %s", bad[i]);
+        assert_null(k.store);
+    }
+    /* a NUL inside the given length */
+    struct serieskey k;
+    assert_int_equal(serieskey_parse("up{a=\"b\0\"}", 10, &k), -1);
+    /* too long */
+    char *big = malloc(SERIESKEY_MAX + 10);
+    memset(big, 'a', SERIESKEY_MAX + 9);
+    big[SERIESKEY_MAX + 9] = '\0';
+    assert_int_equal(serieskey_parse(big, strlen(big), &k), -1);
+    free(big);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(round_trip),
+        cmocka_unit_test(without_labels),
+        cmocka_unit_test(malformed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
