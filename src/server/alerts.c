@@ -21,6 +21,7 @@
 #include "../lib/timefmt.h"
 #include "../lib/xalloc.h"
 #include "../lib/yamljson.h"
+#include "store/agg.h"
 #include "store/db.h"
 #include "store/selector.h"
 #include "store/serieskey.h"
@@ -85,7 +86,6 @@ static const char default_rules[] =
     "- {name: HostMemoryPressure, metric: node_memory_MemAvailable_bytes, agg: avg, window: 5m, op: '<',"
     " threshold: 1e9, for: 5m, severity: warning, annotations: {summary: '{{ $host }}: {{ $value }} bytes of memory available'}}\n";
 
-enum agg { AGG_LAST, AGG_AVG, AGG_MIN, AGG_MAX, AGG_RATE };
 enum op { OP_GT, OP_GE, OP_LT, OP_LE, OP_EQ, OP_NE };
 
 struct rule {
@@ -94,7 +94,8 @@ struct rule {
     char source[8];
     json_t *body;
     struct selector sel;
-    int agg, op;
+    enum agg_fn agg;
+    int op;
     double threshold;
     int64_t window_ms, for_ms;
     char severity[17];
@@ -172,7 +173,6 @@ struct alerts {
 
 /* ---- rules ---- */
 
-static const char *const agg_names[] = {"last", "avg", "min", "max", "rate"};
 static const char *const op_names[] = {">", ">=", "<", "<=", "==", "!="};
 
 static int pick(const char *s, const char *const *names, int n)
@@ -235,10 +235,11 @@ static int parse_rule(const json_t *j, const char *prefix, struct rule *r, struc
         errinfo_set(e, 400, "invalid_field", "metric", "%s.metric: %s", where, why);
         return -1;
     }
-    int agg = AGG_LAST, op;
-    if ((v = json_object_get(j, "agg")) && (agg = pick(json_string_value(v), agg_names, 5)) < 0) {
+    enum agg_fn agg = AGG_LAST;
+    int op;
+    if ((v = json_object_get(j, "agg")) && agg_parse(json_string_value(v), &agg) < 0) {
         sel_free(&sel);
-        errinfo_set(e, 400, "invalid_field", "agg", "%s.agg: one of last, avg, min, max, rate", where);
+        errinfo_set(e, 400, "invalid_field", "agg", "%s.agg: one of %s", where, agg_names());
         return -1;
     }
     if ((op = pick(json_string_value(json_object_get(j, "op")), op_names, 6)) < 0) {
@@ -505,47 +506,15 @@ static int compare(double v, int op, double t)
 }
 
 /* The rule's value for one series at now; 0, or -1 when there is none.
- * Recent samples come from memory; SQLite only when the head is young. */
+ * The newest sample and recent windows come from memory (agg_recent reads
+ * SQLite only when the head is young). */
 static int series_value(struct alerts *al, const struct rule *r, uint64_t id, int64_t now, double *out)
 {
-    struct tsdb_point *p = NULL;
     int64_t ts;
-    int covered, rc = -1;
 
-    if (r->agg == AGG_LAST && tsdb_last(al->db, id, &ts, out) == 0 && ts <= now) {
-        /* the usual case: the newest sample, from memory */
-        return now - ts > STALE_MS || isnan(*out) ? -1 : 0;
-    }
-    int64_t look = r->agg == AGG_LAST ? STALE_MS : r->window_ms;
-    long n = tsdb_recent(al->db, id, now - look, now, &p, &covered);
-    if (!covered)
-        n = tsdb_points(al->db, id, TSDB_RAW, now - look, now, &p);
-    if (n > 0 && r->agg == AGG_LAST) {
-        *out = p[n - 1].last;
-        rc = isnan(*out) ? -1 : 0;
-        goto out;
-    }
-    if (n <= 0)
-        goto out;
-    double sum = 0, cnt = 0, mn = INFINITY, mx = -INFINITY, inc = 0;
-    for (long i = 0; i < n; i++) {
-        if (isnan(p[i].last))
-            continue;
-        sum += p[i].sum;
-        cnt += p[i].count;
-        mn = fmin(mn, p[i].min);
-        mx = fmax(mx, p[i].max);
-        if (i > 0)
-            inc += p[i].inc;
-    }
-    if (cnt == 0)
-        goto out;
-    *out = r->agg == AGG_AVG ? sum / cnt : r->agg == AGG_MIN ? mn : r->agg == AGG_MAX ? mx
-                                                               : inc / (r->window_ms / 1000.0);
-    rc = 0;
-out:
-    free(p);
-    return rc;
+    if (r->agg == AGG_LAST && tsdb_last(al->db, id, &ts, out) == 0 && ts <= now)
+        return now - ts > STALE_MS || isnan(*out) ? -1 : 0; /* the usual case */
+    return agg_recent(al->db, id, now, r->agg == AGG_LAST ? STALE_MS : r->window_ms, r->agg, out);
 }
 
 /* idx maps the series of one rule's alerts to their place in al->act */

@@ -8,14 +8,13 @@
 #include "../../lib/expo.h"
 #include "../../lib/now.h"
 #include "../../lib/xalloc.h"
+#include "../store/agg.h"
 #include "../store/selector.h"
 #include "api.h"
 
 #define MAX_QUERY_SERIES 2000
 #define MAX_POINTS 11000
 #define MAX_EXPORT_BYTES (256u << 20)
-
-enum fn { FN_AVG, FN_MIN, FN_MAX, FN_LAST, FN_RATE, FN_SUM, FN_COUNT };
 
 /* Parses the selector in parameter name (required or not); replies 400 on a
  * bad one. Returns 1 parsed, 0 absent (and not required), -1 replied. */
@@ -128,39 +127,6 @@ void api_query_label_values(void *appv, struct http_request *req, struct http_re
     labels_reply(appv, req, resp, req->params[0]);
 }
 
-static int parse_fn(const char *s, enum fn *fn)
-{
-    static const char *names[] = {"avg", "min", "max", "last", "rate", "sum", "count"};
-    if (!s) {
-        *fn = FN_AVG;
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (!strcmp(s, names[i])) {
-            *fn = (enum fn)i;
-            return 0;
-        }
-    return -1;
-}
-
-struct window {
-    double min, max, sum, count, last, inc;
-    int has;
-};
-
-static double window_value(const struct window *w, enum fn fn, int64_t step_ms)
-{
-    switch (fn) {
-    case FN_MIN: return w->min;
-    case FN_MAX: return w->max;
-    case FN_LAST: return w->last;
-    case FN_RATE: return w->inc / ((double)step_ms / 1000.0);
-    case FN_SUM: return w->sum;
-    case FN_COUNT: return w->count;
-    default: return w->count > 0 ? w->sum / w->count : NAN;
-    }
-}
-
 static void json_value(struct buf *out, int64_t t, double v)
 {
     char num[40];
@@ -168,123 +134,122 @@ static void json_value(struct buf *out, int64_t t, double v)
     buf_printf(out, "[%.3f,\"%s\"]", (double)t / 1000.0, num);
 }
 
-void api_query_range(void *appv, struct http_request *req, struct http_response *resp)
+/* The tier a range query reads: the coarsest whose buckets are no wider
+ * than the step, and one that still holds the start; "tier" overrides.
+ * Returns 0, or -1 having replied 400. */
+static int pick_tier(struct server_app *app, struct http_request *req, struct http_response *resp,
+                     int64_t now, int64_t start, int64_t step, enum tsdb_tier *tier)
 {
-    struct server_app *app = appv;
-    struct selector sel;
-    int64_t now = now_wall_ms(), start, end, step;
-    enum fn fn;
+    static const char *const names[TSDB_TIERS] = {"raw", "1m", "1h"};
+    const char *s = http_query(req, "tier");
+
+    *tier = step >= 3600000 ? TSDB_1H : step >= 60000 ? TSDB_1M : TSDB_RAW;
+    if (start < now - app->opts->raw_retention_days * 86400000 && *tier < TSDB_1M)
+        *tier = TSDB_1M;
+    if (start < now - app->opts->m1_retention_days * 86400000 && *tier < TSDB_1H)
+        *tier = TSDB_1H;
+    if (!s)
+        return 0;
+    for (int t = 0; t < TSDB_TIERS; t++)
+        if (!strcmp(s, names[t])) {
+            *tier = (enum tsdb_tier)t;
+            return 0;
+        }
+    http_error(resp, 400, "invalid_parameter", "tier", "tier must be raw, 1m or 1h");
+    return -1;
+}
+
+/* start, end, step and fn of a range query; -1 having replied 400. */
+static int range_params(struct http_request *req, struct http_response *resp, int64_t now,
+                        int64_t *start, int64_t *end, int64_t *step, enum agg_fn *fn)
+{
     const char *s;
 
-    if (time_range(req, resp, now, &start, &end) < 0)
-        return;
-    step = (end - start) / 250 > 1000 ? (end - start) / 250 : 1000;
-    if ((s = http_query(req, "step")) && timefmt_parse_duration(s, &step) < 0) {
+    if (time_range(req, resp, now, start, end) < 0)
+        return -1;
+    *step = (*end - *start) / 250 > 1000 ? (*end - *start) / 250 : 1000;
+    if ((s = http_query(req, "step")) && timefmt_parse_duration(s, step) < 0) {
         http_error(resp, 400, "invalid_parameter", "step",
                    "step must be a positive duration (15, 15s, 1m, 1h)");
-        return;
+        return -1;
     }
-    if ((end - start) / step + 1 > MAX_POINTS) {
+    if ((*end - *start) / *step + 1 > MAX_POINTS) {
         http_error(resp, 400, "invalid_parameter", "step",
                    "more than %d points per series; use a larger step", MAX_POINTS);
-        return;
+        return -1;
     }
-    if (parse_fn(http_query(req, "fn"), &fn) < 0) {
-        http_error(resp, 400, "invalid_parameter", "fn",
-                   "fn must be avg, min, max, last, rate, sum or count");
-        return;
+    *fn = AGG_AVG;
+    if ((s = http_query(req, "fn")) && agg_parse(s, fn) < 0) {
+        http_error(resp, 400, "invalid_parameter", "fn", "fn must be one of %s", agg_names());
+        return -1;
     }
-    enum tsdb_tier tier = step >= 3600000 ? TSDB_1H : step >= 60000 ? TSDB_1M : TSDB_RAW;
-    if (start < now - app->opts->raw_retention_days * 86400000 && tier < TSDB_1M)
-        tier = TSDB_1M;
-    if (start < now - app->opts->m1_retention_days * 86400000 && tier < TSDB_1H)
-        tier = TSDB_1H;
-    if ((s = http_query(req, "tier"))) {
-        if (!strcmp(s, "raw"))
-            tier = TSDB_RAW;
-        else if (!strcmp(s, "1m"))
-            tier = TSDB_1M;
-        else if (!strcmp(s, "1h"))
-            tier = TSDB_1H;
-        else {
-            http_error(resp, 400, "invalid_parameter", "tier", "tier must be raw, 1m or 1h");
-            return;
-        }
+    return 0;
+}
+
+/* Appends one series of the result: its labels and its non-empty buckets. */
+static void range_series(struct buf *data, const char *key, int64_t start, int64_t step,
+                         const double *v, size_t nb)
+{
+    int any = 0;
+
+    buf_puts(data, "{\"metric\":");
+    tsdb_key_to_json(key, data);
+    buf_puts(data, ",\"values\":[");
+    for (size_t b = 0; b < nb; b++) {
+        if (isnan(v[b]))
+            continue;
+        if (any++)
+            buf_putc(data, ',');
+        json_value(data, start + (int64_t)b * step, v[b]);
     }
-    if (selector_param(req, resp, "match", 1, &sel) < 0)
-        return;
-    struct tsdb_series_info *list;
-    size_t n = tsdb_select(app->db, &sel, MAX_QUERY_SERIES + 1, &list);
+    buf_puts(data, "]}");
+}
+
+void api_query_range(void *appv, struct http_request *req, struct http_response *resp)
+{
+    static const char *const tier_names[] = {"raw", "1m", "1h"};
+    struct server_app *app = appv;
+    struct selector sel;
+    struct tsdb_series_info *list = NULL;
+    int64_t now = now_wall_ms(), start, end, step;
+    enum agg_fn fn;
+    enum tsdb_tier tier;
+    size_t n = 0;
+    double *v = NULL;
+    struct buf data;
+
+    buf_init(&data, 0);
+    if (range_params(req, resp, now, &start, &end, &step, &fn) < 0 ||
+        pick_tier(app, req, resp, now, start, step, &tier) < 0 ||
+        selector_param(req, resp, "match", 1, &sel) < 0)
+        goto done;
+    n = tsdb_select(app->db, &sel, MAX_QUERY_SERIES + 1, &list);
     sel_free(&sel);
     if (n > MAX_QUERY_SERIES) {
-        for (size_t i = 0; i < n; i++)
-            free(list[i].key);
-        free(list);
         http_error(resp, 400, "invalid_parameter", "match",
                    "the selector matches more than %d series; narrow it", MAX_QUERY_SERIES);
-        return;
+        goto done;
     }
-    static const char *tier_names[] = {"raw", "1m", "1h"};
-    size_t npts = (size_t)((end - start) / step) + 1;
-    struct window *w = xmalloc(npts * sizeof(*w));
-    struct buf data;
-    buf_init(&data, 0);
+    size_t nb = (size_t)((end - start) / step) + 1;
+    v = xmalloc(nb * sizeof(*v));
     buf_printf(&data, "{\"resultType\":\"matrix\",\"tier\":\"%s\",\"step_s\":%.3f,\"result\":[",
                tier_names[tier], (double)step / 1000.0);
-    int failed = 0;
     for (size_t i = 0; i < n; i++) {
-        struct tsdb_point *p;
-        long np = tsdb_points(app->db, list[i].id, tier, start, end + step - 1, &p);
-        if (np < 0) {
-            failed = 1;
-            np = 0;
+        if (agg_range(app->db, list[i].id, tier, start, step, nb, fn, v) < 0) {
+            http_error(resp, 500, "storage_error", NULL, "the store could not be read; see the log");
+            goto done;
         }
-        memset(w, 0, npts * sizeof(*w));
-        for (long k = 0; k < np; k++) {
-            if (p[k].t < start)
-                continue;
-            size_t b = (size_t)((p[k].t - start) / step);
-            if (b >= npts)
-                continue;
-            struct window *x = &w[b];
-            if (!x->has) {
-                *x = (struct window){p[k].min, p[k].max, p[k].sum, p[k].count, p[k].last,
-                                     p[k].inc, 1};
-                continue;
-            }
-            x->min = fmin(x->min, p[k].min);
-            x->max = fmax(x->max, p[k].max);
-            x->sum += p[k].sum;
-            x->count += p[k].count;
-            x->last = p[k].last;
-            x->inc += p[k].inc;
-        }
-        free(p);
         if (i)
             buf_putc(&data, ',');
-        buf_puts(&data, "{\"metric\":");
-        tsdb_key_to_json(list[i].key, &data);
-        buf_puts(&data, ",\"values\":[");
-        int any = 0;
-        for (size_t b = 0; b < npts; b++) {
-            if (!w[b].has)
-                continue;
-            if (any++)
-                buf_putc(&data, ',');
-            json_value(&data, start + (int64_t)b * step, window_value(&w[b], fn, step));
-        }
-        buf_puts(&data, "]}");
-        free(list[i].key);
+        range_series(&data, list[i].key, start, step, v, nb);
     }
     buf_puts(&data, "]}");
-    free(list);
-    free(w);
-    if (failed) {
-        buf_free(&data);
-        http_error(resp, 500, "storage_error", NULL, "the store could not be read; see the log");
-        return;
-    }
     success(resp, &data);
+done:
+    for (size_t i = 0; i < n; i++)
+        free(list[i].key);
+    free(list);
+    free(v);
     buf_free(&data);
 }
 
