@@ -50,7 +50,6 @@ const char alert_default_rules[] =
     "- {name: HostMemoryPressure, metric: node_memory_MemAvailable_bytes, agg: avg, window: 5m, op: '<',"
     " threshold: 1e9, for: 5m, severity: warning, annotations: {summary: '{{ $host }}: {{ $value }} bytes of memory available'}}\n";
 
-
 static const char *const op_names[] = {">", ">=", "<", "<=", "==", "!="};
 
 static int pick(const char *s, const char *const *names, int n)

@@ -42,9 +42,6 @@ static const struct db_migration steps[] = {
      "ALTER TABLE receivers ADD COLUMN config TEXT NOT NULL DEFAULT '{}';"},
 };
 
-
-/* ---- rules ---- */
-
 /* ---- storage helpers ---- */
 
 char *alert_dumps(const json_t *j)
@@ -52,10 +49,6 @@ char *alert_dumps(const json_t *j)
     char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     return s ? s : xstrdup("{}");
 }
-
-/* ---- evaluation ---- */
-
-/* ---- notifications ---- */
 
 /* ---- start / stop ---- */
 
