@@ -1,0 +1,132 @@
+/* What the files of the store share (tsdb.c: open, close, the series
+ * index; tsdb_write.c: heads, sealing, roll-ups, commits; tsdb_read.c:
+ * queries). Not for other modules: tsdb.h is the interface. */
+#ifndef GF_TSDB_IMPL_H
+#define GF_TSDB_IMPL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "serieskey.h"
+#include "tsdb.h"
+
+#define NSTAT 6 /* roll-up columns per series: min max sum count last inc */
+enum { ST_MIN, ST_MAX, ST_SUM, ST_COUNT, ST_LAST, ST_INC };
+extern const int64_t TIER_RES_MS[TSDB_TIERS];
+extern const size_t TIER_ROWS[TSDB_TIERS]; /* rows per roll-up chunk */
+#define MAX_KEY 16384
+#define READERS_KEPT 8
+
+struct acc {
+    int has;
+    int64_t bucket;
+    double st[NSTAT];
+};
+
+struct series {
+    uint64_t id;
+    char *key;
+    size_t key_len;
+    struct serieskey lab; /* the key read back: name and labels */
+    struct group *grp;
+    int64_t last_ts;
+    double last_value;
+    int64_t prev_ts; /* for the increase of counters */
+    double prev_value;
+    int has_prev;
+    struct acc acc[TSDB_TIERS];
+    char *json;       /* {"__name__":...,labels}: rendered once for /latest */
+    size_t json_len;
+    size_t raw_col;   /* this series' column in its group's raw head ... */
+    uint64_t raw_gen; /* ... valid while the head's generation is this */
+    struct series *hnext;
+};
+
+struct head {
+    uint64_t gen; /* changes whenever columns are dropped */
+    size_t nrows, cap, ncols, colcap;
+    int64_t *ts;
+    uint64_t *ids;
+    double **vals;
+};
+
+struct group {
+    uint64_t id;
+    char *job, *instance;
+    struct head head[TSDB_TIERS];
+    struct head ooo;
+    struct head prev_raw; /* the raw head sealed last, kept for recent reads */
+    int64_t head_opened_ms;
+    int64_t last_ts;
+    struct series **members;
+    size_t nmembers, cap;
+    struct group *hnext;
+};
+
+struct pending {
+    uint64_t grp;
+    int tier;
+    int64_t tmin, tmax;
+    size_t rows, cols;
+    struct buf data;
+};
+
+struct tsdb {
+    char *path;
+    struct tsdb_config cfg;
+    sqlite3 *w;
+    sqlite3_stmt *ins_series, *ins_group, *ins_chunk;
+    pthread_rwlock_t lock;
+    struct series **shash;
+    size_t shash_cap, nseries;
+    struct series **by_id; /* index: id -> series (ids are dense rowids) */
+    size_t by_id_cap;
+    struct group **ghash;
+    size_t ghash_cap, ngroups;
+    struct group **groups;
+    size_t groups_cap;
+    struct pending *pend;
+    size_t npend, pend_cap;
+    int64_t last_retention_ms;
+    pthread_mutex_t readers_lock; /* guards idle */
+    struct reader **idle;         /* connections ready for a query */
+    size_t nidle;
+    struct tsdb_stats st;
+};
+
+/* A read connection with its chunk query prepared. Queries borrow one from
+ * the pool and give it back, so no query pays for opening one. */
+struct reader {
+    sqlite3 *conn;
+    sqlite3_stmt *chunks;
+};
+
+/* ---- tsdb.c: the index (writer thread, or the lock held) ---- */
+struct series *tsdb_series_find(struct tsdb *db, const char *key, size_t len);
+void tsdb_series_index(struct tsdb *db, struct series *s);
+struct group *tsdb_group_find(struct tsdb *db, const char *job, const char *instance);
+struct group *tsdb_group_new(struct tsdb *db, uint64_t id, const char *job, const char *inst);
+void tsdb_add_member(struct group *g, struct series *s);
+/* Fills the name and labels of s from its key. 0 or -1. */
+int tsdb_parse_key(struct series *s);
+const char *tsdb_label_of(const struct series *s, const char *name);
+/* label_of for sel_matches */
+const char *tsdb_label_get(void *arg, const char *name);
+void tsdb_series_free(struct series *s);
+void tsdb_series_json(const struct series *s, struct buf *out);
+
+/* ---- tsdb_write.c ---- */
+void tsdb_head_free(struct head *h);
+/* Encodes h as a pending chunk of group g and empties it. */
+void tsdb_seal(struct tsdb *db, struct group *g, struct head *h, int tier);
+/* Closes s's open roll-up bucket of tier into its head. */
+void tsdb_acc_emit(struct tsdb *db, struct series *s, int tier);
+
+/* ---- tsdb_read.c: pooled read connections ---- */
+struct reader *tsdb_reader_open(struct tsdb *db);
+struct reader *tsdb_reader_get(struct tsdb *db);
+void tsdb_reader_put(struct tsdb *db, struct reader *r);
+void tsdb_reader_free(struct reader *r);
+
+#endif

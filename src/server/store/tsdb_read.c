@@ -1,0 +1,417 @@
+/* The store's read path (any thread): series and label discovery, points
+ * of a series from chunks and heads, latest values. */
+#include "tsdb_impl.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../lib/expo.h"
+#include "../../lib/hash.h"
+#include "../../lib/log.h"
+#include "../../lib/now.h"
+#include "../../lib/xalloc.h"
+#include "chunk.h"
+#include "db.h"
+
+void tsdb_reader_free(struct reader *r)
+{
+    if (!r)
+        return;
+    sqlite3_finalize(r->chunks);
+    sqlite3_close(r->conn);
+    free(r);
+}
+
+struct reader *tsdb_reader_open(struct tsdb *db)
+{
+    char err[256];
+    struct reader *r = xcalloc(1, sizeof(*r));
+
+    r->conn = db_open_reader(db->path, err, sizeof(err));
+    if (r->conn)
+        r->chunks = db_prepare(r->conn, "SELECT data FROM chunks WHERE grp = ? AND tier = ?"
+                                        " AND t_max >= ? AND t_min <= ? ORDER BY t_min");
+    if (!r->conn || !r->chunks) {
+        log_error("tsdb: cannot open a reader: %s", r->conn ? sqlite3_errmsg(r->conn) : err);
+        tsdb_reader_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+struct reader *tsdb_reader_get(struct tsdb *db)
+{
+    struct reader *r = NULL;
+
+    pthread_mutex_lock(&db->readers_lock);
+    if (db->nidle)
+        r = db->idle[--db->nidle];
+    pthread_mutex_unlock(&db->readers_lock);
+    return r ? r : tsdb_reader_open(db);
+}
+
+void tsdb_reader_put(struct tsdb *db, struct reader *r)
+{
+    sqlite3_reset(r->chunks);
+    sqlite3_clear_bindings(r->chunks);
+    pthread_mutex_lock(&db->readers_lock);
+    if (db->nidle < READERS_KEPT) {
+        db->idle[db->nidle++] = r;
+        r = NULL;
+    }
+    pthread_mutex_unlock(&db->readers_lock);
+    tsdb_reader_free(r);
+}
+
+size_t tsdb_select(struct tsdb *db, const struct selector *sel, size_t max,
+                   struct tsdb_series_info **out)
+{
+    size_t n = 0, cap = 0;
+    struct tsdb_series_info *v = NULL;
+
+    pthread_rwlock_rdlock(&db->lock);
+    for (size_t i = 0; i < db->by_id_cap; i++) {
+        struct series *s = db->by_id[i];
+        if (!s || (sel->metric && strcmp(sel->metric, s->lab.name)) ||
+            !sel_matches(sel, tsdb_label_get, s))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            v = xrealloc(v, cap * sizeof(*v));
+        }
+        v[n].id = s->id;
+        v[n].key = xstrdup(s->key);
+        if (++n == max && max)
+            break;
+    }
+    pthread_rwlock_unlock(&db->lock);
+    *out = v;
+    return n;
+}
+
+void tsdb_series_json(const struct series *s, struct buf *out)
+{
+    serieskey_json(&s->lab, out);
+}
+
+void tsdb_key_to_json(const char *key, struct buf *out)
+{
+    struct serieskey k;
+    if (serieskey_parse(key, strlen(key), &k) < 0) {
+        buf_puts(out, "{}");
+        return;
+    }
+    serieskey_json(&k, out);
+    serieskey_free(&k);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void tsdb_labels_json(struct tsdb *db, const struct selector *sel, const char *label,
+                      struct buf *out)
+{
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+
+    pthread_rwlock_rdlock(&db->lock);
+    for (size_t i = 0; i < db->by_id_cap; i++) {
+        struct series *s = db->by_id[i];
+        if (!s || (sel && !sel_matches(sel, tsdb_label_get, s)))
+            continue;
+        for (size_t k = 0; k <= s->lab.nlabels; k++) {
+            const char *v;
+            if (label)
+                v = k == 0 ? tsdb_label_of(s, label) : NULL;
+            else
+                v = k == 0 ? "__name__" : s->lab.labels[k - 1].name;
+            if (!v)
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                names = xrealloc(names, cap * sizeof(*names));
+            }
+            names[n++] = (char *)v;
+        }
+    }
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_str);
+    buf_putc(out, '[');
+    for (size_t i = 0, w = 0; i < n; i++) {
+        if (i && !strcmp(names[i], names[i - 1]))
+            continue;
+        if (w++)
+            buf_putc(out, ',');
+        buf_json_str(out, names[i]);
+    }
+    buf_putc(out, ']');
+    pthread_rwlock_unlock(&db->lock);
+    free(names);
+}
+
+struct pts {
+    struct tsdb_point *v;
+    size_t n, cap;
+};
+
+static void pts_add(struct pts *p, const struct tsdb_point *pt)
+{
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 256;
+        p->v = xrealloc(p->v, p->cap * sizeof(*p->v));
+    }
+    p->v[p->n++] = *pt;
+}
+
+/* Adds the points of series id from a set of columns (raw or roll-up). */
+static void collect(struct pts *p, int tier, uint64_t id, size_t nrows, const int64_t *ts,
+                    size_t ncols, const uint64_t *ids, double *const *cols, int64_t start,
+                    int64_t end)
+{
+    if (tier == TSDB_RAW) {
+        for (size_t c = 0; c < ncols; c++) {
+            if (ids[c] != id)
+                continue;
+            /* rows are in time order: start at the first one >= start */
+            size_t lo = 0, hi = nrows;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (ts[mid] < start)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            for (size_t r = lo; r < nrows && ts[r] <= end; r++) {
+                double v = cols[c][r];
+                if (chunk_is_absent(v))
+                    continue;
+                struct tsdb_point pt = {ts[r], v, v, v, 1, v, 0};
+                if (chunk_is_stale(v))
+                    pt.count = -1; /* marks a stale marker until sorted */
+                pts_add(p, &pt);
+            }
+            return; /* one column per series in a raw head or chunk */
+        }
+        return;
+    }
+    const double *st[NSTAT] = {0};
+    for (size_t c = 0; c < ncols; c++)
+        if ((ids[c] >> 3) == id && (ids[c] & 7) < NSTAT)
+            st[ids[c] & 7] = cols[c];
+    for (int k = 0; k < NSTAT; k++)
+        if (!st[k])
+            return;
+    for (size_t r = 0; r < nrows; r++) {
+        if (ts[r] < start || ts[r] > end || chunk_is_absent(st[ST_COUNT][r]))
+            continue;
+        struct tsdb_point pt = {ts[r], st[0][r], st[1][r], st[2][r], st[3][r], st[4][r], st[5][r]};
+        pts_add(p, &pt);
+    }
+}
+
+static void collect_head(struct pts *p, int tier, uint64_t id, const struct head *h,
+                         int64_t start, int64_t end)
+{
+    collect(p, tier, id, h->nrows, h->ts, h->ncols, h->ids, h->vals, start, end);
+}
+
+struct want_series {
+    uint64_t id;
+    int tier;
+};
+
+/* Raw columns carry the series id, roll-up columns id << 3 | statistic. */
+static int want_series(void *arg, uint64_t col)
+{
+    const struct want_series *w = arg;
+    return w->tier == TSDB_RAW ? col == w->id : (col >> 3) == w->id;
+}
+
+static int cmp_point(const void *a, const void *b)
+{
+    const struct tsdb_point *x = a, *y = b;
+    return (x->t > y->t) - (x->t < y->t);
+}
+
+/* Sorts collected points, drops repeated timestamps and stale markers,
+ * computes raw increases and keeps those from start on; hands p's array to
+ * *out. */
+static long finish_points(struct pts *p, enum tsdb_tier tier, int64_t start, int64_t lo, int sorted,
+                          struct tsdb_point **out)
+{
+    if (p->n && !sorted)
+        qsort(p->v, p->n, sizeof(*p->v), cmp_point);
+    /* drop repeated timestamps (one of them is kept) and stale markers, and
+     * compute the increase between raw samples */
+    size_t w = 0;
+    double prev = 0;
+    int has_prev = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        struct tsdb_point pt = p->v[i];
+        if (i + 1 < p->n && p->v[i + 1].t == pt.t)
+            continue;
+        if (tier == TSDB_RAW) {
+            if (pt.count < 0) { /* a stale marker ends the series for a while */
+                has_prev = 0;
+                continue;
+            }
+            /* NaN is a value (kept), but no counter increase comes of it */
+            pt.inc = has_prev && !isnan(pt.last)
+                         ? (pt.last >= prev ? pt.last - prev : pt.last)
+                         : 0;
+            if (!isnan(pt.last)) {
+                prev = pt.last;
+                has_prev = 1;
+            }
+        }
+        if (pt.t < (tier == TSDB_RAW ? start : lo))
+            continue;
+        p->v[w++] = pt;
+    }
+    *out = p->v;
+    return (long)w;
+}
+
+long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64_t start,
+                 int64_t end, struct tsdb_point **out)
+{
+    struct pts p = {0};
+    uint64_t gid;
+
+    *out = NULL;
+    /* widen by one bucket so a roll-up bucket that starts before start but
+     * holds later samples is found */
+    int64_t lo = start - TIER_RES_MS[tier];
+    pthread_rwlock_rdlock(&db->lock);
+    struct series *s = series_id < db->by_id_cap ? db->by_id[series_id] : NULL;
+    if (!s) {
+        pthread_rwlock_unlock(&db->lock);
+        return 0;
+    }
+    gid = s->grp->id;
+    pthread_rwlock_unlock(&db->lock);
+
+    struct reader *rd = tsdb_reader_get(db);
+    if (!rd)
+        return -1;
+    sqlite3_stmt *st = rd->chunks;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)gid);
+    sqlite3_bind_int(st, 2, tier);
+    sqlite3_bind_int64(st, 3, lo);
+    sqlite3_bind_int64(st, 4, end);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct chunk_data cd;
+        char err[128];
+        struct want_series ws = {series_id, tier};
+        if (chunk_decode_some(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                              want_series, &ws, &cd, err, sizeof(err)) < 0) {
+            log_warn("tsdb: a chunk of group %llu is unreadable (%s); skipped",
+                     (unsigned long long)gid, err);
+            continue;
+        }
+        double **cols = xmalloc((cd.ncols ? cd.ncols : 1) * sizeof(double *));
+        for (size_t c = 0; c < cd.ncols; c++)
+            cols[c] = cd.values + c * cd.nrows;
+        collect(&p, tier, series_id, cd.nrows, cd.ts, cd.ncols, cd.series, cols, lo, end);
+        free(cols);
+        chunk_data_free(&cd);
+    }
+    tsdb_reader_put(db, rd);
+    if (rc != SQLITE_DONE) {
+        free(p.v);
+        return -1;
+    }
+    pthread_rwlock_rdlock(&db->lock);
+    s = db->by_id[series_id];
+    struct group *g = s->grp;
+    if (tier == TSDB_RAW)
+        collect_head(&p, tier, series_id, &g->ooo, lo, end);
+    collect_head(&p, tier, series_id, &g->head[tier], lo, end);
+    if (tier > TSDB_RAW && s->acc[tier].has && s->acc[tier].bucket <= end) {
+        const double *a = s->acc[tier].st;
+        struct tsdb_point pt = {s->acc[tier].bucket, a[0], a[1], a[2], a[3], a[4], a[5]};
+        pts_add(&p, &pt);
+    }
+    pthread_rwlock_unlock(&db->lock);
+
+    return finish_points(&p, tier, start, lo, 0, out);
+}
+
+long tsdb_recent(struct tsdb *db, uint64_t series_id, int64_t start, int64_t end,
+                 struct tsdb_point **out, int *covered)
+{
+    struct pts p = {0};
+
+    *out = NULL;
+    *covered = 0;
+    pthread_rwlock_rdlock(&db->lock);
+    struct series *s = series_id < db->by_id_cap ? db->by_id[series_id] : NULL;
+    if (!s) {
+        pthread_rwlock_unlock(&db->lock);
+        return 0;
+    }
+    const struct head *h = &s->grp->head[TSDB_RAW], *prev = &s->grp->prev_raw;
+    /* memory answers when the head, or the head sealed before it, reaches
+     * back to start and nothing older is waiting in the out-of-order head */
+    int in_head = h->nrows > 0 && h->ts[0] <= start;
+    int in_prev = prev->nrows > 0 && prev->ts[0] <= start &&
+                  (h->nrows == 0 || prev->ts[prev->nrows - 1] <= h->ts[0]);
+    *covered = (in_head || in_prev) && s->grp->ooo.nrows == 0;
+    if (*covered) {
+        if (!in_head)
+            collect_head(&p, TSDB_RAW, series_id, prev, start, end);
+        collect_head(&p, TSDB_RAW, series_id, h, start, end);
+    }
+    pthread_rwlock_unlock(&db->lock);
+    if (!*covered)
+        return 0;
+    /* heads keep rows in time order, and the sealed one ends before the open one */
+    return finish_points(&p, TSDB_RAW, start, start, 1, out);
+}
+
+int tsdb_last(struct tsdb *db, uint64_t series_id, int64_t *ts_ms, double *value)
+{
+    int rc = -1;
+    pthread_rwlock_rdlock(&db->lock);
+    struct series *s = series_id < db->by_id_cap ? db->by_id[series_id] : NULL;
+    if (s && s->last_ts && !chunk_is_stale(s->last_value)) {
+        *ts_ms = s->last_ts;
+        *value = s->last_value;
+        rc = 0;
+    }
+    pthread_rwlock_unlock(&db->lock);
+    return rc;
+}
+
+size_t tsdb_latest_json(struct tsdb *db, const struct selector *sel, struct buf *out)
+{
+    size_t n = 0;
+
+    pthread_rwlock_rdlock(&db->lock);
+    for (size_t i = 0; i < db->by_id_cap; i++) {
+        struct series *s = db->by_id[i];
+        if (!s || !s->last_ts || chunk_is_stale(s->last_value) ||
+            (sel && sel->metric && strcmp(sel->metric, s->lab.name)) ||
+            (sel && !sel_matches(sel, tsdb_label_get, s)))
+            continue;
+        char tail[96], num[40];
+        expo_format_value(num, sizeof(num), s->last_value);
+        int64_t t = s->last_ts;
+        int tl = snprintf(tail, sizeof(tail), ",\"value\":[%lld.%03lld,\"%s\"]}", (long long)(t / 1000),
+                          (long long)(t % 1000 < 0 ? -(t % 1000) : t % 1000), num);
+        if (n++)
+            buf_putc(out, ',');
+        buf_append(out, "{\"metric\":", 10);
+        buf_append(out, s->json, s->json_len);
+        buf_append(out, tail, (size_t)tl);
+    }
+    pthread_rwlock_unlock(&db->lock);
+    return n;
+}

@@ -1,0 +1,424 @@
+/* The store's write path (the writer thread): heads, sealing into chunks,
+ * roll-ups, stale markers, commits and retention. */
+#include "tsdb_impl.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../lib/expo.h"
+#include "../../lib/hash.h"
+#include "../../lib/log.h"
+#include "../../lib/now.h"
+#include "../../lib/xalloc.h"
+#include "chunk.h"
+#include "db.h"
+
+void tsdb_head_free(struct head *h)
+{
+    for (size_t c = 0; c < h->ncols; c++)
+        free(h->vals[c]);
+    free(h->vals);
+    free(h->ids);
+    free(h->ts);
+    memset(h, 0, sizeof(*h));
+}
+
+static void head_clear(struct head *h)
+{
+    for (size_t c = 0; c < h->ncols; c++)
+        free(h->vals[c]);
+    h->nrows = 0;
+    h->ncols = 0;
+    h->gen++;
+}
+
+static size_t head_col(struct head *h, uint64_t id)
+{
+    for (size_t c = h->ncols; c-- > 0;)
+        if (h->ids[c] == id)
+            return c;
+    if (h->ncols == h->colcap) {
+        h->colcap = h->colcap ? h->colcap * 2 : 64;
+        h->ids = xrealloc(h->ids, h->colcap * sizeof(*h->ids));
+        h->vals = xrealloc(h->vals, h->colcap * sizeof(*h->vals));
+    }
+    double *v = xmalloc((h->cap ? h->cap : 1) * sizeof(double));
+    for (size_t r = 0; r < h->cap; r++)
+        v[r] = chunk_absent();
+    h->ids[h->ncols] = id;
+    h->vals[h->ncols] = v;
+    return h->ncols++;
+}
+
+static void head_grow(struct head *h, size_t cap)
+{
+    if (cap <= h->cap)
+        return;
+    h->ts = xrealloc(h->ts, cap * sizeof(*h->ts));
+    for (size_t c = 0; c < h->ncols; c++) {
+        h->vals[c] = xrealloc(h->vals[c], cap * sizeof(double));
+        for (size_t r = h->cap; r < cap; r++)
+            h->vals[c][r] = chunk_absent();
+    }
+    h->cap = cap;
+}
+
+/* Row for ts, inserting one if needed. */
+static size_t head_row(struct head *h, int64_t ts)
+{
+    if (h->nrows && ts == h->ts[h->nrows - 1])
+        return h->nrows - 1;
+    if (h->nrows == h->cap)
+        head_grow(h, h->cap ? h->cap * 2 : 16);
+    if (!h->nrows || ts > h->ts[h->nrows - 1]) {
+        h->ts[h->nrows] = ts;
+        return h->nrows++;
+    }
+    size_t lo = 0, hi = h->nrows;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (h->ts[mid] < ts)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < h->nrows && h->ts[lo] == ts)
+        return lo;
+    memmove(h->ts + lo + 1, h->ts + lo, (h->nrows - lo) * sizeof(*h->ts));
+    h->ts[lo] = ts;
+    for (size_t c = 0; c < h->ncols; c++) {
+        memmove(h->vals[c] + lo + 1, h->vals[c] + lo, (h->nrows - lo) * sizeof(double));
+        h->vals[c][lo] = chunk_absent();
+    }
+    h->nrows++;
+    return lo;
+}
+
+static void head_set(struct head *h, uint64_t id, int64_t ts, double v)
+{
+    size_t c = head_col(h, id);
+    size_t r = head_row(h, ts);
+    h->vals[c][r] = v;
+}
+
+/* Encodes h as a pending chunk of group g and empties h. */
+/* dst becomes a copy of src's rows (dst's old contents freed). */
+static void head_copy(struct head *dst, const struct head *src)
+{
+    tsdb_head_free(dst);
+    dst->nrows = dst->cap = src->nrows;
+    dst->ncols = dst->colcap = src->ncols;
+    dst->ts = xmalloc((src->nrows ? src->nrows : 1) * sizeof(int64_t));
+    memcpy(dst->ts, src->ts, src->nrows * sizeof(int64_t));
+    dst->ids = xmalloc((src->ncols ? src->ncols : 1) * sizeof(uint64_t));
+    memcpy(dst->ids, src->ids, src->ncols * sizeof(uint64_t));
+    dst->vals = xmalloc((src->ncols ? src->ncols : 1) * sizeof(double *));
+    for (size_t c = 0; c < src->ncols; c++) {
+        dst->vals[c] = xmalloc((src->nrows ? src->nrows : 1) * sizeof(double));
+        memcpy(dst->vals[c], src->vals[c], src->nrows * sizeof(double));
+    }
+}
+
+void tsdb_seal(struct tsdb *db, struct group *g, struct head *h, int tier)
+{
+    struct chunk_data cd;
+    struct pending *p;
+
+    if (!h->nrows)
+        return;
+    cd.nrows = h->nrows;
+    cd.ncols = h->ncols;
+    cd.ts = h->ts;
+    cd.series = h->ids;
+    cd.values = xmalloc((cd.nrows * cd.ncols != 0 ? cd.nrows * cd.ncols : 1) * sizeof(double));
+    for (size_t c = 0; c < h->ncols; c++)
+        memcpy(cd.values + c * cd.nrows, h->vals[c], cd.nrows * sizeof(double));
+    if (db->npend == db->pend_cap) {
+        db->pend_cap = db->pend_cap ? db->pend_cap * 2 : 32;
+        db->pend = xrealloc(db->pend, db->pend_cap * sizeof(*db->pend));
+    }
+    p = &db->pend[db->npend];
+    memset(p, 0, sizeof(*p));
+    buf_init(&p->data, 0);
+    if (chunk_encode(&cd, db->cfg.zstd_level, &p->data) < 0) {
+        log_error("tsdb: cannot encode a chunk of %s/%s; %zu samples dropped", g->job,
+                  g->instance, cd.nrows * cd.ncols);
+        buf_free(&p->data);
+        free(cd.values);
+        head_clear(h);
+        return;
+    }
+    p->grp = g->id;
+    p->tier = tier;
+    p->tmin = h->ts[0];
+    p->tmax = h->ts[h->nrows - 1];
+    p->rows = cd.nrows;
+    p->cols = cd.ncols;
+    db->npend++;
+    free(cd.values);
+    /* recent windows (alert rules) keep reading from memory after a tsdb_seal */
+    if (h == &g->head[TSDB_RAW])
+        head_copy(&g->prev_raw, h);
+    head_clear(h);
+}
+
+static void acc_feed(struct tsdb *db, struct series *s, int tier, int64_t t, const double *st);
+
+void tsdb_acc_emit(struct tsdb *db, struct series *s, int tier)
+{
+    struct acc *a = &s->acc[tier];
+    struct group *g = s->grp;
+    struct head *h = &g->head[tier];
+
+    if (!a->has)
+        return;
+    if (h->nrows >= TIER_ROWS[tier] && a->bucket > h->ts[h->nrows - 1])
+        tsdb_seal(db, g, h, tier);
+    for (int k = 0; k < NSTAT; k++)
+        head_set(h, (s->id << 3) | (uint64_t)k, a->bucket, a->st[k]);
+    if (tier + 1 < TSDB_TIERS)
+        acc_feed(db, s, tier + 1, a->bucket, a->st);
+    a->has = 0;
+}
+
+static void acc_feed(struct tsdb *db, struct series *s, int tier, int64_t t, const double *st)
+{
+    struct acc *a = &s->acc[tier];
+    int64_t bucket = t - (((t % TIER_RES_MS[tier]) + TIER_RES_MS[tier]) % TIER_RES_MS[tier]);
+
+    if (a->has && bucket < a->bucket)
+        return; /* older than the open bucket: only the raw tier keeps it */
+    if (a->has && bucket > a->bucket)
+        tsdb_acc_emit(db, s, tier);
+    if (!a->has) {
+        a->has = 1;
+        a->bucket = bucket;
+        memcpy(a->st, st, sizeof(a->st));
+        return;
+    }
+    a->st[ST_MIN] = fmin(a->st[ST_MIN], st[ST_MIN]);
+    a->st[ST_MAX] = fmax(a->st[ST_MAX], st[ST_MAX]);
+    a->st[ST_SUM] += st[ST_SUM];
+    a->st[ST_COUNT] += st[ST_COUNT];
+    a->st[ST_LAST] = st[ST_LAST];
+    a->st[ST_INC] += st[ST_INC];
+}
+
+static struct group *group_get(struct tsdb *db, const char *job, const char *inst)
+{
+    struct group *g = tsdb_group_find(db, job, inst);
+    if (g)
+        return g;
+    sqlite3_reset(db->ins_group);
+    sqlite3_bind_text(db->ins_group, 1, job, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(db->ins_group, 2, inst, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(db->ins_group) != SQLITE_DONE) {
+        snprintf(db->st.last_error, sizeof(db->st.last_error), "new group: %s",
+                 sqlite3_errmsg(db->w));
+        db->st.write_errors++;
+        return NULL;
+    }
+    return tsdb_group_new(db, (uint64_t)sqlite3_last_insert_rowid(db->w), job, inst);
+}
+
+static struct series *series_get(struct tsdb *db, const char *key, size_t len)
+{
+    struct series *s = tsdb_series_find(db, key, len);
+    if (s)
+        return s;
+    if (len > MAX_KEY)
+        return NULL;
+    s = xcalloc(1, sizeof(*s));
+    s->key = xstrndup(key, len);
+    if (strlen(s->key) != len || tsdb_parse_key(s) < 0) {
+        tsdb_series_free(s);
+        return NULL;
+    }
+    const char *job = tsdb_label_of(s, "job"), *inst = tsdb_label_of(s, "instance");
+    /* series without job and instance (imports) are grouped by metric name,
+     * so unrelated series do not share one sparse head */
+    s->grp = job || inst ? group_get(db, job ? job : "", inst ? inst : "")
+                         : group_get(db, "", s->lab.name);
+    if (!s->grp) {
+        tsdb_series_free(s);
+        return NULL;
+    }
+    sqlite3_reset(db->ins_series);
+    sqlite3_bind_text(db->ins_series, 1, s->key, (int)len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(db->ins_series, 2, (sqlite3_int64)s->grp->id);
+    if (sqlite3_step(db->ins_series) != SQLITE_DONE) {
+        snprintf(db->st.last_error, sizeof(db->st.last_error), "new series: %s",
+                 sqlite3_errmsg(db->w));
+        db->st.write_errors++;
+        tsdb_series_free(s);
+        return NULL;
+    }
+    s->id = (uint64_t)sqlite3_last_insert_rowid(db->w);
+    tsdb_add_member(s->grp, s);
+    tsdb_series_index(db, s);
+    return s;
+}
+
+static void append_one(struct tsdb *db, struct series *s, int64_t ts, double v)
+{
+    struct group *g = s->grp;
+    struct head *h = &g->head[TSDB_RAW];
+
+    if (h->nrows && ts < h->ts[0]) {
+        /* older than the open head: a backfill or import of the past */
+        if (g->ooo.nrows >= db->cfg.head_rows * 4 && ts > g->ooo.ts[g->ooo.nrows - 1])
+            tsdb_seal(db, g, &g->ooo, TSDB_RAW);
+        head_set(&g->ooo, s->id, ts, v);
+    } else {
+        if (h->nrows >= db->cfg.head_rows && ts > h->ts[h->nrows - 1])
+            tsdb_seal(db, g, h, TSDB_RAW);
+        if (!h->nrows)
+            g->head_opened_ms = now_wall_ms();
+        if (s->raw_gen != h->gen + 1 || s->raw_col >= h->ncols || h->ids[s->raw_col] != s->id) {
+            s->raw_col = head_col(h, s->id);
+            s->raw_gen = h->gen + 1; /* +1: a zeroed series never looks cached */
+        }
+        size_t row = head_row(h, ts); /* may grow every column: before indexing */
+        h->vals[s->raw_col][row] = v;
+    }
+    if (ts >= s->last_ts) {
+        s->last_ts = ts;
+        s->last_value = v;
+    }
+    if (ts > g->last_ts)
+        g->last_ts = ts;
+    if (chunk_is_stale(v)) {
+        s->has_prev = 0;
+        return;
+    }
+    if (isnan(v))
+        return;
+    if (s->has_prev && ts <= s->prev_ts)
+        return; /* out of order: raw only */
+    double inc = 0;
+    if (s->has_prev)
+        inc = v >= s->prev_value ? v - s->prev_value : v; /* a counter reset restarts at v */
+    s->prev_ts = ts;
+    s->prev_value = v;
+    s->has_prev = 1;
+    double st[NSTAT] = {v, v, v, 1, v, inc};
+    acc_feed(db, s, TSDB_1M, ts, st);
+}
+
+size_t tsdb_append(struct tsdb *db, const struct tsdb_sample *smp, size_t n)
+{
+    size_t stored = 0;
+    int in_tx = 0;
+
+    pthread_rwlock_wrlock(&db->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct series *s = tsdb_series_find(db, smp[i].key, smp[i].key_len);
+        if (!s) {
+            /* new series are inserted in one transaction per batch: a new
+             * fleet brings hundreds of thousands at once */
+            if (!in_tx)
+                in_tx = db_exec(db->w, "BEGIN IMMEDIATE") == 0;
+            s = series_get(db, smp[i].key, smp[i].key_len);
+        }
+        if (!s)
+            continue;
+        append_one(db, s, smp[i].ts_ms, smp[i].value);
+        stored++;
+    }
+    if (in_tx && db_exec(db->w, "COMMIT") < 0) {
+        db_exec(db->w, "ROLLBACK");
+        log_error("tsdb: cannot record new series: %s", sqlite3_errmsg(db->w));
+    }
+    db->st.samples_appended += stored;
+    pthread_rwlock_unlock(&db->lock);
+    return stored;
+}
+
+void tsdb_scrape_done(struct tsdb *db, const char *job, const char *instance, int64_t ts_ms)
+{
+    pthread_rwlock_wrlock(&db->lock);
+    struct group *g = tsdb_group_find(db, job, instance);
+    for (size_t i = 0; g && i < g->nmembers; i++) {
+        struct series *s = g->members[i];
+        if (s->last_ts && s->last_ts < ts_ms && !chunk_is_stale(s->last_value))
+            append_one(db, s, ts_ms, chunk_stale());
+    }
+    pthread_rwlock_unlock(&db->lock);
+}
+
+static void retention(struct tsdb *db, int64_t now_ms)
+{
+    sqlite3_stmt *st = db_prepare(db->w, "DELETE FROM chunks WHERE tier = ? AND t_max < ?");
+    if (!st)
+        return;
+    for (int t = 0; t < TSDB_TIERS; t++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int(st, 1, t);
+        sqlite3_bind_int64(st, 2, now_ms - __atomic_load_n(&db->cfg.retention_ms[t], __ATOMIC_RELAXED));
+        if (sqlite3_step(st) != SQLITE_DONE)
+            log_warn("tsdb: retention of tier %d failed: %s", t, sqlite3_errmsg(db->w));
+    }
+    sqlite3_finalize(st);
+}
+
+int tsdb_commit(struct tsdb *db, int64_t now_ms)
+{
+    size_t done = 0;
+    int rc = 0;
+
+    pthread_rwlock_wrlock(&db->lock);
+    for (size_t i = 0; i < db->ngroups; i++) {
+        struct group *g = db->groups[i];
+        if (g->head[TSDB_RAW].nrows && now_ms - g->head_opened_ms > db->cfg.max_head_age_ms)
+            tsdb_seal(db, g, &g->head[TSDB_RAW], TSDB_RAW);
+        if (g->ooo.nrows)
+            tsdb_seal(db, g, &g->ooo, TSDB_RAW);
+    }
+    if (db->npend && db_exec(db->w, "BEGIN IMMEDIATE") == 0) {
+        for (; done < db->npend; done++) {
+            struct pending *p = &db->pend[done];
+            sqlite3_reset(db->ins_chunk);
+            sqlite3_bind_int64(db->ins_chunk, 1, (sqlite3_int64)p->grp);
+            sqlite3_bind_int(db->ins_chunk, 2, p->tier);
+            sqlite3_bind_int64(db->ins_chunk, 3, p->tmin);
+            sqlite3_bind_int64(db->ins_chunk, 4, p->tmax);
+            sqlite3_bind_int64(db->ins_chunk, 5, (sqlite3_int64)p->rows);
+            sqlite3_bind_int64(db->ins_chunk, 6, (sqlite3_int64)p->cols);
+            sqlite3_bind_blob(db->ins_chunk, 7, p->data.data, (int)p->data.len, SQLITE_STATIC);
+            if (sqlite3_step(db->ins_chunk) != SQLITE_DONE)
+                break;
+        }
+        if (done < db->npend || db_exec(db->w, "COMMIT") < 0) {
+            snprintf(db->st.last_error, sizeof(db->st.last_error), "writing chunks: %s",
+                     sqlite3_errmsg(db->w));
+            db->st.write_errors++;
+            db_exec(db->w, "ROLLBACK");
+            log_error("tsdb: %s; %zu chunks kept in memory and retried", db->st.last_error,
+                      db->npend);
+            done = 0;
+            rc = -1;
+        } else {
+            db->st.last_error[0] = '\0';
+        }
+    } else if (db->npend) {
+        rc = -1;
+    }
+    for (size_t i = 0; i < done; i++) {
+        db->st.chunks_written++;
+        db->st.chunk_bytes += db->pend[i].data.len;
+        buf_free(&db->pend[i].data);
+    }
+    if (done && db->npend > done)
+        memmove(db->pend, db->pend + done, (db->npend - done) * sizeof(*db->pend));
+    db->npend -= done;
+    pthread_rwlock_unlock(&db->lock);
+    if (now_ms - db->last_retention_ms > 60000) {
+        db->last_retention_ms = now_ms;
+        retention(db, now_ms);
+    }
+    return rc;
+}
