@@ -243,6 +243,8 @@ static void json_value(struct buf *out, double v)
     buf_append(out, num, expo_format_value(num, sizeof(num), v));
 }
 
+/* Long on purpose: one pass over the ring writing segments as it goes (no
+ * copy of the ring is made); its state is the loop's own. */
 void history_render_json(struct history *h, int64_t since_ms, int64_t until_ms, struct buf *out)
 {
     struct history_entry *copy = NULL;

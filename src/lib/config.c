@@ -118,6 +118,8 @@ int config_set(const struct config_key *keys, size_t nkeys, void *target, const 
 /* The parser's states between events. */
 enum pstate { EXPECT_MAP, EXPECT_KEY, EXPECT_VALUE, DONE };
 
+/* Long on purpose: one loop over libyaml's events as a small state machine
+ * (map, key, value), read top to bottom. */
 int config_parse(const char *text, size_t len, const struct config_key *keys, size_t nkeys,
                  void *target, char *err, size_t errlen)
 {

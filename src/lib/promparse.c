@@ -198,6 +198,9 @@ static const char *parse_value(struct parser *p, const char *s, const char *end,
     return s + 1;
 }
 
+/* Long on purpose: one left-to-right pass over a line (name, labels, value,
+ * timestamp, exemplar) that bails out at the first bad byte; the hot path
+ * of every scrape, kept in one frame. */
 static int parse_sample(struct parser *p, const char *s, const char *end, struct prom_sample *smp)
 {
     size_t n = name_len(s, end, 1), scratch_pos = 0;

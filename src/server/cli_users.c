@@ -133,6 +133,8 @@ static int need_user(struct cli_db *d, const char *name, int64_t *id)
     return *id ? 0 : -1;
 }
 
+/* Long on purpose: the subcommand dispatch (add, passwd, list, disable,
+ * enable, delete), each a few lines over the auth module. */
 int cli_user(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -228,6 +230,8 @@ static void token_usage(FILE *f)
                "DIR defaults to $GPUFLEET_DATA or ./data\n");
 }
 
+/* Long on purpose: the subcommand dispatch (add, list, revoke) with its
+ * option parsing. */
 int cli_token(int argc, char **argv)
 {
     static const struct option longopts[] = {

@@ -207,15 +207,123 @@ static void auth_config_from(const struct server_options *o, struct auth_config 
     ac->max_concurrent_logins = (int)o->max_concurrent_logins;
 }
 
+/* Opens the databases under data_dir (creating the first admin) and the
+ * store. 0, or -1 (logged). */
+static int open_databases(struct server_app *app)
+{
+    struct server_options *o = app->opts;
+    struct auth_config ac;
+    struct tsdb_config tc;
+    char err[512], path[4200];
+
+    if (mkdir(o->data_dir, 0700) < 0 && errno != EEXIST) {
+        log_error("data_dir %s: %s", o->data_dir, strerror(errno));
+        return -1;
+    }
+    if (settings_load(app, err, sizeof(err)) < 0)
+        goto fail;
+    snprintf(path, sizeof(path), "%s/gpufleet.db", o->data_dir);
+    if (!(app->reg = reg_open(path, err, sizeof(err))))
+        goto fail;
+    auth_config_from(o, &ac);
+    snprintf(path, sizeof(path), "%s/auth.db", o->data_dir);
+    if (!(app->auth = auth_open(path, &ac, err, sizeof(err))))
+        goto fail;
+    snprintf(path, sizeof(path), "%s/audit.db", o->data_dir);
+    if (!(app->audit = audit_open(path, o->audit_retention_days, err, sizeof(err))))
+        goto fail;
+    if (bootstrap_admin(app) < 0)
+        return -1;
+    tsdb_config_defaults(&tc);
+    tc.retention_ms[TSDB_RAW] = o->raw_retention_days * 86400000LL;
+    tc.retention_ms[TSDB_1M] = o->m1_retention_days * 86400000LL;
+    tc.retention_ms[TSDB_1H] = o->h1_retention_days * 86400000LL;
+    snprintf(app->db_path, sizeof(app->db_path), "%s/tsdb.db", o->data_dir);
+    if (!(app->db = tsdb_open(app->db_path, &tc, err, sizeof(err))))
+        goto fail;
+    return 0;
+fail:
+    log_error("%s", err);
+    return -1;
+}
+
+/* The data path: store writer, live fleet state and its hub, remote_write,
+ * scraper. 0 or -1. */
+static int start_pipeline(struct server_app *app)
+{
+    struct server_options *o = app->opts;
+    struct scrape_config sc;
+
+    if (o->remote_write_url)
+        app->rw = remote_write_start(o->remote_write_url, (size_t)o->remote_write_queue_samples);
+    app->hub = ws_hub_new(256);
+    app->fleet = fleet_new(live_event, app->hub);
+    app->in = ingest_start(app->db, 4000000, stored_hook, app);
+    if (!app->in)
+        return -1;
+    scrape_config_defaults(&sc);
+    sc.agent_interval_ms = o->agent_interval_ms;
+    sc.exporter_interval_ms = o->exporter_interval_ms;
+    sc.timeout_ms = o->scrape_timeout_ms;
+    sc.max_body_bytes = (size_t)o->max_scrape_bytes;
+    sc.max_series = (size_t)o->max_series_per_target;
+    sc.max_label_value_len = (size_t)o->max_label_value_len;
+    app->scraper = scraper_start(&sc, app->reg, app->in, app->db);
+    return app->scraper ? 0 : -1;
+}
+
+/* The alert engine, its events pushed to browsers. 0 or -1 (logged). */
+static int start_alerts(struct server_app *app, int https)
+{
+    struct server_options *o = app->opts;
+    char ext[300], err[512], path[4200];
+
+    snprintf(ext, sizeof(ext), "%s", o->public_url ? o->public_url : "");
+    if (!o->public_url)
+        snprintf(ext, sizeof(ext), "%s://%s", https ? "https" : "http", o->listen);
+    struct alerts_config alc = {.eval_interval_ms = o->alert_eval_interval_ms,
+                                .rules_file = o->alert_rules_file,
+                                .default_rules = (int)o->alert_default_rules,
+                                .external_url = ext,
+                                .group_by = o->alert_group_by,
+                                .group_wait_ms = o->alert_group_wait_ms,
+                                .group_interval_ms = o->alert_group_interval_ms,
+                                .repeat_interval_ms = o->alert_repeat_interval_ms,
+                                .history_days = o->alert_history_days,
+                                .on_event = live_event,
+                                .event_arg = app->hub};
+    snprintf(path, sizeof(path), "%s/alerts.db", o->data_dir);
+    if (!(app->alerts = alerts_start(path, &alc, app->db, err, sizeof(err)))) {
+        log_error("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stops in the order data flows back: browsers and HTTP first, the store
+ * last. Every part may be missing (a failed start). */
+static void stop_all(struct server_app *app, struct http_server *http)
+{
+    ws_hub_close(app->hub); /* its sockets belong to the HTTP server */
+    http_stop(http);
+    alerts_stop(app->alerts);
+    scraper_stop(app->scraper);
+    ingest_stop(app->in); /* its hook pushes to the fleet and the hub: free them after */
+    fleet_free(app->fleet);
+    ws_hub_free(app->hub);
+    remote_write_stop(app->rw);
+    tsdb_close(app->db);
+    reg_close(app->reg);
+    auth_close(app->auth);
+    audit_close(app->audit);
+}
+
 static int serve(int argc, char **argv)
 {
     struct server_options opts;
     struct server_app app;
     struct http_server *http = NULL;
-    struct tsdb_config tc;
-    struct scrape_config sc;
-    struct auth_config ac;
-    char err[512], path[4200];
+    char err[512];
     char *cert = NULL, *key = NULL;
     sigset_t sigs;
     int rc = 1;
@@ -233,86 +341,17 @@ static int serve(int argc, char **argv)
      * heap so their pages are reused instead of faulted in again each time */
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
-
-    if (mkdir(opts.data_dir, 0700) < 0 && errno != EEXIST) {
-        log_error("data_dir %s: %s", opts.data_dir, strerror(errno));
-        goto fail;
-    }
     app.opts = &opts;
     app.started_ms = now_wall_ms();
-    if (settings_load(&app, err, sizeof(err)) < 0) {
-        log_error("%s", err);
-        goto fail;
-    }
-    snprintf(path, sizeof(path), "%s/gpufleet.db", opts.data_dir);
-    if (!(app.reg = reg_open(path, err, sizeof(err)))) {
-        log_error("%s", err);
-        goto fail;
-    }
-    auth_config_from(&opts, &ac);
-    snprintf(path, sizeof(path), "%s/auth.db", opts.data_dir);
-    if (!(app.auth = auth_open(path, &ac, err, sizeof(err)))) {
-        log_error("%s", err);
-        goto fail;
-    }
-    snprintf(path, sizeof(path), "%s/audit.db", opts.data_dir);
-    if (!(app.audit = audit_open(path, opts.audit_retention_days, err, sizeof(err)))) {
-        log_error("%s", err);
-        goto fail;
-    }
-    if (bootstrap_admin(&app) < 0)
+    if (open_databases(&app) < 0)
         goto fail;
     if (opts.tls_cert_file && (!(cert = read_pem(opts.tls_cert_file, "tls_cert_file", err, sizeof(err))) ||
                                !(key = read_pem(opts.tls_key_file, "tls_key_file", err, sizeof(err))))) {
         log_error("%s", err);
         goto fail;
     }
-    tsdb_config_defaults(&tc);
-    tc.retention_ms[TSDB_RAW] = opts.raw_retention_days * 86400000LL;
-    tc.retention_ms[TSDB_1M] = opts.m1_retention_days * 86400000LL;
-    tc.retention_ms[TSDB_1H] = opts.h1_retention_days * 86400000LL;
-    snprintf(app.db_path, sizeof(app.db_path), "%s/tsdb.db", opts.data_dir);
-    if (!(app.db = tsdb_open(app.db_path, &tc, err, sizeof(err)))) {
-        log_error("%s", err);
+    if (start_pipeline(&app) < 0 || start_alerts(&app, cert != NULL) < 0)
         goto fail;
-    }
-    if (opts.remote_write_url)
-        app.rw = remote_write_start(opts.remote_write_url, (size_t)opts.remote_write_queue_samples);
-    app.hub = ws_hub_new(256);
-    app.fleet = fleet_new(live_event, app.hub);
-    app.in = ingest_start(app.db, 4000000, stored_hook, &app);
-    if (!app.in)
-        goto fail;
-    scrape_config_defaults(&sc);
-    sc.agent_interval_ms = opts.agent_interval_ms;
-    sc.exporter_interval_ms = opts.exporter_interval_ms;
-    sc.timeout_ms = opts.scrape_timeout_ms;
-    sc.max_body_bytes = (size_t)opts.max_scrape_bytes;
-    sc.max_series = (size_t)opts.max_series_per_target;
-    sc.max_label_value_len = (size_t)opts.max_label_value_len;
-    app.scraper = scraper_start(&sc, app.reg, app.in, app.db);
-    if (!app.scraper)
-        goto fail;
-    char ext[300];
-    snprintf(ext, sizeof(ext), "%s", opts.public_url ? opts.public_url : "");
-    if (!opts.public_url)
-        snprintf(ext, sizeof(ext), "%s://%s", cert ? "https" : "http", opts.listen);
-    struct alerts_config alc = {.eval_interval_ms = opts.alert_eval_interval_ms,
-                                .rules_file = opts.alert_rules_file,
-                                .default_rules = (int)opts.alert_default_rules,
-                                .external_url = ext,
-                                .group_by = opts.alert_group_by,
-                                .group_wait_ms = opts.alert_group_wait_ms,
-                                .group_interval_ms = opts.alert_group_interval_ms,
-                                .repeat_interval_ms = opts.alert_repeat_interval_ms,
-                                .history_days = opts.alert_history_days};
-    alc.on_event = live_event;
-    alc.event_arg = app.hub;
-    snprintf(path, sizeof(path), "%s/alerts.db", opts.data_dir);
-    if (!(app.alerts = alerts_start(path, &alc, app.db, err, sizeof(err)))) {
-        log_error("%s", err);
-        goto fail;
-    }
     http = api_start(&app, cert, key, err, sizeof(err));
     if (!http) {
         log_error("%s", err);
@@ -323,18 +362,7 @@ static int serve(int argc, char **argv)
     signals_wait(&sigs);
     rc = 0;
 fail:
-    ws_hub_close(app.hub); /* its sockets belong to the HTTP server */
-    http_stop(http);
-    alerts_stop(app.alerts);
-    scraper_stop(app.scraper);
-    ingest_stop(app.in); /* its hook pushes to the fleet and the hub: free them after */
-    fleet_free(app.fleet);
-    ws_hub_free(app.hub);
-    remote_write_stop(app.rw);
-    tsdb_close(app.db);
-    reg_close(app.reg);
-    auth_close(app.auth);
-    audit_close(app.audit);
+    stop_all(&app, http);
     if (key)
         explicit_bzero(key, strlen(key));
     free(cert);

@@ -149,18 +149,14 @@ struct server_in {
     const json_t *labels, *targets;
 };
 
-static int check_body(const json_t *body, int creating, struct server_in *in, struct errinfo *e)
+/* Refuses fields a server does not have. */
+static int check_known(const json_t *body, struct errinfo *e)
 {
     static const char *known[] = {"name", "address", "agent_port", "agent_token", "labels",
                                   "targets"};
     const char *k;
     json_t *v;
 
-    memset(in, 0, sizeof(*in));
-    if (!json_is_object(body)) {
-        errinfo_set(e, 400, "invalid_body", NULL, "the body must be a JSON object");
-        return -1;
-    }
     json_object_foreach((json_t *)body, k, v) {
         int ok = 0;
         for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
@@ -170,11 +166,17 @@ static int check_body(const json_t *body, int creating, struct server_in *in, st
             return -1;
         }
     }
-    v = json_object_get(body, "name");
+    return 0;
+}
+
+/* name, address, agent_port and agent_token. */
+static int check_agent(const json_t *body, int creating, struct server_in *in, struct errinfo *e)
+{
+    json_t *v = json_object_get(body, "name");
     if (v) {
         if (!json_is_string(v) || !valid_name(json_string_value(v), 64)) {
             errinfo_set(e, 400, "invalid_field", "name",
-                    "name must be 1-64 letters, digits, '.', '_' or '-'");
+                        "name must be 1-64 letters, digits, '.', '_' or '-'");
             return -1;
         }
         in->name = json_string_value(v);
@@ -186,7 +188,7 @@ static int check_body(const json_t *body, int creating, struct server_in *in, st
     if (v) {
         if (!json_is_string(v) || !valid_address(json_string_value(v))) {
             errinfo_set(e, 400, "invalid_field", "address",
-                    "address must be a host name or IP address");
+                        "address must be a host name or IP address");
             return -1;
         }
         in->address = json_string_value(v);
@@ -208,7 +210,7 @@ static int check_body(const json_t *body, int creating, struct server_in *in, st
         const char *t = json_is_string(v) ? json_string_value(v) : NULL;
         if (!t || strlen(t) < 16 || strlen(t) > 512 || !printable(t)) {
             errinfo_set(e, 400, "invalid_field", "agent_token",
-                    "agent_token must be 16-512 printable characters");
+                        "agent_token must be 16-512 printable characters");
             return -1;
         }
         in->token = t;
@@ -216,73 +218,100 @@ static int check_body(const json_t *body, int creating, struct server_in *in, st
     } else if (v) {
         in->has_token = 1; /* null clears it */
     }
-    v = json_object_get(body, "labels");
-    if (v) {
-        const char *lk;
-        json_t *lv;
-        if (!json_is_object(v) || json_object_size(v) > MAX_LABELS) {
-            errinfo_set(e, 400, "invalid_field", "labels",
+    return 0;
+}
+
+static int check_labels(const json_t *v, struct errinfo *e)
+{
+    const char *lk;
+    json_t *lv;
+
+    if (!json_is_object(v) || json_object_size(v) > MAX_LABELS) {
+        errinfo_set(e, 400, "invalid_field", "labels",
                     "labels must be an object of at most %d strings", MAX_LABELS);
-            return -1;
-        }
-        json_object_foreach(v, lk, lv) {
-            if (!valid_label_name(lk) || !json_is_string(lv) ||
-                strlen(json_string_value(lv)) > 256) {
-                errinfo_set(e, 400, "invalid_field", "labels",
+        return -1;
+    }
+    json_object_foreach((json_t *)v, lk, lv) {
+        if (!valid_label_name(lk) || !json_is_string(lv) || strlen(json_string_value(lv)) > 256) {
+            errinfo_set(e, 400, "invalid_field", "labels",
                         "label '%.60s': names are [a-zA-Z_][a-zA-Z0-9_]* (not __*), values "
                         "strings of at most 256 bytes",
                         lk);
-                return -1;
-            }
+            return -1;
         }
+    }
+    return 0;
+}
+
+/* One target of targets[i]; the names before it are unique already. */
+static int check_target(const json_t *all, size_t i, const json_t *t, struct errinfo *e)
+{
+    char inst[300], field[64];
+    json_t *tn = json_object_get(t, "name"), *tu = json_object_get(t, "url"),
+           *ti = json_object_get(t, "interval_ms");
+
+    snprintf(field, sizeof(field), "targets[%zu]", i);
+    if (!json_is_object(t)) {
+        errinfo_set(e, 400, "invalid_field", field, "a target is an object");
+        return -1;
+    }
+    if (!json_is_string(tn) || !valid_name(json_string_value(tn), 64)) {
+        snprintf(field, sizeof(field), "targets[%zu].name", i);
+        errinfo_set(e, 400, "invalid_field", field,
+                    "a target name is 1-64 letters, digits, '.', '_' or '-'");
+        return -1;
+    }
+    if (!json_is_string(tu) || !valid_url(json_string_value(tu), inst, sizeof(inst))) {
+        snprintf(field, sizeof(field), "targets[%zu].url", i);
+        errinfo_set(e, 400, "invalid_field", field,
+                    "a target url is http:// or https:// with a host, without credentials");
+        return -1;
+    }
+    if (ti && (!json_is_integer(ti) || json_integer_value(ti) < 1000 ||
+               json_integer_value(ti) > 3600000)) {
+        snprintf(field, sizeof(field), "targets[%zu].interval_ms", i);
+        errinfo_set(e, 400, "invalid_field", field, "interval_ms must be 1000-3600000");
+        return -1;
+    }
+    for (size_t j = 0; j < i; j++)
+        if (!strcmp(json_string_value(json_object_get(json_array_get(all, j), "name")),
+                    json_string_value(tn))) {
+            snprintf(field, sizeof(field), "targets[%zu].name", i);
+            errinfo_set(e, 409, "conflict", field, "two targets named '%s'",
+                        json_string_value(tn));
+            return -1;
+        }
+    return 0;
+}
+
+static int check_body(const json_t *body, int creating, struct server_in *in, struct errinfo *e)
+{
+    json_t *v;
+
+    memset(in, 0, sizeof(*in));
+    if (!json_is_object(body)) {
+        errinfo_set(e, 400, "invalid_body", NULL, "the body must be a JSON object");
+        return -1;
+    }
+    if (check_known(body, e) < 0 || check_agent(body, creating, in, e) < 0)
+        return -1;
+    if ((v = json_object_get(body, "labels"))) {
+        if (check_labels(v, e) < 0)
+            return -1;
         in->labels = v;
         in->has_labels = 1;
     }
-    v = json_object_get(body, "targets");
-    if (v) {
+    if ((v = json_object_get(body, "targets"))) {
         size_t i;
         json_t *t;
         if (!json_is_array(v) || json_array_size(v) > MAX_TARGETS) {
             errinfo_set(e, 400, "invalid_field", "targets",
-                    "targets must be an array of at most %d targets", MAX_TARGETS);
+                        "targets must be an array of at most %d targets", MAX_TARGETS);
             return -1;
         }
-        json_array_foreach(v, i, t) {
-            char inst[300], field[64];
-            json_t *tn = json_object_get(t, "name"), *tu = json_object_get(t, "url"),
-                   *ti = json_object_get(t, "interval_ms");
-            snprintf(field, sizeof(field), "targets[%zu]", i);
-            if (!json_is_object(t)) {
-                errinfo_set(e, 400, "invalid_field", field, "a target is an object");
+        json_array_foreach(v, i, t)
+            if (check_target(v, i, t, e) < 0)
                 return -1;
-            }
-            if (!json_is_string(tn) || !valid_name(json_string_value(tn), 64)) {
-                snprintf(field, sizeof(field), "targets[%zu].name", i);
-                errinfo_set(e, 400, "invalid_field", field,
-                        "a target name is 1-64 letters, digits, '.', '_' or '-'");
-                return -1;
-            }
-            if (!json_is_string(tu) || !valid_url(json_string_value(tu), inst, sizeof(inst))) {
-                snprintf(field, sizeof(field), "targets[%zu].url", i);
-                errinfo_set(e, 400, "invalid_field", field,
-                        "a target url is http:// or https:// with a host, without credentials");
-                return -1;
-            }
-            if (ti && (!json_is_integer(ti) || json_integer_value(ti) < 1000 ||
-                       json_integer_value(ti) > 3600000)) {
-                snprintf(field, sizeof(field), "targets[%zu].interval_ms", i);
-                errinfo_set(e, 400, "invalid_field", field, "interval_ms must be 1000-3600000");
-                return -1;
-            }
-            for (size_t j = 0; j < i; j++)
-                if (!strcmp(json_string_value(json_object_get(json_array_get(v, j), "name")),
-                            json_string_value(tn))) {
-                    snprintf(field, sizeof(field), "targets[%zu].name", i);
-                    errinfo_set(e, 409, "conflict", field, "two targets named '%s'",
-                            json_string_value(tn));
-                    return -1;
-                }
-        }
         in->targets = v;
         in->has_targets = 1;
     }

@@ -282,7 +282,10 @@ static void read_processes(struct nvml_ctx *c, struct gpu *g)
     }
 }
 
-/* The fast calls of one GPU, on the sampler thread. */
+/* The fast calls of one GPU, on the sampler thread.
+ * Long on purpose: one NVML read per metric, in the order of gpu_metrics[],
+ * each with its own unsupported/lost handling; split up, the order and the
+ * per-call error policy would be spread over several places. */
 static void read_gpu(struct nvml_ctx *c, struct gpu *g)
 {
     nvmlUtilization_t util;

@@ -417,6 +417,8 @@ int chunk_decode(const void *data, size_t len, struct chunk_data *out, char *err
     return chunk_decode_some(data, len, NULL, NULL, out, err, errlen);
 }
 
+/* Long on purpose: one pass over an untrusted chunk, every length checked
+ * against what is left before it is read. */
 int chunk_decode_some(const void *data, size_t len, int (*want)(void *arg, uint64_t series),
                       void *arg, struct chunk_data *out, char *err, size_t errlen)
 {

@@ -186,6 +186,8 @@ static const char *quoted(const char *s, char **out, char *err, size_t errlen)
     return s + 1;
 }
 
+/* Long on purpose: one left-to-right pass over a selector (name, matchers,
+ * quoted values with escapes) failing at the first bad byte. */
 int sel_parse(const char *s, struct selector *sel, char *err, size_t errlen)
 {
     memset(sel, 0, sizeof(*sel));
