@@ -52,7 +52,6 @@ struct fgpu {
 
 struct fhost {
     char name[65];
-    int online, sent_online; /* -1: never known / never sent */
     int64_t ts_ms;
     double v[H_N], sent[H_N];
     double cpu_total, cpu_idle, net_rx, net_tx; /* counters of the last scrape */
@@ -160,7 +159,6 @@ static struct fhost *find_host(struct fleet *f, const char *name, int create)
         return NULL;
     struct fhost *h = xcalloc(1, sizeof(*h));
     snprintf(h->name, sizeof(h->name), "%s", name);
-    h->online = h->sent_online = -1;
     for (int i = 0; i < H_N; i++)
         h->v[i] = h->sent[i] = NAN;
     h->cpu_total = h->cpu_idle = h->net_rx = h->net_tx = NAN;
@@ -332,11 +330,6 @@ static int build_delta(struct fleet *f, struct fhost *h, uint64_t seq)
     buf_printf(o, "{\"seq\":%llu,\"server\":", (unsigned long long)seq);
     buf_json_str(o, h->name);
     buf_printf(o, ",\"ts_ms\":%lld", (long long)h->ts_ms);
-    if (h->online != h->sent_online) {
-        buf_printf(o, ",\"online\":%s", h->online ? "true" : "false");
-        h->sent_online = h->online;
-        changed = 1;
-    }
     size_t mark = o->len;
     buf_puts(o, ",\"host\":{");
     if (put_fields(o, host_names, h->v, h->sent, H_N, 1)) {
@@ -398,8 +391,8 @@ void fleet_ingest(struct fleet *f, const struct ingest_batch *b)
             up = it->value == 1;
         }
     }
-    if (up >= 0)
-        h->online = up;
+    /* online/offline is the registry's (fleet_status); a failed scrape
+     * just has no figures to take */
     if (up == 1) {
         finish_host(h, &s, b->scrape_ts_ms);
         h->ts_ms = b->scrape_ts_ms;
@@ -441,13 +434,32 @@ json_t *fleet_server_json(struct fleet *f, const char *server)
             json_object_set_new(o, "model", json_string(g->model));
             json_array_append_new(gpus, o);
         }
-        out = json_pack("{s:o, s:I, s:o, s:o}", "online",
-                        h->online < 0 ? json_null() : json_boolean(h->online), "ts_ms",
-                        (json_int_t)h->ts_ms, "host", fields_json(host_names, h->v, H_N),
+        out = json_pack("{s:I, s:o, s:o}", "ts_ms", (json_int_t)h->ts_ms, "host", fields_json(host_names, h->v, H_N),
                         "gpus", gpus);
     }
     pthread_mutex_unlock(&f->lock);
     return out;
+}
+
+void fleet_status(struct fleet *f, const char *server, const char *status, const char *detail,
+                  int64_t since_ms)
+{
+    struct buf d;
+
+    buf_init(&d, 0);
+    pthread_mutex_lock(&f->lock);
+    buf_printf(&d, "{\"seq\":%llu,\"server\":", (unsigned long long)++f->seq);
+    buf_json_str(&d, server);
+    buf_puts(&d, ",\"status\":");
+    buf_json_str(&d, status);
+    buf_puts(&d, ",\"last_error\":");
+    buf_json_str(&d, detail);
+    buf_printf(&d, ",\"status_since_ms\":%lld}", (long long)since_ms);
+    if (f->batch.len)
+        buf_putc(&f->batch, ',');
+    buf_append(&f->batch, d.data, d.len);
+    pthread_mutex_unlock(&f->lock);
+    buf_free(&d);
 }
 
 uint64_t fleet_seq(struct fleet *f)

@@ -21,12 +21,18 @@ void fleet_free(struct fleet *f);
 
 /* Takes in one stored batch; only scrapes of job "gpufleet-agent" count.
  * A batch that changed something makes one delta, {"seq":N,"server":NAME,
- * "ts_ms":T, ["online":B,] ["host":{changed}], ["gpus":[{"uuid":U,
+ * "ts_ms":T, ["host":{changed}], ["gpus":[{"uuid":U,
  * changed...}]]}; deltas leave in messages {"type":"fleet","deltas":[...]}.
  * Writer thread only. */
 void fleet_ingest(struct fleet *f, const struct ingest_batch *b);
 
-/* The whole state of one server as {"online","ts_ms","host","gpus"}, or NULL
+/* A server's online/offline state changed in the registry (the one place
+ * it lives): a delta {"seq","server","status","last_error",
+ * "status_since_ms"} goes out with the others. Any thread. */
+void fleet_status(struct fleet *f, const char *server, const char *status, const char *detail,
+                  int64_t since_ms);
+
+/* The live figures of one server as {"ts_ms","host","gpus"}, or NULL
  * when no scrape of it was seen. New reference; any thread. */
 json_t *fleet_server_json(struct fleet *f, const char *server);
 

@@ -195,6 +195,13 @@ static void stored_hook(void *arg, const struct ingest_batch *b)
     fleet_ingest(app->fleet, b);
 }
 
+/* A server went online or offline: browsers hear it with the fleet's deltas. */
+static void status_changed(void *arg, const char *server, const char *status, const char *detail,
+                           int64_t since_ms)
+{
+    fleet_status(arg, server, status, detail, since_ms);
+}
+
 static void auth_config_from(const struct server_options *o, struct auth_config *ac)
 {
     auth_config_defaults(ac);
@@ -258,6 +265,7 @@ static int start_pipeline(struct server_app *app)
         app->rw = remote_write_start(o->remote_write_url, (size_t)o->remote_write_queue_samples);
     app->hub = ws_hub_new(256);
     app->fleet = fleet_new(live_event, app->hub);
+    reg_on_status(app->reg, status_changed, app->fleet);
     app->in = ingest_start(app->db, 4000000, stored_hook, app);
     if (!app->in)
         return -1;

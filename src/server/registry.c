@@ -39,6 +39,8 @@ struct registry {
     pthread_mutex_t lock;
     sqlite3 *db;
     uint64_t version;
+    reg_status_fn on_status;
+    void *on_status_arg;
 };
 
 
@@ -620,14 +622,22 @@ size_t reg_targets(struct registry *r, int64_t agent_interval_ms, int64_t export
     return n;
 }
 
+void reg_on_status(struct registry *r, reg_status_fn fn, void *arg)
+{
+    r->on_status = fn;
+    r->on_status_arg = arg;
+}
+
 void reg_set_status(struct registry *r, int64_t server_id, int online, const char *detail,
                     int64_t now_ms)
 {
     const char *status = online ? "online" : "offline";
+    char name[65] = "";
 
     pthread_mutex_lock(&r->lock);
     sqlite3_stmt *st = db_prepare(r->db, "UPDATE servers SET status = ?1, status_since_ms = ?2,"
-                                         " last_error = ?3 WHERE id = ?4 AND status != ?1");
+                                         " last_error = ?3 WHERE id = ?4 AND status != ?1"
+                                         " RETURNING name");
     sqlite3_stmt *ev = db_prepare(r->db, "INSERT INTO server_events (server_id, ts_ms, kind, detail)"
                                          " VALUES (?, ?, ?, ?)");
     if (st && ev) {
@@ -635,7 +645,10 @@ void reg_set_status(struct registry *r, int64_t server_id, int online, const cha
         sqlite3_bind_int64(st, 2, now_ms);
         sqlite3_bind_text(st, 3, detail ? detail : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, server_id);
-        if (sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(r->db) > 0) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            snprintf(name, sizeof(name), "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_reset(st);
+        if (name[0]) {
             sqlite3_bind_int64(ev, 1, server_id);
             sqlite3_bind_int64(ev, 2, now_ms);
             sqlite3_bind_text(ev, 3, status, -1, SQLITE_STATIC);
@@ -647,6 +660,8 @@ void reg_set_status(struct registry *r, int64_t server_id, int online, const cha
     sqlite3_finalize(st);
     sqlite3_finalize(ev);
     pthread_mutex_unlock(&r->lock);
+    if (name[0] && r->on_status)
+        r->on_status(r->on_status_arg, name, status, detail ? detail : "", now_ms);
 }
 
 json_t *reg_events(struct registry *r, int64_t server_id, int limit, struct errinfo *err)

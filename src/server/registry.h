@@ -48,7 +48,17 @@ size_t reg_targets(struct registry *r, int64_t agent_interval_ms, int64_t export
                    struct reg_target **out);
 uint64_t reg_version(struct registry *r);
 
-/* Records the server's state when it changed (an event row is written). */
+/* The registry is the one place a server's online/offline state lives (the
+ * UI's snapshot reads it; changes are pushed through this hook). */
+typedef void (*reg_status_fn)(void *arg, const char *server, const char *status,
+                              const char *detail, int64_t since_ms);
+
+/* Calls fn after every change of a server's state (from the changing
+ * thread, no lock held). Set once, before the scraper starts. */
+void reg_on_status(struct registry *r, reg_status_fn fn, void *arg);
+
+/* Records the server's state when it changed (an event row is written, and
+ * the hook told). */
 void reg_set_status(struct registry *r, int64_t server_id, int online, const char *detail,
                     int64_t now_ms);
 

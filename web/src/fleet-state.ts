@@ -38,8 +38,10 @@ export interface Server {
   address: string;
   agent_port: number;
   labels: Record<string, string>;
+  /** the registry's: online, offline or unknown (the one source) */
   status: string;
   last_error: string;
+  /** status as a boolean, null when unknown */
   online: boolean | null;
   ts_ms: number;
   host: HostStats;
@@ -73,6 +75,9 @@ export async function readSnapshot(): Promise<string> {
   return r.text();
 }
 
+/** A server's state as the registry says it (deltas carry its changes). */
+const onlineOf = (status: string): boolean | null => (status === 'online' ? true : status === 'offline' ? false : null);
+
 const emptyHost = (): HostStats => ({
   cpu_percent: null, mem_used_bytes: null, mem_total_bytes: null, disk_used_bytes: null,
   disk_total_bytes: null, net_rx_bps: null, net_tx_bps: null, load1: null,
@@ -95,7 +100,7 @@ export class FleetState {
       m.set(s.name, {
         id: s.id, name: s.name, address: s.address, agent_port: s.agent_port,
         labels: s.labels ?? {}, status: s.status, last_error: s.last_error ?? '',
-        online: live.online ?? (s.status === 'online' ? true : s.status === 'offline' ? false : null),
+        online: onlineOf(s.status),
         ts_ms: live.ts_ms ?? 0, host: Object.assign(emptyHost(), live.host ?? {}),
         gpus: (live.gpus ?? []).slice().sort((a: Gpu, b: Gpu) => a.index - b.index),
       });
@@ -112,8 +117,12 @@ export class FleetState {
     this.seq = d.seq;
     const s = this.servers.get(d.server);
     if (!s) return 'ignored'; // not registered (yet): the next "servers" event resyncs
-    s.ts_ms = d.ts_ms;
-    if (d.online !== undefined) s.online = d.online;
+    if (d.ts_ms !== undefined) s.ts_ms = d.ts_ms;
+    if (d.status !== undefined) {
+      s.status = d.status;
+      s.last_error = d.last_error ?? '';
+      s.online = onlineOf(d.status);
+    }
     if (d.host) Object.assign(s.host, d.host);
     if (d.gpus) {
       let added = false;
