@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/config.h"
 #include "../lib/log.h"
+#include "../lib/xalloc.h"
 #include "../lib/signals.h"
 #include "../lib/now.h"
 #include "api.h"
@@ -13,113 +15,90 @@
 #include "sampler.h"
 #include "snapshot.h"
 
-static void usage(FILE *f)
+static void usage(FILE *f, int markdown)
 {
-    fprintf(f,
-            "usage: gpufleet-agent [options]\n"
-            "\n"
-            "  --listen HOST:PORT     address to serve on (default 127.0.0.1:%d)\n"
-            "  --interval MS          sampling interval, 100..60000 (default 1000)\n"
-            "  --slow-interval MS     cadence of slow NVML calls such as PCIe throughput\n"
-            "                         (default 5000)\n"
-            "  --history-minutes N    samples kept for backfill (default 10)\n"
-            "  --nvml-lib PATH        NVML library to load (default libnvidia-ml.so.1)\n"
-            "  --token-file PATH      bearer token required on /api/v1/*\n"
-            "  --metrics-need-token   require the token on /metrics too\n"
-            "  --hostname NAME        host name to report (default: the system's)\n"
-            "  --proc-root DIR        read /proc and /sys under DIR (default /)\n"
-            "  --log-level LEVEL      debug, info, warn or error (default info)\n"
-            "  --config FILE          YAML file with the same settings (flags win);\n"
-            "                         keys: listen, interval_ms, slow_interval_ms,\n"
-            "                         history_minutes, nvml_lib, token_file,\n"
-            "                         metrics_need_token, hostname, proc_root, log_level\n"
-            "  --help, --version\n",
-            AGENT_DEFAULT_PORT);
+    if (!markdown)
+        fprintf(f, "usage: gpufleet-agent [--config FILE] [--SETTING VALUE ...] [--help [--markdown]]"
+                   " [--version]\n\nThe config file (YAML) takes every setting by its key; flags"
+                   " win over it.\nSettings:\n");
+    agent_options_print(f, markdown);
 }
 
-static const struct option longopts[] = {
-    {"listen", required_argument, NULL, 'l'},
-    {"interval", required_argument, NULL, 'i'},
-    {"slow-interval", required_argument, NULL, 's'},
-    {"history-minutes", required_argument, NULL, 'H'},
-    {"nvml-lib", required_argument, NULL, 'n'},
-    {"token-file", required_argument, NULL, 't'},
-    {"metrics-need-token", no_argument, NULL, 'm'},
-    {"hostname", required_argument, NULL, 'N'},
-    {"proc-root", required_argument, NULL, 'p'},
-    {"log-level", required_argument, NULL, 'L'},
-    {"config", required_argument, NULL, 'c'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    {NULL, 0, NULL, 0},
-};
-
-static const char *setting_for(int opt)
+/* --config, --help, --markdown, --version, and one flag per setting that
+ * has one in the table (options.c); a boolean's flag takes no value. */
+static struct option *agent_flags(const struct config_key *keys, size_t n)
 {
-    switch (opt) {
-    case 'l': return "listen";
-    case 'i': return "interval_ms";
-    case 's': return "slow_interval_ms";
-    case 'H': return "history_minutes";
-    case 'n': return "nvml_lib";
-    case 't': return "token_file";
-    case 'm': return "metrics_need_token";
-    case 'N': return "hostname";
-    case 'p': return "proc_root";
-    case 'L': return "log_level";
-    default: return NULL;
-    }
+    struct option *o = xcalloc(n + 5, sizeof(*o));
+    size_t k = 0;
+    o[k++] = (struct option){"config", required_argument, NULL, 'c'};
+    o[k++] = (struct option){"help", no_argument, NULL, 'h'};
+    o[k++] = (struct option){"markdown", no_argument, NULL, 'M'};
+    o[k++] = (struct option){"version", no_argument, NULL, 'V'};
+    for (size_t i = 0; i < n; i++)
+        if (keys[i].flag)
+            o[k++] = (struct option){keys[i].flag,
+                                     keys[i].type == CONFIG_BOOL ? no_argument : required_argument,
+                                     NULL, 256 + (int)i};
+    return o;
 }
 
 /* Flags win over the config file, so the file is read first. */
 static int parse_args(int argc, char **argv, struct agent_options *o)
 {
+    size_t nkeys;
+    const struct config_key *keys = agent_options_keys(&nkeys);
+    struct option *longopts = agent_flags(keys, nkeys);
     char err[512];
     const char *config = NULL;
-    int opt;
+    int opt, help = 0, markdown = 0, rc = -1;
 
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (opt == 'h') {
-            usage(stdout);
-            exit(0);
-        }
-        if (opt == 'V') {
+        if (opt == 'h' || opt == 'M') {
+            help = 1;
+            markdown |= opt == 'M';
+        } else if (opt == 'V') {
             printf("gpufleet-agent %s\n", AGENT_VERSION);
             exit(0);
-        }
-        if (opt == '?') {
-            fprintf(stderr, "gpufleet-agent: unknown or incomplete option '%s'\n",
-                    argv[optind - 1]);
-            usage(stderr);
-            return -1;
-        }
-        if (opt == 'c')
+        } else if (opt == '?') {
+            fprintf(stderr, "gpufleet-agent: unknown or incomplete option '%s'\n", argv[optind - 1]);
+            usage(stderr, 0);
+            goto out;
+        } else if (opt == 'c') {
             config = optarg;
+        }
+    }
+    if (help) {
+        usage(stdout, markdown);
+        exit(0);
     }
     if (optind < argc) {
         fprintf(stderr, "gpufleet-agent: unexpected argument '%s'\n", argv[optind]);
-        return -1;
+        goto out;
     }
     if (config && agent_options_load(o, config, err, sizeof(err)) < 0) {
         fprintf(stderr, "gpufleet-agent: config: %s\n", err);
-        return -1;
+        goto out;
     }
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        const char *name = setting_for(opt);
-        if (!name)
+        if (opt < 256)
             continue;
-        if (agent_options_set(o, name, opt == 'm' ? "true" : optarg, err, sizeof(err)) < 0) {
+        const struct config_key *k = &keys[opt - 256];
+        if (agent_options_set(o, k->name, k->type == CONFIG_BOOL ? "true" : optarg, err,
+                              sizeof(err)) < 0) {
             fprintf(stderr, "gpufleet-agent: %s\n", err);
-            return -1;
+            goto out;
         }
     }
     if (agent_options_finish(o, err, sizeof(err)) < 0) {
         fprintf(stderr, "gpufleet-agent: %s\n", err);
-        return -1;
+        goto out;
     }
-    return 0;
+    rc = 0;
+out:
+    free(longopts);
+    return rc;
 }
 
 int main(int argc, char **argv)

@@ -17,32 +17,40 @@
 #define INT(field, lo, hi) CONFIG_INT, offsetof(struct agent_options, field), lo, hi, 0
 #define BOOL(field) CONFIG_BOOL, offsetof(struct agent_options, field), 0, 0, 0
 
+/* Every setting of the agent: docs/agent.md prints this table
+ * (gpufleet-agent --help --markdown) and a test compares them. */
 static const struct config_key keys[] = {
-    {"listen", STR(listen, 200)},
-    {"interval_ms", INT(interval_ms, 100, 60000)},
-    {"slow_interval_ms", INT(slow_interval_ms, 100, 600000)},
-    {"history_minutes", INT(history_minutes, 1, 120)},
-    {"nvml_lib", STR(nvml_lib, 4096)},
-    {"token_file", STR(token_file, 4096)},
-    {"metrics_need_token", BOOL(metrics_need_token)},
-    {"hostname", STR(hostname, 255)},
-    {"proc_root", STR(proc_root, 4096)},
-    {"log_level", STR(log_level, 16)},
+    {"listen", STR(listen, 200), "127.0.0.1:9445", "listen", 0, "address to serve on: HOST:PORT, [IPv6]:PORT or :PORT (all)"},
+    {"interval_ms", INT(interval_ms, 100, 60000), "1000", "interval", 0, "sampling interval"},
+    {"slow_interval_ms", INT(slow_interval_ms, 100, 600000), "5000", "slow-interval", 0, "cadence of slow NVML calls (PCIe throughput samples a 20 ms window per GPU)"},
+    {"history_minutes", INT(history_minutes, 1, 120), "10", "history-minutes", 0, "samples kept in memory for the server's backfill"},
+    {"nvml_lib", STR(nvml_lib, 4096), NULL, "nvml-lib", 0, "the NVML library to load (none: libnvidia-ml.so.1 from the loader path)"},
+    {"token_file", STR(token_file, 4096), NULL, "token-file", 0, "file holding the bearer token required on /api/v1/*"},
+    {"metrics_need_token", BOOL(metrics_need_token), "false", "metrics-need-token", 0, "require the token on /metrics too"},
+    {"hostname", STR(hostname, 255), NULL, "hostname", 0, "host name to report (none: the system's)"},
+    {"proc_root", STR(proc_root, 4096), "/", "proc-root", 0, "read /proc and /sys under this folder (tests point it at fixtures)"},
+    {"log_level", STR(log_level, 16), "info", "log-level", 0, "debug, info, warn or error"},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 void agent_options_init(struct agent_options *o)
 {
-    char listen[64];
+    char err[200];
 
     memset(o, 0, sizeof(*o));
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", AGENT_DEFAULT_PORT);
-    o->listen = xstrdup(listen);
-    o->interval_ms = 1000;
-    o->slow_interval_ms = 5000;
-    o->history_minutes = 10;
-    o->proc_root = xstrdup("/");
-    o->log_level = xstrdup("info");
+    if (config_defaults(keys, NKEYS, o, err, sizeof(err)) < 0)
+        log_error("settings table: %s", err); /* a programming error, caught by the unit tests */
+}
+
+const struct config_key *agent_options_keys(size_t *n)
+{
+    *n = NKEYS;
+    return keys;
+}
+
+void agent_options_print(FILE *f, int markdown)
+{
+    config_print(f, keys, NKEYS, markdown);
 }
 
 void agent_options_free(struct agent_options *o)

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define AGENT_DEFAULT_PORT 9445
 #define AGENT_VERSION "0.1.0"
@@ -38,6 +39,12 @@ int agent_options_parse(struct agent_options *o, const char *text, size_t len, c
 /* Sets one setting by its config-file name from text (flags use this). */
 int agent_options_set(struct agent_options *o, const char *name, const char *value, char *err,
                       size_t errlen);
+
+/* The table of settings (one row each: name, type, default, bounds, flag,
+ * description), and it printed for --help. */
+struct config_key;
+const struct config_key *agent_options_keys(size_t *n);
+void agent_options_print(FILE *f, int markdown);
 
 /* Cross-field checks and derived values (reads the token file). */
 int agent_options_finish(struct agent_options *o, char *err, size_t errlen);

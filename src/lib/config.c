@@ -250,3 +250,57 @@ fail:
     free(text);
     return rc;
 }
+
+int config_defaults(const struct config_key *keys, size_t nkeys, void *target, char *err,
+                    size_t errlen)
+{
+    for (size_t i = 0; i < nkeys; i++) {
+        const struct config_key *k = &keys[i];
+        if (k->def) {
+            if (store(k, target, k->def, strlen(k->def), err, errlen) < 0)
+                return -1;
+        } else if (k->type == CONFIG_STRING) {
+            char **dst = (char **)(void *)((char *)target + k->offset);
+            free(*dst);
+            *dst = NULL;
+        }
+    }
+    return 0;
+}
+
+static const char *type_name(const struct config_key *k)
+{
+    return k->type == CONFIG_INT ? "integer" : k->type == CONFIG_BOOL ? "boolean" : "string";
+}
+
+/* The bounds as people read them: "100..3600000", "up to 2048 bytes". */
+static void bounds(const struct config_key *k, char *out, size_t n)
+{
+    if (k->type == CONFIG_INT)
+        snprintf(out, n, "%lld..%lld", (long long)k->min, (long long)k->max);
+    else if (k->type == CONFIG_STRING && k->max_len)
+        snprintf(out, n, "up to %zu bytes", k->max_len);
+    else
+        snprintf(out, n, "true/false");
+}
+
+void config_print(FILE *f, const struct config_key *keys, size_t nkeys, int markdown)
+{
+    char b[64];
+
+    if (markdown)
+        fprintf(f, "| key | flag | type | default | bounds | |\n| --- | --- | --- | --- | --- | --- |\n");
+    for (size_t i = 0; i < nkeys; i++) {
+        const struct config_key *k = &keys[i];
+        bounds(k, b, sizeof(b));
+        const char *live = k->flags & CONFIG_LIVE ? " (changes at run time)" : "";
+        if (markdown)
+            fprintf(f, "| `%s` | %s%s%s | %s | %s%s%s | %s | %s%s |\n", k->name, k->flag ? "`--" : "",
+                    k->flag ? k->flag : "", k->flag ? "`" : "", type_name(k), k->def ? "`" : "",
+                    k->def ? k->def : "none", k->def ? "`" : "", b, k->help, live);
+        else
+            fprintf(f, "  %-28s %-8s default %-20s %s\n      %s%s%s%s%s\n", k->name, type_name(k),
+                    k->def ? k->def : "none", b, k->flag ? "--" : "", k->flag ? k->flag : "",
+                    k->flag ? ": " : "", k->help, live);
+    }
+}

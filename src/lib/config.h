@@ -5,15 +5,29 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum config_type { CONFIG_STRING, CONFIG_INT, CONFIG_BOOL };
 
+/* What a setting is besides its value. */
+enum config_flag {
+    CONFIG_LIVE = 1,   /* a running server takes a change (the settings API) */
+    CONFIG_SECRET = 2, /* never shown by the settings API */
+};
+
+/* One setting: the single place its name, type, default, bounds, flag and
+ * description are written (each binary has one table of them; the docs'
+ * tables are printed from it and a test compares them). */
 struct config_key {
     const char *name;
     enum config_type type;
     size_t offset;      /* offsetof() the field in the target struct */
     int64_t min, max;   /* CONFIG_INT bounds, inclusive */
     size_t max_len;     /* CONFIG_STRING bound, bytes */
+    const char *def;    /* the default as a file would write it; NULL: unset */
+    const char *flag;   /* the command-line flag without "--", or NULL */
+    int flags;          /* enum config_flag */
+    const char *help;   /* one line for people */
 };
 
 /* Largest settings file read, so a wrong path cannot pull in a huge file. */
@@ -36,6 +50,16 @@ int config_load_file(const char *path, const struct config_key *keys, size_t nke
  * field of key name, with the same checks. Returns 0 or -1 with err set. */
 int config_set(const struct config_key *keys, size_t nkeys, void *target, const char *name,
                const char *value, char *err, size_t errlen);
+
+/* Sets every key to its default (strings NULL when it has none); the
+ * target's string fields must be NULL or malloc'd. 0, or -1 with err (a
+ * default out of its own bounds: a table error). */
+int config_defaults(const struct config_key *keys, size_t nkeys, void *target, char *err,
+                    size_t errlen);
+
+/* Prints the table: a line each (name, type, default, bounds, flag, help),
+ * or a Markdown table for docs/ when markdown is set. */
+void config_print(FILE *f, const struct config_key *keys, size_t nkeys, int markdown);
 
 /* Parses a decimal integer that must fill the whole string and lie in
  * [min, max]. Returns 0 or -1. */

@@ -40,18 +40,6 @@ static const struct db_migration steps[] = {
 
 static const char *const role_names[] = {"none", "viewer", "user", "operator", "admin"};
 
-void auth_config_defaults(struct auth_config *c)
-{
-    c->session_idle_ms = 12 * 3600 * 1000LL;
-    c->session_max_ms = 7 * 86400 * 1000LL;
-    c->min_password_len = 10;
-    c->backoff_after = 3;
-    c->backoff_base_ms = 1000;
-    c->backoff_max_ms = 300 * 1000;
-    c->max_concurrent_logins = 2;
-    c->token_max_ms = 366 * 86400 * 1000LL;
-}
-
 const char *auth_role_name(int role)
 {
     return role >= 0 && role <= ROLE_ADMIN ? role_names[role] : "none";

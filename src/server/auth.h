@@ -19,6 +19,7 @@ enum auth_method { AUTH_ANON = 0, AUTH_SESSION, AUTH_TOKEN, AUTH_PROXY };
 #define AUTH_PASSWORD_MAX 256
 #define AUTH_SECRET_MAX 128 /* longest session or API token accepted */
 
+/* The auth module's part of the server's settings (options.c). */
 struct auth_config {
     int64_t session_idle_ms;     /* a session unused this long ends */
     int64_t session_max_ms;      /* and ends this long after login regardless */
@@ -29,8 +30,6 @@ struct auth_config {
     int max_concurrent_logins;   /* password hashes computed at once */
     int64_t token_max_ms;        /* longest API token lifetime */
 };
-
-void auth_config_defaults(struct auth_config *c);
 
 /* The caller of a request, as the authorize hook found it. */
 struct auth_identity {

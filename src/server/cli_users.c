@@ -16,6 +16,7 @@
 #include "audit.h"
 #include "auth.h"
 #include "cli.h"
+#include "options.h"
 
 struct cli_db {
     struct auth *auth;
@@ -34,7 +35,10 @@ static int open_dbs(const char *dir, struct cli_db *d)
         fprintf(stderr, "gpufleet: data directory %s is not writable\n", dir);
         return -1;
     }
-    auth_config_defaults(&ac);
+    struct server_options o;
+    server_options_init(&o); /* the CLI takes the table's defaults */
+    server_options_auth(&o, &ac);
+    server_options_free(&o);
     snprintf(path, sizeof(path), "%s/auth.db", dir);
     if (!(d->auth = auth_open(path, &ac, err, sizeof(err)))) {
         fprintf(stderr, "gpufleet: %s\n", err);

@@ -14,6 +14,8 @@
 #include "../lib/websocket.h"
 #include "../lib/signals.h"
 #include "../lib/now.h"
+#include "../lib/config.h"
+#include "../lib/xalloc.h"
 #include "alerts.h"
 #include "api/api.h"
 #include "audit.h"
@@ -37,37 +39,38 @@ static void usage(FILE *f)
             "  token add|list|revoke  API tokens for scripts, in the database\n"
             "  routes                 print the route table: method, path, least role,\n"
             "                         ownership rule, audit action\n"
+            "  settings [--markdown]  print every setting: default, bounds, flag, meaning\n"
             "  version                print the version\n"
             "\n"
-            "gpufleet serve options:\n"
-            "  --listen HOST:PORT     address to serve on (default 127.0.0.1:%d)\n"
-            "  --data DIR             where the databases live (default ./data)\n"
-            "  --config FILE          YAML settings (flags win); see docs/server.md\n"
-            "  --agent-interval MS    scrape interval of agents (default 2000)\n"
-            "  --exporter-interval MS scrape interval of other exporters (default 15000)\n"
-            "  --remote-write URL     also send every sample to a remote_write receiver\n"
-            "  --log-level LEVEL      debug, info, warn or error\n"
+            "gpufleet serve [--config FILE] [--SETTING VALUE ...]: the settings that have\n"
+            "a flag are listed by `gpufleet settings`; the config file (YAML) takes every\n"
+            "setting by its key, and flags win over it.\n"
             "\n"
-            "gpufleet servers: run `gpufleet servers --help`\n",
-            SERVER_DEFAULT_PORT);
+            "gpufleet servers: run `gpufleet servers --help`\n");
+}
+
+/* The flags of `serve`: --config, --help, and one per setting that has a
+ * flag in the table (options.c). */
+static struct option *serve_flags(const struct config_key *keys, size_t n)
+{
+    struct option *o = xcalloc(n + 3, sizeof(*o));
+    size_t k = 0;
+    o[k++] = (struct option){"config", required_argument, NULL, 'c'};
+    o[k++] = (struct option){"help", no_argument, NULL, 'h'};
+    for (size_t i = 0; i < n; i++)
+        if (keys[i].flag)
+            o[k++] = (struct option){keys[i].flag, required_argument, NULL, 256 + (int)i};
+    return o;
 }
 
 static int parse_serve_args(int argc, char **argv, struct server_options *o)
 {
-    static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"data", required_argument, NULL, 'd'},
-        {"config", required_argument, NULL, 'c'},
-        {"agent-interval", required_argument, NULL, 'a'},
-        {"exporter-interval", required_argument, NULL, 'e'},
-        {"remote-write", required_argument, NULL, 'r'},
-        {"log-level", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    size_t nkeys;
+    const struct config_key *keys = server_options_keys(&nkeys);
+    struct option *longopts = serve_flags(keys, nkeys);
     char err[512];
     const char *config = NULL;
-    int opt;
+    int opt, rc = -1;
 
     opterr = 0;
     optind = 1;
@@ -78,34 +81,29 @@ static int parse_serve_args(int argc, char **argv, struct server_options *o)
         }
         if (opt == '?') {
             fprintf(stderr, "gpufleet serve: unknown or incomplete option '%s'\n", argv[optind - 1]);
-            return -1;
+            goto out;
         }
         if (opt == 'c')
             config = optarg;
     }
     if (config && server_options_load(o, config, err, sizeof(err)) < 0) {
         fprintf(stderr, "gpufleet serve: config: %s\n", err);
-        return -1;
+        goto out;
     }
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        const char *name = opt == 'l'   ? "listen"
-                           : opt == 'd' ? "data_dir"
-                           : opt == 'a' ? "agent_interval_ms"
-                           : opt == 'e' ? "exporter_interval_ms"
-                           : opt == 'r' ? "remote_write_url"
-                           : opt == 'L' ? "log_level"
-                                        : NULL;
-        if (name && server_options_set(o, name, optarg, err, sizeof(err)) < 0) {
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+        if (opt >= 256 && server_options_set(o, keys[opt - 256].name, optarg, err, sizeof(err)) < 0) {
             fprintf(stderr, "gpufleet serve: %s\n", err);
-            return -1;
+            goto out;
         }
-    }
     if (server_options_finish(o, err, sizeof(err)) < 0) {
         fprintf(stderr, "gpufleet serve: %s\n", err);
-        return -1;
+        goto out;
     }
-    return 0;
+    rc = 0;
+out:
+    free(longopts);
+    return rc;
 }
 
 /* Reads a whole PEM file (bounded); NULL with err. */
@@ -202,18 +200,6 @@ static void status_changed(void *arg, const char *server, const char *status, co
     fleet_status(arg, server, status, detail, since_ms);
 }
 
-static void auth_config_from(const struct server_options *o, struct auth_config *ac)
-{
-    auth_config_defaults(ac);
-    ac->session_idle_ms = o->session_idle_s * 1000;
-    ac->session_max_ms = o->session_max_s * 1000;
-    ac->min_password_len = (int)o->min_password_length;
-    ac->backoff_after = (int)o->login_backoff_after;
-    ac->backoff_base_ms = o->login_backoff_base_ms;
-    ac->backoff_max_ms = o->login_backoff_max_ms;
-    ac->max_concurrent_logins = (int)o->max_concurrent_logins;
-}
-
 /* Opens the databases under data_dir (creating the first admin) and the
  * store. 0, or -1 (logged). */
 static int open_databases(struct server_app *app)
@@ -232,7 +218,7 @@ static int open_databases(struct server_app *app)
     snprintf(path, sizeof(path), "%s/gpufleet.db", o->data_dir);
     if (!(app->reg = reg_open(path, err, sizeof(err))))
         goto fail;
-    auth_config_from(o, &ac);
+    server_options_auth(o, &ac);
     snprintf(path, sizeof(path), "%s/auth.db", o->data_dir);
     if (!(app->auth = auth_open(path, &ac, err, sizeof(err))))
         goto fail;
@@ -241,10 +227,7 @@ static int open_databases(struct server_app *app)
         goto fail;
     if (bootstrap_admin(app) < 0)
         return -1;
-    tsdb_config_defaults(&tc);
-    tc.retention_ms[TSDB_RAW] = o->raw_retention_days * 86400000LL;
-    tc.retention_ms[TSDB_1M] = o->m1_retention_days * 86400000LL;
-    tc.retention_ms[TSDB_1H] = o->h1_retention_days * 86400000LL;
+    server_options_store(o, &tc);
     snprintf(app->db_path, sizeof(app->db_path), "%s/tsdb.db", o->data_dir);
     if (!(app->db = tsdb_open(app->db_path, &tc, err, sizeof(err))))
         goto fail;
@@ -269,13 +252,7 @@ static int start_pipeline(struct server_app *app)
     app->in = ingest_start(app->db, 4000000, stored_hook, app);
     if (!app->in)
         return -1;
-    scrape_config_defaults(&sc);
-    sc.agent_interval_ms = o->agent_interval_ms;
-    sc.exporter_interval_ms = o->exporter_interval_ms;
-    sc.timeout_ms = o->scrape_timeout_ms;
-    sc.max_body_bytes = (size_t)o->max_scrape_bytes;
-    sc.max_series = (size_t)o->max_series_per_target;
-    sc.max_label_value_len = (size_t)o->max_label_value_len;
+    server_options_scrape(o, &sc);
     app->scraper = scraper_start(&sc, app->reg, app->in, app->db);
     return app->scraper ? 0 : -1;
 }
@@ -402,6 +379,10 @@ int main(int argc, char **argv)
             printf("%s\t%s\t%s\t%s\t%s\n", r[i].method, r[i].pattern,
                    (r[i].flags & R_ROLE_MASK) ? auth_role_name(r[i].flags & R_ROLE_MASK) : "public",
                    r[i].flags & R_OWN ? "own" : "-", r[i].action ? r[i].action : "-");
+        return 0;
+    }
+    if (!strcmp(argv[1], "settings")) {
+        server_options_print(stdout, argc > 2 && !strcmp(argv[2], "--markdown"));
         return 0;
     }
     if (!strcmp(argv[1], "user"))

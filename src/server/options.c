@@ -8,87 +8,64 @@
 #include "../lib/config.h"
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
+#include "auth.h"
 
 #define STR(f, max) CONFIG_STRING, offsetof(struct server_options, f), 0, 0, max
 #define INT(f, lo, hi) CONFIG_INT, offsetof(struct server_options, f), lo, hi, 0
+#define LIVE CONFIG_LIVE
+#define SECRET CONFIG_SECRET
 
+/* Every setting of the server: docs/server.md, auth.md and alerts.md print
+ * this table (gpufleet settings --markdown) and a test compares them. */
 static const struct config_key keys[] = {
-    {"listen", STR(listen, 200)},
-    {"data_dir", STR(data_dir, 2048)},
-    {"log_level", STR(log_level, 16)},
-    {"agent_interval_ms", INT(agent_interval_ms, 100, 3600000)},
-    {"exporter_interval_ms", INT(exporter_interval_ms, 1000, 3600000)},
-    {"scrape_timeout_ms", INT(scrape_timeout_ms, 0, 60000)},
-    {"max_scrape_bytes", INT(max_scrape_bytes, 4096, 1LL << 30)},
-    {"max_series_per_target", INT(max_series_per_target, 10, 10000000)},
-    {"max_label_value_len", INT(max_label_value_len, 16, 65536)},
-    {"raw_retention_days", INT(raw_retention_days, 1, 3650)},
-    {"m1_retention_days", INT(m1_retention_days, 1, 3650)},
-    {"h1_retention_days", INT(h1_retention_days, 1, 36500)},
-    {"max_import_bytes", INT(max_import_bytes, 1024, 1LL << 40)},
-    {"remote_write_url", STR(remote_write_url, 2048)},
-    {"remote_write_queue_samples", INT(remote_write_queue_samples, 1000, 100000000)},
-    {"session_idle_s", INT(session_idle_s, 1, 366 * 86400)},
-    {"session_max_s", INT(session_max_s, 1, 366 * 86400)},
-    {"min_password_length", INT(min_password_length, 8, 128)},
-    {"login_backoff_after", INT(login_backoff_after, 1, 1000)},
-    {"login_backoff_base_ms", INT(login_backoff_base_ms, 1, 3600000)},
-    {"login_backoff_max_ms", INT(login_backoff_max_ms, 1, 86400000)},
-    {"max_concurrent_logins", INT(max_concurrent_logins, 1, 64)},
-    {"audit_retention_days", INT(audit_retention_days, 1, 36500)},
-    {"admin_password", STR(admin_password, 256)},
-    {"tls_cert_file", STR(tls_cert_file, 2048)},
-    {"tls_key_file", STR(tls_key_file, 2048)},
-    {"trusted_proxies", STR(trusted_proxies, 2048)},
-    {"proxy_user_header", STR(proxy_user_header, 64)},
-    {"proxy_role_header", STR(proxy_role_header, 64)},
-    {"public_url", STR(public_url, 512)},
-    {"alert_eval_interval_ms", INT(alert_eval_interval_ms, 100, 3600000)},
-    {"alert_default_rules", INT(alert_default_rules, 0, 1)},
-    {"alert_rules_file", STR(alert_rules_file, 2048)},
-    {"alert_group_by", STR(alert_group_by, 512)},
-    {"alert_history_days", INT(alert_history_days, 1, 36500)},
-    {"alert_group_wait_ms", INT(alert_group_wait_ms, 0, 3600000)},
-    {"alert_group_interval_ms", INT(alert_group_interval_ms, 0, 86400000)},
-    {"alert_repeat_interval_ms", INT(alert_repeat_interval_ms, 1000, 30LL * 86400000)},
+    {"listen", STR(listen, 200), "127.0.0.1:8470", "listen", 0, "address to serve on: HOST:PORT, [IPv6]:PORT or :PORT (all)"},
+    {"data_dir", STR(data_dir, 2048), "data", "data", 0, "where the databases live"},
+    {"log_level", STR(log_level, 16), "info", "log-level", 0, "debug, info, warn or error"},
+    {"agent_interval_ms", INT(agent_interval_ms, 100, 3600000), "2000", "agent-interval", LIVE, "scrape interval of agents"},
+    {"exporter_interval_ms", INT(exporter_interval_ms, 1000, 3600000), "15000", "exporter-interval", LIVE, "scrape interval of other exporters (a target's own interval_ms wins)"},
+    {"scrape_timeout_ms", INT(scrape_timeout_ms, 100, 60000), "10000", NULL, 0, "a scrape taking longer fails; never longer than the target's interval"},
+    {"max_scrape_bytes", INT(max_scrape_bytes, 4096, 1LL << 30), "16777216", NULL, 0, "largest scrape body after decompression; larger fails the target"},
+    {"max_series_per_target", INT(max_series_per_target, 10, 10000000), "50000", NULL, 0, "more samples in one scrape fail the target"},
+    {"max_label_value_len", INT(max_label_value_len, 16, 65536), "4096", NULL, 0, "longest label value accepted from an exporter"},
+    {"raw_retention_days", INT(raw_retention_days, 1, 3650), "15", NULL, LIVE, "how long raw samples are kept"},
+    {"m1_retention_days", INT(m1_retention_days, 1, 3650), "90", NULL, LIVE, "how long the 1-minute roll-up is kept (at least raw_retention_days)"},
+    {"h1_retention_days", INT(h1_retention_days, 1, 36500), "730", NULL, LIVE, "how long the 1-hour roll-up is kept (at least m1_retention_days)"},
+    {"max_import_bytes", INT(max_import_bytes, 1024, 1LL << 40), "17179869184", NULL, 0, "largest body of one import request (it is streamed)"},
+    {"remote_write_url", STR(remote_write_url, 2048), NULL, "remote-write", 0, "a Prometheus remote_write receiver that gets every stored sample"},
+    {"remote_write_queue_samples", INT(remote_write_queue_samples, 1000, 100000000), "1000000", NULL, 0, "samples held while the receiver is slow or down"},
+    {"session_idle_s", INT(session_idle_s, 1, 366 * 86400), "43200", NULL, 0, "a session unused this long ends"},
+    {"session_max_s", INT(session_max_s, 1, 366 * 86400), "604800", NULL, 0, "a session ends this long after login (at least session_idle_s)"},
+    {"min_password_length", INT(min_password_length, 8, 128), "10", NULL, 0, "shortest password accepted"},
+    {"login_backoff_after", INT(login_backoff_after, 1, 1000), "3", NULL, 0, "failed logins of a user or address before waits start"},
+    {"login_backoff_base_ms", INT(login_backoff_base_ms, 1, 3600000), "1000", NULL, 0, "the first wait; it doubles with each failure"},
+    {"login_backoff_max_ms", INT(login_backoff_max_ms, 1, 86400000), "300000", NULL, 0, "the longest wait"},
+    {"max_concurrent_logins", INT(max_concurrent_logins, 1, 64), "2", NULL, 0, "password hashes computed at once (each takes 64 MiB)"},
+    {"audit_retention_days", INT(audit_retention_days, 1, 36500), "365", NULL, 0, "how long audit rows are kept"},
+    {"admin_password", STR(admin_password, 256), NULL, NULL, SECRET, "the first admin's password, for unattended installs"},
+    {"tls_cert_file", STR(tls_cert_file, 2048), NULL, NULL, 0, "PEM certificate: serve HTTPS (with tls_key_file)"},
+    {"tls_key_file", STR(tls_key_file, 2048), NULL, NULL, 0, "PEM private key of tls_cert_file"},
+    {"trusted_proxies", STR(trusted_proxies, 2048), NULL, NULL, 0, "comma-separated addresses whose SSO and forwarding headers count"},
+    {"proxy_user_header", STR(proxy_user_header, 64), "X-Fleet-Auth-User", NULL, 0, "the header a trusted proxy names the user in"},
+    {"proxy_role_header", STR(proxy_role_header, 64), "X-Fleet-Auth-Role", NULL, 0, "the header a trusted proxy names the role in"},
+    {"public_url", STR(public_url, 512), NULL, NULL, 0, "the origin browsers use when the server is behind a proxy"},
+    {"alert_eval_interval_ms", INT(alert_eval_interval_ms, 100, 3600000), "5000", NULL, 0, "how often alert rules are evaluated"},
+    {"alert_default_rules", INT(alert_default_rules, 0, 1), "1", NULL, 0, "load the built-in rule pack (1) or not (0)"},
+    {"alert_rules_file", STR(alert_rules_file, 2048), NULL, NULL, 0, "a YAML file of alert rules, read at start"},
+    {"alert_group_by", STR(alert_group_by, 512), "alertname", NULL, 0, "labels whose values make alerts one notification"},
+    {"alert_history_days", INT(alert_history_days, 1, 36500), "90", NULL, 0, "how long resolved alerts and notification logs are kept"},
+    {"alert_group_wait_ms", INT(alert_group_wait_ms, 0, 3600000), "10000", NULL, 0, "wait after a group's first alert for others"},
+    {"alert_group_interval_ms", INT(alert_group_interval_ms, 0, 86400000), "60000", NULL, 0, "least time between two notifications of a group"},
+    {"alert_repeat_interval_ms", INT(alert_repeat_interval_ms, 1000, 30LL * 86400000), "14400000", NULL, 0, "a firing group is notified again this often"},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 void server_options_init(struct server_options *o)
 {
-    char listen[64];
+    char err[200];
 
     memset(o, 0, sizeof(*o));
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", SERVER_DEFAULT_PORT);
-    o->listen = xstrdup(listen);
-    o->data_dir = xstrdup("data");
-    o->log_level = xstrdup("info");
-    o->agent_interval_ms = 2000;
-    o->exporter_interval_ms = 15000;
-    o->max_scrape_bytes = 16 << 20;
-    o->max_series_per_target = 50000;
-    o->max_label_value_len = 4096;
-    o->raw_retention_days = 15;
-    o->m1_retention_days = 90;
-    o->h1_retention_days = 730;
-    o->max_import_bytes = 1LL << 34;
-    o->remote_write_queue_samples = 1000000;
-    o->session_idle_s = 12 * 3600;
-    o->session_max_s = 7 * 86400;
-    o->min_password_length = 10;
-    o->login_backoff_after = 3;
-    o->login_backoff_base_ms = 1000;
-    o->login_backoff_max_ms = 300000;
-    o->max_concurrent_logins = 2;
-    o->audit_retention_days = 365;
-    o->proxy_user_header = xstrdup("X-Fleet-Auth-User");
-    o->proxy_role_header = xstrdup("X-Fleet-Auth-Role");
-    o->alert_eval_interval_ms = 5000;
-    o->alert_default_rules = 1;
-    o->alert_group_wait_ms = 10000;
-    o->alert_history_days = 90;
-    o->alert_group_interval_ms = 60000;
-    o->alert_repeat_interval_ms = 4 * 3600000LL;
+    if (config_defaults(keys, NKEYS, o, err, sizeof(err)) < 0)
+        log_error("settings table: %s", err); /* a programming error, caught by the unit tests */
 }
 
 void server_options_free(struct server_options *o)
@@ -107,6 +84,42 @@ void server_options_free(struct server_options *o)
     free(o->alert_rules_file);
     free(o->alert_group_by);
     memset(o, 0, sizeof(*o));
+}
+
+void server_options_print(FILE *f, int markdown)
+{
+    config_print(f, keys, NKEYS, markdown);
+}
+
+void server_options_scrape(const struct server_options *o, struct scrape_config *c)
+{
+    c->agent_interval_ms = o->agent_interval_ms;
+    c->exporter_interval_ms = o->exporter_interval_ms;
+    c->timeout_ms = o->scrape_timeout_ms;
+    c->max_body_bytes = (size_t)o->max_scrape_bytes;
+    c->max_series = (size_t)o->max_series_per_target;
+    c->max_label_value_len = (size_t)o->max_label_value_len;
+}
+
+void server_options_auth(const struct server_options *o, struct auth_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->session_idle_ms = o->session_idle_s * 1000;
+    c->session_max_ms = o->session_max_s * 1000;
+    c->min_password_len = (int)o->min_password_length;
+    c->backoff_after = (int)o->login_backoff_after;
+    c->backoff_base_ms = o->login_backoff_base_ms;
+    c->backoff_max_ms = o->login_backoff_max_ms;
+    c->max_concurrent_logins = (int)o->max_concurrent_logins;
+    c->token_max_ms = 366 * 86400 * 1000LL;
+}
+
+void server_options_store(const struct server_options *o, struct tsdb_config *c)
+{
+    tsdb_config_defaults(c);
+    c->retention_ms[TSDB_RAW] = o->raw_retention_days * 86400000LL;
+    c->retention_ms[TSDB_1M] = o->m1_retention_days * 86400000LL;
+    c->retention_ms[TSDB_1H] = o->h1_retention_days * 86400000LL;
 }
 
 const struct config_key *server_options_keys(size_t *n)
@@ -164,8 +177,9 @@ int server_options_finish(struct server_options *o, char *err, size_t errlen)
     }
     if (o->m1_retention_days < o->raw_retention_days || o->h1_retention_days < o->m1_retention_days) {
         snprintf(err, errlen,
-                 "m1_retention_days: each roll-up tier must be kept at least as long as the "
-                 "finer one");
+                 "%s: each roll-up tier must be kept at least as long as the finer one",
+                 o->m1_retention_days < o->raw_retention_days ? "m1_retention_days"
+                                                               : "h1_retention_days");
         return -1;
     }
     return 0;

@@ -4,8 +4,11 @@
 #define GF_SERVER_OPTIONS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "server.h"
+
+struct auth_config;
 
 void server_options_init(struct server_options *o);
 void server_options_free(struct server_options *o);
@@ -17,6 +20,12 @@ int server_options_set(struct server_options *o, const char *name, const char *v
 /* The table of settings (names, types, bounds), for the settings API. */
 struct config_key;
 const struct config_key *server_options_keys(size_t *n);
+/* Prints the table of settings (gpufleet settings [--markdown]). */
+void server_options_print(FILE *f, int markdown);
+/* Each subsystem's part of the settings. */
+void server_options_scrape(const struct server_options *o, struct scrape_config *c);
+void server_options_auth(const struct server_options *o, struct auth_config *c);
+void server_options_store(const struct server_options *o, struct tsdb_config *c);
 /* Cross-field checks. */
 int server_options_finish(struct server_options *o, char *err, size_t errlen);
 

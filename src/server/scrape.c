@@ -20,16 +20,6 @@
  * tree of it is several times that, so the bound stays modest. */
 #define HISTORY_MAX_BYTES (64u << 20)
 
-void scrape_config_defaults(struct scrape_config *c)
-{
-    c->agent_interval_ms = 2000;
-    c->exporter_interval_ms = 15000;
-    c->timeout_ms = 0;
-    c->max_body_bytes = 16u << 20;
-    c->max_series = 50000;
-    c->max_label_value_len = 4096;
-}
-
 enum req_kind { REQ_SCRAPE, REQ_HISTORY };
 
 struct target {
@@ -222,8 +212,9 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 
 static int64_t timeout_of(const struct scraper *s, const struct target *t)
 {
-    int64_t to = s->cfg.timeout_ms ? s->cfg.timeout_ms : t->t.interval_ms;
-    return to > 10000 ? 10000 : to;
+    /* as scrape_timeout_ms says: a scrape never outlasts its interval */
+    int64_t to = s->cfg.timeout_ms;
+    return to > t->t.interval_ms ? t->t.interval_ms : to;
 }
 
 static void start_request(struct scraper *s, struct target *t, enum req_kind kind,

@@ -14,16 +14,16 @@
 #include "ingest.h"
 #include "registry.h"
 
+/* The scraper's part of the server's settings (options.c has their
+ * defaults and bounds). */
 struct scrape_config {
-    int64_t agent_interval_ms;    /* default 2000 */
-    int64_t exporter_interval_ms; /* default 15000 */
-    int64_t timeout_ms;           /* default: the interval, at most 10 s */
-    size_t max_body_bytes;        /* default 16 MiB (after decompression) */
-    size_t max_series;            /* per target and scrape, default 50000 */
-    size_t max_label_value_len;   /* default 4096 */
+    int64_t agent_interval_ms;
+    int64_t exporter_interval_ms;
+    int64_t timeout_ms;           /* never longer than a target's interval */
+    size_t max_body_bytes;        /* after decompression */
+    size_t max_series;            /* per target and scrape; 0: no bound */
+    size_t max_label_value_len;
 };
-
-void scrape_config_defaults(struct scrape_config *c);
 
 struct scraper;
 

@@ -16,23 +16,13 @@
 #include "scrape.h"
 #include "store/tsdb.h"
 
-/* The settings a running server can take without a restart. */
-static const char *const live_keys[] = {"raw_retention_days", "m1_retention_days",
-                                        "h1_retention_days", "agent_interval_ms",
-                                        "exporter_interval_ms"};
-#define NLIVE (sizeof(live_keys) / sizeof(live_keys[0]))
-
-static const char *const secret_keys[] = {"admin_password"};
 
 /* One lock over app->opts' live fields and the file. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int is_live(const char *name)
+static int is_live(const struct config_key *k)
 {
-    for (size_t i = 0; i < NLIVE; i++)
-        if (!strcmp(live_keys[i], name))
-            return 1;
-    return 0;
+    return (k->flags & CONFIG_LIVE) != 0;
 }
 
 static int64_t *int_field(struct server_options *o, const struct config_key *k)
@@ -80,12 +70,10 @@ json_t *settings_json(struct server_app *app)
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < n; i++) {
         const struct config_key *k = &keys[i];
-        int secret = 0;
-        for (size_t s = 0; s < sizeof(secret_keys) / sizeof(secret_keys[0]); s++)
-            secret |= !strcmp(secret_keys[s], k->name);
-        if (secret)
+        if (k->flags & CONFIG_SECRET)
             continue;
-        json_t *o = json_pack("{s:s, s:b}", "name", k->name, "live", is_live(k->name));
+        json_t *o = json_pack("{s:s, s:b, s:s}", "name", k->name, "live", is_live(k), "help",
+                              k->help);
         if (k->type == CONFIG_INT) {
             json_object_set_new(o, "value", json_integer(*int_field(app->opts, k)));
             json_object_set_new(o, "min", json_integer(k->min));
@@ -124,9 +112,11 @@ static int write_file(struct server_app *app, struct errinfo *e)
     }
     fprintf(f, "# written by gpufleet when settings change from the web UI or the API;\n"
                "# read over the config file and flags at start. Delete it to drop them.\n");
-    for (size_t i = 0; i < NLIVE; i++)
-        fprintf(f, "%s: %lld\n", live_keys[i],
-                (long long)*int_field(app->opts, find_key(live_keys[i])));
+    size_t n;
+    const struct config_key *keys = server_options_keys(&n);
+    for (size_t i = 0; i < n; i++)
+        if (is_live(&keys[i]))
+            fprintf(f, "%s: %lld\n", keys[i].name, (long long)*int_field(app->opts, &keys[i]));
     int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, path) < 0) {
@@ -136,58 +126,70 @@ static int write_file(struct server_app *app, struct errinfo *e)
     return 0;
 }
 
-int settings_update(struct server_app *app, const json_t *body, json_t *changes, struct errinfo *e)
+/* Copies the live settings of from into to. */
+static void copy_live(struct server_options *to, const struct server_options *from)
 {
-    int64_t next[NLIVE];
+    size_t n;
+    const struct config_key *keys = server_options_keys(&n);
+    for (size_t i = 0; i < n; i++)
+        if (is_live(&keys[i]))
+            *int_field(to, &keys[i]) = *int_field((struct server_options *)from, &keys[i]);
+}
+
+/* Reads body's settings into next (a copy of the running ones). 0, or -1
+ * with e naming the first bad one. */
+static int read_body(const json_t *body, struct server_options *next, struct errinfo *e)
+{
     const char *name;
     json_t *v;
     char msg[200];
 
-    if (!json_is_object(body) || !json_object_size(body))
-        return fail(e, 400, "invalid_body", "", "a JSON object of settings to change");
-    pthread_mutex_lock(&lock);
-    for (size_t i = 0; i < NLIVE; i++)
-        next[i] = *int_field(app->opts, find_key(live_keys[i]));
     json_object_foreach((json_t *)body, name, v) {
         const struct config_key *k = find_key(name);
-        size_t i = 0;
-        while (i < NLIVE && strcmp(live_keys[i], name))
-            i++;
-        if (!k || i == NLIVE) {
-            pthread_mutex_unlock(&lock);
+        if (!k || !is_live(k)) {
             snprintf(msg, sizeof(msg), "%s", k ? "needs a restart: set it in the config file"
                                                : "no such setting");
             return fail(e, 400, "invalid_field", strlen(name) < 60 ? name : "(name)", msg);
         }
         if (!json_is_integer(v) || json_integer_value(v) < k->min || json_integer_value(v) > k->max) {
-            pthread_mutex_unlock(&lock);
             snprintf(msg, sizeof(msg), "an integer from %lld to %lld", (long long)k->min,
                      (long long)k->max);
             return fail(e, 400, "invalid_field", name, msg);
         }
-        next[i] = json_integer_value(v);
+        *int_field(next, k) = json_integer_value(v);
     }
-    if (next[1] < next[0] || next[2] < next[1]) {
-        pthread_mutex_unlock(&lock);
-        return fail(e, 400, "invalid_field", next[1] < next[0] ? "m1_retention_days" : "h1_retention_days",
-                    "each roll-up tier must be kept at least as long as the finer one");
+    char why[300];
+    if (server_options_finish(next, why, sizeof(why)) < 0) {
+        /* the cross-field checks of a start ("m1_retention_days: ...") */
+        char field[64];
+        snprintf(field, sizeof(field), "%.*s", (int)strcspn(why, ":"), why);
+        return fail(e, 400, "invalid_field", field, why);
     }
-    int64_t old[NLIVE];
-    for (size_t i = 0; i < NLIVE; i++) {
-        int64_t *f = int_field(app->opts, find_key(live_keys[i]));
-        old[i] = *f;
-        *f = next[i];
-    }
+    return 0;
+}
+
+int settings_update(struct server_app *app, const json_t *body, json_t *changes, struct errinfo *e)
+{
+    size_t n;
+    const struct config_key *keys = server_options_keys(&n);
+
+    if (!json_is_object(body) || !json_object_size(body))
+        return fail(e, 400, "invalid_body", "", "a JSON object of settings to change");
+    pthread_mutex_lock(&lock);
+    struct server_options next = *app->opts, old = *app->opts; /* strings shared, not owned */
+    if (read_body(body, &next, e) < 0)
+        goto fail;
+    copy_live(app->opts, &next);
     if (write_file(app, e) < 0) {
-        for (size_t i = 0; i < NLIVE; i++)
-            *int_field(app->opts, find_key(live_keys[i])) = old[i];
-        pthread_mutex_unlock(&lock);
-        return -1;
+        copy_live(app->opts, &old);
+        goto fail;
     }
-    for (size_t i = 0; i < NLIVE; i++)
-        if (old[i] != next[i])
-            json_object_set_new(changes, live_keys[i],
-                                json_pack("{s:I, s:I}", "from", (json_int_t)old[i], "to", (json_int_t)next[i]));
+    for (size_t i = 0; i < n; i++) {
+        int64_t from = *int_field(&old, &keys[i]), to = *int_field(&next, &keys[i]);
+        if (is_live(&keys[i]) && from != to)
+            json_object_set_new(changes, keys[i].name,
+                                json_pack("{s:I, s:I}", "from", (json_int_t)from, "to", (json_int_t)to));
+    }
     struct server_options *o = app->opts;
     if (app->db) {
         tsdb_set_retention(app->db, TSDB_RAW, o->raw_retention_days * 86400000LL);
@@ -198,4 +200,7 @@ int settings_update(struct server_app *app, const json_t *body, json_t *changes,
         scraper_set_intervals(app->scraper, o->agent_interval_ms, o->exporter_interval_ms);
     pthread_mutex_unlock(&lock);
     return 0;
+fail:
+    pthread_mutex_unlock(&lock);
+    return -1;
 }

@@ -7,11 +7,21 @@
 
 #include "../../src/server/audit.h"
 #include "../../src/server/auth.h"
+#include "../../src/server/options.h"
 
 #define T0 1795000000000LL
 #define PW "a-long-secret-pass"
 
 static char dir[64];
+
+/* The server's defaults (its settings table) for the auth module. */
+static void defaults(struct auth_config *c)
+{
+    struct server_options o;
+    server_options_init(&o);
+    server_options_auth(&o, c);
+    server_options_free(&o);
+}
 
 static struct auth *open_auth(struct auth_config *cfg)
 {
@@ -19,7 +29,7 @@ static struct auth *open_auth(struct auth_config *cfg)
     struct auth_config def;
 
     if (!cfg) {
-        auth_config_defaults(&def);
+        defaults(&def);
         def.session_idle_ms = 60000;
         def.session_max_ms = 600000;
         cfg = &def;
@@ -116,7 +126,7 @@ static void login_backoff_and_sessions(void **state)
     char secret[64];
     (void)state;
 
-    auth_config_defaults(&cfg);
+    defaults(&cfg);
     cfg.session_idle_ms = 60000;
     cfg.session_max_ms = 600000;
     cfg.backoff_after = 3;

@@ -7,6 +7,7 @@
 
 #include "../../src/agent/options.h"
 #include "../../src/lib/config.h"
+#include "../../src/server/options.h"
 
 static int parse(struct agent_options *o, const char *yaml, char *err)
 {
@@ -148,6 +149,46 @@ static void parse_int_is_strict(void **state)
     assert_int_equal(config_parse_int(" 4", 0, 100, &v), -1);
 }
 
+/* Each table is sound: every default is a value its own row accepts, every
+ * row has a description, names and flags are unique. */
+static void check_table(const struct config_key *keys, size_t n, void *target)
+{
+    char err[200];
+    for (size_t i = 0; i < n; i++) {
+        const struct config_key *k = &keys[i];
+        assert_non_null(k->help);
+        if (strlen(k->help) < 6)
+            fail_msg("%s: no description", k->name);
+        if (k->def && config_set(keys, n, target, k->name, k->def, err, sizeof(err)) < 0)
+            fail_msg("%s: its default is refused: %s", k->name, err);
+        for (size_t j = 0; j < i; j++) {
+            assert_string_not_equal(keys[j].name, k->name);
+            if (k->flag && keys[j].flag)
+                assert_string_not_equal(keys[j].flag, k->flag);
+        }
+    }
+}
+
+static void tables_are_sound(void **state)
+{
+    (void)state;
+    size_t n;
+    struct server_options so;
+    server_options_init(&so);
+    const struct config_key *keys = server_options_keys(&n);
+    check_table(keys, n, &so);
+    assert_string_equal(so.listen, "127.0.0.1:8470");
+    assert_int_equal(so.scrape_timeout_ms, 10000);
+    server_options_free(&so);
+    struct agent_options ao;
+    agent_options_init(&ao);
+    keys = agent_options_keys(&n);
+    check_table(keys, n, &ao);
+    assert_int_equal(ao.interval_ms, 1000);
+    assert_string_equal(ao.proc_root, "/");
+    agent_options_free(&ao);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +199,7 @@ int main(void)
         cmocka_unit_test(token_file_rules),
         cmocka_unit_test(load_file_errors_name_the_path),
         cmocka_unit_test(parse_int_is_strict),
+        cmocka_unit_test(tables_are_sound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

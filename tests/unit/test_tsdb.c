@@ -19,6 +19,9 @@ static struct tsdb *open_db(void)
 
     tsdb_config_defaults(&cfg);
     cfg.head_rows = 50;
+    /* retention is the server's setting (15 d raw, 90 d 1 m by default) */
+    cfg.retention_ms[TSDB_RAW] = 15LL * 86400000;
+    cfg.retention_ms[TSDB_1M] = 90LL * 86400000;
     snprintf(path, sizeof(path), "%s/tsdb.db", dir);
     struct tsdb *db = tsdb_open(path, &cfg, err, sizeof(err));
     if (!db)

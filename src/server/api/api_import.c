@@ -9,6 +9,7 @@
 #include "../../lib/now.h"
 #include "../../lib/xalloc.h"
 #include "../scrape.h"
+#include "../options.h"
 #include "api.h"
 
 #define BATCH_SAMPLES 20000
@@ -58,8 +59,8 @@ static int parse_lines(struct import *im, const char *text, size_t len)
     char err[240];
     size_t lines = 0;
 
-    scrape_config_defaults(&cfg);
-    cfg.max_series = 0;
+    server_options_scrape(im->app->opts, &cfg);
+    cfg.max_series = 0; /* an import is not one scrape */
     long n = scrape_parse(text, len, 0, &cfg, NULL, 0, im->now_ms, im->keys, im->batch, err,
                           sizeof(err));
     if (n < 0) {

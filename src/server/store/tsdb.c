@@ -215,9 +215,9 @@ void tsdb_series_free(struct series *s)
 
 void tsdb_config_defaults(struct tsdb_config *cfg)
 {
-    cfg->retention_ms[TSDB_RAW] = 15LL * 86400000;
-    cfg->retention_ms[TSDB_1M] = 90LL * 86400000;
-    cfg->retention_ms[TSDB_1H] = 730LL * 86400000;
+    /* retention is a setting (options.c): 0 here keeps everything */
+    for (int t = 0; t < TSDB_TIERS; t++)
+        cfg->retention_ms[t] = 0;
     cfg->head_rows = 120;
     cfg->zstd_level = 9;
     cfg->max_head_age_ms = 5 * 60000;

@@ -20,7 +20,7 @@
 enum tsdb_tier { TSDB_RAW = 0, TSDB_1M = 1, TSDB_1H = 2, TSDB_TIERS = 3 };
 
 struct tsdb_config {
-    int64_t retention_ms[TSDB_TIERS]; /* defaults: 15 d, 90 d, 2 y */
+    int64_t retention_ms[TSDB_TIERS]; /* 0: kept for ever (the server sets them) */
     size_t head_rows;                 /* raw rows per chunk, default 120 */
     int zstd_level;                   /* default 9 */
     int64_t max_head_age_ms;          /* seal heads older than this, default 5 min */

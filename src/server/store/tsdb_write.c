@@ -160,7 +160,7 @@ void tsdb_seal(struct tsdb *db, struct group *g, struct head *h, int tier)
     p->cols = cd.ncols;
     db->npend++;
     free(cd.values);
-    /* recent windows (alert rules) keep reading from memory after a tsdb_seal */
+    /* recent windows (alert rules) keep reading from memory after a seal */
     if (h == &g->head[TSDB_RAW])
         head_copy(&g->prev_raw, h);
     head_clear(h);
@@ -356,9 +356,12 @@ static void retention(struct tsdb *db, int64_t now_ms)
     if (!st)
         return;
     for (int t = 0; t < TSDB_TIERS; t++) {
+        int64_t keep = __atomic_load_n(&db->cfg.retention_ms[t], __ATOMIC_RELAXED);
+        if (keep <= 0)
+            continue;
         sqlite3_reset(st);
         sqlite3_bind_int(st, 1, t);
-        sqlite3_bind_int64(st, 2, now_ms - __atomic_load_n(&db->cfg.retention_ms[t], __ATOMIC_RELAXED));
+        sqlite3_bind_int64(st, 2, now_ms - keep);
         if (sqlite3_step(st) != SQLITE_DONE)
             log_warn("tsdb: retention of tier %d failed: %s", t, sqlite3_errmsg(db->w));
     }
