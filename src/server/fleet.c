@@ -10,50 +10,39 @@
 #include <string.h>
 
 #include "../lib/buf.h"
+#include "../lib/fields.h"
 #include "../lib/now.h"
 #include "../lib/xalloc.h"
 #include "store/serieskey.h"
 
-enum gpu_field {
-    G_UTIL, G_MEM_UTIL, G_FB_USED, G_FB_TOTAL, G_TEMP, G_MEM_TEMP, G_POWER, G_POWER_LIMIT,
-    G_SM_CLOCK, G_MEM_CLOCK, G_PCIE_TX, G_PCIE_RX, G_N
-};
-enum host_field {
-    H_CPU, H_MEM_USED, H_MEM_TOTAL, H_DISK_USED, H_DISK_TOTAL, H_NET_RX, H_NET_TX, H_LOAD1, H_N
-};
-
-/* JSON names; units in the names as in the agent's snapshot */
-static const char *const gpu_names[G_N] = {"util", "mem_util", "fb_used_mib", "fb_total_mib",
-                                           "temp_c", "mem_temp_c", "power_w", "power_limit_w",
-                                           "sm_clock_mhz", "mem_clock_mhz", "pcie_tx_kbps",
-                                           "pcie_rx_kbps"};
-static const char *const host_names[H_N] = {"cpu_percent", "mem_used_bytes", "mem_total_bytes",
-                                            "disk_used_bytes", "disk_total_bytes", "net_rx_bps",
-                                            "net_tx_bps", "load1"};
-
+/* The node_exporter-named series a host's figures come from. */
+enum host_input { IN_CPU, IN_NET_RX, IN_NET_TX, IN_FS_SIZE, IN_FS_AVAIL, IN_MEM_TOTAL,
+                  IN_MEM_AVAIL, IN_LOAD1 };
 static const struct {
     const char *metric;
-    enum gpu_field field;
-} gpu_metrics[] = {
-    {"DCGM_FI_DEV_GPU_UTIL", G_UTIL},         {"DCGM_FI_DEV_MEM_COPY_UTIL", G_MEM_UTIL},
-    {"DCGM_FI_DEV_FB_USED", G_FB_USED},       {"DCGM_FI_DEV_FB_TOTAL", G_FB_TOTAL},
-    {"DCGM_FI_DEV_GPU_TEMP", G_TEMP},         {"DCGM_FI_DEV_MEMORY_TEMP", G_MEM_TEMP},
-    {"DCGM_FI_DEV_POWER_USAGE", G_POWER},     {"DCGM_FI_DEV_ENFORCED_POWER_LIMIT", G_POWER_LIMIT},
-    {"DCGM_FI_DEV_SM_CLOCK", G_SM_CLOCK},     {"DCGM_FI_DEV_MEM_CLOCK", G_MEM_CLOCK},
-    {"DCGM_FI_DEV_PCIE_TX_THROUGHPUT", G_PCIE_TX}, {"DCGM_FI_DEV_PCIE_RX_THROUGHPUT", G_PCIE_RX},
+    enum host_input in;
+} host_inputs[] = {
+    {"node_cpu_seconds_total", IN_CPU},
+    {"node_network_receive_bytes_total", IN_NET_RX},
+    {"node_network_transmit_bytes_total", IN_NET_TX},
+    {"node_filesystem_size_bytes", IN_FS_SIZE},
+    {"node_filesystem_avail_bytes", IN_FS_AVAIL},
+    {"node_memory_MemTotal_bytes", IN_MEM_TOTAL},
+    {"node_memory_MemAvailable_bytes", IN_MEM_AVAIL},
+    {"node_load1", IN_LOAD1},
 };
 
 struct fgpu {
     char uuid[96], model[96];
     int index;
     int announced; /* index and model were sent */
-    double v[G_N], sent[G_N];
+    double v[GM_COUNT], sent[GM_COUNT]; /* the live fields of lib/fields.h */
 };
 
 struct fhost {
     char name[65];
     int64_t ts_ms;
-    double v[H_N], sent[H_N];
+    double v[HF_COUNT], sent[HF_COUNT];
     double cpu_total, cpu_idle, net_rx, net_tx; /* counters of the last scrape */
     int64_t counters_ms;
     struct fgpu *gpus;
@@ -159,7 +148,7 @@ static struct fhost *find_host(struct fleet *f, const char *name, int create)
         return NULL;
     struct fhost *h = xcalloc(1, sizeof(*h));
     snprintf(h->name, sizeof(h->name), "%s", name);
-    for (int i = 0; i < H_N; i++)
+    for (int i = 0; i < HF_COUNT; i++)
         h->v[i] = h->sent[i] = NAN;
     h->cpu_total = h->cpu_idle = h->net_rx = h->net_tx = NAN;
     f->hosts = xrealloc(f->hosts, (f->nhosts + 1) * sizeof(*f->hosts));
@@ -185,7 +174,7 @@ static struct fgpu *find_gpu(struct fhost *h, const char *key, size_t klen)
     if (serieskey_label(key, klen, "modelName", g->model, sizeof(g->model)) < 0)
         g->model[0] = '\0';
     g->index = serieskey_label(key, klen, "gpu", idx, sizeof(idx)) > 0 ? atoi(idx) : -1;
-    for (int i = 0; i < G_N; i++)
+    for (int i = 0; i < GM_COUNT; i++)
         g->v[i] = g->sent[i] = NAN;
     return g;
 }
@@ -204,45 +193,69 @@ static int name_is(const char *key, size_t name_len, const char *name)
     return strlen(name) == name_len && !memcmp(key, name, name_len);
 }
 
+/* Which host input a series name is, or -1. */
+static int host_input(const char *key, size_t nlen)
+{
+    for (size_t i = 0; i < sizeof(host_inputs) / sizeof(host_inputs[0]); i++)
+        if (name_is(key, nlen, host_inputs[i].metric))
+            return (int)host_inputs[i].in;
+    return -1;
+}
+
+/* The root file system's size and free space; without one, the first
+ * listed file system's. */
+static void take_fs(struct scrape_sums *s, const char *key, size_t klen, int in, double v)
+{
+    char mp[64];
+    int root = serieskey_label(key, klen, "mountpoint", mp, sizeof(mp)) > 0 && !strcmp(mp, "/");
+
+    if (s->fs_root && !root)
+        return;
+    if (root && !s->fs_root) {
+        s->fs_root = 1;
+        s->fs_size = s->fs_avail = NAN;
+    }
+    double *dst = in == IN_FS_SIZE ? &s->fs_size : &s->fs_avail;
+    if (isnan(*dst) || root)
+        *dst = v;
+}
+
 static void take_host_sample(struct fhost *h, struct scrape_sums *s, const char *key, size_t klen,
                              size_t nlen, double v)
 {
     char lab[64];
+    int in = host_input(key, nlen);
 
-    if (isnan(v))
+    if (isnan(v) || in < 0)
         return;
-    if (name_is(key, nlen, "node_cpu_seconds_total")) {
+    switch ((enum host_input)in) {
+    case IN_CPU:
         s->cpu_total += v;
         s->have_cpu = 1;
         if (serieskey_label(key, klen, "mode", lab, sizeof(lab)) > 0 &&
             (!strcmp(lab, "idle") || !strcmp(lab, "iowait")))
             s->cpu_idle += v;
-    } else if (name_is(key, nlen, "node_network_receive_bytes_total") ||
-               name_is(key, nlen, "node_network_transmit_bytes_total")) {
+        break;
+    case IN_NET_RX:
+    case IN_NET_TX:
         if (serieskey_label(key, klen, "device", lab, sizeof(lab)) > 0 && !strcmp(lab, "lo"))
             return;
-        *(key[13] == 'r' ? &s->net_rx : &s->net_tx) += v;
+        *(in == IN_NET_RX ? &s->net_rx : &s->net_tx) += v;
         s->have_net = 1;
-    } else if (name_is(key, nlen, "node_filesystem_size_bytes") ||
-               name_is(key, nlen, "node_filesystem_avail_bytes")) {
-        /* the root file system; without one, the first listed */
-        int root = serieskey_label(key, klen, "mountpoint", lab, sizeof(lab)) > 0 &&
-                   !strcmp(lab, "/");
-        if (s->fs_root && !root)
-            return;
-        if (root && !s->fs_root) {
-            s->fs_root = 1;
-            s->fs_size = s->fs_avail = NAN;
-        }
-        double *dst = key[16] == 's' ? &s->fs_size : &s->fs_avail;
-        if (isnan(*dst) || root)
-            *dst = v;
-    } else if (name_is(key, nlen, "node_memory_MemTotal_bytes")) {
+        break;
+    case IN_FS_SIZE:
+    case IN_FS_AVAIL:
+        take_fs(s, key, klen, in, v);
+        break;
+    case IN_MEM_TOTAL:
         s->mem_total = v;
-    } else if (name_is(key, nlen, "node_memory_MemAvailable_bytes")) {
+        break;
+    case IN_MEM_AVAIL:
         s->mem_avail = v;
-    } else if (name_is(key, nlen, "node_load1")) {
-        h->v[H_LOAD1] = v;
+        break;
+    case IN_LOAD1:
+        h->v[HF_LOAD1] = v;
+        break;
     }
 }
 
@@ -253,14 +266,14 @@ static void finish_host(struct fhost *h, const struct scrape_sums *s, int64_t ts
     if (s->have_cpu) {
         double dtot = s->cpu_total - h->cpu_total, didle = s->cpu_idle - h->cpu_idle;
         if (dt > 0 && dtot > 0 && didle >= 0)
-            h->v[H_CPU] = round(1000.0 * (1.0 - didle / dtot)) / 10.0;
+            h->v[HF_CPU] = round(1000.0 * (1.0 - didle / dtot)) / 10.0;
         h->cpu_total = s->cpu_total;
         h->cpu_idle = s->cpu_idle;
     }
     if (s->have_net) {
         if (dt > 0 && s->net_rx >= h->net_rx && s->net_tx >= h->net_tx) {
-            h->v[H_NET_RX] = round((s->net_rx - h->net_rx) / dt);
-            h->v[H_NET_TX] = round((s->net_tx - h->net_tx) / dt);
+            h->v[HF_NET_RX] = round((s->net_rx - h->net_rx) / dt);
+            h->v[HF_NET_TX] = round((s->net_tx - h->net_tx) / dt);
         }
         h->net_rx = s->net_rx;
         h->net_tx = s->net_tx;
@@ -268,12 +281,12 @@ static void finish_host(struct fhost *h, const struct scrape_sums *s, int64_t ts
     if (s->have_cpu || s->have_net)
         h->counters_ms = ts;
     if (!isnan(s->mem_total) && !isnan(s->mem_avail)) {
-        h->v[H_MEM_TOTAL] = s->mem_total;
-        h->v[H_MEM_USED] = s->mem_total - s->mem_avail;
+        h->v[HF_MEM_TOTAL] = s->mem_total;
+        h->v[HF_MEM_USED] = s->mem_total - s->mem_avail;
     }
     if (!isnan(s->fs_size) && !isnan(s->fs_avail)) {
-        h->v[H_DISK_TOTAL] = s->fs_size;
-        h->v[H_DISK_USED] = s->fs_size - s->fs_avail;
+        h->v[HF_DISK_TOTAL] = s->fs_size;
+        h->v[HF_DISK_USED] = s->fs_size - s->fs_avail;
     }
 }
 
@@ -290,16 +303,28 @@ static int differs(double a, double b)
     return isnan(a) ? !isnan(b) : (isnan(b) || a != b);
 }
 
+/* JSON names of the figures the fleet carries (lib/fields.h); NULL for a
+ * GPU metric it does not. */
+static const char *gpu_name(int i)
+{
+    return gpu_fields[i].live ? gpu_fields[i].field : NULL;
+}
+
+static const char *host_name(int i)
+{
+    return host_fields[i].field;
+}
+
 /* Appends the fields of v that differ from sent, updating sent; returns
  * how many were written. */
-static int put_fields(struct buf *o, const char *const *names, const double *v, double *sent,
+static int put_fields(struct buf *o, const char *(*name)(int), const double *v, double *sent,
                       int n, int first)
 {
     int w = 0;
     for (int i = 0; i < n; i++) {
-        if (!differs(v[i], sent[i]))
+        if (!name(i) || !differs(v[i], sent[i]))
             continue;
-        buf_printf(o, "%s\"%s\":", first && !w ? "" : ",", names[i]);
+        buf_printf(o, "%s\"%s\":", first && !w ? "" : ",", name(i));
         put_num(o, v[i]);
         sent[i] = v[i];
         w++;
@@ -316,7 +341,7 @@ static void put_gpu(struct buf *o, struct fgpu *g)
         buf_json_str(o, g->model);
         g->announced = 1;
     }
-    put_fields(o, gpu_names, g->v, g->sent, G_N, 0);
+    put_fields(o, gpu_name, g->v, g->sent, GM_COUNT, 0);
     buf_puts(o, "}");
 }
 
@@ -332,7 +357,7 @@ static int build_delta(struct fleet *f, struct fhost *h, uint64_t seq)
     buf_printf(o, ",\"ts_ms\":%lld", (long long)h->ts_ms);
     size_t mark = o->len;
     buf_puts(o, ",\"host\":{");
-    if (put_fields(o, host_names, h->v, h->sent, H_N, 1)) {
+    if (put_fields(o, host_name, h->v, h->sent, HF_COUNT, 1)) {
         buf_puts(o, "}");
         changed = 1;
     } else {
@@ -342,7 +367,7 @@ static int build_delta(struct fleet *f, struct fhost *h, uint64_t seq)
     for (size_t i = 0; i < h->ngpus; i++) {
         struct fgpu *g = &h->gpus[i];
         int dirty = !g->announced;
-        for (int k = 0; k < G_N && !dirty; k++)
+        for (int k = 0; k < GM_COUNT && !dirty; k++)
             dirty = differs(g->v[k], g->sent[k]);
         if (!dirty)
             continue;
@@ -377,14 +402,10 @@ void fleet_ingest(struct fleet *f, const struct ingest_batch *b)
         const char *brace = memchr(key, '{', it->key_len);
         size_t nlen = brace ? (size_t)(brace - key) : it->key_len;
         if (key[0] == 'D' && nlen > 12 && !memcmp(key, "DCGM_FI_DEV_", 12)) {
-            for (size_t m = 0; m < sizeof(gpu_metrics) / sizeof(gpu_metrics[0]); m++) {
-                if (!name_is(key, nlen, gpu_metrics[m].metric))
-                    continue;
-                struct fgpu *g = find_gpu(h, key, it->key_len);
-                if (g)
-                    g->v[gpu_metrics[m].field] = it->value;
-                break;
-            }
+            int m = gpu_field_by_metric(key, nlen);
+            struct fgpu *g = m >= 0 && gpu_fields[m].live ? find_gpu(h, key, it->key_len) : NULL;
+            if (g)
+                g->v[m] = it->value;
         } else if (key[0] == 'n' && nlen > 5 && !memcmp(key, "node_", 5)) {
             take_host_sample(h, &s, key, it->key_len, nlen, it->value);
         } else if (name_is(key, nlen, "up")) {
@@ -410,11 +431,12 @@ void fleet_ingest(struct fleet *f, const struct ingest_batch *b)
     pthread_mutex_unlock(&f->lock);
 }
 
-static json_t *fields_json(const char *const *names, const double *v, int n)
+static json_t *fields_json(const char *(*name)(int), const double *v, int n)
 {
     json_t *o = json_object();
     for (int i = 0; i < n; i++)
-        json_object_set_new(o, names[i], isnan(v[i]) ? json_null() : json_real(v[i]));
+        if (name(i))
+            json_object_set_new(o, name(i), isnan(v[i]) ? json_null() : json_real(v[i]));
     return o;
 }
 
@@ -428,13 +450,13 @@ json_t *fleet_server_json(struct fleet *f, const char *server)
         json_t *gpus = json_array();
         for (size_t i = 0; i < h->ngpus; i++) {
             struct fgpu *g = &h->gpus[i];
-            json_t *o = fields_json(gpu_names, g->v, G_N);
+            json_t *o = fields_json(gpu_name, g->v, GM_COUNT);
             json_object_set_new(o, "uuid", json_string(g->uuid));
             json_object_set_new(o, "index", json_integer(g->index));
             json_object_set_new(o, "model", json_string(g->model));
             json_array_append_new(gpus, o);
         }
-        out = json_pack("{s:I, s:o, s:o}", "ts_ms", (json_int_t)h->ts_ms, "host", fields_json(host_names, h->v, H_N),
+        out = json_pack("{s:I, s:o, s:o}", "ts_ms", (json_int_t)h->ts_ms, "host", fields_json(host_name, h->v, HF_COUNT),
                         "gpus", gpus);
     }
     pthread_mutex_unlock(&f->lock);

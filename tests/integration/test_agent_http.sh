@@ -38,7 +38,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer wrong$TO
 AUTH=(-H "Authorization: Bearer $TOKEN")
 curl -fsS "${AUTH[@]}" "$AGENT_URL/api/v1/snapshot" -o "$WORK/snap.json"
 jq -e '.gpus | length == 2' "$WORK/snap.json" > /dev/null || fail "snapshot gpus"
-jq -e '.gpus[0].fb_total_mib == 81559 and .gpus[0].power_usage_w == 631.95' "$WORK/snap.json" \
+jq -e '.gpus[0].fb_total_mib == 81559 and .gpus[0].power_watts == 631.95' "$WORK/snap.json" \
     > /dev/null || fail "snapshot values"
 jq -e '.host.memory.total_bytes > 0 and (.host.cpu.count >= 1)' "$WORK/snap.json" > /dev/null \
     || fail "snapshot host"

@@ -2,34 +2,16 @@
 // deltas /api/v1/live pushes. It runs in the live worker (live.worker.ts),
 // which owns the socket, so its objects are changed in place and the page
 // gets copies of the servers that changed.
+import { emptyHost, GpuValues, HostStats } from './gen/fields';
 
-export interface Gpu {
+export type { HostStats } from './gen/fields';
+
+/** A GPU: which one, and its live figures (named by the C table of
+ * figures, src/lib/fields.c, through the generated gen/fields.ts). */
+export interface Gpu extends GpuValues {
   uuid: string;
   index: number;
   model: string;
-  util: number | null;
-  mem_util: number | null;
-  fb_used_mib: number | null;
-  fb_total_mib: number | null;
-  temp_c: number | null;
-  mem_temp_c: number | null;
-  power_w: number | null;
-  power_limit_w: number | null;
-  sm_clock_mhz: number | null;
-  mem_clock_mhz: number | null;
-  pcie_tx_kbps: number | null;
-  pcie_rx_kbps: number | null;
-}
-
-export interface HostStats {
-  cpu_percent: number | null;
-  mem_used_bytes: number | null;
-  mem_total_bytes: number | null;
-  disk_used_bytes: number | null;
-  disk_total_bytes: number | null;
-  net_rx_bps: number | null;
-  net_tx_bps: number | null;
-  load1: number | null;
 }
 
 export interface Server {
@@ -57,7 +39,7 @@ export interface Totals {
   online: number;
   gpus: number;
   busy: number;
-  power_w: number;
+  power_watts: number;
 }
 
 /** Which GPUs these are (not their values). */
@@ -77,11 +59,6 @@ export async function readSnapshot(): Promise<string> {
 
 /** A server's state as the registry says it (deltas carry its changes). */
 const onlineOf = (status: string): boolean | null => (status === 'online' ? true : status === 'offline' ? false : null);
-
-const emptyHost = (): HostStats => ({
-  cpu_percent: null, mem_used_bytes: null, mem_total_bytes: null, disk_used_bytes: null,
-  disk_total_bytes: null, net_rx_bps: null, net_tx_bps: null, load1: null,
-});
 
 /** What applying a delta did: nothing (older than the state, or of a
  * server not registered), changed a server, or found a delta missing in
@@ -140,14 +117,14 @@ export class FleetState {
   }
 
   totals(): Totals {
-    const t: Totals = { hosts: 0, online: 0, gpus: 0, busy: 0, power_w: 0 };
+    const t: Totals = { hosts: 0, online: 0, gpus: 0, busy: 0, power_watts: 0 };
     this.servers.forEach((s) => {
       t.hosts++;
       if (s.online) t.online++;
       for (const g of s.gpus) {
         t.gpus++;
-        if (typeof g.util === 'number' && g.util >= BUSY) t.busy++;
-        if (typeof g.power_w === 'number' && s.online) t.power_w += g.power_w;
+        if (typeof g.util_percent === 'number' && g.util_percent >= BUSY) t.busy++;
+        if (typeof g.power_watts === 'number' && s.online) t.power_watts += g.power_watts;
       }
     });
     return t;

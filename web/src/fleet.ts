@@ -20,7 +20,7 @@ class FleetStore {
   loaded = false;
   /** snapshots loaded so far (the set of servers may have changed) */
   loads = 0;
-  totals: Totals = { hosts: 0, online: 0, gpus: 0, busy: 0, power_w: 0 };
+  totals: Totals = { hosts: 0, online: 0, gpus: 0, busy: 0, power_watts: 0 };
   /** the worker's side (set by live.ts) */
   resyncer: () => Promise<void> = async () => {};
   watcher: (all: boolean, names: string[]) => void = () => {};

@@ -281,7 +281,7 @@ scope.onmessage = (ev) => {
     case 'utils': {
       const samples: UtilSample[] = [];
       fleet.servers.forEach((s) => {
-        if (s.online) for (const g of s.gpus) if (typeof g.util === 'number') samples.push([s.name, g.uuid, s.ts_ms, g.util]);
+        if (s.online) for (const g of s.gpus) if (typeof g.util_percent === 'number') samples.push([s.name, g.uuid, s.ts_ms, g.util_percent]);
       });
       post({ t: 'utils', id: m.id, samples });
       break;

@@ -31,7 +31,7 @@ const share = (used: number | null, total: number | null) => (isNum(used) && isN
 const memPct = (g: Gpu) => share(g.fb_used_mib, g.fb_total_mib);
 
 export const gpuLabel = (g: Gpu) => {
-  return `GPU ${g.index} ${g.model}: ${pct(g.util)} busy, memory ${mib(g.fb_used_mib)} of ${mib(g.fb_total_mib)} (${pct(memPct(g))}), ${num(g.temp_c, ' °C')}, ${num(g.power_w, ' W')}`;
+  return `GPU ${g.index} ${g.model}: ${pct(g.util_percent)} busy, memory ${mib(g.fb_used_mib)} of ${mib(g.fb_total_mib)} (${pct(memPct(g))}), ${num(g.temp_celsius, ' °C')}, ${num(g.power_watts, ' W')}`;
 };
 
 /** A host's four figures: [name, value, detail for the label]. */
@@ -40,7 +40,7 @@ function hostFigures(h: HostStats): [string, string, string][] {
     ['CPU', pct(h.cpu_percent), ''],
     ['Memory', pct(share(h.mem_used_bytes, h.mem_total_bytes)), `${bytes(h.mem_used_bytes)} of ${bytes(h.mem_total_bytes)}`],
     ['Disk', pct(share(h.disk_used_bytes, h.disk_total_bytes)), `${bytes(h.disk_used_bytes)} of ${bytes(h.disk_total_bytes)}`],
-    ['Net', `↓${rate(h.net_rx_bps)} ↑${rate(h.net_tx_bps)}`, ''],
+    ['Net', `↓${rate(h.net_rx_bytes_per_second)} ↑${rate(h.net_tx_bytes_per_second)}`, ''],
   ];
 }
 
@@ -213,15 +213,15 @@ function drawValues(ctx: CanvasRenderingContext2D, gpus: Gpu[], cols: number, y0
   if (stats && figures) figures.forEach(([, v], i) => texts.push([v, stats.at[i][0], stats.at[i][1] + 16, FIGURE, c.text, false]));
   gpus.forEach((g, i) => {
     const [x, y] = tilePos(i, cols, y0);
-    const t = level(g.temp_c, 80, 90), hot = t === 'warn' || t === 'crit';
-    ctx.fillStyle = t === 'crit' ? c.crit : t === 'warn' ? c.warn : isNum(g.util) && g.util >= BUSY ? c.busy : c.idle;
+    const t = level(g.temp_celsius, 80, 90), hot = t === 'warn' || t === 'crit';
+    ctx.fillStyle = t === 'crit' ? c.crit : t === 'warn' ? c.warn : isNum(g.util_percent) && g.util_percent >= BUSY ? c.busy : c.idle;
     ctx.fillRect(x, y, 4, TILE_H);
     ctx.fillStyle = c.busy;
-    ctx.fillRect(x + 9, y + 33, ((TILE_W - 16) * Math.max(0, Math.min(100, g.util ?? 0))) / 100, 5);
-    texts.push([pct(g.util), x + 9, y + 43, BOLD, c.text, false],
-      [num(g.temp_c, '°C'), x + TILE_W - 7, y + 43, PLAIN, hot ? (t === 'crit' ? c.crit : c.warn) : c.text, true],
+    ctx.fillRect(x + 9, y + 33, ((TILE_W - 16) * Math.max(0, Math.min(100, g.util_percent ?? 0))) / 100, 5);
+    texts.push([pct(g.util_percent), x + 9, y + 43, BOLD, c.text, false],
+      [num(g.temp_celsius, '°C'), x + TILE_W - 7, y + 43, PLAIN, hot ? (t === 'crit' ? c.crit : c.warn) : c.text, true],
       [`mem ${pct(memPct(g))}`, x + 9, y + 58, PLAIN, c.text, false],
-      [num(g.power_w, ' W'), x + TILE_W - 7, y + 58, PLAIN, c.text, true]);
+      [num(g.power_watts, ' W'), x + TILE_W - 7, y + 58, PLAIN, c.text, true]);
   });
   stampAll(ctx, texts);
 }
@@ -283,7 +283,7 @@ export function paintTiles(box: HTMLElement, gpus: Gpu[], host: HostStats | null
   gpus.forEach((g, i) => {
     const a = links[first + i];
     if (!a || a.tagName !== 'A') return;
-    const cls = `tile ${isNum(g.util) && g.util >= BUSY ? 'busy' : 'idle'} temp-${level(g.temp_c, 80, 90)}`;
+    const cls = `tile ${isNum(g.util_percent) && g.util_percent >= BUSY ? 'busy' : 'idle'} temp-${level(g.temp_celsius, 80, 90)}`;
     // a changed class or title costs a style recalculation: the title
     // (the hover tooltip) is set when the pointer comes (showTitle)
     setLabel(st, i, a, gpuLabel(g));

@@ -166,7 +166,7 @@ await step('a card out of view gets no values until it is scrolled to, then show
   // the admin page shows both cards: the server has the value once it does
   await admin.waitForFunction(() => (document.querySelector('[data-host="host-b"] .tile[data-gpu="0"]')?.getAttribute('aria-label') ?? '').includes('77% busy'), null, { timeout: 5000 });
   await small.waitForFunction(() => document.querySelector('[data-testid=gpus-busy]')?.textContent === '3 / 3', null, { timeout: 3000 });
-  assert(await small.evaluate(() => window.__gf.fleet.servers.get('host-b').gpus[0].util) !== 77, 'the page got the values of a card out of view');
+  assert(await small.evaluate(() => window.__gf.fleet.servers.get('host-b').gpus[0].util_percent) !== 77, 'the page got the values of a card out of view');
   await small.locator('[data-host="host-b"]').scrollIntoViewIfNeeded();
   const t0 = Date.now();
   await small.waitForFunction(() => (document.querySelector('[data-host="host-b"] .tile[data-gpu="0"]')?.getAttribute('aria-label') ?? '').includes('77% busy'), null, { timeout: 3000, polling: 20 });

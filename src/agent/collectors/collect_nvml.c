@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../lib/fields.h"
 #include "../../lib/log.h"
 #include "../../lib/now.h"
 #include "../../lib/xalloc.h"
@@ -21,54 +22,6 @@
 #define MAX_PROCS 64
 #define MAX_XID_CODES 32
 #define INIT_RETRY_NS (60LL * 1000000000LL)
-
-enum gm {
-    GM_GPU_UTIL, GM_MEM_UTIL, GM_ENC_UTIL, GM_DEC_UTIL,
-    GM_FB_FREE, GM_FB_USED, GM_FB_TOTAL, GM_FB_RESERVED,
-    GM_GPU_TEMP, GM_MEM_TEMP, GM_POWER, GM_POWER_LIMIT, GM_ENERGY,
-    GM_SM_CLOCK, GM_MEM_CLOCK, GM_FAN, GM_PCIE_TX, GM_PCIE_RX, GM_CLOCK_REASONS,
-    GM_ECC_SBE_VOL, GM_ECC_DBE_VOL, GM_ECC_SBE_AGG, GM_ECC_DBE_AGG,
-    GM_REMAP_CORR, GM_REMAP_UNC, GM_REMAP_PENDING, GM_REMAP_FAILURE,
-    GM_PSTATE, GM_MIG_MODE, GM_XID_LAST, GM_COUNT
-};
-
-static const struct {
-    const char *name;
-    enum expo_type type;
-    const char *help;
-    const char *json; /* field name in the snapshot JSON, with its unit */
-} gpu_metrics[GM_COUNT] = {
-    [GM_GPU_UTIL] = {"DCGM_FI_DEV_GPU_UTIL", EXPO_GAUGE, "GPU utilization (in %).", "utilization_gpu_percent"},
-    [GM_MEM_UTIL] = {"DCGM_FI_DEV_MEM_COPY_UTIL", EXPO_GAUGE, "Memory utilization (in %).", "utilization_memory_percent"},
-    [GM_ENC_UTIL] = {"DCGM_FI_DEV_ENC_UTIL", EXPO_GAUGE, "Encoder utilization (in %).", "utilization_encoder_percent"},
-    [GM_DEC_UTIL] = {"DCGM_FI_DEV_DEC_UTIL", EXPO_GAUGE, "Decoder utilization (in %).", "utilization_decoder_percent"},
-    [GM_FB_FREE] = {"DCGM_FI_DEV_FB_FREE", EXPO_GAUGE, "Framebuffer memory free (in MiB).", "fb_free_mib"},
-    [GM_FB_USED] = {"DCGM_FI_DEV_FB_USED", EXPO_GAUGE, "Framebuffer memory used (in MiB).", "fb_used_mib"},
-    [GM_FB_TOTAL] = {"DCGM_FI_DEV_FB_TOTAL", EXPO_GAUGE, "Total framebuffer memory (in MiB).", "fb_total_mib"},
-    [GM_FB_RESERVED] = {"DCGM_FI_DEV_FB_RESERVED", EXPO_GAUGE, "Framebuffer memory reserved by the driver (in MiB).", "fb_reserved_mib"},
-    [GM_GPU_TEMP] = {"DCGM_FI_DEV_GPU_TEMP", EXPO_GAUGE, "GPU temperature (in C).", "temperature_gpu_c"},
-    [GM_MEM_TEMP] = {"DCGM_FI_DEV_MEMORY_TEMP", EXPO_GAUGE, "Memory temperature (in C).", "temperature_memory_c"},
-    [GM_POWER] = {"DCGM_FI_DEV_POWER_USAGE", EXPO_GAUGE, "Power draw (in W).", "power_usage_w"},
-    [GM_POWER_LIMIT] = {"DCGM_FI_DEV_ENFORCED_POWER_LIMIT", EXPO_GAUGE, "Enforced power limit (in W).", "power_limit_w"},
-    [GM_ENERGY] = {"DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", EXPO_COUNTER, "Total energy consumption since boot (in mJ).", "energy_total_mj"},
-    [GM_SM_CLOCK] = {"DCGM_FI_DEV_SM_CLOCK", EXPO_GAUGE, "SM clock frequency (in MHz).", "sm_clock_mhz"},
-    [GM_MEM_CLOCK] = {"DCGM_FI_DEV_MEM_CLOCK", EXPO_GAUGE, "Memory clock frequency (in MHz).", "memory_clock_mhz"},
-    [GM_FAN] = {"DCGM_FI_DEV_FAN_SPEED", EXPO_GAUGE, "Fan speed (in %).", "fan_speed_percent"},
-    [GM_PCIE_TX] = {"DCGM_FI_DEV_PCIE_TX_THROUGHPUT", EXPO_GAUGE, "PCIe transmit throughput (in KB/s).", "pcie_tx_kb_per_s"},
-    [GM_PCIE_RX] = {"DCGM_FI_DEV_PCIE_RX_THROUGHPUT", EXPO_GAUGE, "PCIe receive throughput (in KB/s).", "pcie_rx_kb_per_s"},
-    [GM_CLOCK_REASONS] = {"DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", EXPO_GAUGE, "Current clock event (throttle) reasons, a bitmask.", "clock_event_reasons_mask"},
-    [GM_ECC_SBE_VOL] = {"DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", EXPO_COUNTER, "Total number of single-bit volatile ECC errors.", "ecc_sbe_volatile_total"},
-    [GM_ECC_DBE_VOL] = {"DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", EXPO_COUNTER, "Total number of double-bit volatile ECC errors.", "ecc_dbe_volatile_total"},
-    [GM_ECC_SBE_AGG] = {"DCGM_FI_DEV_ECC_SBE_AGG_TOTAL", EXPO_COUNTER, "Total number of single-bit persistent ECC errors.", "ecc_sbe_aggregate_total"},
-    [GM_ECC_DBE_AGG] = {"DCGM_FI_DEV_ECC_DBE_AGG_TOTAL", EXPO_COUNTER, "Total number of double-bit persistent ECC errors.", "ecc_dbe_aggregate_total"},
-    [GM_REMAP_CORR] = {"DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", EXPO_COUNTER, "Number of remapped rows for correctable errors.", "remapped_rows_correctable"},
-    [GM_REMAP_UNC] = {"DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", EXPO_COUNTER, "Number of remapped rows for uncorrectable errors.", "remapped_rows_uncorrectable"},
-    [GM_REMAP_PENDING] = {"DCGM_FI_DEV_ROW_REMAP_PENDING", EXPO_GAUGE, "Whether a row remapping is pending (a reset is needed).", "remapped_rows_pending"},
-    [GM_REMAP_FAILURE] = {"DCGM_FI_DEV_ROW_REMAP_FAILURE", EXPO_GAUGE, "Whether remapping of rows has failed.", "remapped_rows_failure"},
-    [GM_PSTATE] = {"DCGM_FI_DEV_PSTATE", EXPO_GAUGE, "Performance state (0 = P0, the highest).", "pstate"},
-    [GM_MIG_MODE] = {"DCGM_FI_DEV_MIG_MODE", EXPO_GAUGE, "Whether MIG mode is enabled.", "mig_mode"},
-    [GM_XID_LAST] = {"DCGM_FI_DEV_XID_ERRORS", EXPO_GAUGE, "Value of the last XID error encountered.", "xid_last"},
-};
 
 static const struct {
     unsigned long long bit;
@@ -181,7 +134,7 @@ static void mark_lost(struct nvml_ctx *c, struct gpu *g)
 }
 
 /* Records the outcome of one NVML call for metric m. Returns 1 on success. */
-static int check(struct nvml_ctx *c, struct gpu *g, enum gm m, nvmlReturn_t rc)
+static int check(struct nvml_ctx *c, struct gpu *g, enum gpu_metric m, nvmlReturn_t rc)
 {
     if (rc == NVML_SUCCESS) {
         g->have |= 1ULL << m;
@@ -194,12 +147,12 @@ static int check(struct nvml_ctx *c, struct gpu *g, enum gm m, nvmlReturn_t rc)
     if (rc == NVML_ERROR_NOT_SUPPORTED || rc == NVML_ERROR_FUNCTION_NOT_FOUND) {
         if (!(g->unsupported & (1ULL << m)))
             log_info("gpu %u (%s): %s not supported; no series for it", g->index, g->name,
-                     gpu_metrics[m].name);
+                     gpu_fields[m].metric);
         g->unsupported |= 1ULL << m;
         return 0;
     }
     if (!(g->unsupported & (1ULL << m)))
-        log_warn("gpu %u (%s): reading %s failed: %s", g->index, g->name, gpu_metrics[m].name,
+        log_warn("gpu %u (%s): reading %s failed: %s", g->index, g->name, gpu_fields[m].metric,
                  nvml_err(c, rc));
     g->unsupported |= 1ULL << m;
     g->nvml_errors++;
@@ -209,7 +162,7 @@ static int check(struct nvml_ctx *c, struct gpu *g, enum gm m, nvmlReturn_t rc)
 #define MISSING NVML_ERROR_FUNCTION_NOT_FOUND
 #define CALL(fn, ...) (c->api.fn ? c->api.fn(__VA_ARGS__) : MISSING)
 
-static void set(struct gpu *g, enum gm m, double v)
+static void set(struct gpu *g, enum gpu_metric m, double v)
 {
     g->v[m] = v;
 }
@@ -283,7 +236,7 @@ static void read_processes(struct nvml_ctx *c, struct gpu *g)
 }
 
 /* The fast calls of one GPU, on the sampler thread.
- * Long on purpose: one NVML read per metric, in the order of gpu_metrics[],
+ * Long on purpose: one NVML read per metric, in the order of gpu_fields[],
  * each with its own unsupported/lost handling; split up, the order and the
  * per-call error policy would be spread over several places. */
 static void read_gpu(struct nvml_ctx *c, struct gpu *g)
@@ -347,7 +300,7 @@ static void read_gpu(struct nvml_ctx *c, struct gpu *g)
         set(g, GM_CLOCK_REASONS, (double)ull);
     }
     static const struct {
-        enum gm m;
+        enum gpu_metric m;
         int type, counter;
     } ecc[] = {
         {GM_ECC_SBE_VOL, NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_VOLATILE_ECC},
@@ -647,7 +600,7 @@ static void render_gpu_families(struct nvml_ctx *c, struct sample_ctx *sc)
     char buf1[32], buf2[32];
 
     for (int m = 0; m < GM_COUNT; m++) {
-        expo_family(sc->w, gpu_metrics[m].name, gpu_metrics[m].type, gpu_metrics[m].help);
+        expo_family(sc->w, gpu_fields[m].metric, gpu_fields[m].type, gpu_fields[m].help);
         for (unsigned i = 0; i < c->ngpus; i++) {
             struct gpu *g = &c->gpus[i];
             if (!(g->have & (1ULL << m)))
@@ -734,7 +687,7 @@ static void render_json(struct nvml_ctx *c, struct sample_ctx *sc)
                               g->device, "lost", gpu_lost(g));
         for (int m = 0; m < GM_COUNT; m++)
             if (g->have & (1ULL << m))
-                json_object_set_new(o, gpu_metrics[m].json, json_real(g->v[m]));
+                json_object_set_new(o, gpu_fields[m].field, json_real(g->v[m]));
         if (g->have & (1ULL << GM_CLOCK_REASONS)) {
             json_t *r = json_array();
             for (size_t k = 0; k < NREASONS; k++)

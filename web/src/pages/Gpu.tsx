@@ -4,21 +4,27 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import { queryRange, selValue } from '../api';
 import { align, Chart, niceStep, seriesColor } from '../chart';
-import { fleet, Gpu } from '../fleet';
+import { fleet } from '../fleet';
+import { GPU_FIELDS, GpuValues } from '../gen/fields';
 import { mib, num, pct } from '../format';
 import { Link, Page } from '../ui';
 import { useFleet, useWant } from './Overview';
 
-interface Panel { title: string; unit: string; metrics: [string, string, keyof Gpu][] }
+/** A chart: a title, the unit of its axis, and its series: a figure of
+ * the table (gen/fields.ts gives its metric) and the legend's word. */
+interface Panel { title: string; unit: string; series: [keyof GpuValues, string][] }
 
 export const PANELS: Panel[] = [
-  { title: 'Utilization', unit: '%', metrics: [['DCGM_FI_DEV_GPU_UTIL', 'GPU', 'util'], ['DCGM_FI_DEV_MEM_COPY_UTIL', 'memory copy', 'mem_util']] },
-  { title: 'Memory', unit: ' MiB', metrics: [['DCGM_FI_DEV_FB_USED', 'used', 'fb_used_mib'], ['DCGM_FI_DEV_FB_TOTAL', 'total', 'fb_total_mib']] },
-  { title: 'Temperature', unit: ' °C', metrics: [['DCGM_FI_DEV_GPU_TEMP', 'GPU', 'temp_c'], ['DCGM_FI_DEV_MEMORY_TEMP', 'memory', 'mem_temp_c']] },
-  { title: 'Power', unit: ' W', metrics: [['DCGM_FI_DEV_POWER_USAGE', 'draw', 'power_w'], ['DCGM_FI_DEV_ENFORCED_POWER_LIMIT', 'limit', 'power_limit_w']] },
-  { title: 'Clocks', unit: ' MHz', metrics: [['DCGM_FI_DEV_SM_CLOCK', 'SM', 'sm_clock_mhz'], ['DCGM_FI_DEV_MEM_CLOCK', 'memory', 'mem_clock_mhz']] },
-  { title: 'PCIe', unit: ' KB/s', metrics: [['DCGM_FI_DEV_PCIE_TX_THROUGHPUT', 'TX', 'pcie_tx_kbps'], ['DCGM_FI_DEV_PCIE_RX_THROUGHPUT', 'RX', 'pcie_rx_kbps']] },
+  { title: 'Utilization', unit: '%', series: [['util_percent', 'GPU'], ['mem_copy_util_percent', 'memory copy']] },
+  { title: 'Memory', unit: ' MiB', series: [['fb_used_mib', 'used'], ['fb_total_mib', 'total']] },
+  { title: 'Temperature', unit: ' °C', series: [['temp_celsius', 'GPU'], ['mem_temp_celsius', 'memory']] },
+  { title: 'Power', unit: ' W', series: [['power_watts', 'draw'], ['power_limit_watts', 'limit']] },
+  { title: 'Clocks', unit: ' MHz', series: [['sm_clock_mhz', 'SM'], ['mem_clock_mhz', 'memory']] },
+  { title: 'PCIe', unit: ' KB/s', series: [['pcie_tx_kilobytes_per_second', 'TX'], ['pcie_rx_kilobytes_per_second', 'RX']] },
 ];
+
+/** The metric of a series of a panel. */
+const metricOf = (f: keyof GpuValues) => GPU_FIELDS[f].metric;
 
 export const RANGES: [string, number][] = [['15m', 900], ['1h', 3600], ['6h', 21600], ['24h', 86400], ['7d', 604800], ['30d', 2592000]];
 
@@ -67,7 +73,7 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
     let points = 0, left = groups.length;
     const ask = (g: number) => {
       const panels = groups[g];
-      const names = panels.flatMap((i) => PANELS[i].metrics.map((m) => m[0]));
+      const names = panels.flatMap((i) => PANELS[i].series.map((m) => metricOf(m[0])));
       const match = `{__name__=~"${names.join('|')}",server="${selValue(server)}",UUID="${selValue(uuid)}"}`;
       const next = () => alive && g + 1 < groups.length && ask(g + 1);
       queryRange(match, w.start, w.end, step).then((r) => {
@@ -77,7 +83,7 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
         const none = { t: [], v: [] };
         setData((d) => {
           const next = d ? d.slice() : PANELS.map(() => null);
-          for (const i of panels) next[i] = align(PANELS[i].metrics.map((m) => by.get(m[0]) ?? none));
+          for (const i of panels) next[i] = align(PANELS[i].series.map((m) => by.get(metricOf(m[0])) ?? none));
           return next;
         });
         points += r.series.reduce((a, x) => a + x.t.length, 0);
@@ -110,7 +116,7 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
         const cols = d.map((c) => Array.from(c as ArrayLike<number | null>));
         if (cols[0].length && t <= (cols[0][cols[0].length - 1] as number)) return d;
         cols[0].push(t);
-        PANELS[i].metrics.forEach((m, k) => cols[k + 1].push((x[m[2]] as number | null) ?? null));
+        PANELS[i].series.forEach((m, k) => cols[k + 1].push(x[m[0]] ?? null));
         let drop = 0;
         while (drop < cols[0].length && (cols[0][drop] as number) < cut) drop++;
         return cols.map((c) => c.slice(drop)) as uPlot.AlignedData;
@@ -124,10 +130,10 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
       {g ? (
         <dl class="totals" aria-label="current values">
           <div><dt>Model</dt><dd>{g.model}</dd></div>
-          <div><dt>Utilization</dt><dd data-testid="gpu-util">{pct(g.util)}</dd></div>
+          <div><dt>Utilization</dt><dd data-testid="gpu-util">{pct(g.util_percent)}</dd></div>
           <div><dt>Memory</dt><dd>{mib(g.fb_used_mib)} / {mib(g.fb_total_mib)}</dd></div>
-          <div><dt>Temperature</dt><dd data-testid="gpu-temp">{num(g.temp_c, ' °C')}</dd></div>
-          <div><dt>Power</dt><dd>{num(g.power_w, ' W')} / {num(g.power_limit_w, ' W')}</dd></div>
+          <div><dt>Temperature</dt><dd data-testid="gpu-temp">{num(g.temp_celsius, ' °C')}</dd></div>
+          <div><dt>Power</dt><dd>{num(g.power_watts, ' W')} / {num(g.power_limit_watts, ' W')}</dd></div>
           <div><dt>UUID</dt><dd class="mono small">{g.uuid}</dd></div>
         </dl>
       ) : (
@@ -151,7 +157,7 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
       <div class="charts">
         {data && PANELS.map((p, i) => !data[i] ? <div class="chart" style={{ height: '200px' }} aria-busy="true" /> : (
           <Chart title={p.title} unit={p.unit} data={data[i]!}
-            series={p.metrics.map((m, k) => ({ label: m[1], color: seriesColor(k) }))}
+            series={p.series.map((m, k) => ({ label: m[1], color: seriesColor(k) }))}
             xRange={w.live ? [Math.floor(Date.now() / 1000) - span, Math.floor(Date.now() / 1000)] : [w.start, w.end]}
             onZoom={(a, b) => setWin({ start: Math.floor(a), end: Math.ceil(b), live: false })} />
         ))}

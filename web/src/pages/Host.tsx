@@ -66,7 +66,7 @@ export function HostPage({ name }: { name: string }) {
           <div><dt>CPU</dt><dd>{pct(h.cpu_percent)} (load {num(h.load1, '', 2)})</dd></div>
           <div><dt>Memory</dt><dd>{bytes(h.mem_used_bytes)} / {bytes(h.mem_total_bytes)}</dd></div>
           <div><dt>Disk /</dt><dd>{bytes(h.disk_used_bytes)} / {bytes(h.disk_total_bytes)}</dd></div>
-          <div><dt>Network</dt><dd>↓{rate(h.net_rx_bps)} ↑{rate(h.net_tx_bps)}</dd></div>
+          <div><dt>Network</dt><dd>↓{rate(h.net_rx_bytes_per_second)} ↑{rate(h.net_tx_bytes_per_second)}</dd></div>
         </dl>
       )}
       {s && s.gpus.length > 0 && <GpuTiles server={name} gpus={s.gpus} />}

@@ -141,7 +141,7 @@ function CardPlaceholder({ name }: { name: string }) {
 function matches(s: Server, q: string, state: string): boolean {
   if (state === 'online' && s.online !== true) return false;
   if (state === 'offline' && s.online === true) return false;
-  if (state === 'idle' && !s.gpus.some((g) => isNum(g.util) && g.util < BUSY)) return false;
+  if (state === 'idle' && !s.gpus.some((g) => isNum(g.util_percent) && g.util_percent < BUSY)) return false;
   if (!q) return true;
   if (s.name.toLowerCase().includes(q)) return true;
   for (const [k, v] of Object.entries(s.labels))
@@ -152,7 +152,7 @@ function matches(s: Server, q: string, state: string): boolean {
 function Totals() {
   useFleet();
   useLive();
-  const { hosts, online, gpus, busy, power_w: power } = fleet.totals;
+  const { hosts, online, gpus, busy, power_watts: power } = fleet.totals;
   const firing = live.firing;
   return (
     <dl class="totals" aria-label="fleet totals">
