@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 hosts=${1:-100}
 runs=${2:-5}
 srv=build/gpufleet agent=build/gpufleet-agent fake=build/tests/fakes/libnvidia-ml.so.1
-[ -x "$srv" ] && [ -f web/dist/index.html ] || scripts/build.sh Release > /dev/null
+[ -x "$srv" ] && [ -f web/dist-test/index.html ] || scripts/build.sh Release > /dev/null
 [ -x /usr/bin/chromium ] || { echo "chromium missing: scripts/deps.sh test" >&2; exit 1; }
 work=$(mktemp -d /tmp/gf-bench-ui.XXXXXX)
 pids=()
@@ -31,7 +31,7 @@ pass='bench-root-pass-1'
 echo "$pass" | "$srv" user add admin --role admin --password-stdin --data "$work/d" > /dev/null
 tok=$("$srv" token add admin bench --data "$work/d")
 sp=$(free_port)
-"$srv" serve --listen 127.0.0.1:$sp --data "$work/d" --agent-interval 1000 --log-level warn > "$work/server.log" 2>&1 &
+"$srv" serve --listen 127.0.0.1:$sp --data "$work/d" --agent-interval 1000 --log-level warn --ui-dir web/dist-test > "$work/server.log" 2>&1 &
 pids+=($!)
 url=http://127.0.0.1:$sp
 for _ in $(seq 1 100); do curl -fsS -o /dev/null $url/healthz 2>/dev/null && break; sleep 0.05; done

@@ -19,3 +19,7 @@ mkdir -p src/gen ../build
 cc -std=c11 -O1 -Wall -Werror -o ../build/gen_fields ../tools/gen_fields.c ../src/lib/fields.c
 ../build/gen_fields src/gen/fields.ts
 npm run --silent build
+# the same UI with the test hooks (window.__gf) that tests and bench/ui.sh
+# use, served by `gpufleet serve --ui-dir web/dist-test`; the binary embeds
+# web/dist, which has none
+npx vite build --mode test --outDir dist-test --emptyOutDir --logLevel warn

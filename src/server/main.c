@@ -335,6 +335,10 @@ static int serve(int argc, char **argv)
         log_error("%s", err);
         goto fail;
     }
+    if (opts.ui_dir && api_ui_load_dir(opts.ui_dir, err, sizeof(err)) < 0) {
+        log_error("ui_dir: %s", err);
+        goto fail;
+    }
     if (start_pipeline(&app) < 0 || start_alerts(&app, cert != NULL) < 0)
         goto fail;
     http = api_start(&app, cert, key, err, sizeof(err));
@@ -348,6 +352,7 @@ static int serve(int argc, char **argv)
     rc = 0;
 fail:
     stop_all(&app, http);
+    api_ui_unload();
     if (key)
         explicit_bzero(key, strlen(key));
     free(cert);

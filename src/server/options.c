@@ -48,6 +48,7 @@ static const struct config_key keys[] = {
     {"proxy_user_header", STR(proxy_user_header, 64), "X-Fleet-Auth-User", NULL, 0, "the header a trusted proxy names the user in"},
     {"proxy_role_header", STR(proxy_role_header, 64), "X-Fleet-Auth-Role", NULL, 0, "the header a trusted proxy names the role in"},
     {"public_url", STR(public_url, 512), NULL, NULL, 0, "the origin browsers use when the server is behind a proxy"},
+    {"ui_dir", STR(ui_dir, 2048), NULL, "ui-dir", 0, "serve the web UI from this folder (a build of web/) instead of the one built in"},
     {"alert_eval_interval_ms", INT(alert_eval_interval_ms, 100, 3600000), "5000", NULL, 0, "how often alert rules are evaluated"},
     {"alert_default_rules", INT(alert_default_rules, 0, 1), "1", NULL, 0, "load the built-in rule pack (1) or not (0)"},
     {"alert_rules_file", STR(alert_rules_file, 2048), NULL, NULL, 0, "a YAML file of alert rules, read at start"},
@@ -83,6 +84,7 @@ void server_options_free(struct server_options *o)
     free(o->public_url);
     free(o->alert_rules_file);
     free(o->alert_group_by);
+    free(o->ui_dir);
     memset(o, 0, sizeof(*o));
 }
 

@@ -32,6 +32,7 @@ struct server_options {
     char *trusted_proxies;   /* comma-separated addresses whose SSO headers count */
     char *proxy_user_header, *proxy_role_header;
     char *public_url;        /* the origin browsers use, when behind a proxy */
+    char *ui_dir;            /* the web UI from a folder instead of the binary */
     /* alerts (docs/alerts.md) */
     int64_t alert_eval_interval_ms, alert_default_rules;
     int64_t alert_group_wait_ms, alert_group_interval_ms, alert_repeat_interval_ms, alert_history_days;

@@ -4,15 +4,10 @@
 
 #include <stddef.h>
 
-struct webui_file {
-    const char *path;        /* "/index.html", "/assets/index-1a2b3c.js" */
-    const unsigned char *gz; /* the content, gzip-compressed */
-    size_t gz_len, raw_len;
-    const char *etag;        /* quoted, from the content */
-};
+#include "../lib/webfiles.h"
 
 /* Sorted by path; webui_nfiles entries (0 when the UI was not built). */
-extern const struct webui_file webui_files[];
+extern const struct webfile webui_files[];
 extern const size_t webui_nfiles;
 
 #endif

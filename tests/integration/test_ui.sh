@@ -13,8 +13,13 @@ cat > "$WORK/srv.yaml" <<Y
 alert_eval_interval_ms: 250
 alert_group_wait_ms: 0
 Y
-start_server srv --config "$WORK/srv.yaml" --agent-interval "$INTERVAL_MS"
-SERVER_ARGS=(serve --listen "127.0.0.1:$SERVER_PORT" --data "$WORK/srv-data" --config "$WORK/srv.yaml"
+# the test hooks (window.__gf) are in the build made for tests only
+grep -q '__gf' "$SRC_DIR"/web/dist-test/assets/index-*.js || fail "web/dist-test has no test hooks"
+if grep -l '__gf' "$SRC_DIR"/web/dist/assets/*.js; then fail "the shipped UI (web/dist) has test hooks"; fi
+ok "test hooks only in the test build"
+
+start_server srv --config "$WORK/srv.yaml" --agent-interval "$INTERVAL_MS" --ui-dir "$SRC_DIR/web/dist-test"
+SERVER_ARGS=(serve --listen "127.0.0.1:$SERVER_PORT" --data "$WORK/srv-data" --config "$WORK/srv.yaml" --ui-dir "$SRC_DIR/web/dist-test"
     --agent-interval "$INTERVAL_MS")
 AFTER_STOP+=("[ -f '$WORK/server2.pid' ] && kill \$(cat '$WORK/server2.pid') && sleep 1")
 

@@ -3,15 +3,12 @@
 import { useLayoutEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { cssVar } from './theme';
 
 export interface ChartSeries { label: string; color: string }
 
 const palette = ['#3b82f6', '#f59e0b', '#10b981', '#ef4444', '#8b5cf6', '#14b8a6'];
 export const seriesColor = (i: number) => palette[i % palette.length];
-
-function css(name: string) {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
-}
 
 export function Chart(p: {
   title: string;
@@ -37,7 +34,7 @@ export function Chart(p: {
   // not after the next frame
   useLayoutEffect(() => {
     const el = box.current!;
-    const axis = { stroke: css('--muted'), grid: { stroke: css('--grid'), width: 1 }, ticks: { stroke: css('--grid') } };
+    const axis = { stroke: cssVar('--muted'), grid: { stroke: cssVar('--grid'), width: 1 }, ticks: { stroke: cssVar('--grid') } };
     const fmt = p.fmt ?? ((v: number) => (Math.abs(v) >= 1000 ? v.toFixed(0) : +v.toFixed(2) + ''));
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
@@ -53,7 +50,7 @@ export function Chart(p: {
         draw: [(u) => {
           // bench/ui.sh sets __gfBench; marks would pile up in a tab left open
           const x = u.data[0];
-          if ((window as any).__gfBench && x.length)
+          if (import.meta.env.MODE === 'test' && (window as any).__gfBench && x.length)
             performance.mark(`gf:chart-drawn:${p.title}`, { detail: { points: x.length, spanS: x[x.length - 1] - x[0] } });
         }],
         setSelect: [(u) => {

@@ -49,63 +49,79 @@ const post = (m: FromWorker) => scope.postMessage(m);
 const flushMs = (hosts: number) => Math.min(1000, Math.max(16, hosts * 10));
 
 const fleet = new FleetState();
-let ws: WebSocket | null = null;
-let stopped = true;
-let attempt = 0;
-let retryTimer = 0;
-let fresh = false; // started, the snapshot already asked for
 
-// deltas while a snapshot loads wait for it; reading again if asked during
-// a read (the first may predate the change the asker knows of)
-let pending: any[] | null = null;
-let reading: Promise<void> | null = null;
-let again = false;
-/** the page's first snapshot is on its way (a read of our own since
- * makes it old news) */
-let awaitingPage = false;
+/** The socket: where the connection is. "first" is true until the first
+ * hello since start, so a hello after it means a reconnect (what changed
+ * while away is only in a snapshot). */
+type Conn =
+  | { s: 'stopped' }
+  | { s: 'connecting'; ws: WebSocket; attempt: number; first: boolean }
+  | { s: 'open'; ws: WebSocket }
+  | { s: 'waiting'; attempt: number; timer: number };
 
-let dirty = new Set<string>();
-/** changed servers the page does not watch, sent when it does */
-let stale = new Set<string>();
-let watchAll = true;
-let watched = new Set<string>();
-/** the shape of each server as the page last got it */
-const sentShape = new Map<string, string>();
-let full = false;
-let deltas = 0;
-let lastFlush = 0;
-let flushTimer = 0;
+/** The fleet state against the server's: deltas are held (pending) while a
+ * snapshot is on its way, from the page (its first) or from a read of our
+ * own; a read asked for during a read reads again ("again": the first may
+ * predate the change the asker knows of). */
+type Sync =
+  | { s: 'unloaded' }
+  | { s: 'awaiting-page'; pending: any[] }
+  | { s: 'reading'; pending: any[]; again: boolean; done: Promise<void> }
+  | { s: 'synced' };
+
+let conn: Conn = { s: 'stopped' };
+let sync: Sync = { s: 'unloaded' };
+
+/** What goes to the page: changed servers (dirty), those it does not watch
+ * (stale, sent when it does), the shape each had when last sent, and the
+ * timing of the next update. */
+const out = {
+  dirty: new Set<string>(),
+  stale: new Set<string>(),
+  watchAll: true,
+  watched: new Set<string>(),
+  sentShape: new Map<string, string>(),
+  full: false,
+  deltas: 0,
+  lastFlush: 0,
+  timer: 0,
+};
 
 function flush() {
-  flushTimer = 0;
-  lastFlush = performance.now();
+  out.timer = 0;
+  out.lastFlush = performance.now();
   const servers: Server[] = [];
   const send = (s: Server) => {
     servers.push(s);
-    sentShape.set(s.name, serverShape(s));
+    out.sentShape.set(s.name, serverShape(s));
   };
-  if (full) {
-    stale.clear();
-    sentShape.clear();
+  if (out.full) {
+    out.stale.clear();
+    out.sentShape.clear();
     fleet.servers.forEach(send);
   } else {
-    dirty.forEach((n) => {
+    out.dirty.forEach((n) => {
       const s = fleet.servers.get(n);
       if (!s) return;
-      if (watchAll || watched.has(n) || sentShape.get(n) !== serverShape(s)) send(s);
-      else stale.add(n);
+      if (out.watchAll || out.watched.has(n) || out.sentShape.get(n) !== serverShape(s)) send(s);
+      else out.stale.add(n);
     });
   }
-  post({ t: 'fleet', full, servers, totals: fleet.totals(), seq: fleet.seq, deltas });
-  full = false;
-  dirty = new Set();
-  deltas = 0;
+  post({ t: 'fleet', full: out.full, servers, totals: fleet.totals(), seq: fleet.seq, deltas: out.deltas });
+  out.full = false;
+  out.dirty = new Set();
+  out.deltas = 0;
+}
+
+function flushNow() {
+  if (out.timer) clearTimeout(out.timer);
+  flush();
 }
 
 function schedule() {
-  if (flushTimer) return;
-  const wait = full ? 0 : flushMs(fleet.servers.size) - (performance.now() - lastFlush);
-  flushTimer = setTimeout(flush, Math.max(0, wait)) as unknown as number;
+  if (out.timer) return;
+  const wait = out.full ? 0 : flushMs(fleet.servers.size) - (performance.now() - out.lastFlush);
+  out.timer = setTimeout(flush, Math.max(0, wait)) as unknown as number;
 }
 
 async function fetchFleet(): Promise<any> {
@@ -117,72 +133,65 @@ async function fetchFleet(): Promise<any> {
   }
 }
 
+/** Reads the snapshot (again when asked during a read), then applies the
+ * deltas held meanwhile and sends the page everything. */
 function resync(): Promise<void> {
-  if (reading) {
-    again = true;
-    return reading;
+  if (sync.s === 'reading') {
+    sync.again = true;
+    return sync.done;
   }
-  pending = [];
-  awaitingPage = false;
-  reading = (async () => {
+  const reading: Extract<Sync, { s: 'reading' }> = { s: 'reading', pending: [], again: false, done: Promise.resolve() };
+  reading.done = (async () => {
     try {
       do {
-        again = false;
+        reading.again = false;
         fleet.load(await fetchFleet());
-      } while (again);
-      const queued = pending ?? [];
-      pending = null;
-      for (const d of queued) apply(d);
-      if (flushTimer) clearTimeout(flushTimer);
-      flushTimer = 0;
-      full = true;
-      flush();
+      } while (reading.again);
+      sync = { s: 'synced' };
+      for (const d of reading.pending) apply(d);
+      out.full = true;
+      flushNow();
     } finally {
-      pending = null;
-      reading = null;
+      if ((sync as Sync) === reading) sync = { s: 'synced' }; /* a failed read: go on with what we hold */
     }
   })();
-  return reading;
+  sync = reading;
+  return reading.done;
 }
 
 /** The page's first snapshot: it shows it already, so only what changed
  * since (the deltas that came meanwhile) goes back to it. */
 function pageSnapshot(text: string | null) {
-  if (!awaitingPage) return;
-  awaitingPage = false;
-  if (text === null) {
-    pending = null;
-    resync().catch(() => {});
-    return;
-  }
+  if (sync.s !== 'awaiting-page') return; // a read of our own made it old news
+  const held = sync.pending;
   try {
+    if (text === null) throw new Error('no snapshot');
     fleet.load(JSON.parse(text));
   } catch {
-    pending = null;
+    sync = { s: 'synced' };
     resync().catch(() => {});
     return;
   }
-  sentShape.clear();
-  fleet.servers.forEach((s) => sentShape.set(s.name, serverShape(s)));
-  const queued = pending ?? [];
-  pending = null;
-  for (const d of queued) apply(d);
+  sync = { s: 'synced' };
+  out.sentShape.clear();
+  fleet.servers.forEach((s) => out.sentShape.set(s.name, serverShape(s)));
+  for (const d of held) apply(d);
 }
 
 function apply(d: any) {
-  if (pending) {
-    pending.push(d);
+  if (sync.s === 'awaiting-page' || sync.s === 'reading') {
+    sync.pending.push(d);
     return;
   }
-  deltas++;
+  out.deltas++;
   const r = fleet.apply(d);
   if (r === 'gap') {
     resync().catch(() => {});
     return;
   }
   if (r !== 'changed') return;
-  dirty.add(d.server);
-  stale.delete(d.server);
+  out.dirty.add(d.server);
+  out.stale.delete(d.server);
   schedule();
 }
 
@@ -201,14 +210,15 @@ function message(text: string) {
     case 'fleet':
       for (const d of m.deltas ?? []) apply(d);
       break;
-    case 'hello':
-      attempt = 0;
+    case 'hello': {
+      if (conn.s !== 'connecting') break;
+      const reconnect = !conn.first;
+      conn = { s: 'open', ws: conn.ws };
       setState('live');
-      // a reconnect: what changed while away is only in the snapshot
-      if (!fresh) resync().catch(() => {});
-      fresh = false;
+      if (reconnect) resync().catch(() => {});
       post({ t: 'event', m });
       break;
+    }
     case 'servers':
       resync().catch(() => {});
       break;
@@ -217,67 +227,67 @@ function message(text: string) {
   }
 }
 
-function connect() {
+function connect(attempt: number, first: boolean) {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const sock = new WebSocket(`${proto}//${location.host}/api/v1/live`);
-  ws = sock;
+  conn = { s: 'connecting', ws: sock, attempt, first };
   setState('connecting');
   sock.onmessage = (ev) => message(ev.data);
   sock.onclose = () => {
-    if (ws !== sock) return;
-    ws = null;
-    if (stopped) return;
+    if ((conn.s !== 'connecting' && conn.s !== 'open') || conn.ws !== sock) return;
     // 1, 2, 4 ... 30 s with ±20 % jitter so a restarted server is not hit
-    // by every tab at once
-    const base = Math.min(30000, 1000 * 2 ** attempt++);
+    // by every tab at once; a connection that opened starts over at 1 s
+    const tries = conn.s === 'open' ? 0 : conn.attempt;
+    const base = Math.min(30000, 1000 * 2 ** tries);
     const retry = Math.round(base * (0.8 + Math.random() * 0.4));
+    conn = { s: 'waiting', attempt: tries + 1, timer: setTimeout(() => connect(tries + 1, false), retry) as unknown as number };
     setState('offline', retry);
-    retryTimer = setTimeout(connect, retry) as unknown as number;
   };
+}
+
+function stop() {
+  const c = conn;
+  conn = { s: 'stopped' };
+  if (c.s === 'waiting') clearTimeout(c.timer);
+  if (c.s === 'connecting' || c.s === 'open') c.ws.close();
+}
+
+/** The servers whose values the page shows; what it now watches and
+ * missed goes at once. */
+function watch(all: boolean, names: string[]) {
+  out.watchAll = all;
+  out.watched = new Set(names);
+  let now = false;
+  out.stale.forEach((n) => {
+    if (!out.watchAll && !out.watched.has(n)) return;
+    out.stale.delete(n);
+    out.dirty.add(n);
+    now = true;
+  });
+  if (now) flushNow();
 }
 
 scope.onmessage = (ev) => {
   const m = ev.data;
   switch (m.t) {
     case 'start':
-      if (!stopped) return;
-      stopped = false;
-      connect();
-      // the snapshot need not wait for the socket: deltas that come
-      // before it are kept, and one missed in between shows as a gap in
-      // seq (which reads the snapshot again). The page reads the first one
-      // (it can start before this worker does, and draws it at once).
-      fresh = true;
-      awaitingPage = true;
-      pending = [];
+      if (conn.s !== 'stopped') return;
+      // the snapshot need not wait for the socket: deltas that come before
+      // it are held, and one missed in between shows as a gap in seq (which
+      // reads the snapshot again). The page reads the first one (it can
+      // start before this worker does, and draws it at once).
+      sync = { s: 'awaiting-page', pending: [] };
+      connect(0, true);
       break;
     case 'snapshot':
       pageSnapshot(m.text);
       break;
     case 'stop':
-      stopped = true;
-      clearTimeout(retryTimer);
-      ws?.close();
-      ws = null;
+      stop();
       break;
-    case 'watch': {
-      watchAll = m.all;
-      watched = new Set(m.names);
-      // what it now watches and missed: at once
-      let now = false;
-      stale.forEach((n) => {
-        if (!watchAll && !watched.has(n)) return;
-        stale.delete(n);
-        dirty.add(n);
-        now = true;
-      });
-      if (now) {
-        if (flushTimer) clearTimeout(flushTimer);
-        flushTimer = 0;
-        flush();
-      }
+    case 'watch':
+      watch(m.all, m.names);
       break;
-    }
     case 'utils': {
       const samples: UtilSample[] = [];
       fleet.servers.forEach((s) => {

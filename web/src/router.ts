@@ -2,7 +2,13 @@
 import { useEffect, useState } from 'preact/hooks';
 
 const listeners = new Set<() => void>();
-window.addEventListener('popstate', () => listeners.forEach((f) => f()));
+let following = false;
+/** The browser's back and forward reach the listeners (from the first). */
+function follow() {
+  if (following) return;
+  following = true;
+  window.addEventListener('popstate', () => listeners.forEach((f) => f()));
+}
 
 export function navigate(to: string, replace = false) {
   if (to === location.pathname + location.search) return;
@@ -17,6 +23,7 @@ export function useLocation(): { path: string; query: URLSearchParams } {
   const [, set] = useState(0);
   useEffect(() => {
     const f = () => set((n) => n + 1);
+    follow();
     listeners.add(f);
     return () => listeners.delete(f);
   }, []);

@@ -119,3 +119,21 @@ export function Secret({ label, value, onDone }: { label: string; value: string;
     </div>
   );
 }
+
+/** The quick ranges of history charts: name and seconds. */
+export const RANGES: [string, number][] = [['15m', 900], ['1h', 3600], ['6h', 21600], ['24h', 86400], ['7d', 604800], ['30d', 2592000]];
+
+/** Seconds of a range's name (an hour for an unknown one). */
+export const rangeSeconds = (name: string) => RANGES.find((r) => r[0] === name)?.[1] ?? 3600;
+
+/** A chip per quick range; value is pressed unless off (a zoom is shown). */
+export function RangeChips({ value, off, onPick }: { value: string; off?: boolean; onPick: (name: string) => void }) {
+  return (
+    <>
+      {RANGES.map(([name]) => {
+        const on = value === name && !off;
+        return <button type="button" class={on ? 'chip on' : 'chip'} aria-pressed={on} onClick={() => onPick(name)}>{name}</button>;
+      })}
+    </>
+  );
+}

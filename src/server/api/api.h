@@ -67,6 +67,11 @@ int api_query_text(struct http_request *req, struct http_response *resp, const c
 struct http_server *api_start(struct server_app *app, const char *tls_cert_pem,
                               const char *tls_key_pem, char *err, size_t errlen);
 
+/* Serves the web UI from a folder (a build of web/) instead of the one
+ * built in: read once, at start. 0, or -1 with err. */
+int api_ui_load_dir(const char *dir, char *err, size_t errlen);
+void api_ui_unload(void);
+
 /* The route table, for tests that walk it. */
 const struct http_route *api_routes(size_t *n);
 

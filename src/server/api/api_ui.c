@@ -28,14 +28,40 @@ static const char *type_of(const char *path)
     return "application/octet-stream";
 }
 
-static const struct webui_file *find(const char *path)
+/* The files served: those built in, or a folder's (api_ui_load_dir). Set
+ * once at start, before the HTTP server. */
+static const struct webfile *files = webui_files;
+static size_t nfiles;
+static int loaded;
+
+int api_ui_load_dir(const char *dir, char *err, size_t errlen)
 {
-    size_t lo = 0, hi = webui_nfiles;
+    struct webfile *f;
+    long n = webfiles_load(dir, (size_t)256 << 20, &f, err, errlen);
+    if (n < 0)
+        return -1;
+    files = f;
+    nfiles = (size_t)n;
+    loaded = 1;
+    return 0;
+}
+
+void api_ui_unload(void)
+{
+    if (loaded)
+        webfiles_free((struct webfile *)files, nfiles);
+    files = webui_files;
+    loaded = 0;
+}
+
+static const struct webfile *find(const char *path)
+{
+    size_t lo = 0, hi = loaded ? nfiles : webui_nfiles;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = strcmp(webui_files[mid].path, path);
+        int c = strcmp(files[mid].path, path);
         if (!c)
-            return &webui_files[mid];
+            return &files[mid];
         if (c < 0)
             lo = mid + 1;
         else
@@ -44,7 +70,7 @@ static const struct webui_file *find(const char *path)
     return NULL;
 }
 
-static int inflate_into(const struct webui_file *f, struct http_response *resp)
+static int inflate_into(const struct webfile *f, struct http_response *resp)
 {
     z_stream z;
     memset(&z, 0, sizeof(z));
@@ -85,7 +111,7 @@ void api_ui(void *appv, struct http_request *req, struct http_response *resp)
 {
     (void)appv;
     const char *path = req->path;
-    const struct webui_file *f;
+    const struct webfile *f;
     int hashed = !strncmp(path, "/assets/", 8);
 
     if (!strncmp(path, "/api/", 5)) {

@@ -4,7 +4,7 @@ import { api, atLeast, get, Role } from '../api';
 import { ago, time } from '../format';
 import { live } from '../live';
 import { ErrorBox, errorText, Field, Form, Page, useAsync } from '../ui';
-import { useLive } from './Overview';
+import { useLive } from '../hooks';
 
 export function AlertsPage({ role }: { role: Role }) {
   useLive();

@@ -7,8 +7,8 @@ import { align, Chart, niceStep, seriesColor } from '../chart';
 import { fleet } from '../fleet';
 import { GPU_FIELDS, GpuValues } from '../gen/fields';
 import { mib, num, pct } from '../format';
-import { Link, Page } from '../ui';
-import { useFleet, useWant } from './Overview';
+import { Link, Page, RangeChips, rangeSeconds } from '../ui';
+import { useFleet, useWant } from '../hooks';
 
 /** A chart: a title, the unit of its axis, and its series: a figure of
  * the table (gen/fields.ts gives its metric) and the legend's word. */
@@ -26,7 +26,6 @@ export const PANELS: Panel[] = [
 /** The metric of a series of a panel. */
 const metricOf = (f: keyof GpuValues) => GPU_FIELDS[f].metric;
 
-export const RANGES: [string, number][] = [['15m', 900], ['1h', 3600], ['6h', 21600], ['24h', 86400], ['7d', 604800], ['30d', 2592000]];
 
 type Window = { start: number; end: number; live: boolean };
 
@@ -45,7 +44,7 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
   const dataRef = useRef<(uPlot.AlignedData | null)[] | null>(null);
   dataRef.current = data;
 
-  const span = RANGES.find((r) => r[0] === range)?.[1] ?? 3600;
+  const span = rangeSeconds(range);
   const now = Math.floor(Date.now() / 1000);
   const w: Window = win ?? { start: now - span, end: now, live: true };
 
@@ -140,15 +139,12 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
         fleet.loaded && <p class="muted">This GPU is not reporting now; its history is below.</p>
       )}
       <div class="filters" role="group" aria-label="time range">
-        {RANGES.map(([name]) => (
-          <button type="button" class={range === name && !win ? 'chip on' : 'chip'} aria-pressed={range === name && !win}
-            onClick={() => {
-              performance.mark('gf:range-start');
-              asked.current = true;
-              setWin(null);
-              setRange(name);
-            }}>{name}</button>
-        ))}
+        <RangeChips value={range} off={!!win} onPick={(name) => {
+          performance.mark('gf:range-start');
+          asked.current = true;
+          setWin(null);
+          setRange(name);
+        }} />
         {win && <button type="button" class="chip on" onClick={() => setWin(null)}>reset zoom</button>}
         <label class="check"><input type="checkbox" checked={tail} onChange={(e) => setTail((e.target as HTMLInputElement).checked)} /> live</label>
         <span class="muted small" data-testid="chart-info">{info}</span>

@@ -53,9 +53,17 @@ const SAMPLE_MS = 5000;
 async function sample() {
   for (const [server, uuid, ts, util] of await fleet.utils()) add(gpuKey(server, uuid), ts, util);
 }
-setInterval(() => {
-  if (loadedAt) sample().catch(() => {});
-}, SAMPLE_MS);
+// sampling runs while a heatmap is shown (the cache stays for the next one)
+let shown = 0, sampler = 0;
+function startSampling(): () => void {
+  if (shown++ === 0)
+    sampler = window.setInterval(() => {
+      if (loadedAt) sample().catch(() => {});
+    }, SAMPLE_MS);
+  return () => {
+    if (--shown === 0) clearInterval(sampler);
+  };
+}
 
 async function loadHistory() {
   const end = Math.floor(Date.now() / 1000);
@@ -89,6 +97,7 @@ export const Heatmap = memo(function Heatmap({ names }: { names: string[]; shape
   for (const s of servers) for (const g of s.gpus) list.push({ key: gpuKey(s.name, g.uuid), label: `${s.name} GPU ${g.index}`, server: s.name, uuid: g.uuid });
 
   useEffect(() => {
+    const stopSampling = startSampling();
     if (Date.now() - loadedAt > 30 * 60000) loadHistory().then(() => setTick((n) => n + 1), () => {});
     // redraw what was sampled, while in view (it sits under the host cards)
     let inView = true;
@@ -102,6 +111,7 @@ export const Heatmap = memo(function Heatmap({ names }: { names: string[]; shape
     return () => {
       clearInterval(t);
       io.disconnect();
+      stopSampling();
     };
   }, []);
 

@@ -6,9 +6,8 @@ import { get, qs, queryRange, selValue } from '../api';
 import { align, Chart, niceStep, seriesColor } from '../chart';
 import { fleet } from '../fleet';
 import { bytes, mib, num, pct, rate } from '../format';
-import { Link, Page, useAsync } from '../ui';
-import { RANGES } from './Gpu';
-import { useFleet, useWant } from './Overview';
+import { Link, Page, RangeChips, rangeSeconds, useAsync } from '../ui';
+import { useFleet, useWant } from '../hooks';
 import { GpuTiles } from '../tiles';
 
 /** Sums the series of a query point by point (per-CPU or per-device rates). */
@@ -29,7 +28,7 @@ export function HostPage({ name }: { name: string }) {
 
   useEffect(() => {
     let alive = true;
-    const span = RANGES.find((r) => r[0] === range)![1];
+    const span = rangeSeconds(range);
     const end = Math.floor(Date.now() / 1000), start = end - span, step = Math.max(niceStep(span, 360), 2);
     const sel = (m: string, extra = '') => `${m}{server="${selValue(name)}"${extra}}`;
     Promise.all([
@@ -86,7 +85,7 @@ export function HostPage({ name }: { name: string }) {
       </table>
       <button type="button" onClick={procs.reload}>Refresh processes</button>
       <div class="filters" role="group" aria-label="time range">
-        {RANGES.map(([r]) => <button type="button" class={range === r ? 'chip on' : 'chip'} aria-pressed={range === r} onClick={() => setRange(r)}>{r}</button>)}
+        <RangeChips value={range} onPick={setRange} />
       </div>
       <div class="charts">
         {charts && (

@@ -5,37 +5,20 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preac
 import { BUSY, fleet, gpusShape, Server, serverShape } from '../fleet';
 import { isNum } from '../format';
 import { GpuTiles, NEAR_PX, paintTiles, setNear } from '../tiles';
+import { useFleet, useLive, useWant } from '../hooks';
 import { live } from '../live';
 import { Link, Page } from '../ui';
 import { Heatmap } from './Heatmap';
-
-/** Re-renders on every fleet change (once per frame at most). */
-export function useFleet(): number {
-  const [v, set] = useState(0);
-  useEffect(() => fleet.subscribe(() => set((n) => n + 1)), []);
-  return v;
-}
-
-/** Keeps a server's values (all servers' for "*", none for null) current
- * while the component is mounted. */
-export function useWant(name: string | null) {
-  useEffect(() => (name ? fleet.want(name) : undefined), [name]);
-}
-
-export function useLive(): number {
-  const [v, set] = useState(0);
-  useEffect(() => live.subscribe(() => set((n) => n + 1)), []);
-  return v;
-}
-
 
 // One observer for every card: a card off screen gets no values from the
 // live worker and draws nothing (it catches up when it comes near), so a
 // fleet update costs the cards in view, not all of them.
 const onView = new Map<Element, (visible: boolean) => void>();
-const viewer = new IntersectionObserver((entries) => {
+let observer: IntersectionObserver | null = null;
+/** Made at the first card, not when the module loads. */
+const viewer = () => (observer ??= new IntersectionObserver((entries) => {
   for (const e of entries) onView.get(e.target)?.(e.isIntersecting);
-}, { rootMargin: `${NEAR_PX}px` });
+}, { rootMargin: `${NEAR_PX}px` }));
 
 /** What a host card renders; anything else of a server changes only
  * values, painted by paintCard without rendering. */
@@ -78,7 +61,7 @@ export const HostCard = memo(function HostCard({ name }: { name: string }) {
       const tiles = node.querySelector<HTMLElement>('.gpu-tiles');
       if (tiles) setNear(tiles, visible);
     });
-    viewer.observe(node);
+    viewer().observe(node);
     const off = fleet.subscribe((changed) => {
       if (changed && !changed.has(name)) return;
       if (view.current.visible) update();
@@ -87,7 +70,7 @@ export const HostCard = memo(function HostCard({ name }: { name: string }) {
     return () => {
       off();
       unwant?.();
-      viewer.unobserve(node);
+      viewer().unobserve(node);
       onView.delete(node);
     };
   }, [name]);

@@ -4,7 +4,7 @@ import { api, atLeast, get, Role } from '../api';
 import { fleet } from '../fleet';
 import { ago } from '../format';
 import { ErrorBox, errorText, Field, Form, Link, Page, Secret, useAsync } from '../ui';
-import { useFleet } from './Overview';
+import { useFleet } from '../hooks';
 
 function parseLabels(text: string): Record<string, string> {
   const out: Record<string, string> = {};
