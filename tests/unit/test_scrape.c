@@ -1,0 +1,90 @@
+/* Tests for src/server/scrape.c's parsing: an exporter's body keyed with
+ * the target's labels (which win over the exporter's own), refused with the
+ * line named when malformed or over a bound; an agent's history JSON read
+ * back into samples at their own times. */
+#include <math.h>
+
+#include "testutil.h"
+
+#include "../../src/server/scrape.h"
+
+static struct scrape_config cfg(void)
+{
+    return (struct scrape_config){2000, 15000, 10000, 1u << 20, 100, 4096};
+}
+
+static const struct prom_label extra[] = {
+    {"job", 3, "node", 4}, {"instance", 8, "h:9100", 6}, {"server", 6, "gpu-07", 6}};
+
+static const char *key_of(const struct ingest_batch *b, size_t i, char *out, size_t n)
+{
+    snprintf(out, n, "%.*s", (int)b->items[i].key_len, b->keys.data + b->items[i].key_off);
+    return out;
+}
+
+static void exposition(void **state)
+{
+    (void)state;
+    struct scrape_config c = cfg();
+    const char *body = "# TYPE node_load1 gauge\nnode_load1 1.5\n"
+                       "node_cpu_seconds_total{mode=\"idle\",cpu=\"0\",instance=\"spoofed\"} 10 1795000000000\n";
+    struct ingest_batch *b = ingest_batch_new();
+    char err[256], k[256];
+    long n = scrape_parse(body, strlen(body), 0, &c, extra, 3, 1795000001000, NULL, b, err, sizeof(err));
+    assert_int_equal(n, 2);
+    assert_string_equal(key_of(b, 0, k, sizeof(k)), "node_load1{instance=\"h:9100\",job=\"node\",server=\"gpu-07\"}");
+    /* the target's instance wins; labels sorted */
+    assert_string_equal(key_of(b, 1, k, sizeof(k)),
+                        "node_cpu_seconds_total{cpu=\"0\",instance=\"h:9100\",job=\"node\",mode=\"idle\",server=\"gpu-07\"}");
+    assert_int_equal(b->items[0].ts_ms, 1795000001000); /* the scrape's time */
+    assert_int_equal(b->items[1].ts_ms, 1795000000000); /* the line's own */
+    ingest_batch_free(b);
+
+    b = ingest_batch_new();
+    const char *bad = "ok 1\nnot a line{\n";
+    assert_int_equal(scrape_parse(bad, strlen(bad), 0, &c, extra, 3, 0, NULL, b, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "line 2"));
+    ingest_batch_free(b);
+
+    /* more series than max_series fails the scrape */
+    struct buf many;
+    buf_init(&many, 0);
+    for (int i = 0; i < 101; i++)
+        buf_printf(&many, "m{i=\"%d\"} 1\n", i);
+    b = ingest_batch_new();
+    assert_int_equal(scrape_parse(many.data, many.len, 0, &c, extra, 3, 0, NULL, b, err, sizeof(err)), -1);
+    ingest_batch_free(b);
+    buf_free(&many);
+}
+
+static void history(void **state)
+{
+    (void)state;
+    const char *json = "{\"segments\":[{\"series\":[\"DCGM_FI_DEV_GPU_UTIL{UUID=\\\"GPU-1\\\",gpu=\\\"0\\\"}\","
+                       "\"bad{key\",\"up\"],\"samples\":[[1000,37,1,1],[2000,\"NaN\",2,1],[3000,40]]}]}";
+    struct ingest_batch *b = ingest_batch_new();
+    char err[256], k[256];
+    long n = scrape_parse_history(json, strlen(json), extra, 3, b, err, sizeof(err));
+    /* two good series x two whole rows (the short row is skipped) */
+    assert_int_equal(n, 4);
+    assert_string_equal(key_of(b, 0, k, sizeof(k)),
+                        "DCGM_FI_DEV_GPU_UTIL{UUID=\"GPU-1\",gpu=\"0\",instance=\"h:9100\",job=\"node\",server=\"gpu-07\"}");
+    assert_int_equal(b->items[0].ts_ms, 1000);
+    assert_true(b->items[0].value == 37);
+    assert_true(isnan(b->items[2].value));
+    assert_int_equal(b->items[3].ts_ms, 2000);
+    ingest_batch_free(b);
+    b = ingest_batch_new();
+    assert_int_equal(scrape_parse_history("[1,2]", 5, extra, 3, b, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "history"));
+    ingest_batch_free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(exposition),
+        cmocka_unit_test(history),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
