@@ -61,6 +61,18 @@ static void round_trip(void **state)
     buf_free(&key);
 }
 
+/* An exporter's own __name__ label is no second name (issue 18, 11). */
+static void name_label_dropped(void **state)
+{
+    (void)state;
+    struct prom_label labels[] = {L("__name__", "other"), L("gpu", "0")};
+    struct buf key;
+    buf_init(&key, 0);
+    assert_int_equal(tsdb_key("up", 2, labels, 2, NULL, 0, &key), 0);
+    assert_string_equal(key.data, "up{gpu=\"0\"}");
+    buf_free(&key);
+}
+
 static void without_labels(void **state)
 {
     (void)state;
@@ -82,7 +94,7 @@ static void malformed(void **state)
     static const char *bad[] = {
         "", "{a=\"b\"}", "9up", "up{", "up{a}", "up{a=b}", "up{a=\"b}", "up{a=\"b\"",
         "up{a=\"b\"}x", "up{a=\"b\" }", "up{a=\"\\t\"}", "up{a=\"b\\\"}", "up{1a=\"b\"}",
-        "up{a:b=\"c\"}", "up a", "up{a=\"\xff\"}", "up{,}", "up{a=\"b\",,c=\"d\"}",
+        "up{a:b=\"c\"}", "up a", "up{a=\"\xff\"}", "up{,}", "up{a=\"b\",,c=\"d\"}", "up{a=\"b\",c=\"d\",a=\"e\"}", "up{__name__=\"x\"}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct serieskey k;
@@ -106,6 +118,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip),
         cmocka_unit_test(without_labels),
+        cmocka_unit_test(name_label_dropped),
         cmocka_unit_test(malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

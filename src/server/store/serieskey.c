@@ -83,6 +83,18 @@ static size_t unescape(char *dst, const char *raw, size_t rawlen)
     return n;
 }
 
+/* Whether the last label read names one read before it: a key names each
+ * label once (a reader of one label would see only the first). */
+static int named_before(const struct serieskey *k, const struct prom_label *l)
+{
+    if (l->name_len == 8 && !memcmp(l->name, "__name__", 8))
+        return 1; /* the name is before every label */
+    for (const struct prom_label *p = k->labels; p < l; p++)
+        if (p->name_len == l->name_len && !memcmp(p->name, l->name, l->name_len))
+            return 1;
+    return 0;
+}
+
 int serieskey_parse(const char *key, size_t len, struct serieskey *out)
 {
     struct cursor c = {key, key + len};
@@ -119,7 +131,7 @@ int serieskey_parse(const char *key, size_t len, struct serieskey *out)
         l->value = p;
         l->value_len = unescape(p, raw, rawlen);
         p[l->value_len] = '\0';
-        if (!expo_valid_utf8(l->value, l->value_len)) {
+        if (!expo_valid_utf8(l->value, l->value_len) || named_before(out, l)) {
             serieskey_free(out);
             return -1;
         }

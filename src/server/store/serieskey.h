@@ -26,8 +26,11 @@ struct serieskey {
 };
 
 /* Parses len bytes of key. Returns 0, or -1 (out zeroed) when it is not a
- * canonical key: a bad metric or label name, a missing quote, an escape
- * other than \\ \" \n, invalid UTF-8, or longer than SERIESKEY_MAX. */
+ * canonical key: a bad metric or label name, a label named twice (or
+ * __name__: the name comes first), a missing
+ * quote, an escape other than \\ \" \n, invalid UTF-8, or longer than
+ * SERIESKEY_MAX. Labels need not be sorted (an agent's history keys are
+ * in the order it wrote them). */
 int serieskey_parse(const char *key, size_t len, struct serieskey *out);
 
 void serieskey_free(struct serieskey *k);

@@ -131,6 +131,11 @@ static int cmp_label(const void *a, const void *b)
     return c ? c : (x->name_len > y->name_len) - (x->name_len < y->name_len);
 }
 
+static int is_name_label(const struct prom_label *l)
+{
+    return l->name_len == 8 && !memcmp(l->name, "__name__", 8);
+}
+
 int tsdb_key(const char *name, size_t name_len, const struct prom_label *labels, size_t nlabels,
              const struct prom_label *extra, size_t nextra, struct buf *out)
 {
@@ -147,8 +152,9 @@ int tsdb_key(const char *name, size_t name_len, const struct prom_label *labels,
         for (size_t j = 0; j < nextra; j++)
             overridden |= extra[j].name_len == labels[i].name_len &&
                           !memcmp(extra[j].name, labels[i].name, labels[i].name_len);
-        /* empty values mean "no label", as in Prometheus */
-        if (!overridden && labels[i].value_len)
+        /* empty values mean "no label", as in Prometheus; a label named
+         * __name__ would be a second name (the series has one: its own) */
+        if (!overridden && labels[i].value_len && !is_name_label(&labels[i]))
             all[n++] = labels[i];
     }
     qsort(all, n, sizeof(all[0]), cmp_label);

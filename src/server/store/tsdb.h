@@ -39,7 +39,7 @@ void tsdb_close(struct tsdb *db);
 /* Appends the canonical key of a sample to out: name{labels sorted by
  * name}, values escaped as in the exposition format, with extra labels
  * (which win over the sample's own of the same name) added, empty values
- * left out. Returns 0, or -1 (out unchanged) when a label value is not
+ * and any label named __name__ left out (the name is the series' own). Returns 0, or -1 (out unchanged) when a label value is not
  * valid UTF-8 or the key is longer than 16 KiB. */
 int tsdb_key(const char *name, size_t name_len, const struct prom_label *labels, size_t nlabels,
              const struct prom_label *extra, size_t nextra, struct buf *out);
