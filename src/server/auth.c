@@ -174,6 +174,17 @@ void auth_hash_secret(const char *s, unsigned char hash[HASH_LEN])
 
 /* ---- open / close ---- */
 
+/* The statements prepared at open, and the database. */
+static void close_db(struct auth *a)
+{
+    sqlite3_finalize(a->q_session);
+    sqlite3_finalize(a->q_session_touch);
+    sqlite3_finalize(a->q_token);
+    sqlite3_finalize(a->q_token_touch);
+    sqlite3_finalize(a->q_data_version);
+    sqlite3_close(a->db);
+}
+
 struct auth *auth_open(const char *path, const struct auth_config *cfg, char *err, size_t errlen)
 {
     struct auth *a;
@@ -217,12 +228,7 @@ struct auth *auth_open(const char *path, const struct auth_config *cfg, char *er
     sem_init(&a->login_slots, 0, (unsigned)(cfg->max_concurrent_logins > 0 ? cfg->max_concurrent_logins : 1));
     return a;
 fail:
-    sqlite3_finalize(a->q_session);
-    sqlite3_finalize(a->q_session_touch);
-    sqlite3_finalize(a->q_token);
-    sqlite3_finalize(a->q_token_touch);
-    sqlite3_finalize(a->q_data_version);
-    sqlite3_close(a->db);
+    close_db(a);
     free(a);
     return NULL;
 }
@@ -231,12 +237,7 @@ void auth_close(struct auth *a)
 {
     if (!a)
         return;
-    sqlite3_finalize(a->q_session);
-    sqlite3_finalize(a->q_session_touch);
-    sqlite3_finalize(a->q_token);
-    sqlite3_finalize(a->q_token_touch);
-    sqlite3_finalize(a->q_data_version);
-    sqlite3_close(a->db);
+    close_db(a);
     pthread_mutex_destroy(&a->lock);
     pthread_mutex_destroy(&a->fail_lock);
     pthread_mutex_destroy(&a->cache_lock);

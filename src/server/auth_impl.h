@@ -70,6 +70,11 @@ void auth_hash_secret(const char *s, unsigned char hash[HASH_LEN]);
 /* argon2id of a password, as libsodium encodes it. 0 or -1. */
 int auth_hash_password(const char *pw, char out[crypto_pwhash_STRBYTES]);
 
+/* Checks a new password against the policy and hashes it; 0, or -1 with
+ * err naming "password". */
+int auth_password_hash_new(struct auth *a, const char *username, const char *password,
+                           char hash[crypto_pwhash_STRBYTES], struct errinfo *err);
+
 /* Revokes the session or token row of sql (?1 now, ?2 id, ?3 owner or 0). */
 int auth_revoke(struct auth *a, const char *sql, const char *what, int64_t id, int64_t owner,
                 int64_t now, struct errinfo *err);

@@ -54,10 +54,25 @@ int auth_hash_password(const char *pw, char out[crypto_pwhash_STRBYTES])
                                  crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13);
 }
 
+int auth_password_hash_new(struct auth *a, const char *username, const char *password,
+                           char hash[crypto_pwhash_STRBYTES], struct errinfo *err)
+{
+    char why[128];
+    if (auth_password_policy(username, password, a->cfg.min_password_len, why, sizeof(why)) < 0) {
+        errinfo_set(err, 400, "invalid_field", "password", "password: %s", why);
+        return -1;
+    }
+    if (auth_hash_password(password, hash) < 0) {
+        errinfo_set(err, 500, "internal", NULL, "cannot hash the password");
+        return -1;
+    }
+    return 0;
+}
+
 int auth_set_password(struct auth *a, int64_t user_id, const char *password, int must_change,
                       int64_t keep_session, int64_t now, struct errinfo *err)
 {
-    char why[128], hash[crypto_pwhash_STRBYTES], name[AUTH_USERNAME_MAX + 1] = "";
+    char hash[crypto_pwhash_STRBYTES], name[AUTH_USERNAME_MAX + 1] = "";
     int rc = -1;
 
     pthread_mutex_lock(&a->lock);
@@ -71,14 +86,8 @@ int auth_set_password(struct auth *a, int64_t user_id, const char *password, int
         errinfo_set(err, 404, "not_found", "id", "no user with id %lld", (long long)user_id);
         return -1;
     }
-    if (auth_password_policy(name, password, a->cfg.min_password_len, why, sizeof(why)) < 0) {
-        errinfo_set(err, 400, "invalid_field", "password", "password: %s", why);
+    if (auth_password_hash_new(a, name, password, hash, err) < 0)
         return -1;
-    }
-    if (auth_hash_password(password, hash) < 0) {
-        errinfo_set(err, 500, "internal", NULL, "cannot hash the password");
-        return -1;
-    }
     pthread_mutex_lock(&a->lock);
     st = auth_db_prep(a, "UPDATE users SET pwhash = ?, must_change = ?, updated_ms = ? WHERE id = ?");
     sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);

@@ -85,7 +85,7 @@ int64_t auth_user_count(struct auth *a)
 int auth_user_create(struct auth *a, const char *username, const char *password, int role,
                      int must_change, int64_t now, int64_t *id, struct errinfo *err)
 {
-    char why[128], hash[crypto_pwhash_STRBYTES];
+    char hash[crypto_pwhash_STRBYTES];
 
     if (!auth_valid_username(username)) {
         errinfo_set(err, 400, "invalid_field", "username",
@@ -97,14 +97,8 @@ int auth_user_create(struct auth *a, const char *username, const char *password,
         errinfo_set(err, 400, "invalid_field", "role", "role must be admin, operator, user or viewer");
         return -1;
     }
-    if (auth_password_policy(username, password, a->cfg.min_password_len, why, sizeof(why)) < 0) {
-        errinfo_set(err, 400, "invalid_field", "password", "password: %s", why);
+    if (auth_password_hash_new(a, username, password, hash, err) < 0)
         return -1;
-    }
-    if (auth_hash_password(password, hash) < 0) {
-        errinfo_set(err, 500, "internal", NULL, "cannot hash the password");
-        return -1;
-    }
     pthread_mutex_lock(&a->lock);
     sqlite3_stmt *st = auth_db_prep(a, "INSERT INTO users (username, pwhash, role, must_change,"
                                " created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?)");
