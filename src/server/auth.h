@@ -158,8 +158,12 @@ int auth_user_set_disabled(struct auth *a, int64_t id, int disabled, int64_t now
 int auth_set_password(struct auth *a, int64_t user_id, const char *password, int must_change,
                       int64_t keep_session, int64_t now_ms, struct errinfo *err);
 
-/* Checks a user's current password (for a change by the user). 0 or -1. */
-int auth_verify_password(struct auth *a, int64_t user_id, const char *password);
+/* Checks a signed-in user's current password (before a change by the
+ * user) with the same backoff as a login of that user from source: an
+ * enum auth_login_result (LOGIN_OK, LOGIN_FAILED, LOGIN_WAIT or LOGIN_BUSY
+ * with *retry_ms). */
+int auth_recheck_password(struct auth *a, int64_t user_id, const char *password,
+                          const char *source, int64_t now, int64_t *retry_ms);
 
 /* Number of users. */
 int64_t auth_user_count(struct auth *a);

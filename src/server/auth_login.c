@@ -133,3 +133,46 @@ int auth_login(struct auth *a, const char *username, const char *password, const
     pthread_mutex_unlock(&a->lock);
     return LOGIN_OK;
 }
+
+int auth_recheck_password(struct auth *a, int64_t user_id, const char *password,
+                          const char *source, int64_t now, int64_t *retry_ms)
+{
+    char ukey[AUTH_USERNAME_MAX + 72], akey[AUTH_USERNAME_MAX + 72];
+    char name[AUTH_USERNAME_MAX + 1] = "", hash[crypto_pwhash_STRBYTES] = "";
+
+    pthread_mutex_lock(&a->lock);
+    sqlite3_stmt *st = auth_db_prep(a, "SELECT username, pwhash FROM users WHERE id = ?");
+    sqlite3_bind_int64(st, 1, user_id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        auth_db_text(st, 0, name, sizeof(name));
+        auth_db_text(st, 1, hash, sizeof(hash));
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&a->lock);
+    /* the same keys as a login of this user from this address: guesses
+     * through a stolen session wait as guesses at the sign-in page do */
+    fail_keys(name, source, ukey, akey, sizeof(ukey));
+    pthread_mutex_lock(&a->fail_lock);
+    int64_t w1 = wait_left(a, ukey, now), w2 = wait_left(a, akey, now);
+    pthread_mutex_unlock(&a->fail_lock);
+    *retry_ms = w1 > w2 ? w1 : w2;
+    if (*retry_ms > 0)
+        return LOGIN_WAIT;
+    if (sem_trywait(&a->login_slots) < 0) {
+        *retry_ms = 1000;
+        return LOGIN_BUSY;
+    }
+    int good = crypto_pwhash_str_verify(*hash ? hash : a->dummy_hash, password, strlen(password)) == 0;
+    sem_post(&a->login_slots);
+    sodium_memzero(hash, sizeof(hash));
+    pthread_mutex_lock(&a->fail_lock);
+    if (good && *name) {
+        clear_failures(a, ukey);
+        clear_failures(a, akey);
+    } else {
+        record_failure(a, ukey, now);
+        record_failure(a, akey, now);
+    }
+    pthread_mutex_unlock(&a->fail_lock);
+    return good && *name ? LOGIN_OK : LOGIN_FAILED;
+}

@@ -103,21 +103,3 @@ int auth_set_password(struct auth *a, int64_t user_id, const char *password, int
     return rc;
 }
 
-int auth_verify_password(struct auth *a, int64_t user_id, const char *password)
-{
-    char hash[crypto_pwhash_STRBYTES] = "";
-    pthread_mutex_lock(&a->lock);
-    sqlite3_stmt *st = auth_db_prep(a, "SELECT pwhash FROM users WHERE id = ?");
-    sqlite3_bind_int64(st, 1, user_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        auth_db_text(st, 0, hash, sizeof(hash));
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&a->lock);
-    if (!*hash)
-        return -1;
-    if (sem_trywait(&a->login_slots) < 0)
-        return -1;
-    int rc = crypto_pwhash_str_verify(hash, password, strlen(password));
-    sem_post(&a->login_slots);
-    return rc == 0 ? 0 : -1;
-}

@@ -200,58 +200,120 @@ out:
     return rc;
 }
 
-json_t *auth_user_update_json(struct auth *a, int64_t id, const json_t *body, int64_t now,
-                              struct errinfo *err)
+/* A user update's fields, checked before anything is written. */
+struct user_change {
+    int role;         /* -1: unchanged */
+    int disabled;     /* -1: unchanged */
+    int has_password, must_change;
+    char hash[crypto_pwhash_STRBYTES];
+};
+
+static int read_change(struct auth *a, int64_t id, const json_t *body, struct user_change *c,
+                       struct errinfo *err)
 {
     json_t *v;
-    json_t *cur = auth_user_get(a, id, err);
+    char name[AUTH_USERNAME_MAX + 1] = "";
 
-    if (!cur)
-        return NULL;
-    json_decref(cur);
-    if ((v = json_object_get(body, "role"))) {
-        int role = auth_role_parse(json_string_value(v));
-        if (role < 0) {
-            errinfo_set(err, 400, "invalid_field", "role", "role must be admin, operator, user or viewer");
-            return NULL;
-        }
-        pthread_mutex_lock(&a->lock);
-        int last = role != ROLE_ADMIN && !other_admins(a, id);
-        sqlite3_stmt *st = auth_db_prep(a, "SELECT role FROM users WHERE id = ?");
-        sqlite3_bind_int64(st, 1, id);
-        int was_admin = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == ROLE_ADMIN;
-        sqlite3_finalize(st);
-        if (last && was_admin) {
-            pthread_mutex_unlock(&a->lock);
-            errinfo_set(err, 409, "conflict", "role", "this is the last enabled admin");
-            return NULL;
-        }
-        st = auth_db_prep(a, "UPDATE users SET role = ?, updated_ms = ? WHERE id = ?");
-        sqlite3_bind_int(st, 1, role);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_int64(st, 3, id);
-        auth_db_run(st);
-        pthread_mutex_unlock(&a->lock);
-        auth_invalidate(a);
+    memset(c, 0, sizeof(*c));
+    c->role = c->disabled = -1;
+    pthread_mutex_lock(&a->lock);
+    sqlite3_stmt *st = auth_db_prep(a, "SELECT username FROM users WHERE id = ?");
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        auth_db_text(st, 0, name, sizeof(name));
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&a->lock);
+    if (!*name) {
+        errinfo_set(err, 404, "not_found", "id", "no user with id %lld", (long long)id);
+        return -1;
     }
-    if ((v = json_object_get(body, "password"))) {
-        if (!json_is_string(v)) {
-            errinfo_set(err, 400, "invalid_field", "password", "password must be a string");
-            return NULL;
-        }
-        int must = json_is_true(json_object_get(body, "must_change_password"));
-        if (auth_set_password(a, id, json_string_value(v), must, 0, now, err) < 0)
-            return NULL;
+    if ((v = json_object_get(body, "role")) && (c->role = auth_role_parse(json_string_value(v))) < 0) {
+        errinfo_set(err, 400, "invalid_field", "role", "role must be admin, operator, user or viewer");
+        return -1;
     }
     if ((v = json_object_get(body, "disabled"))) {
         if (!json_is_boolean(v)) {
             errinfo_set(err, 400, "invalid_field", "disabled", "disabled must be true or false");
-            return NULL;
+            return -1;
         }
-        if (auth_user_set_disabled(a, id, json_is_true(v), now, err) < 0)
-            return NULL;
+        c->disabled = json_is_true(v);
     }
-    return auth_user_get(a, id, err);
+    if ((v = json_object_get(body, "password"))) {
+        if (!json_is_string(v)) {
+            errinfo_set(err, 400, "invalid_field", "password", "password must be a string");
+            return -1;
+        }
+        if (auth_password_hash_new(a, name, json_string_value(v), c->hash, err) < 0)
+            return -1;
+        c->has_password = 1;
+        c->must_change = json_is_true(json_object_get(body, "must_change_password"));
+    }
+    return 0;
+}
+
+/* Writes a checked change in one transaction (lock held): all of it or,
+ * when it would leave no enabled admin, none. */
+static int apply_change(struct auth *a, int64_t id, const struct user_change *c, int64_t now,
+                        struct errinfo *err)
+{
+    sqlite3_stmt *st = auth_db_prep(a, "SELECT role, disabled FROM users WHERE id = ?");
+    sqlite3_bind_int64(st, 1, id);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    int role = found ? sqlite3_column_int(st, 0) : 0, disabled = found ? sqlite3_column_int(st, 1) : 0;
+    sqlite3_finalize(st);
+    if (!found) {
+        errinfo_set(err, 404, "not_found", "id", "no user with id %lld", (long long)id);
+        return -1;
+    }
+    int admin_after = (c->role >= 0 ? c->role : role) == ROLE_ADMIN &&
+                      !(c->disabled >= 0 ? c->disabled : disabled);
+    if (role == ROLE_ADMIN && !disabled && !admin_after && !other_admins(a, id)) {
+        errinfo_set(err, 409, "conflict", c->role >= 0 && c->role != ROLE_ADMIN ? "role" : "disabled",
+                    "this is the last enabled admin");
+        return -1;
+    }
+    if (db_exec(a->db, "BEGIN IMMEDIATE") < 0) {
+        errinfo_set(err, 500, "internal", NULL, "cannot write the user");
+        return -1;
+    }
+    st = auth_db_prep(a, "UPDATE users SET role = coalesce(?1, role), disabled = coalesce(?2, disabled),"
+                         " pwhash = coalesce(?3, pwhash),"
+                         " must_change = CASE WHEN ?3 IS NULL THEN must_change ELSE ?4 END,"
+                         " updated_ms = ?5 WHERE id = ?6");
+    if (c->role >= 0)
+        sqlite3_bind_int(st, 1, c->role);
+    if (c->disabled >= 0)
+        sqlite3_bind_int(st, 2, c->disabled);
+    if (c->has_password)
+        sqlite3_bind_text(st, 3, c->hash, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 4, c->must_change);
+    sqlite3_bind_int64(st, 5, now);
+    sqlite3_bind_int64(st, 6, id);
+    int rc = auth_db_run(st);
+    /* a disabled user and a changed password end the user's sessions */
+    if (rc == 0 && (c->disabled == 1 || c->has_password))
+        rc = auth_end_sessions(a, id, 0, now);
+    if (rc != 0 || db_exec(a->db, "COMMIT") < 0) {
+        db_exec(a->db, "ROLLBACK");
+        errinfo_set(err, 500, "internal", NULL, "cannot write the user");
+        return -1;
+    }
+    return 0;
+}
+
+json_t *auth_user_update_json(struct auth *a, int64_t id, const json_t *body, int64_t now,
+                              struct errinfo *err)
+{
+    struct user_change c;
+
+    if (read_change(a, id, body, &c, err) < 0)
+        return NULL;
+    pthread_mutex_lock(&a->lock);
+    int rc = apply_change(a, id, &c, now, err);
+    pthread_mutex_unlock(&a->lock);
+    sodium_memzero(c.hash, sizeof(c.hash));
+    auth_invalidate(a);
+    return rc < 0 ? NULL : auth_user_get(a, id, err);
 }
 
 int auth_user_delete(struct auth *a, int64_t id, struct errinfo *err)

@@ -38,7 +38,7 @@ static void usage(FILE *f)
             "  user add|passwd|list|disable|enable|delete   manage users in the database\n"
             "  token add|list|revoke  API tokens for scripts, in the database\n"
             "  routes                 print the route table: method, path, least role,\n"
-            "                         ownership rule, audit action\n"
+            "                         ownership rule, audit action, person-only\n"
             "  settings [--markdown]  print every setting: default, bounds, flag, meaning\n"
             "  version                print the version\n"
             "\n"
@@ -381,9 +381,10 @@ int main(int argc, char **argv)
         size_t n;
         const struct http_route *r = api_routes(&n);
         for (size_t i = 0; i < n; i++)
-            printf("%s\t%s\t%s\t%s\t%s\n", r[i].method, r[i].pattern,
+            printf("%s\t%s\t%s\t%s\t%s\t%s\n", r[i].method, r[i].pattern,
                    (r[i].flags & R_ROLE_MASK) ? auth_role_name(r[i].flags & R_ROLE_MASK) : "public",
-                   r[i].flags & R_OWN ? "own" : "-", r[i].action ? r[i].action : "-");
+                   r[i].flags & R_OWN ? "own" : "-", r[i].action ? r[i].action : "-",
+                   r[i].flags & R_PERSON ? "person" : "-");
         return 0;
     }
     if (!strcmp(argv[1], "settings")) {

@@ -50,7 +50,7 @@ ok "users of each role made, each with its own token"
 rank() { case $1 in public) echo 0 ;; viewer) echo 1 ;; user) echo 2 ;; operator) echo 3 ;; admin) echo 4 ;; none) echo -1 ;; esac; }
 declare -A USER_OF=([admin]=admin [operator]=operator-1 [user]=user-1 [viewer]=viewer-1 [none]="")
 n=0
-while IFS=$'\t' read -r method pattern least own action; do
+while IFS=$'\t' read -r method pattern least own action person; do
     path=${pattern//\{id\}/999999}
     path=${path//\{name\}/job}
     for who in none viewer user operator admin; do
@@ -64,6 +64,8 @@ while IFS=$'\t' read -r method pattern least own action; do
             [[ $code != 401 && $code != 403 && $code -lt 500 ]] || fail "$method $pattern as $who: $code (public)"
         elif [ "$who" = none ]; then
             [ "$code" = 401 ] || fail "$method $pattern without credentials: $code"
+        elif [ "$person" = person ]; then # the walk calls with tokens
+            [ "$code" = 403 ] || fail "$method $pattern with a token (person-only): $code"
         elif [ "$(rank "$who")" -ge "$(rank "$least")" ]; then
             [[ $code != 401 && $code != 403 && $code -lt 500 ]] || fail "$method $pattern as $who: $code $(cat "$WORK/walk.out")"
         else
@@ -138,8 +140,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -b "$c" -H "Referer: http://evil.e
 [ "$code" = 403 ] || fail "foreign Referer: $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' -b "$c" -H "Referer: $SERVER_URL/servers" -X POST --data '{"name":"x4"}' "$SERVER_URL/api/v1/tokens")
 [ "$code" = 201 ] || fail "own Referer: $code"
-code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Origin: http://evil.example' -H "Authorization: Bearer ${TOK[viewer]}" -X POST --data '{"name":"x5"}' "$SERVER_URL/api/v1/tokens")
-[ "$code" = 201 ] || fail "bearer requests need no Origin: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Origin: http://evil.example' -H "Authorization: Bearer ${TOK[viewer]}" -X POST --data '{"name":"x5"}' "$SERVER_URL/api/v1/silences")
+[ "$code" = 403 ] || fail "bearer (viewer) silence: $code"
+code=$(curl -s -o "$WORK/x5.json" -w '%{http_code}' -H 'Origin: http://evil.example' -H "Authorization: Bearer $GF_TOKEN" -X POST \
+    --data '{"matchers":"{alertname=\"X\"}","duration":"1m"}' "$SERVER_URL/api/v1/silences")
+[ "$code" = 201 ] || [ "$code" = 200 ] || fail "bearer requests need no Origin: $code $(cat "$WORK/x5.json")"
 login viewer-1 pass-for-viewer-ok -H 'Origin: http://evil.example'
 [ "$HTTP_CODE" = 403 ] || fail "cross-site login: $HTTP_CODE"
 ok "CSRF: cookie requests need our Origin or Referer; bearer requests do not"
@@ -184,13 +189,18 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -b "$c1" "$SERVER_URL/api/v1/auth/
 [ "$code" = 401 ] || fail "session valid after logout: $code"
 ok "sessions listed, revoked by their owner only, ended by logout"
 
-# ---- tokens: expiry and revocation ----
-API_AUTH=(-H "Authorization: Bearer ${TOK[operator]}")
-api POST /api/v1/tokens '{"name":"short","expires_in":"2s"}' > "$WORK/t.json"
-[ "$HTTP_CODE" = 201 ] || fail "short token: $HTTP_CODE"
-api POST /api/v1/tokens '{"name":"too-high","role":"admin"}' > /dev/null
-[ "$HTTP_CODE" = 400 ] || fail "token above the creator's role: $HTTP_CODE"
-unset API_AUTH
+# ---- tokens: expiry and revocation; tokens make no tokens ----
+api POST /api/v1/users '{"username":"tok-maker","password":"pass-for-maker-ok","role":"operator"}' > /dev/null
+login tok-maker pass-for-maker-ok
+mk=(-b "$COOKIE" "${ORIGIN[@]}" -s -w '%{http_code}' -X POST)
+code=$(curl "${mk[@]}" -o "$WORK/t.json" --data '{"name":"short","expires_in":"2s"}' "$SERVER_URL/api/v1/tokens")
+[ "$code" = 201 ] || fail "short token: $code"
+code=$(curl "${mk[@]}" -o /dev/null --data '{"name":"too-high","role":"admin"}' "$SERVER_URL/api/v1/tokens")
+[ "$code" = 400 ] || fail "token above the creator's role: $code"
+code=$(curl -s -o "$WORK/tt.json" -w '%{http_code}' -H "Authorization: Bearer $(jq -r .token "$WORK/t.json")" \
+    -X POST --data '{"name":"child","expires_in":"366d"}' "$SERVER_URL/api/v1/tokens")
+[ "$code" = 403 ] || fail "a token made a token: $code $(cat "$WORK/tt.json")"
+ok "an API token cannot make tokens (a short-lived one cannot mint a long-lived one)"
 short=$(jq -r .token "$WORK/t.json")
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $short" "$SERVER_URL/api/v1/servers")
 [ "$code" = 200 ] || fail "fresh token: $code"
@@ -227,6 +237,36 @@ login viewer-1 pass-for-viewer-ok --interface 127.0.0.4
 failed=$(sqlite3 "$D/audit.db" "SELECT count(*) FROM audit WHERE action = 'auth.login' AND result <> 'ok'")
 [ "$failed" -ge 7 ] || fail "failed logins not recorded ($failed)"
 ok "failed logins back off per user and address, look alike, and are recorded"
+
+# ---- a password change: no oracle, the same backoff as a login (issue 18, 3) ----
+api POST /api/v1/users '{"username":"pw-user","password":"pass-for-pw-ok","role":"viewer"}' > /dev/null
+login pw-user pass-for-pw-ok --interface 127.0.0.5
+pwc=(--interface 127.0.0.5 -b "$COOKIE" "${ORIGIN[@]}" -s -D "$WORK/pw.hdr" -w '%{http_code}' -X POST "$SERVER_URL/api/v1/auth/password")
+# new = current, with the right and with a wrong current password: the same answer
+right=$(curl "${pwc[@]}" -o "$WORK/pw-right.json" --data '{"current_password":"pass-for-pw-ok","new_password":"pass-for-pw-ok"}')
+wrong=$(curl "${pwc[@]}" -o "$WORK/pw-wrong.json" --data '{"current_password":"guess-guess-1","new_password":"guess-guess-1"}')
+[ "$right" = 400 ] && [ "$wrong" = 400 ] || fail "new = current: $right / $wrong"
+jq -e '.error.field == "new_password"' "$WORK/pw-right.json" > /dev/null || fail "new = current names $(cat "$WORK/pw-right.json")"
+[ "$(jq -c .error "$WORK/pw-right.json")" = "$(jq -c .error "$WORK/pw-wrong.json")" ] \
+    || fail "a right guess answers differently: $(cat "$WORK/pw-right.json") vs $(cat "$WORK/pw-wrong.json")"
+for i in 1 2 3; do
+    code=$(curl "${pwc[@]}" -o /dev/null --data "{\"current_password\":\"guess-$i-guess\",\"new_password\":\"a-new-one-12345\"}")
+    [ "$code" = 403 ] || fail "wrong current password $i: $code"
+done
+code=$(curl "${pwc[@]}" -o "$WORK/pw.json" --data '{"current_password":"pass-for-pw-ok","new_password":"a-new-one-12345"}')
+[ "$code" = 429 ] || fail "no backoff on password guesses: $code $(cat "$WORK/pw.json")"
+grep -qi '^Retry-After: [12]' "$WORK/pw.hdr" || fail "password change: no Retry-After"
+sleep 1.6
+code=$(curl "${pwc[@]}" -o "$WORK/pw.json" --data '{"current_password":"pass-for-pw-ok","new_password":"a-new-one-12345"}')
+[ "$code" = 200 ] || fail "password change after the wait: $code $(cat "$WORK/pw.json")"
+ok "password change: a right guess looks like a wrong one until verified, and guesses back off"
+
+# ---- a refused user update changes nothing (issue 18, 7) ----
+uid=$(api GET /api/v1/users | jq '.users[] | select(.username == "pw-user") | .id')
+api PATCH "/api/v1/users/$uid" '{"role":"admin","password":"short"}' > /dev/null
+[ "$HTTP_CODE" = 400 ] || fail "bad update: $HTTP_CODE"
+[ "$(api GET "/api/v1/users/$uid" | jq -r .role)" = viewer ] || fail "a refused update changed the role"
+ok "a refused user update changes nothing"
 
 # ---- single sign-on headers, from the trusted proxy only ----
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Fleet-Auth-User: mallory' -H 'X-Fleet-Auth-Role: admin' \

@@ -16,6 +16,7 @@
 #define R_ROLE_MASK 0x0f
 #define R_OWN 0x10      /* below admin, the handler sees only the caller's own objects */
 #define R_PWCHANGE 0x20 /* allowed while a password change is pending */
+#define R_PERSON 0x40   /* a signed-in person (session or proxy), not an API token */
 
 /* What the authorize hook learnt about a request, and what the handler adds
  * for its audit row. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../../lib/now.h"
+#include "../options.h"
 #include "api.h"
 
 #define COOKIE "gf_session"
@@ -123,13 +124,34 @@ void api_auth_password(void *appv, struct http_request *req, struct http_respons
         http_error(resp, 409, "conflict", NULL, "your sign-in comes from the proxy; it has no password here");
         goto out;
     }
-    if (!cur || auth_verify_password(app->auth, c->who.user_id, cur) < 0) {
-        http_error(resp, 403, "invalid_credentials", "current_password",
-                   "current_password is wrong");
+    /* what does not depend on the stored password first: a refusal before
+     * the current one is verified says nothing about it */
+    if (!cur || !strcmp(cur, next)) {
+        http_error(resp, 400, "invalid_field", cur ? "new_password" : "current_password",
+                   cur ? "new_password must differ from current_password"
+                       : "current_password is required");
         goto out;
     }
-    if (cur && !strcmp(cur, next)) {
-        http_error(resp, 400, "invalid_field", "new_password", "new_password must differ from the current one");
+    char why[128], retry[32];
+    if (auth_password_policy(c->who.username, next, (int)app->opts->min_password_length, why,
+                             sizeof(why)) < 0) {
+        http_error(resp, 400, "invalid_field", "new_password", "new_password: %s", why);
+        goto out;
+    }
+    int64_t wait_ms;
+    switch (auth_recheck_password(app->auth, c->who.user_id, cur, c->source, now_wall_ms(), &wait_ms)) {
+    case LOGIN_OK:
+        break;
+    case LOGIN_WAIT:
+    case LOGIN_BUSY:
+        snprintf(retry, sizeof(retry), "%lld", (long long)((wait_ms + 999) / 1000));
+        http_add_header(resp, "Retry-After", retry);
+        http_error(resp, 429, "too_many_attempts", "current_password",
+                   "too many wrong passwords: try again in %s s", retry);
+        goto out;
+    default:
+        http_error(resp, 403, "invalid_credentials", "current_password",
+                   "current_password is wrong");
         goto out;
     }
     if (auth_set_password(app->auth, c->who.user_id, next, 0, c->who.session_id, now_wall_ms(),

@@ -30,7 +30,9 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/auth/sessions", api_sessions_list, ANYONE | R_OWN, NULL, NULL},
     {"DELETE", "/api/v1/auth/sessions/{id}", api_sessions_delete, ANYONE | R_OWN, NULL, "session.revoke"},
     {"GET", "/api/v1/tokens", api_tokens_list, VIEWER | R_OWN, NULL, NULL},
-    {"POST", "/api/v1/tokens", api_tokens_create, VIEWER, NULL, "token.create"},
+    /* a token never makes tokens: a leaked one, or one meant to expire soon,
+     * could otherwise mint others that outlive it */
+    {"POST", "/api/v1/tokens", api_tokens_create, VIEWER | R_PERSON, NULL, "token.create"},
     {"DELETE", "/api/v1/tokens/{id}", api_tokens_delete, VIEWER | R_OWN, NULL, "token.revoke"},
     {"GET", "/api/v1/users", api_users_list, ADMIN, NULL, NULL},
     {"POST", "/api/v1/users", api_users_create, ADMIN, NULL, "user.create"},
@@ -308,6 +310,12 @@ static int authorize(void *appv, const struct http_route *route, struct http_req
     if (c->who.must_change_password && !(route->flags & R_PWCHANGE)) {
         http_error(resp, 403, "password_change_required", "password",
                    "change your password first (POST /api/v1/auth/password)");
+        return -1;
+    }
+    if ((route->flags & R_PERSON) && c->who.method == AUTH_TOKEN) {
+        http_error(resp, 403, "forbidden", "Authorization",
+                   "%s %s is for a signed-in person, not an API token (sign in, or run `gpufleet"
+                   " token add` at the server)", route->method, route->pattern);
         return -1;
     }
     if (c->who.role < min_role) {

@@ -116,6 +116,7 @@ void api_tokens_create(void *appv, struct http_request *req, struct http_respons
     const char *name = json_string_value(json_object_get(body, "name"));
     int role = c->who.role;
     api_audit_target(req, "token:%.64s", name ? name : "");
+
     if ((v = json_object_get(body, "role")) && (role = auth_role_parse(json_string_value(v))) < 0) {
         http_error(resp, 400, "invalid_field", "role", "role must be admin, operator, user or viewer");
         goto out;
