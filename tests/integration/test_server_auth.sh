@@ -268,6 +268,25 @@ api PATCH "/api/v1/users/$uid" '{"role":"admin","password":"short"}' > /dev/null
 [ "$(api GET "/api/v1/users/$uid" | jq -r .role)" = viewer ] || fail "a refused update changed the role"
 ok "a refused user update changes nothing"
 
+# ---- the agent token never follows a server to a new place (issue 18, 5) ----
+api POST /api/v1/servers '{"name":"moved","address":"127.0.0.1","agent_port":9445,"agent_token":"0123456789abcdef0123"}' > "$WORK/srv.json"
+sid=$(jq .id "$WORK/srv.json")
+API_AUTH=(-H "Authorization: Bearer ${TOK[operator]}")
+api PATCH "/api/v1/servers/$sid" '{"agent_port":9446}' > /dev/null
+[ "$HTTP_CODE" = 400 ] && jq -e '.error.field == "agent_token"' "$WORK/api.out" > /dev/null \
+    || fail "an operator moved a server keeping its token: $HTTP_CODE $(cat "$WORK/api.out")"
+api PATCH "/api/v1/servers/$sid" '{"address":"127.0.0.9","keep_agent_token":true}' > /dev/null
+[ "$HTTP_CODE" = 400 ] || fail "keep_agent_token from an operator: $HTTP_CODE"
+api PATCH "/api/v1/servers/$sid" '{"labels":{"rack":"r9"}}' > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "a change in place: $HTTP_CODE"
+api PATCH "/api/v1/servers/$sid" '{"agent_port":9447,"agent_token":"another-token-0123456"}' > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "a move with its token: $HTTP_CODE"
+unset API_AUTH
+api PATCH "/api/v1/servers/$sid" '{"agent_port":9448,"keep_agent_token":true}' > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "an admin keeping the token: $HTTP_CODE"
+[ "$(api GET "/api/v1/servers/$sid" | jq .agent_port)" = 9448 ] || fail "not moved"
+ok "a server moves with its agent token again, or an admin keeps it on purpose"
+
 # ---- single sign-on headers, from the trusted proxy only ----
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Fleet-Auth-User: mallory' -H 'X-Fleet-Auth-Role: admin' \
     "$SERVER_URL/api/v1/users")

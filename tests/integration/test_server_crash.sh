@@ -14,7 +14,7 @@ jq -r .agent_token "$WORK/reg.json" > "$WORK/ag.token"
 [ "$(wc -c < "$WORK/ag.token")" -gt 40 ] || fail "no agent token generated at registration"
 start_agent ag "gpu h100 count=2
 vary 1" --interval 250 --token-file "$WORK/ag.token"
-api PATCH /api/v1/servers/1 "{\"agent_port\":$AGENT_PORT}" > /dev/null
+api PATCH /api/v1/servers/1 "{\"agent_port\":$AGENT_PORT,\"keep_agent_token\":true}" > /dev/null
 [ "$HTTP_CODE" = 200 ] || fail "set the agent port: $HTTP_CODE"
 t_start=$(date +%s%3N)
 sleep 4

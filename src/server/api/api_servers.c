@@ -72,6 +72,33 @@ void api_servers_get(void *appv, struct http_request *req, struct http_response 
     api_reply(resp, 200, out, &e);
 }
 
+/* Whether body moves the server (another address or agent port) without
+ * bringing its agent token: the stored one would then be sent to the new
+ * place. An admin may keep it on purpose (keep_agent_token: true). Replies
+ * and returns -1 when refused; takes keep_agent_token out of body. */
+static int token_follows(struct http_request *req, struct http_response *resp, const json_t *before,
+                         json_t *body)
+{
+    int keep = json_is_true(json_object_get(body, "keep_agent_token"));
+    json_object_del(body, "keep_agent_token");
+    if (!before || json_object_get(body, "agent_token"))
+        return 0;
+    json_t *a = json_object_get(body, "address"), *p = json_object_get(body, "agent_port");
+    int moves = (a && !json_equal(a, json_object_get(before, "address"))) ||
+                (p && !json_equal(p, json_object_get(before, "agent_port")));
+    if (!moves || !json_is_true(json_object_get(before, "agent_token_set")))
+        return 0;
+    if (keep && api_ctx(req)->who.role >= ROLE_ADMIN) {
+        api_audit_detail(req, "agent_token", json_string("kept across a move"));
+        return 0;
+    }
+    http_error(resp, 400, "invalid_field", "agent_token",
+               "a new address or agent_port needs the agent's token again: the stored one is"
+               " never sent to a new place on its own%s",
+               keep ? " (keep_agent_token is for admins)" : "");
+    return -1;
+}
+
 void api_servers_update(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
@@ -83,6 +110,11 @@ void api_servers_update(void *appv, struct http_request *req, struct http_respon
         return;
     json_t *before = reg_get(app->reg, id, &e);
     api_audit_target(req, "server:%.64s", before ? json_string_value(json_object_get(before, "name")) : req->params[0]);
+    if (token_follows(req, resp, before, body) < 0) {
+        json_decref(before);
+        json_decref(body);
+        return;
+    }
     out = reg_update(app->reg, id, body, &e);
     json_decref(body);
     const char *old_name = json_string_value(json_object_get(before, "name"));
