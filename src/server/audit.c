@@ -23,12 +23,35 @@ static const struct db_migration steps[] = {
      "CREATE INDEX audit_by_action ON audit (action, id);"},
 };
 
+/* Rows by nobody identified (failed and throttled logins) are what an
+ * attacker can make without an account: each source writes at most
+ * ANON_PER_SOURCE a window and all sources ANON_TOTAL; the rest, and every
+ * throttled attempt (429), are counted and written as one summary row per
+ * source and window ("audit.suppressed"), so the disk cannot be filled this
+ * way. */
+#define ANON_WINDOW_MS 60000
+#define ANON_PER_SOURCE 20
+#define ANON_TOTAL 120
+#define ANON_SOURCES 256
+
+struct anon_source {
+    char source[64];
+    char action[48];
+    int64_t window_ms; /* start of its window; 0: free slot */
+    int rows;          /* written in the window */
+    int64_t counted;   /* left out in the window */
+};
+
 struct audit {
     pthread_mutex_t lock;
     sqlite3 *db;
     sqlite3_stmt *ins;
     int64_t retention_ms;
     int64_t pruned_ms;
+    /* under lock */
+    struct anon_source anon[ANON_SOURCES];
+    int64_t anon_window_ms;
+    int anon_rows;
 };
 
 struct audit *audit_open(const char *path, int64_t retention_days, char *err, size_t errlen)
@@ -55,10 +78,16 @@ fail:
     return NULL;
 }
 
+static void summarize(struct audit *au, struct anon_source *a, int64_t now);
+
 void audit_close(struct audit *au)
 {
     if (!au)
         return;
+    pthread_mutex_lock(&au->lock);
+    for (int i = 0; i < ANON_SOURCES; i++)
+        summarize(au, &au->anon[i], now_wall_ms());
+    pthread_mutex_unlock(&au->lock);
     sqlite3_finalize(au->ins);
     sqlite3_close(au->db);
     pthread_mutex_destroy(&au->lock);
@@ -70,12 +99,9 @@ static const char *or_empty(const char *s)
     return s ? s : "";
 }
 
-int audit_write(struct audit *au, const struct audit_entry *e)
+/* Inserts one row (lock held); the SQLite result. */
+static int insert(struct audit *au, const struct audit_entry *e, const char *details)
 {
-    char *details = e->details ? json_dumps(e->details, JSON_COMPACT) : NULL;
-    int rc;
-
-    pthread_mutex_lock(&au->lock);
     sqlite3_stmt *st = au->ins;
     sqlite3_bind_int64(st, 1, e->ts_ms);
     sqlite3_bind_int64(st, 2, e->user_id);
@@ -87,9 +113,80 @@ int audit_write(struct audit *au, const struct audit_entry *e)
     sqlite3_bind_text(st, 8, or_empty(e->result), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 9, e->status);
     sqlite3_bind_text(st, 10, details ? details : "{}", -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
+    int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    return rc;
+}
+
+/* Writes what a source's window left out as one row, and frees the slot
+ * (lock held). */
+static void summarize(struct audit *au, struct anon_source *a, int64_t now)
+{
+    if (!a->window_ms)
+        return;
+    if (a->counted) {
+        char details[200], target[80];
+        snprintf(details, sizeof(details), "{\"action\":\"%s\",\"count\":%lld,\"from_ms\":%lld,\"to_ms\":%lld}",
+                 a->action, (long long)a->counted, (long long)a->window_ms, (long long)now);
+        snprintf(target, sizeof(target), "source:%s", a->source);
+        struct audit_entry s = {.ts_ms = now, .username = "", .role = "", .source = a->source,
+                                .action = "audit.suppressed", .target = target, .result = "failed",
+                                .status = 429};
+        if (insert(au, &s, details) != SQLITE_DONE)
+            log_error("audit: cannot write a summary for %s", a->source);
+    }
+    memset(a, 0, sizeof(*a));
+}
+
+/* Whether an anonymous row is written (1) or only counted (0); lock held. */
+static int admit_anonymous(struct audit *au, const struct audit_entry *e)
+{
+    struct anon_source *a = NULL, *free_slot = NULL, *oldest = NULL;
+    const char *src = or_empty(e->source);
+
+    for (int i = 0; i < ANON_SOURCES; i++) {
+        struct anon_source *x = &au->anon[i];
+        if (x->window_ms && e->ts_ms - x->window_ms >= ANON_WINDOW_MS)
+            summarize(au, x, e->ts_ms); /* its window is over */
+        if (!x->window_ms) {
+            free_slot = free_slot ? free_slot : x;
+        } else if (!strcmp(x->source, src)) {
+            a = x;
+        } else if (!oldest || x->window_ms < oldest->window_ms) {
+            oldest = x;
+        }
+    }
+    if (!a) {
+        a = free_slot ? free_slot : oldest;
+        if (a == oldest)
+            summarize(au, a, e->ts_ms);
+        snprintf(a->source, sizeof(a->source), "%s", src);
+        snprintf(a->action, sizeof(a->action), "%s", or_empty(e->action));
+        a->window_ms = e->ts_ms;
+    }
+    if (e->ts_ms - au->anon_window_ms >= ANON_WINDOW_MS) {
+        au->anon_window_ms = e->ts_ms;
+        au->anon_rows = 0;
+    }
+    /* a throttled attempt (429) is one of a stream: counted, never a row */
+    if (e->status == 429 || a->rows >= ANON_PER_SOURCE || au->anon_rows >= ANON_TOTAL) {
+        a->counted++;
+        return 0;
+    }
+    a->rows++;
+    au->anon_rows++;
+    return 1;
+}
+
+int audit_write(struct audit *au, const struct audit_entry *e)
+{
+    char *details = e->details ? json_dumps(e->details, JSON_COMPACT) : NULL;
+    int rc = SQLITE_DONE;
+
+    pthread_mutex_lock(&au->lock);
+    if (e->user_id || admit_anonymous(au, e))
+        rc = insert(au, e, details);
     pthread_mutex_unlock(&au->lock);
     free(details);
     if (rc != SQLITE_DONE) {

@@ -31,7 +31,10 @@ struct audit_entry {
     json_t *details;      /* borrowed; may be NULL; never holds secrets */
 };
 
-/* Appends one row. 0, or -1 (logged). */
+/* Appends one row. 0, or -1 (logged). A row by nobody identified
+ * (user_id 0) counts against its source's and the total budget of such
+ * rows per minute; past it, and for every throttled attempt (status 429),
+ * it is counted into one "audit.suppressed" row per source and minute. */
 int audit_write(struct audit *au, const struct audit_entry *e);
 
 struct audit_filter {
