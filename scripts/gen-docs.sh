@@ -2,7 +2,7 @@
 # Rewrites the generated blocks of docs/ (the settings tables) from the
 # binaries' own tables; test_settings_docs.sh fails until this is run after
 # a setting changes.
-# usage: scripts/gen-docs.sh   (after scripts/build.sh)
+# usage: [BUILD=build] scripts/gen-docs.sh   (after scripts/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 regen() { # doc, command words...
@@ -17,5 +17,6 @@ open(p, 'w').write(s)
 PY
     echo "gen-docs: $doc"
 }
-regen docs/server.md build/gpufleet settings --markdown
-regen docs/agent.md build/gpufleet-agent --help --markdown
+b=${BUILD:-build}
+regen docs/server.md "$b/gpufleet" settings --markdown
+regen docs/agent.md "$b/gpufleet-agent" --help --markdown

@@ -201,6 +201,10 @@ static void refresh_series(struct alerts *al, struct rule *r, uint64_t count, in
     free(r->ser);
     r->ser = NULL;
     r->nser = tsdb_select(al->db, &r->sel, MAX_SERIES_PER_RULE, &r->ser);
+    if (r->nser == TSDB_BUDGET) { /* no series this round */
+        log_warn("alerts: rule %s: its selector ran past query_timeout_ms", r->name);
+        r->nser = 0;
+    }
     r->ser_count = count;
     r->ser_ms = now;
 }

@@ -28,6 +28,7 @@ struct ingest {
     struct node *head, *tail;
     size_t queued, max_queued;
     uint64_t pushed_seq, done_seq;
+    int64_t progress_ns; /* when the writer last stored a batch or committed */
     int stop;
     struct ingest_stats st;
 };
@@ -206,6 +207,7 @@ static void *writer_main(void *arg)
         if (n) {
             store(in, n->b);
             pthread_mutex_lock(&in->lock);
+            in->progress_ns = now_mono_ns();
             in->queued -= n->b->n;
             in->st.batches++;
             in->st.samples += n->b->n;
@@ -244,6 +246,7 @@ struct ingest *ingest_start(struct tsdb *db, size_t max_queued, ingest_hook hook
     in->hook = hook;
     in->hook_arg = hook_arg;
     in->max_queued = max_queued ? max_queued : 4000000;
+    in->progress_ns = now_mono_ns();
     pthread_mutex_init(&in->lock, NULL);
     now_cond_init(&in->more);
     now_cond_init(&in->room);
@@ -301,6 +304,7 @@ void ingest_stats(struct ingest *in, struct ingest_stats *st)
     pthread_mutex_lock(&in->lock);
     *st = in->st;
     st->queued_samples = in->queued;
+    st->stalled_ms = in->queued ? (now_mono_ns() - in->progress_ns) / 1000000 : 0;
     pthread_mutex_unlock(&in->lock);
 }
 

@@ -66,6 +66,7 @@ void ingest_sync(struct ingest *in);
 
 struct ingest_stats {
     uint64_t batches, samples, dropped_batches, queued_samples;
+    int64_t stalled_ms; /* samples wait and none was stored for this long (0: moving) */
 };
 void ingest_stats(struct ingest *in, struct ingest_stats *st);
 

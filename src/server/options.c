@@ -30,6 +30,8 @@ static const struct config_key keys[] = {
     {"raw_retention_days", INT(raw_retention_days, 1, 3650), "15", NULL, LIVE, "how long raw samples are kept"},
     {"m1_retention_days", INT(m1_retention_days, 1, 3650), "90", NULL, LIVE, "how long the 1-minute roll-up is kept (at least raw_retention_days)"},
     {"h1_retention_days", INT(h1_retention_days, 1, 36500), "730", NULL, LIVE, "how long the 1-hour roll-up is kept (at least m1_retention_days)"},
+    {"max_sample_future_ms", INT(max_sample_future_ms, 1000, 86400000), "600000", NULL, 0, "a sample stamped further ahead of the server's clock is refused and counted"},
+    {"query_timeout_ms", INT(query_timeout_ms, 100, 600000), "10000", NULL, 0, "a query still selecting series after this long is answered 503 timeout"},
     {"max_import_bytes", INT(max_import_bytes, 1024, 1LL << 40), "17179869184", NULL, 0, "largest body of one import request (it is streamed)"},
     {"remote_write_url", STR(remote_write_url, 2048), NULL, "remote-write", 0, "a Prometheus remote_write receiver that gets every stored sample"},
     {"remote_write_queue_samples", INT(remote_write_queue_samples, 1000, 100000000), "1000000", NULL, 0, "samples held while the receiver is slow or down"},
@@ -122,6 +124,8 @@ void server_options_store(const struct server_options *o, struct tsdb_config *c)
     c->retention_ms[TSDB_RAW] = o->raw_retention_days * 86400000LL;
     c->retention_ms[TSDB_1M] = o->m1_retention_days * 86400000LL;
     c->retention_ms[TSDB_1H] = o->h1_retention_days * 86400000LL;
+    c->max_future_ms = o->max_sample_future_ms;
+    c->query_budget_ms = o->query_timeout_ms;
 }
 
 const struct config_key *server_options_keys(size_t *n)

@@ -21,6 +21,8 @@ struct server_options {
     int64_t max_scrape_bytes, max_series_per_target, max_label_value_len;
     int64_t raw_retention_days, m1_retention_days, h1_retention_days;
     int64_t max_import_bytes; /* per import request */
+    int64_t max_sample_future_ms; /* samples further ahead of the clock are refused */
+    int64_t query_timeout_ms;     /* a query's time over the series index */
     char *remote_write_url;   /* optional Prometheus remote_write receiver */
     int64_t remote_write_queue_samples;
     /* users and sessions (docs/auth.md) */

@@ -41,8 +41,9 @@ printf 'good_a{job="imp2",instance="x"} 1 %s\nbroken{ 2\ngood_b{job="imp2",insta
 code=$(scurl -s -o "$WORK/bad.json" -w '%{http_code}' --data-binary @"$WORK/bad.txt" \
     "$SERVER_URL/api/v1/import/prometheus")
 [ "$code" = 400 ] || fail "bad import gave $code"
-jq -e '.error.field == "body" and (.error.message | test("line 2"))' "$WORK/bad.json" > /dev/null \
+jq -e '.error.field == "body" and (.error.message | test("line 2")) and (.error.message | test("1 samples before it were imported"))' "$WORK/bad.json" > /dev/null \
     || fail "bad import error: $(cat "$WORK/bad.json")"
+query /api/v1/latest 'good_a' | jq -e '.data.result | length == 1' > /dev/null || fail "line 1 (before the bad one) lost"
 query /api/v1/latest 'good_b' | jq -e '.data.result | length == 0' > /dev/null || fail "line 3 stored"
 code=$(scurl -s -o /dev/null -w '%{http_code}' -X POST "$SERVER_URL/api/v1/import/prometheus")
 [ "$code" = 400 ] || fail "empty import gave $code"
@@ -57,7 +58,8 @@ query /api/v1/series '{job="imp"}' | jq -e '.data | length == 5' > /dev/null || 
 ok "bad imports: 400 naming the line; nothing before it lost; the server is fine"
 
 # bad query parameters name the parameter
-for p in 'start=yesterday|start' 'step=-1|step' 'fn=median|fn' 'match=up{|match' 'tier=5m|tier'; do
+for p in 'start=yesterday|start' 'step=-1|step' 'fn=median|fn' 'match=up{|match' 'tier=5m|tier' \
+    'match={__name__=~"(.*)(.*)\\2x"}|match'; do
     kv=${p%|*} field=${p##*|}
     args=(--data-urlencode "$kv")
     [ "$field" != match ] && args+=(--data-urlencode 'match=imp_util')

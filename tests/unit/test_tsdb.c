@@ -6,6 +6,7 @@
 
 #include "testutil.h"
 
+#include "../../src/lib/now.h"
 #include "../../src/server/store/tsdb.h"
 
 #define T0 1795000020000LL /* a minute boundary: 1795000020000 % 60000 == 0 */
@@ -259,12 +260,78 @@ static void selectors(void **state)
     const char *bad[] = {"", "{}", "{a=\"\"}", "up{a=b}", "up{a=\"x\"", "up{=\"x\"}",
                          "up{a=~\"(\"}", "up junk", "{a!=\"x\"}",
                          /* costly to compile: refused before regcomp */
-                         "up{a=~\"h++++++++\"}", "up{a=~\"(ab)+\"}", "up{a=~\"x{99}\"}"};
+                         "up{a=~\"h++++++++\"}", "up{a=~\"(ab)+\"}", "up{a=~\"x{99}\"}",
+                         /* back-references (issue 18, defect 1) */
+                         "{__name__=~\"(.*)(.*)\\\\2x\"}", "up{a=~\"(a)\\\\1\"}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (sel_parse(bad[i], &sel, err, sizeof(err)) == 0)
             fail_msg("accepted '%s'", bad[i]);
         sel_free(&sel);
     }
+}
+
+/* One sample from the far future is refused and counted; the samples after
+ * it go to the head as before (issue 18, defect 13). */
+static void far_future_refused(void **state)
+{
+    (void)state;
+    char path[128], err[256];
+    struct tsdb_config cfg;
+    tsdb_config_defaults(&cfg);
+    cfg.max_future_ms = 600000;
+    snprintf(path, sizeof(path), "%s/future.db", dir);
+    struct tsdb *db = tsdb_open(path, &cfg, err, sizeof(err));
+    assert_non_null(db);
+    const char *k = "f{instance=\"h:1\",job=\"x\"}";
+    int64_t now = now_wall_ms();
+    struct tsdb_sample far = {k, strlen(k), now + 86400000LL * 365, 1};
+    assert_int_equal(tsdb_append(db, &far, 1), 0);
+    for (int i = 0; i < 10; i++)
+        append(db, k, now + i * 1000, i);
+    struct tsdb_stats st;
+    tsdb_stats(db, &st);
+    assert_int_equal(st.future_refused, 1);
+    assert_int_equal(st.head_samples, 10); /* all in the head, none out of order */
+    struct tsdb_point *p;
+    long n = tsdb_points(db, id_of(db, "f"), TSDB_RAW, now, now + 86400000LL * 400, &p);
+    assert_int_equal(n, 10);
+    free(p);
+    tsdb_close(db);
+}
+
+/* A query over the series index stops at its budget and says so, instead
+ * of holding the store (issue 18, defect 1). */
+static void query_budget(void **state)
+{
+    (void)state;
+    char path[128], err[256];
+    struct tsdb_config cfg;
+    tsdb_config_defaults(&cfg);
+    cfg.query_budget_ms = 1;
+    snprintf(path, sizeof(path), "%s/budget.db", dir);
+    struct tsdb *db = tsdb_open(path, &cfg, err, sizeof(err));
+    assert_non_null(db);
+    struct tsdb_sample *batch = calloc(30000, sizeof(*batch));
+    char (*keys)[64] = calloc(30000, 64);
+    for (int i = 0; i < 30000; i++) {
+        snprintf(keys[i], 64, "b{instance=\"h:1\",job=\"x\",n=\"%d\"}", i);
+        batch[i] = (struct tsdb_sample){keys[i], strlen(keys[i]), T0, i};
+    }
+    assert_int_equal(tsdb_append(db, batch, 30000), 30000);
+    struct selector sel;
+    struct tsdb_series_info *list;
+    assert_int_equal(sel_parse("{n=~\".*1.*2.*3.*4.*5.*\"}", &sel, err, sizeof(err)), 0);
+    assert_true(tsdb_select(db, &sel, 0, &list) == TSDB_BUDGET);
+    assert_null(list);
+    struct buf out;
+    buf_init(&out, 0);
+    assert_int_equal(tsdb_labels_json(db, &sel, "n", &out), -1);
+    assert_int_equal(tsdb_latest_json(db, &sel, &out), -1);
+    buf_free(&out);
+    sel_free(&sel);
+    free(batch);
+    free(keys);
+    tsdb_close(db);
 }
 
 int main(void)
@@ -274,6 +341,8 @@ int main(void)
         cmocka_unit_test(raw_and_rollups),
         cmocka_unit_test(stale_and_out_of_order),
         cmocka_unit_test(retention_drops_old_chunks),
+        cmocka_unit_test(far_future_refused),
+        cmocka_unit_test(query_budget),
         cmocka_unit_test(selectors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

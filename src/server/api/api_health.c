@@ -16,14 +16,22 @@ void api_healthz(void *appv, struct http_request *req, struct http_response *res
     (void)req;
     tsdb_stats(app->db, &st);
     ingest_stats(app->in, &is);
-    int ok = st.last_error[0] == '\0';
+    /* the writer has work and stores none: a query holding the store, a
+     * disk that does not answer (issue 18: /healthz said ok while frozen) */
+    int stalled = is.stalled_ms > 10000;
+    int ok = st.last_error[0] == '\0' && !stalled;
     json_t *out = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "status", ok ? "ok" : "degraded",
                             "version", GPUFLEET_VERSION, "uptime_s",
                             (json_int_t)((now_wall_ms() - app->started_ms) / 1000), "series",
                             (json_int_t)st.series, "samples_stored",
                             (json_int_t)st.samples_appended, "queued_samples",
                             (json_int_t)is.queued_samples);
-    if (!ok)
+    if (stalled)
+        json_object_set_new(out, "error", json_sprintf("the store writer has stored nothing for %lld s"
+                                                       " with %llu samples waiting",
+                                                       (long long)(is.stalled_ms / 1000),
+                                                       (unsigned long long)is.queued_samples));
+    else if (!ok)
         json_object_set_new(out, "error", json_string(st.last_error));
     api_json(resp, ok ? 200 : 503, out);
 }
@@ -56,6 +64,9 @@ void api_metrics(void *appv, struct http_request *req, struct http_response *res
         "Bytes of compressed chunks written.", (double)st.chunk_bytes);
     one(&w, "gpufleet_server_head_samples", EXPO_GAUGE,
         "Samples held in memory, not yet in a chunk.", (double)st.head_samples);
+    one(&w, "gpufleet_server_samples_future_refused_total", EXPO_COUNTER,
+        "Samples refused for a timestamp too far ahead of the clock (max_sample_future_ms).",
+        (double)st.future_refused);
     one(&w, "gpufleet_server_write_errors_total", EXPO_COUNTER,
         "Failed writes to the store (a full disk, for one).", (double)st.write_errors);
     one(&w, "gpufleet_server_ingest_queued_samples", EXPO_GAUGE,

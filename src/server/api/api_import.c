@@ -59,6 +59,8 @@ static int parse_lines(struct import *im, const char *text, size_t len)
     char err[240];
     size_t lines = 0;
 
+    size_t before = im->batch->n;
+
     server_options_scrape(im->app->opts, &cfg);
     cfg.max_series = 0; /* an import is not one scrape */
     long n = scrape_parse(text, len, 0, &cfg, NULL, 0, im->now_ms, im->keys, im->batch, err,
@@ -67,6 +69,8 @@ static int parse_lines(struct import *im, const char *text, size_t len)
         /* make the line number absolute in the whole body */
         size_t rel = strtoul(err + 5, NULL, 10);
         const char *msg = strchr(err, ':');
+        /* the lines of this chunk before the bad one are kept too */
+        im->samples += (long)(im->batch->n - before);
         snprintf(im->err, sizeof(im->err), "line %zu%s; %ld samples before it were imported",
                  im->lines_done + rel, msg ? msg : "", im->samples);
         return -1;

@@ -66,6 +66,15 @@ static int time_range(struct http_request *req, struct http_response *resp, int6
     return 0;
 }
 
+/* A query that spent its budget (query_timeout_ms): the same answer
+ * whichever query it was. */
+static void over_budget(struct server_app *app, struct http_response *resp)
+{
+    http_error(resp, 503, "timeout", "match",
+               "the query ran past query_timeout_ms (%lld ms); narrow the selector",
+               (long long)app->opts->query_timeout_ms);
+}
+
 static void success(struct http_response *resp, struct buf *data)
 {
     resp->content_type = "application/json";
@@ -85,6 +94,10 @@ void api_query_series(void *appv, struct http_request *req, struct http_response
         return;
     size_t n = tsdb_select(app->db, &sel, 100000, &list);
     sel_free(&sel);
+    if (n == TSDB_BUDGET) {
+        over_budget(app, resp);
+        return;
+    }
     buf_init(&data, 0);
     buf_putc(&data, '[');
     for (size_t i = 0; i < n; i++) {
@@ -110,10 +123,13 @@ static void labels_reply(struct server_app *app, struct http_request *req,
     if (has < 0)
         return;
     buf_init(&data, 0);
-    tsdb_labels_json(app->db, has ? &sel : NULL, label, &data);
+    int rc = tsdb_labels_json(app->db, has ? &sel : NULL, label, &data);
     if (has)
         sel_free(&sel);
-    success(resp, &data);
+    if (rc < 0)
+        over_budget(app, resp);
+    else
+        success(resp, &data);
     buf_free(&data);
 }
 
@@ -225,6 +241,11 @@ void api_query_range(void *appv, struct http_request *req, struct http_response 
         goto done;
     n = tsdb_select(app->db, &sel, MAX_QUERY_SERIES + 1, &list);
     sel_free(&sel);
+    if (n == TSDB_BUDGET) {
+        n = 0;
+        over_budget(app, resp);
+        goto done;
+    }
     if (n > MAX_QUERY_SERIES) {
         http_error(resp, 400, "invalid_parameter", "match",
                    "the selector matches more than %d series; narrow it", MAX_QUERY_SERIES);
@@ -285,11 +306,14 @@ void api_query_latest(void *appv, struct http_request *req, struct http_response
     }
     buf_init(&data, 0);
     buf_puts(&data, "{\"resultType\":\"vector\",\"result\":[");
-    tsdb_latest_json(app->db, has ? &sel : NULL, &data);
+    long got = tsdb_latest_json(app->db, has ? &sel : NULL, &data);
     buf_puts(&data, "]}");
     if (has)
         sel_free(&sel);
-    success(resp, &data);
+    if (got < 0)
+        over_budget(app, resp);
+    else
+        success(resp, &data);
     buf_free(&data);
 }
 
@@ -307,6 +331,10 @@ void api_export(void *appv, struct http_request *req, struct http_response *resp
     struct tsdb_series_info *list;
     size_t n = tsdb_select(app->db, &sel, 0, &list);
     sel_free(&sel);
+    if (n == TSDB_BUDGET) {
+        over_budget(app, resp);
+        return;
+    }
     struct buf out;
     buf_init(&out, MAX_EXPORT_BYTES);
     int too_big = 0;

@@ -40,7 +40,9 @@ static int risky_regex(const char *re)
     for (const char *p = re; *p; p++) {
         char c = *p;
         if (c == '\\') {
-            if (!p[1])
+            /* a back-reference makes matching exponential (glibc backtracks
+             * for it); Prometheus's RE2 has none either */
+            if (!p[1] || (p[1] >= '1' && p[1] <= '9'))
                 return 1;
             p++;
             prev = ATOM;
@@ -130,7 +132,8 @@ static int add(struct selector *sel, const char *name, size_t nl, const char *va
         if (risky_regex(value)) {
             snprintf(err, errlen,
                      "regular expression for label '%s' is too costly: at most 512 bytes and 16 "
-                     "quantifiers, each after a character, '.' or [...], counts up to 32",
+                     "quantifiers, each after a character, '.' or [...], counts up to 32, no "
+                     "back-references (\\1)",
                      m->name);
             return -1;
         }

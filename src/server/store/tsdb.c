@@ -227,6 +227,8 @@ void tsdb_config_defaults(struct tsdb_config *cfg)
     cfg->head_rows = 120;
     cfg->zstd_level = 9;
     cfg->max_head_age_ms = 5 * 60000;
+    cfg->max_future_ms = 0; /* a setting of the server's (max_sample_future_ms) */
+    cfg->query_budget_ms = 0; /* a setting of the server's (query_timeout_ms) */
 }
 
 struct group *tsdb_group_new(struct tsdb *db, uint64_t id, const char *job, const char *inst)

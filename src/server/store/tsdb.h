@@ -24,6 +24,10 @@ struct tsdb_config {
     size_t head_rows;                 /* raw rows per chunk, default 120 */
     int zstd_level;                   /* default 9 */
     int64_t max_head_age_ms;          /* seal heads older than this, default 5 min */
+    int64_t max_future_ms;            /* samples further ahead of the clock are
+                                       * refused and counted; 0: none refused */
+    int64_t query_budget_ms;          /* a query's time over the series index;
+                                       * 0: unbounded */
 };
 
 void tsdb_config_defaults(struct tsdb_config *cfg);
@@ -53,7 +57,9 @@ struct tsdb_sample {
 
 /* Appends samples (writer thread). Samples of one series may come in any
  * order; those older than a group's head go to a side head. Returns the
- * number of samples stored; a key that is not canonical is skipped. */
+ * number of samples stored; a key that is not canonical, and a sample more
+ * than max_future_ms ahead of the clock (one such sample would send every
+ * later one of its group to the out-of-order path), are skipped. */
 size_t tsdb_append(struct tsdb *db, const struct tsdb_sample *s, size_t n);
 
 /* After a scrape of job/instance at ts_ms: series of that group absent from
@@ -76,14 +82,20 @@ struct tsdb_series_info {
     char *key; /* malloc'd */
 };
 
+/* What a query got when it spent its budget (query_budget_ms). */
+#define TSDB_BUDGET ((size_t)-1)
+
 /* Series matching sel (at most max; 0 = no limit). Caller frees each key and
- * the array. */
+ * the array. TSDB_BUDGET (nothing returned) when the query budget ran out.
+ * Like every query here, it holds the store's lock for a slice of series at
+ * a time, never long enough to stall the writer. */
 size_t tsdb_select(struct tsdb *db, const struct selector *sel, size_t max,
                    struct tsdb_series_info **out);
 
 /* Label names of the series matching sel (NULL: all), or the values of one
- * label when label is not NULL, as a JSON array appended to out. */
-void tsdb_labels_json(struct tsdb *db, const struct selector *sel, const char *label,
+ * label when label is not NULL, as a JSON array appended to out. 0, or -1
+ * when the query budget ran out. */
+int tsdb_labels_json(struct tsdb *db, const struct selector *sel, const char *label,
                       struct buf *out);
 
 struct tsdb_point {
@@ -109,14 +121,16 @@ int tsdb_last(struct tsdb *db, uint64_t series_id, int64_t *ts_ms, double *value
 
 /* Appends {"metric":{labels},"value":[ts_seconds,"v"]} objects for the
  * latest sample of every series matching sel (stale series left out),
- * comma-separated, to out. Returns the count. */
-size_t tsdb_latest_json(struct tsdb *db, const struct selector *sel, struct buf *out);
+ * comma-separated, to out. Returns the count, or -1 when the query budget
+ * ran out. */
+long tsdb_latest_json(struct tsdb *db, const struct selector *sel, struct buf *out);
 
 /* Appends a series' labels as a JSON object ({"__name__":..., ...}). */
 void tsdb_key_to_json(const char *key, struct buf *out);
 
 struct tsdb_stats {
     uint64_t series, samples_appended, chunks_written, chunk_bytes, write_errors;
+    uint64_t future_refused; /* samples past max_future_ms */
     uint64_t head_samples;
     char last_error[160];
 };

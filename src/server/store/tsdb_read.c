@@ -67,30 +67,75 @@ void tsdb_reader_put(struct tsdb *db, struct reader *r)
     tsdb_reader_free(r);
 }
 
+/* Series visited per hold of the read lock: a slow selector (a regex
+ * over a big store) never keeps the writer waiting for more than a slice. */
+#define SLICE 1024
+
+/* Calls fn on every series, the read lock held for a slice at a time;
+ * series are never freed while the store is open, so a pointer kept across
+ * slices stays good. Stops early when fn returns non-zero (0 then), or
+ * when the query budget is spent (-1). */
+static int each_series(struct tsdb *db, int (*fn)(void *arg, struct series *s), void *arg)
+{
+    int64_t budget = __atomic_load_n(&db->cfg.query_budget_ms, __ATOMIC_RELAXED);
+    int64_t deadline = budget > 0 ? now_mono_ns() + budget * 1000000LL : INT64_MAX;
+
+    for (size_t i = 0;;) {
+        pthread_rwlock_rdlock(&db->lock);
+        size_t end = i + SLICE < db->by_id_cap ? i + SLICE : db->by_id_cap;
+        int stop = 0;
+        for (; i < end && !stop; i++)
+            if (db->by_id[i])
+                stop = fn(arg, db->by_id[i]);
+        int done = stop || i >= db->by_id_cap;
+        pthread_rwlock_unlock(&db->lock);
+        if (done)
+            return 0;
+        if (now_mono_ns() > deadline)
+            return -1;
+    }
+}
+
+static int selected(const struct selector *sel, const struct series *s)
+{
+    return !sel || ((!sel->metric || !strcmp(sel->metric, s->lab.name)) &&
+                    sel_matches(sel, tsdb_label_get, (void *)s));
+}
+
+struct select_ctx {
+    const struct selector *sel;
+    size_t max, n, cap;
+    struct tsdb_series_info *v;
+};
+
+static int select_one(void *arg, struct series *s)
+{
+    struct select_ctx *c = arg;
+    if (!selected(c->sel, s))
+        return 0;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 16;
+        c->v = xrealloc(c->v, c->cap * sizeof(*c->v));
+    }
+    c->v[c->n].id = s->id;
+    c->v[c->n].key = xstrdup(s->key);
+    return ++c->n == c->max && c->max;
+}
+
 size_t tsdb_select(struct tsdb *db, const struct selector *sel, size_t max,
                    struct tsdb_series_info **out)
 {
-    size_t n = 0, cap = 0;
-    struct tsdb_series_info *v = NULL;
+    struct select_ctx c = {sel, max, 0, 0, NULL};
 
-    pthread_rwlock_rdlock(&db->lock);
-    for (size_t i = 0; i < db->by_id_cap; i++) {
-        struct series *s = db->by_id[i];
-        if (!s || (sel->metric && strcmp(sel->metric, s->lab.name)) ||
-            !sel_matches(sel, tsdb_label_get, s))
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            v = xrealloc(v, cap * sizeof(*v));
-        }
-        v[n].id = s->id;
-        v[n].key = xstrdup(s->key);
-        if (++n == max && max)
-            break;
+    *out = NULL;
+    if (each_series(db, select_one, &c) < 0) {
+        for (size_t i = 0; i < c.n; i++)
+            free(c.v[i].key);
+        free(c.v);
+        return TSDB_BUDGET;
     }
-    pthread_rwlock_unlock(&db->lock);
-    *out = v;
-    return n;
+    *out = c.v;
+    return c.n;
 }
 
 void tsdb_series_json(const struct series *s, struct buf *out)
@@ -114,45 +159,57 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-void tsdb_labels_json(struct tsdb *db, const struct selector *sel, const char *label,
-                      struct buf *out)
-{
-    char **names = NULL;
-    size_t n = 0, cap = 0;
+struct labels_ctx {
+    const struct selector *sel;
+    const char *label;
+    char **names; /* into the series, which outlive the query */
+    size_t n, cap;
+};
 
-    pthread_rwlock_rdlock(&db->lock);
-    for (size_t i = 0; i < db->by_id_cap; i++) {
-        struct series *s = db->by_id[i];
-        if (!s || (sel && !sel_matches(sel, tsdb_label_get, s)))
+static int labels_one(void *arg, struct series *s)
+{
+    struct labels_ctx *c = arg;
+    if (!selected(c->sel, s))
+        return 0;
+    for (size_t k = 0; k <= s->lab.nlabels; k++) {
+        const char *v;
+        if (c->label)
+            v = k == 0 ? tsdb_label_of(s, c->label) : NULL;
+        else
+            v = k == 0 ? "__name__" : s->lab.labels[k - 1].name;
+        if (!v)
             continue;
-        for (size_t k = 0; k <= s->lab.nlabels; k++) {
-            const char *v;
-            if (label)
-                v = k == 0 ? tsdb_label_of(s, label) : NULL;
-            else
-                v = k == 0 ? "__name__" : s->lab.labels[k - 1].name;
-            if (!v)
-                continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                names = xrealloc(names, cap * sizeof(*names));
-            }
-            names[n++] = (char *)v;
+        if (c->n == c->cap) {
+            c->cap = c->cap ? c->cap * 2 : 64;
+            c->names = xrealloc(c->names, c->cap * sizeof(*c->names));
         }
+        c->names[c->n++] = (char *)v;
     }
-    if (n)
-        qsort(names, n, sizeof(*names), cmp_str);
+    return 0;
+}
+
+int tsdb_labels_json(struct tsdb *db, const struct selector *sel, const char *label,
+                     struct buf *out)
+{
+    struct labels_ctx c = {sel, label, NULL, 0, 0};
+
+    if (each_series(db, labels_one, &c) < 0) {
+        free(c.names);
+        return -1;
+    }
+    if (c.n)
+        qsort(c.names, c.n, sizeof(*c.names), cmp_str);
     buf_putc(out, '[');
-    for (size_t i = 0, w = 0; i < n; i++) {
-        if (i && !strcmp(names[i], names[i - 1]))
+    for (size_t i = 0, w = 0; i < c.n; i++) {
+        if (i && !strcmp(c.names[i], c.names[i - 1]))
             continue;
         if (w++)
             buf_putc(out, ',');
-        buf_json_str(out, names[i]);
+        buf_json_str(out, c.names[i]);
     }
     buf_putc(out, ']');
-    pthread_rwlock_unlock(&db->lock);
-    free(names);
+    free(c.names);
+    return 0;
 }
 
 struct pts {
@@ -390,28 +447,32 @@ int tsdb_last(struct tsdb *db, uint64_t series_id, int64_t *ts_ms, double *value
     return rc;
 }
 
-size_t tsdb_latest_json(struct tsdb *db, const struct selector *sel, struct buf *out)
-{
-    size_t n = 0;
+struct latest_ctx {
+    const struct selector *sel;
+    struct buf *out;
+    long n;
+};
 
-    pthread_rwlock_rdlock(&db->lock);
-    for (size_t i = 0; i < db->by_id_cap; i++) {
-        struct series *s = db->by_id[i];
-        if (!s || !s->last_ts || chunk_is_stale(s->last_value) ||
-            (sel && sel->metric && strcmp(sel->metric, s->lab.name)) ||
-            (sel && !sel_matches(sel, tsdb_label_get, s)))
-            continue;
-        char tail[96], num[40];
-        expo_format_value(num, sizeof(num), s->last_value);
-        int64_t t = s->last_ts;
-        int tl = snprintf(tail, sizeof(tail), ",\"value\":[%lld.%03lld,\"%s\"]}", (long long)(t / 1000),
-                          (long long)(t % 1000 < 0 ? -(t % 1000) : t % 1000), num);
-        if (n++)
-            buf_putc(out, ',');
-        buf_append(out, "{\"metric\":", 10);
-        buf_append(out, s->json, s->json_len);
-        buf_append(out, tail, (size_t)tl);
-    }
-    pthread_rwlock_unlock(&db->lock);
-    return n;
+static int latest_one(void *arg, struct series *s)
+{
+    struct latest_ctx *c = arg;
+    if (!s->last_ts || chunk_is_stale(s->last_value) || !selected(c->sel, s))
+        return 0;
+    char tail[96], num[40];
+    expo_format_value(num, sizeof(num), s->last_value);
+    int64_t t = s->last_ts;
+    int tl = snprintf(tail, sizeof(tail), ",\"value\":[%lld.%03lld,\"%s\"]}", (long long)(t / 1000),
+                      (long long)(t % 1000 < 0 ? -(t % 1000) : t % 1000), num);
+    if (c->n++)
+        buf_putc(c->out, ',');
+    buf_append(c->out, "{\"metric\":", 10);
+    buf_append(c->out, s->json, s->json_len);
+    buf_append(c->out, tail, (size_t)tl);
+    return 0;
+}
+
+long tsdb_latest_json(struct tsdb *db, const struct selector *sel, struct buf *out)
+{
+    struct latest_ctx c = {sel, out, 0};
+    return each_series(db, latest_one, &c) < 0 ? -1 : c.n;
 }

@@ -314,8 +314,14 @@ size_t tsdb_append(struct tsdb *db, const struct tsdb_sample *smp, size_t n)
     size_t stored = 0;
     int in_tx = 0;
 
+    int64_t latest = db->cfg.max_future_ms > 0 ? now_wall_ms() + db->cfg.max_future_ms : INT64_MAX;
+
     pthread_rwlock_wrlock(&db->lock);
     for (size_t i = 0; i < n; i++) {
+        if (smp[i].ts_ms > latest) {
+            db->st.future_refused++;
+            continue;
+        }
         struct series *s = tsdb_series_find(db, smp[i].key, smp[i].key_len);
         if (!s) {
             /* new series are inserted in one transaction per batch: a new
