@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +16,31 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "now.h"
 #include "xalloc.h"
+
+/* A connection as the header deadline sees it. */
+struct conn_watch {
+    struct conn_watch *prev, *next;
+    int fd;
+    int64_t waiting_ns; /* headers awaited since; 0: in a request, or upgraded */
+};
 
 struct http_server {
     struct MHD_Daemon *daemon;
     struct http_config cfg;
     unsigned port;
+    pthread_mutex_t watch_lock;
+    pthread_cond_t reaper_wake;
+    struct conn_watch *watches;
+    pthread_t reaper;
+    int reaper_started, stopping;
+};
+
+struct upgrade {
+    void (*fn)(void *arg, int sock, void *urh);
+    void (*release)(void *arg);
+    void *arg;
 };
 
 /* What a request keeps beyond the public struct. */
@@ -28,6 +48,7 @@ struct request_priv {
     struct http_request pub;
     struct http_server *srv;
     const struct http_route *denied; /* a matched route the authorize hook refused */
+    struct upgrade *upgrade;         /* queued; the upgrade handler takes it */
     char addr[INET6_ADDRSTRLEN];
 };
 
@@ -299,10 +320,20 @@ static void free_cb(void *arg)
     free(resp);
 }
 
-struct upgrade {
-    void (*fn)(void *arg, int sock, void *urh);
-    void *arg;
-};
+static struct conn_watch *watch_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Marks a connection waiting for headers (when) or not (0). The watch
+ * lives until MHD says the connection closed, after its last callback. */
+static void set_waiting(struct MHD_Connection *conn, int64_t when)
+{
+    struct conn_watch *w = watch_of(conn);
+    if (w)
+        __atomic_store_n(&w->waiting_ns, when, __ATOMIC_RELAXED);
+}
 
 static void on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra_in,
                        size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
@@ -313,11 +344,15 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *req_cls, co
     (void)extra_in;
     if (extra_in_size)
         log_debug("http: %zu bytes arrived before the upgrade; dropped", extra_in_size);
+    struct conn_watch *w = watch_of(conn);
+    if (w) /* no header deadline on an upgraded socket */
+        __atomic_store_n(&w->waiting_ns, (int64_t)0, __ATOMIC_RELAXED);
     u->fn(u->arg, sock, urh);
     free(u);
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *resp)
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *resp,
+                                     struct request_priv *priv)
 {
     struct MHD_Response *mr;
     enum MHD_Result ret;
@@ -325,12 +360,16 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
     if (resp->upgrade && resp->status == 101) {
         struct upgrade *u = xmalloc(sizeof(*u));
         u->fn = resp->upgrade;
+        u->release = resp->upgrade_release;
         u->arg = resp->upgrade_arg;
         mr = MHD_create_response_for_upgrade(on_upgrade, u);
         if (!mr) {
+            if (u->release)
+                u->release(u->arg);
             free(u);
             return MHD_NO;
         }
+        priv->upgrade = u; /* released in on_completed unless the upgrade happens */
     } else if (!resp->data) {
         size_t len;
         char *body = buf_detach(&resp->body, &len);
@@ -372,6 +411,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->conn = conn;
         req->method = method;
         req->path = url;
+        set_waiting(conn, 0); /* the headers are in */
         decide(srv, req);
         *con_cls = req;
         return MHD_YES;
@@ -395,7 +435,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         const struct http_route *denied = ((struct request_priv *)req)->denied;
         if (denied && srv->cfg.after)
             srv->cfg.after(srv->cfg.app, denied, req, req->early);
-        ret = send_response(conn, req->early);
+        ret = send_response(conn, req->early, (struct request_priv *)req);
         release_resp(req->early);
         free(req->early);
         req->early = NULL;
@@ -407,7 +447,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     dispatch(srv, req, &resp);
     if (srv->cfg.after)
         srv->cfg.after(srv->cfg.app, req->route, req, &resp);
-    ret = send_response(conn, &resp);
+    ret = send_response(conn, &resp, (struct request_priv *)req);
     if (resp.release) /* the response was never queued with its data */
         resp.release(resp.release_arg);
     release_resp(&resp);
@@ -418,12 +458,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct http_request *req = *con_cls;
-
     (void)cls;
-    (void)conn;
-    (void)toe;
+    /* the next request's headers are awaited from now (MHD calls this
+     * before an upgrade too: on_upgrade clears it again) */
+    set_waiting(conn, now_mono_ns());
     if (!req)
         return;
+    struct request_priv *priv = (struct request_priv *)req;
+    /* a 101 queued whose connection ended first: its handler never runs */
+    if (priv->upgrade && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        if (priv->upgrade->release)
+            priv->upgrade->release(priv->upgrade->arg);
+        free(priv->upgrade);
+    }
     if (req->stream_cleanup)
         req->stream_cleanup(req->stream_state);
     if (req->ctx_free)
@@ -435,6 +482,64 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     buf_free(&req->body);
     free(req);
     *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_server *srv = cls;
+    struct conn_watch *w = *socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        w = xcalloc(1, sizeof(*w));
+        w->fd = ci ? ci->connect_fd : -1;
+        w->waiting_ns = now_mono_ns();
+        pthread_mutex_lock(&srv->watch_lock);
+        w->next = srv->watches;
+        if (w->next)
+            w->next->prev = w;
+        srv->watches = w;
+        pthread_mutex_unlock(&srv->watch_lock);
+        *socket_context = w;
+        return;
+    }
+    if (!w)
+        return;
+    pthread_mutex_lock(&srv->watch_lock);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        srv->watches = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&srv->watch_lock);
+    free(w);
+    *socket_context = NULL;
+}
+
+/* Shuts the sockets whose headers are overdue: MHD's own timeout restarts
+ * with every byte, so a client trickling a header line at a time would
+ * hold its connection for ever. */
+static void *reaper_main(void *arg)
+{
+    struct http_server *srv = arg;
+    int64_t limit = srv->cfg.header_timeout_ms * 1000000LL;
+
+    pthread_mutex_lock(&srv->watch_lock);
+    while (!srv->stopping) {
+        now_cond_wait_until(&srv->reaper_wake, &srv->watch_lock, now_mono_ns() + 1000000000LL);
+        int64_t now = now_mono_ns();
+        for (struct conn_watch *w = srv->watches; w; w = w->next) {
+            int64_t since = __atomic_load_n(&w->waiting_ns, __ATOMIC_RELAXED);
+            if (since && now - since > limit && w->fd >= 0) {
+                shutdown(w->fd, SHUT_RDWR);
+                __atomic_store_n(&w->waiting_ns, (int64_t)0, __ATOMIC_RELAXED);
+            }
+        }
+    }
+    pthread_mutex_unlock(&srv->watch_lock);
+    return NULL;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -482,27 +587,42 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     srv->cfg = *cfg;
     if (!srv->cfg.max_body_bytes)
         srv->cfg.max_body_bytes = 1u << 20;
+    if (!srv->cfg.max_connections)
+        srv->cfg.max_connections = 512;
+    if (!srv->cfg.max_per_address)
+        srv->cfg.max_per_address = 128;
+    if (srv->cfg.header_timeout_ms <= 0)
+        srv->cfg.header_timeout_ms = 15000;
+    pthread_mutex_init(&srv->watch_lock, NULL);
+    now_cond_init(&srv->reaper_wake);
     unsigned threads = cfg->threads ? cfg->threads : 1;
     if (cfg->tls_cert_pem && cfg->tls_key_pem)
         srv->daemon = MHD_start_daemon(
             flags | MHD_USE_TLS, (uint16_t)port, NULL, NULL, on_access, srv,
             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_THREAD_POOL_SIZE,
-            threads, MHD_OPTION_HTTPS_MEM_CERT, cfg->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
-            cfg->tls_key_pem, MHD_OPTION_END);
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+            on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+            MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections,
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.max_per_address,
+            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_HTTPS_MEM_CERT, cfg->tls_cert_pem,
+            MHD_OPTION_HTTPS_MEM_KEY, cfg->tls_key_pem, MHD_OPTION_END);
     else
         srv->daemon = MHD_start_daemon(
             flags, (uint16_t)port, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
             NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+            MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections,
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.max_per_address,
             MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "listen: cannot bind %s (in use, not an address of this host%s)",
                  cfg->listen, cfg->tls_cert_pem ? ", or the TLS certificate/key is invalid" : "");
+        pthread_mutex_destroy(&srv->watch_lock);
+        pthread_cond_destroy(&srv->reaper_wake);
         free(srv);
         return NULL;
     }
+    srv->reaper_started = pthread_create(&srv->reaper, NULL, reaper_main, srv) == 0;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : port;
     return srv;
@@ -520,6 +640,15 @@ void http_stop(struct http_server *srv)
 {
     if (!srv)
         return;
+    if (srv->reaper_started) {
+        pthread_mutex_lock(&srv->watch_lock);
+        srv->stopping = 1;
+        pthread_cond_signal(&srv->reaper_wake);
+        pthread_mutex_unlock(&srv->watch_lock);
+        pthread_join(srv->reaper, NULL);
+    }
     MHD_stop_daemon(srv->daemon);
+    pthread_mutex_destroy(&srv->watch_lock);
+    pthread_cond_destroy(&srv->reaper_wake);
     free(srv);
 }

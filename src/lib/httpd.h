@@ -4,6 +4,7 @@
 #define GF_HTTPD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 
@@ -51,6 +52,9 @@ struct http_response {
      * and libmicrohttpd's upgrade handle once the response is sent */
     void (*upgrade)(void *arg, int sock, void *mhd_urh);
     void *upgrade_arg;
+    /* frees upgrade_arg when the upgrade never happens (the client went
+     * away before the 101 was sent); may be NULL */
+    void (*upgrade_release)(void *arg);
     char *header_names[HTTP_MAX_HEADERS];
     char *header_values[HTTP_MAX_HEADERS];
     size_t nheaders;
@@ -93,6 +97,12 @@ struct http_config {
     void *app;
     size_t max_body_bytes;    /* 0: 1 MiB */
     unsigned threads;         /* 0: 1 */
+    unsigned max_connections; /* 0: 512 */
+    unsigned max_per_address; /* connections from one address, 0: 128 */
+    /* a request's headers must be in within this long of the connection's
+     * start or of the end of its previous request, however slowly they
+     * trickle (slowloris); 0: 15 s */
+    int64_t header_timeout_ms;
 };
 
 /* Binds and starts serving on background threads. Returns NULL with a

@@ -17,6 +17,7 @@
 #include <wslay/wslay.h>
 
 #include "log.h"
+#include "now.h"
 #include "xalloc.h"
 
 #define MAX_BEHIND (4u << 20)
@@ -135,23 +136,28 @@ struct client {
     int fd, wake;
     void *urh;
     pthread_t thread;
+    int64_t user;
+    ws_alive_fn alive;
+    void *alive_arg;
+    void (*alive_free)(void *);
     struct msg *head, *tail; /* under hub->lock */
-    size_t behind;
+    size_t behind;           /* bytes queued here, under hub->lock */
     int slow, done;
 };
 
 struct ws_hub {
     pthread_mutex_t lock;
     struct client *clients;
-    size_t n, max;
+    size_t n, max, max_per_user;
     int closing;
 };
 
-struct ws_hub *ws_hub_new(size_t max_clients)
+struct ws_hub *ws_hub_new(size_t max_clients, size_t max_per_user)
 {
     struct ws_hub *h = xcalloc(1, sizeof(*h));
     pthread_mutex_init(&h->lock, NULL);
     h->max = max_clients;
+    h->max_per_user = max_per_user ? max_per_user : max_clients;
     return h;
 }
 
@@ -194,8 +200,10 @@ void ws_hub_broadcast(struct ws_hub *hub, const char *text, size_t len)
 
 size_t ws_hub_clients(struct ws_hub *hub)
 {
+    size_t n = 0;
     pthread_mutex_lock(&hub->lock);
-    size_t n = hub->n;
+    for (struct client *c = hub->clients; c; c = c->next)
+        n += !c->done;
     pthread_mutex_unlock(&hub->lock);
     return n;
 }
@@ -231,26 +239,43 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     (void)user; /* the push is one-way; control frames are wslay's */
 }
 
-/* Moves queued messages into wslay. Returns -1 when the client must go. */
+/* Moves queued messages into wslay while what it holds unsent stays under
+ * a quarter of MAX_BEHIND; the rest waits here, where enqueue counts it,
+ * so a client that reads slowly falls behind and is closed instead of
+ * growing wslay's queue without bound. Returns -1 when the client must go. */
 static int drain(struct client *c, wslay_event_context_ptr ctx)
 {
     pthread_mutex_lock(&c->hub->lock);
-    struct msg *m = c->head;
     int slow = c->slow, closing = c->hub->closing;
-    c->head = c->tail = NULL;
-    c->behind = 0;
-    pthread_mutex_unlock(&c->hub->lock);
-    for (struct msg *next; m; m = next) {
-        next = m->next;
+    while (c->head && wslay_event_get_queued_msg_length(ctx) < MAX_BEHIND / 4) {
+        struct msg *m = c->head;
+        c->head = m->next;
+        if (!c->head)
+            c->tail = NULL;
+        c->behind -= m->len;
         struct wslay_event_msg wm = {WSLAY_TEXT_FRAME, (const uint8_t *)m->data, m->len};
         wslay_event_queue_msg(ctx, &wm); /* wslay copies the message */
         free(m);
     }
+    if (c->head && c->behind + wslay_event_get_queued_msg_length(ctx) > MAX_BEHIND)
+        slow = c->slow = 1;
+    pthread_mutex_unlock(&c->hub->lock);
     if (slow || closing) {
         wslay_event_queue_close(ctx, slow ? 1008 : 1001, NULL, 0);
         return -1;
     }
     return 0;
+}
+
+/* Whether the client's credential ended; asked at most once a second,
+ * however busy the stream. */
+static int revoked(struct client *c, int64_t *checked_ns)
+{
+    int64_t now = now_mono_ns();
+    if (!c->alive || now - *checked_ns < 1000000000LL)
+        return 0;
+    *checked_ns = now;
+    return !c->alive(c->alive_arg);
 }
 
 static void *client_main(void *arg)
@@ -259,6 +284,7 @@ static void *client_main(void *arg)
     wslay_event_context_ptr ctx;
     struct wslay_event_callbacks cb = {on_recv, on_send, NULL, NULL, NULL, NULL, on_msg};
     int going = 0, idle_ms = 0;
+    int64_t checked_ns = now_mono_ns();
 
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
     if (wslay_event_context_server_init(&ctx, &cb, c) != 0)
@@ -271,6 +297,12 @@ static void *client_main(void *arg)
         int r = poll(p, going ? 1 : 2, 1000);
         if (r < 0 && errno != EINTR)
             break;
+        if (!going && revoked(c, &checked_ns)) {
+            /* the session or token was revoked, the user disabled or
+             * logged out: the stream ends with the credential */
+            wslay_event_queue_close(ctx, 1008, (const uint8_t *)"credential revoked", 18);
+            going = 1;
+        }
         if (r == 0 && (idle_ms += 1000) >= PING_MS) {
             struct wslay_event_msg ping = {WSLAY_PING, NULL, 0};
             wslay_event_queue_msg(ctx, &ping);
@@ -288,6 +320,8 @@ static void *client_main(void *arg)
             break;
         if ((p[0].revents & (POLLOUT | POLLIN)) && wslay_event_want_write(ctx) && wslay_event_send(ctx) != 0)
             break;
+        if (!going && (p[0].revents & POLLOUT))
+            going = drain(c, ctx) < 0; /* room again in wslay: what waited here */
         if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
             break;
         if (going && !wslay_event_want_write(ctx))
@@ -303,8 +337,14 @@ out:
     }
     c->head = c->tail = NULL;
     pthread_mutex_unlock(&c->hub->lock);
-    /* hands the socket back to libmicrohttpd, which closes it */
-    MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+    if (c->alive_free)
+        c->alive_free(c->alive_arg);
+    /* hands the socket back to libmicrohttpd, which closes it (a socket
+     * of its own, as the unit tests give, is closed here) */
+    if (c->urh)
+        MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+    else
+        close(c->fd);
     return NULL;
 }
 
@@ -327,20 +367,48 @@ static void reap(struct ws_hub *hub, int all)
     }
 }
 
-int ws_hub_attach(struct ws_hub *hub, int sock, void *urh, const char *hello)
+/* Clients of user (lock held). */
+static size_t of_user(struct ws_hub *hub, int64_t user)
+{
+    size_t n = 0;
+    for (struct client *c = hub->clients; c; c = c->next)
+        n += !c->done && c->user == user;
+    return n;
+}
+
+int ws_hub_room(struct ws_hub *hub, int64_t user)
 {
     pthread_mutex_lock(&hub->lock);
     reap(hub, 0);
-    if (hub->closing || hub->n >= hub->max) {
+    int rc = hub->closing || hub->n >= hub->max ? -1 : of_user(hub, user) >= hub->max_per_user ? -2 : 0;
+    pthread_mutex_unlock(&hub->lock);
+    return rc;
+}
+
+int ws_hub_attach(struct ws_hub *hub, int sock, void *urh, const char *hello, int64_t user,
+                  ws_alive_fn alive, void *alive_arg, void (*alive_free)(void *))
+{
+    pthread_mutex_lock(&hub->lock);
+    reap(hub, 0);
+    if (hub->closing || hub->n >= hub->max || of_user(hub, user) >= hub->max_per_user) {
         pthread_mutex_unlock(&hub->lock);
         log_warn("ws: %s; a client turned away", hub->closing ? "closing" : "too many clients");
-        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        if (alive_free)
+            alive_free(alive_arg);
+        if (urh)
+            MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        else
+            close(sock);
         return -1;
     }
     struct client *c = xcalloc(1, sizeof(*c));
     c->hub = hub;
     c->fd = sock;
     c->urh = urh;
+    c->user = user;
+    c->alive = alive;
+    c->alive_arg = alive_arg;
+    c->alive_free = alive_free;
     c->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (hello)
         enqueue(c, hello, strlen(hello));
@@ -353,7 +421,12 @@ int ws_hub_attach(struct ws_hub *hub, int sock, void *urh, const char *hello)
         pthread_mutex_unlock(&hub->lock);
         close(c->wake);
         free(c);
-        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        if (alive_free)
+            alive_free(alive_arg);
+        if (urh)
+            MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        else
+            close(sock);
         return -1;
     }
     pthread_mutex_unlock(&hub->lock);

@@ -6,11 +6,12 @@
 #define GF_WEBSOCKET_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct ws_hub;
 
-/* A hub for at most max_clients clients. */
-struct ws_hub *ws_hub_new(size_t max_clients);
+/* A hub for at most max_clients clients, max_per_user of one user. */
+struct ws_hub *ws_hub_new(size_t max_clients, size_t max_per_user);
 
 /* Closes every client (a close frame, then the socket) and waits for their
  * threads; later attaches are turned away. Call before stopping the HTTP
@@ -21,10 +22,11 @@ void ws_hub_close(struct ws_hub *hub);
 void ws_hub_free(struct ws_hub *hub);
 
 /* Queues a text message for every client (copied). A client that falls
- * more than 4 MiB behind is disconnected rather than slowing the rest. */
+ * more than 4 MiB behind (queued here and in the framing layer together)
+ * is disconnected rather than slowing the rest or growing without bound. */
 void ws_hub_broadcast(struct ws_hub *hub, const char *text, size_t len);
 
-/* Clients connected now. */
+/* Clients connected now (not those ending). */
 size_t ws_hub_clients(struct ws_hub *hub);
 
 /* Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID)).
@@ -32,10 +34,22 @@ size_t ws_hub_clients(struct ws_hub *hub);
  * 16-byte base64 nonce. */
 int ws_accept_key(const char *key, char *out, size_t outlen);
 
+/* Whether a client of user may join now: 0, -1 when the hub is full, -2
+ * when that user has max_per_user already (say so before upgrading). */
+int ws_hub_room(struct ws_hub *hub, int64_t user);
+
+/* Is the client's credential still good? Called on the client's thread
+ * about once a second; 0 closes it (1008, policy). */
+typedef int (*ws_alive_fn)(void *arg);
+
 /* Takes over an upgraded connection's socket (libmicrohttpd's upgrade
- * handler arguments); first sends hello (copied) when not NULL. Returns 0,
- * or -1 when the hub is full or closing (the connection is closed). */
-int ws_hub_attach(struct ws_hub *hub, int sock, void *mhd_urh, const char *hello);
+ * handler arguments; mhd_urh NULL: a socket of the caller's, closed when
+ * the client ends) for user; first sends hello (copied) when not NULL.
+ * alive (may be NULL) is asked about once a second; alive_free(alive_arg)
+ * runs when the client ends (also when refused). Returns 0, or -1 when the
+ * hub is full or closing (the connection is closed). */
+int ws_hub_attach(struct ws_hub *hub, int sock, void *mhd_urh, const char *hello, int64_t user,
+                  ws_alive_fn alive, void *alive_arg, void (*alive_free)(void *));
 
 /* SHA-1 of data (20 bytes to out), for the handshake only. */
 void ws_sha1(const void *data, size_t len, unsigned char out[20]);

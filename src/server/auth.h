@@ -92,6 +92,13 @@ int auth_identify_token(struct auth *a, const char *secret, int64_t now_ms,
 int auth_identify_proxy(struct auth *a, const char *username, const char *role_name,
                         int64_t now_ms, struct auth_identity *id);
 
+/* Whether an identity found earlier still holds: its session or token not
+ * revoked or past its end, its user not disabled or deleted. For a long
+ * stream (the live WebSocket) that checks about once a second: cheap while
+ * nothing changed in auth.db (the credential cache's generation), one read
+ * when something did. *gen is the caller's last generation (start at 0). */
+int auth_still_valid(struct auth *a, const struct auth_identity *id, int64_t now_ms, uint64_t *gen);
+
 /* ---- login ---- */
 
 enum auth_login_result {

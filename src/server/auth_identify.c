@@ -231,3 +231,32 @@ int auth_identify_proxy(struct auth *a, const char *username, const char *role_n
     pthread_mutex_unlock(&a->lock);
     return rc;
 }
+
+int auth_still_valid(struct auth *a, const struct auth_identity *id, int64_t now, uint64_t *gen)
+{
+    poll_other_writers(a, now); /* `gpufleet user disable` at the shell too */
+    uint64_t g = generation(a);
+    if (g == *gen)
+        return 1;
+    const char *sql = id->method == AUTH_SESSION
+                          ? "SELECT s.expires_ms FROM sessions s JOIN users u ON u.id = s.user_id"
+                            " WHERE s.id = ?1 AND s.revoked_ms = 0 AND u.disabled = 0"
+                          : id->method == AUTH_TOKEN
+                                ? "SELECT t.expires_ms FROM api_tokens t JOIN users u ON u.id = t.user_id"
+                                  " WHERE t.id = ?1 AND t.revoked_ms = 0 AND u.disabled = 0"
+                                : "SELECT 9223372036854775807 FROM users WHERE id = ?1 AND disabled = 0";
+    int64_t key = id->method == AUTH_SESSION ? id->session_id
+                  : id->method == AUTH_TOKEN ? id->token_id
+                                             : id->user_id;
+    int ok = 0;
+    pthread_mutex_lock(&a->lock);
+    sqlite3_stmt *st = auth_db_prep(a, sql);
+    sqlite3_bind_int64(st, 1, key);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        ok = sqlite3_column_int64(st, 0) > now;
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&a->lock);
+    if (ok)
+        *gen = g;
+    return ok;
+}

@@ -246,7 +246,7 @@ static int start_pipeline(struct server_app *app)
 
     if (o->remote_write_url)
         app->rw = remote_write_start(o->remote_write_url, (size_t)o->remote_write_queue_samples);
-    app->hub = ws_hub_new(256);
+    app->hub = ws_hub_new((size_t)o->live_max_clients, (size_t)o->live_max_per_user);
     app->fleet = fleet_new(live_event, app->hub);
     reg_on_status(app->reg, status_changed, app->fleet);
     app->in = ingest_start(app->db, 4000000, stored_hook, app);

@@ -31,6 +31,11 @@ static const struct config_key keys[] = {
     {"m1_retention_days", INT(m1_retention_days, 1, 3650), "90", NULL, LIVE, "how long the 1-minute roll-up is kept (at least raw_retention_days)"},
     {"h1_retention_days", INT(h1_retention_days, 1, 36500), "730", NULL, LIVE, "how long the 1-hour roll-up is kept (at least m1_retention_days)"},
     {"max_sample_future_ms", INT(max_sample_future_ms, 1000, 86400000), "600000", NULL, 0, "a sample stamped further ahead of the server's clock is refused and counted"},
+    {"http_max_connections", INT(http_max_connections, 16, 100000), "512", NULL, 0, "connections the HTTP server holds at once"},
+    {"http_max_connections_per_address", INT(http_max_connections_per_address, 1, 100000), "128", NULL, 0, "connections from one address at once (the rest of the room is kept for others)"},
+    {"http_header_timeout_ms", INT(http_header_timeout_ms, 1000, 600000), "15000", NULL, 0, "a request's headers must be in this long after its connection opened or its last request ended, however slowly they come"},
+    {"live_max_clients", INT(live_max_clients, 1, 10000), "128", NULL, 0, "browsers on the live WebSocket at once (fewer than http_max_connections)"},
+    {"live_max_per_user", INT(live_max_per_user, 1, 10000), "16", NULL, 0, "live WebSockets of one user at once"},
     {"query_timeout_ms", INT(query_timeout_ms, 100, 600000), "10000", NULL, 0, "a query still selecting series after this long is answered 503 timeout"},
     {"max_import_bytes", INT(max_import_bytes, 1024, 1LL << 40), "17179869184", NULL, 0, "largest body of one import request (it is streamed)"},
     {"remote_write_url", STR(remote_write_url, 2048), NULL, "remote-write", 0, "a Prometheus remote_write receiver that gets every stored sample"},
@@ -175,6 +180,11 @@ int server_options_finish(struct server_options *o, char *err, size_t errlen)
     }
     if (o->session_max_s < o->session_idle_s) {
         snprintf(err, errlen, "session_max_s: must be at least session_idle_s");
+        return -1;
+    }
+    if (o->live_max_clients >= o->http_max_connections) {
+        snprintf(err, errlen, "live_max_clients: must be below http_max_connections (%lld), so"
+                              " WebSockets leave room for requests", (long long)o->http_max_connections);
         return -1;
     }
     if (o->public_url && strncmp(o->public_url, "http://", 7) && strncmp(o->public_url, "https://", 8)) {

@@ -23,6 +23,8 @@ struct server_options {
     int64_t max_import_bytes; /* per import request */
     int64_t max_sample_future_ms; /* samples further ahead of the clock are refused */
     int64_t query_timeout_ms;     /* a query's time over the series index */
+    int64_t http_max_connections, http_max_connections_per_address, http_header_timeout_ms;
+    int64_t live_max_clients, live_max_per_user;
     char *remote_write_url;   /* optional Prometheus remote_write receiver */
     int64_t remote_write_queue_samples;
     /* users and sessions (docs/auth.md) */

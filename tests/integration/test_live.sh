@@ -37,6 +37,7 @@ rules:
   - {name: GpuHot, metric: DCGM_FI_DEV_GPU_TEMP, op: '>', threshold: 80, for: 1s}
 Y
 cat > "$WORK/srv.yaml" <<Y
+live_max_per_user: 2
 alert_rules_file: $WORK/rules.yaml
 alert_default_rules: 0
 alert_eval_interval_ms: 300
@@ -88,6 +89,74 @@ grep -q '"state": "resolved"' "$WORK/tok.jsonl" || fail "no resolved event"
 ok "acks and resolutions pushed live"
 wait "$c1" "$c2"
 scurl -fsS "$SERVER_URL/metrics" > /dev/null
+
+# ---- a stream ends with its credential (issue 18, defect 4) ----
+ends_within() { # FILE MS: the client ended (its file has "closed") within MS of now
+    for _ in $(seq 1 $(( $2 / 100 ))); do grep -q '"closed"' "$1" && return 0; sleep 0.1; done
+    return 1
+}
+cat > "$WORK/ws_until.py" <<'PY'
+import asyncio, json, sys, time
+import websockets
+url, out = sys.argv[1], sys.argv[2]
+headers = [tuple(h.split(": ", 1)) for h in sys.argv[3:]]
+async def main():
+    async with websockets.connect(url, extra_headers=headers, open_timeout=5) as ws:
+        with open(out, "a") as f:
+            f.write(json.dumps({"open": int(time.time() * 1000)}) + "\n"); f.flush()
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), timeout=30)
+            except websockets.exceptions.ConnectionClosed as e:
+                f.write(json.dumps({"closed": int(time.time() * 1000), "code": e.code}) + "\n")
+asyncio.run(main())
+PY
+api POST /api/v1/users '{"username":"watcher","password":"live-stream-pass-9","role":"viewer"}' > /dev/null
+wcookie=$(curl -s -D - -o /dev/null --data '{"username":"watcher","password":"live-stream-pass-9"}' \
+    "$SERVER_URL/api/v1/auth/login" | grep -io 'gf_session=[^;]*')
+wtoken=$(curl -fsS -b "$wcookie" -H "Origin: $SERVER_URL" -X POST --data '{"name":"live"}' "$SERVER_URL/api/v1/tokens" | jq -r .token)
+wtid=$(curl -fsS -b "$wcookie" "$SERVER_URL/api/v1/tokens" | jq '.tokens[0].id')
+"$PY" "$WORK/ws_until.py" "$WS" "$WORK/rev-tok.jsonl" "Authorization: Bearer $wtoken" &
+r1=$!
+"$PY" "$WORK/ws_until.py" "$WS" "$WORK/rev-cookie.jsonl" "Cookie: $wcookie" "Origin: $SERVER_URL" &
+r2=$!
+for _ in $(seq 1 50); do [ -s "$WORK/rev-tok.jsonl" ] && [ -s "$WORK/rev-cookie.jsonl" ] && break; sleep 0.1; done
+sleep 1.2
+grep -q '"closed"' "$WORK/rev-tok.jsonl" "$WORK/rev-cookie.jsonl" && fail "a live stream closed before its credential ended"
+curl -fsS -o /dev/null -b "$wcookie" -H "Origin: $SERVER_URL" -X DELETE "$SERVER_URL/api/v1/tokens/$wtid"
+ends_within "$WORK/rev-tok.jsonl" 2000 || fail "a revoked token's stream goes on"
+grep -q '"code": 1008' "$WORK/rev-tok.jsonl" || fail "revoked token: $(cat "$WORK/rev-tok.jsonl")"
+curl -fsS -o /dev/null -b "$wcookie" -H "Origin: $SERVER_URL" -X POST "$SERVER_URL/api/v1/auth/logout"
+ends_within "$WORK/rev-cookie.jsonl" 2000 || fail "a logged-out session's stream goes on"
+wait "$r1" "$r2" 2>/dev/null || true
+ok "a live stream ends within a second or two of its token's revocation or its session's logout"
+
+# ---- live connections per user are bounded (the rest of the room stays) ----
+for i in 1 2 3; do
+    "$PY" "$WORK/ws_until.py" "$WS" "$WORK/many$i.jsonl" "Authorization: Bearer $GF_TOKEN" > "$WORK/many$i.out" 2>&1 &
+    eval "m$i=\$!"
+done
+sleep 2
+opened=$(cat "$WORK"/many?.jsonl 2>/dev/null | grep -c '"open"' || true)
+refused=$(cat "$WORK"/many?.out | grep -c '429' || true)
+[ "$opened" = 2 ] && [ "$refused" = 1 ] || fail "three streams of one user: $opened opened, $refused refused"
+kill "$m1" "$m2" "$m3" 2>/dev/null || true
+ok "a user's live streams are bounded (live_max_per_user: 429)"
+
+# ---- a handshake abandoned before the 101 leaks nothing (issue 18, 19; ASan's leak check) ----
+for i in $(seq 1 20); do
+    "$PY" - "$SERVER_PORT" "$GF_TOKEN" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(("GET /api/v1/live HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           "Authorization: Bearer %s\r\n\r\n" % sys.argv[2]).encode())
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+s.close()  # a reset, before reading the answer
+PY
+done
+curl -fsS -o /dev/null "$SERVER_URL/healthz" || fail "server after abandoned handshakes"
+ok "abandoned handshakes: the server goes on (the ASan build checks nothing leaked)"
 # the server stops cleanly with clients connected
 "$PY" "$WORK/ws.py" "$WS" 30 "$WORK/late.jsonl" "Authorization: Bearer $GF_TOKEN" &
 c3=$!

@@ -13,13 +13,23 @@
 struct live_upgrade {
     struct ws_hub *hub;
     char hello[256];
+    struct auth *auth;
+    struct auth_identity who;
+    uint64_t gen; /* auth.db's generation at the last check */
 };
+
+/* The stream lives as long as the credential that opened it. */
+static int still_valid(void *arg)
+{
+    struct live_upgrade *u = arg;
+    return auth_still_valid(u->auth, &u->who, now_wall_ms(), &u->gen);
+}
 
 static void attach(void *arg, int sock, void *urh)
 {
     struct live_upgrade *u = arg;
-    ws_hub_attach(u->hub, sock, urh, u->hello);
-    free(u);
+    /* the client owns u from here (still_valid's argument), and frees it */
+    ws_hub_attach(u->hub, sock, urh, u->hello, u->who.user_id, still_valid, u, free);
 }
 
 void api_live(void *appv, struct http_request *req, struct http_response *resp)
@@ -49,8 +59,18 @@ void api_live(void *appv, struct http_request *req, struct http_response *resp)
         http_error(resp, 400, "invalid_header", "Sec-WebSocket-Key", "a 16-byte base64 nonce is required");
         return;
     }
+    int room = ws_hub_room(app->hub, c->who.user_id);
+    if (room < 0) {
+        http_add_header(resp, "Retry-After", "30");
+        http_error(resp, room == -2 ? 429 : 503, room == -2 ? "too_many_connections" : "busy", NULL,
+                   room == -2 ? "you have live_max_per_user live connections open already"
+                              : "the server holds live_max_clients live connections");
+        return;
+    }
     struct live_upgrade *u = xcalloc(1, sizeof(*u));
     u->hub = app->hub;
+    u->auth = app->auth;
+    u->who = c->who;
     snprintf(u->hello, sizeof(u->hello),
              "{\"type\":\"hello\",\"user\":\"%s\",\"role\":\"%s\",\"server_time_ms\":%lld}",
              c->who.username, auth_role_name(c->who.role), (long long)now_wall_ms());
@@ -59,4 +79,5 @@ void api_live(void *appv, struct http_request *req, struct http_response *resp)
     http_add_header(resp, "Sec-WebSocket-Accept", accept);
     resp->upgrade = attach;
     resp->upgrade_arg = u;
+    resp->upgrade_release = free; /* the client went away before the upgrade */
 }

@@ -372,6 +372,9 @@ struct http_server *api_start(struct server_app *app, const char *tls_cert_pem,
         .app = app,
         .max_body_bytes = 1u << 20,
         .threads = 6,
+        .max_connections = (unsigned)app->opts->http_max_connections,
+        .max_per_address = (unsigned)app->opts->http_max_connections_per_address,
+        .header_timeout_ms = app->opts->http_header_timeout_ms,
     };
     return http_start(&cfg, err, errlen);
 }
