@@ -24,6 +24,7 @@
 #include "fleet.h"
 #include "settings.h"
 #include "options.h"
+#include "ratelimit.h"
 #include "remote_write.h"
 #include "server.h"
 
@@ -246,6 +247,7 @@ static int start_pipeline(struct server_app *app)
 
     if (o->remote_write_url)
         app->rw = remote_write_start(o->remote_write_url, (size_t)o->remote_write_queue_samples);
+    app->limits = ratelimit_new(o->rate_limit_per_s, o->rate_limit_burst);
     app->hub = ws_hub_new((size_t)o->live_max_clients, (size_t)o->live_max_per_user);
     app->fleet = fleet_new(live_event, app->hub);
     reg_on_status(app->reg, status_changed, app->fleet);
@@ -301,6 +303,7 @@ static void stop_all(struct server_app *app, struct http_server *http)
     reg_close(app->reg);
     auth_close(app->auth);
     audit_close(app->audit);
+    ratelimit_free(app->limits);
 }
 
 static int serve(int argc, char **argv)

@@ -36,6 +36,8 @@ static const struct config_key keys[] = {
     {"http_header_timeout_ms", INT(http_header_timeout_ms, 1000, 600000), "15000", NULL, 0, "a request's headers must be in this long after its connection opened or its last request ended, however slowly they come"},
     {"live_max_clients", INT(live_max_clients, 1, 10000), "128", NULL, 0, "browsers on the live WebSocket at once (fewer than http_max_connections)"},
     {"live_max_per_user", INT(live_max_per_user, 1, 10000), "16", NULL, 0, "live WebSockets of one user at once"},
+    {"rate_limit_per_s", INT(rate_limit_per_s, 0, 1000000), "50", NULL, 0, "API requests a second, on average, of one token, session or anonymous address (0: no limit); past it 429 with Retry-After"},
+    {"rate_limit_burst", INT(rate_limit_burst, 1, 1000000), "400", NULL, 0, "requests a caller may make at once before rate_limit_per_s applies"},
     {"query_timeout_ms", INT(query_timeout_ms, 100, 600000), "10000", NULL, 0, "a query still selecting series after this long is answered 503 timeout"},
     {"max_import_bytes", INT(max_import_bytes, 1024, 1LL << 40), "17179869184", NULL, 0, "largest body of one import request (it is streamed)"},
     {"remote_write_url", STR(remote_write_url, 2048), NULL, "remote-write", 0, "a Prometheus remote_write receiver that gets every stored sample"},

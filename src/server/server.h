@@ -25,6 +25,7 @@ struct server_options {
     int64_t query_timeout_ms;     /* a query's time over the series index */
     int64_t http_max_connections, http_max_connections_per_address, http_header_timeout_ms;
     int64_t live_max_clients, live_max_per_user;
+    int64_t rate_limit_per_s, rate_limit_burst;
     char *remote_write_url;   /* optional Prometheus remote_write receiver */
     int64_t remote_write_queue_samples;
     /* users and sessions (docs/auth.md) */
@@ -49,6 +50,7 @@ struct audit;
 struct alerts;
 struct ws_hub;
 struct fleet;
+struct ratelimit;
 
 struct server_app {
     struct server_options *opts;
@@ -62,6 +64,7 @@ struct server_app {
     struct alerts *alerts;
     struct ws_hub *hub; /* browsers on /api/v1/live */
     struct fleet *fleet; /* live state for the UI, fed by the store writer */
+    struct ratelimit *limits; /* requests per caller */
     char db_path[4096];
     int64_t started_ms;
 };

@@ -73,3 +73,26 @@ for i in 1 2 3; do
 done
 wait "$lpid"
 ok "agent: a slowloris from one address locks nobody out"
+
+# ---- request rate limits per caller (issue 18, defect 9) ----
+kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+cat > "$WORK/rl.yaml" <<Y
+rate_limit_per_s: 5
+rate_limit_burst: 10
+Y
+SERVER_PORT_WANT=$SERVER_PORT start_server srv --config "$WORK/rl.yaml"
+other=$("$SERVER" token add admin second --data "$WORK/srv-data")
+codes=""
+for i in $(seq 1 20); do
+    codes+="$(curl -s -o /dev/null -D "$WORK/rl.hdr" -w '%{http_code} ' -H "Authorization: Bearer $GF_TOKEN" "$SERVER_URL/api/v1/servers")"
+done
+n429=$(echo "$codes" | tr ' ' '\n' | grep -c 429 || true)
+[ "$n429" -ge 8 ] || fail "20 quick requests of one token: $codes"
+grep -qi '^Retry-After: 1' "$WORK/rl.hdr" || fail "no Retry-After on a 429"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $other" "$SERVER_URL/api/v1/servers")
+[ "$code" = 200 ] || fail "another token was limited too: $code"
+for i in $(seq 1 30); do curl -fsS -o /dev/null "$SERVER_URL/healthz" || fail "healthz limited"; done
+sleep 1
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $GF_TOKEN" "$SERVER_URL/api/v1/servers")
+[ "$code" = 200 ] || fail "the token after a second: $code"
+ok "a token past its rate gets 429 with Retry-After; other tokens and /healthz go on"

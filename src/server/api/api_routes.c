@@ -12,6 +12,7 @@
 #include "../../lib/now.h"
 #include "../../lib/xalloc.h"
 #include "../audit.h"
+#include "../ratelimit.h"
 #include "api.h"
 
 #define PUBLIC ROLE_NONE
@@ -276,6 +277,36 @@ static int mutating(const char *method)
     return strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "OPTIONS");
 }
 
+/* Takes a request from the caller's bucket: its credential's, or its
+ * address's when anonymous. The health check and the UI's files are not
+ * counted (monitors and page loads). 0, or -1 having replied 429. */
+static int within_rate(struct server_app *app, const struct http_route *route,
+                       struct http_request *req, struct http_response *resp)
+{
+    struct api_ctx *c = api_ctx(req);
+    char key[96], retry[32];
+    int64_t wait_ms;
+
+    if (!app->limits || route->handler == api_healthz || route->handler == api_ui)
+        return 0;
+    if (c->who.method == AUTH_TOKEN)
+        snprintf(key, sizeof(key), "t:%lld", (long long)c->who.token_id);
+    else if (c->who.method == AUTH_SESSION)
+        snprintf(key, sizeof(key), "s:%lld", (long long)c->who.session_id);
+    else if (c->who.user_id)
+        snprintf(key, sizeof(key), "u:%lld", (long long)c->who.user_id);
+    else
+        snprintf(key, sizeof(key), "a:%s", c->source);
+    if (ratelimit_take(app->limits, key, now_wall_ms(), &wait_ms) == 0)
+        return 0;
+    snprintf(retry, sizeof(retry), "%lld", (long long)((wait_ms + 999) / 1000));
+    http_add_header(resp, "Retry-After", retry);
+    http_error(resp, 429, "rate_limited", NULL,
+               "more than rate_limit_per_s (%lld) requests a second; try again in %s s",
+               (long long)app->opts->rate_limit_per_s, retry);
+    return -1;
+}
+
 static int authorize(void *appv, const struct http_route *route, struct http_request *req,
                      struct http_response *resp)
 {
@@ -285,6 +316,8 @@ static int authorize(void *appv, const struct http_route *route, struct http_req
 
     find_source(app, req, c, &via_proxy);
     int bad = identify(app, req, c, via_proxy) < 0;
+    if (within_rate(app, route, req, resp) < 0)
+        return -1;
     if (min_role == PUBLIC) {
         /* login by a page of another site would plant that site's session */
         if (mutating(req->method) && (http_header(req, "Origin") || http_header(req, "Referer")) &&
