@@ -211,10 +211,9 @@ void alert_group_alert_free(struct group_alert *g)
     json_decref(g->annotations);
 }
 
-/* An alert changed (firing, resolved): into its group, to be notified at
- * the group's next flush. Called with the main lock held. */
-void alert_notify(struct alerts *al, int64_t id, int firing, const json_t *labels, const json_t *annotations,
-                   int64_t starts_ms, int64_t ends_ms, int64_t now)
+/* Puts an alert's change into its group (lock order: main, then qlock). */
+static void group_add(struct alerts *al, int64_t id, int firing, const json_t *labels,
+                      const json_t *annotations, int64_t starts_ms, int64_t ends_ms, int64_t now)
 {
     json_t *gl = json_object();
     size_t i;
@@ -259,9 +258,75 @@ void alert_notify(struct alerts *al, int64_t id, int firing, const json_t *label
     json_decref(gl);
 }
 
+/* An alert changed (firing, resolved): kept in alerts.db until a
+ * notification tells it (a crash in group_wait loses nothing), and into
+ * its group, to be notified at the group's next flush. Called with the
+ * main lock held. */
+void alert_notify(struct alerts *al, int64_t id, int firing, const json_t *labels, const json_t *annotations,
+                   int64_t starts_ms, int64_t ends_ms, int64_t now)
+{
+    char *lt = alert_dumps(labels), *at = alert_dumps(annotations);
+    sqlite3_stmt *st = db_prepare(al->meta, "INSERT OR REPLACE INTO waiting (alert_id, firing, labels,"
+                                            " annotations, starts_ms, ends_ms, since_ms)"
+                                            " VALUES (?, ?, ?, ?, ?, ?, ?)");
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, firing);
+    sqlite3_bind_text(st, 3, lt, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, at, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 5, starts_ms);
+    sqlite3_bind_int64(st, 6, ends_ms);
+    sqlite3_bind_int64(st, 7, now);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        log_warn("alerts: cannot keep alert %lld's change for its notification", (long long)id);
+    sqlite3_finalize(st);
+    free(lt);
+    free(at);
+    group_add(al, id, firing, labels, annotations, starts_ms, ends_ms, now);
+}
+
+void alert_waiting_load(struct alerts *al)
+{
+    json_error_t jerr;
+    size_t n = 0;
+    int64_t now = now_wall_ms();
+    sqlite3_stmt *st = db_prepare(al->meta, "SELECT alert_id, firing, labels, annotations, starts_ms,"
+                                            " ends_ms FROM waiting ORDER BY since_ms");
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        json_t *l = json_loads((const char *)sqlite3_column_text(st, 2), 0, &jerr);
+        json_t *a = json_loads((const char *)sqlite3_column_text(st, 3), 0, &jerr);
+        group_add(al, sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1), l ? l : json_object(),
+                  a ? a : json_object(), sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), now);
+        json_decref(l);
+        json_decref(a);
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (n)
+        log_info("alerts: %zu alert changes waiting for their notification carried over", n);
+}
+
+/* Drops the kept changes a flush told (the same version only: a newer
+ * change of the alert since waits for the next). Main lock held. */
+static void forget_told(struct alerts *al, json_t *told)
+{
+    size_t i;
+    json_t *t;
+    sqlite3_stmt *st = db_prepare(al->meta, "DELETE FROM waiting WHERE alert_id = ? AND firing = ?"
+                                            " AND ends_ms = ?");
+    json_array_foreach(told, i, t)
+    {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, json_integer_value(json_array_get(t, 0)));
+        sqlite3_bind_int(st, 2, (int)json_integer_value(json_array_get(t, 1)));
+        sqlite3_bind_int64(st, 3, json_integer_value(json_array_get(t, 2)));
+        sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+}
+
 /* Sends the groups that are due: changed ones after their wait, and
  * firing ones again every repeat interval. Called with qlock held. */
-static int64_t flush_groups(struct alerts *al, json_t *receivers, int64_t now)
+static int64_t flush_groups(struct alerts *al, json_t *receivers, json_t *told, int64_t now)
 {
     int64_t next = now + 1000;
     for (struct notify_group **pp = &al->groups; *pp;) {
@@ -281,6 +346,9 @@ static int64_t flush_groups(struct alerts *al, json_t *receivers, int64_t now)
             for (size_t i = 0; i < g->n; i++)
                 nf += (size_t)g->a[i].firing;
             alert_deliver(al, g->group_labels, g->a, g->n, nf ? "firing" : "resolved", receivers);
+            for (size_t i = 0; i < g->n; i++)
+                json_array_append_new(told, json_pack("[I, i, I]", (json_int_t)g->a[i].id,
+                                                      g->a[i].firing, (json_int_t)g->a[i].ends_ms));
             /* resolved alerts were told once; firing ones stay for repeats */
             size_t w = 0;
             for (size_t i = 0; i < g->n; i++) {
@@ -473,8 +541,17 @@ void *alert_note_main(void *arg)
             json_t *recv = receivers_snapshot(al);
             pthread_mutex_unlock(&al->lock);
             pthread_mutex_lock(&al->qlock);
-            flush_groups(al, recv, now_wall_ms());
+            json_t *told = json_array();
+            flush_groups(al, recv, told, now_wall_ms());
             json_decref(recv);
+            if (json_array_size(told)) {
+                pthread_mutex_unlock(&al->qlock);
+                pthread_mutex_lock(&al->lock);
+                forget_told(al, told);
+                pthread_mutex_unlock(&al->lock);
+                pthread_mutex_lock(&al->qlock);
+            }
+            json_decref(told);
         }
         int64_t now = now_mono_ns() / 1000000, next = now + 200;
         struct note **pp = &al->queue, *due = NULL;

@@ -40,6 +40,10 @@ static const struct db_migration steps[] = {
      " error TEXT NOT NULL DEFAULT '');"},
     {"receiver settings (slack, email)",
      "ALTER TABLE receivers ADD COLUMN config TEXT NOT NULL DEFAULT '{}';"},
+    {"alert changes waiting in their group (group_wait) survive a crash",
+     "CREATE TABLE waiting (alert_id INTEGER PRIMARY KEY, firing INTEGER NOT NULL,"
+     " labels TEXT NOT NULL, annotations TEXT NOT NULL, starts_ms INTEGER NOT NULL,"
+     " ends_ms INTEGER NOT NULL, since_ms INTEGER NOT NULL);"},
 };
 
 /* ---- storage helpers ---- */
@@ -83,6 +87,7 @@ struct alerts *alerts_start(const char *path, const struct alerts_config *cfg, s
     if (alert_rules_setup(al, err, errlen) < 0)
         goto fail_db;
     alert_states_load(al);
+    alert_waiting_load(al);
     pthread_create(&al->note_thread, NULL, alert_note_main, al);
     pthread_create(&al->eval_thread, NULL, alert_eval_main, al);
     log_info("alerts: %zu rules, evaluated every %lld ms", al->nrules,

@@ -140,6 +140,9 @@ void alert_active_drop(struct alerts *al, struct active *a);
  * the group's next flush. Called with the main lock held. */
 void alert_notify(struct alerts *al, int64_t id, int firing, const json_t *labels,
                   const json_t *annotations, int64_t starts_ms, int64_t ends_ms, int64_t now);
+/* The changes alert_notify kept in alerts.db that no notification told
+ * yet (a crash in group_wait), back into their groups. At start. */
+void alert_waiting_load(struct alerts *al);
 /* An acknowledged alert is not repeated. */
 void alert_notify_acked(struct alerts *al, int64_t id);
 /* The notifier thread. */
