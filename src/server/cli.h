@@ -11,4 +11,8 @@ int cli_servers(int argc, char **argv);
 int cli_user(int argc, char **argv);
 int cli_token(int argc, char **argv);
 
+/* `gpufleet backup DEST` and `gpufleet restore SRC` (argv[0] says which).
+ * Returns the process exit status. */
+int cli_backup(int argc, char **argv);
+
 #endif

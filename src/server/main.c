@@ -41,6 +41,7 @@ static void usage(FILE *f)
             "  routes                 print the route table: method, path, least role,\n"
             "                         ownership rule, audit action, person-only\n"
             "  settings [--markdown]  print every setting: default, bounds, flag, meaning\n"
+            "  backup DEST | restore SRC   copy every database (online) / put a copy back\n"
             "  version                print the version\n"
             "\n"
             "gpufleet serve [--config FILE] [--SETTING VALUE ...]: the settings that have\n"
@@ -394,6 +395,8 @@ int main(int argc, char **argv)
         server_options_print(stdout, argc > 2 && !strcmp(argv[2], "--markdown"));
         return 0;
     }
+    if (!strcmp(argv[1], "backup") || !strcmp(argv[1], "restore"))
+        return cli_backup(argc - 1, argv + 1);
     if (!strcmp(argv[1], "user"))
         return cli_user(argc - 1, argv + 1);
     if (!strcmp(argv[1], "token"))

@@ -140,6 +140,7 @@ void api_settings_update(void *app, struct http_request *req, struct http_respon
 void api_ui(void *app, struct http_request *req, struct http_response *resp);
 void api_notifications_list(void *app, struct http_request *req, struct http_response *resp);
 void api_healthz(void *app, struct http_request *req, struct http_response *resp);
+void api_checkpoint(void *app, struct http_request *req, struct http_response *resp);
 void api_metrics(void *app, struct http_request *req, struct http_response *resp);
 
 #endif

@@ -91,3 +91,16 @@ void api_metrics(void *appv, struct http_request *req, struct http_response *res
     expo_writer_free(&w);
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
+
+void api_checkpoint(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    (void)req;
+    ingest_sync(app->in); /* what is queued is stored first */
+    int rc = tsdb_checkpoint(app->db, now_wall_ms());
+    if (rc < 0) {
+        http_error(resp, 500, "storage_error", NULL, "the store could not commit; see the log");
+        return;
+    }
+    api_json(resp, 200, json_pack("{s:b}", "ok", 1));
+}

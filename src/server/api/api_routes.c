@@ -76,6 +76,7 @@ static const struct http_route routes[] = {
     {"DELETE", "/api/v1/receivers/{id}", api_receivers_delete, OPERATOR, NULL, "receiver.delete"},
     {"POST", "/api/v1/receivers/{id}/test", api_receivers_test, OPERATOR, NULL, "receiver.test"},
     {"GET", "/api/v1/notifications", api_notifications_list, OPERATOR, NULL, NULL},
+    {"POST", "/api/v1/admin/checkpoint", api_checkpoint, ADMIN, NULL, "store.checkpoint"},
     {"GET", "/healthz", api_healthz, PUBLIC, NULL, NULL},
     {"GET", "/metrics", api_metrics, VIEWER, NULL, NULL},
     {"GET", "/{*}", api_ui, PUBLIC, NULL, NULL}, /* the web UI; last: it takes what is left */

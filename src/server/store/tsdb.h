@@ -71,6 +71,11 @@ void tsdb_scrape_done(struct tsdb *db, const char *job, const char *instance, in
  * the chunks stay in memory and are retried). */
 int tsdb_commit(struct tsdb *db, int64_t now_ms);
 
+/* Seals every head (raw, out of order, roll-up buckets so far) and commits,
+ * so the database file holds every sample stored: for a backup. Any thread
+ * (it takes the write lock). 0, or -1 when the commit failed. */
+int tsdb_checkpoint(struct tsdb *db, int64_t now_ms);
+
 /* Newest sample time of job/instance (memory, else stored chunks), 0 if
  * none. */
 int64_t tsdb_last_ts(struct tsdb *db, const char *job, const char *instance);
