@@ -35,6 +35,21 @@ grep -q '^gpufleet_gpu_lost{gpu="2",.*} 1$' "$WORK/lost.txt" || fail "gpu 2 not 
 grep -q 'gpu 2 .*fell off the bus' "$WORK/lost.log" || fail "loss not logged"
 ok "lost GPU marked, the other three go on"
 
+# the GPU comes back (a reset): sampled again within a few seconds, counted (issue 18, 16)
+printf 'gpu h100 count=4\n' > "$WORK/lost.scenario"
+for _ in $(seq 1 80); do
+    curl -fsS "$AGENT_URL/metrics" -o "$WORK/back.txt"
+    grep -q '^gpufleet_gpu_lost{gpu="2",.*} 0$' "$WORK/back.txt" && break
+    sleep 0.1
+done
+grep -q '^gpufleet_gpu_lost{gpu="2",.*} 0$' "$WORK/back.txt" || fail "gpu 2 still lost after it came back"
+sleep 0.5
+curl -fsS "$AGENT_URL/metrics" -o "$WORK/back.txt"
+[ "$(grep -c '^DCGM_FI_DEV_GPU_UTIL{' "$WORK/back.txt")" = 4 ] || fail "gpu 2 not sampled again"
+grep -q '^gpufleet_gpu_recoveries_total{gpu="2",.*} 1$' "$WORK/back.txt" || fail "recovery not counted"
+grep -q 'gpu 2 .*back on the bus' "$WORK/lost.log" || fail "recovery not logged"
+ok "a lost GPU that comes back is sampled again without a restart, the recovery counted and logged"
+
 # 8 GPUs whose PCIe calls take 20 ms each, sampled every 100 ms
 start_agent slow "gpu h100 count=8
 latency pcie_ms=20" --interval 100 --slow-interval 1000

@@ -78,6 +78,8 @@ struct gpu {
     int lost; /* atomic: set by whichever thread first sees GPU_IS_LOST */
     uint64_t unsupported; /* metrics found unsupported (logged once each) */
     uint64_t nvml_errors;
+    uint64_t recoveries;    /* times it came back after being lost */
+    int64_t next_probe_ns;  /* when a lost GPU is next asked whether it is back */
     /* written by the helper threads, read by the sampler, under ctx->lock */
     int pcie_have_tx, pcie_have_rx;
     double pcie_tx_kbs, pcie_rx_kbs;
@@ -235,6 +237,32 @@ static void read_processes(struct nvml_ctx *c, struct gpu *g)
     }
 }
 
+/* A lost GPU is asked every few seconds whether it is back (after a reset,
+ * or a driver that recovered it): its handle taken again by index, its
+ * UUID the same, and a call that answers. Then it is sampled again. */
+#define PROBE_LOST_NS (5LL * 1000000000LL)
+
+static void probe_lost(struct nvml_ctx *c, struct gpu *g)
+{
+    int64_t now = now_mono_ns();
+    nvmlDevice_t dev;
+    nvmlUtilization_t util;
+    char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+
+    if (now < g->next_probe_ns)
+        return;
+    g->next_probe_ns = now + PROBE_LOST_NS;
+    if (CALL(nvmlDeviceGetHandleByIndex_v2, g->index, &dev) != NVML_SUCCESS ||
+        CALL(nvmlDeviceGetUUID, dev, uuid, sizeof(uuid)) != NVML_SUCCESS || strcmp(uuid, g->uuid) ||
+        CALL(nvmlDeviceGetUtilizationRates, dev, &util) != NVML_SUCCESS)
+        return;
+    g->dev = dev;
+    g->recoveries++;
+    __atomic_store_n(&g->lost, 0, __ATOMIC_RELEASE);
+    log_warn("gpu %u (%s, %s): back on the bus (recovery %llu); sampled again", g->index, g->uuid,
+             g->bus_id, (unsigned long long)g->recoveries);
+}
+
 /* The fast calls of one GPU, on the sampler thread.
  * Long on purpose: one NVML read per metric, in the order of gpu_fields[],
  * each with its own unsupported/lost handling; split up, the order and the
@@ -249,6 +277,8 @@ static void read_gpu(struct nvml_ctx *c, struct gpu *g)
 
     g->have = 0;
     g->nprocs = 0;
+    if (gpu_lost(g))
+        probe_lost(c, g);
     if (gpu_lost(g))
         return;
     if (check(c, g, GM_GPU_UTIL, CALL(nvmlDeviceGetUtilizationRates, g->dev, &util))) {
@@ -614,6 +644,12 @@ static void render_gpu_families(struct nvml_ctx *c, struct sample_ctx *sc)
     for (unsigned i = 0; i < c->ngpus; i++) {
         own_labels(&c->gpus[i], sc->hostname, l);
         expo_sample(sc->w, l, NGPU_LABELS, gpu_lost(&c->gpus[i]));
+    }
+    expo_family(sc->w, "gpufleet_gpu_recoveries_total", EXPO_COUNTER,
+                "Times the GPU came back after it had fallen off the bus.");
+    for (unsigned i = 0; i < c->ngpus; i++) {
+        own_labels(&c->gpus[i], sc->hostname, l);
+        expo_sample(sc->w, l, NGPU_LABELS, (double)c->gpus[i].recoveries);
     }
     expo_family(sc->w, "gpufleet_gpu_clock_event_reason_active", EXPO_GAUGE,
                 "Whether a clock event (throttle) reason is holding the clocks down.");
