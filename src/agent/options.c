@@ -29,6 +29,7 @@ static const struct config_key keys[] = {
     {"metrics_need_token", BOOL(metrics_need_token), "false", "metrics-need-token", 0, "require the token on /metrics too"},
     {"hostname", STR(hostname, 255), NULL, "hostname", 0, "host name to report (none: the system's)"},
     {"proc_root", STR(proc_root, 4096), "/", "proc-root", 0, "read /proc and /sys under this folder (tests point it at fixtures)"},
+    {"fs_timeout_ms", INT(fs_timeout_ms, 10, 60000), "1000", "fs-timeout", 0, "a mount whose statvfs takes longer is reported stale (gpufleet_filesystem_stale) and skipped until it answers"},
     {"log_level", STR(log_level, 16), "info", "log-level", 0, "debug, info, warn or error"},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -19,6 +19,7 @@ struct agent_options {
     int metrics_need_token; /* also protect /metrics */
     char *hostname;        /* NULL: gethostname() */
     char *proc_root;       /* "/" normally; tests point it at a fixture tree */
+    int64_t fs_timeout_ms; /* a mount's statvfs taking longer is reported stale */
     char *log_level;       /* debug, info, warn, error */
     /* derived, not settings */
     char *token;           /* contents of token_file, trimmed */

@@ -1,14 +1,19 @@
 /* Filesystem collector (node_exporter's filesystem collector). statvfs runs
- * on the sampler thread; a hung network mount would stall it, so network
- * filesystems are only sampled while they answer (see docs/agent.md). */
+ * on a helper thread with a deadline: a hung network mount (an NFS home
+ * whose server went away) blocks the thread that asks it, uninterruptibly,
+ * and must not stop the sampler and with it every GPU figure. */
 #include "collect_filesystem.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "../../lib/log.h"
+#include "../../lib/now.h"
 #include "../../lib/xalloc.h"
 #include "../collector.h"
 #include "../procfs.h"
@@ -99,20 +104,155 @@ size_t mounts_parse(char *text, size_t len, struct mount_entry *out, size_t max)
 
 struct fs_stat {
     double size, free, avail, files, files_free;
-    int error;
+    int error, stale;
+};
+
+/* What the sampler and its statvfs helpers share. It outlives the
+ * collector while a helper is still stuck in a mount (refs). */
+#define STUCK_MAX 64
+struct statter {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    int refs;
+    char stuck[STUCK_MAX][256]; /* mount points whose statvfs has not returned */
+};
+
+/* One call, handed to a helper. The helper owns it once abandoned. */
+struct job {
+    struct statter *st;
+    char path[4096], mountpoint[256];
+    struct statvfs vfs;
+    int rc, posted, finished, abandoned, quit;
 };
 
 struct fs_ctx {
     struct buf raw;
     struct mount_entry mounts[MOUNT_MAX];
     struct fs_stat st[MOUNT_MAX];
+    struct statter *shared;
+    struct job *helper; /* the helper's job slot; NULL: none running */
+    int64_t timeout_ns;
 };
+
+static void statter_put(struct statter *st)
+{
+    pthread_mutex_lock(&st->lock);
+    int last = --st->refs == 0;
+    pthread_mutex_unlock(&st->lock);
+    if (!last)
+        return;
+    pthread_mutex_destroy(&st->lock);
+    pthread_cond_destroy(&st->done);
+    free(st);
+}
+
+static int is_stuck(struct statter *st, const char *mountpoint)
+{
+    for (int i = 0; i < STUCK_MAX; i++)
+        if (st->stuck[i][0] && !strcmp(st->stuck[i], mountpoint))
+            return 1;
+    return 0;
+}
+
+/* Runs the sampler's statvfs calls one after the other. When the sampler
+ * gave up on one (abandoned), this thread is the mount's alone: once the
+ * call returns at last, the mount is freed for the next sample and the
+ * thread ends. */
+static void *helper_main(void *arg)
+{
+    struct job *j = arg;
+    struct statter *st = j->st;
+
+    pthread_mutex_lock(&st->lock);
+    for (;;) {
+        while (!j->posted && !j->quit)
+            pthread_cond_wait(&st->done, &st->lock);
+        if (j->quit)
+            break;
+        pthread_mutex_unlock(&st->lock);
+        struct statvfs vfs;
+        int rc = statvfs(j->path, &vfs);
+        pthread_mutex_lock(&st->lock);
+        j->vfs = vfs;
+        j->rc = rc;
+        j->posted = 0;
+        j->finished = 1;
+        if (j->abandoned) {
+            for (int i = 0; i < STUCK_MAX; i++)
+                if (!strcmp(st->stuck[i], j->mountpoint))
+                    st->stuck[i][0] = '\0';
+            break;
+        }
+        pthread_cond_broadcast(&st->done);
+    }
+    pthread_mutex_unlock(&st->lock);
+    free(j);
+    statter_put(st);
+    return NULL;
+}
+
+/* statvfs of path within the deadline. 0 with *vfs, -1 failed, -2 did not
+ * answer in time (the mount is then stuck until its call returns). */
+static int stat_within(struct fs_ctx *c, const char *path, const char *mountpoint, struct statvfs *vfs)
+{
+    struct statter *st = c->shared;
+    if (!c->helper) {
+        struct job *j = xcalloc(1, sizeof(*j));
+        pthread_attr_t at;
+        pthread_t t;
+        j->st = st;
+        pthread_mutex_lock(&st->lock);
+        st->refs++;
+        pthread_mutex_unlock(&st->lock);
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &at, helper_main, j) != 0) {
+            pthread_attr_destroy(&at);
+            statter_put(st);
+            free(j);
+            return -1;
+        }
+        pthread_attr_destroy(&at);
+        c->helper = j;
+    }
+    struct job *j = c->helper;
+    int64_t deadline = now_mono_ns() + c->timeout_ns;
+    pthread_mutex_lock(&st->lock);
+    snprintf(j->path, sizeof(j->path), "%s", path);
+    snprintf(j->mountpoint, sizeof(j->mountpoint), "%s", mountpoint);
+    j->finished = 0;
+    j->posted = 1;
+    pthread_cond_broadcast(&st->done);
+    while (!j->finished && now_cond_wait_until(&st->done, &st->lock, deadline) != ETIMEDOUT)
+        ;
+    int rc = j->finished ? (j->rc == 0 ? 0 : -1) : -2;
+    if (rc == 0)
+        *vfs = j->vfs;
+    if (rc == -2) { /* the helper is the stuck mount's now; the next call gets another */
+        j->abandoned = 1;
+        for (int i = 0; i < STUCK_MAX; i++)
+            if (!st->stuck[i][0]) {
+                snprintf(st->stuck[i], sizeof(st->stuck[i]), "%s", mountpoint);
+                break;
+            }
+        c->helper = NULL;
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (rc == -2)
+        log_warn("filesystem %s: statvfs did not answer in %lld ms; reported stale until it does",
+                 mountpoint, (long long)(c->timeout_ns / 1000000));
+    return rc;
+}
 
 static int fs_init(void **ctx, const struct agent_options *opts)
 {
     struct fs_ctx *c = xcalloc(1, sizeof(*c));
-    (void)opts;
     buf_init(&c->raw, 0);
+    c->shared = xcalloc(1, sizeof(*c->shared));
+    pthread_mutex_init(&c->shared->lock, NULL);
+    now_cond_init(&c->shared->done);
+    c->shared->refs = 1;
+    c->timeout_ns = (opts ? opts->fs_timeout_ms : 1000) * 1000000LL;
     *ctx = c;
     return 0;
 }
@@ -124,7 +264,7 @@ static void emit(struct sample_ctx *sc, struct fs_ctx *c, size_t n, const char *
     for (size_t i = 0; i < n; i++) {
         const struct fs_stat *s = &c->st[i];
         double v;
-        if (s->error && field != 6)
+        if (s->error && field < 6)
             continue;
         switch (field) {
         case 0: v = s->size; break;
@@ -133,7 +273,8 @@ static void emit(struct sample_ctx *sc, struct fs_ctx *c, size_t n, const char *
         case 3: v = s->files; break;
         case 4: v = s->files_free; break;
         case 5: v = c->mounts[i].readonly; break;
-        default: v = s->error; break;
+        case 6: v = s->error; break;
+        default: v = s->stale; break;
         }
         struct expo_label l[3] = {{"device", c->mounts[i].device},
                                   {"fstype", c->mounts[i].fstype},
@@ -157,9 +298,17 @@ static int fs_sample(void *ctx, struct sample_ctx *sc)
         struct statvfs vfs;
         struct fs_stat *s = &c->st[i];
         memset(s, 0, sizeof(*s));
-        if (procfs_path(path, sizeof(path), sc->opts->proc_root, c->mounts[i].mountpoint) < 0 ||
-            statvfs(path, &vfs) < 0) {
+        pthread_mutex_lock(&c->shared->lock);
+        s->stale = is_stuck(c->shared, c->mounts[i].mountpoint);
+        pthread_mutex_unlock(&c->shared->lock);
+        if (s->stale || procfs_path(path, sizeof(path), sc->opts->proc_root, c->mounts[i].mountpoint) < 0) {
             s->error = 1;
+            continue;
+        }
+        int rc = stat_within(c, path, c->mounts[i].mountpoint, &vfs);
+        if (rc < 0) {
+            s->error = 1;
+            s->stale = rc == -2;
             continue;
         }
         s->size = (double)vfs.f_blocks * (double)vfs.f_frsize;
@@ -185,12 +334,21 @@ static int fs_sample(void *ctx, struct sample_ctx *sc)
     emit(sc, c, n, "node_filesystem_readonly", "Filesystem read-only status.", 5);
     emit(sc, c, n, "node_filesystem_device_error",
          "Whether an error occurred while getting statistics for the given device.", 6);
+    emit(sc, c, n, "gpufleet_filesystem_stale",
+         "Whether the mount did not answer statvfs within fs_timeout_ms (a hung network mount).", 7);
     return 0;
 }
 
 static void fs_shutdown(void *ctx)
 {
     struct fs_ctx *c = ctx;
+    if (c->helper) { /* an idle helper ends; a stuck one ends when its call does */
+        pthread_mutex_lock(&c->shared->lock);
+        c->helper->quit = 1;
+        pthread_cond_broadcast(&c->shared->done);
+        pthread_mutex_unlock(&c->shared->lock);
+    }
+    statter_put(c->shared);
     buf_free(&c->raw);
     free(c);
 }
