@@ -385,6 +385,19 @@ int ws_hub_room(struct ws_hub *hub, int64_t user)
     return rc;
 }
 
+/* A client refused at attach: its connection closed and its alive
+ * argument freed, as the hub would have at its end. */
+static int turn_away(int sock, void *urh, void *alive_arg, void (*alive_free)(void *))
+{
+    if (alive_free)
+        alive_free(alive_arg);
+    if (urh)
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    else
+        close(sock);
+    return -1;
+}
+
 int ws_hub_attach(struct ws_hub *hub, int sock, void *urh, const char *hello, int64_t user,
                   ws_alive_fn alive, void *alive_arg, void (*alive_free)(void *))
 {
@@ -393,13 +406,7 @@ int ws_hub_attach(struct ws_hub *hub, int sock, void *urh, const char *hello, in
     if (hub->closing || hub->n >= hub->max || of_user(hub, user) >= hub->max_per_user) {
         pthread_mutex_unlock(&hub->lock);
         log_warn("ws: %s; a client turned away", hub->closing ? "closing" : "too many clients");
-        if (alive_free)
-            alive_free(alive_arg);
-        if (urh)
-            MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
-        else
-            close(sock);
-        return -1;
+        return turn_away(sock, urh, alive_arg, alive_free);
     }
     struct client *c = xcalloc(1, sizeof(*c));
     c->hub = hub;
@@ -410,8 +417,6 @@ int ws_hub_attach(struct ws_hub *hub, int sock, void *urh, const char *hello, in
     c->alive_arg = alive_arg;
     c->alive_free = alive_free;
     c->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (hello)
-        enqueue(c, hello, strlen(hello));
     c->next = hub->clients;
     hub->clients = c;
     hub->n++;
@@ -421,14 +426,12 @@ int ws_hub_attach(struct ws_hub *hub, int sock, void *urh, const char *hello, in
         pthread_mutex_unlock(&hub->lock);
         close(c->wake);
         free(c);
-        if (alive_free)
-            alive_free(alive_arg);
-        if (urh)
-            MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
-        else
-            close(sock);
-        return -1;
+        return turn_away(sock, urh, alive_arg, alive_free);
     }
+    /* queued after the start so a failed start has nothing queued to free;
+     * the thread reads the queue under hub->lock, still held here */
+    if (hello)
+        enqueue(c, hello, strlen(hello));
     pthread_mutex_unlock(&hub->lock);
     return 0;
 }

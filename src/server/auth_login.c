@@ -72,15 +72,12 @@ static void clear_failures(struct auth *a, const char *key)
         memset(f, 0, sizeof(*f));
 }
 
-int auth_login(struct auth *a, const char *username, const char *password, const char *source,
-               int64_t now, struct auth_identity *id, int64_t *retry_ms)
+/* Whether a password may be tried now for these keys: LOGIN_WAIT while
+ * either is backing off, LOGIN_BUSY when every hashing slot is taken (the
+ * hash is what an attacker would make us spend); 0 with a slot held, which
+ * the caller gives back with sem_post after the verify. */
+static int login_gate(struct auth *a, const char *ukey, const char *akey, int64_t now, int64_t *retry_ms)
 {
-    char ukey[AUTH_USERNAME_MAX + 72], akey[AUTH_USERNAME_MAX + 72];
-    char hash[crypto_pwhash_STRBYTES] = "";
-    int64_t uid = 0;
-    int role = 0, disabled = 0, must = 0;
-
-    fail_keys(username, source, ukey, akey, sizeof(ukey));
     pthread_mutex_lock(&a->fail_lock);
     int64_t w1 = wait_left(a, ukey, now), w2 = wait_left(a, akey, now);
     pthread_mutex_unlock(&a->fail_lock);
@@ -91,6 +88,21 @@ int auth_login(struct auth *a, const char *username, const char *password, const
         *retry_ms = 1000;
         return LOGIN_BUSY;
     }
+    return 0;
+}
+
+int auth_login(struct auth *a, const char *username, const char *password, const char *source,
+               int64_t now, struct auth_identity *id, int64_t *retry_ms)
+{
+    char ukey[AUTH_USERNAME_MAX + 72], akey[AUTH_USERNAME_MAX + 72];
+    char hash[crypto_pwhash_STRBYTES] = "";
+    int64_t uid = 0;
+    int role = 0, disabled = 0, must = 0;
+
+    fail_keys(username, source, ukey, akey, sizeof(ukey));
+    int gate = login_gate(a, ukey, akey, now, retry_ms);
+    if (gate)
+        return gate;
     pthread_mutex_lock(&a->lock);
     sqlite3_stmt *st = auth_db_prep(a, "SELECT id, username, pwhash, role, disabled, must_change FROM"
                                " users WHERE username = ?");
@@ -152,16 +164,9 @@ int auth_recheck_password(struct auth *a, int64_t user_id, const char *password,
     /* the same keys as a login of this user from this address: guesses
      * through a stolen session wait as guesses at the sign-in page do */
     fail_keys(name, source, ukey, akey, sizeof(ukey));
-    pthread_mutex_lock(&a->fail_lock);
-    int64_t w1 = wait_left(a, ukey, now), w2 = wait_left(a, akey, now);
-    pthread_mutex_unlock(&a->fail_lock);
-    *retry_ms = w1 > w2 ? w1 : w2;
-    if (*retry_ms > 0)
-        return LOGIN_WAIT;
-    if (sem_trywait(&a->login_slots) < 0) {
-        *retry_ms = 1000;
-        return LOGIN_BUSY;
-    }
+    int gate = login_gate(a, ukey, akey, now, retry_ms);
+    if (gate)
+        return gate;
     int good = crypto_pwhash_str_verify(*hash ? hash : a->dummy_hash, password, strlen(password)) == 0;
     sem_post(&a->login_slots);
     sodium_memzero(hash, sizeof(hash));

@@ -350,12 +350,7 @@ void tsdb_close(struct tsdb *db)
                 for (int t = 1; t < TSDB_TIERS; t++)
                     tsdb_acc_emit(db, s, t);
         }
-        for (size_t i = 0; i < db->ngroups; i++) {
-            struct group *g = db->groups[i];
-            tsdb_seal(db, g, &g->ooo, TSDB_RAW);
-            for (int t = 0; t < TSDB_TIERS; t++)
-                tsdb_seal(db, g, &g->head[t], t);
-        }
+        tsdb_seal_all(db);
         pthread_rwlock_unlock(&db->lock);
         tsdb_commit(db, now_wall_ms());
     }

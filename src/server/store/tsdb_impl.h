@@ -120,6 +120,7 @@ void tsdb_series_json(const struct series *s, struct buf *out);
 void tsdb_head_free(struct head *h);
 /* Encodes h as a pending chunk of group g and empties it. */
 void tsdb_seal(struct tsdb *db, struct group *g, struct head *h, int tier);
+void tsdb_seal_all(struct tsdb *db);
 /* Closes s's open roll-up bucket of tier into its head. */
 void tsdb_acc_emit(struct tsdb *db, struct series *s, int tier);
 

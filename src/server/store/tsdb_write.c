@@ -435,12 +435,19 @@ int tsdb_commit(struct tsdb *db, int64_t now_ms)
 int tsdb_checkpoint(struct tsdb *db, int64_t now_ms)
 {
     pthread_rwlock_wrlock(&db->lock);
+    tsdb_seal_all(db);
+    pthread_rwlock_unlock(&db->lock);
+    return tsdb_commit(db, now_ms);
+}
+
+/* Every head and out-of-order buffer of every group into chunks (caller
+ * holds the write lock); a checkpoint and a close both need it. */
+void tsdb_seal_all(struct tsdb *db)
+{
     for (size_t i = 0; i < db->ngroups; i++) {
         struct group *g = db->groups[i];
         tsdb_seal(db, g, &g->ooo, TSDB_RAW);
         for (int t = 0; t < TSDB_TIERS; t++)
             tsdb_seal(db, g, &g->head[t], t);
     }
-    pthread_rwlock_unlock(&db->lock);
-    return tsdb_commit(db, now_ms);
 }
