@@ -2,6 +2,7 @@
  * folder copied with SQLite's online backup (consistent while the server
  * runs), checked, and listed with checksums in a manifest. */
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -230,6 +231,26 @@ static int verify(const char *src, json_t **files)
     return 0;
 }
 
+/* The store's sample log (DB-samples/) belongs to the database replaced:
+ * replayed onto the backup it would add samples the backup never had. */
+static void drop_sample_log(const char *db)
+{
+    char dir[4300], path[4600];
+    DIR *d;
+    struct dirent *e;
+
+    snprintf(dir, sizeof(dir), "%s-samples", db);
+    if (!(d = opendir(dir)))
+        return;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+    rmdir(dir);
+}
+
 static int restore(const char *src, const char *data, int force)
 {
     char to[4200], from[4200], err[512];
@@ -261,6 +282,8 @@ static int restore(const char *src, const char *data, int force)
             unlink(side); /* a stale WAL of the replaced database must not be replayed */
         }
         unlink(to);
+        drop_sample_log(to);
+        drop_sample_log(to);
         if (copy_db(from, to, err, sizeof(err)) < 0) {
             fprintf(stderr, "gpufleet restore: %s\n", err);
             goto out;

@@ -49,6 +49,25 @@ curl -fsS -H "Authorization: Bearer $GF_TOKEN" "http://127.0.0.1:$R_PORT/api/v1/
     || fail "servers not restored"
 ok "restored: the same 600 samples, users, tokens and servers; integrity_check ok"
 
+# a restore --force over a crashed server's folder: the sample log of the
+# replaced store must not be replayed onto the backup
+R_PID=${PIDS[-1]}
+echo "after_backup_metric 1 $(( now - 1000 ))" | curl -fsS -H "Authorization: Bearer $GF_TOKEN" \
+    --data-binary @- "http://127.0.0.1:$R_PORT/api/v1/import/prometheus" > /dev/null
+kill -9 "$R_PID"
+wait "$R_PID" 2> /dev/null || true
+[ -n "$(ls "$WORK/restored/tsdb.db-samples")" ] || fail "no sample log after the kill"
+"$SERVER" restore "$WORK/bk" --data "$WORK/restored" --force > "$WORK/restore2.out" 2>&1 \
+    || fail "restore --force: $(cat "$WORK/restore2.out")"
+[ ! -e "$WORK/restored/tsdb.db-samples" ] || fail "the replaced store's sample log was kept"
+"$SERVER" serve --listen "127.0.0.1:$R_PORT" --data "$WORK/restored" > "$WORK/restored2.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$R_PORT/healthz"
+curl -fsS -G -H "Authorization: Bearer $GF_TOKEN" "http://127.0.0.1:$R_PORT/api/v1/series" \
+    --data-urlencode 'match[]=after_backup_metric' | jq -e '.data | length == 0' > /dev/null \
+    || fail "a sample from after the backup came back with the restore"
+ok "restore --force over a crashed server: its sample log is deleted, not replayed"
+
 cp -r "$WORK/bk" "$WORK/bad"
 printf 'x' | dd of="$WORK/bad/auth.db" bs=1 seek=5000 conv=notrunc 2> /dev/null
 "$SERVER" restore "$WORK/bad" --data "$WORK/r2" > "$WORK/bad.out" 2>&1 && fail "a damaged backup was restored"

@@ -64,6 +64,13 @@ void api_metrics(void *appv, struct http_request *req, struct http_response *res
         "Bytes of compressed chunks written.", (double)st.chunk_bytes);
     one(&w, "gpufleet_server_head_samples", EXPO_GAUGE,
         "Samples held in memory, not yet in a chunk.", (double)st.head_samples);
+    one(&w, "gpufleet_server_sample_log_bytes", EXPO_GAUGE,
+        "Bytes of the store's sample log on disk (what a crash would replay).",
+        (double)st.log_bytes);
+    one(&w, "gpufleet_server_sample_log_write_errors_total", EXPO_COUNTER,
+        "Writes to the sample log that failed (their samples are in memory only until"
+        " their chunks are written).",
+        (double)st.log_write_errors);
     one(&w, "gpufleet_server_samples_future_refused_total", EXPO_COUNTER,
         "Samples refused for a timestamp too far ahead of the clock (max_sample_future_ms).",
         (double)st.future_refused);

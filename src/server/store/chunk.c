@@ -21,6 +21,7 @@
 #include <zstd.h>
 
 #include "../../lib/xalloc.h"
+#include "varint.h"
 
 static const char MAGIC[4] = {'G', 'F', 'C', '2'};
 
@@ -56,84 +57,6 @@ int chunk_is_stale(double v)
 double chunk_stale(void)
 {
     return of_bits(STALE_NAN_BITS);
-}
-
-/* ---- varints ---- */
-
-static void put_uvarint(struct buf *b, uint64_t v)
-{
-    unsigned char tmp[10];
-    size_t n = 0;
-
-    while (v >= 0x80) {
-        tmp[n++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    tmp[n++] = (unsigned char)v;
-    buf_append(b, tmp, n);
-}
-
-static uint64_t zigzag(int64_t v)
-{
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static int64_t unzigzag(uint64_t v)
-{
-    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-}
-
-static size_t uvarint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-struct reader {
-    const unsigned char *p, *end;
-    int bad;
-};
-
-static uint64_t get_uvarint(struct reader *r)
-{
-    uint64_t v = 0;
-    unsigned shift = 0;
-
-    while (r->p < r->end && shift < 64) {
-        unsigned char c = *r->p++;
-        v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80))
-            return v;
-        shift += 7;
-    }
-    r->bad = 1;
-    return 0;
-}
-
-static uint64_t get_u64(struct reader *r)
-{
-    uint64_t v = 0;
-
-    if (r->end - r->p < 8) {
-        r->bad = 1;
-        return 0;
-    }
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)r->p[i] << (8 * i);
-    r->p += 8;
-    return v;
-}
-
-static void put_u64(struct buf *b, uint64_t v)
-{
-    unsigned char tmp[8];
-    for (int i = 0; i < 8; i++)
-        tmp[i] = (unsigned char)(v >> (8 * i));
-    buf_append(b, tmp, 8);
 }
 
 /* ---- decimals ---- */
@@ -232,25 +155,25 @@ static int encode_decimal(const double *col, size_t n, struct buf *out)
     for (size_t i = 0; i < nint; i++) {
         int64_t d = i ? ints[i] - ints[i - 1] : ints[0];
         int64_t dd = i >= 2 ? d - (ints[i - 1] - ints[i - 2]) : d;
-        len_delta += uvarint_len(zigzag(d));
-        len_dod += uvarint_len(zigzag(dd));
+        len_delta += varint_len(zigzag(d));
+        len_dod += varint_len(zigzag(dd));
     }
     int mode = len_dod < len_delta ? 2 : 1;
     buf_putc(out, 1);
-    put_uvarint(out, zigzag(emin));
+    varint_put(out, zigzag(emin));
     buf_putc(out, (char)mode);
-    put_uvarint(out, nspecial);
+    varint_put(out, nspecial);
     for (size_t i = 0; i < n; i++) {
         if (!is_special(col[i]))
             continue;
-        put_uvarint(out, i);
-        put_u64(out, bits_of(col[i]));
+        varint_put(out, i);
+        u64_put(out, bits_of(col[i]));
     }
     for (size_t i = 0; i < nint; i++) {
         int64_t d = i ? ints[i] - ints[i - 1] : ints[0];
         if (mode == 2 && i >= 2)
             d -= ints[i - 1] - ints[i - 2];
-        put_uvarint(out, zigzag(d));
+        varint_put(out, zigzag(d));
     }
     free(ints);
     rc = 0;
@@ -274,10 +197,10 @@ static void encode_column(const double *col, size_t n, struct buf *out)
         return;
     buf_putc(out, 2);
     uint64_t prev = bits_of(col[0]);
-    put_u64(out, prev);
+    u64_put(out, prev);
     for (size_t i = 1; i < n; i++) {
         uint64_t b = bits_of(col[i]);
-        put_uvarint(out, b ^ prev);
+        varint_put(out, b ^ prev);
         prev = b;
     }
 }
@@ -288,8 +211,8 @@ int chunk_encode(const struct chunk_data *in, int zstd_level, struct buf *out)
     size_t n = in->nrows;
 
     buf_init(&body, 0);
-    put_uvarint(&body, n);
-    put_uvarint(&body, in->ncols);
+    varint_put(&body, n);
+    varint_put(&body, in->ncols);
     for (size_t i = 0; i < n; i++) {
         /* unsigned arithmetic: imported timestamps may be anything */
         uint64_t v = (uint64_t)in->ts[i];
@@ -297,11 +220,11 @@ int chunk_encode(const struct chunk_data *in, int zstd_level, struct buf *out)
             v -= (uint64_t)in->ts[i - 1];
         if (i >= 2)
             v -= (uint64_t)in->ts[i - 1] - (uint64_t)in->ts[i - 2];
-        put_uvarint(&body, zigzag((int64_t)v));
+        varint_put(&body, zigzag((int64_t)v));
     }
     uint64_t prev = 0;
     for (size_t c = 0; c < in->ncols; c++) {
-        put_uvarint(&body, zigzag((int64_t)(in->series[c] - prev)));
+        varint_put(&body, zigzag((int64_t)(in->series[c] - prev)));
         prev = in->series[c];
     }
     struct buf col;
@@ -309,7 +232,7 @@ int chunk_encode(const struct chunk_data *in, int zstd_level, struct buf *out)
     for (size_t c = 0; c < in->ncols; c++) {
         buf_reset(&col);
         encode_column(in->values + c * n, n, &col);
-        put_uvarint(&body, col.len);
+        varint_put(&body, col.len);
         buf_append(&body, col.data, col.len);
     }
     buf_free(&col);
@@ -338,7 +261,7 @@ void chunk_data_free(struct chunk_data *c)
     memset(c, 0, sizeof(*c));
 }
 
-static int decode_column(struct reader *r, double *col, size_t n, char *err, size_t errlen)
+static int decode_column(struct vin *r, double *col, size_t n, char *err, size_t errlen)
 {
     if (r->p >= r->end) {
         snprintf(err, errlen, "truncated column");
@@ -351,11 +274,11 @@ static int decode_column(struct reader *r, double *col, size_t n, char *err, siz
         return 0;
     }
     if (type == 2) {
-        uint64_t prev = get_u64(r);
+        uint64_t prev = u64_get(r);
         if (n)
             col[0] = of_bits(prev);
         for (size_t i = 1; i < n && !r->bad; i++) {
-            prev ^= get_uvarint(r);
+            prev ^= varint_get(r);
             col[i] = of_bits(prev);
         }
         return r->bad ? (snprintf(err, errlen, "truncated xor column"), -1) : 0;
@@ -364,21 +287,21 @@ static int decode_column(struct reader *r, double *col, size_t n, char *err, siz
         snprintf(err, errlen, "unknown column type %d", type);
         return -1;
     }
-    int64_t e = unzigzag(get_uvarint(r));
+    int64_t e = unzigzag(varint_get(r));
     if (r->p >= r->end || e < -MAX_EXP || e > MAX_EXP) {
         snprintf(err, errlen, "bad decimal exponent");
         return -1;
     }
     int mode = *r->p++;
-    uint64_t nspecial = get_uvarint(r);
+    uint64_t nspecial = varint_get(r);
     if (r->bad || (mode != 1 && mode != 2) || nspecial > n) {
         snprintf(err, errlen, "bad decimal column header");
         return -1;
     }
     unsigned char *special = xcalloc(n ? n : 1, 1);
     for (uint64_t k = 0; k < nspecial && !r->bad; k++) {
-        uint64_t row = get_uvarint(r);
-        uint64_t b = get_u64(r);
+        uint64_t row = varint_get(r);
+        uint64_t b = u64_get(r);
         if (row >= n || special[row]) {
             r->bad = 1;
             break;
@@ -391,7 +314,7 @@ static int decode_column(struct reader *r, double *col, size_t n, char *err, siz
     for (size_t i = 0; i < n && !r->bad; i++) {
         if (special[i])
             continue;
-        int64_t x = unzigzag(get_uvarint(r));
+        int64_t x = unzigzag(varint_get(r));
         if (k == 0) {
             v = x;
         } else if (mode == 1 || k == 1) {
@@ -425,7 +348,7 @@ int chunk_decode_some(const void *data, size_t len, int (*want)(void *arg, uint6
     const unsigned char *src = data;
     unsigned char *body = NULL;
     uint64_t *ids = NULL;
-    struct reader r;
+    struct vin r;
     int rc = -1;
 
     memset(out, 0, sizeof(*out));
@@ -445,8 +368,8 @@ int chunk_decode_some(const void *data, size_t len, int (*want)(void *arg, uint6
         snprintf(err, errlen, "corrupt compressed frame");
         goto fail;
     }
-    r = (struct reader){body, body + raw, 0};
-    uint64_t nrows = get_uvarint(&r), ncols = get_uvarint(&r);
+    r = (struct vin){body, body + raw, 0};
+    uint64_t nrows = varint_get(&r), ncols = varint_get(&r);
     if (r.bad || nrows > CHUNK_MAX_ROWS || ncols > CHUNK_MAX_COLS ||
         nrows * ncols > CHUNK_MAX_VALUES) {
         snprintf(err, errlen, "chunk dimensions out of range");
@@ -456,7 +379,7 @@ int chunk_decode_some(const void *data, size_t len, int (*want)(void *arg, uint6
     out->ts = xmalloc((nrows ? nrows : 1) * sizeof(int64_t));
     int64_t t = 0, d = 0;
     for (size_t i = 0; i < nrows && !r.bad; i++) {
-        int64_t x = unzigzag(get_uvarint(&r));
+        int64_t x = unzigzag(varint_get(&r));
         if (i == 0)
             t = x;
         else if (i == 1)
@@ -469,7 +392,7 @@ int chunk_decode_some(const void *data, size_t len, int (*want)(void *arg, uint6
     uint64_t id = 0;
     size_t nwant = 0;
     for (size_t c = 0; c < ncols && !r.bad; c++) {
-        id += (uint64_t)unzigzag(get_uvarint(&r));
+        id += (uint64_t)unzigzag(varint_get(&r));
         ids[c] = id;
         nwant += !want || want(arg, id);
     }
@@ -480,7 +403,7 @@ int chunk_decode_some(const void *data, size_t len, int (*want)(void *arg, uint6
     out->series = xmalloc((nwant ? nwant : 1) * sizeof(uint64_t));
     out->values = xmalloc((nrows * nwant != 0 ? nrows * nwant : 1) * sizeof(double));
     for (size_t c = 0; c < ncols; c++) {
-        uint64_t clen = get_uvarint(&r);
+        uint64_t clen = varint_get(&r);
         if (r.bad || clen > (uint64_t)(r.end - r.p)) {
             snprintf(err, errlen, "truncated column %zu", c);
             goto fail;
@@ -489,7 +412,7 @@ int chunk_decode_some(const void *data, size_t len, int (*want)(void *arg, uint6
             r.p += clen; /* not asked for: skipped without decoding */
             continue;
         }
-        struct reader cr = {r.p, r.p + clen, 0};
+        struct vin cr = {r.p, r.p + clen, 0};
         if (decode_column(&cr, out->values + out->ncols * nrows, nrows, err, errlen) < 0)
             goto fail;
         out->series[out->ncols++] = ids[c];

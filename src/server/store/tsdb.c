@@ -119,6 +119,21 @@ static void group_index(struct tsdb *db, struct group *g)
         db->groups = xrealloc(db->groups, db->groups_cap * sizeof(*db->groups));
     }
     db->groups[db->ngroups++] = g;
+    if (g->id >= db->grp_by_id_cap) {
+        size_t cap = db->grp_by_id_cap ? db->grp_by_id_cap : 64;
+        while (cap <= g->id)
+            cap *= 2;
+        db->grp_by_id = xrealloc(db->grp_by_id, cap * sizeof(*db->grp_by_id));
+        memset(db->grp_by_id + db->grp_by_id_cap, 0,
+               (cap - db->grp_by_id_cap) * sizeof(*db->grp_by_id));
+        db->grp_by_id_cap = cap;
+    }
+    db->grp_by_id[g->id] = g;
+}
+
+struct group *tsdb_group_by_id(struct tsdb *db, uint64_t id)
+{
+    return id < db->grp_by_id_cap ? db->grp_by_id[id] : NULL;
 }
 
 /* ---- keys ---- */
@@ -219,6 +234,31 @@ void tsdb_series_free(struct series *s)
 
 /* ---- open/close ---- */
 
+/* The sample log beside the database (PATH-samples/): replayed into the
+ * heads, which are then sealed and committed, so the log starts over. */
+static int open_log(struct tsdb *db, char *err, size_t errlen)
+{
+    char dir[4200];
+
+    snprintf(dir, sizeof(dir), "%s-samples", db->path);
+    if (!(db->log = slog_open(dir, err, errlen)))
+        return -1;
+    int64_t t0 = now_mono_ns();
+    long n = tsdb_replay(db, err, errlen);
+    if (n < 0 || slog_start(db->log, err, errlen) < 0)
+        return -1;
+    if (!n)
+        return 0;
+    pthread_rwlock_wrlock(&db->lock);
+    tsdb_seal_all(db);
+    pthread_rwlock_unlock(&db->lock);
+    int rc = tsdb_commit(db, now_wall_ms());
+    log_info("tsdb: replayed %ld samples from the sample log in %lld ms%s", n,
+             (long long)((now_mono_ns() - t0) / 1000000),
+             rc < 0 ? "; they could not be written yet and stay in memory" : "");
+    return 0;
+}
+
 void tsdb_config_defaults(struct tsdb_config *cfg)
 {
     /* retention is a setting (options.c): 0 here keeps everything */
@@ -255,9 +295,13 @@ static int load(struct tsdb *db, char *err, size_t errlen)
     sqlite3_stmt *st = db_prepare(db->w, "SELECT id, job, instance FROM groups");
     if (!st)
         goto fail;
-    while (sqlite3_step(st) == SQLITE_ROW)
-        tsdb_group_new(db, (uint64_t)sqlite3_column_int64(st, 0),
-                  (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        struct group *g = tsdb_group_new(db, (uint64_t)sqlite3_column_int64(st, 0),
+                                         (const char *)sqlite3_column_text(st, 1),
+                                         (const char *)sqlite3_column_text(st, 2));
+        if (g->id >= db->next_group_id)
+            db->next_group_id = g->id + 1;
+    }
     sqlite3_finalize(st);
     st = db_prepare(db->w, "SELECT s.id, s.key, g.job, g.instance FROM series s JOIN groups g"
                            " ON g.id = s.grp");
@@ -266,6 +310,8 @@ static int load(struct tsdb *db, char *err, size_t errlen)
     while (sqlite3_step(st) == SQLITE_ROW) {
         struct series *s = xcalloc(1, sizeof(*s));
         s->id = (uint64_t)sqlite3_column_int64(st, 0);
+        if (s->id >= db->next_series_id)
+            db->next_series_id = s->id + 1; /* even when skipped: ids are never reused */
         s->key = xstrdup((const char *)sqlite3_column_text(st, 1));
         if (tsdb_parse_key(s) < 0) {
             log_warn("tsdb: series %llu has an unreadable key; skipped", (unsigned long long)s->id);
@@ -316,15 +362,20 @@ struct tsdb *tsdb_open(const char *path, const struct tsdb_config *cfg, char *er
     db->w = db_open(path, tsdb_steps, sizeof(tsdb_steps) / sizeof(tsdb_steps[0]), err, errlen);
     if (!db->w)
         goto fail;
-    db->ins_series = db_prepare(db->w, "INSERT INTO series (key, grp) VALUES (?, ?)");
-    db->ins_group = db_prepare(db->w, "INSERT INTO groups (job, instance) VALUES (?, ?)");
+    db->next_series_id = db->next_group_id = 1;
+    /* OR IGNORE: a log replayed onto a database that has the row already
+     * must not stop every later commit */
+    db->ins_series =
+        db_prepare(db->w, "INSERT OR IGNORE INTO series (id, key, grp) VALUES (?, ?, ?)");
+    db->ins_group =
+        db_prepare(db->w, "INSERT OR IGNORE INTO groups (id, job, instance) VALUES (?, ?, ?)");
     db->ins_chunk = db_prepare(db->w, "INSERT INTO chunks (grp, tier, t_min, t_max, nrows, ncols,"
                                       " data) VALUES (?, ?, ?, ?, ?, ?, ?)");
     if (!db->ins_series || !db->ins_group || !db->ins_chunk) {
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db->w));
         goto fail;
     }
-    if (load(db, err, errlen) < 0)
+    if (load(db, err, errlen) < 0 || open_log(db, err, errlen) < 0)
         goto fail;
     /* two warm readers, so the first queries open nothing */
     for (int i = 0; i < 2; i++) {
@@ -352,7 +403,11 @@ void tsdb_close(struct tsdb *db)
         }
         tsdb_seal_all(db);
         pthread_rwlock_unlock(&db->lock);
-        tsdb_commit(db, now_wall_ms());
+        int rc = tsdb_commit(db, now_wall_ms());
+        /* all in the database: the log is no longer needed */
+        slog_close(db->log, rc == 0 && !db->npend && !db->nnew_series && !db->nnew_groups);
+    } else {
+        slog_close(db->log, 0);
     }
     for (size_t i = 0; i < db->by_id_cap; i++)
         if (db->by_id[i])
@@ -371,6 +426,9 @@ void tsdb_close(struct tsdb *db)
     for (size_t i = 0; i < db->npend; i++)
         buf_free(&db->pend[i].data);
     free(db->pend);
+    free(db->new_series);
+    free(db->new_groups);
+    free(db->grp_by_id);
     free(db->groups);
     free(db->ghash);
     free(db->shash);
@@ -413,6 +471,12 @@ void tsdb_stats(struct tsdb *db, struct tsdb_stats *st)
     for (size_t i = 0; i < db->ngroups; i++)
         h += db->groups[i]->head[TSDB_RAW].nrows * db->groups[i]->head[TSDB_RAW].ncols;
     st->head_samples = h;
+    if (db->log) {
+        struct slog_stats ls;
+        slog_stats(db->log, &ls);
+        st->log_bytes = ls.bytes;
+        st->log_write_errors = ls.write_errors;
+    }
     pthread_rwlock_unlock(&db->lock);
 }
 

@@ -137,6 +137,7 @@ struct tsdb_stats {
     uint64_t series, samples_appended, chunks_written, chunk_bytes, write_errors;
     uint64_t future_refused; /* samples past max_future_ms */
     uint64_t head_samples;
+    uint64_t log_bytes, log_write_errors; /* the sample log: on disk, records lost */
     char last_error[160];
 };
 void tsdb_stats(struct tsdb *db, struct tsdb_stats *st);

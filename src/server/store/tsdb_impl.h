@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "samplelog.h"
 #include "serieskey.h"
 #include "tsdb.h"
 
@@ -58,6 +59,7 @@ struct group {
     struct head ooo;
     struct head prev_raw; /* the raw head sealed last, kept for recent reads */
     int64_t head_opened_ms;
+    uint64_t raw_seg, ooo_seg; /* sample log segments the heads opened in */
     int64_t last_ts;
     struct series **members;
     size_t nmembers, cap;
@@ -69,6 +71,7 @@ struct pending {
     int tier;
     int64_t tmin, tmax;
     size_t rows, cols;
+    uint64_t seg; /* the oldest sample log segment it holds samples of */
     struct buf data;
 };
 
@@ -88,6 +91,20 @@ struct tsdb {
     size_t groups_cap;
     struct pending *pend;
     size_t npend, pend_cap;
+    /* Ids are given here, not by SQLite, and new series and groups are
+     * inserted in the commit of the chunks that name them: a failed commit
+     * (disk full) keeps both in memory for the next one, and no chunk can
+     * name a series the database lacks (issue 18, defect 17). */
+    uint64_t next_series_id, next_group_id;
+    struct series **new_series;
+    size_t nnew_series, new_series_cap;
+    struct group **new_groups;
+    size_t nnew_groups, new_groups_cap;
+    struct group **grp_by_id;
+    size_t grp_by_id_cap;
+    struct slog *log;  /* NULL: no sample log (its directory failed) */
+    int replaying;     /* seals come from the log's records, not from fullness */
+    int log_failing;   /* the last flush failed (logged once) */
     int64_t last_retention_ms;
     pthread_mutex_t readers_lock; /* guards idle */
     struct reader **idle;         /* connections ready for a query */
@@ -107,6 +124,7 @@ struct series *tsdb_series_find(struct tsdb *db, const char *key, size_t len);
 void tsdb_series_index(struct tsdb *db, struct series *s);
 struct group *tsdb_group_find(struct tsdb *db, const char *job, const char *instance);
 struct group *tsdb_group_new(struct tsdb *db, uint64_t id, const char *job, const char *inst);
+struct group *tsdb_group_by_id(struct tsdb *db, uint64_t id);
 void tsdb_add_member(struct group *g, struct series *s);
 /* Fills the name and labels of s from its key. 0 or -1. */
 int tsdb_parse_key(struct series *s);
@@ -121,6 +139,9 @@ void tsdb_head_free(struct head *h);
 /* Encodes h as a pending chunk of group g and empties it. */
 void tsdb_seal(struct tsdb *db, struct group *g, struct head *h, int tier);
 void tsdb_seal_all(struct tsdb *db);
+/* Replays the sample log into memory (at open). Number of samples, or -1
+ * with err. */
+long tsdb_replay(struct tsdb *db, char *err, size_t errlen);
 /* Closes s's open roll-up bucket of tier into its head. */
 void tsdb_acc_emit(struct tsdb *db, struct series *s, int tier);
 

@@ -2,6 +2,7 @@
  * roll-ups, stale markers, commits and retention. */
 #include "tsdb_impl.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -123,6 +124,11 @@ static void head_copy(struct head *dst, const struct head *src)
     }
 }
 
+static uint64_t cur_seg(const struct tsdb *db)
+{
+    return db->log ? slog_segment(db->log) : 0;
+}
+
 void tsdb_seal(struct tsdb *db, struct group *g, struct head *h, int tier)
 {
     struct chunk_data cd;
@@ -130,6 +136,9 @@ void tsdb_seal(struct tsdb *db, struct group *g, struct head *h, int tier)
 
     if (!h->nrows)
         return;
+    int ooo = h == &g->ooo;
+    if (db->log && !db->replaying)
+        slog_seal(db->log, g->id, ooo ? SLOG_OOO : tier);
     cd.nrows = h->nrows;
     cd.ncols = h->ncols;
     cd.ts = h->ts;
@@ -154,6 +163,7 @@ void tsdb_seal(struct tsdb *db, struct group *g, struct head *h, int tier)
     }
     p->grp = g->id;
     p->tier = tier;
+    p->seg = ooo ? g->ooo_seg : tier == TSDB_RAW ? g->raw_seg : cur_seg(db);
     p->tmin = h->ts[0];
     p->tmax = h->ts[h->nrows - 1];
     p->rows = cd.nrows;
@@ -176,7 +186,7 @@ void tsdb_acc_emit(struct tsdb *db, struct series *s, int tier)
 
     if (!a->has)
         return;
-    if (h->nrows >= TIER_ROWS[tier] && a->bucket > h->ts[h->nrows - 1])
+    if (!db->replaying && h->nrows >= TIER_ROWS[tier] && a->bucket > h->ts[h->nrows - 1])
         tsdb_seal(db, g, h, tier);
     for (int k = 0; k < NSTAT; k++)
         head_set(h, (s->id << 3) | (uint64_t)k, a->bucket, a->st[k]);
@@ -208,31 +218,35 @@ static void acc_feed(struct tsdb *db, struct series *s, int tier, int64_t t, con
     a->st[ST_INC] += st[ST_INC];
 }
 
+static void push(void ***arr, size_t *n, size_t *cap, void *x)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        *arr = xrealloc(*arr, *cap * sizeof(**arr));
+    }
+    (*arr)[(*n)++] = x;
+}
+
+/* The group of job/instance, made (in memory and the log; the database
+ * gets it with the next commit) when new. */
 static struct group *group_get(struct tsdb *db, const char *job, const char *inst)
 {
     struct group *g = tsdb_group_find(db, job, inst);
     if (g)
         return g;
-    sqlite3_reset(db->ins_group);
-    sqlite3_bind_text(db->ins_group, 1, job, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(db->ins_group, 2, inst, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(db->ins_group) != SQLITE_DONE) {
-        snprintf(db->st.last_error, sizeof(db->st.last_error), "new group: %s",
-                 sqlite3_errmsg(db->w));
-        db->st.write_errors++;
-        return NULL;
-    }
-    return tsdb_group_new(db, (uint64_t)sqlite3_last_insert_rowid(db->w), job, inst);
+    g = tsdb_group_new(db, db->next_group_id++, job, inst);
+    push((void ***)&db->new_groups, &db->nnew_groups, &db->new_groups_cap, g);
+    if (db->log && !db->replaying)
+        slog_group(db->log, g->id, job, inst);
+    return g;
 }
 
-static struct series *series_get(struct tsdb *db, const char *key, size_t len)
+/* A new series: id 0 takes the next one (a replay passes the logged one). */
+static struct series *series_new(struct tsdb *db, const char *key, size_t len, uint64_t id)
 {
-    struct series *s = tsdb_series_find(db, key, len);
-    if (s)
-        return s;
     if (len > MAX_KEY)
         return NULL;
-    s = xcalloc(1, sizeof(*s));
+    struct series *s = xcalloc(1, sizeof(*s));
     s->key = xstrndup(key, len);
     if (strlen(s->key) != len || tsdb_parse_key(s) < 0) {
         tsdb_series_free(s);
@@ -243,23 +257,18 @@ static struct series *series_get(struct tsdb *db, const char *key, size_t len)
      * so unrelated series do not share one sparse head */
     s->grp = job || inst ? group_get(db, job ? job : "", inst ? inst : "")
                          : group_get(db, "", s->lab.name);
-    if (!s->grp) {
-        tsdb_series_free(s);
+    s->id = id ? id : db->next_series_id;
+    if (s->id >= db->next_series_id)
+        db->next_series_id = s->id + 1;
+    if (s->id < db->by_id_cap && db->by_id[s->id]) {
+        tsdb_series_free(s); /* a damaged log naming an id twice */
         return NULL;
     }
-    sqlite3_reset(db->ins_series);
-    sqlite3_bind_text(db->ins_series, 1, s->key, (int)len, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(db->ins_series, 2, (sqlite3_int64)s->grp->id);
-    if (sqlite3_step(db->ins_series) != SQLITE_DONE) {
-        snprintf(db->st.last_error, sizeof(db->st.last_error), "new series: %s",
-                 sqlite3_errmsg(db->w));
-        db->st.write_errors++;
-        tsdb_series_free(s);
-        return NULL;
-    }
-    s->id = (uint64_t)sqlite3_last_insert_rowid(db->w);
     tsdb_add_member(s->grp, s);
     tsdb_series_index(db, s);
+    push((void ***)&db->new_series, &db->nnew_series, &db->new_series_cap, s);
+    if (db->log && !db->replaying)
+        slog_series(db->log, s->id, s->key, len);
     return s;
 }
 
@@ -270,14 +279,19 @@ static void append_one(struct tsdb *db, struct series *s, int64_t ts, double v)
 
     if (h->nrows && ts < h->ts[0]) {
         /* older than the open head: a backfill or import of the past */
-        if (g->ooo.nrows >= db->cfg.head_rows * 4 && ts > g->ooo.ts[g->ooo.nrows - 1])
+        if (!db->replaying && g->ooo.nrows >= db->cfg.head_rows * 4 &&
+            ts > g->ooo.ts[g->ooo.nrows - 1])
             tsdb_seal(db, g, &g->ooo, TSDB_RAW);
+        if (!g->ooo.nrows)
+            g->ooo_seg = cur_seg(db);
         head_set(&g->ooo, s->id, ts, v);
     } else {
-        if (h->nrows >= db->cfg.head_rows && ts > h->ts[h->nrows - 1])
+        if (!db->replaying && h->nrows >= db->cfg.head_rows && ts > h->ts[h->nrows - 1])
             tsdb_seal(db, g, h, TSDB_RAW);
-        if (!h->nrows)
+        if (!h->nrows) {
             g->head_opened_ms = now_wall_ms();
+            g->raw_seg = cur_seg(db);
+        }
         if (s->raw_gen != h->gen + 1 || s->raw_col >= h->ncols || h->ids[s->raw_col] != s->id) {
             s->raw_col = head_col(h, s->id);
             s->raw_gen = h->gen + 1; /* +1: a zeroed series never looks cached */
@@ -309,10 +323,25 @@ static void append_one(struct tsdb *db, struct series *s, int64_t ts, double v)
     acc_feed(db, s, TSDB_1M, ts, st);
 }
 
+static void log_flush(struct tsdb *db)
+{
+    if (!db->log)
+        return;
+    if (slog_flush(db->log) < 0) {
+        if (!db->log_failing)
+            log_error("tsdb: cannot write the sample log: %s; samples since are in memory only"
+                      " until their chunks are written", strerror(errno));
+        db->log_failing = 1;
+        return;
+    }
+    if (db->log_failing)
+        log_info("tsdb: the sample log is written again");
+    db->log_failing = 0;
+}
+
 size_t tsdb_append(struct tsdb *db, const struct tsdb_sample *smp, size_t n)
 {
     size_t stored = 0;
-    int in_tx = 0;
 
     int64_t latest = db->cfg.max_future_ms > 0 ? now_wall_ms() + db->cfg.max_future_ms : INT64_MAX;
 
@@ -323,22 +352,16 @@ size_t tsdb_append(struct tsdb *db, const struct tsdb_sample *smp, size_t n)
             continue;
         }
         struct series *s = tsdb_series_find(db, smp[i].key, smp[i].key_len);
-        if (!s) {
-            /* new series are inserted in one transaction per batch: a new
-             * fleet brings hundreds of thousands at once */
-            if (!in_tx)
-                in_tx = db_exec(db->w, "BEGIN IMMEDIATE") == 0;
-            s = series_get(db, smp[i].key, smp[i].key_len);
-        }
+        if (!s)
+            s = series_new(db, smp[i].key, smp[i].key_len, 0);
         if (!s)
             continue;
         append_one(db, s, smp[i].ts_ms, smp[i].value);
+        if (db->log)
+            slog_sample(db->log, s->id, smp[i].ts_ms, smp[i].value);
         stored++;
     }
-    if (in_tx && db_exec(db->w, "COMMIT") < 0) {
-        db_exec(db->w, "ROLLBACK");
-        log_error("tsdb: cannot record new series: %s", sqlite3_errmsg(db->w));
-    }
+    log_flush(db);
     db->st.samples_appended += stored;
     pthread_rwlock_unlock(&db->lock);
     return stored;
@@ -350,9 +373,13 @@ void tsdb_scrape_done(struct tsdb *db, const char *job, const char *instance, in
     struct group *g = tsdb_group_find(db, job, instance);
     for (size_t i = 0; g && i < g->nmembers; i++) {
         struct series *s = g->members[i];
-        if (s->last_ts && s->last_ts < ts_ms && !chunk_is_stale(s->last_value))
+        if (s->last_ts && s->last_ts < ts_ms && !chunk_is_stale(s->last_value)) {
             append_one(db, s, ts_ms, chunk_stale());
+            if (db->log)
+                slog_sample(db->log, s->id, ts_ms, chunk_stale());
+        }
     }
+    log_flush(db);
     pthread_rwlock_unlock(&db->lock);
 }
 
@@ -374,9 +401,71 @@ static void retention(struct tsdb *db, int64_t now_ms)
     sqlite3_finalize(st);
 }
 
+/* The new groups and series, in the commit's transaction. 0, or -1. */
+static int insert_new(struct tsdb *db)
+{
+    for (size_t i = 0; i < db->nnew_groups; i++) {
+        struct group *g = db->new_groups[i];
+        sqlite3_reset(db->ins_group);
+        sqlite3_bind_int64(db->ins_group, 1, (sqlite3_int64)g->id);
+        sqlite3_bind_text(db->ins_group, 2, g->job, -1, SQLITE_STATIC);
+        sqlite3_bind_text(db->ins_group, 3, g->instance, -1, SQLITE_STATIC);
+        if (sqlite3_step(db->ins_group) != SQLITE_DONE)
+            return -1;
+    }
+    for (size_t i = 0; i < db->nnew_series; i++) {
+        struct series *s = db->new_series[i];
+        sqlite3_reset(db->ins_series);
+        sqlite3_bind_int64(db->ins_series, 1, (sqlite3_int64)s->id);
+        sqlite3_bind_text(db->ins_series, 2, s->key, (int)s->key_len, SQLITE_STATIC);
+        sqlite3_bind_int64(db->ins_series, 3, (sqlite3_int64)s->grp->id);
+        if (sqlite3_step(db->ins_series) != SQLITE_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+static int insert_chunks(struct tsdb *db)
+{
+    for (size_t i = 0; i < db->npend; i++) {
+        struct pending *p = &db->pend[i];
+        sqlite3_reset(db->ins_chunk);
+        sqlite3_bind_int64(db->ins_chunk, 1, (sqlite3_int64)p->grp);
+        sqlite3_bind_int(db->ins_chunk, 2, p->tier);
+        sqlite3_bind_int64(db->ins_chunk, 3, p->tmin);
+        sqlite3_bind_int64(db->ins_chunk, 4, p->tmax);
+        sqlite3_bind_int64(db->ins_chunk, 5, (sqlite3_int64)p->rows);
+        sqlite3_bind_int64(db->ins_chunk, 6, (sqlite3_int64)p->cols);
+        sqlite3_bind_blob(db->ins_chunk, 7, p->data.data, (int)p->data.len, SQLITE_STATIC);
+        if (sqlite3_step(db->ins_chunk) != SQLITE_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+/* Segments of the sample log whose every sample is in a committed chunk
+ * are deleted: those older than the oldest one an open raw or out-of-order
+ * head, or an unwritten chunk, opened in. */
+static void log_trim(struct tsdb *db)
+{
+    uint64_t keep = slog_segment(db->log);
+
+    for (size_t i = 0; i < db->ngroups; i++) {
+        struct group *g = db->groups[i];
+        if (g->head[TSDB_RAW].nrows && g->raw_seg < keep)
+            keep = g->raw_seg;
+        if (g->ooo.nrows && g->ooo_seg < keep)
+            keep = g->ooo_seg;
+    }
+    for (size_t i = 0; i < db->npend; i++)
+        if (db->pend[i].seg < keep)
+            keep = db->pend[i].seg;
+    slog_drop_before(db->log, keep);
+    slog_maybe_rotate(db->log, 60000, 64u << 20);
+}
+
 int tsdb_commit(struct tsdb *db, int64_t now_ms)
 {
-    size_t done = 0;
     int rc = 0;
 
     pthread_rwlock_wrlock(&db->lock);
@@ -387,44 +476,35 @@ int tsdb_commit(struct tsdb *db, int64_t now_ms)
         if (g->ooo.nrows)
             tsdb_seal(db, g, &g->ooo, TSDB_RAW);
     }
-    if (db->npend && db_exec(db->w, "BEGIN IMMEDIATE") == 0) {
-        for (; done < db->npend; done++) {
-            struct pending *p = &db->pend[done];
-            sqlite3_reset(db->ins_chunk);
-            sqlite3_bind_int64(db->ins_chunk, 1, (sqlite3_int64)p->grp);
-            sqlite3_bind_int(db->ins_chunk, 2, p->tier);
-            sqlite3_bind_int64(db->ins_chunk, 3, p->tmin);
-            sqlite3_bind_int64(db->ins_chunk, 4, p->tmax);
-            sqlite3_bind_int64(db->ins_chunk, 5, (sqlite3_int64)p->rows);
-            sqlite3_bind_int64(db->ins_chunk, 6, (sqlite3_int64)p->cols);
-            sqlite3_bind_blob(db->ins_chunk, 7, p->data.data, (int)p->data.len, SQLITE_STATIC);
-            if (sqlite3_step(db->ins_chunk) != SQLITE_DONE)
-                break;
-        }
-        if (done < db->npend || db_exec(db->w, "COMMIT") < 0) {
+    if (db->npend || db->nnew_series || db->nnew_groups) {
+        if (db_exec(db->w, "BEGIN IMMEDIATE") < 0 || insert_new(db) < 0 || insert_chunks(db) < 0 ||
+            db_exec(db->w, "COMMIT") < 0) {
             snprintf(db->st.last_error, sizeof(db->st.last_error), "writing chunks: %s",
                      sqlite3_errmsg(db->w));
             db->st.write_errors++;
             db_exec(db->w, "ROLLBACK");
-            log_error("tsdb: %s; %zu chunks kept in memory and retried", db->st.last_error,
-                      db->npend);
-            done = 0;
+            log_error("tsdb: %s; %zu chunks and %zu new series kept in memory and retried",
+                      db->st.last_error, db->npend, db->nnew_series);
             rc = -1;
         } else {
             db->st.last_error[0] = '\0';
+            for (size_t i = 0; i < db->npend; i++) {
+                db->st.chunks_written++;
+                db->st.chunk_bytes += db->pend[i].data.len;
+                buf_free(&db->pend[i].data);
+            }
+            db->npend = 0;
+            db->nnew_series = db->nnew_groups = 0;
+            if (db->log)
+                slog_commit(db->log);
         }
-    } else if (db->npend) {
-        rc = -1;
     }
-    for (size_t i = 0; i < done; i++) {
-        db->st.chunks_written++;
-        db->st.chunk_bytes += db->pend[i].data.len;
-        buf_free(&db->pend[i].data);
-    }
-    if (done && db->npend > done)
-        memmove(db->pend, db->pend + done, (db->npend - done) * sizeof(*db->pend));
-    db->npend -= done;
+    log_flush(db);
+    if (db->log && !db->replaying)
+        log_trim(db);
     pthread_rwlock_unlock(&db->lock);
+    if (db->log)
+        slog_sync_closed(db->log);
     if (now_ms - db->last_retention_ms > 60000) {
         db->last_retention_ms = now_ms;
         retention(db, now_ms);
@@ -450,4 +530,74 @@ void tsdb_seal_all(struct tsdb *db)
         for (int t = 0; t < TSDB_TIERS; t++)
             tsdb_seal(db, g, &g->head[t], t);
     }
+}
+
+/* ---- the sample log's replay (at open) ---- */
+
+static void replay_group(void *arg, uint64_t id, const char *job, const char *instance)
+{
+    struct tsdb *db = arg;
+    struct group *g = tsdb_group_find(db, job, instance);
+
+    if (g) {
+        if (g->id != id)
+            log_warn("tsdb: the sample log names group %s/%s %llu, the database %llu", job,
+                     instance, (unsigned long long)id, (unsigned long long)g->id);
+        return;
+    }
+    if (tsdb_group_by_id(db, id))
+        return; /* an id taken by another: a damaged log */
+    g = tsdb_group_new(db, id, job, instance);
+    if (id >= db->next_group_id)
+        db->next_group_id = id + 1;
+    push((void ***)&db->new_groups, &db->nnew_groups, &db->new_groups_cap, g);
+}
+
+static void replay_series(void *arg, uint64_t id, const char *key, size_t len)
+{
+    struct tsdb *db = arg;
+    if (!id || tsdb_series_find(db, key, len))
+        return; /* committed before the crash */
+    series_new(db, key, len, id);
+}
+
+static void replay_sample(void *arg, uint64_t id, int64_t ts, double v)
+{
+    struct tsdb *db = arg;
+    struct series *s = id < db->by_id_cap ? db->by_id[id] : NULL;
+    if (s)
+        append_one(db, s, ts, v);
+}
+
+static void replay_seal(void *arg, uint64_t gid, int which)
+{
+    struct tsdb *db = arg;
+    struct group *g = tsdb_group_by_id(db, gid);
+    if (g)
+        tsdb_seal(db, g, which == SLOG_OOO ? &g->ooo : &g->head[which],
+                  which == SLOG_OOO ? TSDB_RAW : which);
+}
+
+/* Every chunk sealed before this point was committed: drop the copies. */
+static void replay_commit(void *arg)
+{
+    struct tsdb *db = arg;
+    for (size_t i = 0; i < db->npend; i++)
+        buf_free(&db->pend[i].data);
+    db->npend = 0;
+}
+
+long tsdb_replay(struct tsdb *db, char *err, size_t errlen)
+{
+    static const struct slog_ops ops = {replay_group, replay_series, replay_sample, replay_seal,
+                                        replay_commit};
+    struct slog_stats st;
+
+    db->replaying = 1;
+    int rc = slog_replay(db->log, &ops, db, err, errlen);
+    db->replaying = 0;
+    if (rc < 0)
+        return -1;
+    slog_stats(db->log, &st);
+    return (long)st.replayed_samples;
 }
