@@ -4,7 +4,11 @@
 # Values behave like a real host: jobs start and stop, utilization follows
 # the load, temperatures are integers lagging behind it, power has three
 # decimals, the energy counter grows with the power drawn.
-# usage: awk -v GPUS=8 -v HOURS=6 -v T0=ms -f gen_dcgm.awk > data.prom
+# Shapes (issue 18, defect 14): OWN_CLOCK=1 stamps each GPU's samples with
+# its own time (its own offset and jitter, as when exporters are scraped or
+# pushed separately); LABELS=none drops job and instance, LABELS=per_gpu
+# gives each GPU its own instance.
+# usage: awk -v GPUS=8 -v HOURS=6 -v T0=ms [-v OWN_CLOCK=1 -v LABELS=none] -f gen_dcgm.awk
 BEGIN {
     srand(42)
     n = split("DCGM_FI_DEV_GPU_UTIL DCGM_FI_DEV_MEM_COPY_UTIL DCGM_FI_DEV_ENC_UTIL DCGM_FI_DEV_DEC_UTIL " \
@@ -14,7 +18,11 @@ BEGIN {
               "DCGM_FI_DEV_PCIE_RX_THROUGHPUT DCGM_FI_DEV_XID_ERRORS DCGM_FI_DEV_PSTATE " \
               "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL DCGM_FI_DEV_ECC_DBE_VOL_TOTAL DCGM_FI_DEV_PCIE_REPLAY_COUNTER", m, " ")
     for (g = 0; g < GPUS; g++) {
-        lbl[g] = sprintf("gpu=\"%d\",UUID=\"GPU-5e0c3a5c-%04x-4a1d-9a52-0000000000%02d\",pci_bus_id=\"00000000:%02X:00.0\",device=\"nvidia%d\",modelName=\"NVIDIA H100 80GB HBM3\",Hostname=\"gpu-node-07\",job=\"dcgm\",instance=\"gpu-node-07:9400\"", g, g * 4099, g, 27 + 16 * g, g)
+        lbl[g] = sprintf("gpu=\"%d\",UUID=\"GPU-5e0c3a5c-%04x-4a1d-9a52-0000000000%02d\",pci_bus_id=\"00000000:%02X:00.0\",device=\"nvidia%d\",modelName=\"NVIDIA H100 80GB HBM3\",Hostname=\"gpu-node-07\"", g, g * 4099, g, 27 + 16 * g, g)
+        if (LABELS == "per_gpu")
+            lbl[g] = lbl[g] sprintf(",job=\"dcgm\",instance=\"gpu-node-07-%d:9400\"", g)
+        else if (LABELS != "none")
+            lbl[g] = lbl[g] ",job=\"dcgm\",instance=\"gpu-node-07:9400\""
         busy[g] = rand() < 0.5; until[g] = int(rand() * 1800); util[g] = 0; temp[g] = 34
         energy[g] = int(8e9 + rand() * 1e9); used[g] = 0; sbe[g] = 0; replay[g] = 0
     }
@@ -22,6 +30,9 @@ BEGIN {
     for (s = 0; s < secs; s++) {
         ts = T0 + s * 1000 + int(rand() * 7) - 3
         for (g = 0; g < GPUS; g++) {
+            gj = int(rand() * 7) - 3 # drawn in every shape: the values stay the same
+            if (OWN_CLOCK)
+                ts = T0 + s * 1000 + g * 37 + gj
             if (s >= until[g]) {           # a job starts or ends
                 busy[g] = !busy[g]
                 until[g] = s + 300 + int(rand() * (busy[g] ? 3600 : 900))

@@ -4,6 +4,10 @@
 # dcgm-exporter metrics x 6 h at 1 s, +-3 ms jitter):
 #   - bytes per sample on disk, and import speed of the same text, for both
 #     (ROUNDS rounds, medians, the order of the two alternating);
+#   - bytes per sample of other shapes of the same samples (SHAPE_HOURS,
+#     default 2): each GPU on its own clock, with no job/instance or with
+#     an instance per GPU, and one clock with no job/instance (issue 18,
+#     defect 14: no shape may cost more than VictoriaMetrics on it);
 #   - query latency: 24 h of one series at step 60 s (the 1-minute tier),
 #     and /api/v1/latest for 100 hosts x 8 GPUs.
 # usage: bench/store_vs_victoriametrics.sh   (needs scripts/deps.sh test)
@@ -34,7 +38,7 @@ gf_token() {
 }
 
 import_gf() {
-    local dir=$1 p tok
+    local dir=$1 file=${2:-$work/6h.prom} n=${3:-$samples} p tok
     p=$(port)
     tok=$(gf_token "$dir")
     "$srv" serve --listen 127.0.0.1:$p --data "$dir" --log-level warn > "$dir.log" 2>&1 &
@@ -42,14 +46,14 @@ import_gf() {
     wait_http http://127.0.0.1:$p/healthz
     local a b
     a=$(now_s)
-    curl -fsS -H "Authorization: Bearer $tok" -X POST -T "$work/6h.prom" http://127.0.0.1:$p/api/v1/import/prometheus > /dev/null
+    curl -fsS -H "Authorization: Bearer $tok" -X POST -T "$file" http://127.0.0.1:$p/api/v1/import/prometheus > /dev/null
     b=$(now_s)
     kill $pid; wait $pid 2>/dev/null || true  # a clean stop seals the heads
     # users and the audit log are not sample storage
-    echo "$(awk -v a=$a -v b=$b -v n=$samples 'BEGIN { printf "%.0f", n / (b - a) }') $(du -sb --exclude='auth.db*' --exclude='audit.db*' "$dir" | cut -f1)"
+    echo "$(awk -v a=$a -v b=$b -v n=$n 'BEGIN { printf "%.0f", n / (b - a) }') $(du -sb --exclude='auth.db*' --exclude='audit.db*' "$dir" | cut -f1)"
 }
 import_vm() {
-    local dir=$1 p
+    local dir=$1 file=${2:-$work/6h.prom} n=${3:-$samples} p
     p=$(port)
     victoria-metrics -httpListenAddr=127.0.0.1:$p -storageDataPath="$dir" -retentionPeriod=100y \
         > "$dir.log" 2>&1 &
@@ -57,14 +61,14 @@ import_vm() {
     wait_http http://127.0.0.1:$p/health
     local a b
     a=$(now_s)
-    curl -fsS -X POST -T "$work/6h.prom" http://127.0.0.1:$p/api/v1/import/prometheus > /dev/null
+    curl -fsS -X POST -T "$file" http://127.0.0.1:$p/api/v1/import/prometheus > /dev/null
     curl -fsS http://127.0.0.1:$p/internal/force_flush > /dev/null
     b=$(now_s)
     # a clean stop writes everything it holds, as ours does; then measure
     kill $pid; wait $pid 2>/dev/null || true
     local size
     size=$(du -sb "$dir" | cut -f1)
-    echo "$(awk -v a=$a -v b=$b -v n=$samples 'BEGIN { printf "%.0f", n / (b - a) }') $size"
+    echo "$(awk -v a=$a -v b=$b -v n=$n 'BEGIN { printf "%.0f", n / (b - a) }') $size"
 }
 
 : > "$work/gf.txt"; : > "$work/vm.txt"
@@ -79,6 +83,22 @@ done
 gf_rate=$(awk '{print $1}' "$work/gf.txt" | median); vm_rate=$(awk '{print $1}' "$work/vm.txt" | median)
 gf_bytes=$(awk '{print $2}' "$work/gf.txt" | median); vm_bytes=$(awk '{print $2}' "$work/vm.txt" | median)
 rm -rf "$work"/gf[0-9]* "$work"/vm[0-9]*
+
+# the same samples in other shapes
+: > "$work/shapes.txt"
+for shape in "own_clock=1 labels=none" "own_clock=1 labels=per_gpu" "own_clock=0 labels=none"; do
+    oc=${shape%% *}; oc=${oc#own_clock=}; lb=${shape##*labels=}
+    awk -v GPUS=8 -v HOURS="${SHAPE_HOURS:-2}" -v T0=$t0 -v OWN_CLOCK=$oc -v LABELS=$lb \
+        -f bench/gen_dcgm.awk > "$work/shape.prom"
+    n=$(wc -l < "$work/shape.prom")
+    g=$(import_gf "$work/gfs" "$work/shape.prom" $n | awk '{print $2}')
+    v=$(import_vm "$work/vms" "$work/shape.prom" $n | awk '{print $2}')
+    rm -rf "$work/gfs" "$work/vms" "$work/shape.prom"
+    awk -v g=$g -v v=$v -v n=$n -v s="$shape" 'BEGIN {
+        printf "shape %-28s bytes/sample: gpufleet %.3f, VictoriaMetrics %.3f (ratio %.2f; target <= 1)\n",
+            s, g / n, v / n, g / v }' >> "$work/shapes.txt"
+    tail -1 "$work/shapes.txt"
+done
 
 # query latency: 24 h of the same data shape
 awk -v GPUS=8 -v HOURS=24 -v T0=$(( ($(date +%s) - 25 * 3600) * 1000 )) -f bench/gen_dcgm.awk > "$work/24h.prom"
@@ -120,5 +140,6 @@ awk -v g=$gf_bytes -v v=$vm_bytes -v n=$samples 'BEGIN {
     printf "bytes/sample on disk: gpufleet %.3f, VictoriaMetrics %.3f (ratio %.2f; target <= 1.0 byte)\n", g / n, v / n, (g / n) / (v / n) }'
 awk -v g=$gf_rate -v v=$vm_rate 'BEGIN {
     printf "import: gpufleet %.0f samples/s, VictoriaMetrics %.0f samples/s (ratio %.2f; target >= 1)\n", g, v, g / v }'
+cat "$work/shapes.txt"
 echo "query 24 h of one series at step 60 s ($points points, 1-minute tier): median ${q24_ms} ms, first (cold) ${first_ms} ms (target < 10 ms)"
 echo "latest of the fleet, 100 hosts x 8 GPUs x 20 metrics ($nlat series): median ${lat_ms} ms; one metric ($((nlat / 20)) series): ${lat1_ms} ms (target < 5 ms)"

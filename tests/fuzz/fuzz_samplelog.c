@@ -15,11 +15,12 @@ static void on_group(void *arg, uint64_t id, const char *job, const char *instan
         abort();
 }
 
-static void on_series(void *arg, uint64_t id, const char *key, size_t len)
+static void on_series(void *arg, uint64_t id, uint64_t gid, const char *key, size_t len)
 {
     volatile char sink = 0;
     (void)arg;
     (void)id;
+    (void)gid;
     for (size_t i = 0; i < len; i++)
         sink ^= key[i]; /* ASan checks the length said is there */
     (void)sink;

@@ -35,9 +35,10 @@ static void t_group(void *arg, uint64_t id, const char *job, const char *inst)
 {
     buf_printf(arg, "group %llu %s/%s\n", (unsigned long long)id, job, inst);
 }
-static void t_series(void *arg, uint64_t id, const char *key, size_t len)
+static void t_series(void *arg, uint64_t id, uint64_t gid, const char *key, size_t len)
 {
-    buf_printf(arg, "series %llu %.*s\n", (unsigned long long)id, (int)len, key);
+    buf_printf(arg, "series %llu %llu %.*s\n", (unsigned long long)id, (unsigned long long)gid,
+               (int)len, key);
 }
 static void t_sample(void *arg, uint64_t id, int64_t ts, double v)
 {
@@ -90,8 +91,8 @@ static void round_trip(void **state)
     assert_int_equal(slog_start(l, err, sizeof(err)), 0);
     slog_group(l, 3, "job", "host:9100");
     t_group(&want, 3, "job", "host:9100");
-    slog_series(l, 70000, "m{job=\"job\"}", 12);
-    t_series(&want, 70000, "m{job=\"job\"}", 12);
+    slog_series(l, 70000, 3, "m{job=\"job\"}", 12);
+    t_series(&want, 70000, 3, "m{job=\"job\"}", 12);
     uint64_t stale_bits = 0x7ff0000000000002ULL;
     double stale;
     memcpy(&stale, &stale_bits, 8);
@@ -108,10 +109,15 @@ static void round_trip(void **state)
             t_commit(&want);
         }
     }
+    /* timestamps from the ends of the range (imports may say anything) */
+    slog_sample(l, 9, INT64_MAX, 1);
+    t_sample(&want, 9, INT64_MAX, 1);
+    slog_sample(l, 9, INT64_MIN, 2);
+    t_sample(&want, 9, INT64_MIN, 2);
     assert_int_equal(slog_flush(l), 0);
     slog_close(l, 0);
     replay("rt", &got, &st);
-    assert_int_equal(st.replayed_samples, 20000);
+    assert_int_equal(st.replayed_samples, 20002);
     assert_int_equal(st.torn_bytes, 0);
     assert_string_equal(got.data, want.data);
     buf_free(&want);

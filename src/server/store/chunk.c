@@ -9,6 +9,11 @@
  *       rows holding special values, (row, 8 raw bytes) each, then the
  *       integers of the other rows
  *     2 xor: 8 raw bytes, then a varint XOR with the previous value per row
+ *     3 sparse: varint count of runs, the runs' lengths (present rows
+ *       first, then absent, alternating), then the rows present as a column
+ *       of type 1 or 2. Series of one group that do not share timestamps
+ *       (each GPU pushed on its own clock) leave most cells absent, which
+ *       type 1 stores as specials of 9 bytes each (issue 18, defect 14).
  * Fixed decimals are how sensors report (temperatures, watts with three
  * decimals, counters), and their deltas are tiny where Gorilla's XOR of the
  * same doubles is not. */
@@ -183,6 +188,46 @@ done:
     return rc;
 }
 
+static void encode_dense(const double *col, size_t n, struct buf *out);
+
+/* Type 3, when it is shorter than the absent cells as specials. */
+static int encode_sparse(const double *col, size_t n, size_t absent, struct buf *out)
+{
+    struct buf runs, sparse;
+    double *present = xmalloc((n - absent) * sizeof(double));
+    size_t np = 0, nruns = 0;
+
+    buf_init(&runs, 0);
+    for (size_t i = 0; i < n;) {
+        int want_absent = nruns % 2; /* runs alternate, present first */
+        size_t j = i;
+        for (; j < n && chunk_is_absent(col[j]) == want_absent; j++)
+            if (!want_absent)
+                present[np++] = col[j];
+        varint_put(&runs, j - i);
+        nruns++;
+        i = j;
+    }
+    buf_init(&sparse, 0);
+    buf_putc(&sparse, 3);
+    varint_put(&sparse, nruns);
+    buf_append(&sparse, runs.data, runs.len);
+    encode_dense(present, np, &sparse);
+    int rc = -1;
+    struct buf plain;
+    buf_init(&plain, 0);
+    encode_dense(col, n, &plain);
+    if (sparse.len < plain.len) {
+        buf_append(out, sparse.data, sparse.len);
+        rc = 0;
+    }
+    buf_free(&plain);
+    buf_free(&sparse);
+    buf_free(&runs);
+    free(present);
+    return rc;
+}
+
 static void encode_column(const double *col, size_t n, struct buf *out)
 {
     size_t absent = 0;
@@ -193,6 +238,14 @@ static void encode_column(const double *col, size_t n, struct buf *out)
         buf_putc(out, 0);
         return;
     }
+    if (absent && encode_sparse(col, n, absent, out) == 0)
+        return;
+    encode_dense(col, n, out);
+}
+
+/* Type 1, else type 2. */
+static void encode_dense(const double *col, size_t n, struct buf *out)
+{
     if (encode_decimal(col, n, out) == 0)
         return;
     buf_putc(out, 2);
@@ -261,6 +314,47 @@ void chunk_data_free(struct chunk_data *c)
     memset(c, 0, sizeof(*c));
 }
 
+static int decode_column(struct vin *r, double *col, size_t n, char *err, size_t errlen);
+
+/* Type 3: the runs, then the present rows as a dense column. */
+static int decode_sparse(struct vin *r, double *col, size_t n, char *err, size_t errlen)
+{
+    uint64_t nruns = varint_get(r), np = 0, total = 0;
+    const unsigned char *runs = r->p;
+
+    if (r->bad || nruns > n + 1) { /* + 1: a first run of no present rows */
+        snprintf(err, errlen, "bad sparse column");
+        return -1;
+    }
+    for (uint64_t k = 0; k < nruns && !r->bad; k++) {
+        uint64_t len = varint_get(r);
+        if (len > n - total) {
+            r->bad = 1;
+            break;
+        }
+        total += len;
+        np += k % 2 ? 0 : len;
+    }
+    if (r->bad || total != n || r->p >= r->end || (*r->p != 1 && *r->p != 2)) {
+        snprintf(err, errlen, "bad sparse column runs");
+        return -1;
+    }
+    double *present = xmalloc((np ? np : 1) * sizeof(double));
+    if (decode_column(r, present, np, err, errlen) < 0) {
+        free(present);
+        return -1;
+    }
+    struct vin rr = {runs, r->end, 0};
+    size_t row = 0, p = 0;
+    for (uint64_t k = 0; k < nruns; k++) {
+        uint64_t len = varint_get(&rr);
+        for (uint64_t i = 0; i < len; i++, row++)
+            col[row] = k % 2 ? chunk_absent() : present[p++];
+    }
+    free(present);
+    return 0;
+}
+
 static int decode_column(struct vin *r, double *col, size_t n, char *err, size_t errlen)
 {
     if (r->p >= r->end) {
@@ -268,6 +362,8 @@ static int decode_column(struct vin *r, double *col, size_t n, char *err, size_t
         return -1;
     }
     int type = *r->p++;
+    if (type == 3)
+        return decode_sparse(r, col, n, err, errlen);
     if (type == 0) {
         for (size_t i = 0; i < n; i++)
             col[i] = chunk_absent();

@@ -117,13 +117,14 @@ void slog_group(struct slog *l, uint64_t id, const char *job, const char *instan
     buf_free(&p);
 }
 
-void slog_series(struct slog *l, uint64_t id, const char *key, size_t key_len)
+void slog_series(struct slog *l, uint64_t id, uint64_t group_id, const char *key, size_t key_len)
 {
     struct buf p;
 
     end_run(l);
     buf_init(&p, 0);
     varint_put(&p, id);
+    varint_put(&p, group_id);
     buf_append(&p, key, key_len);
     frame(l, R_SERIES, p.data, p.len);
     buf_free(&p);
@@ -146,7 +147,8 @@ void slog_sample(struct slog *l, uint64_t id, int64_t ts_ms, double value)
     int is_int = integral(value, &iv);
 
     varint_put(&l->run, zigzag((int64_t)(id - l->run_id)) << 1 | (uint64_t)is_int);
-    varint_put(&l->run, zigzag(ts_ms - l->run_ts));
+    /* unsigned: imported timestamps may be anything */
+    varint_put(&l->run, zigzag((int64_t)((uint64_t)ts_ms - (uint64_t)l->run_ts)));
     if (is_int) {
         varint_put(&l->run, zigzag(iv));
     } else {
@@ -192,7 +194,7 @@ static int decode_samples(const unsigned char *p, size_t len, const struct slog_
     for (uint64_t i = 0; i < n; i++) {
         uint64_t head = varint_get(&in);
         id += (uint64_t)unzigzag(head >> 1);
-        ts += unzigzag(varint_get(&in));
+        ts = (int64_t)((uint64_t)ts + (uint64_t)unzigzag(varint_get(&in))); /* wraps, as written */
         double v;
         if (head & 1) {
             v = (double)unzigzag(varint_get(&in));
@@ -249,9 +251,10 @@ int slog_decode_record(int type, const unsigned char *p, size_t len, const struc
         return 0;
     case R_SERIES:
         id = varint_get(&in);
+        a = varint_get(&in);
         if (in.bad)
             return -1;
-        ops->series(arg, id, (const char *)in.p, (size_t)(in.end - in.p));
+        ops->series(arg, id, a, (const char *)in.p, (size_t)(in.end - in.p));
         return 0;
     case R_SAMPLES:
         return decode_samples(p, len, ops, arg, samples);

@@ -21,7 +21,7 @@ struct slog;
 /* What a replay hands back, record by record, in the order written. */
 struct slog_ops {
     void (*group)(void *arg, uint64_t id, const char *job, const char *instance);
-    void (*series)(void *arg, uint64_t id, const char *key, size_t key_len);
+    void (*series)(void *arg, uint64_t id, uint64_t group_id, const char *key, size_t key_len);
     void (*sample)(void *arg, uint64_t id, int64_t ts_ms, double value);
     void (*seal)(void *arg, uint64_t group_id, int which);
     void (*commit)(void *arg);
@@ -51,7 +51,7 @@ uint64_t slog_segment(const struct slog *l);
 
 /* Records, buffered until slog_flush. */
 void slog_group(struct slog *l, uint64_t id, const char *job, const char *instance);
-void slog_series(struct slog *l, uint64_t id, const char *key, size_t key_len);
+void slog_series(struct slog *l, uint64_t id, uint64_t group_id, const char *key, size_t key_len);
 void slog_sample(struct slog *l, uint64_t id, int64_t ts_ms, double value);
 void slog_seal(struct slog *l, uint64_t group_id, int which);
 void slog_commit(struct slog *l);

@@ -469,7 +469,7 @@ void tsdb_stats(struct tsdb *db, struct tsdb_stats *st)
     st->series = db->nseries;
     uint64_t h = 0;
     for (size_t i = 0; i < db->ngroups; i++)
-        h += db->groups[i]->head[TSDB_RAW].nrows * db->groups[i]->head[TSDB_RAW].ncols;
+        h += db->groups[i]->head[TSDB_RAW].filled;
     st->head_samples = h;
     if (db->log) {
         struct slog_stats ls;

@@ -47,6 +47,7 @@ struct series {
 struct head {
     uint64_t gen; /* changes whenever columns are dropped */
     size_t nrows, cap, ncols, colcap;
+    size_t filled; /* cells holding a value (the rest are absent) */
     int64_t *ts;
     uint64_t *ids;
     double **vals;

@@ -34,6 +34,7 @@ static void head_clear(struct head *h)
         free(h->vals[c]);
     h->nrows = 0;
     h->ncols = 0;
+    h->filled = 0;
     h->gen++;
 }
 
@@ -99,11 +100,28 @@ static size_t head_row(struct head *h, int64_t ts)
     return lo;
 }
 
+static void cell_set(struct head *h, size_t c, size_t r, double v)
+{
+    h->filled += chunk_is_absent(h->vals[c][r]);
+    h->vals[c][r] = v;
+}
+
 static void head_set(struct head *h, uint64_t id, int64_t ts, double v)
 {
     size_t c = head_col(h, id);
     size_t r = head_row(h, ts);
-    h->vals[c][r] = v;
+    cell_set(h, c, r, v);
+}
+
+/* A raw head is sealed once its columns hold head_rows values on average:
+ * series of one group that do not share timestamps (each GPU pushed on its
+ * own clock) make more rows than values per column, and the seal splits
+ * them sparse (chunk.c, type 3). Eight times the rows at most bounds its
+ * memory. */
+static int head_full(const struct tsdb *db, const struct head *h)
+{
+    return h->nrows >= db->cfg.head_rows &&
+           (h->filled >= db->cfg.head_rows * h->ncols || h->nrows >= 8 * db->cfg.head_rows);
 }
 
 /* Encodes h as a pending chunk of group g and empties h. */
@@ -113,6 +131,7 @@ static void head_copy(struct head *dst, const struct head *src)
     tsdb_head_free(dst);
     dst->nrows = dst->cap = src->nrows;
     dst->ncols = dst->colcap = src->ncols;
+    dst->filled = src->filled;
     dst->ts = xmalloc((src->nrows ? src->nrows : 1) * sizeof(int64_t));
     memcpy(dst->ts, src->ts, src->nrows * sizeof(int64_t));
     dst->ids = xmalloc((src->ncols ? src->ncols : 1) * sizeof(uint64_t));
@@ -129,23 +148,21 @@ static uint64_t cur_seg(const struct tsdb *db)
     return db->log ? slog_segment(db->log) : 0;
 }
 
-void tsdb_seal(struct tsdb *db, struct group *g, struct head *h, int tier)
+/* Encodes columns [c0, c0 + ncols) of h as one pending chunk of g. */
+static void add_pending(struct tsdb *db, struct group *g, const struct head *h, int tier,
+                        uint64_t seg, size_t c0, size_t ncols)
 {
     struct chunk_data cd;
     struct pending *p;
+    size_t nrows = h->nrows;
 
-    if (!h->nrows)
-        return;
-    int ooo = h == &g->ooo;
-    if (db->log && !db->replaying)
-        slog_seal(db->log, g->id, ooo ? SLOG_OOO : tier);
-    cd.nrows = h->nrows;
-    cd.ncols = h->ncols;
+    cd.nrows = nrows;
+    cd.ncols = ncols;
     cd.ts = h->ts;
-    cd.series = h->ids;
-    cd.values = xmalloc((cd.nrows * cd.ncols != 0 ? cd.nrows * cd.ncols : 1) * sizeof(double));
-    for (size_t c = 0; c < h->ncols; c++)
-        memcpy(cd.values + c * cd.nrows, h->vals[c], cd.nrows * sizeof(double));
+    cd.series = h->ids + c0;
+    cd.values = xmalloc((nrows && ncols ? nrows * ncols : 1) * sizeof(double));
+    for (size_t c = 0; c < ncols; c++)
+        memcpy(cd.values + c * nrows, h->vals[c0 + c], nrows * sizeof(double));
     if (db->npend == db->pend_cap) {
         db->pend_cap = db->pend_cap ? db->pend_cap * 2 : 32;
         db->pend = xrealloc(db->pend, db->pend_cap * sizeof(*db->pend));
@@ -155,21 +172,42 @@ void tsdb_seal(struct tsdb *db, struct group *g, struct head *h, int tier)
     buf_init(&p->data, 0);
     if (chunk_encode(&cd, db->cfg.zstd_level, &p->data) < 0) {
         log_error("tsdb: cannot encode a chunk of %s/%s; %zu samples dropped", g->job,
-                  g->instance, cd.nrows * cd.ncols);
+                  g->instance, nrows * ncols);
         buf_free(&p->data);
-        free(cd.values);
-        head_clear(h);
-        return;
+    } else {
+        p->grp = g->id;
+        p->tier = tier;
+        p->seg = seg;
+        p->tmin = h->ts[0];
+        p->tmax = h->ts[nrows - 1];
+        p->rows = nrows;
+        p->cols = ncols;
+        db->npend++;
     }
-    p->grp = g->id;
-    p->tier = tier;
-    p->seg = ooo ? g->ooo_seg : tier == TSDB_RAW ? g->raw_seg : cur_seg(db);
-    p->tmin = h->ts[0];
-    p->tmax = h->ts[h->nrows - 1];
-    p->rows = cd.nrows;
-    p->cols = cd.ncols;
-    db->npend++;
     free(cd.values);
+}
+
+/* All of h, in chunks a reader accepts (CHUNK_MAX_VALUES values each): a
+ * target of 50,000 series would make one it refuses. */
+static void add_pieces(struct tsdb *db, struct group *g, const struct head *h, int tier,
+                       uint64_t seg, size_t nrows, size_t ncols)
+{
+    size_t per = CHUNK_MAX_VALUES / nrows;
+    if (!per)
+        per = 1;
+    for (size_t c = 0; c < ncols; c += per)
+        add_pending(db, g, h, tier, seg, c, ncols - c < per ? ncols - c : per);
+}
+
+void tsdb_seal(struct tsdb *db, struct group *g, struct head *h, int tier)
+{
+    if (!h->nrows)
+        return;
+    int ooo = h == &g->ooo;
+    if (db->log && !db->replaying)
+        slog_seal(db->log, g->id, ooo ? SLOG_OOO : tier);
+    uint64_t seg = ooo ? g->ooo_seg : tier == TSDB_RAW ? g->raw_seg : cur_seg(db);
+    add_pieces(db, g, h, tier, seg, h->nrows, h->ncols);
     /* recent windows (alert rules) keep reading from memory after a seal */
     if (h == &g->head[TSDB_RAW])
         head_copy(&g->prev_raw, h);
@@ -241,8 +279,31 @@ static struct group *group_get(struct tsdb *db, const char *job, const char *ins
     return g;
 }
 
-/* A new series: id 0 takes the next one (a replay passes the logged one). */
-static struct series *series_new(struct tsdb *db, const char *key, size_t len, uint64_t id)
+/* The group of a series with neither job nor instance (imports, pushes):
+ * the store finds the series that share timestamps itself (issue 18,
+ * defect 14). A new one joins the group of the sample before it in its
+ * batch when that has the same timestamp and no job or instance either
+ * (the metrics of one GPU come together, each GPU maybe on its own clock),
+ * else it founds one, named after it. A replay passes the logged group. */
+static struct group *cohort(struct tsdb *db, uint64_t id, const struct series *peer,
+                            uint64_t grp_id)
+{
+    struct group *g = grp_id ? tsdb_group_by_id(db, grp_id) : NULL;
+    char name[32];
+
+    if (g)
+        return g;
+    if (peer && !tsdb_label_of(peer, "job") && !tsdb_label_of(peer, "instance"))
+        return peer->grp;
+    snprintf(name, sizeof(name), "~s%llu", (unsigned long long)id); /* "~" starts no name */
+    return group_get(db, "", name);
+}
+
+/* A new series: id 0 takes the next one (a replay passes the logged one,
+ * and its group). peer: the series of the sample before it in its batch,
+ * when that has the same timestamp. */
+static struct series *series_new(struct tsdb *db, const char *key, size_t len, uint64_t id,
+                                 const struct series *peer, uint64_t grp_id)
 {
     if (len > MAX_KEY)
         return NULL;
@@ -252,23 +313,21 @@ static struct series *series_new(struct tsdb *db, const char *key, size_t len, u
         tsdb_series_free(s);
         return NULL;
     }
-    const char *job = tsdb_label_of(s, "job"), *inst = tsdb_label_of(s, "instance");
-    /* series without job and instance (imports) are grouped by metric name,
-     * so unrelated series do not share one sparse head */
-    s->grp = job || inst ? group_get(db, job ? job : "", inst ? inst : "")
-                         : group_get(db, "", s->lab.name);
     s->id = id ? id : db->next_series_id;
-    if (s->id >= db->next_series_id)
-        db->next_series_id = s->id + 1;
     if (s->id < db->by_id_cap && db->by_id[s->id]) {
         tsdb_series_free(s); /* a damaged log naming an id twice */
         return NULL;
     }
+    if (s->id >= db->next_series_id)
+        db->next_series_id = s->id + 1;
+    const char *job = tsdb_label_of(s, "job"), *inst = tsdb_label_of(s, "instance");
+    s->grp = job || inst ? group_get(db, job ? job : "", inst ? inst : "")
+                         : cohort(db, s->id, peer, grp_id);
     tsdb_add_member(s->grp, s);
     tsdb_series_index(db, s);
     push((void ***)&db->new_series, &db->nnew_series, &db->new_series_cap, s);
     if (db->log && !db->replaying)
-        slog_series(db->log, s->id, s->key, len);
+        slog_series(db->log, s->id, s->grp->id, s->key, len);
     return s;
 }
 
@@ -286,7 +345,7 @@ static void append_one(struct tsdb *db, struct series *s, int64_t ts, double v)
             g->ooo_seg = cur_seg(db);
         head_set(&g->ooo, s->id, ts, v);
     } else {
-        if (!db->replaying && h->nrows >= db->cfg.head_rows && ts > h->ts[h->nrows - 1])
+        if (!db->replaying && head_full(db, h) && ts > h->ts[h->nrows - 1])
             tsdb_seal(db, g, h, TSDB_RAW);
         if (!h->nrows) {
             g->head_opened_ms = now_wall_ms();
@@ -297,7 +356,7 @@ static void append_one(struct tsdb *db, struct series *s, int64_t ts, double v)
             s->raw_gen = h->gen + 1; /* +1: a zeroed series never looks cached */
         }
         size_t row = head_row(h, ts); /* may grow every column: before indexing */
-        h->vals[s->raw_col][row] = v;
+        cell_set(h, s->raw_col, row, v);
     }
     if (ts >= s->last_ts) {
         s->last_ts = ts;
@@ -342,6 +401,8 @@ static void log_flush(struct tsdb *db)
 size_t tsdb_append(struct tsdb *db, const struct tsdb_sample *smp, size_t n)
 {
     size_t stored = 0;
+    struct series *prev = NULL;
+    int64_t prev_ts = 0;
 
     int64_t latest = db->cfg.max_future_ms > 0 ? now_wall_ms() + db->cfg.max_future_ms : INT64_MAX;
 
@@ -353,9 +414,12 @@ size_t tsdb_append(struct tsdb *db, const struct tsdb_sample *smp, size_t n)
         }
         struct series *s = tsdb_series_find(db, smp[i].key, smp[i].key_len);
         if (!s)
-            s = series_new(db, smp[i].key, smp[i].key_len, 0);
+            s = series_new(db, smp[i].key, smp[i].key_len, 0,
+                           prev && prev_ts == smp[i].ts_ms ? prev : NULL, 0);
         if (!s)
             continue;
+        prev = s;
+        prev_ts = smp[i].ts_ms;
         append_one(db, s, smp[i].ts_ms, smp[i].value);
         if (db->log)
             slog_sample(db->log, s->id, smp[i].ts_ms, smp[i].value);
@@ -553,12 +617,12 @@ static void replay_group(void *arg, uint64_t id, const char *job, const char *in
     push((void ***)&db->new_groups, &db->nnew_groups, &db->new_groups_cap, g);
 }
 
-static void replay_series(void *arg, uint64_t id, const char *key, size_t len)
+static void replay_series(void *arg, uint64_t id, uint64_t gid, const char *key, size_t len)
 {
     struct tsdb *db = arg;
     if (!id || tsdb_series_find(db, key, len))
         return; /* committed before the crash */
-    series_new(db, key, len, id);
+    series_new(db, key, len, id, NULL, gid);
 }
 
 static void replay_sample(void *arg, uint64_t id, int64_t ts, double v)
