@@ -3,7 +3,11 @@
 # 2 s. One nginx serves a real agent's /metrics body (8 fake H100s) on 500
 # loopback ports, so each "agent" costs the machine nothing but its bytes;
 # the server's CPU is measured over MEASURE seconds (default 30).
-# usage: bench/scrape_500_agents.sh [agents]   (needs scripts/deps.sh bench)
+# VictoriaMetrics (-promscrape.config, the same targets and interval) runs
+# beside it when installed (VM=0: not), and both RSS are compared per
+# active series: measure past the 5 minutes after which heads seal to see
+# the steady state (MEASURE=330).
+# usage: [MEASURE=s] [VM=0] bench/scrape_500_agents.sh [agents]   (needs scripts/deps.sh bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,14 +65,33 @@ done | while read -r body; do
     curl -fsS "${H[@]}" -o /dev/null -H 'Content-Type: application/json' --data "$body" \
         http://127.0.0.1:$sp/api/v1/servers
 done
+vm_pid=
+if [ "${VM:-1}" = 1 ] && command -v victoria-metrics > /dev/null; then
+    vp=$((16000 + RANDOM % 4000))
+    {
+        echo "scrape_configs:"
+        echo "  - job_name: sim"
+        echo "    scrape_interval: 2s"
+        echo "    static_configs:"
+        echo "      - targets:"
+        for i in $(seq 0 $((n - 1))); do echo "        - 127.0.0.1:$((base + i))"; done
+    } > "$work/vm-scrape.yml"
+    victoria-metrics -httpListenAddr=127.0.0.1:$vp -storageDataPath="$work/vm" \
+        -promscrape.config="$work/vm-scrape.yml" -retentionPeriod=1d > "$work/vm.log" 2>&1 &
+    vm_pid=$!
+    pids+=($vm_pid)
+    wait_http http://127.0.0.1:$vp/health
+fi
 sleep 12 # first scrapes spread over the interval, backfill attempts done
 appended() { curl -fsS "${H[@]}" http://127.0.0.1:$sp/metrics | awk '$1 == "gpufleet_server_samples_appended_total" { print $2 }'; }
 c0=$(cpu_of $spid); s0=$(appended); t0=$(date +%s.%N)
+[ -n "$vm_pid" ] && v0=$(cpu_of $vm_pid)
 sleep "$secs"
 c1=$(cpu_of $spid); s1=$(appended); t1=$(date +%s.%N)
+[ -n "$vm_pid" ] && v1=$(cpu_of $vm_pid) && vrss=$(awk '/^VmRSS/ {print $2}' /proc/$vm_pid/status)
 up=$(curl -fsS "${H[@]}" http://127.0.0.1:$sp/api/v1/targets | jq '[.targets[] | select(.up)] | length')
 rss=$(awk '/^VmRSS/ {print $2}' /proc/$spid/status)
-curl -fsS "${H[@]}" http://127.0.0.1:$sp/metrics | grep -E '^gpufleet_server_(ingest|write|head)' || true
+curl -fsS "${H[@]}" http://127.0.0.1:$sp/metrics | grep -E '^gpufleet_server_(ingest|write|head|sample_log|series)' || true
 curl -fsS "${H[@]}" http://127.0.0.1:$sp/api/v1/targets | jq -c '[.targets[] | select(.up | not) | {instance, last_error}] | .[:3]'
 curl -fsS "${H[@]}" http://127.0.0.1:$sp/api/v1/targets | jq -c '[.targets[].last_duration_s] | (add / length) as $avg | {avg_scrape_s: $avg, max: max}'
 curl -fsSG "${H[@]}" http://127.0.0.1:$sp/api/v1/export --data-urlencode 'match=up{server="sim-007"}' --data-urlencode "start=$(( $(date +%s) - 20 ))" | awk '{print $NF}' | tr '\n' ' '; echo
@@ -78,3 +101,11 @@ awk -v c=$((c1 - c0)) -v hz=$hz -v a=$t0 -v b=$t1 -v s0=$s0 -v s1=$s1 -v up=$up 
     cores = (c / hz) / (b - a)
     printf "server CPU: %.2f cores (target < 1); samples stored: %.0f/s (expected %.0f/s); targets up: %d/%d; RSS %d MB\n",
         cores, (s1 - s0) / (b - a), n * '"$series"' / 2, up, n, rss / 1024 }'
+if [ -n "$vm_pid" ]; then
+    vseries=$(curl -fsS http://127.0.0.1:$vp/api/v1/status/tsdb 2>/dev/null | jq -r '.data.totalSeries // empty' || true)
+    [ -n "$vseries" ] || vseries=$((n * series))
+    awk -v c=$((v1 - v0)) -v hz=$hz -v a=$t0 -v b=$t1 -v rss=$vrss -v grss=$rss -v gs=$((n * series)) -v vs=$vseries 'BEGIN {
+        printf "VictoriaMetrics beside it: CPU %.2f cores, RSS %d MB, %d series\n", (c / hz) / (b - a), rss / 1024, vs
+        printf "RSS per active series: gpufleet %.0f bytes, VictoriaMetrics %.0f bytes (ratio %.2f; target <= 1)\n",
+            grss * 1024 / gs, rss * 1024 / vs, (grss / gs) / (rss / vs) }'
+fi

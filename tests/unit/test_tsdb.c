@@ -561,6 +561,54 @@ static void own_timestamps_stored_dense(void **state)
     assert_true(own * 100 <= dense * 135);
 }
 
+static long count_chunks(const char *name, const char *where)
+{
+    char path[128], sql[256];
+    sqlite3 *c;
+    sqlite3_stmt *st;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM chunks WHERE %s", where);
+    assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(c, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+    return n;
+}
+
+/* Roll-up heads are sealed every 5 minutes (memory holds minutes of them,
+ * not an hour) and the small chunks of a complete hour are merged into one
+ * without changing a point. */
+static void rollups_compacted(void **state)
+{
+    (void)state;
+    struct tsdb *db = open_at("compact.db", 120);
+    const char *k[3] = {"c{instance=\"h\",job=\"j\",n=\"1\"}", "c{instance=\"h\",job=\"j\",n=\"2\"}",
+                        "c{instance=\"h\",job=\"j\",n=\"3\"}"};
+    for (int i = 0; i < 3 * 360; i++) /* 3 hours every 10 s */
+        for (int j = 0; j < 3; j++)
+            append(db, k[j], T0 + i * 10000LL, (i % 37) * (j + 1));
+    assert_int_equal(tsdb_commit(db, T0 + 1800000), 0); /* nothing complete yet */
+    struct tsdb_point *before, *after;
+    uint64_t id = id_of(db, "c{n=\"2\"}");
+    long n = tsdb_points(db, id, TSDB_1M, T0, T0 + 3 * 3600000LL, &before);
+    assert_true(n >= 175);
+    long small = count_chunks("compact.db", "tier = 1");
+    assert_true(small >= 30); /* 36 of 5 rows */
+    assert_int_equal(tsdb_commit(db, T0 + 5 * 3600000LL), 0);
+    long merged = count_chunks("compact.db", "tier = 1");
+    print_message("1-minute chunks: %ld sealed, %ld after compaction\n", small, merged);
+    assert_true(merged <= 4);
+    assert_int_equal(tsdb_points(db, id, TSDB_1M, T0, T0 + 3 * 3600000LL, &after), n);
+    assert_memory_equal(before, after, (size_t)n * sizeof(*before));
+    free(before);
+    free(after);
+    tsdb_close(db);
+    if (getenv("GF_KEEP"))
+        assert_int_equal(system("cp /tmp/gf-tsdb-*/compact.db /tmp/gf/compact.db"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -574,6 +622,7 @@ int main(void)
         cmocka_unit_test(crash_replay),
         cmocka_unit_test(failed_commit_keeps_series),
         cmocka_unit_test(own_timestamps_stored_dense),
+        cmocka_unit_test(rollups_compacted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

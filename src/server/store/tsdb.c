@@ -20,6 +20,11 @@
 
 const int64_t TIER_RES_MS[TSDB_TIERS] = {0, 60000, 3600000};
 const size_t TIER_ROWS[TSDB_TIERS] = {0, 60, 24};
+/* Roll-up heads held an hour (6 statistics x 60 rows) and a day (x 24) of
+ * every series in memory: 4 of the 6.5 KB a series cost (issue 18, memory
+ * per series). Sealed after 5 minutes and 1 hour, and merged by
+ * tsdb_compact into chunks of TIER_ROWS once their window is complete. */
+const size_t TIER_SEAL_ROWS[TSDB_TIERS] = {0, 5, 1};
 
 static const struct db_migration tsdb_steps[] = {
     {"series and chunks",
@@ -275,6 +280,9 @@ struct group *tsdb_group_new(struct tsdb *db, uint64_t id, const char *job, cons
 {
     struct group *g = xcalloc(1, sizeof(*g));
     g->id = id;
+    g->head[TSDB_RAW].first_cap = db->cfg.head_rows;
+    for (int t = 1; t < TSDB_TIERS; t++)
+        g->head[t].first_cap = TIER_SEAL_ROWS[t] + 1;
     g->job = xstrdup(job);
     g->instance = xstrdup(inst);
     group_index(db, g);

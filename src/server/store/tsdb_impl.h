@@ -15,7 +15,8 @@
 #define NSTAT 6 /* roll-up columns per series: min max sum count last inc */
 enum { ST_MIN, ST_MAX, ST_SUM, ST_COUNT, ST_LAST, ST_INC };
 extern const int64_t TIER_RES_MS[TSDB_TIERS];
-extern const size_t TIER_ROWS[TSDB_TIERS]; /* rows per roll-up chunk */
+extern const size_t TIER_ROWS[TSDB_TIERS];      /* rows of a compacted roll-up chunk */
+extern const size_t TIER_SEAL_ROWS[TSDB_TIERS]; /* rows a roll-up head is sealed at */
 #define MAX_KEY 16384
 #define READERS_KEPT 8
 
@@ -48,6 +49,8 @@ struct head {
     uint64_t gen; /* changes whenever columns are dropped */
     size_t nrows, cap, ncols, colcap;
     size_t filled; /* cells holding a value (the rest are absent) */
+    size_t first_cap; /* rows allocated at first (0: 16): what the head
+                       * holds when sealed, so none go unused */
     int64_t *ts;
     uint64_t *ids;
     double **vals;
@@ -61,6 +64,7 @@ struct group {
     struct head prev_raw; /* the raw head sealed last, kept for recent reads */
     int64_t head_opened_ms;
     uint64_t raw_seg, ooo_seg; /* sample log segments the heads opened in */
+    int64_t compacted_ms[TSDB_TIERS]; /* roll-up windows before this are merged */
     int64_t last_ts;
     struct series **members;
     size_t nmembers, cap;
@@ -107,6 +111,7 @@ struct tsdb {
     int replaying;     /* seals come from the log's records, not from fullness */
     int log_failing;   /* the last flush failed (logged once) */
     int64_t last_retention_ms;
+    int64_t last_compact_ms;
     pthread_mutex_t readers_lock; /* guards idle */
     struct reader **idle;         /* connections ready for a query */
     size_t nidle;
@@ -145,6 +150,11 @@ void tsdb_seal_all(struct tsdb *db);
 long tsdb_replay(struct tsdb *db, char *err, size_t errlen);
 /* Closes s's open roll-up bucket of tier into its head. */
 void tsdb_acc_emit(struct tsdb *db, struct series *s, int tier);
+
+/* ---- tsdb_compact.c ---- */
+/* Merges the small roll-up chunks of complete windows, for at most
+ * budget_ms. Writer thread, without the lock (SQLite only). */
+void tsdb_compact(struct tsdb *db, int64_t now_ms, int64_t budget_ms);
 
 /* ---- tsdb_read.c: pooled read connections ---- */
 struct reader *tsdb_reader_open(struct tsdb *db);

@@ -75,7 +75,7 @@ static size_t head_row(struct head *h, int64_t ts)
     if (h->nrows && ts == h->ts[h->nrows - 1])
         return h->nrows - 1;
     if (h->nrows == h->cap)
-        head_grow(h, h->cap ? h->cap * 2 : 16);
+        head_grow(h, h->cap ? h->cap * 2 : h->first_cap ? h->first_cap : 16);
     if (!h->nrows || ts > h->ts[h->nrows - 1]) {
         h->ts[h->nrows] = ts;
         return h->nrows++;
@@ -117,11 +117,14 @@ static void head_set(struct head *h, uint64_t id, int64_t ts, double v)
  * series of one group that do not share timestamps (each GPU pushed on its
  * own clock) make more rows than values per column, and the seal splits
  * them sparse (chunk.c, type 3). Eight times the rows at most bounds its
- * memory. */
+ * memory; a head at least half full is sealed at head_rows. */
 static int head_full(const struct tsdb *db, const struct head *h)
 {
+    /* mostly dense (a series that appeared late, or stopped): sealed at
+     * head_rows, as its memory was allocated for */
     return h->nrows >= db->cfg.head_rows &&
-           (h->filled >= db->cfg.head_rows * h->ncols || h->nrows >= 8 * db->cfg.head_rows);
+           (h->filled >= db->cfg.head_rows * h->ncols || h->filled * 2 >= h->nrows * h->ncols ||
+            h->nrows >= 8 * db->cfg.head_rows);
 }
 
 /* Encodes h as a pending chunk of group g and empties h. */
@@ -224,7 +227,7 @@ void tsdb_acc_emit(struct tsdb *db, struct series *s, int tier)
 
     if (!a->has)
         return;
-    if (!db->replaying && h->nrows >= TIER_ROWS[tier] && a->bucket > h->ts[h->nrows - 1])
+    if (!db->replaying && h->nrows >= TIER_SEAL_ROWS[tier] && a->bucket > h->ts[h->nrows - 1])
         tsdb_seal(db, g, h, tier);
     for (int k = 0; k < NSTAT; k++)
         head_set(h, (s->id << 3) | (uint64_t)k, a->bucket, a->st[k]);
@@ -572,6 +575,10 @@ int tsdb_commit(struct tsdb *db, int64_t now_ms)
     if (now_ms - db->last_retention_ms > 60000) {
         db->last_retention_ms = now_ms;
         retention(db, now_ms);
+    }
+    if (rc == 0 && now_ms - db->last_compact_ms > 60000) {
+        db->last_compact_ms = now_ms;
+        tsdb_compact(db, now_ms, 200);
     }
     return rc;
 }
