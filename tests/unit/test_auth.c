@@ -12,7 +12,6 @@
 #define T0 1795000000000LL
 #define PW "a-long-secret-pass"
 
-static char dir[64];
 
 /* The server's defaults (its settings table) for the auth module. */
 static void defaults(struct auth_config *c)
@@ -34,27 +33,11 @@ static struct auth *open_auth(struct auth_config *cfg)
         def.session_max_ms = 600000;
         cfg = &def;
     }
-    snprintf(path, sizeof(path), "%s/auth.db", dir);
+    snprintf(path, sizeof(path), "%s/auth.db", tmpdir);
     struct auth *a = auth_open(path, cfg, err, sizeof(err));
     if (!a)
         fail_msg("open: %s", err);
     return a;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/gf-auth-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[128];
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd);
 }
 
 static void cookie_and_bearer_parsing(void **state)
@@ -313,7 +296,7 @@ static void audit_rows(void **state)
     char path[128], err[256];
     (void)state;
 
-    snprintf(path, sizeof(path), "%s/audit.db", dir);
+    snprintf(path, sizeof(path), "%s/audit.db", tmpdir);
     struct audit *au = audit_open(path, 30, err, sizeof(err));
     assert_non_null(au);
     int64_t now = 1795000000000LL;
@@ -372,11 +355,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cookie_and_bearer_parsing),
         cmocka_unit_test(names_and_password_policy),
-        cmocka_unit_test_setup_teardown(login_backoff_and_sessions, setup, teardown),
-        cmocka_unit_test_setup_teardown(tokens, setup, teardown),
-        cmocka_unit_test_setup_teardown(cache_follows_changes, setup, teardown),
-        cmocka_unit_test_setup_teardown(last_admin_and_proxy_users, setup, teardown),
-        cmocka_unit_test_setup_teardown(audit_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(login_backoff_and_sessions, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(tokens, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(cache_follows_changes, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(last_admin_and_proxy_users, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(audit_rows, tmpdir_setup, tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

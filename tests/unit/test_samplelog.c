@@ -12,23 +12,6 @@
 #include "../../src/lib/buf.h"
 #include "../../src/server/store/samplelog.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/gf-slog-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[128];
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd);
-}
 
 /* The replay written out as text, one line per record. */
 static void t_group(void *arg, uint64_t id, const char *job, const char *inst)
@@ -60,7 +43,7 @@ static const struct slog_ops OPS = {t_group, t_series, t_sample, t_seal, t_commi
 static struct slog *open_log(const char *sub)
 {
     char path[128], err[256];
-    snprintf(path, sizeof(path), "%s/%s", dir, sub);
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, sub);
     struct slog *l = slog_open(path, err, sizeof(err));
     if (!l)
         fail_msg("%s", err);
@@ -140,7 +123,7 @@ static void torn_tail(void **state)
         assert_int_equal(slog_flush(l), 0); /* one record each */
     }
     slog_close(l, 0);
-    snprintf(path, sizeof(path), "%s/torn/%016llu.seg", dir, 1ULL);
+    snprintf(path, sizeof(path), "%s/torn/%016llu.seg", tmpdir, 1ULL);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(truncate(path, sb.st_size - 3), 0);
@@ -160,7 +143,7 @@ static void torn_tail(void **state)
     buf_free(&got);
 
     /* a flipped byte inside a record is found by the check */
-    snprintf(path, sizeof(path), "%s/torn/%016llu.seg", dir, 2ULL);
+    snprintf(path, sizeof(path), "%s/torn/%016llu.seg", tmpdir, 2ULL);
     int fd = open(path, O_RDWR);
     assert_true(fd >= 0);
     assert_int_equal(pwrite(fd, "\xff", 1, 10), 1);
@@ -213,5 +196,5 @@ int main(void)
         cmocka_unit_test(torn_tail),
         cmocka_unit_test(rotate_and_drop),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

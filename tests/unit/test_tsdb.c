@@ -13,7 +13,6 @@
 
 #define T0 1795000020000LL /* a minute boundary: 1795000020000 % 60000 == 0 */
 
-static char dir[64];
 
 static struct tsdb *open_db(void)
 {
@@ -25,27 +24,11 @@ static struct tsdb *open_db(void)
     /* retention is the server's setting (15 d raw, 90 d 1 m by default) */
     cfg.retention_ms[TSDB_RAW] = 15LL * 86400000;
     cfg.retention_ms[TSDB_1M] = 90LL * 86400000;
-    snprintf(path, sizeof(path), "%s/tsdb.db", dir);
+    snprintf(path, sizeof(path), "%s/tsdb.db", tmpdir);
     struct tsdb *db = tsdb_open(path, &cfg, err, sizeof(err));
     if (!db)
         fail_msg("open: %s", err);
     return db;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/gf-tsdb-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[128];
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd);
 }
 
 static void append(struct tsdb *db, const char *key, int64_t ts, double v)
@@ -281,7 +264,7 @@ static void far_future_refused(void **state)
     struct tsdb_config cfg;
     tsdb_config_defaults(&cfg);
     cfg.max_future_ms = 600000;
-    snprintf(path, sizeof(path), "%s/future.db", dir);
+    snprintf(path, sizeof(path), "%s/future.db", tmpdir);
     struct tsdb *db = tsdb_open(path, &cfg, err, sizeof(err));
     assert_non_null(db);
     const char *k = "f{instance=\"h:1\",job=\"x\"}";
@@ -310,7 +293,7 @@ static void query_budget(void **state)
     struct tsdb_config cfg;
     tsdb_config_defaults(&cfg);
     cfg.query_budget_ms = 1;
-    snprintf(path, sizeof(path), "%s/budget.db", dir);
+    snprintf(path, sizeof(path), "%s/budget.db", tmpdir);
     struct tsdb *db = tsdb_open(path, &cfg, err, sizeof(err));
     assert_non_null(db);
     struct tsdb_sample *batch = calloc(30000, sizeof(*batch));
@@ -342,7 +325,7 @@ static struct tsdb *open_at(const char *name, size_t head_rows)
     struct tsdb_config cfg;
     tsdb_config_defaults(&cfg);
     cfg.head_rows = head_rows;
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
     struct tsdb *db = tsdb_open(path, &cfg, err, sizeof(err));
     if (!db)
         fail_msg("open %s: %s", path, err);
@@ -351,6 +334,22 @@ static struct tsdb *open_at(const char *name, size_t head_rows)
 
 static const char *CK[3] = {"a{instance=\"h\",job=\"j\",n=\"1\"}", "a{instance=\"h\",job=\"j\",n=\"2\"}",
                             "a{instance=\"h\",job=\"j\",n=\"3\"}"};
+
+/* One number from a query of the database tmpdir/name. */
+static long sql_number(const char *name, const char *sql)
+{
+    char path[128];
+    sqlite3 *c;
+    sqlite3_stmt *st;
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(c, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+    return n;
+}
 
 /* What a kill -9 leaves: the child stores and exits without closing. */
 static void crash_after(void (*work)(struct tsdb *db))
@@ -393,20 +392,6 @@ static long raw_points(struct tsdb *db, const char *key, struct tsdb_point **p)
     return tsdb_points(db, id_of(db, sel), TSDB_RAW, T0 - 60000, T0 + 3600000, p);
 }
 
-static long stored_rows(void)
-{
-    char path[128];
-    sqlite3 *c;
-    sqlite3_stmt *st;
-    snprintf(path, sizeof(path), "%s/crash.db", dir);
-    assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(c, "SELECT sum(nrows) FROM chunks WHERE tier = 0", -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long n = (long)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(c);
-    return n;
-}
 
 /* kill -9 loses nothing the store had taken: the sample log brings back the
  * heads that were only in memory (raw, out of order, a series made after
@@ -438,11 +423,12 @@ static void crash_replay(void **state)
     tsdb_close(db);
     /* rows 0-29 committed before the kill, 30-42 and the out-of-order one
      * after the replay: none twice */
-    assert_int_equal(stored_rows(), 30 + 13 + 1);
+    assert_int_equal(sql_number("crash.db", "SELECT sum(nrows) FROM chunks WHERE tier = 0"),
+                     30 + 13 + 1);
 
     /* a clean close leaves no log behind; a second crash replays again */
     char cmd[256];
-    snprintf(cmd, sizeof(cmd), "test -z \"$(ls %s/crash.db-samples)\"", dir);
+    snprintf(cmd, sizeof(cmd), "test -z \"$(ls %s/crash.db-samples)\"", tmpdir);
     assert_int_equal(system(cmd), 0);
     crash_after(second_life);
     db = open_at("crash.db", 10);
@@ -462,7 +448,7 @@ static void failed_commit_keeps_series(void **state)
     char path[128];
     sqlite3 *other;
     struct tsdb *db = open_at("locked.db", 10);
-    snprintf(path, sizeof(path), "%s/locked.db", dir);
+    snprintf(path, sizeof(path), "%s/locked.db", tmpdir);
     assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
     assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
     for (int i = 0; i < 12; i++)
@@ -487,21 +473,6 @@ static void failed_commit_keeps_series(void **state)
     tsdb_close(db);
 }
 
-static long chunk_bytes(const char *name)
-{
-    char path[128];
-    sqlite3 *c;
-    sqlite3_stmt *st;
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(c, "SELECT sum(length(data)) FROM chunks WHERE tier = 0",
-                                        -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long n = (long)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(c);
-    return n;
-}
 
 /* 8 GPUs x 4 metrics x 1200 samples, once as one scrape group sharing
  * timestamps, once without job/instance where every GPU has its own clock
@@ -554,28 +525,14 @@ static void own_timestamps_stored_dense(void **state)
     (void)state;
     store_shape("dense.db", 0);
     store_shape("own.db", 1);
-    long dense = chunk_bytes("dense.db"), own = chunk_bytes("own.db");
+    const char *bytes = "SELECT sum(length(data)) FROM chunks WHERE tier = 0";
+    long dense = sql_number("dense.db", bytes), own = sql_number("own.db", bytes);
     print_message("raw chunk bytes: shared timestamps %ld, own timestamps %ld\n", dense, own);
     /* every GPU's own timestamps are information the shared clock lacks:
      * 1.26 times the bytes here (they were 2 to 4 times) */
     assert_true(own * 100 <= dense * 135);
 }
 
-static long count_chunks(const char *name, const char *where)
-{
-    char path[128], sql[256];
-    sqlite3 *c;
-    sqlite3_stmt *st;
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM chunks WHERE %s", where);
-    assert_int_equal(sqlite3_open(path, &c), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(c, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long n = (long)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(c);
-    return n;
-}
 
 /* Roll-up heads are sealed every 5 minutes (memory holds minutes of them,
  * not an hour) and the small chunks of a complete hour are merged into one
@@ -594,10 +551,10 @@ static void rollups_compacted(void **state)
     uint64_t id = id_of(db, "c{n=\"2\"}");
     long n = tsdb_points(db, id, TSDB_1M, T0, T0 + 3 * 3600000LL, &before);
     assert_true(n >= 175);
-    long small = count_chunks("compact.db", "tier = 1");
+    long small = sql_number("compact.db", "SELECT count(*) FROM chunks WHERE tier = 1");
     assert_true(small >= 30); /* 36 of 5 rows */
     assert_int_equal(tsdb_commit(db, T0 + 5 * 3600000LL), 0);
-    long merged = count_chunks("compact.db", "tier = 1");
+    long merged = sql_number("compact.db", "SELECT count(*) FROM chunks WHERE tier = 1");
     print_message("1-minute chunks: %ld sealed, %ld after compaction\n", small, merged);
     assert_true(merged <= 4);
     assert_int_equal(tsdb_points(db, id, TSDB_1M, T0, T0 + 3 * 3600000LL, &after), n);
@@ -605,8 +562,6 @@ static void rollups_compacted(void **state)
     free(before);
     free(after);
     tsdb_close(db);
-    if (getenv("GF_KEEP"))
-        assert_int_equal(system("cp /tmp/gf-tsdb-*/compact.db /tmp/gf/compact.db"), 0);
 }
 
 int main(void)
@@ -624,5 +579,5 @@ int main(void)
         cmocka_unit_test(own_timestamps_stored_dense),
         cmocka_unit_test(rollups_compacted),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -36,6 +37,26 @@ static inline char *fixture(const char *rel, size_t *len)
     if (len)
         *len = (size_t)n;
     return data;
+}
+
+
+/* A fresh folder for a group's files: cmocka's group setup and teardown
+ * (tmpdir_setup, tmpdir_teardown), its path in tmpdir. */
+static char tmpdir[64];
+
+static inline int tmpdir_setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/gf-test-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static inline int tmpdir_teardown(void **state)
+{
+    char cmd[128];
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+    return system(cmd);
 }
 
 #endif

@@ -54,32 +54,6 @@ static size_t uniq(void *v, size_t n, size_t size, int (*cmp)(const void *, cons
     return w;
 }
 
-static size_t find_i64(const int64_t *a, size_t n, int64_t x)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static size_t find_u64(const uint64_t *a, size_t n, uint64_t x)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* The union of the parts' rows and columns; a later part wins a cell. */
 static void merge(const struct parts *p, struct chunk_data *out)
 {
@@ -105,11 +79,15 @@ static void merge(const struct parts *p, struct chunk_data *out)
     for (size_t i = 0; i < p->n; i++) {
         const struct chunk_data *c = &p->cd[i];
         for (size_t col = 0; col < c->ncols; col++) {
-            size_t oc = find_u64(out->series, out->ncols, c->series[col]);
+            /* both are in the union: bsearch finds them */
+            const uint64_t *sp = bsearch(&c->series[col], out->series, out->ncols,
+                                         sizeof(*out->series), cmp_u64);
+            size_t oc = (size_t)(sp - out->series);
             for (size_t r = 0; r < c->nrows; r++) {
                 double v = c->values[col * c->nrows + r];
+                const int64_t *tp = bsearch(&c->ts[r], out->ts, out->nrows, sizeof(*out->ts), cmp_i64);
                 if (!chunk_is_absent(v))
-                    out->values[oc * out->nrows + find_i64(out->ts, out->nrows, c->ts[r])] = v;
+                    out->values[oc * out->nrows + (size_t)(tp - out->ts)] = v;
             }
         }
     }
