@@ -115,8 +115,8 @@ static void head_set(struct head *h, uint64_t id, int64_t ts, double v)
 
 /* A raw head is sealed once its columns hold head_rows values on average:
  * series of one group that do not share timestamps (each GPU pushed on its
- * own clock) make more rows than values per column, and the seal splits
- * them sparse (chunk.c, type 3). Eight times the rows at most bounds its
+ * own clock) make more rows than values per column, which the chunk
+ * stores sparse (chunk.c, type 3). Eight times the rows at most bounds its
  * memory; a head at least half full is sealed at head_rows. */
 static int head_full(const struct tsdb *db, const struct head *h)
 {
@@ -127,7 +127,6 @@ static int head_full(const struct tsdb *db, const struct head *h)
             h->nrows >= 8 * db->cfg.head_rows);
 }
 
-/* Encodes h as a pending chunk of group g and empties h. */
 /* dst becomes a copy of src's rows (dst's old contents freed). */
 static void head_copy(struct head *dst, const struct head *src)
 {
