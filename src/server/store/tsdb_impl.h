@@ -109,7 +109,9 @@ struct tsdb {
     size_t grp_by_id_cap;
     struct slog *log;  /* NULL: no sample log (its directory failed) */
     int replaying;     /* seals come from the log's records, not from fullness */
-    int log_failing;   /* the last flush failed (logged once) */
+    int log_failing;   /* a flush failed in the last minute */
+    uint64_t log_failures;
+    int64_t log_failed_ms, log_failure_logged_ms;
     int64_t last_retention_ms;
     int64_t last_compact_ms;
     pthread_mutex_t readers_lock; /* guards idle */

@@ -384,20 +384,32 @@ static void append_one(struct tsdb *db, struct series *s, int64_t ts, double v)
     acc_feed(db, s, TSDB_1M, ts, st);
 }
 
+/* Writes the log's buffered records. On a full disk some writes still fit
+ * (a page with room) and most do not: a failure is logged once a minute at
+ * most, with how many there were, and recovery once writes have gone
+ * through for 10 s. */
 static void log_flush(struct tsdb *db)
 {
     if (!db->log)
         return;
     if (slog_flush(db->log) < 0) {
-        if (!db->log_failing)
-            log_error("tsdb: cannot write the sample log: %s; samples since are in memory only"
-                      " until their chunks are written", strerror(errno));
+        int64_t now = now_mono_ns() / 1000000;
+        db->log_failures++;
+        db->log_failed_ms = now;
+        if (!db->log_failing || now - db->log_failure_logged_ms >= 60000) {
+            log_error("tsdb: cannot write the sample log: %s (%llu failed writes); samples since"
+                      " are in memory only until their chunks are written", strerror(errno),
+                      (unsigned long long)db->log_failures);
+            db->log_failure_logged_ms = now;
+        }
         db->log_failing = 1;
         return;
     }
-    if (db->log_failing)
-        log_info("tsdb: the sample log is written again");
-    db->log_failing = 0;
+    if (db->log_failing && now_mono_ns() / 1000000 - db->log_failed_ms >= 10000) {
+        log_warn("tsdb: the sample log is written again");
+        db->log_failing = 0;
+        db->log_failures = 0;
+    }
 }
 
 size_t tsdb_append(struct tsdb *db, const struct tsdb_sample *smp, size_t n)
