@@ -33,7 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT
 log() { echo "$(date +%T) $*" | tee -a "$work/soak.log"; }
-wait_http() { for _ in $(seq 1 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+source bench/lib.sh
 PY=/usr/bin/python3
 
 # the data folder on a tmpfs of its own, so filling it fills nothing else
@@ -80,15 +80,7 @@ done
 curl -fsS "http://127.0.0.1:$base_a/metrics" -o "$work/metrics"
 cp "$work/metrics" "$work/good"
 base_t=$((26000 + RANDOM % 2000))
-{
-    echo "daemon off; worker_processes 1; pid $work/nginx.pid; error_log $work/nginx.err;"
-    echo "worker_rlimit_nofile 8192; events { worker_connections 4096; }"
-    echo "http { access_log off; keepalive_requests 100000;"
-    for t in client_body proxy fastcgi uwsgi scgi; do echo "${t}_temp_path $work;"; done
-    echo "server {"
-    for i in $(seq 0 $((targets - 1))); do echo "listen 127.0.0.1:$((base_t + i));"; done
-    echo "location = /metrics { alias $work/metrics; default_type text/plain; } } }"
-} > "$work/nginx.conf"
+nginx_targets_conf "$work" $base_t $targets > "$work/nginx.conf"
 nginx -p "$work" -c "$work/nginx.conf" &
 pids+=($!)
 wait_http "http://127.0.0.1:$base_t/metrics"

@@ -19,9 +19,8 @@ work=$(mktemp -d /tmp/gf-bench-500.XXXXXX)
 chmod 755 "$work"
 pids=()
 trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
-wait_http() { for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+source bench/lib.sh
 hz=$(getconf CLK_TCK)
-cpu_of() { awk '{print $14 + $15}' /proc/$1/stat; }
 
 # one real agent body
 ap=$((10000 + RANDOM % 5000))
@@ -37,15 +36,7 @@ gzip -1 -k "$work/metrics"
 series=$(grep -vc '^#' "$work/metrics")
 
 base=$((21000 + RANDOM % 10000)) # below the ephemeral range (32768+)
-{
-    echo "daemon off; worker_processes 1; pid $work/nginx.pid; error_log $work/nginx.err;"
-    echo "worker_rlimit_nofile 4096; events { worker_connections 2048; }"
-    echo "http { access_log off; keepalive_requests 100000;"
-    for t in client_body proxy fastcgi uwsgi scgi; do echo "${t}_temp_path $work;"; done
-    echo "server {"
-    for i in $(seq 0 $((n - 1))); do echo "listen 127.0.0.1:$((base + i));"; done
-    echo "location = /metrics { alias $work/metrics; default_type text/plain; gzip_static on; } } }"
-} > "$work/nginx.conf"
+nginx_targets_conf "$work" $base $n "gzip_static on;" > "$work/nginx.conf"
 nginx -p "$work" -c "$work/nginx.conf" &
 pids+=($!)
 wait_http http://127.0.0.1:$base/metrics

@@ -22,8 +22,7 @@ work=$(mktemp -d /tmp/gf-bench-store.XXXXXX)
 pids=()
 trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
 port() { echo $((20000 + RANDOM % 20000)); }
-wait_http() { for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+source bench/lib.sh
 now_s() { date +%s.%N; }
 
 t0=$(( ($(date +%s) - 7 * 3600) * 1000 ))

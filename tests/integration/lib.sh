@@ -69,6 +69,18 @@ start_agent() {
     wait_http "$AGENT_URL/healthz"
 }
 
+# poll_metrics URL FILE TRIES GREP_ARGS...: fetches URL into FILE every
+# 0.1 s until grep GREP_ARGS FILE matches, TRIES times at most; 0 or 1.
+poll_metrics() {
+    local url=$1 file=$2 tries=$3
+    shift 3
+    for _ in $(seq 1 "$tries"); do
+        curl -fsS "$url" -o "$file" && grep -q "$@" "$file" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # metric_value TEXT_FILE PREFIX: value of the first line starting with PREFIX.
 metric_value() {
     awk -v p="$2" 'index($0, p) == 1 { print $NF; exit }' "$1"

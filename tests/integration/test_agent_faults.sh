@@ -37,12 +37,8 @@ ok "lost GPU marked, the other three go on"
 
 # the GPU comes back (a reset): sampled again within a few seconds, counted (issue 18, 16)
 printf 'gpu h100 count=4\n' > "$WORK/lost.scenario"
-for _ in $(seq 1 80); do
-    curl -fsS "$AGENT_URL/metrics" -o "$WORK/back.txt"
-    grep -q '^gpufleet_gpu_lost{gpu="2",.*} 0$' "$WORK/back.txt" && break
-    sleep 0.1
-done
-grep -q '^gpufleet_gpu_lost{gpu="2",.*} 0$' "$WORK/back.txt" || fail "gpu 2 still lost after it came back"
+poll_metrics "$AGENT_URL/metrics" "$WORK/back.txt" 80 '^gpufleet_gpu_lost{gpu="2",.*} 0$' \
+    || fail "gpu 2 still lost after it came back"
 sleep 0.5
 curl -fsS "$AGENT_URL/metrics" -o "$WORK/back.txt"
 [ "$(grep -c '^DCGM_FI_DEV_GPU_UTIL{' "$WORK/back.txt")" = 4 ] || fail "gpu 2 not sampled again"

@@ -55,12 +55,8 @@ grep -q "$WORK/hang: statvfs did not answer" "$WORK/ag.log" || fail "not logged"
 ok "a hung mount is reported stale; the sampler and the GPU figures go on"
 
 rm -f "$WORK/flag" # it answers again
-for _ in $(seq 1 50); do
-    curl -fsS "$AGENT_URL/metrics" -o "$WORK/m3.txt"
-    grep -qF "$sel 0" "$WORK/m3.txt" && break
-    sleep 0.2
-done
-grep -qF "$sel 0" "$WORK/m3.txt" || fail "the mount stayed stale after it answered"
+poll_metrics "$AGENT_URL/metrics" "$WORK/m3.txt" 100 -F "$sel 0" \
+    || fail "the mount stayed stale after it answered"
 grep -q "node_filesystem_size_bytes{device=\"Hang\",fstype=\"fuse\",mountpoint=\"$WORK/hang\"} 4096000" "$WORK/m3.txt" \
     || fail "the mount's figures did not come back"
 ok "the mount is sampled again once it answers"

@@ -54,21 +54,19 @@ struct slog {
 
 static void frame(struct slog *l, int type, const void *payload, size_t len)
 {
-    unsigned char hdr[HEADER + 1];
+    unsigned char hdr[HEADER] = {0};
     uint32_t n = (uint32_t)len + 1;
-    struct buf body;
+    size_t at = l->out.len;
 
-    buf_init(&body, 0);
-    buf_putc(&body, (char)type);
-    buf_append(&body, payload, len);
-    uint32_t check = (uint32_t)hash_bytes(body.data, body.len);
-    for (int i = 0; i < 4; i++) {
-        hdr[i] = (unsigned char)(n >> (8 * i));
-        hdr[4 + i] = (unsigned char)(check >> (8 * i));
-    }
+    /* the body goes straight into the output; its check is filled after */
     buf_append(&l->out, hdr, HEADER);
-    buf_append(&l->out, body.data, body.len);
-    buf_free(&body);
+    buf_putc(&l->out, (char)type);
+    buf_append(&l->out, payload, len);
+    uint32_t check = (uint32_t)hash_bytes(l->out.data + at + HEADER, n);
+    for (int i = 0; i < 4; i++) {
+        l->out.data[at + i] = (char)(n >> (8 * i));
+        l->out.data[at + 4 + i] = (char)(check >> (8 * i));
+    }
 }
 
 /* Closes the open samples run into a record. */
