@@ -183,6 +183,14 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/snapshot", handle_snapshot, ROUTE_TOKEN, NULL, NULL},
     {"GET", "/api/v1/history", handle_history, ROUTE_NEEDS_TOKEN, NULL, NULL},
     {"GET", "/healthz", handle_healthz, ROUTE_OPEN, NULL, NULL},
+    {"GET", "/api/v1/engine", api_engine_info, ROUTE_NEEDS_TOKEN, NULL, NULL},
+    {"GET", "/api/v1/engine/ports", api_engine_ports, ROUTE_NEEDS_TOKEN, NULL, NULL},
+    {"GET", "/api/v1/engine/containers", api_engine_list, ROUTE_NEEDS_TOKEN, NULL, NULL},
+    {"POST", "/api/v1/engine/containers", api_engine_create, ROUTE_NEEDS_TOKEN, NULL, NULL},
+    {"GET", "/api/v1/engine/containers/{id}", api_engine_inspect, ROUTE_NEEDS_TOKEN, NULL, NULL},
+    {"DELETE", "/api/v1/engine/containers/{id}", api_engine_remove, ROUTE_NEEDS_TOKEN, NULL, NULL},
+    {"GET", "/api/v1/engine/containers/{id}/stats", api_engine_stats, ROUTE_NEEDS_TOKEN, NULL, NULL},
+    {"POST", "/api/v1/engine/containers/{id}/{action}", api_engine_action, ROUTE_NEEDS_TOKEN, NULL, NULL},
 };
 
 struct http_server *api_start(struct agent_app *app, char *err, size_t errlen)
@@ -194,7 +202,9 @@ struct http_server *api_start(struct agent_app *app, char *err, size_t errlen)
         .authorize = authorize,
         .app = app,
         .max_body_bytes = 64 * 1024,
-        .threads = 2,
+        /* engine calls wait (a stop's grace period): more threads so
+         * scrapes are not queued behind them */
+        .threads = 4,
     };
     return http_start(&cfg, err, errlen);
 }

@@ -11,10 +11,13 @@
 #include "options.h"
 #include "snapshot.h"
 
+struct engine;
+
 struct agent_app {
     const struct agent_options *opts;
     struct snapshot_store *store;
     struct history *hist;
+    struct engine *engine; /* the host's container engine */
     int64_t started_ms;
 };
 
@@ -28,6 +31,17 @@ struct history_params {
 int api_parse_history_params(const char *since, const char *until, int64_t now_ms,
                              int64_t keep_ms, struct history_params *p, const char **field,
                              char *err, size_t errlen);
+
+/* Container engine routes (api_engine.c): the server's control of the
+ * host's containers, behind the agent's token. */
+void api_engine_info(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_list(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_create(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_inspect(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_stats(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_action(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_remove(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_ports(void *app, struct http_request *req, struct http_response *resp);
 
 /* Starts serving app on opts->listen. NULL with err on failure. */
 struct http_server *api_start(struct agent_app *app, char *err, size_t errlen);

@@ -4,12 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "../lib/config.h"
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
 #include "../lib/signals.h"
 #include "../lib/now.h"
+
 #include "api.h"
+#include "engine.h"
 #include "history.h"
 #include "options.h"
 #include "sampler.h"
@@ -109,6 +113,7 @@ int main(int argc, char **argv)
     struct sampler *sampler = NULL;
     struct http_server *http = NULL;
     struct agent_app app;
+    struct engine *engine = NULL;
     sigset_t sigs;
     char err[512];
     int rc = 1;
@@ -124,11 +129,13 @@ int main(int argc, char **argv)
     /* handle termination in this thread only; every thread inherits the mask */
     signals_block_termination(&sigs);
 
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
     hist = history_new(opts.history_minutes * 60000LL, opts.interval_ms);
     sampler = sampler_start(&opts, &store, hist, 1);
     if (!sampler)
         goto fail;
-    app = (struct agent_app){.opts = &opts, .store = &store, .hist = hist,
+    engine = engine_new(opts.engine_socket, opts.cdi_dirs, opts.workspace_root);
+    app = (struct agent_app){.opts = &opts, .store = &store, .hist = hist, .engine = engine,
                              .started_ms = now_wall_ms()};
     http = api_start(&app, err, sizeof(err));
     if (!http) {
@@ -144,6 +151,8 @@ fail:
     http_stop(http);
     sampler_stop(sampler);
     history_free(hist);
+    engine_free(engine);
+    curl_global_cleanup();
     snapshot_store_free(&store);
     agent_options_free(&opts);
     return rc;

@@ -31,6 +31,9 @@ static const struct config_key keys[] = {
     {"proc_root", STR(proc_root, 4096), "/", "proc-root", 0, "read /proc and /sys under this folder (tests point it at fixtures)"},
     {"fs_timeout_ms", INT(fs_timeout_ms, 10, 60000), "1000", "fs-timeout", 0, "a mount whose statvfs takes longer is reported stale (gpufleet_filesystem_stale) and skipped until it answers"},
     {"log_level", STR(log_level, 16), "info", "log-level", 0, "debug, info, warn or error"},
+    {"engine_socket", STR(engine_socket, 4096), "/var/run/docker.sock", "engine-socket", 0, "the container engine's API socket: Docker's, or Podman's (podman system service)"},
+    {"cdi_dirs", STR(cdi_dirs, 4096), "/etc/cdi:/var/run/cdi", "cdi-dirs", 0, "colon-separated folders of CDI specs: where Podman finds NVIDIA GPUs (nvidia-ctk cdi generate)"},
+    {"workspace_root", STR(workspace_root, 4096), "/var/lib/gpufleet-agent/workspaces", "workspace-root", 0, "each owner's workspace folder is made here and mounted at /workspace in their containers"},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -62,6 +65,9 @@ void agent_options_free(struct agent_options *o)
     free(o->hostname);
     free(o->proc_root);
     free(o->log_level);
+    free(o->engine_socket);
+    free(o->cdi_dirs);
+    free(o->workspace_root);
     if (o->token) {
         explicit_bzero(o->token, strlen(o->token));
         free(o->token);

@@ -21,6 +21,9 @@ struct agent_options {
     char *proc_root;       /* "/" normally; tests point it at a fixture tree */
     int64_t fs_timeout_ms; /* a mount's statvfs taking longer is reported stale */
     char *log_level;       /* debug, info, warn, error */
+    char *engine_socket;   /* the container engine's API socket */
+    char *cdi_dirs;        /* colon-separated folders of CDI specs (Podman GPUs) */
+    char *workspace_root;  /* owners' workspaces, mounted at /workspace */
     /* derived, not settings */
     char *token;           /* contents of token_file, trimmed */
 };

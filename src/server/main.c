@@ -21,6 +21,7 @@
 #include "audit.h"
 #include "auth.h"
 #include "cli.h"
+#include "containers.h"
 #include "fleet.h"
 #include "settings.h"
 #include "options.h"
@@ -233,6 +234,12 @@ static int open_databases(struct server_app *app)
     snprintf(app->db_path, sizeof(app->db_path), "%s/tsdb.db", o->data_dir);
     if (!(app->db = tsdb_open(app->db_path, &tc, err, sizeof(err))))
         goto fail;
+    struct ctr_config cc;
+    if (ctr_config_from(o, &cc, err, sizeof(err)) < 0)
+        goto fail;
+    snprintf(path, sizeof(path), "%s/containers.db", o->data_dir);
+    if (!(app->ctr = ctr_open(path, app, &cc, err, sizeof(err))))
+        goto fail;
     return 0;
 fail:
     log_error("%s", err);
@@ -294,6 +301,7 @@ static void stop_all(struct server_app *app, struct http_server *http)
 {
     ws_hub_close(app->hub); /* its sockets belong to the HTTP server */
     http_stop(http);
+    ctr_close(app->ctr); /* its reconcile loop reads the registry and the fleet */
     alerts_stop(app->alerts);
     scraper_stop(app->scraper);
     ingest_stop(app->in); /* its hook pushes to the fleet and the hub: free them after */
@@ -343,7 +351,7 @@ static int serve(int argc, char **argv)
         log_error("ui_dir: %s", err);
         goto fail;
     }
-    if (start_pipeline(&app) < 0 || start_alerts(&app, cert != NULL) < 0)
+    if (start_pipeline(&app) < 0 || start_alerts(&app, cert != NULL) < 0 || ctr_start(app.ctr) < 0)
         goto fail;
     http = api_start(&app, cert, key, err, sizeof(err));
     if (!http) {

@@ -65,6 +65,16 @@ static const struct config_key keys[] = {
     {"alert_history_days", INT(alert_history_days, 1, 36500), "90", NULL, 0, "how long resolved alerts and notification logs are kept"},
     {"alert_group_wait_ms", INT(alert_group_wait_ms, 0, 3600000), "10000", NULL, 0, "wait after a group's first alert for others"},
     {"alert_group_interval_ms", INT(alert_group_interval_ms, 0, 86400000), "60000", NULL, 0, "least time between two notifications of a group"},
+    {"container_port_range", STR(container_port_range, 32), "20000-29999", NULL, 0, "host ports handed out to container ports, LOW-HIGH"},
+    {"container_host_ip", STR(container_host_ip, 63), "0.0.0.0", NULL, 0, "address containers' host ports are bound to on their host"},
+    {"container_default_cpus", INT(container_default_cpus, 1, 4096), "2", NULL, 0, "CPU cores of a container that asks for none"},
+    {"container_default_memory_mib", INT(container_default_memory_mib, 6, 16LL << 20), "8192", NULL, 0, "memory limit of a container that asks for none"},
+    {"container_placement", STR(container_placement, 16), "binpack", NULL, 0, "automatic placement: binpack (fill the fullest host that fits) or spread (the emptiest)"},
+    {"container_reconcile_ms", INT(container_reconcile_ms, 200, 600000), "5000", NULL, 0, "how often the ledgers are compared with every host's engine"},
+    {"quota_containers", INT(quota_containers, 0, 1000000), "20", NULL, 0, "containers per user (admins have no quota)"},
+    {"quota_gpus", INT(quota_gpus, 0, 100000), "8", NULL, 0, "GPUs a user's containers may hold"},
+    {"quota_cpus", INT(quota_cpus, 0, 1000000), "64", NULL, 0, "CPU cores a user's running containers may have"},
+    {"quota_memory_mib", INT(quota_memory_mib, 0, 1LL << 32), "262144", NULL, 0, "memory a user's running containers may have"},
     {"alert_repeat_interval_ms", INT(alert_repeat_interval_ms, 1000, 30LL * 86400000), "14400000", NULL, 0, "a firing group is notified again this often"},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -94,6 +104,9 @@ void server_options_free(struct server_options *o)
     free(o->alert_rules_file);
     free(o->alert_group_by);
     free(o->ui_dir);
+    free(o->container_port_range);
+    free(o->container_host_ip);
+    free(o->container_placement);
     memset(o, 0, sizeof(*o));
 }
 

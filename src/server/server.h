@@ -42,6 +42,10 @@ struct server_options {
     int64_t alert_eval_interval_ms, alert_default_rules;
     int64_t alert_group_wait_ms, alert_group_interval_ms, alert_repeat_interval_ms, alert_history_days;
     char *alert_rules_file, *alert_group_by;
+    /* containers (docs/containers.md) */
+    char *container_port_range, *container_host_ip, *container_placement;
+    int64_t container_default_cpus, container_default_memory_mib, container_reconcile_ms;
+    int64_t quota_containers, quota_gpus, quota_cpus, quota_memory_mib;
 };
 
 struct remote_write;
@@ -51,6 +55,7 @@ struct alerts;
 struct ws_hub;
 struct fleet;
 struct ratelimit;
+struct ctr;
 
 struct server_app {
     struct server_options *opts;
@@ -65,6 +70,7 @@ struct server_app {
     struct ws_hub *hub; /* browsers on /api/v1/live */
     struct fleet *fleet; /* live state for the UI, fed by the store writer */
     struct ratelimit *limits; /* requests per caller */
+    struct ctr *ctr;          /* containers and their ledgers */
     char db_path[4096];
     int64_t started_ms;
 };

@@ -88,6 +88,14 @@ json_t *api_body_json(struct http_request *req, struct http_response *resp);
 int64_t api_path_id(const char *s, struct http_response *resp);
 
 /* Resource handlers. */
+void api_containers_list(void *app, struct http_request *req, struct http_response *resp);
+void api_containers_create(void *app, struct http_request *req, struct http_response *resp);
+void api_containers_get(void *app, struct http_request *req, struct http_response *resp);
+void api_containers_stats(void *app, struct http_request *req, struct http_response *resp);
+void api_containers_action(void *app, struct http_request *req, struct http_response *resp);
+void api_containers_delete(void *app, struct http_request *req, struct http_response *resp);
+void api_containers_unmanaged(void *app, struct http_request *req, struct http_response *resp);
+void api_gpus(void *app, struct http_request *req, struct http_response *resp);
 void api_servers_list(void *app, struct http_request *req, struct http_response *resp);
 void api_servers_create(void *app, struct http_request *req, struct http_response *resp);
 void api_servers_get(void *app, struct http_request *req, struct http_response *resp);

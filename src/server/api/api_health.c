@@ -4,6 +4,7 @@
 
 #include "../../lib/expo.h"
 #include "../../lib/now.h"
+#include "../containers.h"
 #include "../remote_write.h"
 #include "api.h"
 
@@ -96,6 +97,8 @@ void api_metrics(void *appv, struct http_request *req, struct http_response *res
             "Requests retried after a 5xx, a 429 or a connection error.", (double)rs.retries);
     }
     expo_writer_free(&w);
+    if (app->ctr)
+        ctr_metrics(app->ctr, &resp->body);
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 

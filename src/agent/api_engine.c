@@ -1,0 +1,106 @@
+/* The agent's container routes: the server (holding the agent's token)
+ * drives the host's engine through them. Validation is the shared
+ * ctrspec's, so a body the server would refuse is refused here too. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "engine.h"
+#include "ports.h"
+
+static void reply(struct http_response *resp, int status, json_t *out, const struct errinfo *e)
+{
+    if (!out) {
+        http_error(resp, e->status ? e->status : 500, e->code ? e->code : "internal",
+                   e->field[0] ? e->field : NULL, "%s", e->message);
+        return;
+    }
+    char *text = json_dumps(out, JSON_COMPACT);
+    resp->status = status;
+    resp->content_type = "application/json";
+    buf_puts(&resp->body, text ? text : "null");
+    buf_putc(&resp->body, '\n');
+    free(text);
+    json_decref(out);
+}
+
+static void reply_rc(struct http_response *resp, int rc, const struct errinfo *e)
+{
+    reply(resp, 200, rc < 0 ? NULL : json_pack("{s:b}", "ok", 1), e);
+}
+
+/* ?unmanaged=1: the server says an admin asked to act on a container
+ * gpufleet did not make */
+static int allow_unmanaged(struct http_request *req)
+{
+    const char *v = http_query(req, "unmanaged");
+    return v && !strcmp(v, "1");
+}
+
+void api_engine_info(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    (void)req;
+    reply(resp, 200, engine_info(app->engine, &e), &e);
+}
+
+void api_engine_ports(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    (void)req;
+    reply(resp, 200, ports_listening(app->opts->proc_root), NULL);
+}
+
+void api_engine_list(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    (void)req;
+    reply(resp, 200, engine_list(app->engine, &e), &e);
+}
+
+void api_engine_create(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    struct ctrspec s;
+    json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
+    json_t *out = NULL;
+
+    if (ctrspec_parse(body, CTRSPEC_AGENT, &s, &e) == 0)
+        out = engine_create(app->engine, &s, &e);
+    ctrspec_free(&s);
+    json_decref(body);
+    reply(resp, 201, out, &e);
+}
+
+void api_engine_inspect(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    reply(resp, 200, engine_inspect(app->engine, req->params[0], &e), &e);
+}
+
+void api_engine_stats(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    reply(resp, 200, engine_stats(app->engine, req->params[0], &e), &e);
+}
+
+void api_engine_action(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    int rc = engine_action(app->engine, req->params[0], req->params[1], allow_unmanaged(req), &e);
+    reply_rc(resp, rc, &e);
+}
+
+void api_engine_remove(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    int rc = engine_remove(app->engine, req->params[0], allow_unmanaged(req), &e);
+    reply_rc(resp, rc, &e);
+}

@@ -1,0 +1,70 @@
+/* The host's container engine: a Docker Engine API client over the
+ * engine's unix socket (Docker, or Podman through its compat API and, for
+ * creates, its libpod API, which takes CDI GPU devices). API version pinned
+ * at 1.41. The agent acts on containers only when the server asks. */
+#ifndef GF_ENGINE_H
+#define GF_ENGINE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "../lib/ctrspec.h"
+#include "../lib/errinfo.h"
+
+#define ENGINE_API "v1.41"
+#define ENGINE_LIBPOD "v4.0.0"
+/* labels of the containers gpufleet made */
+#define ENGINE_LABEL_MANAGED "gpufleet.managed"
+#define ENGINE_LABEL_OWNER "gpufleet.owner"
+#define ENGINE_LABEL_ID "gpufleet.id"
+
+struct engine;
+
+/* An engine client on socket_path (none answering is not an error here).
+ * cdi_dirs: colon-separated folders of CDI specs; workspace_root: where
+ * the owners' workspaces are made. Free with engine_free. */
+struct engine *engine_new(const char *socket_path, const char *cdi_dirs,
+                          const char *workspace_root);
+void engine_free(struct engine *e);
+
+/* What the engine is: {"engine":"docker"|"podman","version","api_version",
+ * "gpu_requests":"nvidia"|"cdi"|"none","gpu_detail","cdi_devices":[...]}.
+ * New reference, or NULL with e (502: the engine does not answer). */
+json_t *engine_info(struct engine *eng, struct errinfo *e);
+
+/* Every container of the engine, compact: [{"id","name","image","state",
+ * "status","managed","owner","gf_id","gpus","ports","created"}]. */
+json_t *engine_list(struct engine *eng, struct errinfo *e);
+
+/* Creates (not starts) a container as s says. {"id":ENGINE_ID}, or NULL
+ * with e (409 when the engine refuses: name taken, no such image, no CDI
+ * spec for the GPUs asked). */
+json_t *engine_create(struct engine *eng, const struct ctrspec *s, struct errinfo *e);
+
+/* start, stop or restart. Containers gpufleet did not make are refused
+ * (403) unless allow_unmanaged. 0 or -1 with e. */
+int engine_action(struct engine *eng, const char *id, const char *action, int allow_unmanaged,
+                  struct errinfo *e);
+
+/* Removes a container (forcing it to stop). 0 or -1 with e (404: no such
+ * container). */
+int engine_remove(struct engine *eng, const char *id, int allow_unmanaged, struct errinfo *e);
+
+/* One container in detail, or NULL with e (404). */
+json_t *engine_inspect(struct engine *eng, const char *id, struct errinfo *e);
+
+/* One container's usage now: {"cpu_seconds","memory_bytes",
+ * "memory_limit_bytes","pids"}, or NULL with e. */
+json_t *engine_stats(struct engine *eng, const char *id, struct errinfo *e);
+
+/* The readers of the engine's answers (what engine_list, engine_inspect
+ * and engine_stats return), from the engine's JSON text: NULL with e when
+ * it is not what the API documents. Exposed for the fuzz targets. */
+json_t *engine_list_from_json(const char *text, size_t len, struct errinfo *e);
+json_t *engine_inspect_from_json(const char *text, size_t len, struct errinfo *e);
+json_t *engine_stats_from_json(const char *text, size_t len, struct errinfo *e);
+
+/* Whether id can name a container in a path: [A-Za-z0-9_.-], 1..128. */
+int engine_valid_id(const char *id);
+
+#endif

@@ -1,0 +1,77 @@
+/* What a container is asked to be: name, image, command, environment,
+ * GPUs, CPU, memory, ports, host. One parser for the server's API (what a
+ * user sends) and the agent's (what the server decided), so both refuse the
+ * same things with the same field names. */
+#ifndef GF_CTRSPEC_H
+#define GF_CTRSPEC_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errinfo.h"
+
+#define CTRSPEC_MAX_GPUS 16
+#define CTRSPEC_MAX_PORTS 32
+#define CTRSPEC_MAX_ENV 128
+#define CTRSPEC_MAX_ARGS 128
+#define CTRSPEC_UUID_LEN 96
+#define CTRSPEC_MIN_MEMORY (6LL << 20) /* Docker refuses less than 6 MiB */
+
+struct ctrspec_port {
+    unsigned container; /* 1..65535 */
+    unsigned host;      /* 0: the server picks one */
+    char proto[4];      /* "tcp" or "udp" */
+};
+
+struct ctrspec {
+    char name[64];   /* "" : the server names it */
+    char image[256];
+    json_t *command; /* array of strings, or NULL: the image's own */
+    json_t *env;     /* object of strings, never NULL */
+    /* GPUs: by number (gpu_count, optionally of a model and with at least
+     * gpu_min_memory_mib each) or by UUID (gpus). The agent's form has
+     * UUIDs only. */
+    int gpu_count;
+    char gpu_model[64];
+    int64_t gpu_min_memory_mib;
+    char gpus[CTRSPEC_MAX_GPUS][CTRSPEC_UUID_LEN];
+    size_t ngpus;
+    int64_t nano_cpus;    /* 0: the default from settings */
+    int64_t memory_bytes; /* 0: the default from settings */
+    struct ctrspec_port ports[CTRSPEC_MAX_PORTS];
+    size_t nports;
+    char host[65];        /* a server name, "" : placed automatically */
+    int workspace;        /* the owner's workspace at /workspace (default on) */
+    /* the agent's form only: who it is for and its id at the server */
+    char owner[65];
+    int64_t gf_id;
+    char host_ip[64];     /* address host ports are bound to */
+};
+
+enum ctrspec_form { CTRSPEC_USER, CTRSPEC_AGENT };
+
+/* Parses a create request into s (zeroed first). Returns 0, or -1 with e
+ * naming the field (400). Free with ctrspec_free, whatever the result. */
+int ctrspec_parse(const json_t *body, enum ctrspec_form form, struct ctrspec *s,
+                  struct errinfo *e);
+void ctrspec_free(struct ctrspec *s);
+
+/* The agent's form of s as JSON (a new reference): what the server sends. */
+json_t *ctrspec_agent_json(const struct ctrspec *s);
+
+/* "512m", "4g", "1.5GiB", "1048576": bytes (units are powers of 1024).
+ * 0, or -1 when the text is not one. */
+int ctrspec_parse_memory(const char *text, int64_t *bytes);
+
+/* Whether s is a container name the engines accept: [A-Za-z0-9] then
+ * [A-Za-z0-9_.-], 1..63 bytes. */
+int ctrspec_valid_name(const char *s);
+
+/* Whether s is an image reference: [host[:port]/]path[:tag][@sha256:hex]. */
+int ctrspec_valid_image(const char *s);
+
+/* Whether s looks like a GPU or MIG UUID ("GPU-...", "MIG-..."). */
+int ctrspec_valid_uuid(const char *s);
+
+#endif

@@ -1,0 +1,116 @@
+/* /api/v1/containers and /api/v1/gpus: containers across the fleet. Users
+ * see and act on their own; viewers see all; operators and admins act on
+ * all. Someone else's container is 404 to a user, as if it did not exist. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../containers.h"
+#include "api.h"
+
+/* Whose containers the caller may see (0: all). */
+static int64_t read_scope(struct http_request *req)
+{
+    struct api_ctx *c = api_ctx(req);
+    return c->who.role == ROLE_USER ? c->who.user_id : 0;
+}
+
+/* Whose containers the caller may act on (0: all); the route keeps viewers
+ * out. */
+static int64_t act_scope(struct http_request *req)
+{
+    struct api_ctx *c = api_ctx(req);
+    return c->who.role < ROLE_OPERATOR ? c->who.user_id : 0;
+}
+
+static int64_t target_id(struct http_request *req, struct http_response *resp)
+{
+    int64_t id = api_path_id(req->params[0], resp);
+    if (id > 0)
+        api_audit_target(req, "container:%lld", (long long)id);
+    return id;
+}
+
+void api_containers_list(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    api_json(resp, 200, json_pack("{s:o}", "containers", ctr_list(app->ctr, read_scope(req))));
+}
+
+void api_containers_create(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e = {0};
+    json_t *body = api_body_json(req, resp), *out;
+
+    if (!body)
+        return;
+    const char *name = json_string_value(json_object_get(body, "name"));
+    api_audit_target(req, "container:%.64s", name ? name : "(auto)");
+    api_audit_detail(req, "image", json_deep_copy(json_object_get(body, "image")));
+    out = ctr_create(app->ctr, &api_ctx(req)->who, body, &e);
+    json_decref(body);
+    if (out) {
+        api_audit_target(req, "container:%lld", (long long)json_integer_value(json_object_get(out, "id")));
+        api_audit_detail(req, "server", json_deep_copy(json_object_get(out, "server")));
+        api_audit_detail(req, "gpus", json_deep_copy(json_object_get(out, "gpus")));
+    }
+    api_reply(resp, 201, out, &e);
+}
+
+void api_containers_get(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e = {0};
+    int64_t id = api_path_id(req->params[0], resp);
+    if (id > 0)
+        api_reply(resp, 200, ctr_get(app->ctr, id, read_scope(req), &e), &e);
+}
+
+void api_containers_stats(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e = {0};
+    int64_t id = api_path_id(req->params[0], resp);
+    if (id > 0)
+        api_reply(resp, 200, ctr_stats(app->ctr, id, read_scope(req), &e), &e);
+}
+
+void api_containers_action(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e = {0};
+    int64_t id = target_id(req, resp);
+    if (id <= 0)
+        return;
+    api_audit_detail(req, "action", json_string(req->params[1]));
+    int rc = ctr_act(app->ctr, id, act_scope(req), req->params[1], &e);
+    if (rc < 0) {
+        api_reply_error(resp, &e);
+        return;
+    }
+    api_reply(resp, 200, ctr_get(app->ctr, id, 0, &e), &e);
+}
+
+void api_containers_delete(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e = {0};
+    int64_t id = target_id(req, resp);
+    if (id > 0)
+        api_reply_rc(resp, ctr_remove(app->ctr, id, act_scope(req), &e), &e);
+}
+
+void api_containers_unmanaged(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e = {0};
+    (void)req;
+    api_reply(resp, 200, json_pack("{s:o}", "containers", ctr_unmanaged(app->ctr, &e)), &e);
+}
+
+void api_gpus(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    (void)req;
+    api_json(resp, 200, ctr_gpus(app->ctr));
+}

@@ -1,0 +1,86 @@
+/* Containers across the fleet: the GPU ledger (host, GPU UUID ->
+ * container), the port ledger per host, quotas, placement, and the
+ * reconcile loop that compares the database with each host's engine. The
+ * ledgers are decided under one short lock that is never held across a
+ * call to an agent, so a slow host never stalls anyone else's create. */
+#ifndef GF_CONTAINERS_H
+#define GF_CONTAINERS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "../lib/errinfo.h"
+#include "auth.h"
+#include "server.h"
+
+struct ctr_config {
+    unsigned port_lo, port_hi;  /* host ports handed out */
+    char host_ip[64];           /* address host ports are bound to */
+    int64_t default_nano_cpus, default_memory_bytes;
+    /* per user (admins have none): containers, GPUs held, CPUs held (in
+     * 1e-9 CPUs), memory held */
+    int64_t quota_containers, quota_gpus, quota_nano_cpus, quota_memory_bytes;
+    int spread;                 /* placement: 0 binpack, 1 spread */
+    int64_t reconcile_ms;
+};
+
+struct ctr;
+
+/* Fills cfg from the server's settings. 0, or -1 with err naming one. */
+int ctr_config_from(const struct server_options *o, struct ctr_config *cfg, char *err,
+                    size_t errlen);
+
+/* Opens (creating, migrating) the database at path. NULL with err. */
+struct ctr *ctr_open(const char *path, struct server_app *app, const struct ctr_config *cfg,
+                     char *err, size_t errlen);
+/* Stops the reconcile loop and closes. */
+void ctr_close(struct ctr *c);
+
+/* Starts the reconcile loop (a pass at once, then every reconcile_ms). */
+int ctr_start(struct ctr *c);
+
+/* One reconcile pass over every host (tests and the loop). */
+void ctr_reconcile(struct ctr *c);
+
+/* Creates and starts a container for who from a user's request (see
+ * ctrspec): quotas, placement, GPUs and host ports decided, then the host's
+ * engine asked. The container as ctr_get shows it, or NULL with e (400
+ * naming the field, 404 host, 409 quota or no room naming the limit and
+ * its use, 502 the host). */
+json_t *ctr_create(struct ctr *c, const struct auth_identity *who, const json_t *body,
+                   struct errinfo *e);
+
+/* Containers visible to owner_id (0: all), newest first. New reference. */
+json_t *ctr_list(struct ctr *c, int64_t owner_id);
+
+/* One container (404 when it is not owner_id's, unless owner_id is 0). */
+json_t *ctr_get(struct ctr *c, int64_t id, int64_t owner_id, struct errinfo *e);
+
+/* start, stop, restart or recreate. Stop releases the container's GPUs and
+ * ports; start takes the same ones back (409 naming the holder when one was
+ * given away since: recreate takes free ones). 0 or -1 with e. */
+int ctr_act(struct ctr *c, int64_t id, int64_t owner_id, const char *action, struct errinfo *e);
+
+/* Removes the container from its host and releases what it held. */
+int ctr_remove(struct ctr *c, int64_t id, int64_t owner_id, struct errinfo *e);
+
+/* Its usage now, from the host's engine. */
+json_t *ctr_stats(struct ctr *c, int64_t id, int64_t owner_id, struct errinfo *e);
+
+/* Every GPU of the fleet with its holder: {"gpus":[{"server","uuid",
+ * "index","model","fb_total_mib","util_percent","holder":{...}|null}],
+ * "conflicts":[...]}. New reference. */
+json_t *ctr_gpus(struct ctr *c);
+
+/* Containers the hosts' engines have that gpufleet did not make:
+ * [{"server", ...engine fields}]. New reference. */
+json_t *ctr_unmanaged(struct ctr *c, struct errinfo *e);
+
+/* For /metrics: containers by state, GPUs held, decisions made and the
+ * slowest decision's time. */
+void ctr_metrics(struct ctr *c, struct buf *out);
+
+/* PRAGMA integrity_check of the containers database. */
+void ctr_integrity(struct ctr *c, char *out, size_t outlen);
+
+#endif

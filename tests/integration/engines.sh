@@ -1,0 +1,122 @@
+# Real container engines for the integration tests (sourced after lib.sh):
+# a dockerd of the test's own (own socket, data, bridge) and a Podman API
+# service of its own (own storage), both with the busybox image imported,
+# and the fakes of the absent NVIDIA toolkit: a runtime hook for Docker and
+# a CDI spec for Podman. Needs root, docker.io, podman, runc and
+# busybox-static (scripts/deps.sh test installs them).
+
+[ "$(id -u)" -eq 0 ] || fail "container engine tests need root (dockerd, podman with runc)"
+for b in dockerd podman runc; do
+    command -v "$b" > /dev/null || fail "$b is missing: run scripts/deps.sh test"
+done
+
+# The image's root: busybox-static and a few applets, cached outside the
+# clone keyed by the busybox binary's hash, so a machine builds it once.
+busybox_tar() {
+    local bb cache key
+    bb=$(command -v busybox || true)
+    [ -n "$bb" ] || bb=/bin/busybox
+    [ -x "$bb" ] || fail "busybox-static is missing: run scripts/deps.sh test"
+    key=$(sha256sum "$bb" | cut -c1-16)
+    cache=${XDG_CACHE_HOME:-$HOME/.cache}/gpufleet-tests
+    BUSYBOX_TAR="$cache/busybox-$key.tar"
+    [ -f "$BUSYBOX_TAR" ] && return 0
+    mkdir -p "$cache"
+    local root
+    root=$(mktemp -d "$WORK/bbroot.XXXX")
+    mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/www" "$root/workspace"
+    cp "$bb" "$root/bin/busybox"
+    for a in sh httpd sleep cat env ls echo nc ps wget true; do ln -sf busybox "$root/bin/$a"; done
+    echo "hello from a gpufleet container" > "$root/www/index.html"
+    tar -C "$root" -cf "$BUSYBOX_TAR.tmp" . && mv "$BUSYBOX_TAR.tmp" "$BUSYBOX_TAR"
+}
+
+# The NVIDIA toolkit's hook, faked: dockerd accepts Driver "nvidia" requests
+# when an executable of this name is on its PATH, and puts the asked UUIDs
+# in the container's NVIDIA_VISIBLE_DEVICES.
+FAKE_HOOK_DIR="$WORK/fake-toolkit"
+mkdir -p "$FAKE_HOOK_DIR"
+printf '#!/bin/sh\ncat > /dev/null\nexit 0\n' > "$FAKE_HOOK_DIR/nvidia-container-runtime-hook"
+chmod +x "$FAKE_HOOK_DIR/nvidia-container-runtime-hook"
+
+# start_dockerd: a dockerd on its own socket, data root and bridge; sets
+# DOCKER_SOCK and DOCKERD_PID. Safe to call again after stop_dockerd.
+DOCKER_BRIDGE="gfbr$$"
+DOCKER_BRIDGE=${DOCKER_BRIDGE:0:15}
+start_dockerd() {
+    DOCKER_SOCK="$WORK/docker.sock"
+    if ! ip link show "$DOCKER_BRIDGE" > /dev/null 2>&1; then
+        ip link add "$DOCKER_BRIDGE" type bridge || fail "ip link add bridge"
+        ip addr add "172.29.$((RANDOM % 250)).1/24" dev "$DOCKER_BRIDGE"
+        ip link set "$DOCKER_BRIDGE" up
+        AFTER_STOP+=("ip link del $DOCKER_BRIDGE")
+        AFTER_STOP+=("grep -o \" $WORK/[^ ]*\" /proc/mounts | sort -r | xargs -r -n1 umount -l")
+    fi
+    mkdir -p "$WORK/docker-data" "$WORK/docker-exec"
+    PATH="$FAKE_HOOK_DIR:$PATH" dockerd --host "unix://$DOCKER_SOCK" --data-root "$WORK/docker-data" \
+        --exec-root "$WORK/docker-exec" --pidfile "$WORK/docker.pid" --storage-driver=vfs \
+        --iptables=false --ip-masq=false --bridge="$DOCKER_BRIDGE" \
+        --default-ulimit nofile=1024:1024 --default-ulimit nproc=1024:1024 \
+        >> "$WORK/dockerd.log" 2>&1 &
+    DOCKERD_PID=$!
+    PIDS+=($DOCKERD_PID)
+    for _ in $(seq 1 150); do
+        curl -fsS --unix-socket "$DOCKER_SOCK" http://d/_ping > /dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    fail "dockerd did not come up"
+}
+
+# stop_dockerd: SIGTERM and wait, as a service manager would.
+stop_dockerd() {
+    kill "$DOCKERD_PID" 2>/dev/null || true
+    wait "$DOCKERD_PID" 2>/dev/null || true
+}
+
+# engine SOCK METHOD PATH [JSON]: a call to an engine's API; prints the body.
+engine() {
+    local sock=$1 method=$2 path=$3 body=${4:-}
+    local args=(-sS --unix-socket "$sock" -X "$method")
+    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data "$body")
+    curl "${args[@]}" "http://d$path"
+}
+
+# import_image SOCK: gf-busybox:1 from the cached tarball.
+import_image() {
+    busybox_tar
+    curl -fsS --unix-socket "$1" -X POST -H 'Content-Type: application/x-tar' \
+        --data-binary "@$BUSYBOX_TAR" 'http://d/v1.41/images/create?fromSrc=-&repo=gf-busybox&tag=1' \
+        > /dev/null || fail "image import"
+}
+
+# start_podman: a Podman API service (runc, ulimits 1024) on its own
+# storage; sets PODMAN_SOCK.
+start_podman() {
+    PODMAN_SOCK="$WORK/podman.sock"
+    cat > "$WORK/containers.conf" << 'EOF'
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+runtime = "runc"
+EOF
+    mkdir -p "$WORK/podman-root" "$WORK/podman-run"
+    CONTAINERS_CONF="$WORK/containers.conf" podman --root "$WORK/podman-root" \
+        --runroot "$WORK/podman-run" --runtime runc system service --time=0 \
+        "unix://$PODMAN_SOCK" >> "$WORK/podman.log" 2>&1 &
+    PIDS+=($!)
+    AFTER_STOP+=("CONTAINERS_CONF=$WORK/containers.conf podman --root $WORK/podman-root --runroot $WORK/podman-run rm -af -t 0 > /dev/null 2>&1")
+    AFTER_STOP+=("grep -o \" $WORK/[^ ]*\" /proc/mounts | sort -r | xargs -r -n1 umount -l")
+    for _ in $(seq 1 150); do
+        curl -fsS --unix-socket "$PODMAN_SOCK" http://d/_ping > /dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    fail "podman system service did not come up"
+}
+
+# gpu_uuids AGENT_URL TOKEN: the fake GPUs' UUIDs, one per line, by index.
+gpu_uuids() {
+    curl -fsS -H "Authorization: Bearer $2" "$1/metrics" |
+        awk '/^DCGM_FI_DEV_GPU_TEMP\{/ { match($0, /UUID="[^"]*"/); u = substr($0, RSTART + 6, RLENGTH - 7);
+             match($0, /gpu="[0-9]+"/); i = substr($0, RSTART + 5, RLENGTH - 6); print i, u }' |
+        sort -n | awk '{ print $2 }'
+}

@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# Containers on a real Docker 20.10 daemon: GPUs through the (faked) NVIDIA
+# toolkit hook, host ports, the ledgers under 20 concurrent creates from 3
+# users with quotas, stop/remove releasing, the engine's own CLI behind
+# gpufleet's back, dockerd restarted, roles, unmanaged containers, bad input.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/engines.sh"
+
+start_dockerd
+import_image "$DOCKER_SOCK"
+
+# an 8-GPU host whose agent drives this dockerd
+head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$WORK/agent.token"
+AGENT_TOKEN=$(cat "$WORK/agent.token")
+PATH="$FAKE_HOOK_DIR:$PATH" start_agent a1 "gpu h100 count=8" --token-file "$WORK/agent.token" \
+    --engine-socket "$DOCKER_SOCK" --workspace-root "$WORK/ws" --interval 500
+mapfile -t UUIDS < <(gpu_uuids "$AGENT_URL" "$AGENT_TOKEN")
+[ ${#UUIDS[@]} -eq 8 ] || fail "fake GPUs: ${#UUIDS[@]}"
+
+info=$(curl -fsS -H "Authorization: Bearer $AGENT_TOKEN" "$AGENT_URL/api/v1/engine")
+[ "$(jq -r .engine <<< "$info")" = docker ] || fail "engine: $info"
+[ "$(jq -r .api_version <<< "$info")" = 1.41 ] || fail "api version: $info"
+[ "$(jq -r .gpu_requests <<< "$info")" = nvidia ] || fail "gpu requests: $info"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$AGENT_URL/api/v1/engine/containers")
+[ "$code" = 401 ] || fail "the agent's engine API without its token: $code"
+ok "agent: Docker $(jq -r .version <<< "$info"), API 1.41, GPU requests through the NVIDIA hook; token required"
+
+PORT_LO=$((20000 + (RANDOM % 90) * 100))
+PORT_HI=$((PORT_LO + 99))
+cat > "$WORK/server.yaml" << EOF
+container_port_range: $PORT_LO-$PORT_HI
+container_host_ip: 127.0.0.1
+container_default_memory_mib: 64
+container_default_cpus: 1
+container_reconcile_ms: 300
+quota_gpus: 3
+quota_containers: 6
+EOF
+mkdir -p "$WORK/s-data"
+make_admin "$WORK/s-data"
+for u in alice:user bob:user carol:user vera:viewer otto:operator; do
+    printf 'correct-horse-battery-42\n' | "$SERVER" user add "${u%%:*}" --role "${u#*:}" \
+        --password-stdin --data "$WORK/s-data" > /dev/null
+    declare "TOK_${u%%:*}=$("$SERVER" token add "${u%%:*}" t --data "$WORK/s-data")"
+done
+start_server s --config "$WORK/server.yaml"
+api POST /api/v1/servers "{\"name\":\"gpu-01\",\"address\":\"127.0.0.1\",\"agent_port\":$AGENT_PORT,\"agent_token\":\"$AGENT_TOKEN\"}" > /dev/null
+[ "$HTTP_CODE" = 201 ] || fail "register: $HTTP_CODE"
+for _ in $(seq 1 100); do
+    [ "$(api GET /api/v1/gpus | jq '.gpus | length')" = 8 ] && break
+    sleep 0.1
+done
+[ "$(api GET /api/v1/gpus | jq '.gpus | length')" = 8 ] || fail "the ledger does not see 8 GPUs: $(cat "$WORK/api.out")"
+
+# as USER: api with that user's token
+as() {
+    local who=$1
+    shift
+    local tok="TOK_$who"
+    local -a API_AUTH=(-H "Authorization: Bearer ${!tok}")
+    api "$@"
+}
+
+# --- create: running, GPUs inside, the port answers, the workspace is mounted
+body='{"name":"web1","image":"gf-busybox:1","gpus":2,"ports":[80],"cpus":0.5,"memory":"64m",
+       "command":["sh","-c","env > /workspace/web1.env; exec httpd -f -p 80 -h /www"]}'
+as alice POST /api/v1/containers "$body" > "$WORK/c1.json"
+c1=$(cat "$WORK/c1.json")
+[ "$HTTP_CODE" = 201 ] || fail "create: $HTTP_CODE $c1"
+[ "$(jq -r .state <<< "$c1")" = running ] || fail "state: $c1"
+id1=$(jq -r .id <<< "$c1")
+port1=$(jq -r '.ports[0].host' <<< "$c1")
+[ "$port1" -ge $PORT_LO ] && [ "$port1" -le $PORT_HI ] || fail "host port $port1 not in $PORT_LO-$PORT_HI"
+for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port1/" -o "$WORK/page" 2>/dev/null && break; sleep 0.1; done
+grep -q "hello from a gpufleet container" "$WORK/page" || fail "the published port $port1 does not answer"
+for _ in $(seq 1 50); do [ -s "$WORK/ws/alice/web1.env" ] && break; sleep 0.1; done
+want=$(jq -r '.gpus | join(",")' <<< "$c1")
+got=$(sed -n 's/^NVIDIA_VISIBLE_DEVICES=//p' "$WORK/ws/alice/web1.env")
+[ -n "$want" ] && [ "$got" = "$want" ] || fail "NVIDIA_VISIBLE_DEVICES inside is '$got', the ledger says '$want'"
+insp=$(engine "$DOCKER_SOCK" GET "/v1.41/containers/$(jq -r .engine_id <<< "$c1")/json")
+[ "$(jq .HostConfig.NanoCpus <<< "$insp")" = 500000000 ] || fail "NanoCpus: $(jq .HostConfig.NanoCpus <<< "$insp")"
+[ "$(jq .HostConfig.Memory <<< "$insp")" = 67108864 ] || fail "Memory: $(jq .HostConfig.Memory <<< "$insp")"
+ok "created on gpu-01: state running, port $port1 answers, NVIDIA_VISIBLE_DEVICES=$got inside, 0.5 CPU and 64 MiB set"
+
+# --- a second container on the same container port gets another host port;
+# a host port another program holds is skipped
+python3 -c "
+import socket, time, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+p = int(sys.argv[1])
+for q in range(p, p + 100):
+    try:
+        s.bind(('127.0.0.1', q)); break
+    except OSError: pass
+s.listen(1); print(q, flush=True); time.sleep(600)" $((port1 + 1)) > "$WORK/squat.port" &
+PIDS+=($!)
+for _ in $(seq 1 50); do [ -s "$WORK/squat.port" ] && break; sleep 0.1; done
+squat=$(cat "$WORK/squat.port")
+as alice POST /api/v1/containers '{"name":"web2","image":"gf-busybox:1","ports":[80],"command":["httpd","-f","-p","80","-h","/www"]}' > "$WORK/c2.json"
+c2=$(cat "$WORK/c2.json")
+[ "$HTTP_CODE" = 201 ] || fail "create web2: $HTTP_CODE $c2"
+port2=$(jq -r '.ports[0].host' <<< "$c2")
+[ "$port2" != "$port1" ] || fail "two containers got host port $port1"
+[ "$port2" != "$squat" ] || fail "host port $squat, held by another program, was handed out"
+for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port2/" -o /dev/null 2>/dev/null && break; sleep 0.1; done
+curl -fsS "http://127.0.0.1:$port2/" -o /dev/null || fail "web2's port $port2 does not answer"
+ok "same container port, different host ports ($port1, $port2); port $squat held by another program skipped"
+
+# --- roles: bob cannot see or touch alice's container; a viewer sees but
+# cannot act; an operator acts on anyone's
+[ "$(as bob GET /api/v1/containers | jq '.containers | length')" = 0 ] || fail "bob sees alice's containers"
+for req in "GET /api/v1/containers/$id1" "GET /api/v1/containers/$id1/stats" "POST /api/v1/containers/$id1/stop" \
+           "POST /api/v1/containers/$id1/restart" "POST /api/v1/containers/$id1/recreate" "DELETE /api/v1/containers/$id1"; do
+    as bob $req > /dev/null
+    [ "$HTTP_CODE" = 404 ] || fail "bob: $req gave $HTTP_CODE, not 404"
+done
+[ "$(as vera GET /api/v1/containers | jq '.containers | length')" = 2 ] || fail "a viewer does not see all"
+as vera POST "/api/v1/containers/$id1/stop" > /dev/null
+[ "$HTTP_CODE" = 403 ] || fail "a viewer stopped a container: $HTTP_CODE"
+as vera POST /api/v1/containers '{"image":"gf-busybox:1"}' > /dev/null
+[ "$HTTP_CODE" = 403 ] || fail "a viewer created a container: $HTTP_CODE"
+as otto POST "/api/v1/containers/$(jq -r .id <<< "$c2")/restart" > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "an operator could not restart alice's container: $HTTP_CODE"
+as alice GET "/api/v1/containers/$id1/stats" > "$WORK/stats.json"
+[ "$HTTP_CODE" = 200 ] && [ "$(jq '.memory_limit_bytes' "$WORK/stats.json")" = 67108864 ] || fail "stats: $(cat "$WORK/stats.json")"
+ok "roles: another user gets 404 on every route, a viewer sees all and acts on none, an operator acts on anyone's"
+
+# --- stop releases GPUs and ports; start takes the same ones back
+as alice POST "/api/v1/containers/$id1/stop" > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "stop: $HTTP_CODE $(cat "$WORK/api.out")"
+held=$(api GET /api/v1/gpus | jq '[.gpus[] | select(.holder != null)] | length')
+[ "$held" = 0 ] || fail "stopped, yet $held GPUs are held"
+as alice POST "/api/v1/containers/$id1/start" > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "start: $HTTP_CODE $(cat "$WORK/api.out")"
+[ "$(api GET /api/v1/gpus | jq -r '[.gpus[] | select(.holder.container_id == '"$id1"') | .uuid] | join(",")')" = "$want" ] ||
+    fail "start did not take back the same GPUs"
+for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port1/" -o /dev/null 2>/dev/null && break; sleep 0.1; done
+curl -fsS "http://127.0.0.1:$port1/" -o /dev/null || fail "port $port1 after start"
+ok "stop released 2 GPUs and the port; start took the same ones back and the port answers"
+
+# --- remove everything of alice's, then 20 creates at once from 3 users
+for id in $(as alice GET /api/v1/containers | jq -r '.containers[].id'); do
+    as alice DELETE "/api/v1/containers/$id" > /dev/null
+    [ "$HTTP_CODE" = 200 ] || fail "remove $id: $HTTP_CODE"
+done
+[ "$(api GET /api/v1/gpus | jq '[.gpus[] | select(.holder != null)] | length')" = 0 ] || fail "remove kept GPUs"
+[ "$(engine "$DOCKER_SOCK" GET '/v1.41/containers/json?all=1' | jq length)" = 0 ] || fail "remove left engine containers"
+users=(alice bob carol)
+par=()
+for i in $(seq 0 19); do
+    u=${users[$((i % 3))]}
+    tok="TOK_$u"
+    curl -s -m 120 -o "$WORK/par.$i" -w '%{http_code}' -H "Authorization: Bearer ${!tok}" -H 'Content-Type: application/json' \
+        --data "{\"name\":\"p$i\",\"image\":\"gf-busybox:1\",\"gpus\":1,\"command\":[\"sleep\",\"600\"]}" \
+        "$SERVER_URL/api/v1/containers" > "$WORK/par.$i.code" &
+    par+=($!)
+done
+t0=$(date +%s%N)
+for p in "${par[@]}"; do wait "$p" || true; done
+par_ms=$((($(date +%s%N) - t0) / 1000000))
+created=0 refused=0
+for i in $(seq 0 19); do
+    code=$(cat "$WORK/par.$i.code")
+    case "$code" in
+    201) created=$((created + 1)) ;;
+    409) refused=$((refused + 1))
+         jq -e '.error.code == "quota_exceeded" or .error.code == "no_room"' "$WORK/par.$i" > /dev/null ||
+             fail "refusal $i: $(cat "$WORK/par.$i")"
+         grep -q 'quota_exceeded' "$WORK/par.$i" && { jq -r .error.message "$WORK/par.$i" | grep -q 'GPUs 3 in use' ||
+             fail "a quota refusal does not name the limit and the use: $(cat "$WORK/par.$i")"; } ;;
+    *) fail "create $i: $code $(cat "$WORK/par.$i")" ;;
+    esac
+done
+ledger=$(api GET /api/v1/gpus)
+dups=$(jq '[.gpus[] | select(.holder != null) | .holder.container_id] | group_by(.) | map(select(length > 1)) | length' <<< "$ledger")
+[ "$dups" = 0 ] || fail "a container holds more than one of its asked GPU"
+engine_gpus=$(engine "$DOCKER_SOCK" GET '/v1.41/containers/json?all=1' | jq -r '.[].Labels["gpufleet.gpus"]' | sort)
+[ "$(sort -u <<< "$engine_gpus" | wc -l)" = "$(wc -l <<< "$engine_gpus")" ] || fail "one GPU in two engine containers: $engine_gpus"
+[ $created = 8 ] || fail "$created created (8 GPUs, quotas 3+3+3): want 8"
+for u in alice bob carol; do
+    n=$(api GET /api/v1/containers | jq --arg u $u '[.containers[] | select(.owner == $u)] | length')
+    [ "$n" -le 3 ] || fail "$u holds $n GPUs over a quota of 3"
+done
+ok "20 concurrent creates by 3 users for 8 GPUs: $created created, $refused refused (quota / no room, named), no GPU twice, in $par_ms ms"
+
+# --- removed with the engine's own CLI behind gpufleet's back: the ledger frees it
+victim=$(api GET /api/v1/containers | jq -r '.containers[0] | "\(.id) \(.engine_id)"')
+engine "$DOCKER_SOCK" DELETE "/v1.41/containers/${victim#* }?force=true" > /dev/null
+for _ in $(seq 1 50); do
+    [ "$(api GET "/api/v1/containers/${victim%% *}" | jq -r .state)" = gone ] && break
+    sleep 0.1
+done
+[ "$(api GET "/api/v1/containers/${victim%% *}" | jq -r .state)" = gone ] || fail "not marked gone: $(cat "$WORK/api.out")"
+[ "$(api GET /api/v1/gpus | jq '[.gpus[] | select(.holder.container_id == '"${victim%% *}"')] | length')" = 0 ] ||
+    fail "the removed container still holds a GPU"
+ok "a container removed by the engine's CLI is marked gone and its GPU freed by the reconcile loop"
+
+# --- an unmanaged container: listed, never touched
+engine "$DOCKER_SOCK" POST /v1.41/containers/create?name=handmade '{"Image":"gf-busybox:1","Cmd":["sleep","600"]}' > /dev/null
+engine "$DOCKER_SOCK" POST /v1.41/containers/handmade/start > /dev/null
+api GET /api/v1/containers/unmanaged | jq -e '.containers[] | select(.name == "handmade")' > /dev/null ||
+    fail "unmanaged container not listed"
+code=$(curl -s -o "$WORK/um" -w '%{http_code}' -X POST -H "Authorization: Bearer $AGENT_TOKEN" "$AGENT_URL/api/v1/engine/containers/handmade/stop")
+[ "$code" = 403 ] && grep -q unmanaged "$WORK/um" || fail "the agent acted on an unmanaged container: $code"
+sleep 1
+[ "$(engine "$DOCKER_SOCK" GET /v1.41/containers/handmade/json | jq -r .State.Status)" = running ] ||
+    fail "the unmanaged container was touched"
+ok "an unmanaged container is listed, refused without an admin's say, and left running"
+
+# --- dockerd restarted under the agent: the containers come back and the
+# reconcile loop agrees
+before=$(api GET /api/v1/containers | jq '[.containers[] | select(.state == "running")] | length')
+stop_dockerd
+sleep 1
+start_dockerd
+for _ in $(seq 1 100); do
+    after=$(api GET /api/v1/containers | jq '[.containers[] | select(.state == "running")] | length')
+    [ "$after" = "$before" ] && break
+    sleep 0.2
+done
+[ "$after" = "$before" ] || fail "after dockerd restarted: $after running, $before before"
+[ "$(api GET /api/v1/gpus | jq '[.gpus[] | select(.holder != null)] | length')" = "$before" ] || fail "ledger after restart"
+ok "dockerd restarted: $after containers running again, the ledger unchanged"
+
+# --- bad input names the field
+bad() {
+    local body=$1 field=$2
+    as alice POST /api/v1/containers "$body" > "$WORK/bad.out"
+    out=$(cat "$WORK/bad.out")
+    [ "$HTTP_CODE" = 400 ] || fail "$body: $HTTP_CODE $out"
+    [ "$(jq -r .error.field <<< "$out")" = "$field" ] || fail "$body: field $(jq -r .error.field <<< "$out"), want $field"
+}
+bad '{"name":"bad name!","image":"gf-busybox:1"}' name
+bad '{"image":"UPPER/Case"}' image
+bad '{"image":"a b"}' image
+bad '{"image":"gf-busybox:1","env":{"1X":"y"}}' env
+bad '{"image":"gf-busybox:1","env":{"NVIDIA_VISIBLE_DEVICES":"all"}}' env
+bad '{"image":"gf-busybox:1","ports":[0]}' ports
+bad '{"image":"gf-busybox:1","ports":[70000]}' ports
+bad '{"image":"gf-busybox:1","ports":["80/sctp"]}' ports
+bad '{"image":"gf-busybox:1","memory":"12zb"}' memory
+bad '{"image":"gf-busybox:1","memory":"1m"}' memory
+bad '{"image":"gf-busybox:1","cpus":-1}' cpus
+bad '{"image":"gf-busybox:1","gpus":["not-a-uuid"]}' gpus
+bad '{"image":"gf-busybox:1","colour":"red"}' colour
+ok "bad names, image refs, env, ports, memory strings, cpus and GPUs: 400 naming the field"
+
+# --- every mutation is in the audit log, with its actor
+for a in alice:container.create alice:container.action alice:container.remove otto:container.action; do
+    n=$(sqlite3 "$WORK/s-data/audit.db" "SELECT count(*) FROM audit WHERE username = '${a%%:*}' AND action = '${a#*:}'")
+    [ "$n" -gt 0 ] || fail "no ${a#*:} by ${a%%:*} in the audit log"
+done
+ok "container.create, container.action and container.remove are audited with their actor"
