@@ -81,12 +81,14 @@ engine() {
     curl "${args[@]}" "http://d$path"
 }
 
-# import_image SOCK: gf-busybox:1 from the cached tarball.
+# import_image SOCK: gf-busybox:1 from the cached tarball (Podman's compat
+# import drops the tag: its libpod import keeps it).
 import_image() {
+    local url='http://d/v1.41/images/create?fromSrc=-&repo=gf-busybox&tag=1'
     busybox_tar
+    [ "$1" = "${PODMAN_SOCK:-}" ] && url='http://d/v4.0.0/libpod/images/import?reference=gf-busybox:1'
     curl -fsS --unix-socket "$1" -X POST -H 'Content-Type: application/x-tar' \
-        --data-binary "@$BUSYBOX_TAR" 'http://d/v1.41/images/create?fromSrc=-&repo=gf-busybox&tag=1' \
-        > /dev/null || fail "image import"
+        --data-binary "@$BUSYBOX_TAR" "$url" > /dev/null || fail "image import"
 }
 
 # start_podman: a Podman API service (runc, ulimits 1024) on its own
