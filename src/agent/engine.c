@@ -20,6 +20,7 @@
 #define MAX_ANSWER (16u << 20)
 #define MAX_CDI_FILE (1u << 20)
 #define ENV_NO_GPUS "NVIDIA_VISIBLE_DEVICES=void"
+#define API_VERSION "1.41" /* ENGINE_API without its "v" */
 
 enum kind { KIND_UNKNOWN, KIND_DOCKER, KIND_PODMAN };
 
@@ -286,7 +287,7 @@ json_t *engine_info(struct engine *eng, struct errinfo *e)
     }
     out = json_pack("{s:s, s:O?, s:s, s:s, s:s, s:o}", "engine",
                     kind == KIND_PODMAN ? "podman" : "docker", "version",
-                    json_object_get(v, "Version"), "api_version", ENGINE_API + 1, "gpu_requests",
+                    json_object_get(v, "Version"), "api_version", API_VERSION, "gpu_requests",
                     gpu, "gpu_detail", detail, "cdi_devices", cdi);
     json_decref(v);
     return out;

@@ -11,7 +11,7 @@
 #include "../lib/ctrspec.h"
 #include "../lib/errinfo.h"
 
-#define ENGINE_API "v1.41"
+#define ENGINE_API "v1.41" /* works with Docker 20.10+ and Podman 4+ */
 #define ENGINE_LIBPOD "v4.0.0"
 /* labels of the containers gpufleet made */
 #define ENGINE_LABEL_MANAGED "gpufleet.managed"

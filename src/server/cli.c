@@ -31,8 +31,7 @@ static size_t collect(char *d, size_t s, size_t n, void *arg)
     return buf_append(arg, d, s * n) < 0 ? 0 : s * n;
 }
 
-/* Sends a request; prints errors; returns the HTTP status or -1. */
-static long request(const char *base, const char *method, const char *path, const char *body,
+long cli_request(const char *base, const char *method, const char *path, const char *body,
                     struct buf *out)
 {
     char url[2048];
@@ -54,7 +53,7 @@ static long request(const char *base, const char *method, const char *path, cons
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, 180L); /* a container create waits on its host */
     if (body)
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
     CURLcode cc = curl_easy_perform(e);
@@ -67,7 +66,7 @@ static long request(const char *base, const char *method, const char *path, cons
     return status;
 }
 
-static int report(long status, struct buf *out)
+int cli_report(long status, struct buf *out)
 {
     if (status < 0)
         return 1;
@@ -141,7 +140,7 @@ static int add(const char *base, int argc, char **argv)
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     buf_init(&out, 1 << 20);
-    int rc = report(request(base, "POST", "/api/v1/servers", text, &out), &out);
+    int rc = cli_report(cli_request(base, "POST", "/api/v1/servers", text, &out), &out);
     free(text);
     buf_free(&out);
     return rc;
@@ -169,13 +168,13 @@ int cli_servers(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     buf_init(&out, 64 << 20);
     if (!strcmp(argv[0], "list")) {
-        rc = report(request(base, "GET", "/api/v1/servers", NULL, &out), &out);
+        rc = cli_report(cli_request(base, "GET", "/api/v1/servers", NULL, &out), &out);
     } else if (!strcmp(argv[0], "add")) {
         rc = add(base, argc, argv);
     } else if ((!strcmp(argv[0], "rm") || !strcmp(argv[0], "check")) && argc == 2) {
         int check = !strcmp(argv[0], "check");
         snprintf(path, sizeof(path), "/api/v1/servers/%.40s%s", argv[1], check ? "/check" : "");
-        rc = report(request(base, check ? "POST" : "DELETE", path, NULL, &out), &out);
+        rc = cli_report(cli_request(base, check ? "POST" : "DELETE", path, NULL, &out), &out);
     } else {
         usage(stderr);
     }

@@ -3,6 +3,22 @@
 #ifndef GF_CLI_H
 #define GF_CLI_H
 
+#include "../lib/buf.h"
+
+/* A request to the server at base (a URL), with $GPUFLEET_TOKEN as the
+ * bearer token; the answer's body into out. The HTTP status, or -1 (the
+ * error printed). */
+long cli_request(const char *base, const char *method, const char *path, const char *body,
+                 struct buf *out);
+
+/* Prints an error answer's field and message to stderr (exit status 1),
+ * else the body to stdout (0). */
+int cli_report(long status, struct buf *out);
+
+/* `gpufleet containers ...` and `gpufleet gpus` through the API. argv[0]
+ * is the command word. Returns the process exit status. */
+int cli_containers(int argc, char **argv);
+
 /* argv[0] is "servers". Returns the process exit status. */
 int cli_servers(int argc, char **argv);
 

@@ -39,6 +39,8 @@ static void usage(FILE *f)
             "  servers list|add|rm|check   manage servers through a running server's API\n"
             "  user add|passwd|list|disable|enable|delete   manage users in the database\n"
             "  token add|list|revoke  API tokens for scripts, in the database\n"
+            "  containers ...         run containers on the fleet (`gpufleet containers --help`)\n"
+            "  gpus                   every GPU of the fleet and which container holds it\n"
             "  routes                 print the route table: method, path, least role,\n"
             "                         ownership rule, audit action, person-only\n"
             "  settings [--markdown]  print every setting: default, bounds, flag, meaning\n"
@@ -389,6 +391,8 @@ int main(int argc, char **argv)
         return serve(argc - 1, argv + 1);
     if (!strcmp(argv[1], "servers"))
         return cli_servers(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "containers") || !strcmp(argv[1], "gpus"))
+        return cli_containers(argc - 1, argv + 1);
     if (!strcmp(argv[1], "routes")) {
         size_t n;
         const struct http_route *r = api_routes(&n);

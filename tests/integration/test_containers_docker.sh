@@ -222,6 +222,21 @@ done
 [ "$(api GET /api/v1/gpus | jq '[.gpus[] | select(.holder != null)] | length')" = "$before" ] || fail "ledger after restart"
 ok "dockerd restarted: $after containers running again, the ledger unchanged"
 
+# --- the CLI
+cli() { GPUFLEET_URL=$SERVER_URL GPUFLEET_TOKEN=$TOK_bob "$SERVER" "$@"; }
+cli containers create gf-busybox:1 --name cli1 --port 8080 --memory 32m --env MODE=cli -- sleep 600 > "$WORK/cli.out" ||
+    fail "CLI create: $(cat "$WORK/cli.out")"
+grep -qE '^[0-9]+ +cli1 +bob +gpu-01 +running' "$WORK/cli.out" || fail "CLI create output: $(cat "$WORK/cli.out")"
+cli containers list | grep -q ' cli1 ' || fail "CLI list has no cli1"
+cli containers list | grep -q ' p0 ' && fail "bob's CLI list shows alice's container"
+cli gpus > "$WORK/gpus.out"
+[ "$(grep -c 'NVIDIA H100' "$WORK/gpus.out")" = 8 ] || fail "CLI gpus: $(cat "$WORK/gpus.out")"
+cid=$(cli containers --json list | jq -r '.containers[] | select(.name == "cli1") | .id')
+cli containers rm "$cid" > /dev/null || fail "CLI rm"
+cli containers create 'Bad/Image' 2> "$WORK/cli.err" && fail "CLI created a bad image"
+grep -q '^gpufleet: image: ' "$WORK/cli.err" || fail "CLI error: $(cat "$WORK/cli.err")"
+ok "CLI: containers create/list/rm and gpus as tables, errors name the field"
+
 # --- bad input names the field
 bad() {
     local body=$1 field=$2
