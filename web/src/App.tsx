@@ -4,6 +4,7 @@ import { api, atLeast, Me, onUnauthorized } from './api';
 import { live } from './live';
 import { AlertsPage } from './pages/Alerts';
 import { AuditPage } from './pages/Audit';
+import { ContainersPage } from './pages/Containers';
 import { GpuPage } from './pages/Gpu';
 import { HostPage } from './pages/Host';
 import { ChangePassword, Login } from './pages/Login';
@@ -42,6 +43,7 @@ function Nav({ me, path }: { me: Me; path: string }) {
     <nav aria-label="main">
       <ul>
         {item('/', 'Fleet')}
+        {item('/containers', 'Containers')}
         {item('/alerts', 'Alerts', <AlertBadge />)}
         {item('/servers', 'Servers')}
         {item('/tokens', 'Tokens')}
@@ -59,6 +61,7 @@ function Routes({ me, path }: { me: Me; path: string }) {
   if ((m = match('/hosts/:name/gpus/:uuid', path))) return <GpuPage server={m.name} uuid={m.uuid} />;
   if ((m = match('/hosts/:name', path))) return <HostPage name={m.name} />;
   if (path === '/servers') return <ServersPage role={me.role} />;
+  if (path === '/containers') return <ContainersPage me={me} />;
   if (path === '/alerts') return <AlertsPage role={me.role} />;
   if (path === '/tokens') return <TokensPage me={me} />;
   if (path === '/users' && atLeast(me.role, 'admin')) return <UsersPage me={me} />;

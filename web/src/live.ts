@@ -27,6 +27,7 @@ class Live {
   deltas = 0; // fleet deltas received (bench/ui.sh reads it)
   retryInMs = 0;
   alerts = new Map<number, Alert>(); // pending and firing
+  containersSeq = 0; // bumped when the server says a container changed
   private worker: Worker | null = null;
   private listeners = new Set<Fn>();
   private resyncs = new Map<number, { ok: Fn; fail: (e: Error) => void }>();
@@ -155,6 +156,10 @@ class Live {
         } else {
           this.alerts.delete(m.id);
         }
+        this.emit();
+        break;
+      case 'containers':
+        this.containersSeq++;
         this.emit();
         break;
       case 'alert_ack': {

@@ -348,6 +348,23 @@ await step('settings page changes the scrape retention at run time', async () =>
   await shot(admin, '10-settings');
 });
 
+await step('containers: the create dialog shows the free GPUs of each host and names a bad field', async () => {
+  await admin.click('nav >> text=Containers');
+  await admin.waitForSelector('table[aria-label=containers]');
+  await admin.click('button:has-text("New container")');
+  await admin.waitForSelector('.free-gpus tr[data-host="host-a"]');
+  const a = await admin.innerText('.free-gpus tr[data-host="host-a"]');
+  assert(/2 of 2/.test(a) && /H100/.test(a), `host-a free GPUs: ${a}`);
+  await admin.fill('input[name=gpus]', '2');
+  await admin.waitForSelector('.free-gpus tr[data-host="host-b"].denied');
+  assert(await admin.isDisabled('select[name=host] option[value="host-b"]'), 'host-b (1 GPU) offered for 2 GPUs');
+  await admin.fill('input[name=image]', 'Bad Image');
+  await admin.click('form[aria-label="New container"] button[type=submit]');
+  await admin.waitForSelector('form[aria-label="New container"] [role=alert]:has-text("image")');
+  await shot(admin, '10b-containers-create');
+  assert(admin.errors.length === 0, `page errors: ${admin.errors}`);
+});
+
 await step('dark theme and a tablet viewport', async () => {
   const tab = await newPage({ width: 820, height: 1180 }, 'dark');
   await login(tab, 'admin', ADMIN_PASSWORD);
