@@ -331,9 +331,10 @@ json_t *engine_list_from_json(const char *text, size_t len, struct errinfo *e)
     out = json_array();
     json_array_foreach(in, i, c) {
         const char *name = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
-        json_t *o, *ports = json_array();
+        json_t *o, *ports;
         if (!json_is_object(c) || !json_is_string(json_object_get(c, "Id")))
             continue;
+        ports = json_array();
         json_array_foreach(json_object_get(c, "Ports"), j, p) {
             json_int_t pub = json_integer_value(json_object_get(p, "PublicPort"));
             if (!pub)
