@@ -82,6 +82,26 @@ insp=$(engine "$DOCKER_SOCK" GET "/v1.41/containers/$(jq -r .engine_id <<< "$c1"
 [ "$(jq .HostConfig.Memory <<< "$insp")" = 67108864 ] || fail "Memory: $(jq .HostConfig.Memory <<< "$insp")"
 ok "created on gpu-01: state running, port $port1 answers, NVIDIA_VISIBLE_DEVICES=$got inside, 0.5 CPU and 64 MiB set"
 
+# --- its usage in the agent's /metrics, by container name, id and owner
+cid1=$(jq -r .engine_id <<< "$c1")
+poll_metrics "$AGENT_URL/metrics" "$WORK/agent.prom" 120 -E "^gpufleet_container_memory_bytes\{container=\"web1\",container_id=\"$cid1\",owner=\"alice\"\} [1-9]" ||
+    fail "no usage of web1 in the agent's /metrics: $(grep gpufleet_container "$WORK/agent.prom" | head -5)"
+grep -q "^gpufleet_container_gpus{container=\"web1\",.*} 2$" "$WORK/agent.prom" || fail "web1 holds 2 GPUs in /metrics"
+grep -q "^gpufleet_container_memory_limit_bytes{container=\"web1\",.*} 67108864$" "$WORK/agent.prom" || fail "web1's memory limit in /metrics"
+grep -qE "^gpufleet_container_cpu_seconds_total\{container=\"web1\",.*\} [0-9.e-]+$" "$WORK/agent.prom" || fail "web1's CPU in /metrics"
+if command -v promtool > /dev/null; then
+    # (the dcgm-exporter names keep their camelCase on purpose: only ours here)
+    grep -E '^(# (HELP|TYPE) )?gpufleet_container_' "$WORK/agent.prom" | promtool check metrics > "$WORK/promtool.out" 2>&1 ||
+        fail "promtool: $(cat "$WORK/promtool.out")"
+fi
+# a process of web1 on GPU 0 (the fake NVML's process list, as NVML would
+# report it): its GPU memory is the container's
+pid1=$(engine "$DOCKER_SOCK" GET "/v1.41/containers/$cid1/json" | jq -r .State.Pid)
+echo "process gpu=0 pid=$pid1 used_mib=1234" >> "$WORK/a1.scenario"
+poll_metrics "$AGENT_URL/metrics" "$WORK/agent.prom" 100 -E "^gpufleet_container_gpu_memory_bytes\{container=\"web1\",.*\} $((1234 * 1048576))$" ||
+    fail "web1's GPU memory: $(grep -E 'gpufleet_container_gpu_memory|process_memory' "$WORK/agent.prom" | head -5)"
+ok "the agent's /metrics has web1's CPU, memory (limit 64 MiB), GPU memory of its processes (1234 MiB) and GPUs held, by name, id and owner; promtool is content"
+
 # --- a second container on the same container port gets another host port;
 # a host port another program holds is skipped
 python3 -c "
