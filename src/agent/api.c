@@ -179,18 +179,18 @@ static void handle_healthz(void *appv, struct http_request *req, struct http_res
 }
 
 static const struct http_route routes[] = {
-    {"GET", "/metrics", handle_metrics, ROUTE_METRICS, NULL, NULL},
-    {"GET", "/api/v1/snapshot", handle_snapshot, ROUTE_TOKEN, NULL, NULL},
-    {"GET", "/api/v1/history", handle_history, ROUTE_NEEDS_TOKEN, NULL, NULL},
-    {"GET", "/healthz", handle_healthz, ROUTE_OPEN, NULL, NULL},
-    {"GET", "/api/v1/engine", api_engine_info, ROUTE_NEEDS_TOKEN, NULL, NULL},
-    {"GET", "/api/v1/engine/ports", api_engine_ports, ROUTE_NEEDS_TOKEN, NULL, NULL},
-    {"GET", "/api/v1/engine/containers", api_engine_list, ROUTE_NEEDS_TOKEN, NULL, NULL},
-    {"POST", "/api/v1/engine/containers", api_engine_create, ROUTE_NEEDS_TOKEN, NULL, NULL},
-    {"GET", "/api/v1/engine/containers/{id}", api_engine_inspect, ROUTE_NEEDS_TOKEN, NULL, NULL},
-    {"DELETE", "/api/v1/engine/containers/{id}", api_engine_remove, ROUTE_NEEDS_TOKEN, NULL, NULL},
-    {"GET", "/api/v1/engine/containers/{id}/stats", api_engine_stats, ROUTE_NEEDS_TOKEN, NULL, NULL},
-    {"POST", "/api/v1/engine/containers/{id}/{action}", api_engine_action, ROUTE_NEEDS_TOKEN, NULL, NULL},
+    {"GET", "/metrics", handle_metrics, ROUTE_METRICS, NULL, NULL, 0},
+    {"GET", "/api/v1/snapshot", handle_snapshot, ROUTE_TOKEN, NULL, NULL, 0},
+    {"GET", "/api/v1/history", handle_history, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},
+    {"GET", "/healthz", handle_healthz, ROUTE_OPEN, NULL, NULL, 0},
+    {"GET", "/api/v1/engine", api_engine_info, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"GET", "/api/v1/engine/ports", api_engine_ports, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"GET", "/api/v1/engine/containers", api_engine_list, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"POST", "/api/v1/engine/containers", api_engine_create, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"GET", "/api/v1/engine/containers/{id}", api_engine_inspect, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"DELETE", "/api/v1/engine/containers/{id}", api_engine_remove, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"GET", "/api/v1/engine/containers/{id}/stats", api_engine_stats, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"POST", "/api/v1/engine/containers/{id}/{action}", api_engine_action, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
 };
 
 struct http_server *api_start(struct agent_app *app, char *err, size_t errlen)

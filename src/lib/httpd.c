@@ -26,6 +26,8 @@ struct conn_watch {
     int64_t waiting_ns; /* headers awaited since; 0: in a request, or upgraded */
 };
 
+struct request_priv;
+
 struct http_server {
     struct MHD_Daemon *daemon;
     struct http_config cfg;
@@ -35,6 +37,13 @@ struct http_server {
     struct conn_watch *watches;
     pthread_t reaper;
     int reaper_started, stopping;
+    /* offload routes: suspended requests waiting for a thread */
+    pthread_mutex_t jobs_lock;
+    pthread_cond_t jobs_wake;
+    struct request_priv *jobs_head, *jobs_tail;
+    pthread_t *offloaders;
+    unsigned noffloaders;
+    int jobs_stop;
 };
 
 struct upgrade {
@@ -50,6 +59,10 @@ struct request_priv {
     const struct http_route *denied; /* a matched route the authorize hook refused */
     struct upgrade *upgrade;         /* queued; the upgrade handler takes it */
     char addr[INET6_ADDRSTRLEN];
+    /* an offload route: queued, then answered by an offload thread */
+    struct request_priv *job_next;
+    int offloaded;
+    struct http_response *answer; /* set by the offload thread before it resumes */
 };
 
 int http_parse_listen(const char *listen, char *host, size_t hostlen, unsigned *port, char *err,
@@ -392,6 +405,67 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
     return ret;
 }
 
+/* Queues a suspended request for an offload thread. */
+static void answer(struct http_server *srv, struct request_priv *priv);
+
+static void offload(struct http_server *srv, struct request_priv *priv)
+{
+    pthread_mutex_lock(&srv->jobs_lock);
+    if (srv->jobs_stop) { /* stopping: nobody would take it */
+        pthread_mutex_unlock(&srv->jobs_lock);
+        answer(srv, priv);
+        return;
+    }
+    priv->job_next = NULL;
+    if (srv->jobs_tail)
+        srv->jobs_tail->job_next = priv;
+    else
+        srv->jobs_head = priv;
+    srv->jobs_tail = priv;
+    pthread_cond_signal(&srv->jobs_wake);
+    pthread_mutex_unlock(&srv->jobs_lock);
+}
+
+/* Runs a suspended request's handler and resumes its connection (the last
+ * touch: MHD may finish and free the request right after). */
+static void answer(struct http_server *srv, struct request_priv *priv)
+{
+    struct http_request *req = &priv->pub;
+    struct http_response *resp = xcalloc(1, sizeof(*resp));
+
+    resp->status = 200;
+    buf_init(&resp->body, 0);
+    dispatch(srv, req, resp);
+    if (srv->cfg.after)
+        srv->cfg.after(srv->cfg.app, req->route, req, resp);
+    priv->answer = resp;
+    MHD_resume_connection(req->conn);
+}
+
+/* The offload threads: they drain the queue before they stop, so no
+ * connection stays suspended. */
+static void *offload_main(void *arg)
+{
+    struct http_server *srv = arg;
+
+    pthread_mutex_lock(&srv->jobs_lock);
+    for (;;) {
+        while (!srv->jobs_head && !srv->jobs_stop)
+            pthread_cond_wait(&srv->jobs_wake, &srv->jobs_lock);
+        struct request_priv *priv = srv->jobs_head;
+        if (!priv)
+            break;
+        srv->jobs_head = priv->job_next;
+        if (!srv->jobs_head)
+            srv->jobs_tail = NULL;
+        pthread_mutex_unlock(&srv->jobs_lock);
+        answer(srv, priv);
+        pthread_mutex_lock(&srv->jobs_lock);
+    }
+    pthread_mutex_unlock(&srv->jobs_lock);
+    return NULL;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size,
@@ -441,6 +515,22 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->early = NULL;
         return ret;
     }
+    struct request_priv *priv = (struct request_priv *)req;
+    if (priv->answer) { /* resumed: the offload thread has answered */
+        ret = send_response(conn, priv->answer, priv);
+        if (priv->answer->release)
+            priv->answer->release(priv->answer->release_arg);
+        release_resp(priv->answer);
+        free(priv->answer);
+        priv->answer = NULL;
+        return ret;
+    }
+    if (req->route->offload && !priv->offloaded && !req->body_too_big) {
+        priv->offloaded = 1;
+        MHD_suspend_connection(conn);
+        offload(srv, priv);
+        return MHD_YES;
+    }
     memset(&resp, 0, sizeof(resp));
     resp.status = 200;
     buf_init(&resp.body, 0);
@@ -478,6 +568,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req->early) {
         release_resp(req->early);
         free(req->early);
+    }
+    if (priv->answer) {
+        if (priv->answer->release)
+            priv->answer->release(priv->answer->release_arg);
+        release_resp(priv->answer);
+        free(priv->answer);
     }
     buf_free(&req->body);
     free(req);
@@ -542,6 +638,33 @@ static void *reaper_main(void *arg)
     return NULL;
 }
 
+static void start_offloaders(struct http_server *srv)
+{
+    unsigned n = srv->cfg.offload_threads ? srv->cfg.offload_threads : 8;
+
+    pthread_mutex_init(&srv->jobs_lock, NULL);
+    pthread_cond_init(&srv->jobs_wake, NULL);
+    srv->offloaders = xcalloc(n, sizeof(*srv->offloaders));
+    for (unsigned i = 0; i < n; i++)
+        if (pthread_create(&srv->offloaders[srv->noffloaders], NULL, offload_main, srv) == 0)
+            srv->noffloaders++;
+}
+
+/* Lets the offload threads answer what is queued, then joins them: MHD
+ * must not be stopped with a connection suspended. */
+static void stop_offloaders(struct http_server *srv)
+{
+    pthread_mutex_lock(&srv->jobs_lock);
+    srv->jobs_stop = 1;
+    pthread_cond_broadcast(&srv->jobs_wake);
+    pthread_mutex_unlock(&srv->jobs_lock);
+    for (unsigned i = 0; i < srv->noffloaders; i++)
+        pthread_join(srv->offloaders[i], NULL);
+    free(srv->offloaders);
+    pthread_mutex_destroy(&srv->jobs_lock);
+    pthread_cond_destroy(&srv->jobs_wake);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
@@ -557,7 +680,8 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     char host[128];
     unsigned port;
     struct sockaddr_storage ss;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_UPGRADE | MHD_ALLOW_SUSPEND_RESUME;
 
     if (http_parse_listen(cfg->listen, host, sizeof(host), &port, err, errlen) < 0)
         return NULL;
@@ -595,6 +719,7 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
         srv->cfg.header_timeout_ms = 15000;
     pthread_mutex_init(&srv->watch_lock, NULL);
     now_cond_init(&srv->reaper_wake);
+    start_offloaders(srv); /* before MHD: a request may come at once */
     unsigned threads = cfg->threads ? cfg->threads : 1;
     if (cfg->tls_cert_pem && cfg->tls_key_pem)
         srv->daemon = MHD_start_daemon(
@@ -617,6 +742,7 @@ struct http_server *http_start(const struct http_config *cfg, char *err, size_t 
     if (!srv->daemon) {
         snprintf(err, errlen, "listen: cannot bind %s (in use, not an address of this host%s)",
                  cfg->listen, cfg->tls_cert_pem ? ", or the TLS certificate/key is invalid" : "");
+        stop_offloaders(srv);
         pthread_mutex_destroy(&srv->watch_lock);
         pthread_cond_destroy(&srv->reaper_wake);
         free(srv);
@@ -647,6 +773,7 @@ void http_stop(struct http_server *srv)
         pthread_mutex_unlock(&srv->watch_lock);
         pthread_join(srv->reaper, NULL);
     }
+    stop_offloaders(srv);
     MHD_stop_daemon(srv->daemon);
     pthread_mutex_destroy(&srv->watch_lock);
     pthread_cond_destroy(&srv->reaper_wake);

@@ -74,6 +74,10 @@ struct http_route {
     int flags;           /* free for the application's authorize hook */
     http_stream_fn stream; /* NULL: the body is buffered into req->body */
     const char *action;    /* what the route does, for the audit log; NULL for reads */
+    /* the handler may wait seconds (on another host, on a container
+     * engine): it runs on one of the offload threads while the connection
+     * is suspended, so the server's own threads keep serving everyone else */
+    int offload;
 };
 
 /* Runs before a route's handler; returns 0 to go on, or fills resp (an
@@ -99,6 +103,7 @@ struct http_config {
     unsigned threads;         /* 0: 1 */
     unsigned max_connections; /* 0: 512 */
     unsigned max_per_address; /* connections from one address, 0: 128 */
+    unsigned offload_threads; /* threads for offload routes, 0: 8 */
     /* a request's headers must be in within this long of the connection's
      * start or of the end of its previous request, however slowly they
      * trickle (slowloris); 0: 15 s */

@@ -8,6 +8,8 @@
 #include "testutil.h"
 
 #include "../../src/lib/httpd.h"
+#include "../../src/lib/now.h"
+#include <pthread.h>
 
 static void echo_param(void *app, struct http_request *req, struct http_response *resp)
 {
@@ -17,8 +19,8 @@ static void echo_param(void *app, struct http_request *req, struct http_response
 }
 
 static const struct http_route routes[] = {
-    {"GET", "/things/{id}", echo_param, 0, NULL, NULL},
-    {"POST", "/things/{id}/body", echo_param, 0, NULL, "thing.post"},
+    {"GET", "/things/{id}", echo_param, 0, NULL, NULL, 0},
+    {"POST", "/things/{id}/body", echo_param, 0, NULL, "thing.post", 0},
 };
 
 /* Sends raw and returns the whole response (malloc'd). */
@@ -74,6 +76,69 @@ static void routes_and_errors(void **state)
     http_stop(srv);
 }
 
+/* A handler that waits on "another host" for 2 s. */
+static void slow(void *app, struct http_request *req, struct http_response *resp)
+{
+    (void)app;
+    usleep(2000 * 1000);
+    resp->content_type = "text/plain";
+    buf_printf(&resp->body, "slow %s len=%zu", req->params[0], req->body.len);
+}
+
+static const struct http_route slow_routes[] = {
+    {"GET", "/fast/{id}", echo_param, 0, NULL, NULL, 0},
+    {"POST", "/slow/{id}", slow, 0, NULL, NULL, 1},
+};
+
+static unsigned slow_port;
+
+static void *slow_client(void *arg)
+{
+    char *r = roundtrip(slow_port, "POST /slow/s HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc");
+    *(int *)arg = strstr(r, "200 OK") && strstr(r, "slow s len=3");
+    free(r);
+    return NULL;
+}
+
+/* Offload routes wait on their own threads: with one server thread and
+ * eight slow requests in flight, a fast request still answers at once,
+ * and every slow one gets its answer (and its body). */
+static void offload_keeps_threads_free(void **state)
+{
+    char err[128];
+    struct http_config cfg = {.listen = "127.0.0.1:0", .routes = slow_routes, .nroutes = 2, .threads = 1,
+                              .offload_threads = 8};
+    struct http_server *srv = http_start(&cfg, err, sizeof(err));
+    pthread_t t[8];
+    int ok[8] = {0};
+
+    (void)state;
+    assert_non_null(srv);
+    slow_port = http_port(srv);
+    for (int i = 0; i < 8; i++)
+        pthread_create(&t[i], NULL, slow_client, &ok[i]);
+    usleep(100 * 1000);
+    int64_t t0 = now_mono_ns();
+    char *r = roundtrip(slow_port, "GET /fast/f HTTP/1.0\r\n\r\n");
+    int64_t fast_ms = (now_mono_ns() - t0) / 1000000;
+    assert_non_null(strstr(r, "id=f"));
+    free(r);
+    if (fast_ms > 1000) /* behind a slow one it would wait ~1.9 s */
+        fail_msg("a fast request waited %lld ms behind slow ones", (long long)fast_ms);
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        assert_true(ok[i]);
+    }
+    /* a stop with a slow request in flight answers it first */
+    int last = 0;
+    pthread_t tl;
+    pthread_create(&tl, NULL, slow_client, &last);
+    usleep(100 * 1000);
+    http_stop(srv);
+    pthread_join(tl, NULL);
+    assert_true(last);
+}
+
 static void listen_addresses(void **state)
 {
     char host[64], err[128];
@@ -115,6 +180,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(routes_and_errors),
+        cmocka_unit_test(offload_keeps_threads_free),
         cmocka_unit_test(listen_addresses),
         cmocka_unit_test(accept_encoding),
     };
