@@ -1,0 +1,250 @@
+/* The reconcile loop (the database against every host's engine; it
+ * reports conflicts and never stops a user's work), and the fleet's GPUs
+ * with their holders. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/log.h"
+#include "../lib/now.h"
+#include "agentcall.h"
+#include "containers_impl.h"
+#include "store/db.h"
+
+/* ---- the fleet's GPUs ---- */
+
+static json_t *holder_of(struct ctr *c, int64_t server_id, const char *uuid)
+{
+    json_t *h = json_null();
+    sqlite3_stmt *st = db_prepare(c->db, "SELECT k.id, k.name, k.owner, g.since_ms, k.state"
+                                         " FROM gpu_ledger g JOIN containers k ON k.id = g.container_id"
+                                         " WHERE g.server_id = ?1 AND g.uuid = ?2");
+    sqlite3_bind_int64(st, 1, server_id);
+    sqlite3_bind_text(st, 2, uuid, -1, SQLITE_STATIC);
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        h = json_pack("{s:I, s:s, s:s, s:I, s:s}", "container_id",
+                      (json_int_t)sqlite3_column_int64(st, 0), "name", ctr_col_text(st, 1), "owner",
+                      ctr_col_text(st, 2), "since_ms", (json_int_t)sqlite3_column_int64(st, 3),
+                      "state", ctr_col_text(st, 4));
+    sqlite3_finalize(st);
+    return h;
+}
+
+json_t *ctr_gpus(struct ctr *c)
+{
+    size_t n = 0, i;
+    struct cand *v = ctr_cands_read(c, &n);
+    json_t *out = json_array(), *g;
+
+    pthread_mutex_lock(&c->lock);
+    for (size_t k = 0; k < n; k++)
+        json_array_foreach(json_object_get(v[k].live, "gpus"), i, g) {
+            const char *uuid = json_string_value(json_object_get(g, "uuid"));
+            if (!uuid)
+                continue;
+            json_array_append_new(out, json_pack("{s:s, s:s, s:O?, s:O?, s:O?, s:O?, s:o}",
+                                                 "server", v[k].agent.server, "uuid", uuid,
+                                                 "index", json_object_get(g, "index"), "model",
+                                                 json_object_get(g, "model"), "fb_total_mib",
+                                                 json_object_get(g, "fb_total_mib"), "util_percent",
+                                                 json_object_get(g, "util_percent"), "holder",
+                                                 holder_of(c, v[k].agent.server_id, uuid)));
+        }
+    json_t *res = json_pack("{s:o, s:O}", "gpus", out, "conflicts", c->conflicts);
+    pthread_mutex_unlock(&c->lock);
+    ctr_cands_free(v, n);
+    return res;
+}
+
+json_t *ctr_unmanaged(struct ctr *c, struct errinfo *e)
+{
+    size_t n = 0, i;
+    struct cand *v = ctr_cands_read(c, &n);
+    json_t *out = json_array(), *x;
+
+    (void)e;
+    for (size_t k = 0; k < n; k++) {
+        struct errinfo ignore = {0};
+        json_t *list = agentcall(&v[k].agent, "GET", "/api/v1/engine/containers", NULL, 30, &ignore);
+        json_array_foreach(list, i, x) {
+            if (json_is_true(json_object_get(x, "managed")))
+                continue;
+            json_object_set_new(x, "server", json_string(v[k].agent.server));
+            json_array_append(out, x);
+        }
+        json_decref(list);
+    }
+    ctr_cands_free(v, n);
+    return out;
+}
+
+/* ---- reconcile ---- */
+
+/* The engine container of a row: by engine id, else by our label. */
+static json_t *engine_find(json_t *list, const char *engine_id, int64_t id)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(list, i, x) {
+        const char *eid = json_string_value(json_object_get(x, "id"));
+        if ((engine_id[0] && eid && !strcmp(eid, engine_id)) ||
+            (json_is_true(json_object_get(x, "managed")) &&
+             json_integer_value(json_object_get(x, "gf_id")) == id))
+            return x;
+    }
+    return NULL;
+}
+
+static void conflict(json_t *conflicts, const char *server, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void conflict(json_t *conflicts, const char *server, const char *kind, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_array_append_new(conflicts, json_pack("{s:s, s:s, s:s}", "server", server, "kind", kind,
+                                               "message", msg));
+}
+
+/* One host: rows against what its engine has. Lock held. Whether anything
+ * changed. */
+static int reconcile_host(struct ctr *c, const struct cand *h, json_t *list, json_t *conflicts)
+{
+    int changed = 0;
+    int64_t now = now_wall_ms();
+    sqlite3_stmt *st = db_prepare(c->db, "SELECT id, engine_id, state, holding, updated_ms, name"
+                                         " FROM containers WHERE server_id = ?1");
+    json_t *seen = json_object();
+    struct row r;
+    struct errinfo e;
+
+    sqlite3_bind_int64(st, 1, h->agent.server_id);
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        const char *state = ctr_col_text(st, 2);
+        json_t *x = engine_find(list, ctr_col_text(st, 1), id);
+        char key[32];
+        snprintf(key, sizeof(key), "%lld", (long long)id);
+        json_object_set_new(seen, key, json_true());
+        if (!x) {
+            /* creates in flight have no engine container yet */
+            if (!strcmp(state, "gone") || !strcmp(state, "failed") ||
+                (!strcmp(state, "creating") && now - sqlite3_column_int64(st, 4) < 120000))
+                continue;
+            log_warn("container %s (%lld) on %s was removed outside gpufleet: its GPUs and ports are free",
+                     ctr_col_text(st, 5), (long long)id, h->agent.server);
+            ctr_release(c, id);
+            ctr_set_state(c, id, NULL, "gone", "removed outside gpufleet");
+            changed = 1;
+            continue;
+        }
+        const char *es = json_string_value(json_object_get(x, "state")) ?: "";
+        if (!strcmp(es, "running") && !sqlite3_column_int(st, 3) &&
+            ctr_row_read(c, id, 0, &r, &e) == 0) {
+            /* started behind gpufleet's back while it held nothing */
+            if (ctr_retake(c, &r, &e) < 0)
+                conflict(conflicts, h->agent.server, "gpu", "container %s runs without its GPUs or ports: %s",
+                         ctr_col_text(st, 5), e.message);
+            json_decref(r.spec);
+        }
+        /* a create whose server died before it recorded the result is
+         * taken as the engine has it once it is old */
+        int stale_create = !strcmp(state, "creating") && now - sqlite3_column_int64(st, 4) >= 120000;
+        if (strcmp(es, state) && (strcmp(state, "creating") || stale_create)) {
+            ctr_set_state(c, id, json_string_value(json_object_get(x, "id")), es, NULL);
+            changed = 1;
+        }
+    }
+    sqlite3_finalize(st);
+    /* managed containers the database does not know, and GPUs two claim */
+    size_t i, j;
+    json_t *x, *g;
+    json_array_foreach(list, i, x) {
+        char key[32];
+        int64_t gid = json_integer_value(json_object_get(x, "gf_id"));
+        if (!json_is_true(json_object_get(x, "managed")))
+            continue;
+        snprintf(key, sizeof(key), "%lld", (long long)gid);
+        if (!json_object_get(seen, key))
+            conflict(conflicts, h->agent.server, "orphan",
+                     "engine container %s is labelled as gpufleet's container %lld, which the database does not have",
+                     json_string_value(json_object_get(x, "name")) ?: "?", (long long)gid);
+        if (strcmp(json_string_value(json_object_get(x, "state")) ?: "", "running"))
+            continue;
+        json_array_foreach(json_object_get(x, "gpus"), j, g) {
+            json_t *holder = holder_of(c, h->agent.server_id, json_string_value(g) ?: "");
+            json_int_t hid = json_integer_value(json_object_get(holder, "container_id"));
+            if (hid && hid != gid)
+                conflict(conflicts, h->agent.server, "gpu",
+                         "GPU %s is used by engine container %s but held by container %lld in the ledger",
+                         json_string_value(g), json_string_value(json_object_get(x, "name")) ?: "?",
+                         (long long)hid);
+            json_decref(holder);
+        }
+    }
+    json_decref(seen);
+    return changed;
+}
+
+void ctr_reconcile(struct ctr *c)
+{
+    size_t n = 0;
+    struct cand *v = ctr_cands_read(c, &n);
+    json_t *conflicts = json_array();
+    int changed = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        struct errinfo e = {0};
+        /* hosts whose agent cannot be asked keep their rows as they are */
+        json_t *list = agentcall(&v[k].agent, "GET", "/api/v1/engine/containers", NULL, 30, &e);
+        if (!list || !json_is_array(list)) {
+            json_decref(list);
+            continue;
+        }
+        pthread_mutex_lock(&c->lock);
+        changed |= reconcile_host(c, &v[k], list, conflicts);
+        pthread_mutex_unlock(&c->lock);
+        json_decref(list);
+    }
+    pthread_mutex_lock(&c->lock);
+    if (json_array_size(conflicts) && !json_equal(conflicts, c->conflicts))
+        log_warn("containers: %zu conflicts between the ledger and the engines (GET /api/v1/gpus)",
+                 json_array_size(conflicts));
+    json_decref(c->conflicts);
+    c->conflicts = conflicts;
+    pthread_mutex_unlock(&c->lock);
+    ctr_cands_free(v, n);
+    if (changed)
+        ctr_announce(c);
+}
+
+static void *reconcile_loop(void *arg)
+{
+    struct ctr *c = arg;
+
+    for (;;) {
+        ctr_reconcile(c);
+        pthread_mutex_lock(&c->wake_lock);
+        if (!c->stop) {
+            now_cond_wait_until(&c->wake, &c->wake_lock,
+                                now_mono_ns() + c->cfg.reconcile_ms * 1000000LL);
+        }
+        int stop = c->stop;
+        pthread_mutex_unlock(&c->wake_lock);
+        if (stop)
+            break;
+    }
+    return NULL;
+}
+
+int ctr_start(struct ctr *c)
+{
+    if (pthread_create(&c->thread, NULL, reconcile_loop, c))
+        return -1;
+    c->running = 1;
+    return 0;
+}
