@@ -80,6 +80,17 @@ static void engine_message(const struct buf *b, char *out, size_t outlen)
     json_decref(j);
 }
 
+/* An engine's refusal (status >= 300) into e: 404 stays not_found, any
+ * other becomes `other` (409 where the request was refused, 502 where a
+ * read failed), with the engine's own words. */
+static void refused(const struct buf *b, long status, int other, struct errinfo *e)
+{
+    char msg[200];
+    engine_message(b, msg, sizeof(msg));
+    errinfo_set(e, status == 404 ? 404 : other, status == 404 ? "not_found" : "engine_refused", NULL,
+                "the engine said %ld: %s", status, msg);
+}
+
 /* method path [body]: the HTTP status (out holds the answer), or -1 with
  * e (502) when the engine cannot be reached. */
 static long call(struct engine *eng, const char *method, const char *path, const char *body,
@@ -135,10 +146,7 @@ static json_t *call_json(struct engine *eng, const char *method, const char *pat
     if (*status < 0)
         goto out;
     if (*status >= 300) {
-        char msg[200];
-        engine_message(&b, msg, sizeof(msg));
-        errinfo_set(e, *status == 404 ? 404 : 409, *status == 404 ? "not_found" : "engine_refused",
-                    NULL, "the engine said %ld: %s", *status, msg);
+        refused(&b, *status, 409, e);
         goto out;
     }
     if (!(j = json_loadb(b.data ? b.data : "", b.len, 0, NULL)))
@@ -431,10 +439,7 @@ static json_t *get_read(struct engine *eng, const char *path,
     if (status < 0)
         goto out;
     if (status >= 300) {
-        char msg[200];
-        engine_message(&b, msg, sizeof(msg));
-        errinfo_set(e, status == 404 ? 404 : 502, status == 404 ? "not_found" : "engine_refused",
-                    NULL, "the engine said %ld: %s", status, msg);
+        refused(&b, status, 502, e);
         goto out;
     }
     out = reader(b.data ? b.data : "", b.len, e);
@@ -509,10 +514,7 @@ static int call_ok(struct engine *eng, const char *method, const char *path, lon
     if (status < 0)
         goto out;
     if (status >= 400) {
-        char msg[200];
-        engine_message(&b, msg, sizeof(msg));
-        errinfo_set(e, status == 404 ? 404 : 409, status == 404 ? "not_found" : "engine_refused",
-                    NULL, "the engine said %ld: %s", status, msg);
+        refused(&b, status, 409, e);
         goto out;
     }
     rc = 0;

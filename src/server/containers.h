@@ -76,6 +76,12 @@ json_t *ctr_gpus(struct ctr *c);
  * [{"server", ...engine fields}]. New reference. */
 json_t *ctr_unmanaged(struct ctr *c, struct errinfo *e);
 
+/* An admin's start, stop, restart or remove of a container gpufleet did
+ * not make, on the server named server (by its engine id or name). 0 or -1
+ * with e. The ledgers do not change: it holds nothing in them. */
+int ctr_unmanaged_act(struct ctr *c, const char *server, const char *engine_id, const char *action,
+                      struct errinfo *e);
+
 /* For /metrics: containers by state, GPUs held, decisions made and the
  * slowest decision's time. */
 void ctr_metrics(struct ctr *c, struct buf *out);

@@ -80,6 +80,32 @@ json_t *ctr_unmanaged(struct ctr *c, struct errinfo *e)
     return out;
 }
 
+int ctr_unmanaged_act(struct ctr *c, const char *server, const char *engine_id, const char *action,
+                      struct errinfo *e)
+{
+    struct reg_target agent;
+    char path[400];
+    const char *method = "POST";
+    json_t *ok;
+
+    if (agentcall_find(c->app->reg, server, 0, "server", &agent, e) < 0)
+        return -1;
+    /* the agent checks the id's characters again */
+    if (!strcmp(action, "remove")) {
+        method = "DELETE";
+        snprintf(path, sizeof(path), "/api/v1/engine/containers/%.128s?unmanaged=1", engine_id);
+    } else if (!strcmp(action, "start") || !strcmp(action, "stop") || !strcmp(action, "restart")) {
+        snprintf(path, sizeof(path), "/api/v1/engine/containers/%.128s/%s?unmanaged=1", engine_id, action);
+    } else {
+        errinfo_set(e, 400, "invalid_field", "action", "actions are start, stop, restart and remove");
+        return -1;
+    }
+    if (!(ok = agentcall(&agent, method, path, NULL, 90, e)))
+        return -1;
+    json_decref(ok);
+    return 0;
+}
+
 /* ---- reconcile ---- */
 
 /* The engine container of a row: by engine id, else by our label. */

@@ -230,7 +230,15 @@ code=$(curl -s -o "$WORK/um" -w '%{http_code}' -X POST -H "Authorization: Bearer
 sleep 1
 [ "$(engine "$DOCKER_SOCK" GET /v1.41/containers/handmade/json | jq -r .State.Status)" = running ] ||
     fail "the unmanaged container was touched"
-ok "an unmanaged container is listed, refused without an admin's say, and left running"
+as otto POST /api/v1/containers/unmanaged/gpu-01/handmade/stop > /dev/null
+[ "$HTTP_CODE" = 403 ] || fail "an operator acted on an unmanaged container: $HTTP_CODE"
+api POST /api/v1/containers/unmanaged/gpu-01/handmade/stop > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "an admin could not stop an unmanaged container: $HTTP_CODE $(cat "$WORK/api.out")"
+[ "$(engine "$DOCKER_SOCK" GET /v1.41/containers/handmade/json | jq -r .State.Status)" = exited ] ||
+    fail "the admin's stop did not stop it"
+api POST /api/v1/containers/unmanaged/gpu-01/handmade/remove > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "an admin could not remove an unmanaged container: $HTTP_CODE"
+ok "an unmanaged container is listed, refused without an admin's say and left running; an admin stopped and removed it (an operator may not)"
 
 # --- dockerd restarted under the agent: the containers come back and the
 # reconcile loop agrees

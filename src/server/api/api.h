@@ -95,6 +95,7 @@ void api_containers_stats(void *app, struct http_request *req, struct http_respo
 void api_containers_action(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_delete(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_unmanaged(void *app, struct http_request *req, struct http_response *resp);
+void api_containers_unmanaged_action(void *app, struct http_request *req, struct http_response *resp);
 void api_gpus(void *app, struct http_request *req, struct http_response *resp);
 void api_servers_list(void *app, struct http_request *req, struct http_response *resp);
 void api_servers_create(void *app, struct http_request *req, struct http_response *resp);

@@ -108,6 +108,15 @@ void api_containers_unmanaged(void *appv, struct http_request *req, struct http_
     api_reply(resp, 200, json_pack("{s:o}", "containers", ctr_unmanaged(app->ctr, &e)), &e);
 }
 
+void api_containers_unmanaged_action(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e = {0};
+    api_audit_target(req, "unmanaged:%.64s/%.64s", req->params[0], req->params[1]);
+    api_audit_detail(req, "action", json_string(req->params[2]));
+    api_reply_rc(resp, ctr_unmanaged_act(app->ctr, req->params[0], req->params[1], req->params[2], &e), &e);
+}
+
 void api_gpus(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;

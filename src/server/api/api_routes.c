@@ -66,6 +66,7 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/containers", api_containers_list, VIEWER, NULL, NULL, 0},
     {"POST", "/api/v1/containers", api_containers_create, USER, NULL, "container.create", 1},
     {"GET", "/api/v1/containers/unmanaged", api_containers_unmanaged, OPERATOR, NULL, NULL, 1},
+    {"POST", "/api/v1/containers/unmanaged/{server}/{id}/{action}", api_containers_unmanaged_action, ADMIN, NULL, "container.unmanaged_action", 1},
     {"GET", "/api/v1/containers/{id}", api_containers_get, VIEWER, NULL, NULL, 0},
     {"DELETE", "/api/v1/containers/{id}", api_containers_delete, USER, NULL, "container.remove", 1},
     {"GET", "/api/v1/containers/{id}/stats", api_containers_stats, VIEWER, NULL, NULL, 1},
