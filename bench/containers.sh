@@ -84,7 +84,7 @@ t=$(date +%s%N)
 jobs_=()
 for i in $(seq 0 $((LIST_N - 1))); do
     curl -s -o "$WORK/l.$i" -w '%{http_code}\n' -H "Authorization: Bearer $GF_TOKEN" -H 'Content-Type: application/json' \
-        --data "{\"name\":\"l$i\",\"image\":\"gf-busybox:1\",\"host\":\"gpu-$((i % HOSTS + 1))\",\"gpus\":$((i % 10 == 0 ? 1 : 0)),\"command\":[\"sleep\",\"3600\"]}" \
+        --data "{\"name\":\"l$i\",\"image\":\"gf-busybox:1\",\"host\":\"gpu-$((i % HOSTS + 1))\",\"gpus\":$((i / HOSTS < 8 ? 1 : 0)),\"command\":[\"sleep\",\"3600\"]}" \
         "$SERVER_URL/api/v1/containers" > "$WORK/l.$i.code" &
     jobs_+=($!)
     if [ ${#jobs_[@]} = 4 ]; then

@@ -560,7 +560,17 @@ static int workspace_dir(struct engine *eng, const char *owner, char *out, size_
         errinfo_set(e, 409, "no_workspace", "workspace", "this agent has no workspace_root");
         return -1;
     }
-    if (mkdir(eng->workspace_root, 0755) < 0 && errno != EEXIST)
+    /* mkdir -p: a fresh host has no /var/lib/gpufleet-agent yet */
+    snprintf(out, outlen, "%s", eng->workspace_root);
+    for (char *p = out + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(out, 0755) < 0 && errno != EEXIST)
+            goto fail;
+        *p = '/';
+    }
+    if (mkdir(out, 0755) < 0 && errno != EEXIST)
         goto fail;
     snprintf(out, outlen, "%s/%s", eng->workspace_root, owner);
     if (mkdir(out, 0755) < 0 && errno != EEXIST)

@@ -108,19 +108,36 @@ int ctr_unmanaged_act(struct ctr *c, const char *server, const char *engine_id, 
 
 /* ---- reconcile ---- */
 
-/* The engine container of a row: by engine id, else by our label. */
-static json_t *engine_find(json_t *list, const char *engine_id, int64_t id)
+/* The engine's containers by engine id and by our id label ("#ID"), so a
+ * pass over a host is linear in its containers. New reference. */
+static json_t *engine_index(json_t *list)
 {
+    json_t *idx = json_object(), *x;
     size_t i;
-    json_t *x;
+    char key[32];
+
     json_array_foreach(list, i, x) {
         const char *eid = json_string_value(json_object_get(x, "id"));
-        if ((engine_id[0] && eid && !strcmp(eid, engine_id)) ||
-            (json_is_true(json_object_get(x, "managed")) &&
-             json_integer_value(json_object_get(x, "gf_id")) == id))
-            return x;
+        if (eid)
+            json_object_set(idx, eid, x);
+        if (json_is_true(json_object_get(x, "managed"))) {
+            snprintf(key, sizeof(key), "#%lld", (long long)json_integer_value(json_object_get(x, "gf_id")));
+            json_object_set(idx, key, x);
+        }
     }
-    return NULL;
+    return idx;
+}
+
+/* The engine container of a row: by engine id, else by our label. */
+static json_t *engine_find(json_t *idx, const char *engine_id, int64_t id)
+{
+    char key[32];
+    json_t *x = engine_id[0] ? json_object_get(idx, engine_id) : NULL;
+
+    if (x)
+        return x;
+    snprintf(key, sizeof(key), "#%lld", (long long)id);
+    return json_object_get(idx, key);
 }
 
 static void conflict(json_t *conflicts, const char *server, const char *kind, const char *fmt, ...)
@@ -144,7 +161,7 @@ static int reconcile_host(struct ctr *c, const struct cand *h, json_t *list, jso
     int64_t now = now_wall_ms();
     sqlite3_stmt *st = db_prepare(c->db, "SELECT id, engine_id, state, holding, updated_ms, name"
                                          " FROM containers WHERE server_id = ?1");
-    json_t *seen = json_object();
+    json_t *seen = json_object(), *idx = engine_index(list);
     struct row r;
     struct errinfo e;
 
@@ -152,7 +169,7 @@ static int reconcile_host(struct ctr *c, const struct cand *h, json_t *list, jso
     while (st && sqlite3_step(st) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(st, 0);
         const char *state = ctr_col_text(st, 2);
-        json_t *x = engine_find(list, ctr_col_text(st, 1), id);
+        json_t *x = engine_find(idx, ctr_col_text(st, 1), id);
         char key[32];
         snprintf(key, sizeof(key), "%lld", (long long)id);
         json_object_set_new(seen, key, json_true());
@@ -213,6 +230,7 @@ static int reconcile_host(struct ctr *c, const struct cand *h, json_t *list, jso
         }
     }
     json_decref(seen);
+    json_decref(idx);
     return changed;
 }
 

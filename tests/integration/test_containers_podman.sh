@@ -14,7 +14,7 @@ AGENT_TOKEN=$(cat "$WORK/agent.token")
 CDI_DIR="$WORK/cdi"
 mkdir -p "$CDI_DIR"
 start_agent a1 "gpu l40s count=4
-seed 7" --token-file "$WORK/agent.token" --engine-socket "$PODMAN_SOCK" --workspace-root "$WORK/ws" \
+seed 7" --token-file "$WORK/agent.token" --engine-socket "$PODMAN_SOCK" --workspace-root "$WORK/var/lib/ws" \
     --cdi-dirs "$CDI_DIR" --interval 500
 mapfile -t UUIDS < <(gpu_uuids "$AGENT_URL" "$AGENT_TOKEN")
 [ ${#UUIDS[@]} -eq 4 ] || fail "fake GPUs: ${#UUIDS[@]}"
@@ -74,14 +74,14 @@ id1=$(jq -r .id "$WORK/c1.json")
 port1=$(jq -r '.ports[0].host' "$WORK/c1.json")
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port1/" -o "$WORK/page" 2>/dev/null && break; sleep 0.1; done
 grep -q "hello from a gpufleet container" "$WORK/page" || fail "port $port1 does not answer"
-for _ in $(seq 1 50); do [ -s "$WORK/ws/admin/pweb.env" ] && break; sleep 0.1; done
-got=$(grep '^GF_CDI_' "$WORK/ws/admin/pweb.env" | sed 's/=1$//; s/^GF_CDI_//' | tr '_' '-' | sort | paste -sd,)
+for _ in $(seq 1 50); do [ -s "$WORK/var/lib/ws/admin/pweb.env" ] && break; sleep 0.1; done
+got=$(grep '^GF_CDI_' "$WORK/var/lib/ws/admin/pweb.env" | sed 's/=1$//; s/^GF_CDI_//' | tr '_' '-' | sort | paste -sd,)
 want=$(jq -r '.gpus | sort | join(",")' "$WORK/c1.json")
 [ -n "$want" ] && [ "$got" = "$want" ] || fail "CDI devices inside: '$got', the ledger: '$want'"
 eid=$(jq -r .engine_id "$WORK/c1.json")
 insp=$(engine "$PODMAN_SOCK" GET "/v4.0.0/libpod/containers/$eid/json")
 [ "$(jq .HostConfig.Memory <<< "$insp")" = 33554432 ] || fail "memory limit: $(jq .HostConfig.Memory <<< "$insp")"
-ok "created on Podman: exactly its 2 GPUs' CDI entries inside ($got), port $port1 answers, 32 MiB set"
+ok "created on Podman (its workspace folder made with its parents): exactly its 2 GPUs' CDI entries inside ($got), port $port1 answers, 32 MiB set"
 
 # a second one gets the other two GPUs; a third asking for one is refused
 api POST /api/v1/containers '{"name":"pjob","image":"gf-busybox:1","gpus":2,"command":["sleep","600"]}' > "$WORK/c2.json"
