@@ -20,7 +20,8 @@
 #include "server.h"
 #include "store/db.h"
 
-static const char *const databases[] = {"gpufleet.db", "auth.db", "audit.db", "alerts.db", "tsdb.db"};
+static const char *const databases[] = {"gpufleet.db", "auth.db", "audit.db", "alerts.db",
+                                        "containers.db", "tsdb.db"};
 #define NDB (sizeof(databases) / sizeof(databases[0]))
 
 /* SHA-256 of a file as hex; 0 or -1. */

@@ -25,14 +25,14 @@ loader=$!
 GPUFLEET_URL=$SERVER_URL "$SERVER" backup "$WORK/bk" --data "$WORK/srv-data" > "$WORK/backup.out" 2>&1 || fail "backup: $(cat "$WORK/backup.out")"
 wait "$loader"
 grep -q 'checkpointed first' "$WORK/backup.out" || fail "no checkpoint: $(cat "$WORK/backup.out")"
-jq -e '.files | length == 5 and all(.sha256 | length == 64)' "$WORK/bk/manifest.json" > /dev/null || fail "manifest: $(cat "$WORK/bk/manifest.json")"
-ok "backup of 5 databases under load, with a manifest of checksums"
+jq -e '.files | length == 6 and all(.sha256 | length == 64)' "$WORK/bk/manifest.json" > /dev/null || fail "manifest: $(cat "$WORK/bk/manifest.json")"
+ok "backup of 6 databases under load, with a manifest of checksums"
 
 query /api/v1/export 'bk_metric' --data-urlencode "start=$(( now / 1000 - 700 ))" | sort > "$WORK/before.txt"
 [ "$(wc -l < "$WORK/before.txt")" = 600 ] || fail "export before: $(wc -l < "$WORK/before.txt") lines"
 "$SERVER" restore "$WORK/bk" --data "$WORK/srv-data" > "$WORK/r0.out" 2>&1 && fail "restore over a live data folder without --force"
 "$SERVER" restore "$WORK/bk" --data "$WORK/restored" > "$WORK/restore.out" 2>&1 || fail "restore: $(cat "$WORK/restore.out")"
-for db in gpufleet auth audit alerts tsdb; do
+for db in gpufleet auth audit alerts containers tsdb; do
     [ "$(sqlite3 "$WORK/restored/$db.db" 'PRAGMA integrity_check')" = ok ] || fail "$db.db integrity"
 done
 R_PORT=$(free_port)
