@@ -461,24 +461,27 @@ static int check_id(const char *id, struct errinfo *e)
     return -1;
 }
 
-json_t *engine_inspect(struct engine *eng, const char *id, struct errinfo *e)
+/* GET /containers/{id}/{what} read by reader. */
+static json_t *get_container(struct engine *eng, const char *id, const char *what,
+                             json_t *(*reader)(const char *, size_t, struct errinfo *),
+                             struct errinfo *e)
 {
     char path[300];
 
     if (check_id(id, e) < 0)
         return NULL;
-    snprintf(path, sizeof(path), "/" ENGINE_API "/containers/%s/json", id);
-    return get_read(eng, path, engine_inspect_from_json, e);
+    snprintf(path, sizeof(path), "/" ENGINE_API "/containers/%s/%s", id, what);
+    return get_read(eng, path, reader, e);
+}
+
+json_t *engine_inspect(struct engine *eng, const char *id, struct errinfo *e)
+{
+    return get_container(eng, id, "json", engine_inspect_from_json, e);
 }
 
 json_t *engine_stats(struct engine *eng, const char *id, struct errinfo *e)
 {
-    char path[300];
-
-    if (check_id(id, e) < 0)
-        return NULL;
-    snprintf(path, sizeof(path), "/" ENGINE_API "/containers/%s/stats?stream=false&one-shot=true", id);
-    return get_read(eng, path, engine_stats_from_json, e);
+    return get_container(eng, id, "stats?stream=false&one-shot=true", engine_stats_from_json, e);
 }
 
 /* ---- acting on containers ---- */

@@ -88,9 +88,16 @@ int ctr_unmanaged_act(struct ctr *c, const char *server, const char *engine_id, 
     const char *method = "POST";
     json_t *ok;
 
+    /* a path segment of the agent's API: an engine id or name, nothing
+     * that could reach another of its routes */
+    size_t n = strlen(engine_id);
+    if (!n || n > 128 || engine_id[0] == '.' || engine_id[0] == '-' ||
+        strspn(engine_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n) {
+        errinfo_set(e, 400, "invalid_field", "id", "a container id or name is [A-Za-z0-9_.-], 1-128");
+        return -1;
+    }
     if (agentcall_find(c->app->reg, server, 0, "server", &agent, e) < 0)
         return -1;
-    /* the agent checks the id's characters again */
     if (!strcmp(action, "remove")) {
         method = "DELETE";
         snprintf(path, sizeof(path), "/api/v1/engine/containers/%.128s?unmanaged=1", engine_id);

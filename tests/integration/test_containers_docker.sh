@@ -236,6 +236,8 @@ api POST /api/v1/containers/unmanaged/gpu-01/handmade/stop > /dev/null
 [ "$HTTP_CODE" = 200 ] || fail "an admin could not stop an unmanaged container: $HTTP_CODE $(cat "$WORK/api.out")"
 [ "$(engine "$DOCKER_SOCK" GET /v1.41/containers/handmade/json | jq -r .State.Status)" = exited ] ||
     fail "the admin's stop did not stop it"
+api POST '/api/v1/containers/unmanaged/gpu-01/handmade%3Funmanaged=1/stop' > /dev/null
+[ "$HTTP_CODE" = 400 ] || fail "an engine id with a '?' reached the agent: $HTTP_CODE"
 api POST /api/v1/containers/unmanaged/gpu-01/handmade/remove > /dev/null
 [ "$HTTP_CODE" = 200 ] || fail "an admin could not remove an unmanaged container: $HTTP_CODE"
 ok "an unmanaged container is listed, refused without an admin's say and left running; an admin stopped and removed it (an operator may not)"

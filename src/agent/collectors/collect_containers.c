@@ -96,7 +96,7 @@ static int read_cpu_v2(struct ctr_ctx *c, const char *rel, double *v)
 }
 
 struct usage {
-    double cpu_seconds, memory_bytes, memory_limit_bytes;
+    double cpu_seconds, memory_bytes, memory_limit_bytes, gpu_memory_bytes;
 };
 
 /* The container's cgroup under the engines' layouts (cgroupfs and systemd
@@ -173,7 +173,8 @@ static int ctr_sample(void *ctx, struct sample_ctx *sc)
     json_array_foreach(list, i, x) {
         const char *id = json_string_value(json_object_get(x, "id")) ?: "";
         if (!strcmp(json_string_value(json_object_get(x, "state")) ?: "", "running") && engine_valid_id(id))
-            have[i] = cgroup_usage(c, id, &u[i]) == 0;
+            if ((have[i] = cgroup_usage(c, id, &u[i]) == 0))
+                u[i].gpu_memory_bytes = gpu_memory(procs, id);
     }
     /* one family at a time, every container in it */
     for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
@@ -186,7 +187,7 @@ static int ctr_sample(void *ctx, struct sample_ctx *sc)
                                       {"container_id", id},
                                       {"owner", json_string_value(json_object_get(x, "owner")) ?: ""}};
             double v[] = {u[i].cpu_seconds, u[i].memory_bytes, u[i].memory_limit_bytes,
-                          gpu_memory(procs, id), (double)json_array_size(json_object_get(x, "gpus"))};
+                          u[i].gpu_memory_bytes, (double)json_array_size(json_object_get(x, "gpus"))};
             expo_sample(sc->w, l, 3, v[f]);
         }
     }
@@ -197,7 +198,7 @@ static int ctr_sample(void *ctx, struct sample_ctx *sc)
                                                  "owner", json_object_get(x, "owner"), "cpu_seconds",
                                                  u[i].cpu_seconds, "memory_bytes", u[i].memory_bytes,
                                                  "memory_limit_bytes", u[i].memory_limit_bytes,
-                                                 "gpu_memory_bytes", gpu_memory(procs, json_string_value(json_object_get(x, "id"))),
+                                                 "gpu_memory_bytes", u[i].gpu_memory_bytes,
                                                  "gpus", json_object_get(x, "gpus")));
     json_object_set_new(sc->root, "containers", out);
     free(u);
