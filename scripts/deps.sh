@@ -4,7 +4,8 @@
 #   run:   what building and running needs
 #   test:  run + what the tests need (cmocka, clang for libFuzzer, the real
 #          peers: prometheus/promtool, node_exporter, curl, jq, Docker and
-#          Podman with runc, busybox-static for their test image)
+#          Podman with runc, busybox-static for their test image, a
+#          registry (docker-registry) to pull from)
 #   bench: test + wrk and nginx for bench/
 set -euo pipefail
 
@@ -12,7 +13,7 @@ mode=${1:-run}
 run_pkgs=(gcc make cmake pkg-config libmicrohttpd-dev libjansson-dev libyaml-dev zlib1g-dev curl
     libsqlite3-dev libcurl4-openssl-dev libzstd-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libsodium-dev openssl libwslay-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev prometheus prometheus-node-exporter jq sqlite3 python3 nginx-light python3-websockets python3-fusepy fuse3
-    victoria-metrics chromium docker.io podman runc netavark aardvark-dns busybox-static)
+    victoria-metrics chromium docker.io podman runc netavark aardvark-dns busybox-static docker-registry)
 # the web UI builds with Node.js and npm: Debian's unless the machine has its own
 command -v npm > /dev/null || run_pkgs+=(nodejs npm)
 bench_pkgs=(wrk)

@@ -191,6 +191,11 @@ static const struct http_route routes[] = {
     {"DELETE", "/api/v1/engine/containers/{id}", api_engine_remove, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
     {"GET", "/api/v1/engine/containers/{id}/stats", api_engine_stats, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
     {"POST", "/api/v1/engine/containers/{id}/{action}", api_engine_action, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"GET", "/api/v1/engine/images", api_engine_images, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"DELETE", "/api/v1/engine/images", api_engine_image_remove, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"POST", "/api/v1/engine/images/pull", api_engine_pull, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},
+    {"GET", "/api/v1/engine/images/pulls", api_engine_pulls, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},
+    {"GET", "/api/v1/engine/images/pulls/{id}", api_engine_pull_get, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},
 };
 
 struct http_server *api_start(struct agent_app *app, char *err, size_t errlen)

@@ -12,12 +12,14 @@
 #include "snapshot.h"
 
 struct engine;
+struct images;
 
 struct agent_app {
     const struct agent_options *opts;
     struct snapshot_store *store;
     struct history *hist;
     struct engine *engine; /* the host's container engine */
+    struct images *images; /* its images and pulls */
     int64_t started_ms;
 };
 
@@ -42,6 +44,11 @@ void api_engine_stats(void *app, struct http_request *req, struct http_response 
 void api_engine_action(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_remove(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_ports(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_images(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_image_remove(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_pull(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_pulls(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_pull_get(void *app, struct http_request *req, struct http_response *resp);
 
 /* Starts serving app on opts->listen. NULL with err on failure. */
 struct http_server *api_start(struct agent_app *app, char *err, size_t errlen);

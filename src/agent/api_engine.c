@@ -2,10 +2,12 @@
  * drives the host's engine through them. Validation is the shared
  * ctrspec's, so a body the server would refuse is refused here too. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "engine.h"
+#include "images.h"
 #include "ports.h"
 
 static void reply(struct http_response *resp, int status, json_t *out, const struct errinfo *e)
@@ -103,4 +105,60 @@ void api_engine_remove(void *appv, struct http_request *req, struct http_respons
     struct errinfo e = {0};
     int rc = engine_remove(app->engine, req->params[0], allow_unmanaged(req), &e);
     reply_rc(resp, rc, &e);
+}
+
+void api_engine_images(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    (void)req;
+    reply(resp, 200, images_list(app->images, &e), &e);
+}
+
+/* DELETE ?image=REF[&force=1]: a reference has '/' and ':', so it is a
+ * parameter rather than a path segment */
+void api_engine_image_remove(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    const char *force = http_query(req, "force");
+    int rc = images_remove(app->images, http_query(req, "image"), force && !strcmp(force, "1"), &e);
+    reply_rc(resp, rc, &e);
+}
+
+void api_engine_pull(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
+    json_t *out = NULL;
+
+    if (!json_is_object(body))
+        errinfo_set(&e, 400, "invalid_body", NULL, "the body is a JSON object {\"image\":...}");
+    else
+        out = images_pull_start(app->images, json_string_value(json_object_get(body, "image")), &e);
+    json_decref(body);
+    reply(resp, 202, out, &e);
+}
+
+void api_engine_pulls(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    (void)req;
+    reply(resp, 200, images_pulls(app->images), NULL);
+}
+
+void api_engine_pull_get(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    char *end;
+    long id = strtol(req->params[0], &end, 10);
+
+    if (*end || id <= 0 || id > 1000000000) {
+        errinfo_set(&e, 400, "invalid_field", "pull", "a pull id is a positive number");
+        reply(resp, 200, NULL, &e);
+        return;
+    }
+    reply(resp, 200, images_pull_get(app->images, (int)id, &e), &e);
 }

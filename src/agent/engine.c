@@ -83,7 +83,7 @@ static void engine_message(const struct buf *b, char *out, size_t outlen)
 /* An engine's refusal (status >= 300) into e: 404 stays not_found, any
  * other becomes `other` (409 where the request was refused, 502 where a
  * read failed), with the engine's own words. */
-static void refused(const struct buf *b, long status, int other, struct errinfo *e)
+void engine_refused(const struct buf *b, long status, int other, struct errinfo *e)
 {
     char msg[200];
     engine_message(b, msg, sizeof(msg));
@@ -91,10 +91,8 @@ static void refused(const struct buf *b, long status, int other, struct errinfo 
                 "the engine said %ld: %s", status, msg);
 }
 
-/* method path [body]: the HTTP status (out holds the answer), or -1 with
- * e (502) when the engine cannot be reached. */
-static long call(struct engine *eng, const char *method, const char *path, const char *body,
-                 long timeout_s, struct buf *out, struct errinfo *e)
+long engine_call(struct engine *eng, const char *method, const char *path, const char *body,
+                 long timeout_s, engine_sink sink, void *arg, struct errinfo *e)
 {
     char url[1200];
     char curl_err[CURL_ERROR_SIZE] = "";
@@ -113,8 +111,8 @@ static long call(struct engine *eng, const char *method, const char *path, const
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink ? sink : on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, arg);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
     if (body) {
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
@@ -134,8 +132,13 @@ static long call(struct engine *eng, const char *method, const char *path, const
     return status;
 }
 
-/* A call whose answer should be JSON: NULL with e when it failed. */
-static json_t *call_json(struct engine *eng, const char *method, const char *path,
+static long call(struct engine *eng, const char *method, const char *path, const char *body,
+                 long timeout_s, struct buf *out, struct errinfo *e)
+{
+    return engine_call(eng, method, path, body, timeout_s, NULL, out, e);
+}
+
+json_t *engine_call_json(struct engine *eng, const char *method, const char *path,
                          const char *body, long timeout_s, long *status, struct errinfo *e)
 {
     struct buf b;
@@ -146,7 +149,7 @@ static json_t *call_json(struct engine *eng, const char *method, const char *pat
     if (*status < 0)
         goto out;
     if (*status >= 300) {
-        refused(&b, *status, 409, e);
+        engine_refused(&b, *status, 409, e);
         goto out;
     }
     if (!(j = json_loadb(b.data ? b.data : "", b.len, 0, NULL)))
@@ -162,7 +165,7 @@ out:
 static int detect(struct engine *eng, json_t **version, struct errinfo *e)
 {
     long status;
-    json_t *v = call_json(eng, "GET", "/" ENGINE_API "/version", NULL, 10, &status, e);
+    json_t *v = engine_call_json(eng, "GET", "/" ENGINE_API "/version", NULL, 10, &status, e);
     size_t i;
     json_t *c;
     int kind = KIND_DOCKER;
@@ -263,7 +266,7 @@ static int docker_has_nvidia(struct engine *eng)
     free(copy);
     if (found)
         return 1;
-    json_t *info = call_json(eng, "GET", "/" ENGINE_API "/info", NULL, 10, &status, &e);
+    json_t *info = engine_call_json(eng, "GET", "/" ENGINE_API "/info", NULL, 10, &status, &e);
     found = json_object_get(json_object_get(info, "Runtimes"), "nvidia") != NULL;
     json_decref(info);
     return found;
@@ -352,8 +355,9 @@ json_t *engine_list_from_json(const char *text, size_t len, struct errinfo *e)
                                                    "host", pub, "proto", str_at(p, "Type"), "host_ip",
                                                    str_at(p, "IP")));
         }
-        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:o}", "id", str_at(c, "Id"), "name",
-                      name ? name + (name[0] == '/') : "", "image", str_at(c, "Image"), "state",
+        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:o}", "id", str_at(c, "Id"), "name",
+                      name ? name + (name[0] == '/') : "", "image", str_at(c, "Image"),
+                      "image_id", str_at(c, "ImageID"), "state",
                       str_at(c, "State"), "status", str_at(c, "Status"), "created",
                       json_integer_value(json_object_get(c, "Created")), "ports", ports);
         add_labels(o, json_object_get(c, "Labels"));
@@ -439,7 +443,7 @@ static json_t *get_read(struct engine *eng, const char *path,
     if (status < 0)
         goto out;
     if (status >= 300) {
-        refused(&b, status, 502, e);
+        engine_refused(&b, status, 502, e);
         goto out;
     }
     out = reader(b.data ? b.data : "", b.len, e);
@@ -517,7 +521,7 @@ static int call_ok(struct engine *eng, const char *method, const char *path, lon
     if (status < 0)
         goto out;
     if (status >= 400) {
-        refused(&b, status, 409, e);
+        engine_refused(&b, status, 409, e);
         goto out;
     }
     rc = 0;
@@ -739,7 +743,7 @@ json_t *engine_create(struct engine *eng, const struct ctrspec *s, struct errinf
         snprintf(path, sizeof(path), "/" ENGINE_API "/containers/create?name=%s", s->name);
     }
     text = json_dumps(body, JSON_COMPACT);
-    ans = call_json(eng, "POST", path, text, 60, &status, e);
+    ans = engine_call_json(eng, "POST", path, text, 60, &status, e);
     if (!ans)
         goto out;
     if (!json_is_string(json_object_get(ans, "Id"))) {

@@ -32,7 +32,7 @@ void engine_free(struct engine *e);
  * New reference, or NULL with e (502: the engine does not answer). */
 json_t *engine_info(struct engine *eng, struct errinfo *e);
 
-/* Every container of the engine, compact: [{"id","name","image","state",
+/* Every container of the engine, compact: [{"id","name","image","image_id","state",
  * "status","managed","owner","gf_id","gpus","ports","created"}]. */
 json_t *engine_list(struct engine *eng, struct errinfo *e);
 
@@ -63,6 +63,26 @@ json_t *engine_stats(struct engine *eng, const char *id, struct errinfo *e);
 json_t *engine_list_from_json(const char *text, size_t len, struct errinfo *e);
 json_t *engine_inspect_from_json(const char *text, size_t len, struct errinfo *e);
 json_t *engine_stats_from_json(const char *text, size_t len, struct errinfo *e);
+
+/* For the engine's other modules (images.c). */
+struct buf;
+/* libcurl's write callback: where an answer goes as it arrives */
+typedef size_t (*engine_sink)(char *data, size_t size, size_t n, void *arg);
+
+/* method path [body] on the engine: the HTTP status, the answer written
+ * to sink(arg) as it arrives (NULL sink: arg is a struct buf), or -1 with
+ * e (502) when the engine cannot be reached. */
+long engine_call(struct engine *eng, const char *method, const char *path, const char *body,
+                 long timeout_s, engine_sink sink, void *arg, struct errinfo *e);
+
+/* A call whose answer should be JSON: a new reference, or NULL with e (a
+ * status >= 300 is the engine's refusal: 404 not_found, else 409). */
+json_t *engine_call_json(struct engine *eng, const char *method, const char *path,
+                         const char *body, long timeout_s, long *status, struct errinfo *e);
+
+/* The engine's refusal (status >= 300, its answer in b) into e: 404 stays
+ * not_found, any other becomes `other`, with the engine's own words. */
+void engine_refused(const struct buf *b, long status, int other, struct errinfo *e);
 
 /* Whether id can name a container in a path: [A-Za-z0-9_.-], 1..128. */
 int engine_valid_id(const char *id);

@@ -14,6 +14,7 @@
 
 #include "api.h"
 #include "engine.h"
+#include "images.h"
 #include "history.h"
 #include "options.h"
 #include "sampler.h"
@@ -114,6 +115,7 @@ int main(int argc, char **argv)
     struct http_server *http = NULL;
     struct agent_app app;
     struct engine *engine = NULL;
+    struct images *images = NULL;
     sigset_t sigs;
     char err[512];
     int rc = 1;
@@ -135,8 +137,9 @@ int main(int argc, char **argv)
     if (!sampler)
         goto fail;
     engine = engine_new(opts.engine_socket, opts.cdi_dirs, opts.workspace_root);
+    images = images_new(engine);
     app = (struct agent_app){.opts = &opts, .store = &store, .hist = hist, .engine = engine,
-                             .started_ms = now_wall_ms()};
+                             .images = images, .started_ms = now_wall_ms()};
     http = api_start(&app, err, sizeof(err));
     if (!http) {
         log_error("%s", err);
@@ -151,6 +154,7 @@ fail:
     http_stop(http);
     sampler_stop(sampler);
     history_free(hist);
+    images_free(images);
     engine_free(engine);
     curl_global_cleanup();
     snapshot_store_free(&store);

@@ -19,6 +19,9 @@ int cli_report(long status, struct buf *out);
  * is the command word. Returns the process exit status. */
 int cli_containers(int argc, char **argv);
 
+/* `gpufleet images ...` through the API. Returns the exit status. */
+int cli_images(int argc, char **argv);
+
 /* argv[0] is "servers". Returns the process exit status. */
 int cli_servers(int argc, char **argv);
 

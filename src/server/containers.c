@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../lib/buf.h"
+#include "../lib/log.h"
 #include "../lib/now.h"
 #include "../lib/websocket.h"
 #include "../lib/xalloc.h"
@@ -110,6 +111,8 @@ void ctr_close(struct ctr *c)
         pthread_mutex_unlock(&c->wake_lock);
         pthread_join(c->thread, NULL);
     }
+    for (size_t i = 0; i < c->nstmts; i++)
+        sqlite3_finalize(c->stmts[i].st);
     sqlite3_close(c->db);
     json_decref(c->conflicts);
     pthread_mutex_destroy(&c->lock);
@@ -123,6 +126,30 @@ void ctr_integrity(struct ctr *c, char *out, size_t outlen)
     pthread_mutex_lock(&c->lock);
     db_integrity(c->db, out, outlen);
     pthread_mutex_unlock(&c->lock);
+}
+
+/* Preparing costs tens of microseconds, as much as the step it serves: a
+ * decision runs a few statements per host of the fleet, so the ones it
+ * uses are kept. */
+sqlite3_stmt *ctr_stmt(struct ctr *c, const char *sql)
+{
+    for (size_t i = 0; i < c->nstmts; i++)
+        if (c->stmts[i].sql == sql) {
+            sqlite3_reset(c->stmts[i].st);
+            sqlite3_clear_bindings(c->stmts[i].st);
+            return c->stmts[i].st;
+        }
+    sqlite3_stmt *st = db_prepare(c->db, sql);
+    if (st && c->nstmts == CTR_MAX_STMTS) {
+        log_error("containers: more than %d kept statements", CTR_MAX_STMTS);
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    if (st) {
+        c->stmts[c->nstmts].sql = sql;
+        c->stmts[c->nstmts++].st = st;
+    }
+    return st;
 }
 
 /* Browsers re-read the containers when this arrives. */

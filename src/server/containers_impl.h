@@ -15,12 +15,20 @@
 #include "containers.h"
 #include "registry.h"
 
+#define CTR_MAX_STMTS 16
+
 struct ctr {
     struct server_app *app;
     struct ctr_config cfg;
     pthread_mutex_t lock; /* db and the fields below; never held across a call */
     sqlite3 *db;
     json_t *conflicts;    /* what the last reconcile pass found wrong */
+    /* statements of the decision, prepared once (lock held): see ctr_stmt */
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } stmts[CTR_MAX_STMTS];
+    size_t nstmts;
     uint64_t decisions;
     double decision_max_ms, decision_total_ms;
     /* the reconcile loop */
@@ -50,6 +58,10 @@ struct row {
 };
 
 /* ---- containers.c ---- */
+/* The statement of sql (a string literal: its address is the key),
+ * prepared on first use and kept; reset and unbound, ready to bind. Lock
+ * held; never finalize it. NULL when it does not prepare. */
+sqlite3_stmt *ctr_stmt(struct ctr *c, const char *sql);
 /* Tells browsers (live "containers" event) that containers changed. */
 void ctr_announce(struct ctr *c);
 /* A text column, "" for NULL. */

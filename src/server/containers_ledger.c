@@ -47,23 +47,27 @@ struct usage {
     int64_t containers, gpus, nano_cpus, memory_bytes;
 };
 
+static const char SQL_USAGE[] =
+    "SELECT count(*), coalesce(sum(CASE WHEN holding THEN nano_cpus END), 0),"
+    " coalesce(sum(CASE WHEN holding THEN memory_bytes END), 0),"
+    " (SELECT count(*) FROM gpu_ledger g JOIN containers k ON k.id = g.container_id"
+    "  WHERE k.owner_id = ?1)"
+    " FROM containers WHERE owner_id = ?1 AND state != 'gone'";
+
 static void usage_of(struct ctr *c, int64_t owner_id, struct usage *u)
 {
-    sqlite3_stmt *st = db_prepare(
-        c->db, "SELECT count(*), coalesce(sum(CASE WHEN holding THEN nano_cpus END), 0),"
-               " coalesce(sum(CASE WHEN holding THEN memory_bytes END), 0),"
-               " (SELECT count(*) FROM gpu_ledger g JOIN containers k ON k.id = g.container_id"
-               "  WHERE k.owner_id = ?1)"
-               " FROM containers WHERE owner_id = ?1 AND state != 'gone'");
+    sqlite3_stmt *st = ctr_stmt(c, SQL_USAGE);
     memset(u, 0, sizeof(*u));
+    if (!st)
+        return;
     sqlite3_bind_int64(st, 1, owner_id);
-    if (st && sqlite3_step(st) == SQLITE_ROW) {
+    if (sqlite3_step(st) == SQLITE_ROW) {
         u->containers = sqlite3_column_int64(st, 0);
         u->nano_cpus = sqlite3_column_int64(st, 1);
         u->memory_bytes = sqlite3_column_int64(st, 2);
         u->gpus = sqlite3_column_int64(st, 3);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
 }
 
 static int over(struct errinfo *e, const char *field, const char *what, double used, double asked,
@@ -99,15 +103,46 @@ int ctr_check_quota(struct ctr *c, const struct auth_identity *who, int ngpus,
     return 0;
 }
 
+static const char SQL_HELD[] = "SELECT 1 FROM gpu_ledger WHERE server_id = ?1 AND uuid = ?2";
+static const char SQL_HELD_ON[] = "SELECT uuid FROM gpu_ledger WHERE server_id = ?1";
+
 static int gpu_held(struct ctr *c, int64_t server_id, const char *uuid)
 {
-    sqlite3_stmt *st = db_prepare(c->db, "SELECT 1 FROM gpu_ledger WHERE server_id = ?1 AND uuid = ?2");
+    sqlite3_stmt *st = ctr_stmt(c, SQL_HELD);
     int held;
+    if (!st)
+        return 1; /* unknown: not handed out */
     sqlite3_bind_int64(st, 1, server_id);
     sqlite3_bind_text(st, 2, uuid, -1, SQLITE_STATIC);
-    held = st && sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    held = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
     return held;
+}
+
+/* The GPUs held on a host, in one statement rather than one per GPU. A
+ * new array of UUIDs; NULL when it cannot be read (then none is free). */
+static json_t *held_on(struct ctr *c, int64_t server_id)
+{
+    sqlite3_stmt *st = ctr_stmt(c, SQL_HELD_ON);
+    json_t *out;
+    if (!st)
+        return NULL;
+    out = json_array();
+    sqlite3_bind_int64(st, 1, server_id);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(out, json_string(ctr_col_text(st, 0)));
+    sqlite3_reset(st);
+    return out;
+}
+
+static int in_list(const json_t *list, const char *s)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(list, i, x)
+        if (!strcmp(json_string_value(x), s))
+            return 1;
+    return 0;
 }
 
 /* Whether a GPU of the fleet state matches the request's model and
@@ -129,16 +164,19 @@ static size_t free_gpus(struct ctr *c, const struct cand *h, const struct ctrspe
                         const char **out, size_t max)
 {
     size_t i, n = 0;
-    json_t *g;
+    json_t *g, *held = held_on(c, h->agent.server_id);
 
+    if (!held)
+        return 0;
     json_array_foreach(json_object_get(h->live, "gpus"), i, g) {
         const char *uuid = json_string_value(json_object_get(g, "uuid"));
-        if (!uuid || !gpu_fits(g, s) || gpu_held(c, h->agent.server_id, uuid))
+        if (!uuid || !gpu_fits(g, s) || in_list(held, uuid))
             continue;
         if (n < max)
             out[n] = uuid;
         n++;
     }
+    json_decref(held);
     return n;
 }
 
@@ -223,11 +261,17 @@ int ctr_place(struct ctr *c, struct cand *v, size_t n, struct ctrspec *s, struct
     return best;
 }
 
+static const char SQL_HOLD[] =
+    "INSERT INTO gpu_ledger (server_id, uuid, container_id, since_ms) VALUES (?1, ?2, ?3, ?4)";
+static const char SQL_ROW[] =
+    "INSERT INTO containers (name, owner_id, owner, server_id, server, image, spec, request, ngpus,"
+    " nano_cpus, memory_bytes, state, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+    " ?8, ?9, ?10, ?11, 'creating', ?12, ?12)";
+
 static int insert_gpus(struct ctr *c, int64_t server_id, int64_t id, const struct ctrspec *s,
                        int64_t now, struct errinfo *e)
 {
-    sqlite3_stmt *st = db_prepare(c->db, "INSERT INTO gpu_ledger (server_id, uuid, container_id,"
-                                         " since_ms) VALUES (?1, ?2, ?3, ?4)");
+    sqlite3_stmt *st = ctr_stmt(c, SQL_HOLD);
     int rc = 0;
 
     for (size_t k = 0; st && k < s->ngpus && !rc; k++) {
@@ -241,7 +285,8 @@ static int insert_gpus(struct ctr *c, int64_t server_id, int64_t id, const struc
             rc = -1;
         }
     }
-    sqlite3_finalize(st);
+    if (st)
+        sqlite3_reset(st);
     return st ? rc : -1;
 }
 
@@ -255,10 +300,7 @@ int64_t ctr_reserve(struct ctr *c, const struct auth_identity *who, const struct
     sqlite3_stmt *st = NULL;
 
     db_exec(c->db, "BEGIN IMMEDIATE");
-    st = db_prepare(c->db, "INSERT INTO containers (name, owner_id, owner, server_id, server, image,"
-                           " spec, request, ngpus, nano_cpus, memory_bytes, state, created_ms,"
-                           " updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-                           " 'creating', ?12, ?12)");
+    st = ctr_stmt(c, SQL_ROW);
     if (!st)
         goto fail;
     sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
@@ -281,15 +323,17 @@ int64_t ctr_reserve(struct ctr *c, const struct auth_identity *who, const struct
         goto fail;
     }
     id = sqlite3_last_insert_rowid(c->db);
+    sqlite3_reset(st);
     if (insert_gpus(c, h->agent.server_id, id, s, now, e) < 0)
         goto fail;
     db_exec(c->db, "COMMIT");
     goto out;
 fail:
     id = -1;
+    if (st)
+        sqlite3_reset(st);
     db_exec(c->db, "ROLLBACK");
 out:
-    sqlite3_finalize(st);
     free(spec_text);
     json_decref(spec);
     return id;

@@ -15,20 +15,24 @@
 
 /* ---- the fleet's GPUs ---- */
 
+static const char SQL_HOLDER[] =
+    "SELECT k.id, k.name, k.owner, g.since_ms, k.state FROM gpu_ledger g"
+    " JOIN containers k ON k.id = g.container_id WHERE g.server_id = ?1 AND g.uuid = ?2";
+
 static json_t *holder_of(struct ctr *c, int64_t server_id, const char *uuid)
 {
     json_t *h = json_null();
-    sqlite3_stmt *st = db_prepare(c->db, "SELECT k.id, k.name, k.owner, g.since_ms, k.state"
-                                         " FROM gpu_ledger g JOIN containers k ON k.id = g.container_id"
-                                         " WHERE g.server_id = ?1 AND g.uuid = ?2");
+    sqlite3_stmt *st = ctr_stmt(c, SQL_HOLDER);
+    if (!st)
+        return h;
     sqlite3_bind_int64(st, 1, server_id);
     sqlite3_bind_text(st, 2, uuid, -1, SQLITE_STATIC);
-    if (st && sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_step(st) == SQLITE_ROW)
         h = json_pack("{s:I, s:s, s:s, s:I, s:s}", "container_id",
                       (json_int_t)sqlite3_column_int64(st, 0), "name", ctr_col_text(st, 1), "owner",
                       ctr_col_text(st, 2), "since_ms", (json_int_t)sqlite3_column_int64(st, 3),
                       "state", ctr_col_text(st, 4));
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return h;
 }
 

@@ -40,6 +40,7 @@ static void usage(FILE *f)
             "  user add|passwd|list|disable|enable|delete   manage users in the database\n"
             "  token add|list|revoke  API tokens for scripts, in the database\n"
             "  containers ...         run containers on the fleet (`gpufleet containers --help`)\n"
+            "  images ...             list, pull and remove a server's images (`gpufleet images --help`)\n"
             "  gpus                   every GPU of the fleet and which container holds it\n"
             "  routes                 print the route table: method, path, least role,\n"
             "                         ownership rule, audit action, person-only\n"
@@ -391,6 +392,8 @@ int main(int argc, char **argv)
         return serve(argc - 1, argv + 1);
     if (!strcmp(argv[1], "servers"))
         return cli_servers(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "images"))
+        return cli_images(argc - 1, argv + 1);
     if (!strcmp(argv[1], "containers") || !strcmp(argv[1], "gpus"))
         return cli_containers(argc - 1, argv + 1);
     if (!strcmp(argv[1], "routes")) {

@@ -1,11 +1,13 @@
 /* Fuzzes the agent's readers of a container engine's answers (container
- * list, inspect, stats) and of /proc/net socket tables: an engine or a
+ * list, inspect, stats, image list, a pull's progress stream in two
+ * chunks cut anywhere) and of /proc/net socket tables: an engine or a
  * proc file is outside input like any other. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../src/agent/engine.h"
+#include "../../src/agent/images.h"
 #include "../../src/agent/ports.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -14,6 +16,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_decref(engine_list_from_json((const char *)data, size, &e));
     json_decref(engine_inspect_from_json((const char *)data, size, &e));
     json_decref(engine_stats_from_json((const char *)data, size, &e));
+    json_t *users = json_pack("[{s:s, s:s}]", "name", "c", "image_id", "sha256:0");
+    json_decref(images_list_from_json((const char *)data, size, users, &e));
+    json_decref(users);
+    struct pullprog *p = pullprog_new();
+    size_t cut = size ? data[0] % size : 0;
+    pullprog_feed(p, (const char *)data, cut);
+    pullprog_feed(p, (const char *)data + cut, size - cut);
+    json_decref(pullprog_json(p));
+    pullprog_free(p);
     char *text = malloc(size + 1);
     uint16_t ports[64];
     memcpy(text, data, size);

@@ -124,3 +124,27 @@ gpu_uuids() {
              match($0, /gpu="[0-9]+"/); i = substr($0, RSTART + 5, RLENGTH - 6); print i, u }' |
         sort -n | awk '{ print $2 }'
 }
+
+# start_registry: a registry (distribution 2.8) on loopback with its own
+# storage; sets REGISTRY (127.0.0.1:PORT). Docker trusts 127.0.0.0/8
+# without TLS; Podman is told so in its registries.conf.
+start_registry() {
+    command -v docker-registry > /dev/null || fail "docker-registry is missing: run scripts/deps.sh test"
+    local port
+    port=$(free_port)
+    REGISTRY="127.0.0.1:$port"
+    mkdir -p "$WORK/registry"
+    cat > "$WORK/registry.yml" << EOF2
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry
+http:
+  addr: $REGISTRY
+EOF2
+    docker-registry serve "$WORK/registry.yml" >> "$WORK/registry.log" 2>&1 &
+    PIDS+=($!)
+    wait_http "http://$REGISTRY/v2/"
+}

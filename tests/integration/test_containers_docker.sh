@@ -208,6 +208,13 @@ for u in alice bob carol; do
 done
 ok "20 concurrent creates by 3 users for 8 GPUs: $created created, $refused refused (quota / no room, named), no GPU twice, in $par_ms ms; a list meanwhile took $busy_ms ms"
 
+# --- the UI says who holds each GPU: the fleet overview's card and a GPU's page
+: "${BUILD_DIR:?}"
+[ -x /usr/bin/chromium ] || fail "chromium missing (scripts/deps.sh test)"
+[ -d "$SRC_DIR/web/node_modules/playwright-core" ] || fail "web/node_modules missing (scripts/build-web.sh)"
+CHECK=held GF_URL="$SERVER_URL" ADMIN_PASSWORD="$ADMIN_PASSWORD" SERVER_NAME=gpu-01 ARTIFACTS="$BUILD_DIR/ui-artifacts" \
+    node "$SRC_DIR/web/tests/engine.test.mjs" || fail "held GPUs in the UI (screenshots in $BUILD_DIR/ui-artifacts)"
+
 # --- removed with the engine's own CLI behind gpufleet's back: the ledger frees it
 victim=$(api GET /api/v1/containers | jq -r '.containers[0] | "\(.id) \(.engine_id)"')
 engine "$DOCKER_SOCK" DELETE "/v1.41/containers/${victim#* }?force=true" > /dev/null

@@ -5,6 +5,7 @@ import { live } from './live';
 import { AlertsPage } from './pages/Alerts';
 import { AuditPage } from './pages/Audit';
 import { ContainersPage } from './pages/Containers';
+import { ImagesPage } from './pages/Images';
 import { GpuPage } from './pages/Gpu';
 import { HostPage } from './pages/Host';
 import { ChangePassword, Login } from './pages/Login';
@@ -44,6 +45,7 @@ function Nav({ me, path }: { me: Me; path: string }) {
       <ul>
         {item('/', 'Fleet')}
         {item('/containers', 'Containers')}
+        {item('/images', 'Images')}
         {item('/alerts', 'Alerts', <AlertBadge />)}
         {item('/servers', 'Servers')}
         {item('/tokens', 'Tokens')}
@@ -62,6 +64,7 @@ function Routes({ me, path }: { me: Me; path: string }) {
   if ((m = match('/hosts/:name', path))) return <HostPage name={m.name} />;
   if (path === '/servers') return <ServersPage role={me.role} />;
   if (path === '/containers') return <ContainersPage me={me} />;
+  if (path === '/images') return <ImagesPage me={me} />;
   if (path === '/alerts') return <AlertsPage role={me.role} />;
   if (path === '/tokens') return <TokensPage me={me} />;
   if (path === '/users' && atLeast(me.role, 'admin')) return <UsersPage me={me} />;

@@ -96,6 +96,11 @@ void api_containers_action(void *app, struct http_request *req, struct http_resp
 void api_containers_delete(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_unmanaged(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_unmanaged_action(void *app, struct http_request *req, struct http_response *resp);
+void api_images_list(void *app, struct http_request *req, struct http_response *resp);
+void api_images_remove(void *app, struct http_request *req, struct http_response *resp);
+void api_images_pull(void *app, struct http_request *req, struct http_response *resp);
+void api_images_pulls(void *app, struct http_request *req, struct http_response *resp);
+void api_images_pull_get(void *app, struct http_request *req, struct http_response *resp);
 void api_gpus(void *app, struct http_request *req, struct http_response *resp);
 void api_servers_list(void *app, struct http_request *req, struct http_response *resp);
 void api_servers_create(void *app, struct http_request *req, struct http_response *resp);

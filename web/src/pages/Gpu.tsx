@@ -9,6 +9,7 @@ import { GPU_FIELDS, GpuValues } from '../gen/fields';
 import { mib, num, pct } from '../format';
 import { Link, Page, RangeChips, rangeSeconds } from '../ui';
 import { useFleet, useWant } from '../hooks';
+import { useHolders } from '../holders';
 
 /** A chart: a title, the unit of its axis, and its series: a figure of
  * the table (gen/fields.ts gives its metric) and the legend's word. */
@@ -123,6 +124,7 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
     });
   }, [tail, w.live, server, uuid, span]);
 
+  const holder = useHolders().get(`${server}/${uuid}`);
   const title = g ? `${server} · GPU ${g.index}` : `${server} · GPU`;
   return (
     <Page title={title} actions={<Link href={`/hosts/${encodeURIComponent(server)}`}>← {server}</Link>}>
@@ -134,6 +136,7 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
           <div><dt>Temperature</dt><dd data-testid="gpu-temp">{num(g.temp_celsius, ' °C')}</dd></div>
           <div><dt>Power</dt><dd>{num(g.power_watts, ' W')} / {num(g.power_limit_watts, ' W')}</dd></div>
           <div><dt>UUID</dt><dd class="mono small">{g.uuid}</dd></div>
+          <div><dt>Held by</dt><dd data-testid="gpu-holder">{holder ? <Link href="/containers">{holder.name} ({holder.owner})</Link> : 'free'}</dd></div>
         </dl>
       ) : (
         fleet.loaded && <p class="muted">This GPU is not reporting now; its history is below.</p>

@@ -9,6 +9,7 @@ import { useFleet, useLive, useWant } from '../hooks';
 import { live } from '../live';
 import { Link, Page } from '../ui';
 import { Heatmap } from './Heatmap';
+import { heldText, useHolders } from '../holders';
 
 // One observer for every card: a card off screen gets no values from the
 // live worker and draws nothing (it catches up when it comes near), so a
@@ -34,7 +35,7 @@ function paintCard(card: HTMLElement, s: Server) {
  * structure (name, state, labels, the GPUs it has); the values that change
  * every second are painted straight into the DOM and the tiles' canvas,
  * as diffing the card for them cost most of an update. */
-export const HostCard = memo(function HostCard({ name }: { name: string }) {
+export const HostCard = memo(function HostCard({ name, held }: { name: string; held?: string }) {
   const el = useRef<HTMLElement>(null);
   const [, redraw] = useState(0);
   const view = useRef({ visible: true, stale: false, shape: '' });
@@ -95,6 +96,7 @@ export const HostCard = memo(function HostCard({ name }: { name: string }) {
         <p class="labels">{Object.entries(s.labels).map(([k, v]) => <span class="label">{k}={v}</span>)}</p>
       )}
       <CardTiles server={s.name} gpus={s.gpus} host={s.host} latest={latest} lazy />
+      {held && <p class="held small" aria-label={`GPUs held on ${s.name}`}>Held: {held}</p>}
       {s.gpus.length === 0 && <p class="muted">{s.online === false ? s.last_error || 'unreachable' : 'no GPUs reported'}</p>}
     </article>
   );
@@ -188,6 +190,7 @@ export function Overview() {
     return () => clearTimeout(t);
   }, [all, fleet.loaded]);
   const first = all ? shown.length : firstScreen();
+  const holders = useHolders();
   useEffect(() => {
     const u = new URL(location.href);
     if (needle) u.searchParams.set('q', q);
@@ -217,7 +220,7 @@ export function Overview() {
         <p class="empty">No servers yet. <Link href="/servers">Add one</Link> and start its agent.</p>
       )}
       <div class="hosts" data-testid="hosts">
-        {shown.map((s, i) => (i < first ? <HostCard key={s.name} name={s.name} /> : <CardPlaceholder key={s.name} name={s.name} />))}
+        {shown.map((s, i) => (i < first ? <HostCard key={s.name} name={s.name} held={heldText(holders, s.name)} /> : <CardPlaceholder key={s.name} name={s.name} />))}
       </div>
       {all && fleet.order.length > 0 && <Heatmap names={shown.map((s) => s.name)} shape={shown.map((s) => `${s.name}:${s.gpus.length}`).join()} />}
     </Page>

@@ -1,0 +1,475 @@
+/* Images of the host's engine: list, remove, and pulls in the background.
+ * A pull's progress is the engine's own stream (one JSON object per line:
+ * a layer's status and bytes, or an error), read chunk by chunk as it
+ * arrives and kept per pull for whoever asks. */
+#include "images.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../lib/buf.h"
+#include "../lib/ctrspec.h"
+#include "../lib/log.h"
+#include "../lib/xalloc.h"
+
+#define PP_MAX_LAYERS 256
+#define PP_MAX_LINE (64u << 10)
+#define PULL_TIMEOUT_S 3600
+#define STOP_WAIT_S 5
+
+/* ---- the pull stream reader ---- */
+
+struct layer {
+    char id[72];
+    char status[48];
+    long long current, total;
+    int done;
+};
+
+struct pullprog {
+    struct buf line;
+    int skipping; /* a line past PP_MAX_LINE: dropped up to its newline */
+    struct layer *layers;
+    size_t n;
+    char status[160];
+    char error[256];
+};
+
+struct pullprog *pullprog_new(void)
+{
+    struct pullprog *p = xcalloc(1, sizeof(*p));
+    buf_init(&p->line, PP_MAX_LINE);
+    p->layers = xcalloc(PP_MAX_LAYERS, sizeof(*p->layers));
+    return p;
+}
+
+void pullprog_free(struct pullprog *p)
+{
+    if (!p)
+        return;
+    buf_free(&p->line);
+    free(p->layers);
+    free(p);
+}
+
+static struct layer *layer_of(struct pullprog *p, const char *id)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (!strcmp(p->layers[i].id, id))
+            return &p->layers[i];
+    if (p->n == PP_MAX_LAYERS)
+        return NULL;
+    struct layer *l = &p->layers[p->n++];
+    snprintf(l->id, sizeof(l->id), "%s", id);
+    return l;
+}
+
+/* A layer's line: "Downloading" carries its bytes; the statuses after the
+ * download mean all of them arrived. */
+static void layer_line(struct pullprog *p, const char *id, const char *status, const json_t *detail)
+{
+    struct layer *l = layer_of(p, id);
+    json_int_t cur = json_integer_value(json_object_get(detail, "current"));
+    json_int_t tot = json_integer_value(json_object_get(detail, "total"));
+
+    if (!l)
+        return;
+    snprintf(l->status, sizeof(l->status), "%s", status);
+    if (!strcmp(status, "Downloading") && tot > 0 && cur >= 0) {
+        l->total = tot;
+        l->current = cur < tot ? cur : tot;
+    } else if (!strcmp(status, "Verifying Checksum") || !strcmp(status, "Download complete") ||
+               !strcmp(status, "Extracting") || !strcmp(status, "Pull complete")) {
+        l->current = l->total;
+    }
+    if (!strcmp(status, "Pull complete") || !strcmp(status, "Already exists"))
+        l->done = 1;
+}
+
+static void one_line(struct pullprog *p, const char *text, size_t len)
+{
+    json_t *j = json_loadb(text, len, 0, NULL);
+    const char *status = json_string_value(json_object_get(j, "status"));
+    const char *id = json_string_value(json_object_get(j, "id"));
+    const char *err = json_string_value(json_object_get(j, "error"));
+
+    if (!json_is_object(j))
+        goto out;
+    /* an engine's refusal before the stream starts is {"message":...} */
+    if (!err && !status)
+        err = json_string_value(json_object_get(j, "message"));
+    if (err) {
+        snprintf(p->error, sizeof(p->error), "%s", err);
+        goto out;
+    }
+    if (!status)
+        goto out;
+    /* {"status":"Pulling from library/busybox","id":"latest"}: the id is
+     * the tag, not a layer */
+    if (id && *id && strncmp(status, "Pulling from", 12))
+        layer_line(p, id, status, json_object_get(j, "progressDetail"));
+    else
+        snprintf(p->status, sizeof(p->status), "%s%s%s", status, id && *id ? " " : "", id ? id : "");
+out:
+    json_decref(j);
+}
+
+void pullprog_feed(struct pullprog *p, const char *data, size_t len)
+{
+    while (len) {
+        const char *nl = memchr(data, '\n', len);
+        size_t n = nl ? (size_t)(nl - data) : len;
+
+        if (!p->skipping && buf_append(&p->line, data, n) < 0) {
+            p->skipping = 1;
+            buf_reset(&p->line);
+        }
+        if (nl) {
+            if (!p->skipping && p->line.len)
+                one_line(p, p->line.data, p->line.len);
+            buf_reset(&p->line);
+            p->skipping = 0;
+            n++;
+        }
+        data += n;
+        len -= n;
+    }
+}
+
+const char *pullprog_error(const struct pullprog *p)
+{
+    return p->error[0] ? p->error : NULL;
+}
+
+json_t *pullprog_json(const struct pullprog *p)
+{
+    json_t *layers = json_array();
+    long long done = 0, total = 0;
+    int ndone = 0;
+
+    for (size_t i = 0; i < p->n; i++) {
+        const struct layer *l = &p->layers[i];
+        done += l->current;
+        total += l->total;
+        ndone += l->done;
+        json_array_append_new(layers, json_pack("{s:s, s:s, s:I, s:I, s:b}", "id", l->id, "status",
+                                                l->status, "current", (json_int_t)l->current,
+                                                "total", (json_int_t)l->total, "done", l->done));
+    }
+    return json_pack("{s:s, s:s?, s:o, s:I, s:I, s:i}", "status", p->status, "error",
+                     p->error[0] ? p->error : NULL, "layers", layers, "bytes_done",
+                     (json_int_t)done, "bytes_total", (json_int_t)total, "layers_done", ndone);
+}
+
+/* ---- pulls ---- */
+
+enum { PULL_RUNNING, PULL_DONE, PULL_FAILED };
+
+struct pull {
+    int id;
+    char image[264];
+    int state;
+    time_t started, finished;
+    struct pullprog *prog;
+    char fail[256]; /* why, when the engine could not be reached */
+    struct images *im;
+};
+
+struct images {
+    struct engine *eng;
+    pthread_mutex_t mu;
+    pthread_cond_t idle;
+    struct pull *pulls[IMAGES_MAX_PULLS]; /* newest first */
+    int next_id, running, stopping;
+};
+
+struct images *images_new(struct engine *eng)
+{
+    struct images *im = xcalloc(1, sizeof(*im));
+    im->eng = eng;
+    pthread_mutex_init(&im->mu, NULL);
+    pthread_cond_init(&im->idle, NULL);
+    return im;
+}
+
+static void pull_free(struct pull *p)
+{
+    if (!p)
+        return;
+    pullprog_free(p->prog);
+    free(p);
+}
+
+void images_free(struct images *im)
+{
+    struct timespec until;
+
+    if (!im)
+        return;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += STOP_WAIT_S;
+    pthread_mutex_lock(&im->mu);
+    im->stopping = 1;
+    while (im->running && pthread_cond_timedwait(&im->idle, &im->mu, &until) == 0)
+        ;
+    int running = im->running;
+    pthread_mutex_unlock(&im->mu);
+    if (running) {
+        /* a pull stalled inside the engine call: the process is ending,
+         * and its thread still holds im */
+        log_warn("images: %d pull(s) still running at exit", running);
+        return;
+    }
+    for (int i = 0; i < IMAGES_MAX_PULLS; i++)
+        pull_free(im->pulls[i]);
+    pthread_cond_destroy(&im->idle);
+    pthread_mutex_destroy(&im->mu);
+    free(im);
+}
+
+/* the engine's stream, chunk by chunk; 0 stops the transfer */
+static size_t pull_sink(char *data, size_t size, size_t n, void *arg)
+{
+    struct pull *p = arg;
+    size_t len = size * n;
+
+    pthread_mutex_lock(&p->im->mu);
+    pullprog_feed(p->prog, data, len);
+    int stop = p->im->stopping;
+    pthread_mutex_unlock(&p->im->mu);
+    return stop ? 0 : len;
+}
+
+static void *pull_thread(void *arg)
+{
+    struct pull *p = arg;
+    struct images *im = p->im;
+    struct errinfo e = {0};
+    char *q = curl_easy_escape(NULL, p->image, 0);
+    char path[900];
+    long status;
+
+    snprintf(path, sizeof(path), "/" ENGINE_API "/images/create?fromImage=%s", q ? q : "");
+    curl_free(q);
+    status = engine_call(im->eng, "POST", path, NULL, PULL_TIMEOUT_S, pull_sink, p, &e);
+    pthread_mutex_lock(&im->mu);
+    pullprog_feed(p->prog, "\n", 1); /* a last line without its newline */
+    if (status < 0)
+        snprintf(p->fail, sizeof(p->fail), "%s", e.message);
+    else if (status >= 300 && !pullprog_error(p->prog))
+        snprintf(p->fail, sizeof(p->fail), "the engine said %ld", status);
+    p->state = status >= 200 && status < 300 && !pullprog_error(p->prog) ? PULL_DONE : PULL_FAILED;
+    p->finished = time(NULL);
+    /* p may be forgotten (freed) once the lock is let go */
+    log_info("images: pull %d of %s %s", p->id, p->image, p->state == PULL_DONE ? "done" : "failed");
+    im->running--;
+    pthread_cond_broadcast(&im->idle);
+    pthread_mutex_unlock(&im->mu);
+    return NULL;
+}
+
+static json_t *pull_json(const struct pull *p)
+{
+    json_t *o = pullprog_json(p->prog);
+    static const char *const states[] = {"running", "done", "failed"};
+
+    json_object_set_new(o, "id", json_integer(p->id));
+    json_object_set_new(o, "image", json_string(p->image));
+    json_object_set_new(o, "state", json_string(states[p->state]));
+    json_object_set_new(o, "started", json_integer(p->started));
+    json_object_set_new(o, "finished", p->finished ? json_integer(p->finished) : json_null());
+    if (p->fail[0])
+        json_object_set_new(o, "error", json_string(p->fail));
+    return o;
+}
+
+/* Keeps the newest IMAGES_MAX_PULLS; the oldest finished one makes room
+ * (there are at most IMAGES_MAX_RUNNING unfinished). Under im->mu. */
+static void remember(struct images *im, struct pull *p)
+{
+    int last = IMAGES_MAX_PULLS - 1;
+    while (last >= 0 && im->pulls[last] && im->pulls[last]->state == PULL_RUNNING)
+        last--;
+    if (last < 0)
+        last = IMAGES_MAX_PULLS - 1;
+    pull_free(im->pulls[last]);
+    memmove(&im->pulls[1], &im->pulls[0], (size_t)last * sizeof(im->pulls[0]));
+    im->pulls[0] = p;
+}
+
+json_t *images_pull_start(struct images *im, const char *ref, struct errinfo *e)
+{
+    struct pull *p;
+    pthread_t t;
+    pthread_attr_t attr;
+    json_t *out;
+
+    if (!ref || !ctrspec_valid_image(ref)) {
+        errinfo_set(e, 400, "invalid_field", "image",
+                    "image must be a reference like registry:5000/team/app:1.2 (lowercase repository)");
+        return NULL;
+    }
+    p = xcalloc(1, sizeof(*p));
+    p->im = im;
+    p->prog = pullprog_new();
+    p->started = time(NULL);
+    /* no tag or digest would make the engine pull every tag */
+    const char *slash = strrchr(ref, '/');
+    int tagged = strchr(ref, '@') || strchr(slash ? slash : ref, ':');
+    snprintf(p->image, sizeof(p->image), "%s%s", ref, tagged ? "" : ":latest");
+
+    pthread_mutex_lock(&im->mu);
+    if (im->running >= IMAGES_MAX_RUNNING || im->stopping) {
+        pthread_mutex_unlock(&im->mu);
+        pull_free(p);
+        errinfo_set(e, 429, "busy", NULL, "%d pulls are running on this host already; try again when one ends",
+                    IMAGES_MAX_RUNNING);
+        return NULL;
+    }
+    p->id = ++im->next_id;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, pull_thread, p) != 0) {
+        pthread_attr_destroy(&attr);
+        pthread_mutex_unlock(&im->mu);
+        pull_free(p);
+        errinfo_set(e, 500, "internal", NULL, "could not start a pull");
+        return NULL;
+    }
+    pthread_attr_destroy(&attr);
+    im->running++;
+    remember(im, p);
+    out = pull_json(p);
+    log_info("images: pull %d of %s started", p->id, p->image);
+    pthread_mutex_unlock(&im->mu);
+    return out;
+}
+
+json_t *images_pull_get(struct images *im, int id, struct errinfo *e)
+{
+    json_t *out = NULL;
+
+    pthread_mutex_lock(&im->mu);
+    for (int i = 0; i < IMAGES_MAX_PULLS && im->pulls[i] && !out; i++)
+        if (im->pulls[i]->id == id)
+            out = pull_json(im->pulls[i]);
+    pthread_mutex_unlock(&im->mu);
+    if (!out)
+        errinfo_set(e, 404, "not_found", "pull", "no pull %d on this host (the last %d are kept)", id,
+                    IMAGES_MAX_PULLS);
+    return out;
+}
+
+json_t *images_pulls(struct images *im)
+{
+    json_t *out = json_array();
+
+    pthread_mutex_lock(&im->mu);
+    for (int i = 0; i < IMAGES_MAX_PULLS && im->pulls[i]; i++)
+        json_array_append_new(out, pull_json(im->pulls[i]));
+    pthread_mutex_unlock(&im->mu);
+    return out;
+}
+
+/* ---- list and remove ---- */
+
+static json_t *strings(const json_t *a, int skip_none)
+{
+    json_t *out = json_array(), *v;
+    size_t i;
+
+    json_array_foreach(a, i, v) {
+        const char *s = json_string_value(v);
+        if (s && !(skip_none && strstr(s, "<none>")))
+            json_array_append_new(out, json_string(s));
+    }
+    return out;
+}
+
+json_t *images_list_from_json(const char *text, size_t len, const json_t *containers, struct errinfo *e)
+{
+    json_t *in = json_loadb(text, len, 0, NULL), *out = NULL, *img, *c;
+    size_t i, j;
+
+    if (!json_is_array(in)) {
+        errinfo_set(e, 502, "engine_answer", NULL, "the engine's image list is not an array");
+        goto out;
+    }
+    out = json_array();
+    json_array_foreach(in, i, img) {
+        const char *id = json_string_value(json_object_get(img, "Id"));
+        json_t *users = json_array();
+        if (!id) {
+            json_decref(users);
+            continue;
+        }
+        json_array_foreach(containers, j, c) {
+            const char *cid = json_string_value(json_object_get(c, "image_id"));
+            /* Docker says "sha256:hex"; Podman's compat API the bare hex */
+            if (cid && (!strcmp(cid, id) || (!strncmp(id, "sha256:", 7) && !strcmp(cid, id + 7)) ||
+                        (!strncmp(cid, "sha256:", 7) && !strcmp(cid + 7, id))))
+                json_array_append(users, json_object_get(c, "name"));
+        }
+        json_array_append_new(out, json_pack("{s:s, s:o, s:o, s:I, s:I, s:o}", "id", id, "tags",
+                                             strings(json_object_get(img, "RepoTags"), 1), "digests",
+                                             strings(json_object_get(img, "RepoDigests"), 1), "size",
+                                             json_integer_value(json_object_get(img, "Size")), "created",
+                                             json_integer_value(json_object_get(img, "Created")),
+                                             "containers", users));
+    }
+out:
+    json_decref(in);
+    return out;
+}
+
+json_t *images_list(struct images *im, struct errinfo *e)
+{
+    struct buf b;
+    json_t *containers = engine_list(im->eng, e), *out = NULL;
+    long status;
+
+    if (!containers)
+        return NULL;
+    buf_init(&b, 16u << 20);
+    status = engine_call(im->eng, "GET", "/" ENGINE_API "/images/json", NULL, 30, NULL, &b, e);
+    if (status >= 300)
+        engine_refused(&b, status, 502, e);
+    else if (status >= 0)
+        out = images_list_from_json(b.data ? b.data : "", b.len, containers, e);
+    buf_free(&b);
+    json_decref(containers);
+    return out;
+}
+
+/* an image id: [sha256:]hex, 12..64 digits */
+static int valid_image_id(const char *s)
+{
+    if (!strncmp(s, "sha256:", 7))
+        s += 7;
+    size_t n = strlen(s);
+    return n >= 12 && n <= 64 && strspn(s, "0123456789abcdef") == n;
+}
+
+int images_remove(struct images *im, const char *ref, int force, struct errinfo *e)
+{
+    struct buf b;
+    char path[400];
+    long status;
+
+    if (!ref || !(ctrspec_valid_image(ref) || valid_image_id(ref))) {
+        errinfo_set(e, 400, "invalid_field", "image", "image is a reference (team/app:1.2) or an image id");
+        return -1;
+    }
+    /* a valid reference is [a-z0-9._/:@-]: nothing a path would read */
+    snprintf(path, sizeof(path), "/" ENGINE_API "/images/%s?force=%s", ref, force ? "true" : "false");
+    buf_init(&b, 1u << 20);
+    status = engine_call(im->eng, "DELETE", path, NULL, 120, NULL, &b, e);
+    if (status >= 300)
+        engine_refused(&b, status, 409, e);
+    buf_free(&b);
+    return status >= 200 && status < 300 ? 0 : -1;
+}

@@ -1,0 +1,61 @@
+/* The host's images: list (with the containers that use each), remove,
+ * and pulls that run in the background while the engine's progress stream
+ * is read as it arrives, so the server (and the browser behind it) can
+ * watch each layer's bytes without holding a request open for minutes. */
+#ifndef GF_IMAGES_H
+#define GF_IMAGES_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "../lib/errinfo.h"
+#include "engine.h"
+
+#define IMAGES_MAX_PULLS 32  /* pulls remembered, running or finished */
+#define IMAGES_MAX_RUNNING 4 /* pulls at once; more are refused (429) */
+
+struct images;
+
+struct images *images_new(struct engine *eng);
+/* Waits for running pulls to end (their engine calls time out). */
+void images_free(struct images *im);
+
+/* [{"id","tags":[...],"digests":[...],"size","created","containers":[names]}],
+ * or NULL with e. */
+json_t *images_list(struct images *im, struct errinfo *e);
+
+/* The reader of the engine's /images/json answer; containers is
+ * engine_list's (who uses each image). Exposed for the fuzz target. */
+json_t *images_list_from_json(const char *text, size_t len, const json_t *containers,
+                              struct errinfo *e);
+
+/* Removes an image (a reference or an id). 409 when a container uses it
+ * and not force. 0 or -1 with e. */
+int images_remove(struct images *im, const char *ref, int force, struct errinfo *e);
+
+/* Starts pulling ref (":latest" when it names no tag or digest): the
+ * pull's first state (see images_pull_get), or NULL with e (400 naming
+ * "image", 429 when IMAGES_MAX_RUNNING run already). */
+json_t *images_pull_start(struct images *im, const char *ref, struct errinfo *e);
+
+/* One pull: {"id","image","state":"running"|"done"|"failed","status",
+ * "error","layers":[{"id","status","current","total"}],"bytes_done",
+ * "bytes_total","layers_done","started","finished"}, or NULL (404). */
+json_t *images_pull_get(struct images *im, int id, struct errinfo *e);
+/* Every remembered pull, newest first. */
+json_t *images_pulls(struct images *im);
+
+/* The reader of the engine's pull stream (JSON objects, one per line, in
+ * chunks cut anywhere). Exposed for the fuzz target and the unit test. */
+struct pullprog;
+struct pullprog *pullprog_new(void);
+void pullprog_free(struct pullprog *p);
+/* Reads a chunk; lines that are not JSON objects are skipped. */
+void pullprog_feed(struct pullprog *p, const char *data, size_t len);
+/* What it says so far: {"status","error","layers","bytes_done",
+ * "bytes_total","layers_done"} (error null unless the engine sent one). */
+json_t *pullprog_json(const struct pullprog *p);
+/* The engine's error line, or NULL. */
+const char *pullprog_error(const struct pullprog *p);
+
+#endif

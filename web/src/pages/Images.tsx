@@ -1,0 +1,136 @@
+// A host's images: what is there (size, age, which containers use it),
+// pulls with each layer's progress while they run, and remove. Viewers
+// see; operators pull and remove.
+import { useEffect, useState } from 'preact/hooks';
+import { api, atLeast, get, Me } from '../api';
+import { bytes, time } from '../format';
+import { ErrorBox, errorText, Form, Page, useAsync } from '../ui';
+
+interface Image { id: string; tags: string[]; digests: string[]; size: number; created: number; containers: string[] }
+interface Layer { id: string; status: string; current: number; total: number; done: boolean }
+interface Pull {
+  id: number; image: string; state: 'running' | 'done' | 'failed'; status: string; error: string | null;
+  layers: Layer[]; bytes_done: number; bytes_total: number; layers_done: number; started: number; finished: number | null;
+}
+
+const POLL_MS = 700;
+
+function PullRow({ p }: { p: Pull }) {
+  const [open, setOpen] = useState(false);
+  const pct = p.bytes_total ? Math.round((100 * p.bytes_done) / p.bytes_total) : p.state === 'done' ? 100 : 0;
+  return (
+    <>
+      <tr data-pull={p.image} data-state={p.state}>
+        <td class="mono small">{p.image}</td>
+        <td class={p.state === 'failed' ? 'denied' : ''}>{p.state}</td>
+        <td>
+          <progress max={100} value={pct} aria-label={`${p.image}: ${pct}%`} />{' '}
+          <span class="small">{bytes(p.bytes_done)} of {bytes(p.bytes_total)} · {p.layers_done}/{p.layers.length} layers</span>
+        </td>
+        <td class="small">{p.error ?? p.status}</td>
+        <td><button type="button" class="link" aria-expanded={open} onClick={() => setOpen(!open)}>layers</button></td>
+      </tr>
+      {open && (
+        <tr class="detail"><td colSpan={5}>
+          <table class="table small" aria-label={`layers of ${p.image}`}>
+            <tbody>{p.layers.map((l) => (
+              <tr><td class="mono">{l.id}</td><td>{l.status}</td>
+                <td><progress max={l.total || 1} value={l.total ? l.current : l.done ? 1 : 0} /> {l.total ? `${bytes(l.current)} of ${bytes(l.total)}` : ''}</td></tr>
+            ))}</tbody>
+          </table>
+        </td></tr>
+      )}
+    </>
+  );
+}
+
+export function ImagesPage({ me }: { me: Me }) {
+  const servers = useAsync(() => get<any>('/api/v1/servers'), []);
+  const names: string[] = (servers.data?.servers ?? []).map((s: any) => s.name);
+  const [host, setHost] = useState('');
+  const server = host || names[0] || '';
+  const images = useAsync(() => (server ? get<Image[]>(`/api/v1/servers/${encodeURIComponent(server)}/images`) : Promise.resolve([])), [server]);
+  const [pulls, setPulls] = useState<Pull[]>([]);
+  const [error, setError] = useState('');
+  const canAct = atLeast(me.role, 'operator');
+  const running = pulls.some((p) => p.state === 'running');
+
+  // the host's pulls: once, then every POLL_MS while one runs
+  useEffect(() => {
+    if (!server) return undefined;
+    let stop = false;
+    let timer: number | undefined;
+    const tick = async () => {
+      try {
+        const list = await get<Pull[]>(`/api/v1/servers/${encodeURIComponent(server)}/images/pulls`);
+        if (stop) return;
+        setPulls(list);
+        if (list.some((p) => p.state === 'running')) timer = window.setTimeout(tick, POLL_MS);
+        else images.reload();
+      } catch {
+        /* the list's own error says why */
+      }
+    };
+    tick();
+    return () => {
+      stop = true;
+      window.clearTimeout(timer);
+    };
+  }, [server, running ? 0 : pulls.length]);
+
+  const remove = async (img: Image) => {
+    const ref = img.tags[0] ?? img.id;
+    setError('');
+    if (!confirm(`Remove ${ref} from ${server}?`)) return;
+    try {
+      await api('DELETE', `/api/v1/servers/${encodeURIComponent(server)}/images?image=${encodeURIComponent(ref)}`);
+    } catch (e) {
+      setError(errorText(e));
+    }
+    images.reload();
+  };
+  const rows = images.data ?? [];
+  return (
+    <Page title="Images">
+      <label class="field" style={{ maxWidth: '20rem' }}><span>Host</span>
+        <select name="server" value={server} onChange={(e) => { setHost((e.target as HTMLSelectElement).value); setPulls([]); }}>
+          {names.map((n) => <option value={n}>{n}</option>)}
+        </select>
+      </label>
+      {canAct && server && (
+        <Form label="Pull an image" class="form" onSubmit={async (f) => {
+          const p = await api<Pull>('POST', `/api/v1/servers/${encodeURIComponent(server)}/images/pull`, { image: String(f.get('image') ?? '').trim() });
+          setPulls((old) => [p, ...old.filter((o) => o.id !== p.id)]);
+        }}>
+          <label class="field wide"><span>Image</span><input name="image" required placeholder="nvcr.io/nvidia/pytorch:24.05-py3" /></label>
+          <button type="submit" class="primary">Pull</button>
+        </Form>
+      )}
+      {pulls.length > 0 && (
+        <table class="table" aria-label="pulls">
+          <thead><tr><th>Pull</th><th>State</th><th>Progress</th><th>Engine says</th><th><span class="sr-only">Layers</span></th></tr></thead>
+          <tbody>{pulls.map((p) => <PullRow p={p} />)}</tbody>
+        </table>
+      )}
+      <ErrorBox error={error || images.error || servers.error} />
+      <table class="table" aria-label="images">
+        <thead><tr><th>Tags</th><th>Id</th><th>Size</th><th>Created</th><th>Used by</th><th><span class="sr-only">Actions</span></th></tr></thead>
+        <tbody>
+          {rows.map((img) => (
+            <tr data-image={img.tags[0] ?? img.id}>
+              <td class="mono small">{img.tags.join(' ') || '<none>'}</td>
+              <td class="mono small">{img.id.replace(/^sha256:/, '').slice(0, 12)}</td>
+              <td>{bytes(img.size)}</td>
+              <td>{time(img.created * 1000)}</td>
+              <td>{img.containers.join(', ') || '–'}</td>
+              <td class="row-actions">{canAct && <button type="button" class="danger" onClick={() => remove(img)}>Remove</button>}</td>
+            </tr>
+          ))}
+          {rows.length === 0 && !images.loading && !images.error && (
+            <tr><td colSpan={6} class="muted">{server ? `No images on ${server}.` : 'No servers registered yet.'}</td></tr>
+          )}
+        </tbody>
+      </table>
+    </Page>
+  );
+}

@@ -1,0 +1,88 @@
+// The pages that show a real engine's work, in a real browser against a
+// real server whose agent drives a real dockerd. CHECK says which:
+//   images (tests/integration/test_images_docker.sh): pull IMAGE (the
+//     test's registry has it, the engine not) with its progress shown
+//     until done, the image listed, then removed;
+//   held (test_containers_docker.sh): the fleet overview and a GPU's page
+//     say which container holds each GPU, as the ledger (/api/v1/gpus) does.
+// Both pass GF_URL, ADMIN_PASSWORD, SERVER_NAME and ARTIFACTS (screenshots).
+import { mkdirSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const env = (k) => {
+  if (!process.env[k]) throw new Error(`${k} is not set`);
+  return process.env[k];
+};
+const [URL0, PASSWORD, SERVER, ART, CHECK] = ['GF_URL', 'ADMIN_PASSWORD', 'SERVER_NAME', 'ARTIFACTS', 'CHECK'].map(env);
+mkdirSync(ART, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+});
+const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+const errors = [];
+page.on('pageerror', (e) => errors.push(e.message));
+page.on('dialog', (d) => d.accept());
+
+async function images() {
+  const IMAGE = env('IMAGE');
+  await page.click('nav >> text=Images');
+  await page.waitForSelector('table[aria-label=images]');
+  const host = await page.$eval('select[name=server]', (s) => s.value);
+  if (host !== SERVER) throw new Error(`host picked: ${host}`);
+  await page.fill('form[aria-label="Pull an image"] input[name=image]', IMAGE);
+  await page.click('form[aria-label="Pull an image"] button[type=submit]');
+  // the pull's row (the newest, first) appears with a progress bar, then says done
+  const first = 'table[aria-label=pulls] tbody tr[data-pull]:first-child';
+  await page.waitForSelector(`${first}[data-pull="${IMAGE}"] progress`, { timeout: 10000 });
+  await page.waitForSelector(`${first}[data-state=done]`, { timeout: 60000 });
+  const pct = await page.$eval(`${first} progress`, (p) => p.value);
+  if (pct !== 100) throw new Error(`progress at the end: ${pct}`);
+  await page.click(`${first} button:has-text("layers")`);
+  await page.waitForSelector(`table[aria-label="layers of ${IMAGE}"] tr:has-text("Pull complete")`);
+  // the list reloads when the pull ends
+  await page.waitForSelector(`tr[data-image="${IMAGE}"]`, { timeout: 10000 });
+  await page.screenshot({ path: `${ART}/images-pulled.png`, fullPage: true });
+  console.log('ok: UI: pulled with a progress bar to 100%, layers shown, the image listed');
+  await page.click(`tr[data-image="${IMAGE}"] button:has-text("Remove")`);
+  await page.waitForSelector(`tr[data-image="${IMAGE}"]`, { state: 'detached', timeout: 10000 });
+  console.log('ok: UI: removed, gone from the list');
+}
+
+/** Every held GPU of the ledger is on its host's card, and on its page. */
+async function held() {
+  await page.waitForSelector('[data-testid=hosts] [data-host]');
+  const ledger = await page.evaluate(async () => (await fetch('/api/v1/gpus')).json());
+  const mine = ledger.gpus.filter((g) => g.server === SERVER && g.holder);
+  if (!mine.length) throw new Error('no GPU held on ' + SERVER);
+  await page.waitForSelector(`[aria-label="GPUs held on ${SERVER}"]`);
+  const text = await page.textContent(`[aria-label="GPUs held on ${SERVER}"]`);
+  for (const g of mine) {
+    const want = `GPU ${g.index}: ${g.holder.name} (${g.holder.owner})`;
+    if (!text.includes(want)) throw new Error(`the card says "${text}", not "${want}"`);
+  }
+  const free = ledger.gpus.filter((g) => g.server === SERVER && !g.holder);
+  for (const g of free) if (text.includes(`GPU ${g.index}:`)) throw new Error(`free GPU ${g.index} shown as held: ${text}`);
+  await page.screenshot({ path: `${ART}/overview-held.png`, fullPage: true });
+  const g = mine[0];
+  await page.goto(`${URL0}/hosts/${encodeURIComponent(SERVER)}/gpus/${encodeURIComponent(g.uuid)}`);
+  await page.waitForSelector(`[data-testid=gpu-holder]:has-text("${g.holder.name} (${g.holder.owner})")`);
+  console.log(`ok: UI: the overview names the holder of each of ${mine.length} held GPUs and none of ${free.length} free; the GPU page too`);
+}
+
+let rc = 0;
+try {
+  await page.goto(URL0 + '/');
+  await page.fill('input[name=username]', 'admin');
+  await page.fill('input[name=password]', PASSWORD);
+  await page.click('button[type=submit]');
+  await (CHECK === 'images' ? images : held)();
+  if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+} catch (e) {
+  rc = 1;
+  console.log(`FAIL: ${e.stack || e}`);
+  await page.screenshot({ path: `${ART}/FAIL-images.png`, fullPage: true }).catch(() => {});
+}
+await browser.close();
+process.exit(rc);
