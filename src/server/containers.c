@@ -111,9 +111,11 @@ void ctr_close(struct ctr *c)
         pthread_mutex_unlock(&c->wake_lock);
         pthread_join(c->thread, NULL);
     }
+    sqlite3_close(c->ckpt);
     for (size_t i = 0; i < c->nstmts; i++)
         sqlite3_finalize(c->stmts[i].st);
     sqlite3_close(c->db);
+    free(c->list_text);
     json_decref(c->conflicts);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->wake_lock);
@@ -212,19 +214,72 @@ static json_t *row_json(sqlite3_stmt *st)
     return o;
 }
 
+static json_t *list_locked(struct ctr *c, int64_t owner_id)
+{
+    static const char sql[] = "SELECT " COLS " FROM containers WHERE ?1 = 0 OR owner_id = ?1 ORDER BY id DESC";
+    json_t *out = json_array();
+    sqlite3_stmt *st = ctr_stmt(c, sql);
+
+    if (!st)
+        return out;
+    sqlite3_bind_int64(st, 1, owner_id);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(out, row_json(st));
+    sqlite3_reset(st);
+    return out;
+}
+
 json_t *ctr_list(struct ctr *c, int64_t owner_id)
 {
-    json_t *out = json_array();
-
     pthread_mutex_lock(&c->lock);
-    sqlite3_stmt *st = db_prepare(c->db, "SELECT " COLS " FROM containers"
-                                         " WHERE ?1 = 0 OR owner_id = ?1 ORDER BY id DESC");
-    sqlite3_bind_int64(st, 1, owner_id);
-    while (st && sqlite3_step(st) == SQLITE_ROW)
-        json_array_append_new(out, row_json(st));
-    sqlite3_finalize(st);
+    json_t *out = list_locked(c, owner_id);
     pthread_mutex_unlock(&c->lock);
     return out;
+}
+
+/* The list of everyone's containers is what dashboards poll, and with a
+ * thousand rows rendering it costs tens of milliseconds: it is rendered
+ * once per change of the database (every change goes through c->db, so
+ * its count of changed rows says when) and copied out otherwise. A user's
+ * own list is at most their quota of rows, rendered each time. */
+char *ctr_list_text(struct ctr *c, int64_t owner_id, size_t *len)
+{
+    char *text;
+
+    if (owner_id) {
+        json_t *o = json_pack("{s:o}", "containers", ctr_list(c, owner_id));
+        text = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        *len = text ? strlen(text) : 0;
+        return text;
+    }
+    pthread_mutex_lock(&c->lock);
+    sqlite3_int64 version = sqlite3_total_changes64(c->db);
+    if (c->list_text && c->list_version == version) {
+        text = xmalloc(c->list_len + 1);
+        memcpy(text, c->list_text, c->list_len + 1);
+        *len = c->list_len;
+        pthread_mutex_unlock(&c->lock);
+        return text;
+    }
+    json_t *o = json_pack("{s:o}", "containers", list_locked(c, 0));
+    pthread_mutex_unlock(&c->lock);
+    /* rendered outside the lock; kept unless the database changed meanwhile */
+    text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    *len = text ? strlen(text) : 0;
+    if (!text)
+        return NULL;
+    pthread_mutex_lock(&c->lock);
+    if (sqlite3_total_changes64(c->db) == version) {
+        free(c->list_text);
+        c->list_text = xmalloc(*len + 1);
+        memcpy(c->list_text, text, *len + 1);
+        c->list_len = *len;
+        c->list_version = version;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return text;
 }
 
 /* One row as JSON; lock held. NULL with e (404) when not visible. */

@@ -52,6 +52,9 @@ json_t *ctr_create(struct ctr *c, const struct auth_identity *who, const json_t 
 
 /* Containers visible to owner_id (0: all), newest first. New reference. */
 json_t *ctr_list(struct ctr *c, int64_t owner_id);
+/* The list as the API's answer {"containers":[...]}, rendered once per
+ * change for owner_id 0. A new string (free it), or NULL. */
+char *ctr_list_text(struct ctr *c, int64_t owner_id, size_t *len);
 
 /* One container (404 when it is not owner_id's, unless owner_id is 0). */
 json_t *ctr_get(struct ctr *c, int64_t id, int64_t owner_id, struct errinfo *e);

@@ -22,6 +22,7 @@ struct ctr {
     struct ctr_config cfg;
     pthread_mutex_t lock; /* db and the fields below; never held across a call */
     sqlite3 *db;
+    sqlite3 *ckpt;        /* the reconcile loop's, for WAL checkpoints only */
     json_t *conflicts;    /* what the last reconcile pass found wrong */
     /* statements of the decision, prepared once (lock held): see ctr_stmt */
     struct {
@@ -29,6 +30,11 @@ struct ctr {
         sqlite3_stmt *st;
     } stmts[CTR_MAX_STMTS];
     size_t nstmts;
+    /* everyone's list as rendered, and the database's count of changed
+     * rows it was rendered at (ctr_list_text) */
+    char *list_text;
+    size_t list_len;
+    sqlite3_int64 list_version;
     uint64_t decisions;
     double decision_max_ms, decision_total_ms;
     /* the reconcile loop */

@@ -283,6 +283,8 @@ static void *reconcile_loop(void *arg)
 
     for (;;) {
         ctr_reconcile(c);
+        if (c->ckpt)
+            sqlite3_wal_checkpoint_v2(c->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         pthread_mutex_lock(&c->wake_lock);
         if (!c->stop) {
             now_cond_wait_until(&c->wake, &c->wake_lock,
@@ -298,6 +300,17 @@ static void *reconcile_loop(void *arg)
 
 int ctr_start(struct ctr *c)
 {
+    /* SQLite checkpoints the WAL in the commit that fills it (1,000 pages),
+     * so that create's decision, under the lock, would wait on the disk: the
+     * loop does it instead, on a connection of its own, without the lock
+     * (a passive checkpoint never waits for the writer, nor it for one) */
+    const char *path = sqlite3_db_filename(c->db, "main");
+    if (path && sqlite3_open_v2(path, &c->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK) {
+        db_exec(c->db, "PRAGMA wal_autocheckpoint=0");
+    } else {
+        sqlite3_close(c->ckpt);
+        c->ckpt = NULL;
+    }
     if (pthread_create(&c->thread, NULL, reconcile_loop, c))
         return -1;
     c->running = 1;

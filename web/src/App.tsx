@@ -4,6 +4,7 @@ import { api, atLeast, Me, onUnauthorized } from './api';
 import { live } from './live';
 import { AlertsPage } from './pages/Alerts';
 import { AuditPage } from './pages/Audit';
+import { ContainerPage } from './pages/Container';
 import { ContainersPage } from './pages/Containers';
 import { ImagesPage } from './pages/Images';
 import { GpuPage } from './pages/Gpu';
@@ -64,6 +65,7 @@ function Routes({ me, path }: { me: Me; path: string }) {
   if ((m = match('/hosts/:name', path))) return <HostPage name={m.name} />;
   if (path === '/servers') return <ServersPage role={me.role} />;
   if (path === '/containers') return <ContainersPage me={me} />;
+  if ((m = match('/containers/:id', path))) return <ContainerPage id={m.id} />;
   if (path === '/images') return <ImagesPage me={me} />;
   if (path === '/alerts') return <AlertsPage role={me.role} />;
   if (path === '/tokens') return <TokensPage me={me} />;

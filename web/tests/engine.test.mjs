@@ -4,7 +4,8 @@
 //     test's registry has it, the engine not) with its progress shown
 //     until done, the image listed, then removed;
 //   held (test_containers_docker.sh): the fleet overview and a GPU's page
-//     say which container holds each GPU, as the ledger (/api/v1/gpus) does.
+//     say which container holds each GPU, as the ledger (/api/v1/gpus)
+//     does; the holder's page charts its usage.
 // Both pass GF_URL, ADMIN_PASSWORD, SERVER_NAME and ARTIFACTS (screenshots).
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -69,6 +70,21 @@ async function held() {
   await page.goto(`${URL0}/hosts/${encodeURIComponent(SERVER)}/gpus/${encodeURIComponent(g.uuid)}`);
   await page.waitForSelector(`[data-testid=gpu-holder]:has-text("${g.holder.name} (${g.holder.owner})")`);
   console.log(`ok: UI: the overview names the holder of each of ${mine.length} held GPUs and none of ${free.length} free; the GPU page too`);
+  // the holder's own page: its limits, and charts of the agent's series
+  // once a scrape has stored them
+  let points = 0;
+  for (let i = 0; i < 20 && points < 2; i++) {
+    if (i) await new Promise((r) => setTimeout(r, 2000));
+    await page.goto(`${URL0}/containers/${g.holder.container_id}?range=15m`);
+    await page.waitForSelector('[data-testid=ctr-state]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=chart-info]')?.textContent);
+    points = parseInt(await page.textContent('[data-testid=chart-info]'), 10) || 0;
+  }
+  if (points < 2) throw new Error(`${points} points on the container page after 40 s`);
+  const charts = await page.$$eval('.charts .chart', (l) => l.length);
+  if (charts !== 3) throw new Error(`${charts} charts on the container page`);
+  await page.screenshot({ path: `${ART}/container-page.png`, fullPage: true });
+  console.log(`ok: UI: container ${g.holder.name}'s page charts its CPU, memory and GPU memory (${points} points)`);
 }
 
 let rc = 0;

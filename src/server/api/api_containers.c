@@ -33,7 +33,17 @@ static int64_t target_id(struct http_request *req, struct http_response *resp)
 void api_containers_list(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    api_json(resp, 200, json_pack("{s:o}", "containers", ctr_list(app->ctr, read_scope(req))));
+    size_t len = 0;
+    char *text = ctr_list_text(app->ctr, read_scope(req), &len);
+    if (!text) {
+        http_error(resp, 500, "internal", NULL, "the list could not be rendered");
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = "application/json";
+    buf_append(&resp->body, text, len);
+    buf_putc(&resp->body, '\n');
+    free(text);
 }
 
 void api_containers_create(void *appv, struct http_request *req, struct http_response *resp)

@@ -7,7 +7,7 @@ import { api, atLeast, get, Me } from '../api';
 import { bytes, time } from '../format';
 import { useLive } from '../hooks';
 import { live } from '../live';
-import { ErrorBox, errorText, Field, Form, Page, useAsync } from '../ui';
+import { ErrorBox, errorText, Field, Form, Link, Page, useAsync } from '../ui';
 
 interface Gpu { server: string; uuid: string; index: number; model: string; fb_total_mib: number; holder: null | { container_id: number; name: string; owner: string } }
 interface Port { container: number; host: number; proto: string }
@@ -200,6 +200,7 @@ export function ContainersPage({ me }: { me: Me }) {
                   <p>Created {time(c.created_ms)} · {c.holding ? 'holds its GPUs and ports' : 'holds nothing (stopped)'}</p>
                   {c.gpus.length > 0 && <p class="mono small">{c.gpus.join(' ')}</p>}
                   {c.state === 'running' && <p><Usage id={c.id} /></p>}
+                  <p><Link href={`/containers/${c.id}`}>Charts of its usage →</Link></p>
                 </td></tr>
               )}
             </>
