@@ -204,12 +204,12 @@ static void pull_free(struct pull *p)
     free(p);
 }
 
-void images_free(struct images *im)
+int images_free(struct images *im)
 {
     struct timespec until;
 
     if (!im)
-        return;
+        return 0;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += STOP_WAIT_S;
     pthread_mutex_lock(&im->mu);
@@ -222,13 +222,14 @@ void images_free(struct images *im)
         /* a pull stalled inside the engine call: the process is ending,
          * and its thread still holds im */
         log_warn("images: %d pull(s) still running at exit", running);
-        return;
+        return running;
     }
     for (int i = 0; i < IMAGES_MAX_PULLS; i++)
         pull_free(im->pulls[i]);
     pthread_cond_destroy(&im->idle);
     pthread_mutex_destroy(&im->mu);
     free(im);
+    return 0;
 }
 
 /* the engine's stream, chunk by chunk; 0 stops the transfer */

@@ -17,8 +17,10 @@
 struct images;
 
 struct images *images_new(struct engine *eng);
-/* Waits for running pulls to end (their engine calls time out). */
-void images_free(struct images *im);
+/* Stops the pulls (each at its next chunk) and frees, waiting up to 5 s
+ * for them. Returns how many were still running: then nothing is freed
+ * (their threads still use im and the engine), as the process is ending. */
+int images_free(struct images *im);
 
 /* [{"id","tags":[...],"digests":[...],"size","created","containers":[names]}],
  * or NULL with e. */

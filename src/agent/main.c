@@ -154,8 +154,8 @@ fail:
     http_stop(http);
     sampler_stop(sampler);
     history_free(hist);
-    images_free(images);
-    engine_free(engine);
+    if (images_free(images) == 0) /* else a pull's thread still uses the engine */
+        engine_free(engine);
     curl_global_cleanup();
     snapshot_store_free(&store);
     agent_options_free(&opts);

@@ -14,6 +14,7 @@ typedef struct nvmlEventSet_st *nvmlEventSet_t;
 #define NVML_ERROR_NOT_SUPPORTED 3
 #define NVML_ERROR_NO_PERMISSION 4
 #define NVML_ERROR_NOT_FOUND 6
+#define NVML_DEVICE_MIG_ENABLE 1 /* nvmlDeviceGetMigMode's "enabled" */
 #define NVML_ERROR_INSUFFICIENT_SIZE 7
 #define NVML_ERROR_DRIVER_NOT_LOADED 9
 #define NVML_ERROR_TIMEOUT 10
@@ -162,6 +163,11 @@ typedef struct {
     X(nvmlDeviceGetPerformanceState, 0, nvmlReturn_t, (nvmlDevice_t device, int *pState))          \
     X(nvmlDeviceGetMigMode, 0, nvmlReturn_t,                                                       \
       (nvmlDevice_t device, unsigned int *currentMode, unsigned int *pendingMode))                 \
+    X(nvmlDeviceGetMaxMigDeviceCount, 0, nvmlReturn_t, (nvmlDevice_t device, unsigned int *count)) \
+    X(nvmlDeviceGetMigDeviceHandleByIndex, 0, nvmlReturn_t,                                        \
+      (nvmlDevice_t device, unsigned int index, nvmlDevice_t *migDevice))                          \
+    X(nvmlDeviceGetGpuInstanceId, 0, nvmlReturn_t, (nvmlDevice_t device, unsigned int *id))        \
+    X(nvmlDeviceGetComputeInstanceId, 0, nvmlReturn_t, (nvmlDevice_t device, unsigned int *id))    \
     X(nvmlDeviceGetComputeRunningProcesses_v3, 0, nvmlReturn_t,                                    \
       (nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos))                    \
     X(nvmlDeviceGetGraphicsRunningProcesses_v3, 0, nvmlReturn_t,                                   \

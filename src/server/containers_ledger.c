@@ -21,6 +21,39 @@ void ctr_cands_free(struct cand *v, size_t n)
     free(v);
 }
 
+/* What the ledger hands out on a host: each GPU, or where a GPU is in MIG
+ * mode its MIG devices instead (a MIG device has its own UUID, which
+ * Docker's DeviceIDs and the CDI names take; the GPU itself is then not
+ * given whole). A MIG device's model is "<GPU model> MIG <profile>", so a
+ * request for model "1g.10gb" finds it; its memory is its own. */
+static void flatten_migs(json_t *live)
+{
+    json_t *gpus = json_object_get(live, "gpus"), *units, *g, *m;
+    size_t i, j;
+
+    if (!json_is_array(gpus))
+        return;
+    units = json_array();
+    json_array_foreach(gpus, i, g) {
+        json_t *migs = json_object_get(g, "mig_devices");
+        if (!json_array_size(migs)) {
+            json_array_append(units, g);
+            continue;
+        }
+        json_array_foreach(migs, j, m) {
+            char model[200];
+            snprintf(model, sizeof(model), "%s MIG %s", json_string_value(json_object_get(g, "model")) ?: "",
+                     json_string_value(json_object_get(m, "profile")) ?: "");
+            json_array_append_new(units, json_pack("{s:O, s:O?, s:s, s:O?, s:O?, s:O?}", "uuid",
+                                                   json_object_get(m, "uuid"), "index", json_object_get(g, "index"),
+                                                   "model", model, "fb_total_mib", json_object_get(m, "fb_total_mib"),
+                                                   "parent_uuid", json_object_get(g, "uuid"), "util_percent",
+                                                   json_object_get(g, "util_percent")));
+        }
+    }
+    json_object_set_new(live, "gpus", units);
+}
+
 /* Every agent with a token, with what its last scrape said. Taken before
  * the ledger lock: the registry and the fleet have locks of their own. */
 struct cand *ctr_cands_read(struct ctr *c, size_t *n)
@@ -34,6 +67,7 @@ struct cand *ctr_cands_read(struct ctr *c, size_t *n)
             continue;
         v[k].agent = all[i];
         v[k].live = c->app->fleet ? fleet_server_json(c->app->fleet, all[i].server) : NULL;
+        flatten_migs(v[k].live);
         k++;
     }
     free(all);

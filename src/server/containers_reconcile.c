@@ -48,8 +48,9 @@ json_t *ctr_gpus(struct ctr *c)
             const char *uuid = json_string_value(json_object_get(g, "uuid"));
             if (!uuid)
                 continue;
-            json_array_append_new(out, json_pack("{s:s, s:s, s:O?, s:O?, s:O?, s:O?, s:o}",
+            json_array_append_new(out, json_pack("{s:s, s:s, s:O?, s:O?, s:O?, s:O?, s:O?, s:o}",
                                                  "server", v[k].agent.server, "uuid", uuid,
+                                                 "parent_uuid", json_object_get(g, "parent_uuid"),
                                                  "index", json_object_get(g, "index"), "model",
                                                  json_object_get(g, "model"), "fb_total_mib",
                                                  json_object_get(g, "fb_total_mib"), "util_percent",

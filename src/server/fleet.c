@@ -32,8 +32,19 @@ static const struct {
     {"node_load1", IN_LOAD1},
 };
 
+/* A MIG device the GPU's agent reported (gpufleet_gpu_mig_device_memory_bytes):
+ * the container ledger hands these out instead of the whole GPU. */
+#define FLEET_MAX_MIG 7
+struct fmig {
+    char uuid[96], profile[32];
+    double mem_bytes;
+    int64_t ts_ms; /* the scrape that last reported it */
+};
+
 struct fgpu {
     char uuid[96], model[96];
+    struct fmig migs[FLEET_MAX_MIG];
+    int nmigs;
     int index;
     int announced; /* index and model were sent */
     double v[GM_COUNT], sent[GM_COUNT]; /* the live fields of lib/fields.h */
@@ -177,6 +188,38 @@ static struct fgpu *find_gpu(struct fhost *h, const char *key, size_t klen)
     for (int i = 0; i < GM_COUNT; i++)
         g->v[i] = g->sent[i] = NAN;
     return g;
+}
+
+/* gpufleet_gpu_mig_device_memory_bytes{uuid=PARENT, mig_uuid, profile}:
+ * after the parent's DCGM series in the agent's output, so the parent is
+ * known by then (a MIG device of an unknown GPU is skipped). */
+static void take_mig(struct fhost *h, const char *key, size_t klen, double v, int64_t ts)
+{
+    char parent[96], uuid[96];
+    struct fgpu *g = NULL;
+
+    if (serieskey_label(key, klen, "uuid", parent, sizeof(parent)) <= 0 ||
+        serieskey_label(key, klen, "mig_uuid", uuid, sizeof(uuid)) <= 0)
+        return;
+    for (size_t i = 0; i < h->ngpus && !g; i++)
+        if (!strcmp(h->gpus[i].uuid, parent))
+            g = &h->gpus[i];
+    if (!g)
+        return;
+    struct fmig *m = NULL;
+    for (int i = 0; i < g->nmigs && !m; i++)
+        if (!strcmp(g->migs[i].uuid, uuid))
+            m = &g->migs[i];
+    if (!m) {
+        if (g->nmigs == FLEET_MAX_MIG)
+            return;
+        m = &g->migs[g->nmigs++];
+        snprintf(m->uuid, sizeof(m->uuid), "%s", uuid);
+    }
+    if (serieskey_label(key, klen, "profile", m->profile, sizeof(m->profile)) < 0)
+        m->profile[0] = '\0';
+    m->mem_bytes = v;
+    m->ts_ms = ts;
 }
 
 /* Sums of the counters one scrape holds, turned into rates against the
@@ -408,6 +451,8 @@ void fleet_ingest(struct fleet *f, const struct ingest_batch *b)
                 g->v[m] = it->value;
         } else if (key[0] == 'n' && nlen > 5 && !memcmp(key, "node_", 5)) {
             take_host_sample(h, &s, key, it->key_len, nlen, it->value);
+        } else if (name_is(key, nlen, "gpufleet_gpu_mig_device_memory_bytes")) {
+            take_mig(h, key, it->key_len, it->value, b->scrape_ts_ms);
         } else if (name_is(key, nlen, "up")) {
             up = it->value == 1;
         }
@@ -454,6 +499,13 @@ json_t *fleet_server_json(struct fleet *f, const char *server)
             json_object_set_new(o, "uuid", json_string(g->uuid));
             json_object_set_new(o, "index", json_integer(g->index));
             json_object_set_new(o, "model", json_string(g->model));
+            json_t *migs = json_array();
+            for (int k = 0; k < g->nmigs; k++)
+                if (g->migs[k].ts_ms == h->ts_ms)
+                    json_array_append_new(migs, json_pack("{s:s, s:s, s:f}", "uuid", g->migs[k].uuid, "profile",
+                                                          g->migs[k].profile, "fb_total_mib",
+                                                          g->migs[k].mem_bytes / 1048576.0));
+            json_object_set_new(o, "mig_devices", migs);
             json_array_append_new(gpus, o);
         }
         out = json_pack("{s:I, s:o, s:o}", "ts_ms", (json_int_t)h->ts_ms, "host", fields_json(host_name, h->v, HF_COUNT),

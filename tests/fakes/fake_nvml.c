@@ -58,6 +58,16 @@ struct fake_gpu {
     int registered;
 };
 
+/* A MIG device (a GPU instance with its compute instance) of a GPU in MIG
+ * mode: its own handle, UUID, name and memory, as the driver reports. */
+#define MAXMIG 7 /* an A100/H100 splits into at most 7 */
+struct fake_mig {
+    int gpu; /* the parent's index; -1: the slot is empty */
+    char uuid[96], profile[32];
+    unsigned gi, ci;
+    double mem_mib;
+};
+
 struct fake_event {
     int gpu;
     unsigned long long code;
@@ -78,6 +88,7 @@ static int ngpus = -1; /* fixed by the first load: hardware does not come and go
 static struct fake_event events[MAXEV];
 static int nevents;
 static struct fake_proc procs[MAXP];
+static struct fake_mig migs[MAXG][MAXMIG];
 static int nprocs;
 static char driver[80] = "590.48.01", nvml_ver[80] = "13.590.48.01";
 static int cuda = 13010, init_error, vary;
@@ -131,6 +142,27 @@ static void apply_overrides(struct fake_gpu *g, char **toks, int n)
         snprintf(g->name, sizeof(g->name), "%s", v);
     if ((v = kv(toks, n, "lost_after_ms")))
         g->lost_after_ms = atol(v);
+}
+
+/* "3g.40gb,1g.10gb": the GPU goes into MIG mode with those instances; each
+ * has the memory its profile names (in GB of 1,000 MiB, as the driver's
+ * profiles round). */
+static void make_migs(struct fake_gpu *g, int gpu, const char *profiles)
+{
+    char copy[256], *save = NULL;
+    int k = 0;
+
+    snprintf(copy, sizeof(copy), "%s", profiles);
+    g->f[F_MIG] = 1;
+    for (char *p = strtok_r(copy, ",", &save); p && k < MAXMIG; p = strtok_r(NULL, ",", &save), k++) {
+        struct fake_mig *m = &migs[gpu][k];
+        const char *dot = strchr(p, '.');
+        m->gpu = gpu;
+        snprintf(m->profile, sizeof(m->profile), "%s", p);
+        m->gi = (unsigned)k + 1;
+        m->ci = 0;
+        m->mem_mib = dot ? atof(dot + 1) * 1000.0 : 0;
+    }
 }
 
 /* Parses the scenario. On the first load it also creates the GPUs; later
@@ -196,6 +228,12 @@ static void load(const char *path)
                 fresh[gi].lost_after_ms = -1;
                 apply_overrides(&fresh[gi], toks + 2, n - 2);
             }
+        } else if (!strcmp(toks[0], "mig") && first && (v = kv(toks, n, "gpu"))) {
+            /* fixed at the first load, like the GPUs themselves */
+            int i = atoi(v);
+            const char *p = kv(toks, n, "profiles");
+            if (i >= 0 && i < gi && p)
+                make_migs(&fresh[i], i, p);
         } else if (!strcmp(toks[0], "set") && (v = kv(toks, n, "gpu"))) {
             int i = atoi(v);
             if (i >= 0 && i < gi)
@@ -229,10 +267,19 @@ done:
             snprintf(gpus[i].uuid, sizeof(gpus[i].uuid), "GPU-%08x-5e1f-4c1d-9a52-%012x",
                      0xfa4e0000u + seed, (unsigned)i + 1);
             snprintf(gpus[i].bus, sizeof(gpus[i].bus), "00000000:%02X:00.0", 0x1b + 0x10 * i);
+            for (int k = 0; k < MAXMIG; k++)
+                if (migs[i][k].profile[0])
+                    snprintf(migs[i][k].uuid, sizeof(migs[i][k].uuid),
+                             "MIG-%08x-5e1f-4c1d-9a52-%012x", 0xfa4e0000u + seed,
+                             (unsigned)(i + 1) * 256 + (unsigned)k + 1);
+                else
+                    migs[i][k].gpu = -1;
         }
     } else {
         for (int i = 0; i < ngpus && i < gi; i++) {
             memcpy(gpus[i].f, fresh[i].f, sizeof(gpus[i].f));
+            if (migs[i][0].profile[0]) /* MIG was set at the first load */
+                gpus[i].f[F_MIG] = 1;
             gpus[i].lost_after_ms = fresh[i].lost_after_ms;
         }
     }
@@ -391,8 +438,69 @@ EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice
     return NVML_SUCCESS;
 }
 
+/* The MIG device d is, or NULL (d is a GPU, or nothing). */
+static struct fake_mig *mig_of(nvmlDevice_t d)
+{
+    struct fake_mig *m = (struct fake_mig *)d;
+    if (m < &migs[0][0] || m >= &migs[MAXG - 1][MAXMIG - 1] + 1 || !m->profile[0])
+        return NULL;
+    return m;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t d, unsigned int *count)
+{
+    ENTER(d, i);
+    if (value(i, F_MIG) == NA)
+        LEAVE(NVML_ERROR_NOT_SUPPORTED);
+    *count = value(i, F_MIG) > 0 ? MAXMIG : 0;
+    LEAVE(NVML_SUCCESS);
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t d, unsigned int index,
+                                                         nvmlDevice_t *mig)
+{
+    ENTER(d, i);
+    if (value(i, F_MIG) <= 0)
+        LEAVE(NVML_ERROR_INVALID_ARGUMENT); /* not in MIG mode */
+    if (index >= MAXMIG || !migs[i][index].profile[0])
+        LEAVE(NVML_ERROR_NOT_FOUND);
+    *mig = (nvmlDevice_t)&migs[i][index];
+    LEAVE(NVML_SUCCESS);
+}
+
+/* A MIG device's own calls: under the lock, as the GPUs' */
+#define MIG_ENTER(d, m)                                                                            \
+    pthread_mutex_lock(&mu);                                                                       \
+    struct fake_mig *m = mig_of(d)
+
+EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceId(nvmlDevice_t d, unsigned int *id)
+{
+    MIG_ENTER(d, m);
+    if (!m)
+        LEAVE(NVML_ERROR_NOT_SUPPORTED);
+    *id = m->gi;
+    LEAVE(NVML_SUCCESS);
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t d, unsigned int *id)
+{
+    MIG_ENTER(d, m);
+    if (!m)
+        LEAVE(NVML_ERROR_NOT_SUPPORTED);
+    *id = m->ci;
+    LEAVE(NVML_SUCCESS);
+}
+
 EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t d, char *uuid, unsigned int len)
 {
+    {
+        MIG_ENTER(d, m);
+        if (m) {
+            snprintf(uuid, len, "%s", m->uuid);
+            LEAVE(NVML_SUCCESS);
+        }
+        pthread_mutex_unlock(&mu);
+    }
     ENTER(d, i);
     snprintf(uuid, len, "%s", gpus[i].uuid);
     LEAVE(NVML_SUCCESS);
@@ -400,6 +508,15 @@ EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t d, char *uuid, unsigned int l
 
 EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t d, char *name, unsigned int len)
 {
+    {
+        MIG_ENTER(d, m);
+        if (m) {
+            /* the driver's own form: "NVIDIA A100-SXM4-80GB MIG 1g.10gb" */
+            snprintf(name, len, "%s MIG %s", gpus[m->gpu].name, m->profile);
+            LEAVE(NVML_SUCCESS);
+        }
+        pthread_mutex_unlock(&mu);
+    }
     ENTER(d, i);
     snprintf(name, len, "%s", gpus[i].name);
     LEAVE(NVML_SUCCESS);
@@ -465,6 +582,16 @@ static void memory_of(int i, unsigned long long *total, unsigned long long *rese
 EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t *m)
 {
     unsigned long long total, reserved, used;
+    {
+        MIG_ENTER(d, g);
+        if (g) {
+            m->total = (unsigned long long)(g->mem_mib * 1048576.0);
+            m->used = 0;
+            m->free = m->total;
+            LEAVE(NVML_SUCCESS);
+        }
+        pthread_mutex_unlock(&mu);
+    }
     ENTER(d, i);
     memory_of(i, &total, &reserved, &used);
     /* v1 counts the driver's reservation as used, as the real library does */

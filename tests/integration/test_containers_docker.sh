@@ -302,6 +302,40 @@ bad '{"image":"gf-busybox:1","gpus":["not-a-uuid"]}' gpus
 bad '{"image":"gf-busybox:1","colour":"red"}' colour
 ok "bad names, image refs, env, ports, memory strings, cpus and GPUs: 400 naming the field"
 
+# --- MIG: a host whose GPU 0 is split in two MIG devices; the ledger hands
+# out the MIG devices (not the whole GPU), and the container sees its own
+A1_PORT=$AGENT_PORT
+PATH="$FAKE_HOOK_DIR:$PATH" start_agent a2 "gpu h100 count=2
+mig gpu=0 profiles=3g.40gb,3g.40gb
+seed 9" --token-file "$WORK/agent.token" --engine-socket "$DOCKER_SOCK" --workspace-root "$WORK/ws" --interval 500
+api POST /api/v1/servers "{\"name\":\"mig-01\",\"address\":\"127.0.0.1\",\"agent_port\":$AGENT_PORT,\"agent_token\":\"$AGENT_TOKEN\"}" > /dev/null
+[ "$HTTP_CODE" = 201 ] || fail "register mig-01: $HTTP_CODE"
+for _ in $(seq 1 100); do
+    [ "$(api GET /api/v1/gpus | jq '[.gpus[] | select(.server == "mig-01")] | length')" = 3 ] && break
+    sleep 0.1
+done
+mig=$(api GET /api/v1/gpus | jq '[.gpus[] | select(.server == "mig-01")]')
+[ "$(jq length <<< "$mig")" = 3 ] || fail "mig-01's ledger entries: $mig"
+[ "$(jq '[.[] | select(.uuid | startswith("MIG-"))] | length' <<< "$mig")" = 2 ] || fail "MIG devices: $mig"
+parent=$(jq -r '[.[] | select(.uuid | startswith("MIG-"))][0].parent_uuid' <<< "$mig")
+jq -e --arg p "$parent" 'all(.[]; .uuid != $p)' <<< "$mig" > /dev/null || fail "the MIG'd GPU is handed out whole: $mig"
+jq -e '[.[] | select(.uuid | startswith("MIG-"))] | all(.model == "NVIDIA H100 80GB HBM3 MIG 3g.40gb" and .fb_total_mib == 40000)' <<< "$mig" > /dev/null ||
+    fail "MIG devices' model and memory: $mig"
+api POST /api/v1/containers '{"name":"mig1","image":"gf-busybox:1","host":"mig-01","gpus":{"count":1,"model":"3g.40gb"},
+    "command":["sh","-c","env > /workspace/mig1.env; exec sleep 600"]}' > "$WORK/mig1.json"
+[ "$HTTP_CODE" = 201 ] || fail "create on a MIG device: $HTTP_CODE $(cat "$WORK/mig1.json")"
+got_mig=$(jq -r '.gpus | join(",")' "$WORK/mig1.json")
+[[ "$got_mig" == MIG-* ]] || fail "given $got_mig, not a MIG device"
+for _ in $(seq 1 50); do [ -s "$WORK/ws/admin/mig1.env" ] && break; sleep 0.1; done
+[ "$(sed -n 's/^NVIDIA_VISIBLE_DEVICES=//p' "$WORK/ws/admin/mig1.env")" = "$got_mig" ] ||
+    fail "NVIDIA_VISIBLE_DEVICES inside: $(grep NVIDIA "$WORK/ws/admin/mig1.env")"
+api POST /api/v1/containers "{\"name\":\"whole\",\"image\":\"gf-busybox:1\",\"gpus\":[\"$parent\"],\"command\":[\"sleep\",\"60\"]}" > "$WORK/whole.json"
+[ "$HTTP_CODE" = 409 ] && [ "$(jq -r .error.field "$WORK/whole.json")" = gpus ] ||
+    fail "the whole of a MIG'd GPU was given: $HTTP_CODE $(cat "$WORK/whole.json")"
+[ "$(api GET /api/v1/gpus | jq --arg u "$got_mig" '[.gpus[] | select(.uuid == $u and .holder.name == "mig1")] | length')" = 1 ] ||
+    fail "the ledger does not say mig1 holds $got_mig"
+ok "MIG: mig-01's GPU 0 is two ledger entries (3g.40gb, 40,000 MiB each), never given whole; mig1 got $got_mig, which it sees inside"
+
 # --- every mutation is in the audit log, with its actor
 for a in alice:container.create alice:container.action alice:container.remove otto:container.action; do
     n=$(sqlite3 "$WORK/s-data/audit.db" "SELECT count(*) FROM audit WHERE username = '${a%%:*}' AND action = '${a#*:}'")

@@ -135,6 +135,28 @@ static void memory_rounded_as_nvidia_smi_does(void **state)
     rig_stop(&r);
 }
 
+/* A GPU in MIG mode: each MIG device its own series with the UUID a
+ * container is given, its profile and memory; the other GPU has none. */
+static void mig_devices_listed(void **state)
+{
+    struct rig r;
+
+    (void)state;
+    rig_start(&r, "gpu h100 count=2\nmig gpu=0 profiles=3g.40gb,1g.10gb,1g.10gb\n", NULL);
+    char *t = rig_sample(&r);
+    assert_int_equal(count(t, "gpufleet_gpu_mig_device_memory_bytes{"), 3);
+    assert_int_equal(count(t, "gpufleet_gpu_mig_device_memory_bytes{gpu=\"0\""), 3);
+    assert_true(value_of(t, "DCGM_FI_DEV_MIG_MODE{gpu=\"0\"") == 1);
+    assert_true(value_of(t, "DCGM_FI_DEV_MIG_MODE{gpu=\"1\"") == 0);
+    const char *m = strstr(t, "gpufleet_gpu_mig_device_memory_bytes{gpu=\"0\"");
+    assert_non_null(m);
+    assert_non_null(strstr(m, ",mig_uuid=\"MIG-"));
+    assert_non_null(strstr(m, ",profile=\"3g.40gb\",gpu_instance=\"1\",compute_instance=\"0\"} 41943040000"));
+    assert_non_null(strstr(t, ",profile=\"1g.10gb\",gpu_instance=\"3\",compute_instance=\"0\"} 10485760000"));
+    free(t);
+    rig_stop(&r);
+}
+
 static void no_gpus(void **state)
 {
     struct rig r;
@@ -328,6 +350,7 @@ int main(void)
         cmocka_unit_test(eight_h100s),
         cmocka_unit_test(memory_rounded_as_nvidia_smi_does),
         cmocka_unit_test(no_gpus),
+        cmocka_unit_test(mig_devices_listed),
         cmocka_unit_test(l40s_lacks_memory_temp_and_mig),
         cmocka_unit_test(geforce_unsupported_fields_have_no_series),
         cmocka_unit_test(init_failure_keeps_host_metrics),

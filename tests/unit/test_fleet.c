@@ -128,6 +128,38 @@ static void figures_and_deltas(void **state)
     json_decref(pushed);
 }
 
+/* MIG devices, under their GPU, as the last scrape reported them: a layout
+ * changed on the host shows at its next scrape. */
+static void mig_devices_of_the_last_scrape(void **state)
+{
+    (void)state;
+    pushed = json_array();
+    struct fleet *f = fleet_new(on_push, NULL);
+    const char *mig = "compute_instance=\"0\",gpu=\"0\",gpu_instance=\"%d\",mig_uuid=\"MIG-%d\",profile=\"3g.40gb\",uuid=\"%s\"";
+    char labels[256];
+    for (int round = 0; round < 2; round++) {
+        struct ingest_batch *b = scrape(10000 + round * 2000, 37, 1);
+        for (int k = 1; k <= (round ? 1 : 2); k++) {
+            snprintf(labels, sizeof(labels), mig, k, k, "GPU-1");
+            add(b, "gpufleet_gpu_mig_device_memory_bytes", labels, 40000.0 * 1048576);
+        }
+        snprintf(labels, sizeof(labels), mig, 9, 9, "GPU-nope"); /* no such GPU: skipped */
+        add(b, "gpufleet_gpu_mig_device_memory_bytes", labels, 1);
+        fleet_ingest(f, b);
+        ingest_batch_free(b);
+        json_t *s = fleet_server_json(f, "gpu-07");
+        json_t *m = json_object_get(json_array_get(json_object_get(s, "gpus"), 0), "mig_devices");
+        assert_int_equal(json_array_size(m), round ? 1 : 2);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(m, 0), "uuid")), "MIG-1");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(m, 0), "profile")), "3g.40gb");
+        assert_true(num(json_array_get(m, 0), "fb_total_mib") == 40000);
+        assert_int_equal(json_array_size(json_object_get(s, "gpus")), 1);
+        json_decref(s);
+    }
+    fleet_free(f);
+    json_decref(pushed);
+}
+
 static void ignores_others_and_forgets(void **state)
 {
     (void)state;
@@ -154,6 +186,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(figures_and_deltas),
+        cmocka_unit_test(mig_devices_of_the_last_scrape),
         cmocka_unit_test(ignores_others_and_forgets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,6 +21,7 @@
 #define MAX_GPUS 64
 #define MAX_PROCS 64
 #define MAX_XID_CODES 32
+#define MAX_MIG 7 /* MIG devices of a GPU: an A100/H100 has at most 7 */
 #define INIT_RETRY_NS (60LL * 1000000000LL)
 
 static const struct {
@@ -62,6 +63,14 @@ const char *nvml_xid_description(unsigned long long xid)
     return NULL;
 }
 
+/* A MIG device: what a container is given instead of the whole GPU. */
+struct mig {
+    char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+    char profile[32]; /* "1g.10gb": the driver's name of it after " MIG " */
+    char gi[12], ci[12];
+    double mem_bytes;
+};
+
 struct xid_count {
     unsigned long long code;
     uint64_t count;
@@ -94,6 +103,8 @@ struct gpu {
     nvmlProcessInfo_t procs[MAX_PROCS];
     const char *proc_type[MAX_PROCS];
     unsigned nprocs;
+    struct mig migs[MAX_MIG];
+    unsigned nmigs;
 };
 
 struct nvml_ctx {
@@ -242,6 +253,33 @@ static void read_processes(struct nvml_ctx *c, struct gpu *g)
  * UUID the same, and a call that answers. Then it is sampled again. */
 #define PROBE_LOST_NS (5LL * 1000000000LL)
 
+/* The MIG devices of a GPU in MIG mode: their UUIDs are what containers
+ * are given (Docker's DeviceIDs and the CDI names take them), so the
+ * server's ledger hands them out instead of the whole GPU. Empty slots
+ * answer NOT_FOUND. */
+static void read_migs(struct nvml_ctx *c, struct gpu *g)
+{
+    unsigned max = 0, id;
+    nvmlDevice_t m;
+    nvmlMemory_t mem;
+    char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
+
+    if (CALL(nvmlDeviceGetMaxMigDeviceCount, g->dev, &max) != NVML_SUCCESS)
+        return;
+    for (unsigned i = 0; i < max && g->nmigs < MAX_MIG; i++) {
+        struct mig *x = &g->migs[g->nmigs];
+        if (CALL(nvmlDeviceGetMigDeviceHandleByIndex, g->dev, i, &m) != NVML_SUCCESS ||
+            CALL(nvmlDeviceGetUUID, m, x->uuid, sizeof(x->uuid)) != NVML_SUCCESS)
+            continue;
+        const char *p = CALL(nvmlDeviceGetName, m, name, sizeof(name)) == NVML_SUCCESS ? strstr(name, " MIG ") : NULL;
+        snprintf(x->profile, sizeof(x->profile), "%s", p ? p + 5 : "");
+        x->mem_bytes = CALL(nvmlDeviceGetMemoryInfo, m, &mem) == NVML_SUCCESS ? (double)mem.total : 0;
+        snprintf(x->gi, sizeof(x->gi), "%u", CALL(nvmlDeviceGetGpuInstanceId, m, &id) == NVML_SUCCESS ? id : 0);
+        snprintf(x->ci, sizeof(x->ci), "%u", CALL(nvmlDeviceGetComputeInstanceId, m, &id) == NVML_SUCCESS ? id : 0);
+        g->nmigs++;
+    }
+}
+
 static void probe_lost(struct nvml_ctx *c, struct gpu *g)
 {
     int64_t now = now_mono_ns();
@@ -269,6 +307,7 @@ static void probe_lost(struct nvml_ctx *c, struct gpu *g)
  * per-call error policy would be spread over several places. */
 static void read_gpu(struct nvml_ctx *c, struct gpu *g)
 {
+    g->nmigs = 0;
     nvmlUtilization_t util;
     unsigned u, period, a, b, pending, failure;
     unsigned long long ull;
@@ -357,8 +396,11 @@ static void read_gpu(struct nvml_ctx *c, struct gpu *g)
         set(g, GM_PSTATE, pstate);
     else
         g->have &= ~(1ULL << GM_PSTATE);
-    if (check(c, g, GM_MIG_MODE, CALL(nvmlDeviceGetMigMode, g->dev, &a, &b)))
+    if (check(c, g, GM_MIG_MODE, CALL(nvmlDeviceGetMigMode, g->dev, &a, &b))) {
         set(g, GM_MIG_MODE, a);
+        if (a == NVML_DEVICE_MIG_ENABLE)
+            read_migs(c, g);
+    }
     read_processes(c, g);
 
     pthread_mutex_lock(&c->lock);
@@ -684,6 +726,19 @@ static void render_gpu_families(struct nvml_ctx *c, struct sample_ctx *sc)
         own_labels(&c->gpus[i], sc->hostname, l);
         expo_sample(sc->w, l, NGPU_LABELS, (double)c->gpus[i].nvml_errors);
     }
+    expo_family(sc->w, "gpufleet_gpu_mig_device_memory_bytes", EXPO_GAUGE,
+                "Memory of a MIG device of the GPU (one series per MIG device; mig_uuid is what a container is given).");
+    for (unsigned i = 0; i < c->ngpus; i++) {
+        struct gpu *g = &c->gpus[i];
+        own_labels(g, sc->hostname, l);
+        for (unsigned k = 0; k < g->nmigs; k++) {
+            l[NGPU_LABELS] = (struct expo_label){"mig_uuid", g->migs[k].uuid};
+            l[NGPU_LABELS + 1] = (struct expo_label){"profile", g->migs[k].profile};
+            l[NGPU_LABELS + 2] = (struct expo_label){"gpu_instance", g->migs[k].gi};
+            l[NGPU_LABELS + 3] = (struct expo_label){"compute_instance", g->migs[k].ci};
+            expo_sample(sc->w, l, NGPU_LABELS + 4, g->migs[k].mem_bytes);
+        }
+    }
     expo_family(sc->w, "gpufleet_gpu_process_memory_bytes", EXPO_GAUGE,
                 "GPU memory used by a process on the GPU.");
     json_t *procs = json_array();
@@ -730,6 +785,15 @@ static void render_json(struct nvml_ctx *c, struct sample_ctx *sc)
                 if (g->reasons & clock_reasons[k].bit)
                     json_array_append_new(r, json_string(clock_reasons[k].name));
             json_object_set_new(o, "clock_event_reasons", r);
+        }
+        if (g->nmigs) {
+            json_t *m = json_array();
+            for (unsigned k = 0; k < g->nmigs; k++)
+                json_array_append_new(m, json_pack("{s:s, s:s, s:s, s:s, s:f}", "uuid", g->migs[k].uuid,
+                                                   "profile", g->migs[k].profile, "gpu_instance",
+                                                   g->migs[k].gi, "compute_instance", g->migs[k].ci,
+                                                   "memory_bytes", g->migs[k].mem_bytes));
+            json_object_set_new(o, "mig_devices", m);
         }
         pthread_mutex_lock(&c->lock);
         if (g->nxids) {
