@@ -86,7 +86,9 @@ static void layer_line(struct pullprog *p, const char *id, const char *status, c
                !strcmp(status, "Extracting") || !strcmp(status, "Pull complete")) {
         l->current = l->total;
     }
-    if (!strcmp(status, "Pull complete") || !strcmp(status, "Already exists"))
+    /* Podman's compat stream says no more than "Download complete" */
+    if (!strcmp(status, "Download complete") || !strcmp(status, "Pull complete") ||
+        !strcmp(status, "Already exists"))
         l->done = 1;
 }
 

@@ -98,7 +98,8 @@ import_image() {
 }
 
 # start_podman: a Podman API service (runc, ulimits 1024) on its own
-# storage; sets PODMAN_SOCK.
+# storage, trusting the test's registry (REGISTRY) without TLS; sets
+# PODMAN_SOCK.
 start_podman() {
     PODMAN_SOCK="$WORK/podman.sock"
     cat > "$WORK/containers.conf" << 'EOF'
@@ -108,7 +109,9 @@ default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 runtime = "runc"
 EOF
     mkdir -p "$WORK/podman-root" "$WORK/podman-run"
-    CONTAINERS_CONF="$WORK/containers.conf" podman --root "$WORK/podman-root" \
+    # a registry of the test's (start_registry first) is plain HTTP
+    printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "${REGISTRY:-127.0.0.1:5000}" > "$WORK/registries.conf"
+    CONTAINERS_REGISTRIES_CONF="$WORK/registries.conf" CONTAINERS_CONF="$WORK/containers.conf" podman --root "$WORK/podman-root" \
         --runroot "$WORK/podman-run" --runtime runc system service --time=0 \
         "unix://$PODMAN_SOCK" >> "$WORK/podman.log" 2>&1 &
     PIDS+=($!)

@@ -6,6 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/engines.sh"
 
+start_registry
 start_podman
 import_image "$PODMAN_SOCK"
 
@@ -108,3 +109,36 @@ done
 [ "$(jq -r .state "$WORK/api.out")" = gone ] || fail "removed by podman: $(cat "$WORK/api.out")"
 [ "$(api GET /api/v1/gpus | jq '[.gpus[] | select(.holder != null)] | length')" = 0 ] || fail "GPUs still held"
 ok "stop released 2 GPUs, remove removed it from Podman, podman rm behind gpufleet's back freed the rest"
+
+# images on Podman through its compat API: pushed to the test's registry,
+# pulled back through gpufleet (Podman's stream has layers but no
+# bytes), listed, a missing tag failing with Podman's reason, removed
+curl -fsS --unix-socket "$PODMAN_SOCK" -X POST \
+    "http://d/v4.0.0/libpod/images/gf-busybox:1/push?destination=$REGISTRY/gf/bb:1&tlsVerify=false" > /dev/null ||
+    fail "podman push to the test registry"
+pull_wait() {
+    api POST /api/v1/servers/pod-01/images/pull "{\"image\":\"$1\"}" > /dev/null
+    [ "$HTTP_CODE" = 202 ] || fail "pull $1: $HTTP_CODE $(cat "$WORK/api.out")"
+    local id
+    id=$(jq -r .id "$WORK/api.out")
+    for _ in $(seq 1 300); do
+        api GET "/api/v1/servers/pod-01/images/pulls/$id" > "$WORK/pull.json"
+        [ "$(jq -r .state "$WORK/pull.json")" != running ] && return 0
+        sleep 0.1
+    done
+    fail "pull of $1 still running: $(cat "$WORK/pull.json")"
+}
+pull_wait "$REGISTRY/gf/bb:1"
+[ "$(jq -r .state "$WORK/pull.json")" = done ] && [ "$(jq .layers_done "$WORK/pull.json")" -ge 1 ] ||
+    fail "pull on Podman: $(cat "$WORK/pull.json")"
+layers=$(jq .layers_done "$WORK/pull.json")
+api GET /api/v1/servers/pod-01/images | jq -e --arg t "$REGISTRY/gf/bb:1" '.[] | select(.tags | index($t))' > /dev/null ||
+    fail "not listed: $(cat "$WORK/api.out")"
+pull_wait "$REGISTRY/gf/bb:nope"
+[ "$(jq -r .state "$WORK/pull.json")" = failed ] && jq -r .error "$WORK/pull.json" | grep -q 'manifest unknown' ||
+    fail "a missing tag on Podman: $(cat "$WORK/pull.json")"
+api DELETE "/api/v1/servers/pod-01/images?image=$REGISTRY/gf/bb:1" > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "remove on Podman: $HTTP_CODE $(cat "$WORK/api.out")"
+api GET /api/v1/servers/pod-01/images | jq -e --arg t "$REGISTRY/gf/bb:1" '[.[] | select(.tags | index($t))] | length == 0' > /dev/null ||
+    fail "still listed after remove: $(cat "$WORK/api.out")"
+ok "images on Podman: pulled from the registry ($layers layers done), listed, a missing tag failed with its reason, removed"

@@ -239,6 +239,21 @@ static void pull_errors_and_garbage(void **state)
     free(text);
 }
 
+/* Podman 4.3's compat stream: layers without bytes, done when downloaded. */
+static void podman_pull_stream(void **state)
+{
+    size_t len;
+    char *text = slurp("podman-pull.ndjson", &len);
+    (void)state;
+    json_t *p = feed_in(text, len, 5);
+    assert_int_equal(json_array_size(json_object_get(p, "layers")), 2);
+    assert_int_equal(num(p, "layers_done"), 2);
+    assert_int_equal(num(p, "bytes_total"), 0);
+    assert_true(json_is_null(json_object_get(p, "error")));
+    json_decref(p);
+    free(text);
+}
+
 /* The image list: tags without Docker's "<none>", and the containers that
  * use each image matched by id in either engine's spelling. */
 static void image_list_users(void **state)
@@ -274,6 +289,7 @@ int main(void)
         cmocka_unit_test(pull_stream_in_any_chunks),
         cmocka_unit_test(pull_errors_and_garbage),
         cmocka_unit_test(image_list_users),
+        cmocka_unit_test(podman_pull_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
