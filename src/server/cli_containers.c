@@ -20,6 +20,12 @@ static void usage(FILE *f)
             "         [--host SERVER] [--no-workspace] [-- COMMAND ARGS...]\n"
             "  show ID | stats ID\n"
             "  start ID | stop ID | restart ID | recreate ID | rm ID\n"
+            "  quota                                your limits and what you use\n"
+            "  quotas                               every user's own limits (admin)\n"
+            "  quota-set USER [--containers N] [--gpus N] [--cpus X] [--memory SIZE]\n"
+            "                                       give USER limits of their own (admin;\n"
+            "                                       a limit not given keeps the setting)\n"
+            "  quota-reset USER                     USER back to the settings' limits\n"
             "usage: gpufleet gpus [--server URL] [--json]   every GPU and who holds it\n"
             "URL defaults to $GPUFLEET_URL or http://127.0.0.1:%d; the API token comes\n"
             "from $GPUFLEET_TOKEN\n",
@@ -72,6 +78,50 @@ static void print_gpus(const json_t *gpus)
     }
     json_array_foreach(json_object_get(gpus, "conflicts"), i, g)
         printf("conflict on %s: %s\n", str(g, "server"), str(g, "message"));
+}
+
+/* One line of limits or use: "containers 2, GPUs 3, CPUs 4, memory 8.0 GiB". */
+static void print_figures(const char *what, const json_t *f)
+{
+    if (!json_is_object(f)) {
+        printf("%-7s none (admins have no quota)\n", what);
+        return;
+    }
+    printf("%-7s containers %lld, GPUs %lld, CPUs %g, memory %.1f GiB\n", what,
+           (long long)json_integer_value(json_object_get(f, "containers")),
+           (long long)json_integer_value(json_object_get(f, "gpus")),
+           json_number_value(json_object_get(f, "cpus")),
+           (double)json_integer_value(json_object_get(f, "memory_bytes")) / (1 << 30));
+}
+
+static void print_quota(const json_t *q)
+{
+    printf("%s%s\n", str(q, "user"), json_is_true(json_object_get(q, "own_limits")) ? " (limits of their own)" : "");
+    print_figures("limits", json_object_get(q, "limits"));
+    print_figures("use", json_object_get(q, "use"));
+}
+
+/* quota-set's body from its flags. NULL (a message printed) on a bad one. */
+static json_t *quota_body(int argc, char **argv)
+{
+    json_t *b = json_object();
+    for (int i = 2; i < argc; i += 2) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end;
+        if (!v || strncmp(k, "--", 2)) {
+            fprintf(stderr, "gpufleet: quota-set takes --containers N --gpus N --cpus X --memory SIZE\n");
+            json_decref(b);
+            return NULL;
+        }
+        if (!strcmp(k, "--memory")) {
+            json_object_set_new(b, "memory", json_string(v));
+        } else {
+            double x = strtod(v, &end);
+            json_object_set_new(b, k + 2, *end ? json_string(v) : !strcmp(k, "--cpus") ? json_real(x)
+                                                                                      : json_integer((json_int_t)x));
+        }
+    }
+    return b;
 }
 
 /* The create request from the flags. NULL (a message printed) on a bad one. */
@@ -216,6 +266,24 @@ int cli_containers(int argc, char **argv)
         snprintf(path, sizeof(path), "/api/v1/containers/%.40s%s", argv[1], stats ? "/stats" : "");
         long st = cli_request(base, "GET", path, NULL, &out);
         rc = stats ? cli_report(st, &out) : show(st, &out, as_json, print_containers, NULL);
+    } else if (argc == 1 && !strcmp(argv[0], "quota")) {
+        long st = cli_request(base, "GET", "/api/v1/quota", NULL, &out);
+        rc = show(st, &out, as_json, print_quota, NULL);
+    } else if (argc == 1 && !strcmp(argv[0], "quotas")) {
+        rc = cli_report(cli_request(base, "GET", "/api/v1/quotas", NULL, &out), &out);
+    } else if (argc >= 2 && (!strcmp(argv[0], "quota-set") || !strcmp(argv[0], "quota-reset"))) {
+        int reset = !strcmp(argv[0], "quota-reset");
+        json_t *b = reset ? NULL : quota_body(argc, argv);
+        char *text = b ? json_dumps(b, JSON_COMPACT) : NULL;
+        snprintf(path, sizeof(path), "/api/v1/quotas/%.64s", argv[1]);
+        if (reset && argc == 2)
+            rc = cli_report(cli_request(base, "DELETE", path, NULL, &out), &out);
+        else if (text)
+            rc = cli_report(cli_request(base, "PUT", path, text, &out), &out);
+        else if (reset)
+            usage(stderr);
+        free(text);
+        json_decref(b);
     } else if (argc == 2 && !strcmp(argv[0], "rm")) {
         snprintf(path, sizeof(path), "/api/v1/containers/%.40s", argv[1]);
         rc = cli_report(cli_request(base, "DELETE", path, NULL, &out), &out);

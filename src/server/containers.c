@@ -40,6 +40,10 @@ static const struct db_migration steps[] = {
      " ON DELETE CASCADE, container_port INTEGER NOT NULL,"
      " PRIMARY KEY (server_id, host_port, proto));"
      "CREATE INDEX port_ledger_by_container ON port_ledger (container_id);"},
+    {"per-user quota limits",
+     "CREATE TABLE quotas (user_id INTEGER PRIMARY KEY, username TEXT NOT NULL,"
+     " containers INTEGER, gpus INTEGER, nano_cpus INTEGER, memory_bytes INTEGER,"
+     " updated_ms INTEGER NOT NULL);"},
 };
 
 /* ---- settings ---- */

@@ -50,6 +50,20 @@ void ctr_reconcile(struct ctr *c);
 json_t *ctr_create(struct ctr *c, const struct auth_identity *who, const json_t *body,
                    struct errinfo *e);
 
+/* Quotas (containers_quota.c). The caller's limits and use:
+ * {"user","use","limits" (null for admins),"own_limits","unlimited"}. */
+json_t *ctr_quota_of(struct ctr *c, const struct auth_identity *who);
+/* {"defaults":{...},"users":[{"user","user_id","containers","gpus","cpus",
+ * "memory_bytes" (null: the setting),"updated_ms"}]}. */
+json_t *ctr_quotas(struct ctr *c);
+/* Gives a user limits of their own: body {"containers","gpus","cpus",
+ * "memory"}, each a number (memory also "64g") or null/absent for the
+ * setting. 0, or -1 with e (400 naming the field). */
+int ctr_quota_set(struct ctr *c, int64_t user_id, const char *username, const json_t *body,
+                  struct errinfo *e);
+/* Back to the settings' limits. 0, or -1 with e (404: none of their own). */
+int ctr_quota_delete(struct ctr *c, int64_t user_id, struct errinfo *e);
+
 /* Containers visible to owner_id (0: all), newest first. New reference. */
 json_t *ctr_list(struct ctr *c, int64_t owner_id);
 /* The list as the API's answer {"containers":[...]}, rendered once per

@@ -76,14 +76,17 @@ const char *ctr_col_text(sqlite3_stmt *st, int i);
  * visible to owner_id (0: all). */
 json_t *ctr_get_locked(struct ctr *c, int64_t id, int64_t owner_id, struct errinfo *e);
 
+/* ---- containers_quota.c ---- */
+/* 409 quota_exceeded naming the limit and the use (admins have none);
+ * the user's own limits where an admin set them. Lock held. */
+int ctr_check_quota(struct ctr *c, const struct auth_identity *who, int ngpus, int64_t nano_cpus,
+                    int64_t memory_bytes, struct errinfo *e);
+
 /* ---- containers_ledger.c (lock held unless said) ---- */
 /* Every agent with what its last scrape said (lock NOT held: the registry
  * and the fleet have locks of their own). Free with ctr_cands_free. */
 struct cand *ctr_cands_read(struct ctr *c, size_t *n);
 void ctr_cands_free(struct cand *v, size_t n);
-/* 409 quota_exceeded naming the limit and the use (admins have none). */
-int ctr_check_quota(struct ctr *c, const struct auth_identity *who, int ngpus, int64_t nano_cpus,
-                    int64_t memory_bytes, struct errinfo *e);
 /* The host for s and its GPUs (filling s->gpus): its index in v, or -1. */
 int ctr_place(struct ctr *c, struct cand *v, size_t n, struct ctrspec *s, struct errinfo *e);
 /* The row and its GPUs in one transaction: its id, or -1 with e. */

@@ -75,67 +75,7 @@ struct cand *ctr_cands_read(struct ctr *c, size_t *n)
     return v;
 }
 
-/* ---- quotas and placement (lock held) ---- */
-
-struct usage {
-    int64_t containers, gpus, nano_cpus, memory_bytes;
-};
-
-static const char SQL_USAGE[] =
-    "SELECT count(*), coalesce(sum(CASE WHEN holding THEN nano_cpus END), 0),"
-    " coalesce(sum(CASE WHEN holding THEN memory_bytes END), 0),"
-    " (SELECT count(*) FROM gpu_ledger g JOIN containers k ON k.id = g.container_id"
-    "  WHERE k.owner_id = ?1)"
-    " FROM containers WHERE owner_id = ?1 AND state != 'gone'";
-
-static void usage_of(struct ctr *c, int64_t owner_id, struct usage *u)
-{
-    sqlite3_stmt *st = ctr_stmt(c, SQL_USAGE);
-    memset(u, 0, sizeof(*u));
-    if (!st)
-        return;
-    sqlite3_bind_int64(st, 1, owner_id);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        u->containers = sqlite3_column_int64(st, 0);
-        u->nano_cpus = sqlite3_column_int64(st, 1);
-        u->memory_bytes = sqlite3_column_int64(st, 2);
-        u->gpus = sqlite3_column_int64(st, 3);
-    }
-    sqlite3_reset(st);
-}
-
-static int over(struct errinfo *e, const char *field, const char *what, double used, double asked,
-                double limit, const char *unit)
-{
-    errinfo_set(e, 409, "quota_exceeded", field,
-                "quota: %s %.4g%s in use + %.4g%s asked is over the limit of %.4g%s", what, used,
-                unit, asked, unit, limit, unit);
-    return -1;
-}
-
-/* The quota check of a create (admins have none). */
-int ctr_check_quota(struct ctr *c, const struct auth_identity *who, int ngpus,
-                       int64_t nano_cpus, int64_t memory_bytes, struct errinfo *e)
-{
-    struct usage u;
-    const struct ctr_config *q = &c->cfg;
-
-    if (who->role >= ROLE_ADMIN)
-        return 0;
-    usage_of(c, who->user_id, &u);
-    if (u.containers + 1 > q->quota_containers)
-        return over(e, "containers", "containers", (double)u.containers, 1, (double)q->quota_containers, "");
-    if (u.gpus + ngpus > q->quota_gpus)
-        return over(e, "gpus", "GPUs", (double)u.gpus, ngpus, (double)q->quota_gpus, "");
-    if (u.nano_cpus + nano_cpus > q->quota_nano_cpus)
-        return over(e, "cpus", "CPUs", (double)u.nano_cpus / 1e9, (double)nano_cpus / 1e9,
-                    (double)q->quota_nano_cpus / 1e9, "");
-    if (u.memory_bytes + memory_bytes > q->quota_memory_bytes)
-        return over(e, "memory", "memory", (double)u.memory_bytes / (1 << 20),
-                    (double)memory_bytes / (1 << 20), (double)q->quota_memory_bytes / (1 << 20),
-                    " MiB");
-    return 0;
-}
+/* ---- placement (lock held) ---- */
 
 static const char SQL_HELD[] = "SELECT 1 FROM gpu_ledger WHERE server_id = ?1 AND uuid = ?2";
 static const char SQL_HELD_ON[] = "SELECT uuid FROM gpu_ledger WHERE server_id = ?1";

@@ -1,21 +1,27 @@
 /* Fuzzes the REST bodies: server create/update through the registry's
- * validation into an in-memory database, and the server's settings file. */
+ * validation into an in-memory database, a user's quota limits into an
+ * in-memory containers database, and the server's settings file. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "../../src/server/containers.h"
 #include "../../src/server/options.h"
 #include "../../src/server/registry.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct registry *reg;
+    static struct ctr *ctr;
+    static const struct ctr_config cfg = {.quota_containers = 10, .quota_gpus = 4};
     char err[256];
     json_error_t jerr;
     struct errinfo re;
     struct server_options o;
 
     if (!reg && !(reg = reg_open(":memory:", err, sizeof(err))))
+        abort();
+    if (!ctr && !(ctr = ctr_open(":memory:", NULL, &cfg, err, sizeof(err))))
         abort();
     json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &jerr);
     if (body) {
@@ -26,6 +32,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             out = reg_update(reg, id, body, &re);
             json_decref(out);
             reg_delete(reg, id, &re);
+        }
+        if (ctr_quota_set(ctr, 7, "fuzz", body, &re) == 0) {
+            json_decref(ctr_quotas(ctr));
+            ctr_quota_delete(ctr, 7, &re);
         }
         json_decref(body);
     }

@@ -336,8 +336,45 @@ api POST /api/v1/containers "{\"name\":\"whole\",\"image\":\"gf-busybox:1\",\"gp
     fail "the ledger does not say mig1 holds $got_mig"
 ok "MIG: mig-01's GPU 0 is two ledger entries (3g.40gb, 40,000 MiB each), never given whole; mig1 got $got_mig, which it sees inside"
 
+# --- a user's own limits: set by an admin, checked at create, reset
+as alice GET /api/v1/quota > "$WORK/q.json"
+[ "$(jq .limits.gpus "$WORK/q.json")" = 3 ] && [ "$(jq .own_limits "$WORK/q.json")" = false ] || fail "alice's quota: $(cat "$WORK/q.json")"
+used=$(jq .use.gpus "$WORK/q.json")
+[ "$used" = "$(api GET /api/v1/gpus | jq '[.gpus[] | select(.holder.owner == "alice")] | length')" ] || fail "alice's use: $(cat "$WORK/q.json")"
+api PUT /api/v1/quotas/alice "{\"gpus\":$used,\"containers\":50}" > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "set alice's quota: $HTTP_CODE $(cat "$WORK/api.out")"
+as alice POST /api/v1/containers '{"name":"q1","image":"gf-busybox:1","host":"mig-01","gpus":1,"command":["sleep","600"]}' > "$WORK/q1.json"
+[ "$HTTP_CODE" = 409 ] && jq -r .error.message "$WORK/q1.json" | grep -q "over the limit of $used\$" ||
+    fail "alice over her own GPU limit of $used: $HTTP_CODE $(cat "$WORK/q1.json")"
+api PUT /api/v1/quotas/alice "{\"gpus\":$((used + 1)),\"containers\":50,\"cpus\":null,\"memory\":\"64g\"}" > /dev/null
+as alice POST /api/v1/containers '{"name":"q1","image":"gf-busybox:1","host":"mig-01","gpus":1,"command":["sleep","600"]}' > "$WORK/q1.json"
+[ "$HTTP_CODE" = 201 ] || fail "alice within her own limit of $((used + 1)) GPUs: $HTTP_CODE $(cat "$WORK/q1.json")"
+as alice GET /api/v1/quota > "$WORK/q.json"
+[ "$(jq '.own_limits and .limits.gpus == '$((used + 1))' and .limits.memory_bytes == 68719476736 and .use.gpus == '$((used + 1))'' "$WORK/q.json")" = true ] ||
+    fail "alice's quota after: $(cat "$WORK/q.json")"
+for b in '{"gpus":-1}:gpus' '{"gpus":1.5}:gpus' '{"colour":1}:colour' '{"memory":"12zb"}:memory' '{"cpus":"x"}:cpus'; do
+    api PUT /api/v1/quotas/alice "${b%:*}" > /dev/null
+    [ "$HTTP_CODE" = 400 ] && [ "$(jq -r .error.field "$WORK/api.out")" = "${b##*:}" ] || fail "quota ${b%:*}: $HTTP_CODE $(cat "$WORK/api.out")"
+done
+api PUT /api/v1/quotas/nobody '{"gpus":1}' > /dev/null
+[ "$HTTP_CODE" = 404 ] || fail "quota of an unknown user: $HTTP_CODE"
+as otto PUT /api/v1/quotas/alice '{"gpus":99}' > /dev/null
+[ "$HTTP_CODE" = 403 ] || fail "an operator set a quota: $HTTP_CODE"
+as vera GET /api/v1/quotas > /dev/null
+[ "$HTTP_CODE" = 403 ] || fail "a viewer listed the quotas: $HTTP_CODE"
+[ "$(api GET /api/v1/quotas | jq -r '.users[] | select(.user == "alice") | .cpus')" = null ] || fail "quotas: $(cat "$WORK/api.out")"
+GPUFLEET_URL=$SERVER_URL "$SERVER" containers quota-set bob --gpus 4 --memory 8g > /dev/null || fail "CLI quota-set"
+GPUFLEET_URL=$SERVER_URL GPUFLEET_TOKEN=$TOK_bob "$SERVER" containers quota > "$WORK/cliq.out" || fail "CLI quota"
+grep -q '^limits  containers 6, GPUs 4, CPUs [0-9.]*, memory 8.0 GiB$' "$WORK/cliq.out" || fail "CLI quota: $(cat "$WORK/cliq.out")"
+api DELETE /api/v1/quotas/alice > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "reset alice's quota: $HTTP_CODE"
+api DELETE /api/v1/quotas/alice > /dev/null
+[ "$HTTP_CODE" = 404 ] || fail "reset twice: $HTTP_CODE"
+[ "$(as alice GET /api/v1/quota | jq '.own_limits == false and .limits.gpus == 3')" = true ] || fail "after reset: $(cat "$WORK/api.out")"
+ok "per-user limits: alice refused over her own limit of $used GPUs, allowed at $((used + 1)); bad limits 400 naming the field; admin only; CLI quota-set/quota; reset to the settings"
+
 # --- every mutation is in the audit log, with its actor
-for a in alice:container.create alice:container.action alice:container.remove otto:container.action; do
+for a in alice:container.create alice:container.action alice:container.remove otto:container.action admin:quota.update admin:quota.delete; do
     n=$(sqlite3 "$WORK/s-data/audit.db" "SELECT count(*) FROM audit WHERE username = '${a%%:*}' AND action = '${a#*:}'")
     [ "$n" -gt 0 ] || fail "no ${a#*:} by ${a%%:*} in the audit log"
 done

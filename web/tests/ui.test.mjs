@@ -352,6 +352,7 @@ await step('containers: the create dialog shows the free GPUs of each host and n
   await admin.click('nav >> text=Containers');
   await admin.waitForSelector('table[aria-label=containers]');
   await admin.click('button:has-text("New container")');
+  await admin.waitForSelector('[data-testid=quota]:has-text("No limits (admin)")');
   await admin.waitForSelector('.free-gpus tr[data-host="host-a"]');
   const a = await admin.innerText('.free-gpus tr[data-host="host-a"]');
   assert(/2 of 2/.test(a) && /H100/.test(a), `host-a free GPUs: ${a}`);

@@ -101,6 +101,10 @@ void api_images_remove(void *app, struct http_request *req, struct http_response
 void api_images_pull(void *app, struct http_request *req, struct http_response *resp);
 void api_images_pulls(void *app, struct http_request *req, struct http_response *resp);
 void api_images_pull_get(void *app, struct http_request *req, struct http_response *resp);
+void api_quota_mine(void *app, struct http_request *req, struct http_response *resp);
+void api_quotas_list(void *app, struct http_request *req, struct http_response *resp);
+void api_quotas_set(void *app, struct http_request *req, struct http_response *resp);
+void api_quotas_delete(void *app, struct http_request *req, struct http_response *resp);
 void api_gpus(void *app, struct http_request *req, struct http_response *resp);
 void api_servers_list(void *app, struct http_request *req, struct http_response *resp);
 void api_servers_create(void *app, struct http_request *req, struct http_response *resp);

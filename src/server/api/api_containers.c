@@ -133,3 +133,53 @@ void api_gpus(void *appv, struct http_request *req, struct http_response *resp)
     (void)req;
     api_json(resp, 200, ctr_gpus(app->ctr));
 }
+
+void api_quota_mine(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    api_json(resp, 200, ctr_quota_of(app->ctr, &api_ctx(req)->who));
+}
+
+void api_quotas_list(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    (void)req;
+    api_json(resp, 200, ctr_quotas(app->ctr));
+}
+
+/* {user}: a user's name; their id is what the quota is kept by */
+static int64_t quota_user(struct server_app *app, struct http_request *req, struct http_response *resp)
+{
+    int64_t id = auth_valid_username(req->params[0]) ? auth_user_id(app->auth, req->params[0]) : 0;
+    api_audit_target(req, "user:%.64s", req->params[0]);
+    if (id <= 0) {
+        struct errinfo e;
+        errinfo_set(&e, 404, "not_found", "user", "no user %.64s", req->params[0]);
+        api_reply_error(resp, &e);
+    }
+    return id;
+}
+
+void api_quotas_set(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e = {0};
+    int64_t id = quota_user(app, req, resp);
+    json_t *body;
+
+    if (id <= 0 || !(body = api_body_json(req, resp)))
+        return;
+    api_audit_detail(req, "limits", json_deep_copy(body));
+    int rc = ctr_quota_set(app->ctr, id, req->params[0], body, &e);
+    json_decref(body);
+    api_reply_rc(resp, rc, &e);
+}
+
+void api_quotas_delete(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e = {0};
+    int64_t id = quota_user(app, req, resp);
+    if (id > 0)
+        api_reply_rc(resp, ctr_quota_delete(app->ctr, id, &e), &e);
+}

@@ -68,6 +68,22 @@ function requestOf(f: FormData) {
   return body;
 }
 
+interface Figures { containers: number; gpus: number; cpus: number; memory_bytes: number }
+
+/** The caller's limits and use, above the create form. */
+function QuotaLine() {
+  const q = useAsync(() => get<{ limits: Figures | null; use: Figures; own_limits: boolean }>('/api/v1/quota'), []);
+  if (!q.data) return null;
+  const { limits: l, use: u } = q.data;
+  if (!l) return <p class="muted small" data-testid="quota">No limits (admin). In use: {u.containers} containers, {u.gpus} GPUs.</p>;
+  return (
+    <p class="muted small" data-testid="quota">
+      Your limits{q.data.own_limits ? ' (set for you)' : ''}: {u.containers} of {l.containers} containers, {u.gpus} of {l.gpus} GPUs,
+      {' '}{u.cpus} of {l.cpus} CPUs, {bytes(u.memory_bytes)} of {bytes(l.memory_bytes)} in use.
+    </p>
+  );
+}
+
 function CreateDialog({ gpus, onDone }: { gpus: Gpu[]; onDone: () => void }) {
   const [host, setHost] = useState('');
   const [want, setWant] = useState(0);
@@ -83,6 +99,7 @@ function CreateDialog({ gpus, onDone }: { gpus: Gpu[]; onDone: () => void }) {
       await api('POST', '/api/v1/containers', requestOf(f));
       onDone();
     }}>
+      <QuotaLine />
       <Field label="Image" name="image" required placeholder="nvcr.io/nvidia/pytorch:24.05-py3" />
       <Field label="Name (optional)" name="name" placeholder="train-1" />
       <label class="field"><span>GPUs</span>
