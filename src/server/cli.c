@@ -182,3 +182,25 @@ int cli_servers(int argc, char **argv)
     curl_global_cleanup();
     return rc;
 }
+
+const char *cli_api_flags(int *argc, char ***argv, int *as_json)
+{
+    static char def[64];
+    const char *base = getenv("GPUFLEET_URL");
+
+    snprintf(def, sizeof(def), "http://127.0.0.1:%d", SERVER_DEFAULT_PORT);
+    if (!base)
+        base = def;
+    (*argc)--, (*argv)++;
+    for (;;) {
+        if (*argc >= 2 && !strcmp((*argv)[0], "--server")) {
+            base = (*argv)[1];
+            *argc -= 2, *argv += 2;
+        } else if (*argc >= 1 && !strcmp((*argv)[0], "--json")) {
+            *as_json = 1;
+            (*argc)--, (*argv)++;
+        } else {
+            return base;
+        }
+    }
+}

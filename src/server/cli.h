@@ -11,6 +11,11 @@
 long cli_request(const char *base, const char *method, const char *path, const char *body,
                  struct buf *out);
 
+/* The flags every API command takes first: --server URL (else
+ * $GPUFLEET_URL, else the local default) and --json. Consumes them from
+ * argc and argv (argv[0], the command word, first). The base URL. */
+const char *cli_api_flags(int *argc, char ***argv, int *as_json);
+
 /* Prints an error answer's field and message to stderr (exit status 1),
  * else the body to stdout (0). */
 int cli_report(long status, struct buf *out);

@@ -222,26 +222,11 @@ static int show(long status, struct buf *out, int as_json, void (*table)(const j
 
 int cli_containers(int argc, char **argv)
 {
-    const char *base = getenv("GPUFLEET_URL");
     int gpus = !strcmp(argv[0], "gpus"), as_json = 0, rc = 2;
-    char def[64], path[200];
+    char path[200];
     struct buf out;
+    const char *base = cli_api_flags(&argc, &argv, &as_json);
 
-    snprintf(def, sizeof(def), "http://127.0.0.1:%d", SERVER_DEFAULT_PORT);
-    if (!base)
-        base = def;
-    argc--, argv++;
-    for (;;) {
-        if (argc >= 2 && !strcmp(argv[0], "--server")) {
-            base = argv[1];
-            argc -= 2, argv += 2;
-        } else if (argc >= 1 && !strcmp(argv[0], "--json")) {
-            as_json = 1;
-            argc--, argv++;
-        } else {
-            break;
-        }
-    }
     if ((!gpus && argc < 1) || (argc >= 1 && !strcmp(argv[0], "--help"))) {
         usage(argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;

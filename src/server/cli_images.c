@@ -141,26 +141,10 @@ static int pull(const char *base, const char *server, const char *image, int as_
 
 int cli_images(int argc, char **argv)
 {
-    const char *base = getenv("GPUFLEET_URL");
     int as_json = 0, rc = 2;
-    char def[64], path[700];
+    char path[700];
     struct buf out;
-
-    snprintf(def, sizeof(def), "http://127.0.0.1:%d", SERVER_DEFAULT_PORT);
-    if (!base)
-        base = def;
-    argc--, argv++;
-    for (;;) {
-        if (argc >= 2 && !strcmp(argv[0], "--server")) {
-            base = argv[1];
-            argc -= 2, argv += 2;
-        } else if (argc >= 1 && !strcmp(argv[0], "--json")) {
-            as_json = 1;
-            argc--, argv++;
-        } else {
-            break;
-        }
-    }
+    const char *base = cli_api_flags(&argc, &argv, &as_json);
     if (argc < 2 || !strcmp(argv[0], "--help")) {
         usage(argc >= 1 && !strcmp(argv[0], "--help") ? stdout : stderr);
         return argc >= 1 && !strcmp(argv[0], "--help") ? 0 : 2;

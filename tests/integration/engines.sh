@@ -151,3 +151,23 @@ EOF2
     PIDS+=($!)
     wait_http "http://$REGISTRY/v2/"
 }
+
+# add_users DATA NAME:ROLE...: users (password correct-horse-battery-42)
+# made at the shell before the server starts, each with an API token in
+# TOK_NAME; `as NAME METHOD PATH [JSON]` then calls the API as that user.
+add_users() {
+    local data=$1 u
+    shift
+    for u in "$@"; do
+        printf 'correct-horse-battery-42\n' | "$SERVER" user add "${u%%:*}" --role "${u#*:}" \
+            --password-stdin --data "$data" > /dev/null
+        declare -g "TOK_${u%%:*}=$("$SERVER" token add "${u%%:*}" t --data "$data")"
+    done
+}
+as() {
+    local who=$1
+    shift
+    local tok="TOK_$who"
+    local -a API_AUTH=(-H "Authorization: Bearer ${!tok}")
+    api "$@"
+}

@@ -38,11 +38,7 @@ quota_containers: 6
 EOF
 mkdir -p "$WORK/s-data"
 make_admin "$WORK/s-data"
-for u in alice:user bob:user carol:user vera:viewer otto:operator; do
-    printf 'correct-horse-battery-42\n' | "$SERVER" user add "${u%%:*}" --role "${u#*:}" \
-        --password-stdin --data "$WORK/s-data" > /dev/null
-    declare "TOK_${u%%:*}=$("$SERVER" token add "${u%%:*}" t --data "$WORK/s-data")"
-done
+add_users "$WORK/s-data" alice:user bob:user carol:user vera:viewer otto:operator
 start_server s --config "$WORK/server.yaml"
 api POST /api/v1/servers "{\"name\":\"gpu-01\",\"address\":\"127.0.0.1\",\"agent_port\":$AGENT_PORT,\"agent_token\":\"$AGENT_TOKEN\"}" > /dev/null
 [ "$HTTP_CODE" = 201 ] || fail "register: $HTTP_CODE"
@@ -52,14 +48,6 @@ for _ in $(seq 1 100); do
 done
 [ "$(api GET /api/v1/gpus | jq '.gpus | length')" = 8 ] || fail "the ledger does not see 8 GPUs: $(cat "$WORK/api.out")"
 
-# as USER: api with that user's token
-as() {
-    local who=$1
-    shift
-    local tok="TOK_$who"
-    local -a API_AUTH=(-H "Authorization: Bearer ${!tok}")
-    api "$@"
-}
 
 # --- create: running, GPUs inside, the port answers, the workspace is mounted
 body='{"name":"web1","image":"gf-busybox:1","gpus":2,"ports":[80],"cpus":0.5,"memory":"64m",

@@ -30,22 +30,11 @@ printf 'container_port_range: %s-%s\ncontainer_host_ip: 127.0.0.1\ncontainer_def
     $PORT_LO $((PORT_LO + 99)) > "$WORK/server.yaml"
 mkdir -p "$WORK/s-data"
 make_admin "$WORK/s-data"
-for u in alice:user vera:viewer otto:operator; do
-    printf 'correct-horse-battery-42\n' | "$SERVER" user add "${u%%:*}" --role "${u#*:}" \
-        --password-stdin --data "$WORK/s-data" > /dev/null
-    declare "TOK_${u%%:*}=$("$SERVER" token add "${u%%:*}" t --data "$WORK/s-data")"
-done
+add_users "$WORK/s-data" alice:user vera:viewer otto:operator
 start_server s --config "$WORK/server.yaml"
 api POST /api/v1/servers "{\"name\":\"gpu-01\",\"address\":\"127.0.0.1\",\"agent_port\":$AGENT_PORT,\"agent_token\":\"$AGENT_TOKEN\"}" > /dev/null
 [ "$HTTP_CODE" = 201 ] || fail "register: $HTTP_CODE"
 SID=$(jq -r .id "$WORK/api.out")
-as() {
-    local who=$1
-    shift
-    local tok="TOK_$who"
-    local -a API_AUTH=(-H "Authorization: Bearer ${!tok}")
-    api "$@"
-}
 
 # --- roles and bad input
 as vera GET /api/v1/servers/gpu-01/images > /dev/null
