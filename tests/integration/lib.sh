@@ -32,12 +32,17 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; }
 
-# A free TCP port on 127.0.0.1.
+# A free TCP port on 127.0.0.1, never one this test was given before: two
+# calls before either program binds would otherwise be able to get the
+# same one (seen once: a webhook sink and an SMTP sink). Called in $(...),
+# so what was given is kept in a file.
 free_port() {
     local p
     for _ in $(seq 1 50); do
         p=$((10000 + RANDOM % 22000)) # below the ephemeral range (32768+)
+        grep -qx "$p" "$WORK/.ports-given" 2>/dev/null && continue
         if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+            echo "$p" >> "$WORK/.ports-given"
             echo "$p"
             return 0
         fi
