@@ -86,6 +86,13 @@ typedef struct {
     unsigned int computeInstanceId;
 } nvmlProcessInfo_t;
 
+/* One process's utilization over a sampling window (nvmlDeviceGetProcessUtilization). */
+typedef struct {
+    unsigned int pid;
+    unsigned long long timeStamp; /* microseconds */
+    unsigned int smUtil, memUtil, encUtil, decUtil;
+} nvmlProcessUtilizationSample_t;
+
 typedef struct {
     nvmlDevice_t device;
     unsigned long long eventType;
@@ -168,6 +175,9 @@ typedef struct {
       (nvmlDevice_t device, unsigned int index, nvmlDevice_t *migDevice))                          \
     X(nvmlDeviceGetGpuInstanceId, 0, nvmlReturn_t, (nvmlDevice_t device, unsigned int *id))        \
     X(nvmlDeviceGetComputeInstanceId, 0, nvmlReturn_t, (nvmlDevice_t device, unsigned int *id))    \
+    X(nvmlDeviceGetProcessUtilization, 0, nvmlReturn_t,                                            \
+      (nvmlDevice_t device, nvmlProcessUtilizationSample_t *utilization,                           \
+       unsigned int *processSamplesCount, unsigned long long lastSeenTimeStamp))                   \
     X(nvmlDeviceGetComputeRunningProcesses_v3, 0, nvmlReturn_t,                                    \
       (nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos))                    \
     X(nvmlDeviceGetGraphicsRunningProcesses_v3, 0, nvmlReturn_t,                                   \

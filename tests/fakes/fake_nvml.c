@@ -80,6 +80,7 @@ struct fake_proc {
     unsigned pid;
     unsigned long long used_bytes;
     int graphics;
+    int sm_util; /* -1: NVML has no sample of it */
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -255,6 +256,7 @@ static void load(const char *path)
             procs[nprocs].used_bytes =
                 ((v = kv(toks, n, "used_mib")) ? strtoull(v, NULL, 10) : 0) * 1048576ULL;
             procs[nprocs].graphics = (v = kv(toks, n, "type")) && !strcmp(v, "graphics");
+            procs[nprocs].sm_util = (v = kv(toks, n, "sm_util")) ? atoi(v) : -1;
             nprocs++;
         }
     }
@@ -795,6 +797,29 @@ EXPORT nvmlReturn_t nvmlDeviceGetGraphicsRunningProcesses_v3(nvmlDevice_t d, uns
 }
 
 static int the_set;
+
+/* As the driver: the samples newer than lastSeen, one per process that has
+ * one (NOT_FOUND when none), timestamped now. */
+EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t d, nvmlProcessUtilizationSample_t *u,
+                                                     unsigned int *count, unsigned long long last_seen)
+{
+    struct timespec now;
+    unsigned n = 0, cap = *count;
+    ENTER(d, i);
+    clock_gettime(CLOCK_REALTIME, &now);
+    unsigned long long ts = (unsigned long long)now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000;
+    for (int k = 0; k < nprocs; k++) {
+        if (procs[k].gpu != i || procs[k].sm_util < 0 || ts <= last_seen)
+            continue;
+        if (u && n < cap)
+            u[n] = (nvmlProcessUtilizationSample_t){procs[k].pid, ts, (unsigned)procs[k].sm_util, 0, 0, 0};
+        n++;
+    }
+    *count = n;
+    if (!n)
+        LEAVE(NVML_ERROR_NOT_FOUND);
+    LEAVE(!u || n > cap ? NVML_ERROR_INSUFFICIENT_SIZE : NVML_SUCCESS);
+}
 
 EXPORT nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set)
 {

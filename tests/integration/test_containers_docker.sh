@@ -85,10 +85,13 @@ fi
 # a process of web1 on GPU 0 (the fake NVML's process list, as NVML would
 # report it): its GPU memory is the container's
 pid1=$(engine "$DOCKER_SOCK" GET "/v1.41/containers/$cid1/json" | jq -r .State.Pid)
-echo "process gpu=0 pid=$pid1 used_mib=1234" >> "$WORK/a1.scenario"
+echo "process gpu=0 pid=$pid1 used_mib=1234 sm_util=37" >> "$WORK/a1.scenario"
+echo "process gpu=1 pid=$pid1 used_mib=0 sm_util=21" >> "$WORK/a1.scenario"
 poll_metrics "$AGENT_URL/metrics" "$WORK/agent.prom" 100 -E "^gpufleet_container_gpu_memory_bytes\{container=\"web1\",.*\} $((1234 * 1048576))$" ||
     fail "web1's GPU memory: $(grep -E 'gpufleet_container_gpu_memory|process_memory' "$WORK/agent.prom" | head -5)"
-ok "the agent's /metrics has web1's CPU, memory (limit 64 MiB), GPU memory of its processes (1234 MiB) and GPUs held, by name, id and owner; promtool is content"
+poll_metrics "$AGENT_URL/metrics" "$WORK/agent.prom" 100 -E "^gpufleet_container_gpu_utilization_percent\{container=\"web1\",.*\} 58$" ||
+    fail "web1's GPU utilization (37 + 21): $(grep -E 'gpufleet_container_gpu_util' "$WORK/agent.prom" | head -5)"
+ok "the agent's /metrics has web1's CPU, memory (limit 64 MiB), GPU memory (1234 MiB) and SM utilization (37 % + 21 % on two GPUs) of its processes and GPUs held, by name, id and owner; promtool is content"
 
 # --- a second container on the same container port gets another host port;
 # a host port another program holds is skipped

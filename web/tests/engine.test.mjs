@@ -82,9 +82,9 @@ async function held() {
   }
   if (points < 2) throw new Error(`${points} points on the container page after 40 s`);
   const charts = await page.$$eval('.charts .chart', (l) => l.length);
-  if (charts !== 3) throw new Error(`${charts} charts on the container page`);
+  if (charts !== 4) throw new Error(`${charts} charts on the container page`);
   await page.screenshot({ path: `${ART}/container-page.png`, fullPage: true });
-  console.log(`ok: UI: container ${g.holder.name}'s page charts its CPU, memory and GPU memory (${points} points)`);
+  console.log(`ok: UI: container ${g.holder.name}'s page charts its CPU, memory, GPU memory and GPU utilization (${points} points)`);
 }
 
 let rc = 0;

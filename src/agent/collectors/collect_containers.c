@@ -96,7 +96,7 @@ static int read_cpu_v2(struct ctr_ctx *c, const char *rel, double *v)
 }
 
 struct usage {
-    double cpu_seconds, memory_bytes, memory_limit_bytes, gpu_memory_bytes;
+    double cpu_seconds, memory_bytes, memory_limit_bytes, gpu_memory_bytes, gpu_util;
 };
 
 /* The container's cgroup under the engines' layouts (cgroupfs and systemd
@@ -133,16 +133,18 @@ static int cgroup_usage(struct ctr_ctx *c, const char *id, struct usage *u)
     return -1;
 }
 
-/* GPU memory of the container's processes, from the nvml collector's list. */
-static double gpu_memory(const json_t *procs, const char *id)
+/* GPU memory and SM utilization of the container's processes, from the
+ * nvml collector's list (utilization summed over its GPUs: two GPUs busy
+ * are 200). */
+static void gpu_use(const json_t *procs, const char *id, struct usage *u)
 {
     size_t i;
     json_t *p;
-    double sum = 0;
     json_array_foreach(procs, i, p)
-        if (!strcmp(json_string_value(json_object_get(p, "container_id")) ?: "", id))
-            sum += (double)json_integer_value(json_object_get(p, "used_memory_bytes"));
-    return sum;
+        if (!strcmp(json_string_value(json_object_get(p, "container_id")) ?: "", id)) {
+            u->gpu_memory_bytes += (double)json_integer_value(json_object_get(p, "used_memory_bytes"));
+            u->gpu_util += json_number_value(json_object_get(p, "sm_util_percent"));
+        }
 }
 
 static const struct {
@@ -154,6 +156,8 @@ static const struct {
     {"gpufleet_container_memory_bytes", EXPO_GAUGE, "Memory the container's cgroup uses."},
     {"gpufleet_container_memory_limit_bytes", EXPO_GAUGE, "The container's memory limit (0: none)."},
     {"gpufleet_container_gpu_memory_bytes", EXPO_GAUGE, "GPU memory the container's processes use."},
+    {"gpufleet_container_gpu_utilization_percent", EXPO_GAUGE,
+     "SM utilization of the container's processes, summed over its GPUs (NVML's process samples)."},
     {"gpufleet_container_gpus", EXPO_GAUGE, "GPUs the container holds (gpufleet's ledger)."},
 };
 
@@ -174,7 +178,7 @@ static int ctr_sample(void *ctx, struct sample_ctx *sc)
         const char *id = json_string_value(json_object_get(x, "id")) ?: "";
         if (!strcmp(json_string_value(json_object_get(x, "state")) ?: "", "running") && engine_valid_id(id))
             if ((have[i] = cgroup_usage(c, id, &u[i]) == 0))
-                u[i].gpu_memory_bytes = gpu_memory(procs, id);
+                gpu_use(procs, id, &u[i]);
     }
     /* one family at a time, every container in it */
     for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
@@ -187,18 +191,20 @@ static int ctr_sample(void *ctx, struct sample_ctx *sc)
                                       {"container_id", id},
                                       {"owner", json_string_value(json_object_get(x, "owner")) ?: ""}};
             double v[] = {u[i].cpu_seconds, u[i].memory_bytes, u[i].memory_limit_bytes,
-                          u[i].gpu_memory_bytes, (double)json_array_size(json_object_get(x, "gpus"))};
+                          u[i].gpu_memory_bytes, u[i].gpu_util,
+                          (double)json_array_size(json_object_get(x, "gpus"))};
             expo_sample(sc->w, l, 3, v[f]);
         }
     }
     json_array_foreach(list, i, x)
         if (have[i])
-            json_array_append_new(out, json_pack("{s:O, s:O, s:O, s:f, s:f, s:f, s:f, s:O}", "id",
+            json_array_append_new(out, json_pack("{s:O, s:O, s:O, s:f, s:f, s:f, s:f, s:f, s:O}", "id",
                                                  json_object_get(x, "id"), "name", json_object_get(x, "name"),
                                                  "owner", json_object_get(x, "owner"), "cpu_seconds",
                                                  u[i].cpu_seconds, "memory_bytes", u[i].memory_bytes,
                                                  "memory_limit_bytes", u[i].memory_limit_bytes,
                                                  "gpu_memory_bytes", u[i].gpu_memory_bytes,
+                                                 "gpu_utilization_percent", u[i].gpu_util,
                                                  "gpus", json_object_get(x, "gpus")));
     json_object_set_new(sc->root, "containers", out);
     free(u);

@@ -102,6 +102,8 @@ struct gpu {
     unsigned long long reasons;
     nvmlProcessInfo_t procs[MAX_PROCS];
     const char *proc_type[MAX_PROCS];
+    double proc_sm[MAX_PROCS]; /* SM utilization %, -1: NVML said none */
+    unsigned long long util_seen_us; /* the newest process sample read */
     unsigned nprocs;
     struct mig migs[MAX_MIG];
     unsigned nmigs;
@@ -220,6 +222,26 @@ static void read_memory(struct nvml_ctx *c, struct gpu *g)
     }
 }
 
+/* Each process's SM utilization since the last sample read (NVML keeps
+ * samples per process over a window; the newest of each pid counts). */
+static void read_process_util(struct nvml_ctx *c, struct gpu *g)
+{
+    nvmlProcessUtilizationSample_t s[MAX_PROCS];
+    unsigned n = MAX_PROCS;
+
+    for (unsigned k = 0; k < g->nprocs; k++)
+        g->proc_sm[k] = -1;
+    if (!g->nprocs || CALL(nvmlDeviceGetProcessUtilization, g->dev, s, &n, g->util_seen_us) != NVML_SUCCESS)
+        return;
+    for (unsigned i = 0; i < n && i < MAX_PROCS; i++) {
+        if (s[i].timeStamp > g->util_seen_us)
+            g->util_seen_us = s[i].timeStamp;
+        for (unsigned k = 0; k < g->nprocs; k++)
+            if (g->procs[k].pid == s[i].pid)
+                g->proc_sm[k] = s[i].smUtil;
+    }
+}
+
 static void read_processes(struct nvml_ctx *c, struct gpu *g)
 {
     unsigned n;
@@ -237,15 +259,14 @@ static void read_processes(struct nvml_ctx *c, struct gpu *g)
         return;
     }
     n = MAX_PROCS - g->nprocs;
-    if (n == 0)
-        return;
-    rc = CALL(nvmlDeviceGetGraphicsRunningProcesses_v3, g->dev, &n, g->procs + g->nprocs);
+    rc = n == 0 ? NVML_ERROR_INSUFFICIENT_SIZE : CALL(nvmlDeviceGetGraphicsRunningProcesses_v3, g->dev, &n, g->procs + g->nprocs);
     if (rc == NVML_SUCCESS || rc == NVML_ERROR_INSUFFICIENT_SIZE) {
         unsigned add = n > MAX_PROCS - g->nprocs ? MAX_PROCS - g->nprocs : n;
         for (unsigned i = 0; i < add; i++)
             g->proc_type[g->nprocs + i] = "graphics";
         g->nprocs += add;
     }
+    read_process_util(c, g);
 }
 
 /* A lost GPU is asked every few seconds whether it is back (after a reset,
@@ -757,11 +778,13 @@ static void render_gpu_families(struct nvml_ctx *c, struct sample_ctx *sc)
             /* NVML reports ~0ULL when it cannot tell (e.g. under WDDM) */
             double mem = g->procs[k].usedGpuMemory == ~0ULL ? 0 : (double)g->procs[k].usedGpuMemory;
             expo_sample(sc->w, l, NGPU_LABELS + 5, mem);
-            json_array_append_new(
-                procs, json_pack("{s:i, s:s, s:I, s:s, s:s, s:s, s:s, s:I}", "gpu", g->index,
-                                 "gpu_uuid", g->uuid, "pid", (json_int_t)g->procs[k].pid, "name",
-                                 pi.name, "user", pi.user, "container_id", pi.container_id,
-                                 "type", g->proc_type[k], "used_memory_bytes", (json_int_t)mem));
+            json_t *po = json_pack("{s:i, s:s, s:I, s:s, s:s, s:s, s:s, s:I}", "gpu", g->index,
+                                   "gpu_uuid", g->uuid, "pid", (json_int_t)g->procs[k].pid, "name",
+                                   pi.name, "user", pi.user, "container_id", pi.container_id,
+                                   "type", g->proc_type[k], "used_memory_bytes", (json_int_t)mem);
+            if (g->proc_sm[k] >= 0)
+                json_object_set_new(po, "sm_util_percent", json_real(g->proc_sm[k]));
+            json_array_append_new(procs, po);
         }
     }
     json_object_set_new(sc->root, "processes", procs);

@@ -1,6 +1,7 @@
 // One container: what it is and holds, its usage now, and charts of its
-// CPU, memory (with its limit) and GPU memory over a chosen range, from
-// the agent's gpufleet_container_* series the server stores.
+// CPU, memory (with its limit), GPU memory and GPU utilization over a
+// chosen range, from the agent's gpufleet_container_* series the server
+// stores.
 import { useEffect, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import { get, queryRange, selValue } from '../api';
@@ -45,9 +46,10 @@ export function ContainerPage({ id }: { id: string }) {
       queryRange(sel('gpufleet_container_memory_bytes'), start, end, step),
       queryRange(sel('gpufleet_container_memory_limit_bytes'), start, end, step),
       queryRange(sel('gpufleet_container_gpu_memory_bytes'), start, end, step),
-    ]).then(([cpu, mem, limit, gpu]) => {
+      queryRange(sel('gpufleet_container_gpu_utilization_percent'), start, end, step),
+    ]).then(([cpu, mem, limit, gpu, util]) => {
       if (!alive) return;
-      setCharts({ data: [align([one(cpu)]), align([one(mem), one(limit)]), align([one(gpu)])], x: [start, end] });
+      setCharts({ data: [align([one(cpu)]), align([one(mem), one(limit)]), align([one(gpu)]), align([one(util)])], x: [start, end] });
       setInfo(`${one(mem).t.length} points, step ${step} s`);
     }, (e) => alive && setInfo(String(e.message ?? e)));
     return () => {
@@ -87,6 +89,7 @@ export function ContainerPage({ id }: { id: string }) {
             <Chart title="CPU" unit=" cores" data={charts.data[0]} xRange={charts.x} fmt={(v) => (v < 1 ? v.toFixed(3) : v.toFixed(2))} series={[{ label: 'used', color: seriesColor(0) }]} />
             <Chart title="Memory" unit="" data={charts.data[1]} xRange={charts.x} fmt={(v) => bytes(v)} series={[{ label: 'used', color: seriesColor(0) }, { label: 'limit', color: seriesColor(1) }]} />
             <Chart title="GPU memory" unit="" data={charts.data[2]} xRange={charts.x} fmt={(v) => bytes(v)} series={[{ label: 'its processes', color: seriesColor(0) }]} />
+            <Chart title="GPU utilization" unit="%" data={charts.data[3]} xRange={charts.x} series={[{ label: 'SM, summed over its GPUs', color: seriesColor(0) }]} />
           </>
         )}
       </div>
