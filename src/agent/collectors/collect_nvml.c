@@ -222,24 +222,36 @@ static void read_memory(struct nvml_ctx *c, struct gpu *g)
     }
 }
 
-/* Each process's SM utilization since the last sample read (NVML keeps
- * samples per process over a window; the newest of each pid counts). */
+/* Each process's SM utilization since the last sample read. NVML keeps
+ * several samples per process (every ~1/6 s over a window), so the buffer
+ * is sized by asking first, and each pid's newest sample counts. */
+#define MAX_UTIL_SAMPLES 4096
 static void read_process_util(struct nvml_ctx *c, struct gpu *g)
 {
-    nvmlProcessUtilizationSample_t s[MAX_PROCS];
-    unsigned n = MAX_PROCS;
+    nvmlProcessUtilizationSample_t *s;
+    unsigned n = 0;
 
     for (unsigned k = 0; k < g->nprocs; k++)
         g->proc_sm[k] = -1;
-    if (!g->nprocs || CALL(nvmlDeviceGetProcessUtilization, g->dev, s, &n, g->util_seen_us) != NVML_SUCCESS)
+    if (!g->nprocs ||
+        CALL(nvmlDeviceGetProcessUtilization, g->dev, NULL, &n, g->util_seen_us) != NVML_ERROR_INSUFFICIENT_SIZE ||
+        n == 0)
         return;
-    for (unsigned i = 0; i < n && i < MAX_PROCS; i++) {
-        if (s[i].timeStamp > g->util_seen_us)
-            g->util_seen_us = s[i].timeStamp;
-        for (unsigned k = 0; k < g->nprocs; k++)
-            if (g->procs[k].pid == s[i].pid)
-                g->proc_sm[k] = s[i].smUtil;
+    n = n > MAX_UTIL_SAMPLES ? MAX_UTIL_SAMPLES : n;
+    s = xcalloc(n, sizeof(*s));
+    if (CALL(nvmlDeviceGetProcessUtilization, g->dev, s, &n, g->util_seen_us) == NVML_SUCCESS) {
+        unsigned long long newest[MAX_PROCS] = {0};
+        for (unsigned i = 0; i < n; i++) {
+            if (s[i].timeStamp > g->util_seen_us)
+                g->util_seen_us = s[i].timeStamp;
+            for (unsigned k = 0; k < g->nprocs; k++)
+                if (g->procs[k].pid == s[i].pid && s[i].timeStamp >= newest[k]) {
+                    newest[k] = s[i].timeStamp;
+                    g->proc_sm[k] = s[i].smUtil;
+                }
+        }
     }
+    free(s);
 }
 
 static void read_processes(struct nvml_ctx *c, struct gpu *g)
