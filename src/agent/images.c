@@ -448,22 +448,13 @@ json_t *images_list(struct images *im, struct errinfo *e)
     return out;
 }
 
-/* an image id: [sha256:]hex, 12..64 digits */
-static int valid_image_id(const char *s)
-{
-    if (!strncmp(s, "sha256:", 7))
-        s += 7;
-    size_t n = strlen(s);
-    return n >= 12 && n <= 64 && strspn(s, "0123456789abcdef") == n;
-}
-
 int images_remove(struct images *im, const char *ref, int force, struct errinfo *e)
 {
     struct buf b;
     char path[400];
     long status;
 
-    if (!ref || !(ctrspec_valid_image(ref) || valid_image_id(ref))) {
+    if (!ref || !(ctrspec_valid_image(ref) || ctrspec_valid_image_id(ref))) {
         errinfo_set(e, 400, "invalid_field", "image", "image is a reference (team/app:1.2) or an image id");
         return -1;
     }

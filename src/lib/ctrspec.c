@@ -70,6 +70,14 @@ static int valid_registry(const char *s, size_t n)
     return 1;
 }
 
+int ctrspec_valid_image_id(const char *s)
+{
+    if (!strncmp(s, "sha256:", 7))
+        s += 7;
+    size_t n = strlen(s);
+    return n >= 12 && n <= 64 && strspn(s, "0123456789abcdef") == n;
+}
+
 int ctrspec_valid_image(const char *s)
 {
     size_t n = strlen(s);

@@ -71,6 +71,10 @@ int ctrspec_valid_name(const char *s);
 /* Whether s is an image reference: [host[:port]/]path[:tag][@sha256:hex]. */
 int ctrspec_valid_image(const char *s);
 
+/* Whether s is an image id as engines print it: [sha256:]hex, 12..64
+ * lowercase digits (a short id is what `docker images` shows). */
+int ctrspec_valid_image_id(const char *s);
+
 /* Whether s looks like a GPU or MIG UUID ("GPU-...", "MIG-..."). */
 int ctrspec_valid_uuid(const char *s);
 

@@ -451,7 +451,7 @@ void fleet_ingest(struct fleet *f, const struct ingest_batch *b)
                 g->v[m] = it->value;
         } else if (key[0] == 'n' && nlen > 5 && !memcmp(key, "node_", 5)) {
             take_host_sample(h, &s, key, it->key_len, nlen, it->value);
-        } else if (name_is(key, nlen, "gpufleet_gpu_mig_device_memory_bytes")) {
+        } else if (key[0] == 'g' && name_is(key, nlen, "gpufleet_gpu_mig_device_memory_bytes")) {
             take_mig(h, key, it->key_len, it->value, b->scrape_ts_ms);
         } else if (name_is(key, nlen, "up")) {
             up = it->value == 1;

@@ -120,6 +120,10 @@ struct nvml_ctx {
     char cuda_version[16];
     struct gpu gpus[MAX_GPUS];
     unsigned ngpus;
+    /* per-process utilization samples, sampler thread only: kept between
+     * samples and grown to the most any GPU asked for */
+    nvmlProcessUtilizationSample_t *util_buf;
+    unsigned util_cap;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stop;
@@ -228,7 +232,6 @@ static void read_memory(struct nvml_ctx *c, struct gpu *g)
 #define MAX_UTIL_SAMPLES 4096
 static void read_process_util(struct nvml_ctx *c, struct gpu *g)
 {
-    nvmlProcessUtilizationSample_t *s;
     unsigned n = 0;
 
     for (unsigned k = 0; k < g->nprocs; k++)
@@ -238,20 +241,24 @@ static void read_process_util(struct nvml_ctx *c, struct gpu *g)
         n == 0)
         return;
     n = n > MAX_UTIL_SAMPLES ? MAX_UTIL_SAMPLES : n;
-    s = xcalloc(n, sizeof(*s));
-    if (CALL(nvmlDeviceGetProcessUtilization, g->dev, s, &n, g->util_seen_us) == NVML_SUCCESS) {
-        unsigned long long newest[MAX_PROCS] = {0};
-        for (unsigned i = 0; i < n; i++) {
-            if (s[i].timeStamp > g->util_seen_us)
-                g->util_seen_us = s[i].timeStamp;
-            for (unsigned k = 0; k < g->nprocs; k++)
-                if (g->procs[k].pid == s[i].pid && s[i].timeStamp >= newest[k]) {
-                    newest[k] = s[i].timeStamp;
-                    g->proc_sm[k] = s[i].smUtil;
-                }
-        }
+    if (n > c->util_cap) {
+        free(c->util_buf);
+        c->util_buf = xcalloc(n, sizeof(*c->util_buf));
+        c->util_cap = n;
     }
-    free(s);
+    nvmlProcessUtilizationSample_t *s = c->util_buf;
+    if (CALL(nvmlDeviceGetProcessUtilization, g->dev, s, &n, g->util_seen_us) != NVML_SUCCESS)
+        return;
+    unsigned long long newest[MAX_PROCS] = {0};
+    for (unsigned i = 0; i < n; i++) {
+        if (s[i].timeStamp > g->util_seen_us)
+            g->util_seen_us = s[i].timeStamp;
+        for (unsigned k = 0; k < g->nprocs; k++)
+            if (g->procs[k].pid == s[i].pid && s[i].timeStamp >= newest[k]) {
+                newest[k] = s[i].timeStamp;
+                g->proc_sm[k] = s[i].smUtil;
+            }
+    }
 }
 
 static void read_processes(struct nvml_ctx *c, struct gpu *g)
@@ -900,6 +907,7 @@ static void nvml_shutdown(void *ctx)
         nvml_api_unload(&c->api);
     pthread_cond_destroy(&c->wake);
     pthread_mutex_destroy(&c->lock);
+    free(c->util_buf);
     free(c);
 }
 

@@ -48,11 +48,8 @@ void api_images_remove(void *appv, struct http_request *req, struct http_respons
         return;
     api_audit_target(req, "server:%.64s", req->params[0]);
     api_audit_detail(req, "image", image ? json_string(image) : json_null());
-    /* a reference, or an image id ([sha256:]hex): as the agent checks */
-    const char *hex = image && !strncmp(image, "sha256:", 7) ? image + 7 : image;
-    size_t n = hex ? strlen(hex) : 0;
-    int is_id = n >= 12 && n <= 64 && strspn(hex, "0123456789abcdef") == n;
-    if (!image || !(ctrspec_valid_image(image) || is_id)) {
+    /* a reference or an image id: as the agent checks */
+    if (!image || !(ctrspec_valid_image(image) || ctrspec_valid_image_id(image))) {
         struct errinfo e;
         errinfo_set(&e, 400, "invalid_field", "image", "image is a reference (team/app:1.2) or an image id");
         api_reply_error(resp, &e);
