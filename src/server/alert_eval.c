@@ -37,7 +37,10 @@ static int series_value(struct alerts *al, const struct rule *r, uint64_t id, in
 {
     int64_t ts;
 
-    if (r->agg == AGG_LAST && tsdb_last(al->db, id, &ts, out) == 0 && ts <= now)
+    int rc = tsdb_last(al->db, id, &ts, out);
+    if (rc == 1 && ts <= now)
+        return -1; /* ended: whatever the window still holds is of the past */
+    if (r->agg == AGG_LAST && rc == 0 && ts <= now)
         return now - ts > STALE_MS || isnan(*out) ? -1 : 0; /* the usual case */
     return agg_recent(al->db, id, now, r->agg == AGG_LAST ? STALE_MS : r->window_ms, r->agg, out);
 }
@@ -209,6 +212,26 @@ static void refresh_series(struct alerts *al, struct rule *r, uint64_t count, in
     r->ser_ms = now;
 }
 
+/* An alert whose condition no longer holds (or whose series ended, or
+ * whose rule went): a firing one is resolved and notified, a pending one
+ * forgotten. Dropped from al->act, so a is then another alert. */
+static void end_alert(struct alerts *al, struct active *a, int64_t now)
+{
+    emit(al, a, a->firing ? "resolved" : "inactive", now);
+    if (a->firing) {
+        update_alert(al, a, "resolved", now);
+        log_info("alert %s resolved: %s", a->rule, a->series);
+        if (!silenced(al, a->labels, now))
+            alert_notify(al, a->id, 0, a->labels, a->annotations, a->fired_ms, now, now);
+    } else {
+        sqlite3_stmt *st = db_prepare(al->meta, "DELETE FROM alerts WHERE id = ?");
+        sqlite3_bind_int64(st, 1, a->id);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+    alert_active_drop(al, a);
+}
+
 static size_t eval_rule(struct alerts *al, struct rule *r, uint64_t count, int64_t now)
 {
     refresh_series(al, r, count, now);
@@ -233,19 +256,7 @@ static size_t eval_rule(struct alerts *al, struct rule *r, uint64_t count, int64
             i++;
             continue;
         }
-        emit(al, a, a->firing ? "resolved" : "inactive", now);
-        if (a->firing) {
-            update_alert(al, a, "resolved", now);
-            log_info("alert %s resolved: %s", a->rule, a->series);
-            if (!silenced(al, a->labels, now))
-                alert_notify(al, a->id, 0, a->labels, a->annotations, a->fired_ms, now, now);
-        } else {
-            sqlite3_stmt *st = db_prepare(al->meta, "DELETE FROM alerts WHERE id = ?");
-            sqlite3_bind_int64(st, 1, a->id);
-            sqlite3_step(st);
-            sqlite3_finalize(st);
-        }
-        alert_active_drop(al, a);
+        end_alert(al, a, now);
     }
     return n;
 }
@@ -288,8 +299,7 @@ size_t alerts_eval_now(struct alerts *al, int64_t now)
             i++;
             continue;
         }
-        update_alert(al, &al->act[i], "resolved", now);
-        alert_active_drop(al, &al->act[i]);
+        end_alert(al, &al->act[i], now);
     }
     prune_history(al, now);
     db_exec(al->meta, "COMMIT");

@@ -434,11 +434,20 @@ static void reload(struct scraper *s)
         t->t = list[k];
         t->seen = 1;
     }
-    /* drop targets no longer registered (once idle) */
-    size_t w = 0;
+    /* drop targets no longer registered (once idle); their series end
+     * with a stale marker, as Prometheus ends a vanished target's, so
+     * their alerts (TargetDown above all) resolve now instead of firing on
+     * the last sample until it is 5 minutes old */
+    size_t w = 0, nended = 0;
+    struct ingest_batch **ended = xcalloc(s->ntargets + 1, sizeof(*ended));
     for (size_t i = 0; i < s->ntargets; i++) {
         struct target *t = s->targets[i];
         if (!t->seen && !t->easy) {
+            struct ingest_batch *b = ended[nended++] = ingest_batch_new();
+            b->is_scrape = 1;
+            snprintf(b->job, sizeof(b->job), "%s", t->t.job);
+            snprintf(b->instance, sizeof(b->instance), "%s", t->t.instance);
+            b->scrape_ts_ms = now_wall_ms();
             buf_free(&t->body);
             key_cache_free(t->keys);
             ingest_batch_free(t->held);
@@ -449,6 +458,9 @@ static void reload(struct scraper *s)
     }
     s->ntargets = w;
     pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < nended; i++)
+        ingest_push(s->in, ended[i], 1000);
+    free(ended);
     if (list)
         explicit_bzero(list, n * sizeof(*list));
     free(list);

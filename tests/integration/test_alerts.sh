@@ -208,3 +208,60 @@ fid=$(jq '.rules[] | select(.name == "GpuHot") | .id' "$WORK/rules.json")
 api DELETE "/api/v1/alerts/rules/$fid" > /dev/null
 [ "$HTTP_CODE" = 409 ] || fail "deleting a file rule: $HTTP_CODE"
 ok "rules through the API are checked; file and built-in rules are read-only there"
+
+# a removed rule ends its alerts at the next evaluation (resolved, notified)
+api POST /api/v1/alerts/rules '{"name":"Warm","metric":"DCGM_FI_DEV_GPU_TEMP","op":">","threshold":10,"severity":"warning"}' > "$WORK/r.json"
+[ "$HTTP_CODE" = 201 ] || fail "Warm rule: $HTTP_CODE $(cat "$WORK/r.json")"
+wid=$(jq .id "$WORK/r.json")
+for _ in $(seq 1 50); do
+    api GET '/api/v1/alerts?state=firing' > "$WORK/a.json"
+    [ "$(jq '[.alerts[] | select(.labels.alertname == "Warm")] | length' "$WORK/a.json")" = 2 ] && break
+    sleep 0.1
+done
+[ "$(jq '[.alerts[] | select(.labels.alertname == "Warm")] | length' "$WORK/a.json")" = 2 ] || fail "Warm not firing: $(cat "$WORK/a.json")"
+api DELETE "/api/v1/alerts/rules/$wid" > /dev/null
+t0=$(date +%s%3N)
+for _ in $(seq 1 30); do
+    api GET '/api/v1/alerts?state=active' > "$WORK/a.json"
+    [ "$(jq '[.alerts[] | select(.labels.alertname == "Warm")] | length' "$WORK/a.json")" = 0 ] && break
+    sleep 0.05
+done
+t_rule=$(($(date +%s%3N) - t0))
+[ "$(jq '[.alerts[] | select(.labels.alertname == "Warm")] | length' "$WORK/a.json")" = 0 ] || fail "a deleted rule's alerts still active: $(cat "$WORK/a.json")"
+for _ in $(seq 1 30); do [ "$(grep -c '"/hook".*"resolved".*"Warm"' "$WORK/hooks.jsonl")" -ge 1 ] && break; sleep 0.1; done
+grep -q '"/hook".*"resolved".*"Warm"' "$WORK/hooks.jsonl" || fail "a deleted rule's alerts were not notified resolved"
+ok "a deleted rule's firing alerts are resolved ${t_rule} ms later (evaluation every 500 ms) and notified"
+
+# a removed server ends its alerts too: its series end with a stale
+# marker, as Prometheus ends a vanished target's; no 5 minutes of TargetDown
+gone_port=$(free_port)
+api POST /api/v1/servers "{\"name\":\"gone\",\"address\":\"127.0.0.1\",\"agent_port\":$gone_port}" > "$WORK/g.json"
+[ "$HTTP_CODE" = 201 ] || fail "register gone: $HTTP_CODE"
+for _ in $(seq 1 60); do
+    api GET '/api/v1/alerts?state=active' > "$WORK/a.json"
+    jq -e '.alerts[] | select(.labels.alertname == "TargetDown" and .labels.server == "gone")' "$WORK/a.json" > /dev/null && break
+    sleep 0.1
+done
+jq -e '.alerts[] | select(.labels.alertname == "TargetDown" and .labels.server == "gone" and .state == "pending")' "$WORK/a.json" > /dev/null \
+    || fail "no TargetDown for an unreachable server: $(cat "$WORK/a.json")"
+jq -e '.alerts[] | select(.labels.alertname == "GpuHot" and .labels.server == "ag" and .state == "firing")' "$WORK/a.json" > /dev/null \
+    || fail "GpuHot of ag should still fire: $(cat "$WORK/a.json")"
+api GET /api/v1/servers > "$WORK/s.json"
+for name in ag gone; do
+    sid=$(jq --arg n "$name" '.servers[] | select(.name == $n) | .id' "$WORK/s.json")
+    api DELETE "/api/v1/servers/$sid" > /dev/null
+    [ "$HTTP_CODE" = 200 ] || [ "$HTTP_CODE" = 204 ] || fail "delete $name: $HTTP_CODE"
+done
+t0=$(date +%s%3N)
+for _ in $(seq 1 40); do
+    api GET '/api/v1/alerts?state=active' > "$WORK/a.json"
+    jq -e '.alerts == []' "$WORK/a.json" > /dev/null && break
+    sleep 0.05
+done
+t_srv=$(($(date +%s%3N) - t0))
+jq -e '.alerts == []' "$WORK/a.json" > /dev/null || fail "removed servers' alerts still active ${t_srv} ms on: $(cat "$WORK/a.json")"
+api GET '/api/v1/alerts?state=resolved' > "$WORK/a.json"
+jq -e '[.alerts[] | select(.labels.alertname == "GpuHot" and .labels.gpu == "0")] | length == 1' "$WORK/a.json" > /dev/null \
+    || fail "GpuHot of the removed server not resolved: $(cat "$WORK/a.json")"
+[ "$t_srv" -le 1500 ] || fail "removed servers' alerts took ${t_srv} ms to end"
+ok "removing a server ends its alerts ${t_srv} ms later: firing ones resolved, pending ones (TargetDown) gone"

@@ -121,7 +121,9 @@ long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64
 long tsdb_recent(struct tsdb *db, uint64_t series_id, int64_t start, int64_t end,
                  struct tsdb_point **out, int *covered);
 
-/* The latest sample of a series (not a stale marker). 0, or -1. */
+/* The latest sample of a series: 0; 1 when it is a stale marker (the
+ * series ended then: its target went away or it left its exporter); -1
+ * when there is none. */
 int tsdb_last(struct tsdb *db, uint64_t series_id, int64_t *ts_ms, double *value);
 
 /* Appends {"metric":{labels},"value":[ts_seconds,"v"]} objects for the

@@ -438,10 +438,10 @@ int tsdb_last(struct tsdb *db, uint64_t series_id, int64_t *ts_ms, double *value
     int rc = -1;
     pthread_rwlock_rdlock(&db->lock);
     struct series *s = series_id < db->by_id_cap ? db->by_id[series_id] : NULL;
-    if (s && s->last_ts && !chunk_is_stale(s->last_value)) {
+    if (s && s->last_ts) {
         *ts_ms = s->last_ts;
         *value = s->last_value;
-        rc = 0;
+        rc = chunk_is_stale(s->last_value) ? 1 : 0;
     }
     pthread_rwlock_unlock(&db->lock);
     return rc;
