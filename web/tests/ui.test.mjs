@@ -189,6 +189,48 @@ await step('the filter narrows hosts by name, label and model', async () => {
   await admin.waitForFunction(() => document.querySelectorAll('[data-host]').length === 2);
 });
 
+await step('heatmap: hovering anywhere in a drawn row names that row, a click opens it, keys move through it', async () => {
+  await admin.click('nav >> text=Fleet');
+  const c = admin.locator('[data-testid=heatmap]');
+  await c.scrollIntoViewIfNeeded();
+  const n = Number(await c.getAttribute('data-rows'));
+  assert(n === 3, `heatmap rows: ${n}`);
+  const labels = await admin.locator('.heat-labels [data-row]').allInnerTexts();
+  assert(labels.length === n, `labels: ${labels}`);
+  const box = await c.boundingBox();
+  for (let y = 0; y < n; y++) {
+    // labels sit beside the rows they name
+    const lb = await admin.locator(`.heat-labels [data-row="${y}"]`).boundingBox();
+    assert(Math.abs((lb.y + lb.height / 2) - (box.y + (y + 0.5) * box.height / n)) < 2, `label ${y} is ${lb.y} px, its row at ${box.y + y * box.height / n}`);
+    for (const f of [0.1, 0.5, 0.9]) { // top, middle and bottom of the drawn row
+      await admin.mouse.move(box.x + box.width - 5, box.y + (y + f) * box.height / n);
+      const r = await admin.innerText('[data-testid=heat-readout]');
+      assert(r.startsWith(labels[y] + ','), `hovering ${f} down row ${y} (${labels[y]}) says "${r}"`);
+    }
+  }
+  // the lower half of the first row opens the first GPU, not the second
+  await admin.mouse.click(box.x + box.width / 2, box.y + 0.85 * box.height / n);
+  await admin.waitForSelector('h1:has-text("GPU 0")', { timeout: 5000 });
+  assert(/\/hosts\/host-a\/gpus\//.test(admin.url()), `opened ${admin.url()}`);
+  const uuid0 = decodeURIComponent(admin.url().split('/gpus/')[1]);
+  await admin.goBack();
+  await admin.locator('[data-testid=heatmap]').focus();
+  await admin.keyboard.press('ArrowDown');
+  assert((await admin.innerText('[data-testid=heat-readout]')).startsWith(labels[0] + ', this minute'), 'first key shows the first row, now');
+  await admin.keyboard.press('ArrowDown');
+  assert((await admin.innerText('[data-testid=heat-readout]')).startsWith(labels[1] + ','), 'ArrowDown moves a row');
+  await admin.keyboard.press('ArrowLeft');
+  assert((await admin.innerText('[data-testid=heat-readout]')).startsWith(labels[1] + ', 1 min ago'), 'ArrowLeft moves a minute back');
+  await admin.keyboard.press('Enter');
+  await admin.waitForSelector('h1:has-text("GPU 1")', { timeout: 5000 });
+  assert(decodeURIComponent(admin.url().split('/gpus/')[1]) !== uuid0, 'Enter opened the first GPU again');
+  await admin.goBack();
+  await admin.waitForSelector('.heat-legend .heat-scale', { timeout: 5000 }); // a colour legend
+  await admin.locator('[data-testid=heatmap]').scrollIntoViewIfNeeded();
+  await admin.mouse.move(box.x + box.width - 5, box.y + 0.5 * box.height / n);
+  await admin.locator('.heatmap').screenshot({ path: `${ART}/02b-heatmap.png` });
+});
+
 await step('host detail lists its GPUs and draws host charts', async () => {
   await admin.click('[data-host="host-a"] h2');
   await admin.waitForSelector('.gpu-tiles .tile');
@@ -264,9 +306,22 @@ await step('editing and removing a server from the UI', async () => {
   await admin.click('form[aria-label="Edit host-c"] button[type=submit]');
   await admin.waitForSelector('form[aria-label="Edit host-c"]', { state: 'detached', timeout: 5000 });
   await admin.waitForSelector('tr[data-server="host-c"] td:has-text("rack=r4")', { timeout: 5000 });
+  // an alert of host-c fires; removing host-c resolves it at the next evaluation
+  const rule = await pageFetch(admin, 'POST', '/api/v1/alerts/rules', {
+    name: 'UiHostC', metric: 'DCGM_FI_DEV_GPU_TEMP{server="host-c"}', op: '>', threshold: 0, severity: 'warning',
+  });
+  assert(rule.status === 201, `rule: ${rule.status} ${JSON.stringify(rule.body)}`);
+  await admin.waitForSelector('[data-testid=alert-badge]', { timeout: 10000 });
   admin.once('dialog', (d) => d.accept());
   await admin.click('tr[data-server="host-c"] button:text("Remove")');
+  const t0 = Date.now();
   await admin.waitForSelector('tr[data-server="host-c"]', { state: 'detached' });
+  await admin.waitForSelector('[data-testid=alert-badge]', { state: 'detached', timeout: 5000 });
+  console.log(`   host-c's alert resolved ${Date.now() - t0} ms after its removal (evaluation every 250 ms)`);
+  assert(Date.now() - t0 < 2000, `the removed server's alert lasted ${Date.now() - t0} ms`);
+  const a = await pageFetch(admin, 'GET', '/api/v1/alerts?state=resolved');
+  assert(a.body.alerts.some((x) => x.rule === 'UiHostC'), 'not in the resolved history');
+  await pageFetch(admin, 'DELETE', `/api/v1/alerts/rules/${rule.body.id}`);
   const r = await pageFetch(admin, 'GET', '/api/v1/servers');
   assert(!r.body.servers.some((s) => s.name === 'host-c'), 'still registered');
 });
@@ -329,9 +384,13 @@ await step('audit page shows the changes made from the UI, filtered by action', 
   await admin.click('nav >> text=Audit');
   await admin.fill('input[name=action]', 'server.*');
   await admin.click('button:text("Filter")');
-  await admin.waitForSelector('td:text-is("server.create")');
-  const text = await admin.innerText('table[aria-label="audit entries"]');
-  assert(/server\.delete/.test(text) && /host-c/.test(text) && !/user\.create/.test(text), text.slice(0, 400));
+  // the unfiltered list may still be drawn for a moment: wait for the filtered one
+  const filtered = () => {
+    const t = document.querySelector('table[aria-label="audit entries"]')?.innerText ?? '';
+    return /server\.create/.test(t) && /server\.delete/.test(t) && /host-c/.test(t) && !/user\.create|alert_rule/.test(t);
+  };
+  await admin.waitForFunction(filtered, null, { timeout: 5000 })
+    .catch(async () => { throw new Error((await admin.innerText('table[aria-label="audit entries"]')).slice(0, 400)); });
   await shot(admin, '09-audit');
 });
 

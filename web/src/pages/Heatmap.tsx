@@ -7,6 +7,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { queryRange } from '../api';
 import { fleet, gpuKey, Server } from '../fleet';
 import { navigate } from '../router';
+import { Link } from '../ui';
 
 const COLS = 60;
 interface Row { sum: Float32Array; cnt: Uint16Array }
@@ -91,7 +92,6 @@ export const Heatmap = memo(function Heatmap({ names }: { names: string[]; shape
   const servers = names.map((n) => fleet.servers.get(n)).filter((s): s is Server => !!s);
   const canvas = useRef<HTMLCanvasElement>(null);
   const [tick, setTick] = useState(0);
-  const [tip, setTip] = useState('');
   const [{ idle, pegged, cells }, setStats] = useState({ idle: 0, pegged: 0, cells: 0 });
   const list: { key: string; label: string; server: string; uuid: string }[] = [];
   for (const s of servers) for (const g of s.gpus) list.push({ key: gpuKey(s.name, g.uuid), label: `${s.name} GPU ${g.index}`, server: s.name, uuid: g.uuid });
@@ -152,11 +152,28 @@ export const Heatmap = memo(function Heatmap({ names }: { names: string[]; shape
     ctx.drawImage(off, 0, 0, c.width, list.length * rowH);
     setStats({ idle, pegged, cells });
   }, [tick, list.map((r) => r.key).join('\n')]);
+  // rows are read off the canvas as drawn (its CSS box), never off the
+  // pixels it was given: what is hovered is the row under the pointer
   const at = (e: MouseEvent) => {
     const c = canvas.current!, b = c.getBoundingClientRect();
-    const y = Math.floor((e.clientY - b.top) / rowH), x = Math.floor(((e.clientX - b.left) / b.width) * COLS);
-    return list[y] && x >= 0 && x < COLS ? { r: list[y], x } : null;
+    const y = Math.floor(((e.clientY - b.top) / b.height) * list.length), x = Math.floor(((e.clientX - b.left) / b.width) * COLS);
+    return list[y] && x >= 0 && x < COLS ? { y, x } : null;
   };
+  const [cur, setCur] = useState<{ y: number; x: number } | null>(null);
+  const p = cur && list[cur.y] ? cur : null;
+  const h = p && rows.get(list[p.y].key);
+  const readout = p ? `${list[p.y].label}, ${COLS - 1 - p.x === 0 ? 'this minute' : `${COLS - 1 - p.x} min ago`}: ${h && h.cnt[p.x] ? Math.round(h.sum[p.x] / h.cnt[p.x]) + '%' : 'no data'}` : '';
+  const open = (y: number) => navigate(`/hosts/${encodeURIComponent(list[y].server)}/gpus/${encodeURIComponent(list[y].uuid)}`);
+  const key = (e: KeyboardEvent) => {
+    const q = p ?? { y: 0, x: COLS - 1 };
+    const moves: Record<string, [number, number]> = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1], Home: [0, -COLS], End: [0, COLS] };
+    if (e.key === 'Enter' && list[q.y]) return open(q.y);
+    const m = moves[e.key];
+    if (!m || !list.length) return;
+    e.preventDefault();
+    setCur({ y: Math.max(0, Math.min(list.length - 1, q.y + (p ? m[0] : 0))), x: Math.max(0, Math.min(COLS - 1, q.x + m[1])) });
+  };
+  const height = Math.max(1, list.length * rowH);
   return (
     <section class="card heatmap" aria-labelledby="heat-title">
       <header>
@@ -164,24 +181,34 @@ export const Heatmap = memo(function Heatmap({ names }: { names: string[]; shape
         <span class="muted">{list.length} GPUs · idle all hour: {idle} · at 100% all hour: {pegged}</span>
       </header>
       <div class="heat-wrap">
-        <div class="heat-labels" aria-hidden="true" style={{ fontSize: `${Math.min(12, rowH - 1)}px` }}>
-          {rowH >= 10 && list.map((r) => <div style={{ height: `${rowH}px` }}>{r.label}</div>)}
+        {rowH >= 10 && (
+          <div class="heat-labels" style={{ fontSize: `${Math.min(12, rowH - 1)}px` }}>
+            {list.map((r, y) => <div style={{ height: `${rowH}px` }} data-row={y}><Link href={`/hosts/${encodeURIComponent(r.server)}/gpus/${encodeURIComponent(r.uuid)}`}>{r.label}</Link></div>)}
+          </div>
+        )}
+        <div class="heat-canvas" style={{ height: `${height}px` }}>
+          <canvas ref={canvas} width={600} height={height} role="img" tabIndex={0} data-testid="heatmap" data-cells={cells} data-rows={list.length}
+            aria-label={`Utilization heatmap of ${list.length} GPUs over the last hour; ${idle} idle and ${pegged} at 100% the whole hour. Arrow keys move through it, Enter opens a GPU.`}
+            aria-describedby="heat-readout"
+            style={{ height: `${height}px` }}
+            onMouseMove={(e) => setCur(at(e))}
+            onMouseLeave={() => setCur(null)}
+            onBlur={() => setCur(null)}
+            onKeyDown={key}
+            onClick={(e) => {
+              const q = at(e);
+              if (q) open(q.y);
+            }} />
+          {p && <div class="heat-cursor" aria-hidden="true" style={{ top: `${p.y * rowH}px`, height: `${rowH}px` }} />}
         </div>
-        <canvas ref={canvas} width={600} height={Math.max(1, list.length * rowH)} role="img" data-testid="heatmap" data-cells={cells}
-          aria-label={`Utilization heatmap of ${list.length} GPUs over the last hour; ${idle} idle and ${pegged} at 100% the whole hour`}
-          title={tip}
-          onMouseMove={(e) => {
-            const p = at(e);
-            const h = p && rows.get(p.r.key);
-            const v = h && h.cnt[p!.x] ? Math.round(h.sum[p!.x] / h.cnt[p!.x]) + '%' : 'no data';
-            setTip(p ? `${p.r.label}, ${COLS - 1 - p.x} min ago: ${v}` : '');
-          }}
-          onClick={(e) => {
-            const p = at(e);
-            if (p) navigate(`/hosts/${encodeURIComponent(p.r.server)}/gpus/${encodeURIComponent(p.r.uuid)}`);
-          }} />
       </div>
       <div class="heat-axis muted" aria-hidden="true"><span>60 min ago</span><span>now</span></div>
+      <div class="heat-foot">
+        <div class="heat-legend" aria-label="Colour scale: dark blue 0 %, teal, green, yellow, red 100 %; grey: no data">
+          <span>0%</span><span class="heat-scale" /><span>100%</span><span class="heat-nodata" /> <span>no data</span>
+        </div>
+        <output id="heat-readout" data-testid="heat-readout" aria-live="polite">{readout}</output>
+      </div>
     </section>
   );
 }, (a, b) => a.shape === b.shape);
