@@ -633,26 +633,33 @@ void reg_set_status(struct registry *r, int64_t server_id, int online, const cha
 {
     const char *status = online ? "online" : "offline";
     char name[65] = "";
+    int64_t since = now_ms;
 
+    detail = detail ? detail : "";
     pthread_mutex_lock(&r->lock);
-    sqlite3_stmt *st = db_prepare(r->db, "UPDATE servers SET status = ?1, status_since_ms = ?2,"
-                                         " last_error = ?3 WHERE id = ?4 AND status != ?1"
-                                         " RETURNING name");
+    /* a new status, or a new reason for the same one (refused, then
+     * timing out): since stays the status's start */
+    sqlite3_stmt *st = db_prepare(r->db, "UPDATE servers SET status_since_ms = CASE WHEN status != ?1"
+                                         " THEN ?2 ELSE status_since_ms END, status = ?1, last_error = ?3"
+                                         " WHERE id = ?4 AND (status != ?1 OR last_error != ?3)"
+                                         " RETURNING name, status_since_ms");
     sqlite3_stmt *ev = db_prepare(r->db, "INSERT INTO server_events (server_id, ts_ms, kind, detail)"
                                          " VALUES (?, ?, ?, ?)");
     if (st && ev) {
         sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, now_ms);
-        sqlite3_bind_text(st, 3, detail ? detail : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, detail, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, server_id);
-        if (sqlite3_step(st) == SQLITE_ROW)
+        if (sqlite3_step(st) == SQLITE_ROW) {
             snprintf(name, sizeof(name), "%s", (const char *)sqlite3_column_text(st, 0));
+            since = sqlite3_column_int64(st, 1);
+        }
         sqlite3_reset(st);
-        if (name[0]) {
+        if (name[0] && since == now_ms) { /* events are of status changes */
             sqlite3_bind_int64(ev, 1, server_id);
             sqlite3_bind_int64(ev, 2, now_ms);
             sqlite3_bind_text(ev, 3, status, -1, SQLITE_STATIC);
-            sqlite3_bind_text(ev, 4, detail ? detail : "", -1, SQLITE_STATIC);
+            sqlite3_bind_text(ev, 4, detail, -1, SQLITE_STATIC);
             if (sqlite3_step(ev) != SQLITE_DONE)
                 log_warn("registry: cannot record a status event: %s", sqlite3_errmsg(r->db));
         }
@@ -661,7 +668,7 @@ void reg_set_status(struct registry *r, int64_t server_id, int online, const cha
     sqlite3_finalize(ev);
     pthread_mutex_unlock(&r->lock);
     if (name[0] && r->on_status)
-        r->on_status(r->on_status_arg, name, status, detail ? detail : "", now_ms);
+        r->on_status(r->on_status_arg, name, status, detail, since);
 }
 
 json_t *reg_events(struct registry *r, int64_t server_id, int limit, struct errinfo *err)

@@ -57,8 +57,8 @@ typedef void (*reg_status_fn)(void *arg, const char *server, const char *status,
  * thread, no lock held). Set once, before the scraper starts. */
 void reg_on_status(struct registry *r, reg_status_fn fn, void *arg);
 
-/* Records the server's state when it changed (an event row is written, and
- * the hook told). */
+/* Records the server's state, or the reason for it, when it changed (an
+ * event row is written, and the hook told, with the time the state began). */
 void reg_set_status(struct registry *r, int64_t server_id, int online, const char *detail,
                     int64_t now_ms);
 

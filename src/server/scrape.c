@@ -39,6 +39,7 @@ struct target {
     long last_samples;
     int64_t last_scrape_ms;
     char last_error[256];
+    char told_why[256]; /* the offline reason the registry has */
     struct ingest_batch *held; /* a scrape waiting for its backfill */
     struct key_cache *keys;    /* series text -> key, for this target's labels */
 };
@@ -282,10 +283,61 @@ static void add_synthetic(struct ingest_batch *b, const struct prom_label *extra
     ingest_batch_add(b, &s, extra, nextra, ts);
 }
 
+void scrape_reason(char *out, size_t n, int curl_code, long http_status, const char *where, long timeout_ms)
+{
+    switch ((CURLcode)curl_code) {
+    case CURLE_OK:
+        break;
+    case CURLE_COULDNT_CONNECT:
+        snprintf(out, n, "nothing answers on %s (connection refused): is the agent running, on this port?", where);
+        return;
+    case CURLE_OPERATION_TIMEDOUT:
+        snprintf(out, n, "no answer from %s within %.1f s: the host is down, a firewall drops the traffic, or the agent is stuck",
+                 where, (double)timeout_ms / 1000.0);
+        return;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        snprintf(out, n, "the name in %s does not resolve (DNS)", where);
+        return;
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        snprintf(out, n, "%s closed the connection before a full answer (the agent restarting or crashing?)", where);
+        return;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        snprintf(out, n, "%s does not answer in HTTP: is this the agent's port?", where);
+        return;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+        snprintf(out, n, "the TLS handshake with %s failed", where);
+        return;
+    default:
+        snprintf(out, n, "%s: %s", where, curl_easy_strerror((CURLcode)curl_code));
+        return;
+    }
+    if (http_status == 401 || http_status == 403)
+        snprintf(out, n, "%s refused the server's token (HTTP %ld): give it the token it was registered with", where,
+                 http_status);
+    else if (http_status == 404)
+        snprintf(out, n, "%s has no metrics there (HTTP 404): is it a gpufleet agent or an exporter?", where);
+    else if (http_status == 429)
+        snprintf(out, n, "%s turned the scrape away (HTTP 429, too many requests)", where);
+    else if (http_status >= 500)
+        snprintf(out, n, "%s failed to answer (HTTP %ld)", where, http_status);
+    else
+        snprintf(out, n, "%s answered HTTP %ld instead of metrics", where, http_status);
+}
+
+/* Online and offline are the registry's; so is why, told again when the
+ * reason changes while offline (refused, then timing out) */
 static void set_online(struct scraper *s, struct target *t, int up, const char *why)
 {
-    if (!t->t.is_agent || (t->ever_scraped && up == t->was_up))
+    if (!t->t.is_agent)
         return;
+    if (t->ever_scraped && up == t->was_up && (up || !strcmp(why, t->told_why)))
+        return;
+    snprintf(t->told_why, sizeof(t->told_why), "%s", up ? "" : why);
     reg_set_status(s->reg, t->t.server_id, up, why, now_wall_ms());
     if (up)
         log_info("scrape: server %s is online (%s)", t->t.server, t->t.instance);
@@ -305,11 +357,9 @@ static void on_scrape_done(struct scraper *s, struct target *t, CURLcode cc)
 
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     if (t->too_big)
-        snprintf(err, sizeof(err), "response larger than %zu bytes", s->cfg.max_body_bytes);
-    else if (cc != CURLE_OK)
-        snprintf(err, sizeof(err), "%s", curl_easy_strerror(cc));
-    else if (status != 200)
-        snprintf(err, sizeof(err), "HTTP status %ld", status);
+        snprintf(err, sizeof(err), "its answer is larger than %zu bytes (scrape_max_body_bytes)", s->cfg.max_body_bytes);
+    else if (cc != CURLE_OK || status != 200)
+        scrape_reason(err, sizeof(err), cc, status, t->t.instance, (long)timeout_of(s, t));
     else {
         int om = strstr(t->ctype, "openmetrics") != NULL;
         if (!t->keys)
@@ -622,13 +672,9 @@ json_t *scrape_check_agent(const char *address, int port, const char *token, int
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     out = json_pack("{s:s, s:f}", "url", url, "latency_ms", round(ms * 100) / 100);
     if (cc != CURLE_OK || status != 200) {
-        char why[200];
-        if (cc != CURLE_OK)
-            snprintf(why, sizeof(why), "%s", curl_easy_strerror(cc));
-        else if (status == 401)
-            snprintf(why, sizeof(why), "the agent refused the token (HTTP 401)");
-        else
-            snprintf(why, sizeof(why), "HTTP status %ld", status);
+        char why[256], where[300];
+        snprintf(where, sizeof(where), v6 ? "[%s]:%d" : "%s:%d", address, port);
+        scrape_reason(why, sizeof(why), cc, status, where, timeout_ms);
         json_object_set_new(out, "reachable", json_boolean(cc == CURLE_OK));
         json_object_set_new(out, "ok", json_false());
         json_object_set_new(out, "error", json_string(why));

@@ -48,6 +48,10 @@ long scrape_parse_history(const char *body, size_t len, const struct prom_label 
                           size_t nextra, struct ingest_batch *batch, char *err, size_t errlen);
 
 /* Checks a server's agent now: reachable, latency, version, GPU count. */
+/* Why a scrape of where (host:port) failed, in words an operator acts on:
+ * from the libcurl code, else the HTTP status (not 200). */
+void scrape_reason(char *out, size_t n, int curl_code, long http_status, const char *where, long timeout_ms);
+
 json_t *scrape_check_agent(const char *address, int port, const char *token, int timeout_ms);
 
 /* New default intervals for targets without their own; applied at the

@@ -142,7 +142,10 @@ t1=$(date +%s%3N)
 api GET "/api/v1/servers/$A2_ID/events" | jq -e '.events[0].kind == "offline" and .events[1].kind == "online"' \
     > /dev/null || fail "events"
 [ "$(api GET "/api/v1/servers/$A1_ID" | jq -r .status)" = online ] || fail "a1 affected"
-ok "a dead agent is offline after $((t1 - t0)) ms (interval 500 ms), with events"
+why=$(api GET "/api/v1/servers/$A2_ID" | jq -r .last_error)
+echo "$why" | grep -q "^nothing answers on 127.0.0.1:[0-9]* (connection refused): is the agent running" \
+    || fail "the offline reason is not in plain words: $why"
+ok "a dead agent is offline after $((t1 - t0)) ms (interval 500 ms), with events, because \"$why\""
 
 # delete
 api DELETE "/api/v1/servers/$A2_ID" > /dev/null

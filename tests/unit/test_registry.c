@@ -171,6 +171,16 @@ static void status_changes(void **state)
     assert_string_equal(json_string_value(json_object_get(s, "last_error")), "Connection refused");
     assert_int_equal(json_integer_value(json_object_get(s, "status_since_ms")), 3000);
     json_decref(s);
+    /* a new reason while offline: told, kept, since unchanged, no event */
+    reg_set_status(r, id, 0, "no answer within 2.0 s", 4000);
+    assert_int_equal(hook_calls, 3);
+    assert_string_equal(hook_last, "gpu-02 offline no answer within 2.0 s 3000");
+    reg_set_status(r, id, 0, "no answer within 2.0 s", 5000); /* the same: nothing */
+    assert_int_equal(hook_calls, 3);
+    s = reg_get(r, id, &e);
+    assert_string_equal(json_string_value(json_object_get(s, "last_error")), "no answer within 2.0 s");
+    assert_int_equal(json_integer_value(json_object_get(s, "status_since_ms")), 3000);
+    json_decref(s);
     json_t *ev = reg_events(r, id, 10, &e);
     assert_int_equal(json_array_size(ev), 2);
     assert_string_equal(json_string_value(json_object_get(json_array_get(ev, 0), "kind")), "offline");

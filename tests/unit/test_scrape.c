@@ -2,6 +2,7 @@
  * the target's labels (which win over the exporter's own), refused with the
  * line named when malformed or over a bound; an agent's history JSON read
  * back into samples at their own times. */
+#include <curl/curl.h>
 #include <math.h>
 
 #include "testutil.h"
@@ -80,11 +81,41 @@ static void history(void **state)
     ingest_batch_free(b);
 }
 
+/* what an operator reads on an offline server: the cause and what to
+ * look at, never libcurl's words alone */
+static void reasons(void **state)
+{
+    (void)state;
+    char out[256];
+    static const struct {
+        int cc;
+        long status;
+        const char *want;
+    } cases[] = {
+        {CURLE_COULDNT_CONNECT, 0, "nothing answers on h:9445 (connection refused): is the agent running, on this port?"},
+        {CURLE_OPERATION_TIMEDOUT, 0, "no answer from h:9445 within 2.5 s: the host is down, a firewall drops the traffic, or the agent is stuck"},
+        {CURLE_COULDNT_RESOLVE_HOST, 0, "the name in h:9445 does not resolve (DNS)"},
+        {CURLE_GOT_NOTHING, 0, "h:9445 closed the connection before a full answer (the agent restarting or crashing?)"},
+        {CURLE_OK, 401, "h:9445 refused the server's token (HTTP 401): give it the token it was registered with"},
+        {CURLE_OK, 404, "h:9445 has no metrics there (HTTP 404): is it a gpufleet agent or an exporter?"},
+        {CURLE_OK, 503, "h:9445 failed to answer (HTTP 503)"},
+        {CURLE_OK, 302, "h:9445 answered HTTP 302 instead of metrics"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        scrape_reason(out, sizeof(out), cases[i].cc, cases[i].status, "h:9445", 2500);
+        assert_string_equal(out, cases[i].want);
+    }
+    /* a code without words of ours still names where */
+    scrape_reason(out, sizeof(out), CURLE_TOO_MANY_REDIRECTS, 0, "h:9445", 2500);
+    assert_true(!strncmp(out, "h:9445: ", 8) && strlen(out) > 9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(exposition),
         cmocka_unit_test(history),
+        cmocka_unit_test(reasons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

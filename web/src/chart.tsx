@@ -80,7 +80,11 @@ export function Chart(p: {
   }, [p.data]);
 
   const n = (p.data[0] as ArrayLike<number>).length;
-  return <div class="chart" ref={box} role="img" aria-label={`${p.title} chart, ${n} points`} data-points={n} />;
+  // an empty chart says so (an offline host, a range before it existed)
+  // instead of drawing bare axes that read as zero
+  const empty = !p.data.slice(1).some((ys) => Array.prototype.some.call(ys, (v: number | null) => v != null));
+  return <div class="chart" ref={box} role="img" aria-label={`${p.title} chart, ${empty ? 'no data in this range' : `${n} points`}`} data-points={n}
+    data-empty={empty ? 'No data in this range' : undefined} />;
 }
 
 /** 81559 -> 81.6k: axis labels that fit. */

@@ -22,6 +22,8 @@ export interface Server {
   labels: Record<string, string>;
   /** the registry's: online, offline or unknown (the one source) */
   status: string;
+  /** when the status began (ms), and why it is offline (plain words) */
+  status_since_ms: number;
   last_error: string;
   /** status as a boolean, null when unknown */
   online: boolean | null;
@@ -47,7 +49,7 @@ export const gpusShape = (gpus: Gpu[]) => gpus.map((g) => g.uuid + ' ' + g.index
 
 /** What a server's card is made of, apart from its values: a change here
  * reaches the page even for a server it is not watching. */
-export const serverShape = (s: Server) => `${s.online} ${s.status} ${s.last_error} ${gpusShape(s.gpus)}`;
+export const serverShape = (s: Server) => `${s.online} ${s.status} ${s.status_since_ms} ${s.last_error} ${gpusShape(s.gpus)}`;
 
 /** The text of GET /api/v1/fleet (the page's first read and the worker's
  * later ones); a failure carries the HTTP status. */
@@ -76,7 +78,7 @@ export class FleetState {
       const live = s.live ?? {};
       m.set(s.name, {
         id: s.id, name: s.name, address: s.address, agent_port: s.agent_port,
-        labels: s.labels ?? {}, status: s.status, last_error: s.last_error ?? '',
+        labels: s.labels ?? {}, status: s.status, status_since_ms: s.status_since_ms ?? 0, last_error: s.last_error ?? '',
         online: onlineOf(s.status),
         ts_ms: live.ts_ms ?? 0, host: Object.assign(emptyHost(), live.host ?? {}),
         gpus: (live.gpus ?? []).slice().sort((a: Gpu, b: Gpu) => a.index - b.index),
@@ -98,6 +100,7 @@ export class FleetState {
     if (d.status !== undefined) {
       s.status = d.status;
       s.last_error = d.last_error ?? '';
+      s.status_since_ms = d.status_since_ms ?? 0;
       s.online = onlineOf(d.status);
     }
     if (d.host) Object.assign(s.host, d.host);

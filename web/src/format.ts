@@ -32,6 +32,18 @@ export function ago(ms: number): string {
   return `${Math.round(s / 86400)} d ago`;
 }
 
+/** 45000 -> "45 s", "5 min", "2 h 10 min", "3 d 4 h": how long. */
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
+  const d = Math.floor(h / 24);
+  return h % 24 ? `${d} d ${h % 24} h` : `${d} d`;
+}
+
 export const time = (ms: number) => (ms ? new Date(ms).toLocaleString() : '–');
 
 /** Threshold class of a value: ok, warn, crit. */

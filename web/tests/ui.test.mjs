@@ -6,6 +6,7 @@
 //   GF_SERVER_BIN / GF_SERVER_ARGS (JSON) / GF_SERVER_PID / GF_PID_FILE (to
 //   restart it), ARTIFACTS (screenshots go there).
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
@@ -274,6 +275,44 @@ await step('a GPU chart draws the stored points of the chosen range', async () =
   await admin.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
   await admin.mouse.up();
   await admin.waitForSelector('button:text("reset zoom")');
+});
+
+await step('an unreachable server shows why and since when, live on its card, the servers page and its pages', async () => {
+  // a port with nothing listening on 127.0.0.1
+  const port = await new Promise((res) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = srv.address().port;
+      srv.close(() => res(p));
+    });
+  });
+  await admin.click('nav >> text=Servers');
+  const r = await pageFetch(admin, 'POST', '/api/v1/servers', { name: 'host-dead', address: '127.0.0.1', agent_port: port });
+  assert(r.status === 201, `register: ${r.status}`);
+  // the targets table follows the scraper without a reload
+  const url = `http://127.0.0.1:${port}/metrics`;
+  await admin.waitForSelector(`tr[data-target="${url}"] .badge:text("down")`, { timeout: 5000 });
+  const why = `nothing answers on 127.0.0.1:${port} (connection refused)`;
+  assert((await admin.innerText(`tr[data-target="${url}"]`)).includes(why), 'the target row says why in plain words');
+  await admin.waitForSelector(`tr[data-server="host-dead"] [data-testid=offline-why]:has-text("${why}")`, { timeout: 5000 });
+  const note = await admin.innerText('tr[data-server="host-dead"] [data-testid=offline-why]');
+  assert(/^Offline for \d+ s \(no answer since /.test(note), `servers page: ${note}`);
+  await admin.click('nav >> text=Fleet');
+  await admin.waitForSelector(`[data-host="host-dead"] [data-testid=offline-why]:has-text("${why}")`, { timeout: 5000 });
+  await admin.goto(URL0 + '/hosts/host-dead');
+  await admin.waitForSelector(`[data-testid=offline-why]:has-text("${why}")`, { timeout: 5000 });
+  await admin.waitForSelector('table[aria-label="GPU processes"] td:has-text("The host is offline")', { timeout: 5000 });
+  // charts of a host with no data say so instead of drawing bare axes
+  await admin.waitForSelector('.chart[data-empty]', { timeout: 5000 });
+  await shot(admin, '04b-offline-host');
+  await admin.goto(URL0 + '/hosts/no-such-host');
+  await admin.waitForSelector('[role=alert]:has-text("No server named no-such-host")');
+  assert(await admin.locator('table[aria-label="GPU processes"]').count() === 0, 'an unknown host shows a process table');
+  // removed: its target goes from the table without a reload
+  await admin.click('nav >> text=Servers');
+  await admin.waitForSelector(`tr[data-target="${url}"]`);
+  const d = await pageFetch(admin, 'DELETE', `/api/v1/servers/${r.body.id}`);
+  assert(d.status === 204 || d.status === 200, `delete: ${d.status}`);
+  await admin.waitForSelector(`tr[data-target="${url}"]`, { state: 'detached', timeout: 5000 });
 });
 
 await step('adding a server from the UI makes it appear, online, with its GPU', async () => {

@@ -8,6 +8,7 @@ import { fleet } from '../fleet';
 import { GPU_FIELDS, GpuValues } from '../gen/fields';
 import { mib, num, pct } from '../format';
 import { Link, Page, RangeChips, rangeSeconds } from '../ui';
+import { OfflineNote } from '../offline';
 import { useFleet, useWant } from '../hooks';
 import { useHolders } from '../holders';
 
@@ -128,6 +129,8 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
   const title = g ? `${server} · GPU ${g.index}` : `${server} · GPU`;
   return (
     <Page title={title} actions={<Link href={`/hosts/${encodeURIComponent(server)}`}>← {server}</Link>}>
+      {s && <OfflineNote s={s} />}
+      {!s && fleet.loaded && <p class="error" role="alert">No server named {server} is registered; what it stored is below.</p>}
       {g ? (
         <dl class="totals" aria-label="current values">
           <div><dt>Model</dt><dd>{g.model}</dd></div>
@@ -139,7 +142,7 @@ export function GpuPage({ server, uuid }: { server: string; uuid: string }) {
           <div><dt>Held by</dt><dd data-testid="gpu-holder">{holder ? <Link href="/containers">{holder.name} ({holder.owner})</Link> : 'free'}</dd></div>
         </dl>
       ) : (
-        fleet.loaded && <p class="muted">This GPU is not reporting now; its history is below.</p>
+        fleet.loaded && s && <p class="muted">This GPU is not reporting now; its history is below.</p>
       )}
       <div class="filters" role="group" aria-label="time range">
         <RangeChips value={range} off={!!win} onPick={(name) => {

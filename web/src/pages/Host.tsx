@@ -9,6 +9,7 @@ import { bytes, mib, num, pct, rate } from '../format';
 import { Link, Page, RangeChips, rangeSeconds, useAsync } from '../ui';
 import { useFleet, useWant } from '../hooks';
 import { GpuTiles } from '../tiles';
+import { OfflineNote } from '../offline';
 
 /** Sums the series of a query point by point (per-CPU or per-device rates). */
 function sum(series: { t: number[]; v: (number | null)[] }[]): { t: number[]; v: (number | null)[] } {
@@ -55,9 +56,14 @@ export function HostPage({ name }: { name: string }) {
 
   const h = s?.host;
   const rows: any[] = procs.data?.data?.result ?? [];
+  if (!s && fleet.loaded)
+    return (
+      <Page title={name} actions={<Link href="/">← Fleet</Link>}>
+        <p class="error" role="alert">No server named {name} is registered. <Link href="/servers">The servers</Link> lists those that are.</p>
+      </Page>
+    );
   return (
     <Page title={name} actions={<Link href="/">← Fleet</Link>}>
-      {!s && fleet.loaded && <p class="error" role="alert">No server named {name}.</p>}
       {s && h && (
         <dl class="totals" aria-label="host">
           <div><dt>Status</dt><dd><span class={`badge ${s.online ? 'online' : 'offline'}`}>{s.online ? 'online' : s.online === false ? 'offline' : 'unknown'}</span></dd></div>
@@ -68,6 +74,7 @@ export function HostPage({ name }: { name: string }) {
           <div><dt>Network</dt><dd>↓{rate(h.net_rx_bytes_per_second)} ↑{rate(h.net_tx_bytes_per_second)}</dd></div>
         </dl>
       )}
+      {s && <OfflineNote s={s} />}
       {s && s.gpus.length > 0 && <GpuTiles server={name} gpus={s.gpus} />}
       <h2>GPU processes</h2>
       <table class="table" aria-label="GPU processes">
@@ -80,7 +87,7 @@ export function HostPage({ name }: { name: string }) {
               <td>{mib(parseFloat(r.value[1]) / 1048576)}</td>
             </tr>
           ))}
-          {rows.length === 0 && <tr><td colSpan={7} class="muted">{procs.loading ? 'Loading…' : procs.error || 'No processes on the GPUs.'}</td></tr>}
+          {rows.length === 0 && <tr><td colSpan={7} class="muted">{procs.loading ? 'Loading…' : procs.error || (s && s.online === false ? 'The host is offline: its processes are not known.' : s && s.online === null ? 'Not scraped yet.' : 'No processes on the GPUs.')}</td></tr>}
         </tbody>
       </table>
       <button type="button" onClick={procs.reload}>Refresh processes</button>

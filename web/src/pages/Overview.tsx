@@ -10,6 +10,7 @@ import { live } from '../live';
 import { Link, Page } from '../ui';
 import { Heatmap } from './Heatmap';
 import { heldText, useHolders } from '../holders';
+import { OfflineNote } from '../offline';
 
 // One observer for every card: a card off screen gets no values from the
 // live worker and draws nothing (it catches up when it comes near), so a
@@ -97,7 +98,8 @@ export const HostCard = memo(function HostCard({ name, held }: { name: string; h
       )}
       <CardTiles server={s.name} gpus={s.gpus} host={s.host} latest={latest} lazy />
       {held && <p class="held small" aria-label={`GPUs held on ${s.name}`}>Held: {held}</p>}
-      {s.gpus.length === 0 && <p class="muted">{s.online === false ? s.last_error || 'unreachable' : 'no GPUs reported'}</p>}
+      <OfflineNote s={s} />
+      {s.gpus.length === 0 && s.online === true && <p class="muted">No GPUs reported (no NVIDIA driver on this host?).</p>}
     </article>
   );
 });

@@ -1,10 +1,11 @@
 // The registry: add, edit, remove servers and check that their agents answer.
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api, atLeast, get, Role } from '../api';
 import { fleet } from '../fleet';
 import { ago } from '../format';
 import { ErrorBox, errorText, Field, Form, Link, Page, Secret, useAsync } from '../ui';
 import { useFleet } from '../hooks';
+import { OfflineNote } from '../offline';
 
 function parseLabels(text: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -33,6 +34,12 @@ export function ServersPage({ role }: { role: Role }) {
   const [checks, setChecks] = useState<Record<number, string>>({});
   const [error, setError] = useState('');
   const targets = useAsync(() => get<any>('/api/v1/targets'), []);
+  // the targets follow the scraper, read again every 2 s while shown: a new
+  // target shows, a removed one goes, each with its last scrape
+  useEffect(() => {
+    const t = setInterval(targets.reload, 2000);
+    return () => clearInterval(t);
+  }, []);
   const list = fleet.order.map((n) => fleet.servers.get(n)!);
 
   return (
@@ -76,7 +83,7 @@ export function ServersPage({ role }: { role: Role }) {
               <td><Link href={`/hosts/${encodeURIComponent(s.name)}`}>{s.name}</Link></td>
               <td>{s.address}:{s.agent_port}</td>
               <td><span class={`badge ${s.online ? 'online' : s.online === false ? 'offline' : 'unknown'}`}>{s.online ? 'online' : s.online === false ? 'offline' : 'unknown'}</span>
-                {s.online === false && s.last_error && <span class="muted small"> {s.last_error}</span>}
+                <OfflineNote s={s} />
                 {checks[s.id] && <div class="small" role="status">{checks[s.id]}</div>}</td>
               <td>{s.gpus.length}</td>
               <td>{labelText(s.labels)}</td>
@@ -113,12 +120,14 @@ export function ServersPage({ role }: { role: Role }) {
         <thead><tr><th>Server</th><th>Job</th><th>URL</th><th>Up</th><th>Last scrape</th><th>Duration</th><th>Samples</th><th>Error</th></tr></thead>
         <tbody>
           {(targets.data?.targets ?? []).map((t: any) => (
-            <tr><td>{t.server}</td><td>{t.job}</td><td class="mono small">{t.url}</td><td>{t.up ? 'yes' : 'no'}</td>
-              <td>{ago(t.last_scrape_ms)}</td><td>{t.last_duration_s != null ? (t.last_duration_s * 1000).toFixed(1) + ' ms' : '–'}</td><td>{t.last_samples}</td><td class="small">{t.last_error}</td></tr>
+            <tr data-target={t.url}><td>{t.server}</td><td>{t.job}</td><td class="mono small">{t.url}</td>
+              <td><span class={`badge ${!t.scraped ? 'unknown' : t.up ? 'online' : 'offline'}`}>{!t.scraped ? 'not yet' : t.up ? 'up' : 'down'}</span></td>
+              <td>{ago(t.last_scrape_ms)}</td><td>{t.last_duration_s != null && t.scraped ? (t.last_duration_s * 1000).toFixed(1) + ' ms' : '–'}</td><td>{t.last_samples}</td><td class="small">{t.last_error}</td></tr>
           ))}
+          {targets.data && !targets.data.targets?.length && <tr><td colSpan={8} class="muted">No scrape targets: add a server.</td></tr>}
+          {targets.error && <tr><td colSpan={8} class="error">{targets.error}</td></tr>}
         </tbody>
       </table>
-      <button type="button" onClick={targets.reload}>Refresh targets</button>
     </Page>
   );
 }
