@@ -69,11 +69,18 @@ function Routes({ me, path }: { me: Me; path: string }) {
   if (path === '/images') return <ImagesPage me={me} />;
   if (path === '/alerts') return <AlertsPage role={me.role} />;
   if (path === '/tokens') return <TokensPage me={me} />;
-  if (path === '/users' && atLeast(me.role, 'admin')) return <UsersPage me={me} />;
-  if (path === '/audit' && atLeast(me.role, 'admin')) return <AuditPage />;
+  if (path === '/users' || path === '/audit') {
+    if (!atLeast(me.role, 'admin'))
+      return (
+        <Page title={path === '/users' ? 'Users' : 'Audit'}>
+          <p class="error" role="alert" data-testid="needs-role">This page needs the admin role; you are signed in as {me.username} ({me.role}). An admin can change your role.</p>
+        </Page>
+      );
+    return path === '/users' ? <UsersPage me={me} /> : <AuditPage />;
+  }
   if (path === '/settings') return <SettingsPage role={me.role} />;
   if (path === '/account') return <Page title="Change password"><ChangePassword me={me} onDone={() => navigate('/')} /></Page>;
-  return <Page title="Not found"><p>Nothing here. <Link href="/">Back to the fleet</Link></p></Page>;
+  return <Page title="Not found"><p>There is no page at {path}. <Link href="/">Back to the fleet</Link></p></Page>;
 }
 
 export function App() {

@@ -31,6 +31,17 @@ export function useAsync<T>(fn: () => Promise<T>, deps: unknown[]): { data: T | 
   return { ...state, reload };
 }
 
+/** The row of an empty table: loading, the error that left it empty, or
+ * what empty means there (never a blank table). */
+export function EmptyRow(p: { cols: number; of: { data: unknown; loading: boolean; error: string }; n: number; text: string }) {
+  if (p.n > 0) return null;
+  return (
+    <tr class="empty-row"><td colSpan={p.cols} class={p.of.error ? 'error' : 'muted'}>
+      {p.of.error || (p.of.loading && !p.of.data ? 'Loading…' : p.text)}
+    </td></tr>
+  );
+}
+
 export function errorText(e: unknown): string {
   if (e instanceof ApiError) return e.field ? `${e.field}: ${e.message}` : e.message;
   return e instanceof Error ? e.message : String(e);

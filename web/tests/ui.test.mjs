@@ -186,8 +186,12 @@ await step('the filter narrows hosts by name, label and model', async () => {
   assert(await admin.locator('[data-host="host-b"]').count() === 1, 'label filter');
   await admin.fill('input[type=search]', 'H100');
   await admin.waitForFunction(() => document.querySelectorAll('[data-host]').length === 1 && document.querySelector('[data-host="host-a"]'));
-  await admin.fill('input[type=search]', '');
+  // no match: the page says so and offers them all back
+  await admin.fill('input[type=search]', 'no-such-gpu-anywhere');
+  await admin.waitForSelector('[data-testid=no-match]:has-text("No host matches")', { timeout: 3000 });
+  await admin.click('[data-testid=no-match] button');
   await admin.waitForFunction(() => document.querySelectorAll('[data-host]').length === 2);
+  assert(await admin.inputValue('input[type=search]') === '', 'the filter was not cleared');
 });
 
 await step('heatmap: hovering anywhere in a drawn row names that row, a click opens it, keys move through it', async () => {
@@ -495,8 +499,14 @@ await step('a viewer sees no admin actions, and the API refuses them anyway', as
   await v.click('nav >> text=Settings');
   await v.waitForSelector('text=Appearance');
   assert(await v.locator('form[aria-label="Retention and intervals"]').count() === 0, 'settings form offered');
-  await v.goto(URL0 + '/users');
-  await v.waitForSelector('text=Nothing here');
+  for (const page of ['/users', '/audit']) {
+    await v.goto(URL0 + page);
+    const t = await v.innerText('[data-testid=needs-role]', { timeout: 5000 });
+    assert(/needs the admin role/.test(t) && /vera \(viewer\)/.test(t), `${page} as a viewer: ${t}`);
+  }
+  // empty tables say so: a viewer's alerts page has no silences
+  await v.click('nav >> text=Alerts');
+  await v.waitForSelector('table[aria-label="silences"] td:has-text("No silences")', { timeout: 5000 });
   for (const [m, p, b] of [['POST', '/api/v1/servers', { name: 'x', address: '127.0.0.1' }], ['DELETE', '/api/v1/servers/1'],
     ['PATCH', '/api/v1/settings', { raw_retention_days: 30 }], ['GET', '/api/v1/users']]) {
     const r = await pageFetch(v, m, p, b);

@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import { api, atLeast, get, Role } from '../api';
 import { ago, time } from '../format';
 import { live } from '../live';
-import { ErrorBox, errorText, Field, Form, Page, useAsync } from '../ui';
+import { EmptyRow, ErrorBox, errorText, Field, Form, Page, useAsync } from '../ui';
 import { useLive } from '../hooks';
 
 export function AlertsPage({ role }: { role: Role }) {
@@ -69,6 +69,7 @@ export function AlertsPage({ role }: { role: Role }) {
                 }
               }}>Expire</button></td>}</tr>
           ))}
+          <EmptyRow cols={5} of={silences} n={silences.data?.silences?.length ?? 0} text="No silences: every firing alert is notified." />
         </tbody>
       </table>
       <h2>Rules</h2>
@@ -78,6 +79,7 @@ export function AlertsPage({ role }: { role: Role }) {
           {(rules.data?.rules ?? []).map((r: any) => (
             <tr><td>{r.name}</td><td class="mono small">{r.agg ?? 'last'}({r.metric ?? r.selector}{r.window ? `[${r.window}]` : ''}) {r.op} {r.threshold}</td><td>{r.for}</td><td>{r.severity}</td><td>{r.source}</td></tr>
           ))}
+          <EmptyRow cols={5} of={rules} n={rules.data?.rules?.length ?? 0} text="No alert rules." />
         </tbody>
       </table>
       <h2>Recently resolved</h2>
@@ -87,6 +89,7 @@ export function AlertsPage({ role }: { role: Role }) {
           {(history.data?.alerts ?? []).map((a: any) => (
             <tr><td>{a.rule}</td><td>{a.labels.server ?? a.labels.instance}{a.labels.gpu !== undefined && ` GPU ${a.labels.gpu}`}</td><td>{a.annotations.summary}</td><td>{time(a.resolved_ms)}</td></tr>
           ))}
+          <EmptyRow cols={4} of={history} n={history.data?.alerts?.length ?? 0} text="Nothing resolved recently." />
         </tbody>
       </table>
     </Page>

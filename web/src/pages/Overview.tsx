@@ -221,6 +221,10 @@ export function Overview() {
       {fleet.loaded && fleet.order.length === 0 && (
         <p class="empty">No servers yet. <Link href="/servers">Add one</Link> and start its agent.</p>
       )}
+      {fleet.loaded && fleet.order.length > 0 && shown.length === 0 && (
+        <p class="empty" data-testid="no-match">No host matches {needle ? <>“{q}”</> : null}{needle && state !== 'all' ? ' among ' : ''}{state !== 'all' ? <>{state === 'idle' ? 'hosts with idle GPUs' : `${state} hosts`}</> : null}.{' '}
+          <button type="button" class="link" onClick={() => { setQ(''); setState('all'); }}>Show all {fleet.order.length} hosts</button></p>
+      )}
       <div class="hosts" data-testid="hosts">
         {shown.map((s, i) => (i < first ? <HostCard key={s.name} name={s.name} held={heldText(holders, s.name)} /> : <CardPlaceholder key={s.name} name={s.name} />))}
       </div>

@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 import { api, get, Me } from '../api';
 import { ago, time } from '../format';
-import { ErrorBox, errorText, Field, Form, Page, Secret, Select, useAsync } from '../ui';
+import { EmptyRow, ErrorBox, errorText, Field, Form, Page, Secret, Select, useAsync } from '../ui';
 
 const ROLES = ['viewer', 'user', 'operator', 'admin'];
 
@@ -118,6 +118,7 @@ export function TokensPage({ me }: { me: Me }) {
                 }
               }}>End</button>}</td></tr>
           ))}
+          <EmptyRow cols={5} of={sessions} n={sessions.data?.sessions?.length ?? 0} text="No sessions." />
         </tbody>
       </table>
     </Page>
