@@ -482,6 +482,51 @@ await step('dark theme and a tablet viewport', async () => {
   await tab.context().close();
 });
 
+await step('a phone (390×844): every page fits the width, the header stays short, wide tables scroll inside themselves', async () => {
+  const ph = await newPage({ width: 390, height: 844 });
+  await login(ph, 'admin', ADMIN_PASSWORD);
+  await ph.waitForSelector('[data-host="host-a"] .tile');
+  const uuid = (await pageFetch(ph, 'GET', '/api/v1/fleet')).body.servers.find((s) => s.name === 'host-a').live.gpus[0].uuid;
+  const pages = [['/', 'overview'], ['/hosts/host-a', 'host'], [`/hosts/host-a/gpus/${uuid}`, 'gpu'], ['/containers', 'containers'],
+    ['/images', 'images'], ['/alerts', 'alerts'], ['/servers', 'servers'], ['/tokens', 'tokens'], ['/users', 'users'],
+    ['/audit', 'audit'], ['/settings', 'settings']];
+  for (const [path, name] of pages) {
+    await ph.goto(URL0 + path);
+    await ph.waitForSelector('main h1');
+    await sleep(300); // tables fill
+    const m = await ph.evaluate(() => {
+      const clipped = [];
+      for (const el of document.querySelectorAll('.totals dd, .table')) {
+        const cs = getComputedStyle(el);
+        if (el.scrollWidth > el.clientWidth + 1 && cs.overflowX !== 'auto' && cs.overflowX !== 'scroll')
+          clipped.push(`${el.tagName.toLowerCase()} ${el.getAttribute('aria-label') ?? el.textContent.slice(0, 40)}`);
+      }
+      // what reaches past the right edge outside a scrolling box, to name it
+      const wide = [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1
+        && !e.parentElement?.closest('nav')).slice(0, 4).map((e) => `${e.tagName.toLowerCase()}.${e.className} ${e.getBoundingClientRect().right | 0}px`);
+      return { overflow: document.documentElement.scrollWidth - window.innerWidth, header: document.querySelector('header.top').getBoundingClientRect().height, clipped, wide };
+    });
+    if (m.overflow > 0) await shot(ph, `FAIL-phone-${name}`);
+    assert(m.overflow <= 0, `${path}: the page is ${m.overflow}px wider than the phone: ${m.wide.join('; ')}`);
+    assert(m.header <= 110, `${path}: the header takes ${m.header}px of 844`);
+    assert(m.clipped.length === 0, `${path}: cut off: ${m.clipped.join('; ')}`);
+    await shot(ph, `20-phone-${name}`);
+  }
+  // the alerts table's actions are reachable: scrolled to, the button is on screen
+  await pageFetch(ph, 'POST', '/api/v1/alerts/rules', { name: 'PhoneHot', metric: 'DCGM_FI_DEV_GPU_TEMP{server="host-a",gpu="1"}', op: '>', threshold: 0, severity: 'warning' });
+  await ph.goto(URL0 + '/alerts');
+  const ack = ph.locator('tr[data-alert="PhoneHot"] button:text("Acknowledge")');
+  await ack.waitFor({ timeout: 10000 });
+  await ack.scrollIntoViewIfNeeded();
+  const b = await ack.boundingBox();
+  assert(b && b.x >= 0 && b.x + b.width <= 390, `Acknowledge at x ${b?.x}..${b && b.x + b.width} on a 390 px screen`);
+  await shot(ph, '20-phone-alerts-firing');
+  const rules = (await pageFetch(ph, 'GET', '/api/v1/alerts/rules')).body.rules;
+  await pageFetch(ph, 'DELETE', `/api/v1/alerts/rules/${rules.find((r) => r.name === 'PhoneHot').id}`);
+  assert(ph.errors.length === 0, `page errors: ${ph.errors}`);
+  await ph.context().close();
+});
+
 await step('a viewer sees no admin actions, and the API refuses them anyway', async () => {
   const v = await newPage();
   await login(v, 'vera', viewerPassword);
