@@ -64,7 +64,13 @@ export interface Me {
   role: Role;
   method: string;
   must_change_password: boolean;
+  /** what a new password must be, shown before it is typed */
+  password_rules?: { min_length: number; max_bytes: number };
 }
+
+/** A form field refused (by the server, or checked here first): the field's
+ * name in the form, and what is wrong in words. */
+export const fieldError = (field: string, message: string) => new ApiError(400, 'invalid_field', field, message);
 
 /** A label value quoted for a selector: "x" inside {l="x"}. */
 export const selValue = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');

@@ -42,8 +42,25 @@ export function EmptyRow(p: { cols: number; of: { data: unknown; loading: boolea
   );
 }
 
-export function errorText(e: unknown): string {
-  if (e instanceof ApiError) return e.field ? `${e.field}: ${e.message}` : e.message;
+/** "new_password" -> "New password": a field's name in words, where the
+ * form that sent it has no label for it. */
+export function fieldWords(field: string): string {
+  const w = field.replace(/\[\d+\]/g, '').split('.').pop()!.replace(/_/g, ' ');
+  return w.charAt(0).toUpperCase() + w.slice(1);
+}
+
+/** The server's message without the field names it starts with ("new_password:
+ * password: at least 10 characters" -> "at least 10 characters"). */
+function bareMessage(field: string, message: string): string {
+  let m = message, x: RegExpMatchArray | null;
+  while ((x = m.match(/^([A-Za-z_][\w.\[\]]*): /)) && (x[1] === field || field.endsWith(x[1]) || field.endsWith('_' + x[1])))
+    m = m.slice(x[0].length);
+  return m;
+}
+
+/** An error in words; label names the field (its form's label) when known. */
+export function errorText(e: unknown, label?: (field: string) => string | null): string {
+  if (e instanceof ApiError) return e.field ? `${label?.(e.field) ?? fieldWords(e.field)}: ${bareMessage(e.field, e.message)}` : e.message;
   return e instanceof Error ? e.message : String(e);
 }
 
@@ -79,10 +96,18 @@ export function Form(p: { onSubmit: (data: FormData) => Promise<void>; children:
         e.preventDefault();
         setBusy(true);
         setError('');
+        const form = e.currentTarget as HTMLFormElement;
+        form.querySelectorAll('[aria-invalid]').forEach((x) => x.removeAttribute('aria-invalid'));
         try {
-          await p.onSubmit(new FormData(e.currentTarget as HTMLFormElement));
+          await p.onSubmit(new FormData(form));
         } catch (err) {
-          setError(errorText(err));
+          // a refused field is named as its label says, marked, and focused
+          const input = err instanceof ApiError && err.field ? form.querySelector<HTMLElement>(`[name="${CSS.escape(err.field)}"]`) : null;
+          setError(errorText(err, () => input?.closest('label')?.querySelector('span')?.textContent ?? null));
+          if (input) {
+            input.setAttribute('aria-invalid', 'true');
+            setTimeout(() => input.focus(), 0); // after the fieldset is enabled again
+          }
         } finally {
           setBusy(false);
         }
@@ -94,17 +119,22 @@ export function Form(p: { onSubmit: (data: FormData) => Promise<void>; children:
   );
 }
 
-export function Field(p: { label: string; name: string; type?: string; value?: string; required?: boolean; placeholder?: string; autocomplete?: string; min?: number; max?: number }) {
+export function Field(p: { label: string; name: string; type?: string; value?: string; required?: boolean; placeholder?: string; autocomplete?: string; min?: number; max?: number; hint?: string }) {
   return (
     <label class="field">
       <span>{p.label}</span>
       {/* defaultValue: the page re-renders at every fleet update, and a
           value prop would put back what the user is typing over */}
       <input name={p.name} type={p.type ?? 'text'} defaultValue={p.value} required={p.required} placeholder={p.placeholder}
-        autocomplete={p.autocomplete} min={p.min} max={p.max} />
+        autocomplete={p.autocomplete} min={p.min} max={p.max} aria-describedby={p.hint ? `hint-${p.name}` : undefined} />
+      {p.hint && <small class="hint" id={`hint-${p.name}`}>{p.hint}</small>}
     </label>
   );
 }
+
+/** The password rules in words, shown under a new password's field. */
+export const passwordHint = (r?: { min_length: number }) =>
+  `At least ${r?.min_length ?? 10} characters, and not containing the user name. A phrase of a few words is easy to type and hard to guess.`;
 
 export function Select(p: { label: string; name: string; options: string[]; value?: string }) {
   return (

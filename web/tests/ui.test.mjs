@@ -565,8 +565,24 @@ await step('a first sign-in must change the password before anything else', asyn
   const n = await newPage();
   await login(n, 'newbie', viewerPassword);
   await n.waitForSelector('text=Choose a new password');
-  await shot(n, '13-password-change');
+  // the rules are there before they are broken
+  const hint = await n.innerText('#hint-new_password');
+  assert(/At least \d+ characters/.test(hint) && /user name/.test(hint), `hint: ${hint}`);
   await n.fill('input[name=current_password]', viewerPassword);
+  await n.fill('input[name=new_password]', 'short');
+  await n.fill('input[name=repeat]', 'short');
+  await n.click('button[type=submit]');
+  // refused in words, the field named as its label says, marked and focused
+  const msg = await n.innerText('form [role=alert]', { timeout: 5000 });
+  assert(/^New password: at least \d+ characters$/.test(msg), `message: ${msg}`);
+  assert(!/_|password: password/.test(msg), `internal names in: ${msg}`);
+  await n.waitForFunction(() => document.activeElement?.getAttribute('name') === 'new_password');
+  assert(await n.getAttribute('input[name=new_password]', 'aria-invalid') === 'true', 'the field is not marked');
+  await n.fill('input[name=new_password]', 'a-fresh-secret-42');
+  await n.fill('input[name=repeat]', 'a-fresh-secret-43');
+  await n.click('button[type=submit]');
+  await n.waitForSelector('form [role=alert]:has-text("Repeat the new password: the two new passwords differ")', { timeout: 5000 });
+  await shot(n, '13-password-change');
   await n.fill('input[name=new_password]', 'a-fresh-secret-42');
   await n.fill('input[name=repeat]', 'a-fresh-secret-42');
   await n.click('button[type=submit]');

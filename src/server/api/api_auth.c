@@ -30,12 +30,15 @@ static void set_cookie(struct server_app *app, struct http_request *req,
     http_add_header(resp, "Set-Cookie", c);
 }
 
-static json_t *identity_json(const struct auth_identity *who)
+/* who is signed in, and the password rules, so forms show them before a
+ * password fails them */
+static json_t *identity_json(const struct server_app *app, const struct auth_identity *who)
 {
-    return json_pack("{s:I, s:s, s:s, s:s, s:b}", "id", (json_int_t)who->user_id, "username",
+    return json_pack("{s:I, s:s, s:s, s:s, s:b, s:{s:I, s:I}}", "id", (json_int_t)who->user_id, "username",
                      who->username, "role", auth_role_name(who->role), "method",
                      auth_method_name(who->method), "must_change_password",
-                     who->must_change_password);
+                     who->must_change_password, "password_rules", "min_length",
+                     (json_int_t)app->opts->min_password_length, "max_bytes", (json_int_t)AUTH_PASSWORD_MAX);
 }
 
 void api_auth_login(void *appv, struct http_request *req, struct http_response *resp)
@@ -80,7 +83,7 @@ void api_auth_login(void *appv, struct http_request *req, struct http_response *
     set_cookie(app, req, resp, secret, app->opts->session_max_s);
     sodium_memzero(secret, sizeof(secret));
     api_audit_detail(req, "session_id", json_integer(sid));
-    json_t *out = identity_json(&who);
+    json_t *out = identity_json(app, &who);
     json_object_set_new(out, "idle_timeout_s", json_integer(app->opts->session_idle_s));
     json_object_set_new(out, "expires_ms", json_integer(now + app->opts->session_max_s * 1000));
     api_json(resp, 200, out);
@@ -100,8 +103,7 @@ void api_auth_logout(void *appv, struct http_request *req, struct http_response 
 
 void api_auth_me(void *appv, struct http_request *req, struct http_response *resp)
 {
-    (void)appv;
-    api_json(resp, 200, identity_json(&api_ctx(req)->who));
+    api_json(resp, 200, identity_json(appv, &api_ctx(req)->who));
 }
 
 void api_auth_password(void *appv, struct http_request *req, struct http_response *resp)

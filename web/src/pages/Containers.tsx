@@ -3,7 +3,7 @@
 // and each container's usage now. Refreshed when the server says a
 // container changed (live "containers" events).
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { api, atLeast, get, Me } from '../api';
+import { api, atLeast, fieldError, get, Me } from '../api';
 import { bytes, time } from '../format';
 import { useLive } from '../hooks';
 import { live } from '../live';
@@ -58,7 +58,7 @@ function requestOf(f: FormData) {
   const env: Record<string, string> = {};
   for (const line of String(f.get('env') ?? '').split('\n').map((l) => l.trim()).filter(Boolean)) {
     const eq = line.indexOf('=');
-    if (eq <= 0) throw new Error(`env: "${line}" is not NAME=value`);
+    if (eq <= 0) throw fieldError('env', `"${line}" is not NAME=value`);
     env[line.slice(0, eq)] = line.slice(eq + 1);
   }
   if (Object.keys(env).length) body.env = env;

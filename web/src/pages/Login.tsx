@@ -1,6 +1,6 @@
 // Sign-in, and the password change a first sign-in must make.
-import { api, Me } from '../api';
-import { Field, Form } from '../ui';
+import { api, fieldError, Me } from '../api';
+import { Field, Form, passwordHint } from '../ui';
 
 export function Login({ onDone }: { onDone: (me: Me) => void }) {
   return (
@@ -29,7 +29,7 @@ export function ChangePassword({ me, onDone, forced }: { me: Me; onDone: () => v
       <Form
         label="Change password"
         onSubmit={async (f) => {
-          if (f.get('new_password') !== f.get('repeat')) throw new Error('repeat: the two new passwords differ');
+          if (f.get('new_password') !== f.get('repeat')) throw fieldError('repeat', 'the two new passwords differ');
           await api('POST', '/api/v1/auth/password', {
             current_password: f.get('current_password'),
             new_password: f.get('new_password'),
@@ -39,7 +39,7 @@ export function ChangePassword({ me, onDone, forced }: { me: Me; onDone: () => v
       >
         <input type="text" name="username" value={me.username} autocomplete="username" hidden />
         <Field label="Current password" name="current_password" type="password" required autocomplete="current-password" />
-        <Field label="New password" name="new_password" type="password" required autocomplete="new-password" />
+        <Field label="New password" name="new_password" type="password" required autocomplete="new-password" hint={passwordHint(me.password_rules)} />
         <Field label="Repeat the new password" name="repeat" type="password" required autocomplete="new-password" />
         <button type="submit" class="primary">Change password</button>
       </Form>

@@ -1,6 +1,6 @@
 // The registry: add, edit, remove servers and check that their agents answer.
 import { useEffect, useState } from 'preact/hooks';
-import { api, atLeast, get, Role } from '../api';
+import { api, atLeast, fieldError, get, Role } from '../api';
 import { fleet } from '../fleet';
 import { ago } from '../format';
 import { ErrorBox, errorText, Field, Form, Link, Page, Secret, useAsync } from '../ui';
@@ -11,7 +11,7 @@ function parseLabels(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of text.split(',').map((x) => x.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new Error(`labels: "${part}" is not key=value`);
+    if (eq <= 0) throw fieldError('labels', `"${part}" is not key=value`);
     out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
   }
   return out;
@@ -21,7 +21,7 @@ const labelText = (l: Record<string, string>) => Object.entries(l).map(([k, v]) 
 
 function body(f: FormData) {
   const port = String(f.get('agent_port') || '9445');
-  if (!/^\d+$/.test(port)) throw new Error('agent_port: a number from 1 to 65535');
+  if (!/^\d+$/.test(port)) throw fieldError('agent_port', 'a number from 1 to 65535');
   return { name: f.get('name'), address: f.get('address'), agent_port: parseInt(port, 10), labels: parseLabels(String(f.get('labels') ?? '')) };
 }
 

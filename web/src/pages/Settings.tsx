@@ -1,7 +1,7 @@
 // Settings: retention and scrape intervals change here at run time (admin);
 // the rest is shown as the config file and flags set it. Theme is per browser.
 import { useState } from 'preact/hooks';
-import { api, atLeast, get, Role } from '../api';
+import { api, atLeast, fieldError, get, Role } from '../api';
 import { Form, Page, useAsync } from '../ui';
 import { setTheme, theme } from '../theme';
 
@@ -35,7 +35,7 @@ export function SettingsPage({ role }: { role: Role }) {
             const body: Record<string, number> = {};
             for (const s of liveOnes) {
               const v = String(f.get(s.name) ?? '');
-              if (!/^\d+$/.test(v)) throw new Error(`${s.name}: a whole number from ${s.min} to ${s.max}`);
+              if (!/^\d+$/.test(v)) throw fieldError(s.name, `a whole number from ${s.min} to ${s.max}`);
               if (Number(v) !== s.value) body[s.name] = Number(v);
             }
             if (!Object.keys(body).length) {

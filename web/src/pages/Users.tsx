@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 import { api, get, Me } from '../api';
 import { ago, time } from '../format';
-import { EmptyRow, ErrorBox, errorText, Field, Form, Page, Secret, Select, useAsync } from '../ui';
+import { EmptyRow, ErrorBox, errorText, Field, Form, Page, passwordHint, Secret, Select, useAsync } from '../ui';
 
 const ROLES = ['viewer', 'user', 'operator', 'admin'];
 
@@ -28,7 +28,7 @@ export function UsersPage({ me }: { me: Me }) {
           users.reload();
         }}>
           <Field label="User name" name="username" required autocomplete="off" />
-          <Field label="First password" name="password" type="password" required autocomplete="new-password" />
+          <Field label="First password" name="password" type="password" required autocomplete="new-password" hint={passwordHint(me.password_rules)} />
           <Select label="Role" name="role" options={ROLES} value="viewer" />
           <label class="check"><input type="checkbox" name="must" checked /> must change it at first sign-in</label>
           <button type="submit" class="primary">Add</button>
