@@ -1,6 +1,8 @@
 // A uPlot time-series chart: drag to zoom (reported through onZoom so the
-// page can fetch finer data), double-click to reset, resizes with its box.
-import { useLayoutEffect, useRef } from 'preact/hooks';
+// page can fetch finer data), double-click to reset, resizes with its box;
+// one crosshair across the page's charts, last/min/max/mean of the range
+// shown under it, and its picture (PNG) and points (CSV) to download.
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { cssVar } from './theme';
@@ -9,6 +11,51 @@ export interface ChartSeries { label: string; color: string }
 
 const palette = ['#3b82f6', '#f59e0b', '#10b981', '#ef4444', '#8b5cf6', '#14b8a6'];
 export const seriesColor = (i: number) => palette[i % palette.length];
+
+/** The y axis of a chart: fixed ends where the quantity has them (0..100
+ * for a utilization), and a series whose largest value is the top (memory's
+ * total, power's limit). Data beyond an end is never cut off. */
+export interface YRange { min?: number; max?: number; maxOf?: number }
+
+/** Axis steps in powers of two of 1024's powers: byte axes read 256 MiB,
+ * 512 MiB, 1 GiB, not 488.3 MiB. */
+const BINARY_INCRS = (() => {
+  const out: number[] = [];
+  for (let k = 0; k <= 5; k++) for (let m = 1; m < 1024; m *= 2) out.push(m * 1024 ** k);
+  return out;
+})();
+
+interface Stat { last: number | null; min: number | null; max: number | null; avg: number | null }
+
+/** last, min, max and mean of each series over [lo, hi] (seconds). */
+function statsOf(d: uPlot.AlignedData, lo: number, hi: number): Stat[] {
+  const x = d[0] as ArrayLike<number>;
+  return d.slice(1).map((ys) => {
+    const y = ys as ArrayLike<number | null>;
+    let last: number | null = null, min = Infinity, max = -Infinity, sum = 0, n = 0;
+    for (let i = 0; i < x.length; i++) {
+      const v = y[i];
+      if (v == null || x[i] < lo || x[i] > hi) continue;
+      last = v;
+      if (v < min) min = v;
+      if (v > max) max = v;
+      sum += v;
+      n++;
+    }
+    return n ? { last, min, max, avg: sum / n } : { last: null, min: null, max: null, avg: null };
+  });
+}
+
+function download(name: string, href: string) {
+  const a = document.createElement('a');
+  a.href = href;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+const fileName = (title: string, ext: string) => `${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.${ext}`;
 
 export function Chart(p: {
   title: string;
@@ -20,6 +67,9 @@ export function Chart(p: {
   fmt?: (v: number) => string;
   /** the window shown, seconds (else the data's extent) */
   xRange?: [number, number];
+  y?: YRange;
+  /** values are bytes (or bytes/s): axis steps in binary units */
+  binary?: boolean;
 }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -29,29 +79,65 @@ export function Chart(p: {
   zoomCb.current = p.onZoom;
   const xr = useRef(p.xRange);
   xr.current = p.xRange;
+  const yr = useRef(p.y);
+  yr.current = p.y;
+  const [stats, setStats] = useState<Stat[]>([]);
+  const fmt = p.fmt ?? ((v: number) => (Math.abs(v) >= 1000 ? v.toFixed(0) : +v.toFixed(2) + ''));
+  const fmtRef = useRef(fmt);
+  fmtRef.current = fmt;
 
   // layout effects: the chart is drawn in the task that brought its data,
   // not after the next frame
   useLayoutEffect(() => {
     const el = box.current!;
     const axis = { stroke: cssVar('--muted'), grid: { stroke: cssVar('--grid'), width: 1 }, ticks: { stroke: cssVar('--grid') } };
-    const fmt = p.fmt ?? ((v: number) => (Math.abs(v) >= 1000 ? v.toFixed(0) : +v.toFixed(2) + ''));
+    const restat = (u: uPlot) => {
+      const x = u.scales.x;
+      if (x.min != null && x.max != null) setStats(statsOf(u.data, x.min, x.max));
+    };
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
       height: p.height ?? 200,
       title: p.title,
-      cursor: { drag: { x: true, y: false, setScale: true } },
+      // one crosshair for every chart of the page
+      cursor: { drag: { x: true, y: false, setScale: true }, sync: { key: 'gf-page' } },
       legend: { live: true },
-      scales: { x: { time: true, range: (_u, min, max) => (xr.current && !zoomed.current ? xr.current : [min, max]) } },
-      axes: [axis, { ...axis, size: 78, values: (_u, vals) => vals.map((v) => (v == null ? '' : (p.fmt ? fmt(v) : compact(v)) + p.unit)) }],
+      scales: {
+        x: { time: true, range: (_u, min, max) => (xr.current && !zoomed.current ? xr.current : [min, max]) },
+        y: {
+          range: (u, dmin, dmax) => {
+            const r = yr.current;
+            let lo = r?.min !== undefined ? Math.min(r.min, dmin ?? r.min) : dmin, hi = r?.max !== undefined ? Math.max(r.max, dmax ?? r.max) : dmax;
+            if (r?.maxOf !== undefined) {
+              const ys = u.data[r.maxOf + 1] as ArrayLike<number | null> | undefined;
+              for (let i = 0; ys && i < ys.length; i++) if (ys[i] != null && ys[i]! > hi) hi = ys[i]!;
+            }
+            if (lo == null || hi == null || !Number.isFinite(lo) || !Number.isFinite(hi)) return [0, 1];
+            if (r?.max === undefined && r?.maxOf === undefined) hi += (hi - lo) * 0.05 || 1; // headroom above a free top
+            if (lo === hi) hi = lo + 1;
+            return [lo, hi];
+          },
+        },
+      },
+      axes: [axis, { ...axis, size: 84, ...(p.binary ? { incrs: BINARY_INCRS } : {}),
+        values: (_u, vals) => vals.map((v) => (v == null ? '' : (p.fmt ? fmtRef.current(v) : compact(v)) + p.unit)) }],
       series: [{}, ...p.series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, points: { show: false },
-        value: (_u: uPlot, v: number | null) => (v == null ? '–' : fmt(v) + p.unit) }))],
+        value: (_u: uPlot, v: number | null) => (v == null ? '–' : fmtRef.current(v) + p.unit) }))],
       hooks: {
         draw: [(u) => {
           // bench/ui.sh sets __gfBench; marks would pile up in a tab left open
           const x = u.data[0];
           if (import.meta.env.MODE === 'test' && (window as any).__gfBench && x.length)
             performance.mark(`gf:chart-drawn:${p.title}`, { detail: { points: x.length, spanS: x[x.length - 1] - x[0] } });
+        }],
+        setScale: [(u, key) => {
+          if (key === 'x') restat(u);
+          // the axis's ends, for a test or a curious reader of the DOM
+          const root = box.current?.parentElement, y = u.scales.y;
+          if (key === 'y' && root && y.min != null && y.max != null) {
+            root.dataset.yMin = String(+y.min.toPrecision(6));
+            root.dataset.yMax = String(+y.max.toPrecision(6));
+          }
         }],
         setSelect: [(u) => {
           if (u.select.width < 5) return;
@@ -63,6 +149,7 @@ export function Chart(p: {
     };
     plot.current = new uPlot(opts, p.data, el);
     shown.current = p.data;
+    restat(plot.current);
     const ro = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(200, el.clientWidth), height: p.height ?? 200 }));
     ro.observe(el);
     return () => {
@@ -70,7 +157,7 @@ export function Chart(p: {
       plot.current?.destroy();
       plot.current = null;
     };
-  }, [p.series.map((s) => s.label).join('|'), p.title, document.documentElement.dataset.theme]);
+  }, [p.series.map((s) => s.label).join('|'), p.title, p.binary, document.documentElement.dataset.theme]);
 
   useLayoutEffect(() => {
     if (shown.current === p.data) return; // just created with it
@@ -79,12 +166,64 @@ export function Chart(p: {
     plot.current?.setData(p.data);
   }, [p.data]);
 
+  const png = () => {
+    const u = plot.current;
+    if (!u) return;
+    const src = u.ctx.canvas, dpr = src.width / u.width || 1, pad = Math.round(28 * dpr);
+    const c = document.createElement('canvas');
+    c.width = src.width;
+    c.height = src.height + pad;
+    const ctx = c.getContext('2d')!;
+    ctx.fillStyle = cssVar('--panel') || '#fff';
+    ctx.fillRect(0, 0, c.width, c.height);
+    ctx.fillStyle = cssVar('--text') || '#000';
+    ctx.font = `600 ${Math.round(14 * dpr)}px system-ui, sans-serif`;
+    ctx.fillText(`${p.title} · ${p.series.map((s) => s.label).join(', ')}`, 8 * dpr, 19 * dpr);
+    ctx.drawImage(src, 0, pad);
+    download(fileName(p.title, 'png'), c.toDataURL('image/png'));
+  };
+  const csv = () => {
+    const u = plot.current;
+    const d = p.data, x = d[0] as ArrayLike<number>;
+    const lo = u?.scales.x.min ?? -Infinity, hi = u?.scales.x.max ?? Infinity;
+    const q = (t: string) => (/[",\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t);
+    const rows = [['time', ...p.series.map((s) => `${s.label}${p.unit ? ` (${p.unit.trim()})` : ''}`)].map(q).join(',')];
+    for (let i = 0; i < x.length; i++) {
+      if (x[i] < lo || x[i] > hi) continue;
+      rows.push([new Date(x[i] * 1000).toISOString(), ...d.slice(1).map((ys) => {
+        const v = (ys as ArrayLike<number | null>)[i];
+        return v == null ? '' : String(v);
+      })].join(','));
+    }
+    download(fileName(p.title, 'csv'), URL.createObjectURL(new Blob([rows.join('\n') + '\n'], { type: 'text/csv' })));
+  };
+
   const n = (p.data[0] as ArrayLike<number>).length;
   // an empty chart says so (an offline host, a range before it existed)
   // instead of drawing bare axes that read as zero
   const empty = !p.data.slice(1).some((ys) => Array.prototype.some.call(ys, (v: number | null) => v != null));
-  return <div class="chart" ref={box} role="img" aria-label={`${p.title} chart, ${empty ? 'no data in this range' : `${n} points`}`} data-points={n}
-    data-empty={empty ? 'No data in this range' : undefined} />;
+  const f = (v: number | null) => (v == null ? '–' : fmt(v) + p.unit);
+  return (
+    <div class="chart" role="group" aria-label={`${p.title} chart, ${empty ? 'no data in this range' : `${n} points`}`} data-points={n}
+      data-empty={empty ? 'No data in this range' : undefined}>
+      <div class="chart-tools">
+        <button type="button" class="link" onClick={png} title={`${p.title} as a PNG image`}>PNG</button>
+        <button type="button" class="link" onClick={csv} title={`the points of ${p.title} shown, as CSV`}>CSV</button>
+      </div>
+      <div ref={box} role="img" aria-label={`${p.title} over time`} />
+      {!empty && (
+        <table class="chart-stats" aria-label={`${p.title}: last, min, max, mean of the range shown`}>
+          <thead><tr><th /><th>last</th><th>min</th><th>max</th><th>mean</th></tr></thead>
+          <tbody>
+            {p.series.map((s, i) => stats[i] && (
+              <tr data-series={s.label}><th><i style={{ background: s.color }} />{s.label}</th>
+                <td>{f(stats[i].last)}</td><td>{f(stats[i].min)}</td><td>{f(stats[i].max)}</td><td>{f(stats[i].avg)}</td></tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
 }
 
 /** 81559 -> 81.6k: axis labels that fit. */

@@ -167,6 +167,35 @@ export const RANGES: [string, number][] = [['15m', 900], ['1h', 3600], ['6h', 21
 /** Seconds of a range's name (an hour for an unknown one). */
 export const rangeSeconds = (name: string) => RANGES.find((r) => r[0] === name)?.[1] ?? 3600;
 
+/** seconds -> the value of a datetime-local input (local time) */
+const localInput = (s: number) => {
+  const d = new Date(s * 1000);
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+};
+
+/** An absolute window, from and to (local time), beside the quick ranges.
+ * The inputs are the user's while shown: key it by the window chosen to
+ * set them again when another is. */
+export function DateRange({ start, end, onPick }: { start: number; end: number; onPick: (start: number, end: number) => void }) {
+  const [error, setError] = useState('');
+  return (
+    <form class="date-range" aria-label="date range" onSubmit={(e) => {
+      e.preventDefault();
+      const f = new FormData(e.currentTarget as HTMLFormElement);
+      const a = Date.parse(String(f.get('from'))) / 1000, b = Date.parse(String(f.get('to'))) / 1000;
+      if (!(a > 0) || !(b > 0)) return setError('From and To: a date and a time');
+      if (b <= a) return setError('To: after From');
+      setError('');
+      onPick(Math.floor(a), Math.ceil(b));
+    }}>
+      <label>From <input type="datetime-local" name="from" defaultValue={localInput(start)} /></label>
+      <label>To <input type="datetime-local" name="to" defaultValue={localInput(end)} /></label>
+      <button type="submit" class="chip">Show</button>
+      {error && <span class="error small" role="alert">{error}</span>}
+    </form>
+  );
+}
+
 /** A chip per quick range; value is pressed unless off (a zoom is shown). */
 export function RangeChips({ value, off, onPick }: { value: string; off?: boolean; onPick: (name: string) => void }) {
   return (

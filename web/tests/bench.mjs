@@ -105,8 +105,8 @@ for (let i = 0; i < RUNS + 1; i++) {
   await page.click('button:text-is("30d")');
   const t = await drawnAfter(20 * 86400);
   if (i === 0) {
-    await page.waitForSelector('[data-testid=chart-info]:has-text("step 3600 s")');
-    console.log(`30-day chart: ${await page.getAttribute('.chart:has-text("Utilization")', 'data-points')} points; ${await page.innerText('[data-testid=chart-info]')}`);
+    await page.waitForSelector('[data-testid=chart-info][data-info*="step 3600 s"]');
+    console.log(`30-day chart: ${await page.getAttribute('.chart:has-text("Utilization")', 'data-points')} points; ${await page.getAttribute('[data-testid=chart-info]', 'data-info')}`);
   }
   else charts.push(t);
   await page.click('button:text-is("1h")');

@@ -77,8 +77,8 @@ async function held() {
     if (i) await new Promise((r) => setTimeout(r, 2000));
     await page.goto(`${URL0}/containers/${g.holder.container_id}?range=15m`);
     await page.waitForSelector('[data-testid=ctr-state]');
-    await page.waitForFunction(() => document.querySelector('[data-testid=chart-info]')?.textContent);
-    points = parseInt(await page.textContent('[data-testid=chart-info]'), 10) || 0;
+    await page.waitForFunction(() => document.querySelector('[data-testid=chart-info]')?.dataset.info);
+    points = parseInt(await page.getAttribute('[data-testid=chart-info]', 'data-info'), 10) || 0;
   }
   if (points < 2) throw new Error(`${points} points on the container page after 40 s`);
   const charts = await page.$$eval('.charts .chart', (l) => l.length);

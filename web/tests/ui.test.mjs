@@ -249,8 +249,10 @@ await step('a GPU chart draws the stored points of the chosen range', async () =
   await admin.click('.gpu-tiles .tile[data-gpu="0"]');
   await admin.waitForSelector('.chart[data-points]');
   await admin.click('button.chip:text-is("15m")');
-  await admin.waitForFunction(() => /points, step/.test(document.querySelector('[data-testid=chart-info]')?.textContent || ''));
-  const info = await admin.innerText('[data-testid=chart-info]');
+  await admin.waitForFunction(() => /points, step/.test(document.querySelector('[data-testid=chart-info]')?.dataset.info || ''));
+  const info = await admin.getAttribute('[data-testid=chart-info]', 'data-info');
+  // how it was read is a tooltip, not text on the page
+  assert(!/points, step/.test(await admin.innerText('main')), 'debug text on the page');
   const step = Number(/step (\d+) s/.exec(info)[1]);
   // what the store holds for that GPU and range, asked of the API directly
   const uuid = decodeURIComponent(new URL(admin.url()).pathname.split('/').pop());
@@ -279,6 +281,58 @@ await step('a GPU chart draws the stored points of the chosen range', async () =
   await admin.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
   await admin.mouse.up();
   await admin.waitForSelector('button:text("reset zoom")');
+  // the zoomed window is in the URL: a reload shows the same one
+  await admin.waitForFunction(() => /[?&]from=\d+&to=\d+/.test(location.search));
+  const zoomed = new URL(admin.url()).searchParams;
+  await admin.reload();
+  await admin.waitForSelector('button:text("reset zoom")');
+  const again = new URL(admin.url()).searchParams;
+  assert(again.get('from') === zoomed.get('from') && again.get('to') === zoomed.get('to'), `window after a reload: ${admin.url()}`);
+});
+
+await step('GPU charts: fixed axes, units, a shared crosshair, range stats, a date range, PNG and CSV', async () => {
+  await admin.click('button.chip:text-is("15m")');
+  await admin.waitForFunction(() => !/from=/.test(location.search));
+  const chart = (title) => admin.locator(`.chart:has(.u-title:text-is("${title}"))`);
+  const util = chart('Utilization'), mem = chart('Memory');
+  await admin.waitForFunction(() => document.querySelector('.chart[data-y-max]'));
+  // utilization is 0..100 whatever it was; memory 0..the GPU's total (80 GB H100: 79.6 GiB)
+  assert(await util.getAttribute('data-y-min') === '0' && await util.getAttribute('data-y-max') === '100', `utilization axis ${await util.getAttribute('data-y-min')}..${await util.getAttribute('data-y-max')}`);
+  const top = Number(await mem.getAttribute('data-y-max'));
+  assert(await mem.getAttribute('data-y-min') === '0' && Math.abs(top - 81559 / 1024) < 0.01, `memory axis 0..${top} GiB`);
+  // the range's stats: last, min, max, mean, in the chart's unit
+  const row = await util.locator('.chart-stats tr[data-series="GPU"]').innerText();
+  assert(/^GPU(\s+\d+(\.\d+)?%){4}$/.test(row.trim()), `utilization stats: ${row}`);
+  assert(/GiB/.test(await mem.locator('.chart-stats tr[data-series="total"]').innerText()), 'memory stats not in GiB');
+  // one crosshair: hovering one chart shows values in every legend
+  const over = await util.locator('.u-over').boundingBox();
+  await admin.mouse.move(over.x + over.width * 0.9, over.y + over.height / 2);
+  await admin.waitForFunction(() => {
+    const l = [...document.querySelectorAll('.chart')].find((c) => c.querySelector('.u-title')?.textContent === 'Temperature');
+    return /\d+ °C/.test(l?.querySelector('.u-legend')?.textContent ?? '');
+  }, null, { timeout: 3000 });
+  // CSV: the points shown, with a header naming series and units
+  const [csv] = await Promise.all([admin.waitForEvent('download'), util.locator('button:text("CSV")').click()]);
+  const text = readFileSync(await csv.path(), 'utf8').trim().split('\n');
+  assert(text[0] === 'time,GPU (%),memory copy (%)', `CSV header: ${text[0]}`);
+  assert(text.length > 10 && /^\d{4}-\d\d-\d\dT[\d:.]+Z,\d/.test(text[1]), `CSV rows: ${text.length}, ${text[1]}`);
+  const [png] = await Promise.all([admin.waitForEvent('download'), mem.locator('button:text("PNG")').click()]);
+  const head = readFileSync(await png.path()).subarray(0, 8).toString('hex');
+  assert(head === '89504e470d0a1a0a' && /^memory-.*\.png$/.test(png.suggestedFilename()), `PNG: ${png.suggestedFilename()} ${head}`);
+  // an absolute window: the last 10 minutes before 5 minutes ago
+  const iso = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  const now = Date.now();
+  await admin.fill('form[aria-label="date range"] input[name=from]', iso(now - 15 * 60000));
+  await admin.fill('form[aria-label="date range"] input[name=to]', iso(now - 5 * 60000));
+  await admin.click('form[aria-label="date range"] button:text("Show")');
+  await admin.waitForSelector('button:text("reset zoom")');
+  const q = new URL(admin.url()).searchParams;
+  assert(Number(q.get('to')) - Number(q.get('from')) >= 540 && Number(q.get('to')) - Number(q.get('from')) <= 660, `picked window: ${admin.url()}`);
+  // nothing in the figures is cut off (a long model name, the UUID)
+  const cut = await admin.evaluate(() => [...document.querySelectorAll('.totals dd')].filter((d) => d.scrollWidth > d.clientWidth + 1).map((d) => d.textContent));
+  assert(cut.length === 0, `cut off: ${cut}`);
+  await shot(admin, '04c-gpu-charts');
+  await admin.click('button:text("reset zoom")');
 });
 
 await step('an unreachable server shows why and since when, live on its card, the servers page and its pages', async () => {

@@ -81,15 +81,15 @@ export function ContainerPage({ id }: { id: string }) {
       )}
       <div class="filters" role="group" aria-label="time range">
         <RangeChips value={range} onPick={setRange} />
-        <span class="muted small" data-testid="chart-info">{info}</span>
+        {info && <span class="info-dot" data-testid="chart-info" data-info={info} title={info} aria-label={info} tabIndex={0}>i</span>}
       </div>
       <div class="charts">
         {charts && (
           <>
-            <Chart title="CPU" unit=" cores" data={charts.data[0]} xRange={charts.x} fmt={(v) => (v < 1 ? v.toFixed(3) : v.toFixed(2))} series={[{ label: 'used', color: seriesColor(0) }]} />
-            <Chart title="Memory" unit="" data={charts.data[1]} xRange={charts.x} fmt={(v) => bytes(v)} series={[{ label: 'used', color: seriesColor(0) }, { label: 'limit', color: seriesColor(1) }]} />
-            <Chart title="GPU memory" unit="" data={charts.data[2]} xRange={charts.x} fmt={(v) => bytes(v)} series={[{ label: 'its processes', color: seriesColor(0) }]} />
-            <Chart title="GPU utilization" unit="%" data={charts.data[3]} xRange={charts.x} series={[{ label: 'SM, summed over its GPUs', color: seriesColor(0) }]} />
+            <Chart title="CPU" unit=" cores" data={charts.data[0]} xRange={charts.x} y={{ min: 0 }} fmt={(v) => (v < 1 ? v.toFixed(3) : v.toFixed(2))} series={[{ label: 'used', color: seriesColor(0) }]} />
+            <Chart title="Memory" unit="" data={charts.data[1]} xRange={charts.x} fmt={(v) => bytes(v)} binary y={{ min: 0, maxOf: 1 }} series={[{ label: 'used', color: seriesColor(0) }, { label: 'limit', color: seriesColor(1) }]} />
+            <Chart title="GPU memory" unit="" data={charts.data[2]} xRange={charts.x} fmt={(v) => bytes(v)} binary y={{ min: 0 }} series={[{ label: 'its processes', color: seriesColor(0) }]} />
+            <Chart title="GPU utilization" unit="%" data={charts.data[3]} xRange={charts.x} y={{ min: 0 }} series={[{ label: 'SM, summed over its GPUs', color: seriesColor(0) }]} />
           </>
         )}
       </div>

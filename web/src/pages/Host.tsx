@@ -97,9 +97,9 @@ export function HostPage({ name }: { name: string }) {
       <div class="charts">
         {charts && (
           <>
-            <Chart title="CPU" unit="%" data={charts[0]} series={[{ label: 'busy', color: seriesColor(0) }]} />
-            <Chart title="Memory" unit="" data={charts[1]} fmt={(v) => bytes(v)} series={[{ label: 'used', color: seriesColor(0) }, { label: 'total', color: seriesColor(1) }]} />
-            <Chart title="Network" unit="/s" data={charts[2]} fmt={(v) => bytes(v)} series={[{ label: 'receive', color: seriesColor(0) }, { label: 'transmit', color: seriesColor(1) }]} />
+            <Chart title="CPU" unit="%" data={charts[0]} y={{ min: 0, max: 100 }} series={[{ label: 'busy', color: seriesColor(0) }]} />
+            <Chart title="Memory" unit="" data={charts[1]} fmt={(v) => bytes(v)} binary y={{ min: 0, maxOf: 1 }} series={[{ label: 'used', color: seriesColor(0) }, { label: 'total', color: seriesColor(1) }]} />
+            <Chart title="Network" unit="" data={charts[2]} fmt={rate} binary y={{ min: 0 }} series={[{ label: 'receive', color: seriesColor(0) }, { label: 'transmit', color: seriesColor(1) }]} />
           </>
         )}
       </div>
