@@ -25,7 +25,39 @@ const BINARY_INCRS = (() => {
   return out;
 })();
 
+/** An event at a moment (an XID error), drawn as a line across the chart. */
+export interface Mark { t: number; label: string; detail?: string }
+/** A stretch of time (clocks held down, and why), drawn as a shaded band. */
+export interface Band { from: number; to: number; label: string }
+
 interface Stat { last: number | null; min: number | null; max: number | null; avg: number | null }
+
+/** Marks and bands, on the plot's canvas under the series. */
+function drawEvents(u: uPlot, marks: Mark[] | undefined, bands: Band[] | undefined) {
+  const { ctx, bbox } = u;
+  ctx.save();
+  for (const b of bands ?? []) {
+    const x0 = Math.max(bbox.left, u.valToPos(b.from, 'x', true)), x1 = Math.min(bbox.left + bbox.width, u.valToPos(b.to, 'x', true));
+    if (x1 <= x0) continue;
+    ctx.fillStyle = 'rgba(245, 158, 11, 0.18)';
+    ctx.fillRect(x0, bbox.top, Math.max(1, x1 - x0), bbox.height);
+  }
+  ctx.strokeStyle = cssVar('--crit') || '#c81e1e';
+  ctx.fillStyle = ctx.strokeStyle;
+  ctx.lineWidth = Math.max(1, devicePixelRatio);
+  ctx.font = `${Math.round(10 * devicePixelRatio)}px system-ui, sans-serif`;
+  for (const m of marks ?? []) {
+    const x = Math.round(u.valToPos(m.t, 'x', true));
+    if (x < bbox.left || x > bbox.left + bbox.width) continue;
+    ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+    ctx.beginPath();
+    ctx.moveTo(x, bbox.top);
+    ctx.lineTo(x, bbox.top + bbox.height);
+    ctx.stroke();
+    ctx.fillText(m.label, x + 3 * devicePixelRatio, bbox.top + 11 * devicePixelRatio);
+  }
+  ctx.restore();
+}
 
 /** last, min, max and mean of each series over [lo, hi] (seconds). */
 function statsOf(d: uPlot.AlignedData, lo: number, hi: number): Stat[] {
@@ -70,6 +102,8 @@ export function Chart(p: {
   y?: YRange;
   /** values are bytes (or bytes/s): axis steps in binary units */
   binary?: boolean;
+  marks?: Mark[];
+  bands?: Band[];
 }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -81,6 +115,8 @@ export function Chart(p: {
   xr.current = p.xRange;
   const yr = useRef(p.y);
   yr.current = p.y;
+  const ev = useRef({ marks: p.marks, bands: p.bands });
+  ev.current = { marks: p.marks, bands: p.bands };
   const [stats, setStats] = useState<Stat[]>([]);
   const fmt = p.fmt ?? ((v: number) => (Math.abs(v) >= 1000 ? v.toFixed(0) : +v.toFixed(2) + ''));
   const fmtRef = useRef(fmt);
@@ -121,9 +157,10 @@ export function Chart(p: {
       },
       axes: [axis, { ...axis, size: 84, ...(p.binary ? { incrs: BINARY_INCRS } : {}),
         values: (_u, vals) => vals.map((v) => (v == null ? '' : (p.fmt ? fmtRef.current(v) : compact(v)) + p.unit)) }],
-      series: [{}, ...p.series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, points: { show: false },
+      series: [{}, ...p.series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5,
         value: (_u: uPlot, v: number | null) => (v == null ? '–' : fmtRef.current(v) + p.unit) }))],
       hooks: {
+        drawClear: [(u) => drawEvents(u, ev.current.marks, ev.current.bands)],
         draw: [(u) => {
           // bench/ui.sh sets __gfBench; marks would pile up in a tab left open
           const x = u.data[0];
@@ -158,6 +195,12 @@ export function Chart(p: {
       plot.current = null;
     };
   }, [p.series.map((s) => s.label).join('|'), p.title, p.binary, document.documentElement.dataset.theme]);
+
+  // new marks or bands: drawn again, same data
+  const evKey = `${(p.marks ?? []).map((m) => m.t).join()}|${(p.bands ?? []).map((b) => `${b.from}-${b.to}`).join()}`;
+  useLayoutEffect(() => {
+    plot.current?.redraw(false, false);
+  }, [evKey]);
 
   useLayoutEffect(() => {
     if (shown.current === p.data) return; // just created with it
@@ -211,6 +254,12 @@ export function Chart(p: {
         <button type="button" class="link" onClick={csv} title={`the points of ${p.title} shown, as CSV`}>CSV</button>
       </div>
       <div ref={box} role="img" aria-label={`${p.title} over time`} />
+      {((p.marks?.length ?? 0) > 0 || (p.bands?.length ?? 0) > 0) && (
+        <ul class="chart-events" aria-label={`${p.title}: events`} data-marks={p.marks?.length ?? 0} data-bands={p.bands?.length ?? 0}>
+          {(p.marks ?? []).slice(-5).map((m) => <li class="mark">{m.label}{m.detail ? ` (${m.detail})` : ''} at {new Date(m.t * 1000).toLocaleTimeString()}</li>)}
+          {(p.bands ?? []).slice(-3).map((b) => <li class="band">{b.label}, {new Date(b.from * 1000).toLocaleTimeString()}–{new Date(b.to * 1000).toLocaleTimeString()}</li>)}
+        </ul>
+      )}
       {!empty && (
         <table class="chart-stats" aria-label={`${p.title}: last, min, max, mean of the range shown`}>
           <thead><tr><th /><th>last</th><th>min</th><th>max</th><th>mean</th></tr></thead>

@@ -644,6 +644,35 @@ await step('a first sign-in must change the password before anything else', asyn
   await n.context().close();
 });
 
+await step('GPU health: XID errors as marks, clocks held down as a band, fan, energy and ECC charted', async () => {
+  // GPU 1 of host-a: hardware thermal slowdown (0x40), its fan at 61 %, 4
+  // single-bit ECC errors, and an XID 79 (fallen off the bus)
+  const scen = env('SCENARIO_A');
+  writeFileSync(scen, readFileSync(scen, 'utf8') + 'set gpu=1 reasons=64 fan=61 ecc=4\nxid gpu=1 code=79 after_ms=0\n');
+  const uuid = (await pageFetch(admin, 'GET', '/api/v1/fleet')).body.servers.find((s) => s.name === 'host-a').live.gpus.find((g) => g.index === 1).uuid;
+  const chart = (title) => admin.locator(`.chart:has(.u-title:text-is("${title}"))`);
+  let got = '';
+  for (let i = 0; i < 20; i++) { // the events are read with the range: read again until scraped
+    await admin.goto(`${URL0}/hosts/host-a/gpus/${encodeURIComponent(uuid)}?range=15m`);
+    await admin.waitForSelector('.chart:has(.u-title:text-is("ECC errors"))', { timeout: 5000 });
+    await sleep(300);
+    got = (await admin.locator('.chart-events').allInnerTexts()).join(' | ');
+    const ecc = await chart('ECC errors').locator('.chart-stats tr[data-series="single-bit"] td').first().innerText().catch(() => '');
+    if (/XID 79/.test(got) && /held down: thermal \(hardware\)/.test(got) && ecc === '4') break;
+    await sleep(INTERVAL);
+  }
+  assert(/XID 79 \(GPU has fallen off the bus\) at /.test(got), `marks: ${got}`);
+  assert(/held down: thermal \(hardware\)/.test(got), `bands: ${got}`);
+  assert(/XID 79/.test(await chart('Utilization').locator('.chart-events').innerText({ timeout: 1000 })), 'no XID mark on Utilization');
+  assert(/held down/.test(await chart('Clocks').locator('.chart-events').innerText({ timeout: 1000 })), 'no band on Clocks');
+  await admin.waitForFunction(() => /61%/.test([...document.querySelectorAll('.chart')].find((c) => c.querySelector('.u-title')?.textContent === 'Fan')
+    ?.querySelector('.chart-stats tr[data-series="fan"]')?.textContent ?? ''), null, { timeout: 5000 });
+  const ecc = await chart('ECC errors').locator('.chart-stats tr[data-series="single-bit"] td').first().innerText();
+  assert(ecc === '4', `ECC single-bit last: ${ecc}`);
+  assert(await chart('Energy').getAttribute('data-empty') === null, 'no energy charted');
+  await shot(admin, '04d-gpu-health');
+});
+
 await step('the page says when the server is gone and reconnects by itself', async () => {
   process.kill(Number(env('GF_SERVER_PID')), 'SIGTERM');
   await admin.click('nav >> text=Fleet');
