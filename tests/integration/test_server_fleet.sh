@@ -83,6 +83,9 @@ query /api/v1/latest 'DCGM_FI_DEV_GPU_UTIL{server="a2"}' | jq -e '.data.result[0
     > /dev/null || fail "a2 utilization"
 query /api/v1/latest 'DCGM_FI_DEV_FB_TOTAL' | jq -e '[.data.result[].value[1]] | sort == ["46068","81559","81559"]' \
     > /dev/null || fail "framebuffer totals"
+# match and server together: that server's matching series only
+query /api/v1/latest 'DCGM_FI_DEV_FB_TOTAL' --data-urlencode server=a2 | jq -e '[.data.result[].value[1]] == ["46068"]' \
+    > /dev/null || fail "match and server together: $(query /api/v1/latest 'DCGM_FI_DEV_FB_TOTAL' --data-urlencode server=a2)"
 ok "the query API returns the values the fakes set"
 
 # the node_exporter target and Prometheus-style per-target series

@@ -24,7 +24,8 @@ SERVER_ARGS=(serve --listen "127.0.0.1:$SERVER_PORT" --data "$WORK/srv-data" --c
 AFTER_STOP+=("[ -f '$WORK/server2.pid' ] && kill \$(cat '$WORK/server2.pid') && sleep 1")
 
 # host a: two H100 with set values; host b: an L40S; host c: registered from the UI
-start_agent a "$(printf 'seed 1\ngpu h100 count=2 util=37 temp=51 power_w=312\nset gpu=1 util=64 temp=58 power_w=455')" --interval 250
+# (a process on GPU 0: this script's shell, 2 GiB)
+start_agent a "$(printf 'seed 1\ngpu h100 count=2 util=37 temp=51 power_w=312\nset gpu=1 util=64 temp=58 power_w=455\nprocess gpu=0 pid=%d used_mib=2048' $$)" --interval 250
 A_PORT=$AGENT_PORT
 start_agent b "$(printf 'seed 2\ngpu l40s util=0')" --interval 250
 B_PORT=$AGENT_PORT

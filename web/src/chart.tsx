@@ -9,7 +9,7 @@ import { cssVar } from './theme';
 
 export interface ChartSeries { label: string; color: string }
 
-const palette = ['#3b82f6', '#f59e0b', '#10b981', '#ef4444', '#8b5cf6', '#14b8a6'];
+const palette = ['#3b82f6', '#f59e0b', '#10b981', '#ef4444', '#8b5cf6', '#14b8a6', '#ec4899', '#84cc16', '#0ea5e9', '#a16207'];
 export const seriesColor = (i: number) => palette[i % palette.length];
 
 /** The y axis of a chart: fixed ends where the quantity has them (0..100
@@ -88,6 +88,14 @@ function download(name: string, href: string) {
 }
 
 const fileName = (title: string, ext: string) => `${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.${ext}`;
+
+/** data with a column for every series: a page may give new series a
+ * moment before their data (uPlot reads a missing column and throws) */
+function fitted(d: uPlot.AlignedData, n: number): uPlot.AlignedData {
+  if (d.length >= n + 1) return d;
+  const len = (d[0] as ArrayLike<number>).length;
+  return [...d, ...Array.from({ length: n + 1 - d.length }, () => new Array(len).fill(null))] as uPlot.AlignedData;
+}
 
 export function Chart(p: {
   title: string;
@@ -184,7 +192,7 @@ export function Chart(p: {
         }],
       },
     };
-    plot.current = new uPlot(opts, p.data, el);
+    plot.current = new uPlot(opts, fitted(p.data, p.series.length), el);
     shown.current = p.data;
     restat(plot.current);
     const ro = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(200, el.clientWidth), height: p.height ?? 200 }));
@@ -206,7 +214,7 @@ export function Chart(p: {
     if (shown.current === p.data) return; // just created with it
     shown.current = p.data;
     zoomed.current = false;
-    plot.current?.setData(p.data);
+    plot.current?.setData(fitted(p.data, p.series.length));
   }, [p.data]);
 
   const png = () => {

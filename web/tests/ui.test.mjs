@@ -241,7 +241,22 @@ await step('host detail lists its GPUs and draws host charts', async () => {
   await admin.waitForSelector('.gpu-tiles .tile');
   assert(await admin.locator('.gpu-tiles .tile').count() === 2, 'two GPU tiles');
   await admin.waitForSelector('.chart[data-points]');
-  await admin.waitForFunction(() => [...document.querySelectorAll('.chart')].length === 3);
+  // CPU, memory, network; then the GPUs compared (utilization, memory,
+  // temperature, power: a series per GPU) and the processes' GPU memory
+  const titles = () => admin.evaluate(() => [...document.querySelectorAll('.chart .u-title')].map((t) => t.textContent).join('|'));
+  await admin.waitForFunction(() => document.querySelectorAll('.chart').length === 8, null, { timeout: 5000 })
+    .catch(async () => { throw new Error(`charts: ${await titles()}`); });
+  const legend = (title) => admin.locator(`.chart:has(.u-title:text-is("${title}")) .u-legend`).innerText();
+  assert(/GPU 0/.test(await legend('GPU utilization')) && /GPU 1/.test(await legend('GPU utilization')), `compare legend: ${await legend('GPU utilization')}`);
+  // the fake's process on GPU 0 (this test's own shell), 2 GiB, over time
+  await admin.waitForFunction(() => /on GPU 0/.test([...document.querySelectorAll('.chart')].find((c) => c.querySelector('.u-title')?.textContent === 'GPU memory per process')
+    ?.querySelector('.u-legend')?.textContent ?? ''), null, { timeout: 5000 });
+  assert(/2\.0 GiB/.test(await admin.locator('.chart:has(.u-title:text-is("GPU memory per process")) .chart-stats').innerText()), 'process memory not 2 GiB');
+  // unpicking GPU 1 leaves one series, and the URL says so
+  await admin.uncheck('input[name=gpu-1]');
+  await admin.waitForFunction(() => !/GPU 1/.test([...document.querySelectorAll('.chart')].find((c) => c.querySelector('.u-title')?.textContent === 'GPU utilization')?.querySelector('.u-legend')?.textContent ?? 'GPU 1'));
+  assert(/[?&]gpus=0(&|$)/.test(admin.url()), `URL: ${admin.url()}`);
+  await admin.check('input[name=gpu-1]');
   await shot(admin, '03-host');
 });
 
@@ -326,6 +341,7 @@ await step('GPU charts: fixed axes, units, a shared crosshair, range stats, a da
   await admin.fill('form[aria-label="date range"] input[name=to]', iso(now - 5 * 60000));
   await admin.click('form[aria-label="date range"] button:text("Show")');
   await admin.waitForSelector('button:text("reset zoom")');
+  await admin.waitForFunction(() => /[?&]from=\d+&to=\d+/.test(location.search));
   const q = new URL(admin.url()).searchParams;
   assert(Number(q.get('to')) - Number(q.get('from')) >= 540 && Number(q.get('to')) - Number(q.get('from')) <= 660, `picked window: ${admin.url()}`);
   // nothing in the figures is cut off (a long model name, the UUID)

@@ -285,6 +285,11 @@ void api_query_latest(void *appv, struct http_request *req, struct http_response
 
     if (has < 0)
         return;
+    if (server && has && sel_add_eq(&sel, "server", server) < 0) { /* both: the series of that server */
+        sel_free(&sel);
+        http_error(resp, 400, "invalid_parameter", "match", "match: at most %d matchers with server", SEL_MAX_MATCHERS - 1);
+        return;
+    }
     if (server && !has) {
         struct buf q;
         buf_init(&q, 0);

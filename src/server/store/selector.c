@@ -282,6 +282,18 @@ int sel_parse(const char *s, struct selector *sel, char *err, size_t errlen)
     return 0;
 }
 
+int sel_add_eq(struct selector *sel, const char *name, const char *value)
+{
+    if (sel->n >= SEL_MAX_MATCHERS)
+        return -1;
+    struct sel_matcher *m = &sel->m[sel->n++];
+    memset(m, 0, sizeof(*m));
+    m->name = xstrdup(name);
+    m->value = xstrdup(value);
+    m->op = SEL_EQ;
+    return 0;
+}
+
 void sel_free(struct selector *sel)
 {
     for (size_t i = 0; i < sel->n; i++) {

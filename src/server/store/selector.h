@@ -34,6 +34,10 @@ struct selector {
 int sel_parse(const char *s, struct selector *sel, char *err, size_t errlen);
 void sel_free(struct selector *sel);
 
+/* Adds name="value" to sel (as {..., name="value"} would). 0, or -1 when
+ * sel has SEL_MAX_MATCHERS already. */
+int sel_add_eq(struct selector *sel, const char *name, const char *value);
+
 /* Whether a label set matches. get(arg, name) returns a label's value or
  * NULL; a missing label matches as the empty string, as in Prometheus. */
 int sel_matches(const struct selector *sel, const char *(*get)(void *arg, const char *name),

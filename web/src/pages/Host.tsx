@@ -1,6 +1,7 @@
 // One host: its GPUs live, the processes on them with their containers,
-// and host charts (CPU, memory, network) over a chosen range.
-import { useEffect, useState } from 'preact/hooks';
+// host charts (CPU, memory, network) over a chosen range, and its GPUs
+// compared side by side with their processes' memory over time.
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import { get, qs, queryRange, selValue } from '../api';
 import { align, Chart, niceStep, seriesColor } from '../chart';
@@ -10,6 +11,7 @@ import { Link, Page, RangeChips, rangeSeconds, useAsync } from '../ui';
 import { useFleet, useWant } from '../hooks';
 import { GpuTiles } from '../tiles';
 import { OfflineNote } from '../offline';
+import { HostGpus } from './HostGpus';
 
 /** Sums the series of a query point by point (per-CPU or per-device rates). */
 function sum(series: { t: number[]; v: (number | null)[] }[]): { t: number[]; v: (number | null)[] } {
@@ -25,12 +27,13 @@ export function HostPage({ name }: { name: string }) {
   const s = fleet.servers.get(name);
   const [range, setRange] = useState('1h');
   const [charts, setCharts] = useState<uPlot.AlignedData[] | null>(null);
+  const end = useMemo(() => Math.floor(Date.now() / 1000), [range, name]);
   const procs = useAsync(() => get<any>('/api/v1/latest' + qs({ match: 'gpufleet_gpu_process_memory_bytes', server: name })), [name]);
 
   useEffect(() => {
     let alive = true;
     const span = rangeSeconds(range);
-    const end = Math.floor(Date.now() / 1000), start = end - span, step = Math.max(niceStep(span, 360), 2);
+    const start = end - span, step = Math.max(niceStep(span, 360), 2);
     const sel = (m: string, extra = '') => `${m}{server="${selValue(name)}"${extra}}`;
     Promise.all([
       queryRange(sel('node_cpu_seconds_total', ',mode=~"idle|iowait"'), start, end, step, 'rate'),
@@ -103,6 +106,7 @@ export function HostPage({ name }: { name: string }) {
           </>
         )}
       </div>
+      {s && <HostGpus server={name} gpus={s.gpus} start={end - rangeSeconds(range)} end={end} />}
     </Page>
   );
 }
