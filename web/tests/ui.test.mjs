@@ -318,7 +318,9 @@ await step('GPU charts: fixed axes, units, a shared crosshair, range stats, a da
   // the range's stats: last, min, max, mean, in the chart's unit
   const row = await util.locator('.chart-stats tr[data-series="GPU"]').innerText();
   assert(/^GPU(\s+\d+(\.\d+)?%){4}$/.test(row.trim()), `utilization stats: ${row}`);
-  assert(/GiB/.test(await mem.locator('.chart-stats tr[data-series="total"]').innerText()), 'memory stats not in GiB');
+  await admin.waitForFunction(() => /GiB/.test([...document.querySelectorAll('.chart')].find((c) => c.querySelector('.u-title')?.textContent === 'Memory')
+    ?.querySelector('.chart-stats tr[data-series="total"]')?.textContent ?? ''), null, { timeout: 5000 })
+    .catch(() => { throw new Error('memory stats not in GiB'); });
   // one crosshair: hovering one chart shows values in every legend
   const over = await util.locator('.u-over').boundingBox();
   await admin.mouse.move(over.x + over.width * 0.9, over.y + over.height / 2);
@@ -476,6 +478,42 @@ await step('users page: the admin adds a viewer and a user who must change the p
   await shot(admin, '07-users');
 });
 
+await step('users page: an admin resets a password (changed at the next sign-in) and sets a quota', async () => {
+  const r = await pageFetch(admin, 'POST', '/api/v1/users', { username: 'rita', password: 'first-pass-of-r-1', role: 'user' });
+  assert(r.status === 201, `add rita: ${r.status}`);
+  await admin.reload();
+  await admin.click('tr[data-user="rita"] button:text("Reset password")');
+  const pw = 'form[aria-label="New password for rita"]';
+  assert(/At least \d+ characters/.test(await admin.innerText(`${pw} .hint`)), 'no password rules shown');
+  await admin.fill(`${pw} input[name=password]`, 'reset-pass-of-r-2');
+  await admin.click(`${pw} button[type=submit]`);
+  await admin.waitForSelector('tr[data-user="rita"] td:text-is("must change password")', { timeout: 5000 });
+  // the new password signs in (and must be changed), in another browser
+  const other = await newPage();
+  await other.goto(URL0 + '/');
+  const now = await pageFetch(other, 'POST', '/api/v1/auth/login', { username: 'rita', password: 'reset-pass-of-r-2' });
+  assert(now.status === 200 && now.body.must_change_password === true, `the new password: ${now.status} ${JSON.stringify(now.body)}`);
+  await other.context().close();
+  await admin.click('tr[data-user="rita"] button:text("Quota")');
+  const q = 'form[aria-label="Quota of rita"]';
+  assert(/default/.test(await admin.getAttribute(`${q} input[name=gpus]`, 'placeholder')), 'no default shown');
+  await admin.fill(`${q} input[name=gpus]`, '2');
+  await admin.fill(`${q} input[name=memory]`, '64g');
+  await admin.click(`${q} button[type=submit]`);
+  await admin.waitForSelector(q, { state: 'detached', timeout: 5000 });
+  let qs = (await pageFetch(admin, 'GET', '/api/v1/quotas')).body.users.find((u) => u.user === 'rita');
+  assert(qs && qs.gpus === 2 && qs.memory_bytes === 64 * 2 ** 30 && qs.containers === null, `rita's quota: ${JSON.stringify(qs)}`);
+  // a bad value is refused, naming the field as the form does
+  await admin.click('tr[data-user="rita"] button:text("Quota")');
+  await admin.fill(`${q} input[name=gpus]`, '-1');
+  await admin.click(`${q} button[type=submit]`);
+  assert(/^GPUs: /.test(await admin.innerText(`${q} [role=alert]`)), 'a bad GPU count is not named');
+  await admin.click(`${q} button:text("Back to the defaults")`);
+  await admin.waitForSelector(q, { state: 'detached', timeout: 5000 });
+  qs = (await pageFetch(admin, 'GET', '/api/v1/quotas')).body.users.find((u) => u.user === 'rita');
+  assert(!qs, `rita's quota after going back to the defaults: ${JSON.stringify(qs)}`);
+});
+
 await step('tokens page: a token is created, shown once, and revoked', async () => {
   await admin.click('nav >> text=Tokens');
   await admin.fill('form[aria-label="Create API token"] input[name=name]', 'grafana-ui');
@@ -587,8 +625,15 @@ await step('a phone (390×844): every page fits the width, the header stays shor
   await ph.goto(URL0 + '/alerts');
   const ack = ph.locator('tr[data-alert="PhoneHot"] button:text("Acknowledge")');
   await ack.waitFor({ timeout: 10000 });
-  await ack.scrollIntoViewIfNeeded();
-  const b = await ack.boundingBox();
+  // scrolled to as a user would (the table scrolls inside itself); read in
+  // one go, as the live table may redraw the row between two calls
+  const b = await ph.evaluate(() => {
+    const el = document.querySelector('tr[data-alert="PhoneHot"] button.ack, tr[data-alert="PhoneHot"] button');
+    const btn = [...document.querySelectorAll('tr[data-alert="PhoneHot"] button')].find((x) => x.textContent === 'Acknowledge') ?? el;
+    btn.scrollIntoView({ block: 'center', inline: 'nearest' });
+    const r = btn.getBoundingClientRect();
+    return { x: r.x, width: r.width };
+  });
   assert(b && b.x >= 0 && b.x + b.width <= 390, `Acknowledge at x ${b?.x}..${b && b.x + b.width} on a 390 px screen`);
   await shot(ph, '20-phone-alerts-firing');
   const rules = (await pageFetch(ph, 'GET', '/api/v1/alerts/rules')).body.rules;

@@ -1,14 +1,62 @@
 // Users (admin), and every user's own API tokens and sessions.
 import { useState } from 'preact/hooks';
 import { api, get, Me } from '../api';
-import { ago, time } from '../format';
+import { ago, bytes, time } from '../format';
 import { EmptyRow, ErrorBox, errorText, Field, Form, Page, passwordHint, Secret, Select, useAsync } from '../ui';
 
 const ROLES = ['viewer', 'user', 'operator', 'admin'];
 
+/** A limit as the quota form shows it: blank is the setting's default. */
+const limitText = (v: number | null | undefined, memory = false) => (v == null ? '' : memory ? bytes(v) : String(v));
+
+/** An admin's tools for one user, in a row under theirs: a new password
+ * (they change it at their next sign-in unless unticked), and their
+ * container quota (blank fields take the defaults from the settings). */
+function UserTools({ u, me, tool, quotas, onDone }: { u: any; me: Me; tool: 'password' | 'quota'; quotas: any; onDone: () => void }) {
+  if (tool === 'password')
+    return (
+      <Form label={`New password for ${u.username}`} class="form inline" onSubmit={async (f) => {
+        await api('PATCH', `/api/v1/users/${u.id}`, { password: f.get('password'), must_change_password: f.get('must') === 'on' });
+        onDone();
+      }}>
+        <Field label="New password" name="password" type="password" required autocomplete="new-password" hint={passwordHint(me.password_rules)} />
+        <label class="check"><input type="checkbox" name="must" checked /> must change it at the next sign-in</label>
+        <button type="submit" class="primary">Set password</button>
+        <button type="button" onClick={onDone}>Cancel</button>
+      </Form>
+    );
+  const d = quotas?.defaults ?? {}, q = (quotas?.users ?? []).find((x: any) => x.user === u.username) ?? {};
+  const def = (v: number | null | undefined, memory = false) => `default: ${v == null ? 'no limit' : limitText(v, memory)}`;
+  const num = (f: FormData, k: string) => {
+    const t = String(f.get(k) ?? '').trim();
+    return t === '' ? null : k === 'memory' ? t : Number(t);
+  };
+  return (
+    <Form label={`Quota of ${u.username}`} class="form inline" onSubmit={async (f) => {
+      await api('PUT', `/api/v1/quotas/${encodeURIComponent(u.username)}`,
+        { containers: num(f, 'containers'), gpus: num(f, 'gpus'), cpus: num(f, 'cpus'), memory: num(f, 'memory') });
+      onDone();
+    }}>
+      <Field label="Containers" name="containers" value={limitText(q.containers)} placeholder={def(d.containers)} />
+      <Field label="GPUs" name="gpus" value={limitText(q.gpus)} placeholder={def(d.gpus)} />
+      <Field label="CPUs" name="cpus" value={limitText(q.cpus)} placeholder={def(d.cpus)} />
+      <Field label="Memory" name="memory" value={q.memory_bytes == null ? '' : `${Math.round(q.memory_bytes / 1048576)}m`} placeholder={def(d.memory_bytes, true)} />
+      <button type="submit" class="primary">Save quota</button>
+      <button type="button" onClick={async () => {
+        await api('DELETE', `/api/v1/quotas/${encodeURIComponent(u.username)}`);
+        onDone();
+      }}>Back to the defaults</button>
+      <button type="button" onClick={onDone}>Cancel</button>
+    </Form>
+  );
+}
+
 export function UsersPage({ me }: { me: Me }) {
   const users = useAsync(() => get<any>('/api/v1/users'), []);
+  const quotas = useAsync(() => get<any>('/api/v1/quotas'), []);
+  const [open, setOpen] = useState<{ id: number; tool: 'password' | 'quota' } | null>(null);
   const [adding, setAdding] = useState(false);
+  const isOpen = (id: number, tool: string) => !!open && open.id === id && open.tool === tool;
   const [error, setError] = useState('');
   const act = async (fn: () => Promise<unknown>) => {
     setError('');
@@ -38,7 +86,7 @@ export function UsersPage({ me }: { me: Me }) {
       <table class="table" aria-label="users">
         <thead><tr><th>User</th><th>Role</th><th>State</th><th>Last sign-in</th><th>Created</th><th><span class="sr-only">Actions</span></th></tr></thead>
         <tbody>
-          {(users.data?.users ?? []).map((u: any) => (
+          {(users.data?.users ?? []).flatMap((u: any) => [
             <tr data-user={u.username}>
               <td>{u.username}{u.source !== 'local' && <span class="muted small"> ({u.source})</span>}</td>
               <td>
@@ -51,6 +99,10 @@ export function UsersPage({ me }: { me: Me }) {
               <td>{ago(u.last_login_ms)}</td>
               <td>{time(u.created_ms)}</td>
               <td class="row-actions">
+                <button type="button" aria-expanded={isOpen(u.id, 'quota')} onClick={() => setOpen(isOpen(u.id, 'quota') ? null : { id: u.id, tool: 'quota' })}>Quota</button>
+                {u.id !== me.id && u.source === 'local' && (
+                  <button type="button" aria-expanded={isOpen(u.id, 'password')} onClick={() => setOpen(isOpen(u.id, 'password') ? null : { id: u.id, tool: 'password' })}>Reset password</button>
+                )}
                 {u.id !== me.id && (
                   <>
                     <button type="button" onClick={() => act(() => api('PATCH', `/api/v1/users/${u.id}`, { disabled: !u.disabled }))}>{u.disabled ? 'Enable' : 'Disable'}</button>
@@ -58,8 +110,17 @@ export function UsersPage({ me }: { me: Me }) {
                   </>
                 )}
               </td>
-            </tr>
-          ))}
+            </tr>,
+            open && open.id === u.id && (
+              <tr class="detail"><td colSpan={6}>
+                <UserTools u={u} me={me} tool={open.tool} quotas={quotas.data} onDone={() => {
+                  setOpen(null);
+                  users.reload();
+                  quotas.reload();
+                }} />
+              </td></tr>
+            ),
+          ])}
         </tbody>
       </table>
     </Page>
