@@ -102,9 +102,10 @@ static void emit(struct alerts *al, const struct active *a, const char *state, i
 {
     if (!al->cfg.on_event)
         return;
-    json_t *ev = json_pack("{s:s, s:I, s:s, s:s, s:O, s:O, s:f, s:I}", "type", "alert", "id", (json_int_t)a->id,
+    json_t *ev = json_pack("{s:s, s:I, s:s, s:s, s:O, s:O, s:f, s:I, s:I, s:I}", "type", "alert", "id", (json_int_t)a->id,
                            "rule", a->rule, "state", state, "labels", a->labels, "annotations", a->annotations,
-                           "value", isfinite(a->value) ? a->value : 0.0, "ts_ms", (json_int_t)now);
+                           "value", isfinite(a->value) ? a->value : 0.0, "ts_ms", (json_int_t)now, "active_ms",
+                           (json_int_t)a->active_ms, "fired_ms", (json_int_t)a->fired_ms);
     char *text = alert_dumps(ev);
     al->cfg.on_event(al->cfg.event_arg, text, strlen(text));
     free(text);
@@ -279,6 +280,52 @@ static void prune_history(struct alerts *al, int64_t now)
         sqlite3_step(st);
         sqlite3_finalize(st);
     }
+}
+
+#define PREVIEW_MAX 50
+
+static int by_firing_then_value(const void *a, const void *b)
+{
+    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    int fx = json_is_true(json_object_get(x, "fires")), fy = json_is_true(json_object_get(y, "fires"));
+    if (fx != fy)
+        return fy - fx;
+    double vx = json_number_value(json_object_get(x, "value")), vy = json_number_value(json_object_get(y, "value"));
+    return (vx < vy) - (vx > vy);
+}
+
+json_t *alert_eval_preview(struct alerts *al, struct rule *r, int64_t now, struct errinfo *err)
+{
+    struct tsdb_series_info *ser = NULL;
+    size_t n = tsdb_select(al->db, &r->sel, MAX_SERIES_PER_RULE, &ser);
+    if (n == TSDB_BUDGET) {
+        errinfo_set(err, 503, "timeout", "metric", "metric: the selector ran past query_timeout_ms");
+        return NULL;
+    }
+    size_t nm = 0, firing = 0, with_value = 0;
+    json_t **m = xcalloc(n + 1, sizeof(*m));
+    for (size_t i = 0; i < n; i++) {
+        double v;
+        if (series_value(al, r, ser[i].id, now, &v) < 0)
+            continue;
+        int fires = compare(v, r->op, r->threshold);
+        with_value++;
+        firing += fires;
+        m[nm++] = json_pack("{s:o, s:f, s:b}", "labels", series_labels(ser[i].key), "value", v, "fires", fires);
+    }
+    qsort(m, nm, sizeof(*m), by_firing_then_value);
+    json_t *list = json_array();
+    for (size_t i = 0; i < nm; i++) {
+        if (i < PREVIEW_MAX)
+            json_array_append(list, m[i]);
+        json_decref(m[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(ser[i].key);
+    free(ser);
+    free(m);
+    return json_pack("{s:I, s:I, s:I, s:o}", "series", (json_int_t)n, "with_value", (json_int_t)with_value,
+                     "firing", (json_int_t)firing, "matches", list);
 }
 
 size_t alerts_eval_now(struct alerts *al, int64_t now)

@@ -802,12 +802,22 @@ json_t *alerts_notifications(struct alerts *al, int limit)
     return arr;
 }
 
-void alert_notify_acked(struct alerts *al, int64_t id)
+static void set_acked(struct alerts *al, int64_t id, int acked)
 {
     pthread_mutex_lock(&al->qlock);
     for (struct notify_group *g = al->groups; g; g = g->next)
         for (size_t i = 0; i < g->n; i++)
             if (g->a[i].id == id)
-                g->a[i].acked = 1;
+                g->a[i].acked = acked;
     pthread_mutex_unlock(&al->qlock);
+}
+
+void alert_notify_acked(struct alerts *al, int64_t id)
+{
+    set_acked(al, id, 1);
+}
+
+void alert_notify_unacked(struct alerts *al, int64_t id)
+{
+    set_acked(al, id, 0);
 }

@@ -307,15 +307,19 @@ static int store_rule(struct alerts *al, const char *name, const char *source, c
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+static void rule_free(struct rule *r)
+{
+    sel_free(&r->sel);
+    json_decref(r->body);
+    for (size_t k = 0; k < r->nser; k++)
+        free(r->ser[k].key);
+    free(r->ser);
+}
+
 void alert_rules_free(struct alerts *al)
 {
-    for (size_t i = 0; i < al->nrules; i++) {
-        sel_free(&al->rules[i].sel);
-        json_decref(al->rules[i].body);
-        for (size_t k = 0; k < al->rules[i].nser; k++)
-            free(al->rules[i].ser[k].key);
-        free(al->rules[i].ser);
-    }
+    for (size_t i = 0; i < al->nrules; i++)
+        rule_free(&al->rules[i]);
     free(al->rules);
     al->rules = NULL;
     al->nrules = 0;
@@ -446,6 +450,16 @@ json_t *alerts_rule_get(struct alerts *al, int64_t id, struct errinfo *err)
     pthread_mutex_unlock(&al->lock);
     if (!out)
         errinfo_set(err, 404, "not_found", "id", "no rule with id %lld", (long long)id);
+    return out;
+}
+
+json_t *alerts_rule_preview(struct alerts *al, const json_t *body, int64_t now, struct errinfo *err)
+{
+    struct rule r;
+    if (parse_rule(body, "rule", &r, err) < 0)
+        return NULL;
+    json_t *out = alert_eval_preview(al, &r, now, err);
+    rule_free(&r);
     return out;
 }
 

@@ -203,6 +203,32 @@ json_t *alerts_ack(struct alerts *al, int64_t id, const char *by, const char *co
     return json_pack("{s:I, s:s}", "id", (json_int_t)id, "ack_by", by);
 }
 
+json_t *alerts_unack(struct alerts *al, int64_t id, struct errinfo *err)
+{
+    pthread_mutex_lock(&al->lock);
+    sqlite3_stmt *st = db_prepare(al->meta, "UPDATE alerts SET ack_by = '', ack_ms = 0, ack_comment = ''"
+                                            " WHERE id = ? AND state = 'firing' AND ack_by != ''");
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_step(st);
+    int changed = sqlite3_changes(al->meta);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&al->lock);
+    if (!changed) {
+        errinfo_set(err, 404, "not_found", "id", "no acknowledged firing alert with id %lld", (long long)id);
+        return NULL;
+    }
+    alert_notify_unacked(al, id);
+    if (al->cfg.on_event) {
+        json_t *ev = json_pack("{s:s, s:I, s:I}", "type", "alert_unack", "id", (json_int_t)id, "ts_ms",
+                               (json_int_t)now_wall_ms());
+        char *text = alert_dumps(ev);
+        al->cfg.on_event(al->cfg.event_arg, text, strlen(text));
+        free(text);
+        json_decref(ev);
+    }
+    return json_pack("{s:I, s:s}", "id", (json_int_t)id, "ack_by", "");
+}
+
 json_t *alerts_silence_create(struct alerts *al, const json_t *body, const char *by, struct errinfo *err)
 {
     char why[160];

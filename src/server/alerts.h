@@ -60,6 +60,13 @@ size_t alerts_eval_now(struct alerts *al, int64_t now_ms);
 json_t *alerts_rules_list(struct alerts *al);
 json_t *alerts_rule_get(struct alerts *al, int64_t id, struct errinfo *err);
 json_t *alerts_rule_create(struct alerts *al, const json_t *body, struct errinfo *err);
+/* What a rule (a create's body) would see at now, changing nothing:
+ * {"series": N, "firing": F, "matches": [{labels, value, fires}, ...]}
+ * (those past the threshold first, at most 50), or NULL with err. */
+json_t *alerts_rule_preview(struct alerts *al, const json_t *body, int64_t now, struct errinfo *err);
+/* Takes an acknowledgement back: the alert is notified again as if never
+ * acknowledged. 404 unless it is firing and acknowledged. */
+json_t *alerts_unack(struct alerts *al, int64_t id, struct errinfo *err);
 json_t *alerts_rule_update(struct alerts *al, int64_t id, const json_t *body, struct errinfo *err);
 int alerts_rule_delete(struct alerts *al, int64_t id, struct errinfo *err);
 

@@ -128,6 +128,11 @@ void alert_rules_free(struct alerts *al);
 
 /* ---- alert_eval.c ---- */
 
+/* A rule's matches at now without storing or notifying (alerts_rule_preview). */
+json_t *alert_eval_preview(struct alerts *al, struct rule *r, int64_t now, struct errinfo *err);
+/* Acknowledged alerts are notified again from now (alerts_unack). */
+void alert_notify_unacked(struct alerts *al, int64_t id);
+
 /* The evaluator thread: a round every eval_interval_ms. */
 void *alert_eval_main(void *arg);
 /* Pending and firing alerts of alerts.db back into memory (at start). */

@@ -148,6 +148,18 @@ jq -e --argjson id "$aid" '.alerts | length == 1 and .[0].id == $id and .[0].sta
 [ "$(grep -c '"/hook".*"firing"' "$WORK/hooks.jsonl")" = 1 ] || fail "a restart notified the firing alert again"
 ok "a restart keeps the alert's state, ack and id, and does not notify again"
 
+# an acknowledgement taken back: the alert is as before it, audited; twice is 404
+api DELETE "/api/v1/alerts/$aid/ack" > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "unack: $HTTP_CODE $(cat "$WORK/api.out")"
+api GET '/api/v1/alerts?state=firing' > "$WORK/a.json"
+jq -e --argjson id "$aid" '.alerts[] | select(.id == $id) | .ack_by == "" and .ack_ms == 0 and .ack_comment == ""' "$WORK/a.json" > /dev/null \
+    || fail "unack not recorded: $(cat "$WORK/a.json")"
+api DELETE "/api/v1/alerts/$aid/ack" > /dev/null
+[ "$HTTP_CODE" = 404 ] || fail "a second unack: $HTTP_CODE"
+[ "$(sqlite3 "$WORK/srv-data/audit.db" "SELECT count(*) FROM audit WHERE action = 'alert.unack' AND username = 'admin'")" -ge 1 ] \
+    || fail "unack not audited"
+ok "an acknowledgement is taken back (audited), and only once"
+
 # cool down: resolved
 printf 'gpu h100 count=2 temp=50\n' > "$WORK/ag.scenario"
 for _ in $(seq 1 60); do grep -q '"/hook".*"resolved"' "$WORK/hooks.jsonl" && break; sleep 0.1; done
@@ -208,6 +220,19 @@ fid=$(jq '.rules[] | select(.name == "GpuHot") | .id' "$WORK/rules.json")
 api DELETE "/api/v1/alerts/rules/$fid" > /dev/null
 [ "$HTTP_CODE" = 409 ] || fail "deleting a file rule: $HTTP_CODE"
 ok "rules through the API are checked; file and built-in rules are read-only there"
+
+# a preview: what a rule would see now, storing and notifying nothing
+nrules=$(api GET /api/v1/alerts/rules | jq '.rules | length')
+api POST /api/v1/alerts/rules/preview '{"name":"Preview","metric":"DCGM_FI_DEV_GPU_TEMP","op":">","threshold":90}' > "$WORK/p.json"
+[ "$HTTP_CODE" = 200 ] || fail "preview: $HTTP_CODE $(cat "$WORK/p.json")"
+jq -e '.series == 2 and .with_value == 2 and .firing == 1 and .matches[0].fires == true and .matches[0].labels.gpu == "0"
+       and .matches[0].value == 96 and .matches[1].fires == false' "$WORK/p.json" > /dev/null || fail "preview: $(cat "$WORK/p.json")"
+api POST /api/v1/alerts/rules/preview '{"name":"Preview","metric":"DCGM_FI_DEV_GPU_TEMP{","op":">","threshold":90}' > "$WORK/p.json"
+[ "$HTTP_CODE" = 400 ] && jq -e '.error.field == "metric"' "$WORK/p.json" > /dev/null || fail "bad preview: $HTTP_CODE $(cat "$WORK/p.json")"
+[ "$(api GET /api/v1/alerts/rules | jq '.rules | length')" = "$nrules" ] || fail "a preview stored a rule"
+sleep 1
+api GET '/api/v1/alerts?state=active' | jq -e '[.alerts[] | select(.rule == "Preview")] == []' > /dev/null || fail "a preview made an alert"
+ok "a rule's preview names the series past its threshold now (1 of 2), and stores nothing"
 
 # a removed rule ends its alerts at the next evaluation (resolved, notified)
 api POST /api/v1/alerts/rules '{"name":"Warm","metric":"DCGM_FI_DEV_GPU_TEMP","op":">","threshold":10,"severity":"warning"}' > "$WORK/r.json"

@@ -16,6 +16,8 @@ export interface Alert {
   annotations: Record<string, string>;
   value: number;
   ack_by?: string;
+  ack_ms?: number;
+  ack_comment?: string;
   active_ms?: number;
   fired_ms?: number;
 }
@@ -162,9 +164,11 @@ class Live {
         this.containersSeq++;
         this.emit();
         break;
-      case 'alert_ack': {
+      case 'alert_ack':
+      case 'alert_unack': {
         const a = this.alerts.get(m.id);
-        if (a) this.alerts.set(m.id, { ...a, ack_by: m.by });
+        const ack = m.type === 'alert_ack';
+        if (a) this.alerts.set(m.id, { ...a, ack_by: ack ? m.by : '', ack_comment: ack ? m.comment : '', ack_ms: ack ? m.ts_ms : 0 });
         this.emit();
         break;
       }

@@ -140,8 +140,10 @@ export function Select(p: { label: string; name: string; options: string[]; valu
   return (
     <label class="field">
       <span>{p.label}</span>
-      <select name={p.name} value={p.value}>
-        {p.options.map((o) => <option value={o}>{o}</option>)}
+      {/* the default as the option's selected, not the select's value: a
+          value prop would put it back at the next render over the user's pick */}
+      <select name={p.name}>
+        {p.options.map((o) => <option value={o} selected={o === p.value}>{o}</option>)}
       </select>
     </label>
   );

@@ -455,12 +455,79 @@ await step('an alert fires live: the badge counts it and the alerts page acknowl
   await admin.click('nav >> text=Alerts');
   await admin.waitForSelector('tr[data-alert="UiGpuHot"]');
   assert(/host-a GPU 0/.test(await admin.innerText('tr[data-alert="UiGpuHot"]')), 'where');
-  admin.once('dialog', (d) => d.accept('looking at it'));
   await admin.click('tr[data-alert="UiGpuHot"] button:text("Acknowledge")');
-  await admin.waitForSelector('tr[data-alert="UiGpuHot"] td:text-is("admin")');
+  // a dialog, not a prompt: the comment is asked for there, and shown after
+  await admin.waitForSelector('[role=dialog] textarea[name=comment]');
+  await shot(admin, '06a-ack-dialog');
+  await admin.fill('[role=dialog] textarea[name=comment]', 'looking at it');
+  await admin.click('[role=dialog] button[type=submit]');
+  await admin.waitForSelector('[role=dialog]', { state: 'detached' });
+  await admin.waitForSelector('tr[data-alert="UiGpuHot"] [data-testid=ack]:has-text("admin")');
+  assert(/looking at it/.test(await admin.innerText('tr[data-alert="UiGpuHot"] [data-testid=ack]')), 'the comment is not shown');
+  assert(!/never/.test(await admin.innerText('tr[data-alert="UiGpuHot"]')), 'a firing alert says it fired never');
   await shot(admin, '06-alerts');
+  // taken back: nobody is on it again
+  await admin.click('tr[data-alert="UiGpuHot"] button:text("Take back")');
+  await admin.waitForSelector('tr[data-alert="UiGpuHot"] button:text("Acknowledge")', { timeout: 5000 });
+  assert((await admin.innerText('tr[data-alert="UiGpuHot"] [data-testid=ack]')).trim() === '–', 'the acknowledgement stayed');
   writeFileSync(scen, readFileSync(scen, 'utf8') + 'set gpu=0 temp=51\n');
   await admin.waitForSelector('[data-testid=alert-badge]', { state: 'detached', timeout: 15000 });
+});
+
+await step('alert rules from the UI: thresholds in units, a preview of what would fire, edit and delete; receivers tested', async () => {
+  await admin.click('nav >> text=Alerts');
+  await admin.click('button:text("New rule")');
+  const f = 'form[aria-label="New alert rule"]';
+  await admin.fill(`${f} input[name=name]`, 'UiMemLow');
+  await admin.fill(`${f} input[name=metric]`, 'DCGM_FI_DEV_FB_FREE');
+  await admin.selectOption(`${f} select[name=op]`, '<');
+  // a unit the metric is not in is refused in words
+  await admin.fill(`${f} input[name=threshold]`, '5 parsecs');
+  await admin.click(`${f} button:text("Preview")`);
+  assert(/^Threshold: parsecs is not a size/.test(await admin.innerText(`${f} [role=alert]`)), 'a bad unit is not explained');
+  // every GPU has less than 100 GB free (H100 80 GB, L40S 48 GB): all would fire
+  await admin.fill(`${f} input[name=threshold]`, '100 GB');
+  await admin.click(`${f} button:text("Preview")`);
+  const pv = await admin.innerText('[data-testid=rule-preview]', { timeout: 5000 });
+  const m = /(\d+) of (\d+) series/.exec(pv);
+  assert(m && m[1] === m[2] && Number(m[1]) >= 3, `preview: ${pv}`);
+  assert(await admin.locator('[data-testid=rule-preview] tr.fires').count() === Number(m[1]), 'preview rows');
+  // 1 MB free: nothing would fire
+  await admin.fill(`${f} input[name=threshold]`, '1 MB');
+  await admin.click(`${f} button:text("Preview")`);
+  await admin.waitForSelector('[data-testid=rule-preview]:has-text("nothing would fire")', { timeout: 5000 });
+  await shot(admin, '06b-rule-preview');
+  await admin.fill(`${f} input[name=threshold]`, '100 GB');
+  await admin.click(`${f} button[type=submit]`);
+  await admin.waitForSelector('tr[data-rule="UiMemLow"]', { timeout: 5000 });
+  assert(/< 93 GiB/.test(await admin.innerText('tr[data-rule="UiMemLow"]')), `stored threshold: ${await admin.innerText('tr[data-rule="UiMemLow"]')}`);
+  const stored = (await pageFetch(admin, 'GET', '/api/v1/alerts/rules')).body.rules.find((r) => r.name === 'UiMemLow');
+  assert(Math.abs(stored.threshold - 100e9 / 2 ** 20) < 0.01, `threshold in MiB: ${stored.threshold}`);
+  await admin.click('tr[data-rule="UiMemLow"] button:text("Edit")');
+  const e = 'form[aria-label="Edit rule UiMemLow"]';
+  assert(await admin.inputValue(`${e} input[name=threshold]`) === '93 GiB', 'the edit form shows the threshold in units');
+  await admin.fill(`${e} input[name=threshold]`, '1 GiB');
+  await admin.click(`${e} button[type=submit]`);
+  await admin.waitForSelector('tr[data-rule="UiMemLow"] td:has-text("< 1.0 GiB")', { timeout: 5000 });
+  admin.once('dialog', (d) => d.accept());
+  await admin.click('tr[data-rule="UiMemLow"] button:text("Delete")');
+  await admin.waitForSelector('tr[data-rule="UiMemLow"]', { state: 'detached', timeout: 5000 });
+  // a receiver nobody listens for: the test says it was not delivered
+  const port = await new Promise((res) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = srv.address().port;
+      srv.close(() => res(p));
+    });
+  });
+  await admin.click('button:text("Add receiver")');
+  await admin.fill('form[aria-label="Add receiver"] input[name=name]', 'nobody');
+  await admin.fill('form[aria-label="Add receiver"] input[name=url]', `http://127.0.0.1:${port}/hook`);
+  await admin.click('form[aria-label="Add receiver"] button[type=submit]');
+  await admin.click('tr[data-receiver="nobody"] button:text("Test")');
+  await admin.waitForSelector('tr[data-receiver="nobody"] [role=status]:has-text("not delivered")', { timeout: 10000 });
+  admin.once('dialog', (d) => d.accept());
+  await admin.click('tr[data-receiver="nobody"] button:text("Remove")');
+  await admin.waitForSelector('tr[data-receiver="nobody"]', { state: 'detached', timeout: 5000 });
 });
 
 let viewerPassword = 'viewer-pass-5678';

@@ -144,6 +144,8 @@ void api_alert_rules_update(void *app, struct http_request *req, struct http_res
 void api_alert_rules_delete(void *app, struct http_request *req, struct http_response *resp);
 void api_alerts_list(void *app, struct http_request *req, struct http_response *resp);
 void api_alerts_ack(void *app, struct http_request *req, struct http_response *resp);
+void api_alerts_unack(void *app, struct http_request *req, struct http_response *resp);
+void api_alert_rules_preview(void *app, struct http_request *req, struct http_response *resp);
 void api_silences_list(void *app, struct http_request *req, struct http_response *resp);
 void api_silences_create(void *app, struct http_request *req, struct http_response *resp);
 void api_silences_delete(void *app, struct http_request *req, struct http_response *resp);

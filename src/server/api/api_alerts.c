@@ -6,6 +6,7 @@
 #include "../../lib/config.h"
 #include "../alerts.h"
 #include "api.h"
+#include "../../lib/now.h"
 
 static int64_t path_id(struct http_request *req, struct http_response *resp, const char *kind)
 {
@@ -108,6 +109,29 @@ void api_alerts_ack(void *appv, struct http_request *req, struct http_response *
         return;
     }
     out = alerts_ack(app->alerts, id, api_ctx(req)->who.username, comment, &e);
+    json_decref(body);
+    api_reply(resp, 200, out, &e);
+}
+
+void api_alerts_unack(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e;
+    int64_t id = path_id(req, resp, "alert");
+    if (id < 0)
+        return;
+    api_reply(resp, 200, alerts_unack(app->alerts, id, &e), &e);
+}
+
+/* A rule's body, evaluated now: nothing is stored, nobody is notified. */
+void api_alert_rules_preview(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e;
+    json_t *body = api_body_json(req, resp);
+    if (!body)
+        return;
+    json_t *out = alerts_rule_preview(app->alerts, body, now_wall_ms(), &e);
     json_decref(body);
     api_reply(resp, 200, out, &e);
 }

@@ -83,6 +83,8 @@ static const struct http_route routes[] = {
     {"DELETE", "/api/v1/quotas/{user}", api_quotas_delete, ADMIN, NULL, "quota.delete", 0},
     {"GET", "/api/v1/alerts", api_alerts_list, VIEWER, NULL, NULL, 0},
     {"POST", "/api/v1/alerts/{id}/ack", api_alerts_ack, OPERATOR, NULL, "alert.ack", 0},
+    {"DELETE", "/api/v1/alerts/{id}/ack", api_alerts_unack, OPERATOR, NULL, "alert.unack", 0},
+    {"POST", "/api/v1/alerts/rules/preview", api_alert_rules_preview, OPERATOR, NULL, NULL, 0},
     {"GET", "/api/v1/alerts/rules", api_alert_rules_list, VIEWER, NULL, NULL, 0},
     {"POST", "/api/v1/alerts/rules", api_alert_rules_create, OPERATOR, NULL, "alert_rule.create", 0},
     {"GET", "/api/v1/alerts/rules/{id}", api_alert_rules_get, VIEWER, NULL, NULL, 0},

@@ -2,20 +2,47 @@
 import { useState } from 'preact/hooks';
 import { api, atLeast, get, Role } from '../api';
 import { ago, time } from '../format';
-import { live } from '../live';
+import { Alert, live } from '../live';
+import { AlertRules } from './AlertRules';
+import { Receivers } from './Receivers';
 import { EmptyRow, ErrorBox, errorText, Field, Form, Page, useAsync } from '../ui';
 import { useLive } from '../hooks';
+
+/** Acknowledging: who is on it and why, said in a dialog, not a prompt. */
+function AckDialog({ a, onClose }: { a: Alert; onClose: () => void }) {
+  return (
+    <div class="dialog-backdrop" onClick={(e) => e.target === e.currentTarget && onClose()}>
+      <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="ack-title">
+        <h2 id="ack-title">Acknowledge {a.rule}</h2>
+        <p class="muted">{a.labels.server ?? a.labels.instance}{a.labels.gpu !== undefined && ` GPU ${a.labels.gpu}`}: {a.annotations.summary}</p>
+        <Form label="Acknowledge" onSubmit={async (f) => {
+          await api('POST', `/api/v1/alerts/${a.id}/ack`, { comment: String(f.get('comment') ?? '').trim() });
+          onClose();
+        }}>
+          <label class="field wide"><span>Comment</span>
+            <textarea name="comment" rows={3} maxLength={1024} placeholder="on it: draining the node" autoFocus /></label>
+          <p class="muted small">Its notifications stop repeating while acknowledged; everyone sees who and why.</p>
+          <div class="actions">
+            <button type="submit" class="primary">Acknowledge</button>
+            <button type="button" onClick={onClose}>Cancel</button>
+          </div>
+        </Form>
+      </div>
+    </div>
+  );
+}
 
 export function AlertsPage({ role }: { role: Role }) {
   useLive();
   const can = atLeast(role, 'operator');
-  const rules = useAsync(() => get<any>('/api/v1/alerts/rules'), []);
+  const [acking, setAcking] = useState<Alert | null>(null);
   const silences = useAsync(() => get<any>('/api/v1/silences'), []);
   const history = useAsync(() => get<any>('/api/v1/alerts?state=resolved&limit=20'), []);
   const [error, setError] = useState('');
   const active = [...live.alerts.values()].sort((a, b) => (a.state === b.state ? b.id - a.id : a.state === 'firing' ? -1 : 1));
   return (
     <Page title="Alerts">
+      {acking && <AckDialog a={acking} onClose={() => setAcking(null)} />}
       <ErrorBox error={error} />
       <table class="table" aria-label="active alerts">
         <thead><tr><th>State</th><th>Alert</th><th>Where</th><th>Summary</th><th>Value</th><th>Since</th><th>Acknowledged</th>{can && <th><span class="sr-only">Actions</span></th>}</tr></thead>
@@ -28,16 +55,19 @@ export function AlertsPage({ role }: { role: Role }) {
               <td>{a.annotations.summary}</td>
               <td>{Number.isFinite(a.value) ? +a.value.toFixed(2) : ''}</td>
               <td>{ago(a.fired_ms || a.active_ms || 0)}</td>
-              <td>{a.ack_by || '–'}</td>
-              {can && <td>{!a.ack_by && a.state === 'firing' && (
+              <td data-testid="ack">{a.ack_by ? <><b>{a.ack_by}</b>{a.ack_ms ? <span class="muted small"> {ago(a.ack_ms)}</span> : null}
+                {a.ack_comment && <div class="small ack-comment">“{a.ack_comment}”</div>}</> : '–'}</td>
+              {can && <td>{a.state === 'firing' && (!a.ack_by ? (
+                <button type="button" onClick={() => setAcking(a)}>Acknowledge</button>
+              ) : (
                 <button type="button" onClick={async () => {
-                  const comment = prompt('Comment (optional)') ?? '';
                   try {
-                    await api('POST', `/api/v1/alerts/${a.id}/ack`, { comment });
+                    await api('DELETE', `/api/v1/alerts/${a.id}/ack`);
                   } catch (e) {
                     setError(errorText(e));
                   }
-                }}>Acknowledge</button>)}</td>}
+                }}>Take back</button>
+              ))}</td>}
             </tr>
           ))}
           {active.length === 0 && <tr><td colSpan={8} class="muted">Nothing is firing.</td></tr>}
@@ -72,16 +102,8 @@ export function AlertsPage({ role }: { role: Role }) {
           <EmptyRow cols={5} of={silences} n={silences.data?.silences?.length ?? 0} text="No silences: every firing alert is notified." />
         </tbody>
       </table>
-      <h2>Rules</h2>
-      <table class="table" aria-label="alert rules">
-        <thead><tr><th>Name</th><th>Condition</th><th>For</th><th>Severity</th><th>Source</th></tr></thead>
-        <tbody>
-          {(rules.data?.rules ?? []).map((r: any) => (
-            <tr><td>{r.name}</td><td class="mono small">{r.agg ?? 'last'}({r.metric ?? r.selector}{r.window ? `[${r.window}]` : ''}) {r.op} {r.threshold}</td><td>{r.for}</td><td>{r.severity}</td><td>{r.source}</td></tr>
-          ))}
-          <EmptyRow cols={5} of={rules} n={rules.data?.rules?.length ?? 0} text="No alert rules." />
-        </tbody>
-      </table>
+      <AlertRules can={can} />
+      <Receivers can={can} />
       <h2>Recently resolved</h2>
       <table class="table" aria-label="resolved alerts">
         <thead><tr><th>Alert</th><th>Where</th><th>Summary</th><th>Resolved</th></tr></thead>
