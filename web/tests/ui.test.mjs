@@ -616,12 +616,17 @@ await step('settings page changes the scrape retention at run time', async () =>
   await admin.click('nav >> text=Settings');
   await admin.fill('input[name=raw_retention_days]', '20');
   await admin.click('form[aria-label="Retention and intervals"] button[type=submit]');
-  await admin.waitForSelector('[role=status]:has-text("Saved: raw_retention_days")');
+  // settings in words, with what each does and its key
+  assert(await admin.locator('label:has-text("Raw retention (days)") input[name=raw_retention_days]').count() === 1, 'no label in words');
+  assert(/raw_retention_days/.test(await admin.innerText('#h-raw_retention_days')), 'the key is not in the help');
+  await admin.waitForSelector('[role=status]:has-text("Saved: Raw retention (days)")');
   const r = await pageFetch(admin, 'GET', '/api/v1/settings');
   assert(r.body.settings.find((s) => s.name === 'raw_retention_days').value === 20, 'not applied');
   await admin.fill('input[name=m1_retention_days]', '5');
   await admin.click('form[aria-label="Retention and intervals"] button[type=submit]');
-  await admin.waitForSelector('[role=alert]:has-text("m1_retention_days")');
+  const refused = await admin.innerText('form[aria-label="Retention and intervals"] [role=alert]', { timeout: 5000 });
+  assert(/^1-minute retention \(days\): /.test(refused) && !/_/.test(refused.split(': ')[0]), `refusal: ${refused}`);
+  console.log(`   refused: ${refused}`);
   await shot(admin, '10-settings');
 });
 

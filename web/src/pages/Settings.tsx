@@ -5,13 +5,17 @@ import { api, atLeast, fieldError, get, Role } from '../api';
 import { Form, Page, useAsync } from '../ui';
 import { setTheme, theme } from '../theme';
 
-const HELP: Record<string, string> = {
-  raw_retention_days: 'every sample, as scraped',
-  m1_retention_days: '1-minute roll-ups (min, max, avg, last)',
-  h1_retention_days: '1-hour roll-ups',
-  agent_interval_ms: 'how often agents are scraped',
-  exporter_interval_ms: 'how often other exporters are scraped (unless a target sets its own)',
-};
+const UNITS: Record<string, string> = { days: 'days', ms: 'ms', s: 'seconds', bytes: 'bytes', mib: 'MiB', percent: '%' };
+
+/** "raw_retention_days" -> "Raw retention (days)": a setting's name in words,
+ * its unit in brackets (the config key stays in the help line). */
+export function settingLabel(name: string): string {
+  const parts = name.split('_');
+  const unit = UNITS[parts[parts.length - 1]];
+  const words = (unit ? parts.slice(0, -1) : parts).join(' ').replace(/\bgpu\b/g, 'GPU').replace(/\bui\b/g, 'UI').replace(/\btls\b/g, 'TLS')
+    .replace(/\bm1\b/, '1-minute').replace(/\bh1\b/, '1-hour');
+  return `${words.charAt(0).toUpperCase()}${words.slice(1)}${unit ? ` (${unit})` : ''}`;
+}
 
 export function SettingsPage({ role }: { role: Role }) {
   const admin = atLeast(role, 'admin');
@@ -43,14 +47,14 @@ export function SettingsPage({ role }: { role: Role }) {
               return;
             }
             await api('PATCH', '/api/v1/settings', body);
-            setSaved(`Saved: ${Object.keys(body).join(', ')}. In effect now, and kept across restarts.`);
+            setSaved(`Saved: ${Object.keys(body).map(settingLabel).join(', ')}. In effect now, and kept across restarts.`);
             settings.reload();
           }}>
             {liveOnes.map((s) => (
               <label class="field">
-                <span>{s.name}</span>
+                <span>{settingLabel(s.name)}</span>
                 <input name={s.name} type="number" min={s.min} max={s.max} defaultValue={String(s.value)} aria-describedby={`h-${s.name}`} />
-                <small id={`h-${s.name}`} class="muted">{HELP[s.name]}</small>
+                <small id={`h-${s.name}`} class="hint">{s.help}{s.min != null && s.max != null ? ` (${s.min} to ${s.max})` : ''} · <code>{s.name}</code></small>
               </label>
             ))}
             <button type="submit" class="primary">Save</button>
@@ -59,8 +63,11 @@ export function SettingsPage({ role }: { role: Role }) {
           <h2>Everything else</h2>
           <p class="muted">Set in the config file (<code>gpufleet serve --config</code>) or by flags; a restart applies them.</p>
           <table class="table" aria-label="settings">
-            <thead><tr><th>Setting</th><th>Value</th></tr></thead>
-            <tbody>{list.filter((s) => !s.live).map((s) => <tr><td class="mono">{s.name}</td><td>{s.value === null ? '–' : String(s.value)}</td></tr>)}</tbody>
+            <thead><tr><th>Setting</th><th>Value</th><th>What it does</th></tr></thead>
+            <tbody>{list.filter((s) => !s.live).map((s) => (
+              <tr data-setting={s.name}><td>{settingLabel(s.name)}<div class="mono small muted">{s.name}</div></td>
+                <td>{s.value === null ? '–' : String(s.value)}</td><td class="small">{s.help}</td></tr>
+            ))}</tbody>
           </table>
         </>
       )}
