@@ -156,13 +156,22 @@ static void push_note(struct alerts *al, struct note *n)
 
 /* Builds one delivery per receiver for a group's alerts. Called with
  * qlock held; reads the receivers under the main lock's database. */
-void alert_deliver(struct alerts *al, const json_t *group_labels, const struct group_alert *a, size_t n,
-                    const char *status, json_t *receivers)
+void alert_deliver(struct alerts *al, const json_t *group_labels, const struct group_alert *all, size_t nall,
+                    const char *status, json_t *receivers, const struct route_set *routes)
 {
     size_t i;
     json_t *r;
+    struct group_alert *a = xcalloc(nall + 1, sizeof(*a));
     json_array_foreach(receivers, i, r)
     {
+        /* the group's alerts routed to this receiver (shallow copies) */
+        const char *rname = json_string_value(json_object_get(r, "name"));
+        size_t n = 0;
+        for (size_t k = 0; k < nall; k++)
+            if (alert_routed(routes, all[k].labels, rname))
+                a[n++] = all[k];
+        if (!n)
+            continue;
         struct note *nt = xcalloc(1, sizeof(*nt));
         const char *type = json_string_value(json_object_get(r, "type"));
         snprintf(nt->receiver, sizeof(nt->receiver), "%s", json_string_value(json_object_get(r, "name")));
@@ -187,6 +196,7 @@ void alert_deliver(struct alerts *al, const json_t *group_labels, const struct g
         }
         push_note(al, nt);
     }
+    free(a);
 }
 
 static json_t *receivers_snapshot(struct alerts *al)
@@ -326,7 +336,8 @@ static void forget_told(struct alerts *al, json_t *told)
 
 /* Sends the groups that are due: changed ones after their wait, and
  * firing ones again every repeat interval. Called with qlock held. */
-static int64_t flush_groups(struct alerts *al, json_t *receivers, json_t *told, int64_t now)
+static int64_t flush_groups(struct alerts *al, json_t *receivers, const struct route_set *routes, json_t *told,
+                            int64_t now)
 {
     int64_t next = now + 1000;
     for (struct notify_group **pp = &al->groups; *pp;) {
@@ -345,7 +356,7 @@ static int64_t flush_groups(struct alerts *al, json_t *receivers, json_t *told, 
             size_t nf = 0;
             for (size_t i = 0; i < g->n; i++)
                 nf += (size_t)g->a[i].firing;
-            alert_deliver(al, g->group_labels, g->a, g->n, nf ? "firing" : "resolved", receivers);
+            alert_deliver(al, g->group_labels, g->a, g->n, nf ? "firing" : "resolved", receivers, routes);
             for (size_t i = 0; i < g->n; i++)
                 json_array_append_new(told, json_pack("[I, i, I]", (json_int_t)g->a[i].id,
                                                       g->a[i].firing, (json_int_t)g->a[i].ends_ms));
@@ -539,11 +550,13 @@ void *alert_note_main(void *arg)
             pthread_mutex_unlock(&al->qlock);
             pthread_mutex_lock(&al->lock);
             json_t *recv = receivers_snapshot(al);
+            struct route_set *routes = alert_routes_load(al);
             pthread_mutex_unlock(&al->lock);
             pthread_mutex_lock(&al->qlock);
             json_t *told = json_array();
-            flush_groups(al, recv, told, now_wall_ms());
+            flush_groups(al, recv, routes, told, now_wall_ms());
             json_decref(recv);
+            alert_routes_free(routes);
             if (json_array_size(told)) {
                 pthread_mutex_unlock(&al->qlock);
                 pthread_mutex_lock(&al->lock);
@@ -729,6 +742,23 @@ out:
 
 int alerts_receiver_delete(struct alerts *al, int64_t id, struct errinfo *err)
 {
+    char name[65] = "", route[1100];
+    int at = -1;
+
+    /* a receiver a route sends to stays until the route no longer names it */
+    pthread_mutex_lock(&al->lock);
+    sqlite3_stmt *st = db_prepare(al->meta, "SELECT name FROM receivers WHERE id = ?");
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(name, sizeof(name), "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (name[0])
+        at = alert_routes_naming(al, name, route, sizeof(route));
+    pthread_mutex_unlock(&al->lock);
+    if (at >= 0) {
+        errinfo_set(err, 409, "conflict", "id", "route %d (%s) sends to %s: change the routes first", at + 1, route, name);
+        return -1;
+    }
     return alert_delete_row(al, "DELETE FROM receivers WHERE id = ?", id, "receiver", err);
 }
 
@@ -764,7 +794,7 @@ int alerts_receiver_test(struct alerts *al, int64_t id, struct errinfo *err)
     pthread_mutex_lock(&al->qlock);
     saved = al->queue;
     al->queue = NULL;
-    alert_deliver(al, gl, &ga, 1, "test", recv);
+    alert_deliver(al, gl, &ga, 1, "test", recv, NULL); /* a test reaches the receiver whatever the routes */
     n = al->queue;
     al->queue = saved;
     pthread_mutex_unlock(&al->qlock);

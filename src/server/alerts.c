@@ -44,6 +44,9 @@ static const struct db_migration steps[] = {
      "CREATE TABLE waiting (alert_id INTEGER PRIMARY KEY, firing INTEGER NOT NULL,"
      " labels TEXT NOT NULL, annotations TEXT NOT NULL, starts_ms INTEGER NOT NULL,"
      " ends_ms INTEGER NOT NULL, since_ms INTEGER NOT NULL);"},
+    {"notification routes by labels",
+     "CREATE TABLE routes (position INTEGER PRIMARY KEY, matchers TEXT NOT NULL,"
+     " receivers TEXT NOT NULL, continue INTEGER NOT NULL DEFAULT 0);"},
 };
 
 /* ---- storage helpers ---- */

@@ -87,6 +87,14 @@ int alerts_silence_delete(struct alerts *al, int64_t id, struct errinfo *err);
  * ({"text"}) | "email", "url"}; email adds "from", "to", "username",
  * "password" (write-only), "tls" (starttls | none), "ca_file"; its url is
  * smtp://HOST:PORT or smtps://HOST:PORT. */
+/* Notification routes (alert_routes.c): {"routes": [{"matchers",
+ * "receivers", "continue"}], "default_receivers": [...]}; set replaces the
+ * list (each checked: matchers parse, receivers exist). */
+json_t *alerts_routes_get(struct alerts *al);
+json_t *alerts_routes_set(struct alerts *al, const json_t *body, struct errinfo *err);
+/* A routes body's checks against these receiver names (no database). */
+int alert_routes_check(const json_t *body, const json_t *receiver_names, struct errinfo *e);
+
 json_t *alerts_receivers_list(struct alerts *al);
 json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct errinfo *err);
 int alerts_receiver_delete(struct alerts *al, int64_t id, struct errinfo *err);

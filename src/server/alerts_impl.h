@@ -133,6 +133,18 @@ json_t *alert_eval_preview(struct alerts *al, struct rule *r, int64_t now, struc
 /* Acknowledged alerts are notified again from now (alerts_unack). */
 void alert_notify_unacked(struct alerts *al, int64_t id);
 
+/* ---- alert_routes.c ---- */
+
+struct route_set;
+/* The routes as stored, parsed (main lock held); NULL is "no routes". */
+struct route_set *alert_routes_load(struct alerts *al);
+void alert_routes_free(struct route_set *rs);
+/* Whether an alert with these labels goes to receiver. */
+int alert_routed(const struct route_set *rs, const json_t *labels, const char *receiver);
+/* The position of the first route naming receiver (its matchers in route),
+ * or -1. Main lock held. */
+int alert_routes_naming(struct alerts *al, const char *receiver, char *route, size_t n);
+
 /* The evaluator thread: a round every eval_interval_ms. */
 void *alert_eval_main(void *arg);
 /* Pending and firing alerts of alerts.db back into memory (at start). */

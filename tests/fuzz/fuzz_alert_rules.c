@@ -1,5 +1,6 @@
 /* Fuzzes the alert rules file: YAML into JSON, then every rule's checks,
- * and the templates of the annotations. */
+ * and the templates of the annotations; and the same bytes as a body of
+ * notification routes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256];
 
     alert_rules_check_yaml((const char *)data, size, &e);
+    /* the same bytes as a routes body (PUT /api/v1/alerts/routes) */
+    json_error_t jerr;
+    json_t *body = json_loadb((const char *)data, size, 0, &jerr);
+    if (body) {
+        json_t *names = json_pack("[s, s]", "pager", "team-x");
+        alert_routes_check(body, names, &e);
+        json_decref(names);
+        json_decref(body);
+    }
     json_t *j = yaml_to_json((const char *)data, size, err, sizeof(err));
     if (j) {
         char *s = malloc(size + 1);

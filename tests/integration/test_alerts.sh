@@ -234,6 +234,28 @@ sleep 1
 api GET '/api/v1/alerts?state=active' | jq -e '[.alerts[] | select(.rule == "Preview")] == []' > /dev/null || fail "a preview made an alert"
 ok "a rule's preview names the series past its threshold now (1 of 2), and stores nothing"
 
+# routes: Warm's alerts go to the "warm" receiver only; the rest to the
+# receivers no route names (hook, flaky, dead)
+api POST /api/v1/receivers "{\"name\":\"warm\",\"url\":\"http://127.0.0.1:$RX_PORT/warm\"}" > /dev/null
+[ "$HTTP_CODE" = 201 ] || fail "warm receiver: $HTTP_CODE"
+wrid=$(jq .id "$WORK/api.out")
+for case in '{"routes":[{"matchers":"{alertname=","receivers":["warm"]}]}|routes[0].matchers' \
+            '{"routes":[{"matchers":"{alertname=\"Warm\"}","receivers":["nobody"]}]}|routes[0].receivers' \
+            '{"routes":[{"matchers":"{alertname=\"Warm\"}","receivers":[]}]}|routes[0].receivers' \
+            '{"routes":[{"matchers":"{a=\"b\"}","receivers":["warm"],"continue":"yes"}]}|routes[0].continue' '{"x":1}|routes'; do
+    api PUT /api/v1/alerts/routes "${case%|*}" > "$WORK/bad.json"
+    [ "$HTTP_CODE" = 400 ] && jq -e --arg f "${case##*|}" '.error.field == $f' "$WORK/bad.json" > /dev/null \
+        || fail "bad routes ${case%|*}: $HTTP_CODE $(cat "$WORK/bad.json")"
+done
+api PUT /api/v1/alerts/routes '{"routes":[{"matchers":"{alertname=\"Warm\"}","receivers":["warm"]}]}' > "$WORK/r.json"
+[ "$HTTP_CODE" = 200 ] || fail "routes: $HTTP_CODE $(cat "$WORK/r.json")"
+jq -e '.routes[0].receivers == ["warm"] and (.default_receivers | index("hook") != null) and (.default_receivers | index("warm") == null)' \
+    "$WORK/r.json" > /dev/null || fail "routes answer: $(cat "$WORK/r.json")"
+api DELETE "/api/v1/receivers/$wrid" > "$WORK/bad.json"
+[ "$HTTP_CODE" = 409 ] || fail "a receiver a route names was removed: $HTTP_CODE"
+[ "$(sqlite3 "$WORK/srv-data/audit.db" "SELECT count(*) FROM audit WHERE action = 'alert_routes.update'")" -ge 1 ] || fail "routes not audited"
+ok "routes are checked (matchers, receivers, continue, each named), stored, audited; a routed receiver cannot be removed"
+
 # a removed rule ends its alerts at the next evaluation (resolved, notified)
 api POST /api/v1/alerts/rules '{"name":"Warm","metric":"DCGM_FI_DEV_GPU_TEMP","op":">","threshold":10,"severity":"warning"}' > "$WORK/r.json"
 [ "$HTTP_CODE" = 201 ] || fail "Warm rule: $HTTP_CODE $(cat "$WORK/r.json")"
@@ -253,9 +275,11 @@ for _ in $(seq 1 30); do
 done
 t_rule=$(($(date +%s%3N) - t0))
 [ "$(jq '[.alerts[] | select(.labels.alertname == "Warm")] | length' "$WORK/a.json")" = 0 ] || fail "a deleted rule's alerts still active: $(cat "$WORK/a.json")"
-for _ in $(seq 1 30); do [ "$(grep -c '"/hook".*"resolved".*"Warm"' "$WORK/hooks.jsonl")" -ge 1 ] && break; sleep 0.1; done
-grep -q '"/hook".*"resolved".*"Warm"' "$WORK/hooks.jsonl" || fail "a deleted rule's alerts were not notified resolved"
-ok "a deleted rule's firing alerts are resolved ${t_rule} ms later (evaluation every 500 ms) and notified"
+for _ in $(seq 1 30); do [ "$(grep -c '"/warm".*"resolved".*"Warm"' "$WORK/hooks.jsonl")" -ge 1 ] && break; sleep 0.1; done
+grep -q '"/warm".*"resolved".*"Warm"' "$WORK/hooks.jsonl" || fail "a deleted rule's alerts were not notified resolved"
+grep -q '"/warm".*"firing".*"Warm"' "$WORK/hooks.jsonl" || fail "Warm's firing alerts did not reach its route's receiver"
+! grep -q '"/hook".*"Warm"' "$WORK/hooks.jsonl" || fail "Warm reached a receiver no route sends it to"
+ok "a deleted rule's firing alerts are resolved ${t_rule} ms later (evaluation every 500 ms) and notified, through its route only"
 
 # a removed server ends its alerts too: its series end with a stale
 # marker, as Prometheus ends a vanished target's; no 5 minutes of TargetDown

@@ -44,8 +44,9 @@ export function EmptyRow(p: { cols: number; of: { data: unknown; loading: boolea
 
 /** "new_password" -> "New password": a field's name in words, where the
  * form that sent it has no label for it. */
+const ACRONYMS: Record<string, string> = { url: 'URL', id: 'ID', gpu: 'GPU', gpus: 'GPUs', cpu: 'CPU', cpus: 'CPUs', uuid: 'UUID', tls: 'TLS' };
 export function fieldWords(field: string): string {
-  const w = field.replace(/\[\d+\]/g, '').split('.').pop()!.replace(/_/g, ' ');
+  const w = field.replace(/\[\d+\]/g, '').split('.').pop()!.split('_').map((x) => ACRONYMS[x] ?? x).join(' ');
   return w.charAt(0).toUpperCase() + w.slice(1);
 }
 

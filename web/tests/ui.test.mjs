@@ -520,14 +520,35 @@ await step('alert rules from the UI: thresholds in units, a preview of what woul
     });
   });
   await admin.click('button:text("Add receiver")');
-  await admin.fill('form[aria-label="Add receiver"] input[name=name]', 'nobody');
+  await admin.fill('form[aria-label="Add receiver"] input[name=name]', 'pager');
   await admin.fill('form[aria-label="Add receiver"] input[name=url]', `http://127.0.0.1:${port}/hook`);
   await admin.click('form[aria-label="Add receiver"] button[type=submit]');
-  await admin.click('tr[data-receiver="nobody"] button:text("Test")');
-  await admin.waitForSelector('tr[data-receiver="nobody"] [role=status]:has-text("not delivered")', { timeout: 10000 });
+  await admin.click('tr[data-receiver="pager"] button:text("Test")');
+  await admin.waitForSelector('tr[data-receiver="pager"] [role=status]:has-text("not delivered")', { timeout: 10000 });
+  // routing: critical alerts to the pager; a bad matcher is named
+  await admin.waitForSelector('p:has-text("With no routes, every receiver gets every alert")', { timeout: 5000 });
+  await admin.click('button:text("Add route")');
+  await admin.fill('input[name="routes[0].matchers"]', '{severity=');
+  await admin.check('tr[data-route="0"] label:has-text("pager") input');
+  await admin.click('form[aria-label="Routes"] button[type=submit]');
+  const bad = await admin.innerText('form[aria-label="Routes"] [role=alert]', { timeout: 5000 });
+  assert(/^Matchers: /.test(bad), `a bad matcher: ${bad}`);
+  await admin.fill('input[name="routes[0].matchers"]', '{severity="critical"}');
+  await admin.click('form[aria-label="Routes"] button[type=submit]');
+  await admin.waitForSelector('[role=status]:has-text("Saved: in effect")', { timeout: 5000 });
+  const routes = (await pageFetch(admin, 'GET', '/api/v1/alerts/routes')).body;
+  assert(routes.routes.length === 1 && routes.routes[0].receivers[0] === 'pager' && routes.routes[0].matchers === '{severity="critical"}', `routes: ${JSON.stringify(routes)}`);
+  assert((await admin.innerText('[data-testid=default-receivers]')) === 'nobody', 'what no route takes');
+  // a receiver a route sends to is not removed
   admin.once('dialog', (d) => d.accept());
-  await admin.click('tr[data-receiver="nobody"] button:text("Remove")');
-  await admin.waitForSelector('tr[data-receiver="nobody"]', { state: 'detached', timeout: 5000 });
+  await admin.click('tr[data-receiver="pager"] button:text("Remove")');
+  await admin.waitForSelector('tr[data-receiver="pager"] [role=status]:has-text("route 1")', { timeout: 5000 });
+  await admin.click('tr[data-route="0"] button:text("Remove")');
+  await admin.click('form[aria-label="Routes"] button[type=submit]');
+  await admin.waitForSelector('table[aria-label="routes"] td:has-text("No routes")', { timeout: 5000 });
+  admin.once('dialog', (d) => d.accept());
+  await admin.click('tr[data-receiver="pager"] button:text("Remove")');
+  await admin.waitForSelector('tr[data-receiver="pager"]', { state: 'detached', timeout: 5000 });
 });
 
 let viewerPassword = 'viewer-pass-5678';

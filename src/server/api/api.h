@@ -146,6 +146,8 @@ void api_alerts_list(void *app, struct http_request *req, struct http_response *
 void api_alerts_ack(void *app, struct http_request *req, struct http_response *resp);
 void api_alerts_unack(void *app, struct http_request *req, struct http_response *resp);
 void api_alert_rules_preview(void *app, struct http_request *req, struct http_response *resp);
+void api_alert_routes_get(void *app, struct http_request *req, struct http_response *resp);
+void api_alert_routes_set(void *app, struct http_request *req, struct http_response *resp);
 void api_silences_list(void *app, struct http_request *req, struct http_response *resp);
 void api_silences_create(void *app, struct http_request *req, struct http_response *resp);
 void api_silences_delete(void *app, struct http_request *req, struct http_response *resp);

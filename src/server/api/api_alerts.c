@@ -136,6 +136,26 @@ void api_alert_rules_preview(void *appv, struct http_request *req, struct http_r
     api_reply(resp, 200, out, &e);
 }
 
+void api_alert_routes_get(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    (void)req;
+    api_json(resp, 200, alerts_routes_get(app->alerts));
+}
+
+void api_alert_routes_set(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e;
+    json_t *body = api_body_json(req, resp);
+    if (!body)
+        return;
+    api_audit_detail(req, "routes", json_deep_copy(json_object_get(body, "routes")));
+    json_t *out = alerts_routes_set(app->alerts, body, &e);
+    json_decref(body);
+    api_reply(resp, 200, out, &e);
+}
+
 void api_silences_list(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;

@@ -85,6 +85,8 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/alerts/{id}/ack", api_alerts_ack, OPERATOR, NULL, "alert.ack", 0},
     {"DELETE", "/api/v1/alerts/{id}/ack", api_alerts_unack, OPERATOR, NULL, "alert.unack", 0},
     {"POST", "/api/v1/alerts/rules/preview", api_alert_rules_preview, OPERATOR, NULL, NULL, 0},
+    {"GET", "/api/v1/alerts/routes", api_alert_routes_get, VIEWER, NULL, NULL, 0},
+    {"PUT", "/api/v1/alerts/routes", api_alert_routes_set, OPERATOR, NULL, "alert_routes.update", 0},
     {"GET", "/api/v1/alerts/rules", api_alert_rules_list, VIEWER, NULL, NULL, 0},
     {"POST", "/api/v1/alerts/rules", api_alert_rules_create, OPERATOR, NULL, "alert_rule.create", 0},
     {"GET", "/api/v1/alerts/rules/{id}", api_alert_rules_get, VIEWER, NULL, NULL, 0},

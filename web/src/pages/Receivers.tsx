@@ -4,6 +4,65 @@ import { useState } from 'preact/hooks';
 import { api, get } from '../api';
 import { EmptyRow, errorText, Field, Form, useAsync } from '../ui';
 
+interface Route { matchers: string; receivers: string[]; continue: boolean }
+
+/** Which receivers get which alerts: routes by labels, first match wins
+ * (unless it says continue); what no route takes goes to the receivers no
+ * route names. Edited as a whole and saved at once. */
+function Routing({ can, names, onSaved }: { can: boolean; names: string[]; onSaved: () => void }) {
+  const got = useAsync(() => get<any>('/api/v1/alerts/routes'), []);
+  const [routes, setRoutes] = useState<Route[] | null>(null);
+  const [said, setSaid] = useState('');
+  const shown: Route[] = routes ?? got.data?.routes ?? [];
+  const edit = (i: number, r: Partial<Route>) => setRoutes(shown.map((x, k) => (k === i ? { ...x, ...r } : x)));
+  const defaults: string[] = got.data?.default_receivers ?? [];
+  return (
+    <>
+      <h3>Routing</h3>
+      <p class="muted small">An alert goes to the receivers of the first route its labels match (and on, while a matched route says continue).
+        {' '}{!shown.length ? 'With no routes, every receiver gets every alert.' : defaults.length ? <>Alerts no route takes go to: <b data-testid="default-receivers">{defaults.join(', ')}</b>.</>
+          : <>Alerts no route takes go to <b data-testid="default-receivers">nobody</b> (every receiver is named by a route).</>}</p>
+      <Form label="Routes" class="form" onSubmit={async () => {
+        await api('PUT', '/api/v1/alerts/routes', { routes: shown });
+        setRoutes(null);
+        setSaid('Saved: in effect for the next notification.');
+        got.reload();
+        onSaved();
+      }}>
+        <table class="table" aria-label="routes">
+          <thead><tr><th>#</th><th>When the labels match</th><th>Send to</th><th>Continue</th>{can && <th><span class="sr-only">Actions</span></th>}</tr></thead>
+          <tbody>
+            {shown.map((r, i) => (
+              <tr data-route={i}>
+                <td>{i + 1}</td>
+                <td><input name={`routes[${i}].matchers`} class="mono" value={r.matchers} disabled={!can} placeholder='{severity="critical"}'
+                  onInput={(e) => edit(i, { matchers: (e.target as HTMLInputElement).value })} /></td>
+                <td><fieldset class="row" name={`routes[${i}].receivers`}>{names.map((n) => (
+                  <label class="check"><input type="checkbox" disabled={!can} checked={r.receivers.includes(n)}
+                    onChange={(e) => edit(i, { receivers: (e.target as HTMLInputElement).checked ? [...r.receivers, n] : r.receivers.filter((x) => x !== n) })} /> {n}</label>
+                ))}</fieldset></td>
+                <td><input type="checkbox" aria-label={`route ${i + 1} continues`} disabled={!can} checked={r.continue} onChange={(e) => edit(i, { continue: (e.target as HTMLInputElement).checked })} /></td>
+                {can && <td class="row-actions">
+                  <button type="button" disabled={i === 0} onClick={() => setRoutes(shown.map((x, k) => (k === i - 1 ? shown[i] : k === i ? shown[i - 1] : x)))}>Up</button>
+                  <button type="button" onClick={() => setRoutes(shown.filter((_, k) => k !== i))}>Remove</button>
+                </td>}
+              </tr>
+            ))}
+            <EmptyRow cols={5} of={got} n={shown.length} text="No routes." />
+          </tbody>
+        </table>
+        {can && (
+          <div class="actions">
+            <button type="button" onClick={() => setRoutes([...shown, { matchers: '{severity="critical"}', receivers: [], continue: false }])}>Add route</button>
+            <button type="submit" class="primary" disabled={!routes}>Save routes</button>
+          </div>
+        )}
+      </Form>
+      {said && <p role="status">{said}</p>}
+    </>
+  );
+}
+
 export function Receivers({ can }: { can: boolean }) {
   const list = useAsync(() => get<any>('/api/v1/receivers'), []);
   const [adding, setAdding] = useState(false);
@@ -70,6 +129,7 @@ export function Receivers({ can }: { can: boolean }) {
           <EmptyRow cols={5} of={list} n={list.data?.receivers?.length ?? 0} text="No receivers: alerts show here but notify nobody." />
         </tbody>
       </table>
+      {(list.data?.receivers?.length ?? 0) > 0 && <Routing can={can} names={(list.data?.receivers ?? []).map((r: any) => r.name)} onSaved={list.reload} />}
     </>
   );
 }
