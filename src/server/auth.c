@@ -36,6 +36,8 @@ static const struct db_migration steps[] = {
      " prefix TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
      " last_used_ms INTEGER NOT NULL DEFAULT 0, revoked_ms INTEGER NOT NULL DEFAULT 0,"
      " UNIQUE (user_id, name));"},
+    {"sign-ups waiting for approval",
+     "ALTER TABLE users ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;"},
 };
 
 static const char *const role_names[] = {"none", "viewer", "user", "operator", "admin"};

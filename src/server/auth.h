@@ -141,6 +141,14 @@ int auth_token_revoke(struct auth *a, int64_t id, int64_t owner_id, int64_t now_
 /* ---- users ---- */
 
 /* Creates a local user. 0 and *id, or -1 with err naming the field. */
+/* A sign-up (self_registration): a user-role account, disabled and
+ * pending until an admin enables it. Each sign-up from an address counts
+ * toward that address's login backoff (429 with retry_ms past it; 503 when
+ * every hashing slot is busy). 0, or -1 with err. */
+int auth_signup(struct auth *a, const char *username, const char *password, const char *source, int64_t now,
+                int64_t *retry_ms, struct errinfo *err);
+int auth_user_insert(struct auth *a, const char *username, const char *password, int role,
+                     int must_change, int pending, int64_t now, int64_t *id, struct errinfo *err);
 int auth_user_create(struct auth *a, const char *username, const char *password, int role,
                      int must_change, int64_t now_ms, int64_t *id, struct errinfo *err);
 

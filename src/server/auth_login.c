@@ -91,6 +91,32 @@ static int login_gate(struct auth *a, const char *ukey, const char *akey, int64_
     return 0;
 }
 
+int auth_signup(struct auth *a, const char *username, const char *password, const char *source, int64_t now,
+                int64_t *retry_ms, struct errinfo *err)
+{
+    char key[AUTH_USERNAME_MAX + 72];
+    int64_t id;
+
+    snprintf(key, sizeof(key), "s:%s", source ? source : "");
+    pthread_mutex_lock(&a->fail_lock);
+    *retry_ms = wait_left(a, key, now);
+    if (*retry_ms <= 0)
+        record_failure(a, key, now); /* every sign-up counts: one address makes few */
+    pthread_mutex_unlock(&a->fail_lock);
+    if (*retry_ms > 0) {
+        errinfo_set(err, 429, "too_many_attempts", NULL, "too many sign-ups from this address; try again later");
+        return -1;
+    }
+    if (sem_trywait(&a->login_slots) < 0) {
+        *retry_ms = 1000;
+        errinfo_set(err, 503, "busy", NULL, "too many sign-ups and logins at once; try again in a second");
+        return -1;
+    }
+    int rc = auth_user_insert(a, username, password, ROLE_USER, 0, 1, now, &id, err);
+    sem_post(&a->login_slots);
+    return rc;
+}
+
 int auth_login(struct auth *a, const char *username, const char *password, const char *source,
                int64_t now, struct auth_identity *id, int64_t *retry_ms)
 {

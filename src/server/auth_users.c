@@ -15,11 +15,11 @@
 #include "../lib/xalloc.h"
 #include "store/db.h"
 
-#define USER_COLS "id, username, role, disabled, must_change, source, created_ms, updated_ms, last_login_ms"
+#define USER_COLS "id, username, role, disabled, must_change, source, created_ms, updated_ms, last_login_ms, pending"
 
 static json_t *user_json(sqlite3_stmt *st)
 {
-    return json_pack("{s:I, s:s, s:s, s:b, s:b, s:s, s:I, s:I, s:I}", "id",
+    return json_pack("{s:I, s:s, s:s, s:b, s:b, s:s, s:I, s:I, s:I, s:b}", "id",
                      (json_int_t)sqlite3_column_int64(st, 0), "username",
                      (const char *)sqlite3_column_text(st, 1), "role",
                      auth_role_name(sqlite3_column_int(st, 2)), "disabled",
@@ -27,7 +27,7 @@ static json_t *user_json(sqlite3_stmt *st)
                      "source", (const char *)sqlite3_column_text(st, 5), "created_ms",
                      (json_int_t)sqlite3_column_int64(st, 6), "updated_ms",
                      (json_int_t)sqlite3_column_int64(st, 7), "last_login_ms",
-                     (json_int_t)sqlite3_column_int64(st, 8));
+                     (json_int_t)sqlite3_column_int64(st, 8), "pending", sqlite3_column_int(st, 9));
 }
 
 json_t *auth_users_list(struct auth *a)
@@ -85,6 +85,14 @@ int64_t auth_user_count(struct auth *a)
 int auth_user_create(struct auth *a, const char *username, const char *password, int role,
                      int must_change, int64_t now, int64_t *id, struct errinfo *err)
 {
+    return auth_user_insert(a, username, password, role, must_change, 0, now, id, err);
+}
+
+/* pending: a sign-up, disabled until an admin approves it (in the same
+ * row write, so it never exists enabled) */
+int auth_user_insert(struct auth *a, const char *username, const char *password, int role,
+                     int must_change, int pending, int64_t now, int64_t *id, struct errinfo *err)
+{
     char hash[crypto_pwhash_STRBYTES];
 
     if (!auth_valid_username(username)) {
@@ -101,13 +109,14 @@ int auth_user_create(struct auth *a, const char *username, const char *password,
         return -1;
     pthread_mutex_lock(&a->lock);
     sqlite3_stmt *st = auth_db_prep(a, "INSERT INTO users (username, pwhash, role, must_change,"
-                               " created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?)");
+                               " created_ms, updated_ms, disabled, pending) VALUES (?, ?, ?, ?, ?, ?, ?7, ?7)");
     sqlite3_bind_text(st, 1, username, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, hash, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 3, role);
     sqlite3_bind_int(st, 4, must_change);
     sqlite3_bind_int64(st, 5, now);
     sqlite3_bind_int64(st, 6, now);
+    sqlite3_bind_int(st, 7, pending);
     int rc = auth_db_run(st);
     *id = sqlite3_last_insert_rowid(a->db);
     pthread_mutex_unlock(&a->lock);
@@ -276,7 +285,9 @@ static int apply_change(struct auth *a, int64_t id, const struct user_change *c,
         errinfo_set(err, 500, "internal", NULL, "cannot write the user");
         return -1;
     }
+    /* enabling a sign-up approves it */
     st = auth_db_prep(a, "UPDATE users SET role = coalesce(?1, role), disabled = coalesce(?2, disabled),"
+                         " pending = CASE WHEN ?2 = 0 THEN 0 ELSE pending END,"
                          " pwhash = coalesce(?3, pwhash),"
                          " must_change = CASE WHEN ?3 IS NULL THEN must_change ELSE ?4 END,"
                          " updated_ms = ?5 WHERE id = ?6");

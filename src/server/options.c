@@ -45,6 +45,7 @@ static const struct config_key keys[] = {
     {"session_idle_s", INT(session_idle_s, 1, 366 * 86400), "43200", NULL, 0, "a session unused this long ends"},
     {"session_max_s", INT(session_max_s, 1, 366 * 86400), "604800", NULL, 0, "a session ends this long after login (at least session_idle_s)"},
     {"min_password_length", INT(min_password_length, 8, 128), "10", NULL, 0, "shortest password accepted"},
+    {"self_registration", INT(self_registration, 0, 1), "0", NULL, 0, "1: a sign-up page makes accounts that wait for an admin's approval, then have the user role and the default quotas"},
     {"login_backoff_after", INT(login_backoff_after, 1, 1000), "3", NULL, 0, "failed logins of a user or address before waits start"},
     {"login_backoff_base_ms", INT(login_backoff_base_ms, 1, 3600000), "1000", NULL, 0, "the first wait; it doubles with each failure"},
     {"login_backoff_max_ms", INT(login_backoff_max_ms, 1, 86400000), "300000", NULL, 0, "the longest wait"},

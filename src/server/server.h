@@ -29,7 +29,7 @@ struct server_options {
     char *remote_write_url;   /* optional Prometheus remote_write receiver */
     int64_t remote_write_queue_samples;
     /* users and sessions (docs/auth.md) */
-    int64_t session_idle_s, session_max_s, min_password_length;
+    int64_t session_idle_s, session_max_s, min_password_length, self_registration;
     int64_t login_backoff_after, login_backoff_base_ms, login_backoff_max_ms;
     int64_t max_concurrent_logins, audit_retention_days;
     char *admin_password;    /* the first admin's password, for unattended installs */

@@ -12,6 +12,7 @@ INTERVAL_MS=1000
 cat > "$WORK/srv.yaml" <<Y
 alert_eval_interval_ms: 250
 alert_group_wait_ms: 0
+self_registration: 1
 Y
 # the test hooks (window.__gf) are in the build made for tests only
 grep -q '__gf' "$SRC_DIR"/web/dist-test/assets/index-*.js || fail "web/dist-test has no test hooks"

@@ -1,6 +1,6 @@
 // The shell: sign-in, navigation by role, the connection state, and pages.
 import { useEffect, useState } from 'preact/hooks';
-import { api, atLeast, Me, onUnauthorized } from './api';
+import { api, atLeast, get, Me, onUnauthorized } from './api';
 import { live } from './live';
 import { AlertsPage } from './pages/Alerts';
 import { AuditPage } from './pages/Audit';
@@ -10,7 +10,7 @@ import { ImagesPage } from './pages/Images';
 import { GpuPage } from './pages/Gpu';
 import { HostPage } from './pages/Host';
 import { ChangePassword, Login } from './pages/Login';
-import { useLive } from './hooks';
+import { pendingChanged, useLive } from './hooks';
 import { Overview } from './pages/Overview';
 import { ServersPage } from './pages/Servers';
 import { SettingsPage } from './pages/Settings';
@@ -28,6 +28,25 @@ function Connection() {
   }, [live.state]);
   const label = live.state === 'live' ? 'live' : live.state === 'connecting' ? 'connecting…' : 'disconnected, reconnecting';
   return <span class={`conn ${live.state}`} role="status" aria-live="polite" data-testid="conn">{label}</span>;
+}
+
+/** Sign-ups waiting for an admin (read every 30 s, and when the users page
+ * says it changed them). */
+function PendingBadge() {
+  const [n, setN] = useState(0);
+  useEffect(() => {
+    let alive = true;
+    const read = () => get<any>('/api/v1/users').then((r) => alive && setN((r.users ?? []).filter((u: any) => u.pending).length), () => {});
+    read();
+    const t = setInterval(read, 30000);
+    pendingChanged.addEventListener('change', read);
+    return () => {
+      alive = false;
+      clearInterval(t);
+      pendingChanged.removeEventListener('change', read);
+    };
+  }, []);
+  return n ? <span class="count" data-testid="pending-badge" aria-label={`${n} waiting for approval`}>{n}</span> : null;
 }
 
 function AlertBadge() {
@@ -50,7 +69,7 @@ function Nav({ me, path }: { me: Me; path: string }) {
         {item('/alerts', 'Alerts', <AlertBadge />)}
         {item('/servers', 'Servers')}
         {item('/tokens', 'Tokens')}
-        {atLeast(me.role, 'admin') && item('/users', 'Users')}
+        {atLeast(me.role, 'admin') && item('/users', 'Users', <PendingBadge />)}
         {atLeast(me.role, 'admin') && item('/audit', 'Audit')}
         {item('/settings', 'Settings')}
       </ul>

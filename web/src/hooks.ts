@@ -22,3 +22,7 @@ export function useLive(): number {
   useEffect(() => live.subscribe(() => set((n) => n + 1)), []);
   return v;
 }
+
+/** Told when an admin approved, turned down or changed users, so the nav's
+ * count of sign-ups waiting is read again at once. */
+export const pendingChanged = new EventTarget();

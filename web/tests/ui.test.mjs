@@ -602,6 +602,33 @@ await step('users page: an admin resets a password (changed at the next sign-in)
   assert(!qs, `rita's quota after going back to the defaults: ${JSON.stringify(qs)}`);
 });
 
+await step('self-registration: a sign-up waits for an admin, who sees a badge and approves it', async () => {
+  const v = await newPage();
+  await v.goto(URL0 + '/');
+  await v.click('button:text("Sign up")');
+  await v.fill('form[aria-label="Sign up"] input[name=username]', 'sam');
+  await v.fill('form[aria-label="Sign up"] input[name=password]', 'a-long-pass-for-s1');
+  await v.fill('form[aria-label="Sign up"] input[name=repeat]', 'a-long-pass-for-s1');
+  assert(/At least \d+ characters/.test(await v.innerText('form[aria-label="Sign up"] .hint')), 'no password rules on the sign-up');
+  await v.click('form[aria-label="Sign up"] button[type=submit]');
+  await v.waitForSelector('[data-testid=signup-done]:has-text("waits for an admin")', { timeout: 5000 });
+  // not yet: the same answer as a wrong password
+  const early = await pageFetch(v, 'POST', '/api/v1/auth/login', { username: 'sam', password: 'a-long-pass-for-s1' });
+  assert(early.status === 401, `signing in before approval: ${early.status}`);
+  await admin.goto(URL0 + '/users');
+  await admin.waitForSelector('[data-testid=pending-badge]:text-is("1")', { timeout: 5000 });
+  await admin.waitForSelector('tr[data-user="sam"] td:has-text("waiting for approval")');
+  const sam = (await pageFetch(admin, 'GET', '/api/v1/users')).body.users.find((u) => u.username === 'sam');
+  assert(sam.role === 'user' && sam.disabled && sam.pending, `sam: ${JSON.stringify(sam)}`);
+  await shot(admin, '07b-pending');
+  await admin.click('tr[data-user="sam"] button:text("Approve")');
+  await admin.waitForSelector('[data-testid=pending-badge]', { state: 'detached', timeout: 5000 });
+  await admin.waitForSelector('tr[data-user="sam"] td:text-is("active")', { timeout: 5000 });
+  const now = await pageFetch(v, 'POST', '/api/v1/auth/login', { username: 'sam', password: 'a-long-pass-for-s1' });
+  assert(now.status === 200 && now.body.role === 'user', `signing in after approval: ${now.status} ${JSON.stringify(now.body)}`);
+  await v.context().close();
+});
+
 await step('tokens page: a token is created, shown once, and revoked', async () => {
   await admin.click('nav >> text=Tokens');
   await admin.fill('form[aria-label="Create API token"] input[name=name]', 'grafana-ui');

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../lib/log.h"
 #include "../../lib/now.h"
 #include "../options.h"
 #include "api.h"
@@ -87,6 +88,50 @@ void api_auth_login(void *appv, struct http_request *req, struct http_response *
     json_object_set_new(out, "idle_timeout_s", json_integer(app->opts->session_idle_s));
     json_object_set_new(out, "expires_ms", json_integer(now + app->opts->session_max_s * 1000));
     api_json(resp, 200, out);
+}
+
+/* Whether sign-ups are open, and the password rules, for the login page. */
+void api_auth_signup_info(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    (void)req;
+    api_json(resp, 200, json_pack("{s:b, s:{s:I, s:I}}", "enabled", app->opts->self_registration != 0, "password_rules",
+                                  "min_length", (json_int_t)app->opts->min_password_length, "max_bytes",
+                                  (json_int_t)AUTH_PASSWORD_MAX));
+}
+
+/* A sign-up: an account that waits for an admin (202); 404 while
+ * self_registration is off. */
+void api_auth_signup(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct api_ctx *c = api_ctx(req);
+    char user[AUTH_USERNAME_MAX + 1], pass[AUTH_PASSWORD_MAX + 1];
+    struct errinfo e;
+    int64_t retry_ms = 0;
+
+    if (!app->opts->self_registration) {
+        http_error(resp, 404, "not_found", NULL, "self-registration is off: an admin makes accounts");
+        return;
+    }
+    if (auth_parse_login(req->body.data, req->body.len, user, pass, &e) < 0) {
+        api_reply_error(resp, &e);
+        return;
+    }
+    api_audit_target(req, "user:%s", user);
+    int rc = auth_signup(app->auth, user, pass, c->source, now_wall_ms(), &retry_ms, &e);
+    sodium_memzero(pass, sizeof(pass));
+    if (rc < 0) {
+        if (retry_ms > 0) {
+            char ra[32];
+            snprintf(ra, sizeof(ra), "%lld", (long long)((retry_ms + 999) / 1000));
+            http_add_header(resp, "Retry-After", ra);
+        }
+        api_reply_error(resp, &e);
+        return;
+    }
+    log_info("auth: %s signed up; waiting for an admin's approval", user);
+    api_json(resp, 202, json_pack("{s:s, s:b}", "username", user, "pending", 1));
 }
 
 void api_auth_logout(void *appv, struct http_request *req, struct http_response *resp)

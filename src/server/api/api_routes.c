@@ -27,6 +27,8 @@
  * threads, see http_route.offload). */
 static const struct http_route routes[] = {
     {"POST", "/api/v1/auth/login", api_auth_login, PUBLIC, NULL, "auth.login", 0},
+    {"GET", "/api/v1/auth/signup", api_auth_signup_info, PUBLIC, NULL, NULL, 0},
+    {"POST", "/api/v1/auth/signup", api_auth_signup, PUBLIC, NULL, "auth.signup", 0},
     {"POST", "/api/v1/auth/logout", api_auth_logout, ANYONE, NULL, "auth.logout", 0},
     {"GET", "/api/v1/auth/me", api_auth_me, ANYONE, NULL, NULL, 0},
     {"POST", "/api/v1/auth/password", api_auth_password, ANYONE, NULL, "auth.password", 0},

@@ -1,6 +1,7 @@
 // Users (admin), and every user's own API tokens and sessions.
 import { useState } from 'preact/hooks';
 import { api, get, Me } from '../api';
+import { pendingChanged } from '../hooks';
 import { ago, bytes, time } from '../format';
 import { EmptyRow, ErrorBox, errorText, Field, Form, Page, passwordHint, Secret, Select, useAsync } from '../ui';
 
@@ -63,6 +64,7 @@ export function UsersPage({ me }: { me: Me }) {
     try {
       await fn();
       users.reload();
+      pendingChanged.dispatchEvent(new Event('change'));
     } catch (e) {
       setError(errorText(e));
     }
@@ -95,7 +97,7 @@ export function UsersPage({ me }: { me: Me }) {
                   {ROLES.map((r) => <option value={r}>{r}</option>)}
                 </select>
               </td>
-              <td>{u.disabled ? 'disabled' : u.must_change_password ? 'must change password' : 'active'}</td>
+              <td>{u.pending ? <b class="pending">waiting for approval</b> : u.disabled ? 'disabled' : u.must_change_password ? 'must change password' : 'active'}</td>
               <td>{ago(u.last_login_ms)}</td>
               <td>{time(u.created_ms)}</td>
               <td class="row-actions">
@@ -103,7 +105,13 @@ export function UsersPage({ me }: { me: Me }) {
                 {u.id !== me.id && u.source === 'local' && (
                   <button type="button" aria-expanded={isOpen(u.id, 'password')} onClick={() => setOpen(isOpen(u.id, 'password') ? null : { id: u.id, tool: 'password' })}>Reset password</button>
                 )}
-                {u.id !== me.id && (
+                {u.pending && (
+                  <>
+                    <button type="button" class="primary" onClick={() => act(() => api('PATCH', `/api/v1/users/${u.id}`, { disabled: false }))}>Approve</button>
+                    <button type="button" class="danger" onClick={() => confirm(`Turn down ${u.username}'s sign-up? The account is deleted.`) && act(() => api('DELETE', `/api/v1/users/${u.id}`))}>Turn down</button>
+                  </>
+                )}
+                {u.id !== me.id && !u.pending && (
                   <>
                     <button type="button" onClick={() => act(() => api('PATCH', `/api/v1/users/${u.id}`, { disabled: !u.disabled }))}>{u.disabled ? 'Enable' : 'Disable'}</button>
                     <button type="button" class="danger" onClick={() => confirm(`Delete user ${u.username}?`) && act(() => api('DELETE', `/api/v1/users/${u.id}`))}>Delete</button>
