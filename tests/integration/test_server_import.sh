@@ -68,3 +68,21 @@ for p in 'start=yesterday|start' 'step=-1|step' 'fn=median|fn' 'match=up{|match'
     jq -e --arg f "$field" '.error.field == $f' "$WORK/q.json" > /dev/null || fail "$kv: $(cat "$WORK/q.json")"
 done
 ok "bad query parameters: 400 naming the parameter"
+
+# a range query over many series (the overview's heatmap of a big fleet:
+# 8,000 GPUs): bounded by its points, not by a series count
+now=$(date +%s)
+awk -v t="$((now - 30))000" 'BEGIN { for (h = 0; h < 3000; h++) printf "imp_fleet_util{gpu=\"%d\",host=\"h%04d\"} %d %s\n", h % 8, h, h % 101, t }' \
+    > "$WORK/fleet.txt"
+code=$(scurl -s -o "$WORK/imp.json" -w '%{http_code}' --data-binary @"$WORK/fleet.txt" "$SERVER_URL/api/v1/import/prometheus")
+[ "$code" = 200 ] || fail "fleet import gave $code: $(cat "$WORK/imp.json")"
+code=$(scurl -s -o "$WORK/q.json" -w '%{http_code}' -G "$SERVER_URL/api/v1/query_range" --data-urlencode 'match=imp_fleet_util' \
+    --data-urlencode "start=$((now - 3600))" --data-urlencode "end=$now" --data-urlencode step=60 --data-urlencode fn=avg)
+[ "$code" = 200 ] || fail "a range query over 3,000 series gave $code: $(head -c 300 "$WORK/q.json")"
+[ "$(jq '.data.result | length' "$WORK/q.json")" = 3000 ] || fail "series: $(jq '.data.result | length' "$WORK/q.json")"
+# too many points (3,000 series x 3,601 one-second steps) is refused, naming step
+code=$(scurl -s -o "$WORK/q.json" -w '%{http_code}' -G "$SERVER_URL/api/v1/query_range" --data-urlencode 'match=imp_fleet_util' \
+    --data-urlencode "start=$((now - 3600))" --data-urlencode "end=$now" --data-urlencode step=1)
+[ "$code" = 400 ] && jq -e '.error.field == "step" and (.error.message | test("points"))' "$WORK/q.json" > /dev/null \
+    || fail "too many points: $code $(head -c 300 "$WORK/q.json")"
+ok "a range query over 3,000 series answers all of them (no series cap); 10.8 M points is refused naming step"

@@ -12,7 +12,12 @@
 #include "../store/selector.h"
 #include "api.h"
 
-#define MAX_QUERY_SERIES 2000
+/* What one range query may answer: bounded by the points (series x steps,
+ * about 20 bytes of JSON each), not by series alone: an hour of a 1,000-host
+ * x 8-GPU fleet's utilization at one step a minute (the overview's heatmap)
+ * is 8,000 series but only 0.5 M points. */
+#define MAX_QUERY_SERIES 100000
+#define MAX_QUERY_POINTS 4000000
 #define MAX_POINTS 11000
 #define MAX_EXPORT_BYTES (256u << 20)
 
@@ -252,6 +257,12 @@ void api_query_range(void *appv, struct http_request *req, struct http_response 
         goto done;
     }
     size_t nb = (size_t)((end - start) / step) + 1;
+    if (n * nb > MAX_QUERY_POINTS) {
+        http_error(resp, 400, "invalid_parameter", "step",
+                   "step: %zu series x %zu steps is more than %d points; a longer step, a shorter range or a narrower match",
+                   n, nb, MAX_QUERY_POINTS);
+        goto done;
+    }
     v = xmalloc(nb * sizeof(*v));
     buf_printf(&data, "{\"resultType\":\"matrix\",\"tier\":\"%s\",\"step_s\":%.3f,\"result\":[",
                tier_names[tier], (double)step / 1000.0);
