@@ -176,6 +176,17 @@ json_t *alerts_list(struct alerts *al, const char *state, int limit)
     return arr;
 }
 
+/* An event for browsers watching (/api/v1/live); takes ev. */
+static void tell_browsers(struct alerts *al, json_t *ev)
+{
+    if (al->cfg.on_event && ev) {
+        char *text = alert_dumps(ev);
+        al->cfg.on_event(al->cfg.event_arg, text, strlen(text));
+        free(text);
+    }
+    json_decref(ev);
+}
+
 json_t *alerts_ack(struct alerts *al, int64_t id, const char *by, const char *comment,
                    struct errinfo *err)
 {
@@ -195,14 +206,8 @@ json_t *alerts_ack(struct alerts *al, int64_t id, const char *by, const char *co
         return NULL;
     }
     alert_notify_acked(al, id);
-    if (al->cfg.on_event) {
-        json_t *ev = json_pack("{s:s, s:I, s:s, s:s, s:I}", "type", "alert_ack", "id", (json_int_t)id, "by", by,
-                               "comment", comment ? comment : "", "ts_ms", (json_int_t)now_wall_ms());
-        char *text = alert_dumps(ev);
-        al->cfg.on_event(al->cfg.event_arg, text, strlen(text));
-        free(text);
-        json_decref(ev);
-    }
+    tell_browsers(al, json_pack("{s:s, s:I, s:s, s:s, s:I}", "type", "alert_ack", "id", (json_int_t)id, "by", by,
+                                "comment", comment ? comment : "", "ts_ms", (json_int_t)now_wall_ms()));
     return json_pack("{s:I, s:s}", "id", (json_int_t)id, "ack_by", by);
 }
 
@@ -221,14 +226,8 @@ json_t *alerts_unack(struct alerts *al, int64_t id, struct errinfo *err)
         return NULL;
     }
     alert_notify_unacked(al, id);
-    if (al->cfg.on_event) {
-        json_t *ev = json_pack("{s:s, s:I, s:I}", "type", "alert_unack", "id", (json_int_t)id, "ts_ms",
-                               (json_int_t)now_wall_ms());
-        char *text = alert_dumps(ev);
-        al->cfg.on_event(al->cfg.event_arg, text, strlen(text));
-        free(text);
-        json_decref(ev);
-    }
+    tell_browsers(al, json_pack("{s:s, s:I, s:I}", "type", "alert_unack", "id", (json_int_t)id, "ts_ms",
+                                (json_int_t)now_wall_ms()));
     return json_pack("{s:I, s:s}", "id", (json_int_t)id, "ack_by", "");
 }
 

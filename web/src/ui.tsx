@@ -1,7 +1,7 @@
 // Small building blocks the pages share.
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError } from './api';
+import { ApiError, fieldError } from './api';
 import { onLinkClick } from './router';
 
 export function Link(p: { href: string; children: ComponentChildren; class?: string; 'aria-current'?: 'page' | undefined; title?: string }) {
@@ -30,6 +30,21 @@ export function useAsync<T>(fn: () => Promise<T>, deps: unknown[]): { data: T | 
   const reload = useCallback(() => setTick((t) => t + 1), []);
   return { ...state, reload };
 }
+
+/** "rack=r1, team=vision" -> {rack: "r1", team: "vision"}; a part that is
+ * not name=value is refused, naming the field. */
+export function parseLabels(text: string, field = 'labels'): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw fieldError(field, `"${part}" is not name=value`);
+    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+/** The other way: {rack: "r1"} -> "rack=r1". */
+export const labelsText = (l: Record<string, string> | undefined) => Object.entries(l ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
 
 /** The row of an empty table: loading, the error that left it empty, or
  * what empty means there (never a blank table). */

@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { api, fieldError, get } from '../api';
 import { bytes } from '../format';
-import { EmptyRow, errorText, Field, Form, Select, useAsync } from '../ui';
+import { EmptyRow, errorText, Field, Form, labelsText, parseLabels, Select, useAsync } from '../ui';
 
 const AGGS = ['last', 'avg', 'min', 'max', 'sum', 'count', 'rate', 'increase'];
 const OPS = ['>', '>=', '<', '<=', '==', '!='];
@@ -52,19 +52,6 @@ export function thresholdText(v: number, unit: string): string {
   return `${v}${unit === '%' ? '%' : unit ? ` ${unit}` : ''}`;
 }
 
-function labelsText(l: Record<string, string> | undefined) {
-  return Object.entries(l ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
-}
-
-function parseLabels(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of text.split(',').map((x) => x.trim()).filter(Boolean)) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw fieldError('labels', `"${part}" is not name=value`);
-    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
-  }
-  return out;
-}
 
 /** The rule a form describes, as the API takes it. */
 function ruleOf(f: FormData) {

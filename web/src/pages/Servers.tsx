@@ -3,21 +3,11 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, atLeast, fieldError, get, Role } from '../api';
 import { fleet } from '../fleet';
 import { ago } from '../format';
-import { ErrorBox, errorText, Field, Form, Link, Page, Secret, useAsync } from '../ui';
+import { ErrorBox, errorText, Field, Form, labelsText, Link, Page, parseLabels, Secret, useAsync } from '../ui';
 import { useFleet } from '../hooks';
 import { OfflineNote } from '../offline';
 
-function parseLabels(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of text.split(',').map((x) => x.trim()).filter(Boolean)) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw fieldError('labels', `"${part}" is not key=value`);
-    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
-  }
-  return out;
-}
 
-const labelText = (l: Record<string, string>) => Object.entries(l).map(([k, v]) => `${k}=${v}`).join(', ');
 
 function body(f: FormData) {
   const port = String(f.get('agent_port') || '9445');
@@ -73,7 +63,7 @@ export function ServersPage({ role }: { role: Role }) {
                 <Field label="Name" name="name" value={s.name} required />
                 <Field label="Address" name="address" value={s.address} required />
                 <Field label="Agent port" name="agent_port" value={String(s.agent_port)} />
-                <Field label="Labels" name="labels" value={labelText(s.labels)} />
+                <Field label="Labels" name="labels" value={labelsText(s.labels)} />
                 <button type="submit" class="primary">Save</button>
                 <button type="button" onClick={() => setEditing(null)}>Cancel</button>
               </Form>
@@ -86,7 +76,7 @@ export function ServersPage({ role }: { role: Role }) {
                 <OfflineNote s={s} />
                 {checks[s.id] && <div class="small" role="status">{checks[s.id]}</div>}</td>
               <td>{s.gpus.length}</td>
-              <td>{labelText(s.labels)}</td>
+              <td>{labelsText(s.labels)}</td>
               {can && (
                 <td class="row-actions">
                   <button type="button" onClick={async () => {
