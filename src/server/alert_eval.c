@@ -306,7 +306,7 @@ json_t *alert_eval_preview(struct alerts *al, struct rule *r, int64_t now, struc
     json_t **m = xcalloc(n + 1, sizeof(*m));
     for (size_t i = 0; i < n; i++) {
         double v;
-        if (series_value(al, r, ser[i].id, now, &v) < 0)
+        if (series_value(al, r, ser[i].id, now, &v) < 0 || !isfinite(v))
             continue;
         int fires = compare(v, r->op, r->threshold);
         with_value++;

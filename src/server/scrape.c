@@ -357,7 +357,7 @@ static void on_scrape_done(struct scraper *s, struct target *t, CURLcode cc)
 
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     if (t->too_big)
-        snprintf(err, sizeof(err), "its answer is larger than %zu bytes (scrape_max_body_bytes)", s->cfg.max_body_bytes);
+        snprintf(err, sizeof(err), "its answer is larger than %zu bytes (max_scrape_bytes)", s->cfg.max_body_bytes);
     else if (cc != CURLE_OK || status != 200)
         scrape_reason(err, sizeof(err), cc, status, t->t.instance, (long)timeout_of(s, t));
     else {
