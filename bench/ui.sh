@@ -9,11 +9,16 @@
 # the click on "30d" to drawn. Budgets (issue 5): 150 KB, 1 s, 16 ms,
 # 100 ms; each printed as measured / budget and ratio.
 # usage: bench/ui.sh [hosts] [runs]   (default 100 5; BENCH_HOLD=SECONDS keeps
-# the fleet up instead, to profile by hand)
+# the fleet up instead, to profile by hand; past 200 hosts, or with SIM=1,
+# one nginx serves real agent bodies on every host's port, the next body
+# put in place every second)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hosts=${1:-100}
 runs=${2:-5}
+# past 200 hosts the agents are simulated (SIM=0/1 forces it): 1,000 real
+# agents do not fit a small machine
+sim=${SIM:-$([ "$hosts" -gt 200 ] && echo 1 || echo 0)}
 srv=build/gpufleet agent=build/gpufleet-agent fake=build/tests/fakes/libnvidia-ml.so.1
 [ -x "$srv" ] && [ -f web/dist-test/index.html ] || scripts/build.sh Release > /dev/null
 [ -x /usr/bin/chromium ] || { echo "chromium missing: scripts/deps.sh test" >&2; exit 1; }
@@ -31,22 +36,52 @@ pass='bench-root-pass-1'
 echo "$pass" | "$srv" user add admin --role admin --password-stdin --data "$work/d" > /dev/null
 tok=$("$srv" token add admin bench --data "$work/d")
 sp=$(free_port)
-"$srv" serve --listen 127.0.0.1:$sp --data "$work/d" --agent-interval 1000 --log-level warn --ui-dir web/dist-test > "$work/server.log" 2>&1 &
+# registering 1,000 servers in a row is past the API's default rate limit
+printf 'rate_limit_per_s: 0\n' > "$work/server.yaml"
+"$srv" serve --listen 127.0.0.1:$sp --data "$work/d" --config "$work/server.yaml" --agent-interval 1000 --log-level warn \
+    --ui-dir web/dist-test > "$work/server.log" 2>&1 &
 pids+=($!)
 url=http://127.0.0.1:$sp
 for _ in $(seq 1 100); do curl -fsS -o /dev/null $url/healthz 2>/dev/null && break; sleep 0.05; done
 
-echo "starting $hosts agents (8 GPUs each)..."
 ports=()
-for i in $(seq 0 $((hosts - 1))); do
-    printf 'seed %d\ngpu h100 count=8\nvary 1\n' $((i + 1)) > "$work/a$i.scenario"
-    p=$(free_port)
-    FAKE_NVML_SCENARIO="$work/a$i.scenario" "$agent" --listen 127.0.0.1:$p --nvml-lib "$fake" \
-        --interval 1000 --log-level warn > "$work/agent$i.log" 2>&1 &
+if [ "$sim" = 1 ]; then
+    # simulated agents: one real agent's bodies (8 fake H100s, drifting),
+    # eight of them a second apart, served by one nginx on $hosts ports; a
+    # loop puts the next body in place every second, so every host's values
+    # change every second as a real agent's would, at the cost of bytes
+    echo "simulating $hosts agents (8 GPUs each) with nginx..."
+    source bench/lib.sh
+    printf 'gpu h100 count=8\nvary 1\n' > "$work/sim.scenario"
+    sp0=$(free_port)
+    FAKE_NVML_SCENARIO="$work/sim.scenario" "$agent" --listen 127.0.0.1:$sp0 --nvml-lib "$fake" \
+        --interval 250 --log-level warn > "$work/simagent.log" 2>&1 &
+    simagent=$!
+    wait_http http://127.0.0.1:$sp0/healthz
+    for k in 0 1 2 3 4 5 6 7; do sleep 1; curl -fsS -o "$work/body$k" http://127.0.0.1:$sp0/metrics; done
+    kill $simagent; wait $simagent 2>/dev/null || true
+    cp "$work/body0" "$work/metrics"
+    chmod 755 "$work"
+    base=$((21000 + RANDOM % 9000)) # below the ephemeral range (32768+)
+    nginx_targets_conf "$work" $base $hosts > "$work/nginx.conf"
+    nginx -p "$work" -c "$work/nginx.conf" &
     pids+=($!)
-    ports+=($p)
-done
-for p in "${ports[@]}"; do
+    ( k=0; while :; do sleep 1; k=$(((k + 1) % 8)); cp "$work/body$k" "$work/metrics.new"; mv "$work/metrics.new" "$work/metrics"; done ) &
+    pids+=($!)
+    for i in $(seq 0 $((hosts - 1))); do ports+=($((base + i))); done
+    wait_http http://127.0.0.1:$base/metrics
+else
+    echo "starting $hosts agents (8 GPUs each)..."
+    for i in $(seq 0 $((hosts - 1))); do
+        printf 'seed %d\ngpu h100 count=8\nvary 1\n' $((i + 1)) > "$work/a$i.scenario"
+        p=$(free_port)
+        FAKE_NVML_SCENARIO="$work/a$i.scenario" "$agent" --listen 127.0.0.1:$p --nvml-lib "$fake" \
+            --interval 1000 --log-level warn > "$work/agent$i.log" 2>&1 &
+        pids+=($!)
+        ports+=($p)
+    done
+fi
+[ "$sim" = 1 ] || for p in "${ports[@]}"; do
     for _ in $(seq 1 100); do curl -fsS -o /dev/null http://127.0.0.1:$p/healthz 2>/dev/null && break; sleep 0.05; done
 done
 
@@ -69,8 +104,18 @@ for i in $(seq 0 $((hosts - 1))); do
         -d "{\"name\":\"$name\",\"address\":\"127.0.0.1\",\"agent_port\":${ports[$i]},\"labels\":{\"rack\":\"r$((i / 20))\"}}" \
         $url/api/v1/servers
 done
-sleep 5
-up=$(curl -fsS -H "Authorization: Bearer $tok" $url/api/v1/targets | jq '[.targets[] | select(.up)] | length')
+# every target scraped (and up) before the page is measured
+for _ in $(seq 1 60); do
+    sleep 1
+    up=$(curl -fsS -H "Authorization: Bearer $tok" $url/api/v1/targets | jq '[.targets[] | select(.up)] | length')
+    [ "$up" -ge "$hosts" ] && break
+done
+# and every host's 8 GPUs in the fleet's state
+for _ in $(seq 1 60); do
+    full=$(curl -fsS -H "Authorization: Bearer $tok" $url/api/v1/fleet | jq '[.servers[] | select((.live.gpus // []) | length == 8)] | length')
+    [ "$full" -ge "$hosts" ] && break
+    sleep 1
+done
 echo "$up of $hosts targets up; server CPU while scraping: $(ps -o %cpu= -p "${pids[0]}")%"
 
 if [ -n "${BENCH_HOLD:-}" ]; then # keep the fleet up to profile by hand

@@ -6,6 +6,7 @@
 
 #include "../../src/lib/yamljson.h"
 #include "../../src/server/alerts.h"
+#include "../../src/server/alerts_impl.h"
 #include "../../src/lib/now.h"
 #include "../../src/server/store/tsdb.h"
 
@@ -145,9 +146,91 @@ static void evaluation_states(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Routing: first match wins, continue goes on, what no route takes goes to
+ * the receivers no route names; with no routes everyone gets everything. */
+static int routed(struct alerts *al, const char *labels, const char *receiver)
+{
+    json_error_t jerr;
+    json_t *l = json_loads(labels, 0, &jerr);
+    pthread_mutex_lock(&al->lock);
+    struct route_set *rs = alert_routes_load(al);
+    pthread_mutex_unlock(&al->lock);
+    int r = alert_routed(rs, l, receiver);
+    alert_routes_free(rs);
+    json_decref(l);
+    return r;
+}
+
+static void routing(void **state)
+{
+    char dir[64] = "/tmp/gf-routes-XXXXXX", path[128], err[256];
+    struct tsdb_config cfg;
+    struct errinfo e;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/tsdb.db", dir);
+    tsdb_config_defaults(&cfg);
+    struct tsdb *db = tsdb_open(path, &cfg, err, sizeof(err));
+    struct alerts_config ac = {.eval_interval_ms = 3600000, .default_rules = 0, .external_url = "http://x"};
+    snprintf(path, sizeof(path), "%s/alerts.db", dir);
+    struct alerts *al = alerts_start(path, &ac, db, err, sizeof(err));
+    assert_non_null(al);
+    static const char *const names[] = {"pager", "vision", "ops", "rest"};
+    for (int i = 0; i < 4; i++) {
+        json_t *b = json_pack("{s:s, s:s}", "name", names[i], "url", "http://127.0.0.1:1/x");
+        json_t *r = alerts_receiver_create(al, b, &e);
+        assert_non_null(r);
+        json_decref(r);
+        json_decref(b);
+    }
+    const char *crit = "{\"alertname\":\"GpuHot\",\"severity\":\"critical\",\"team\":\"vision\"}";
+    const char *vis = "{\"alertname\":\"GpuIdle\",\"severity\":\"info\",\"team\":\"vision\"}";
+    const char *other = "{\"alertname\":\"DiskFull\",\"severity\":\"warning\"}";
+    /* no routes: everyone */
+    assert_true(routed(al, crit, "pager") && routed(al, other, "rest"));
+    const char *body = "{\"routes\": [{\"matchers\": \"{severity=\\\"critical\\\"}\", \"receivers\": [\"pager\"], \"continue\": true},"
+                       " {\"matchers\": \"{team=\\\"vision\\\"}\", \"receivers\": [\"vision\"]},"
+                       " {\"matchers\": \"{alertname=~\\\".+\\\"}\", \"receivers\": [\"ops\"]}]}";
+    json_error_t jerr;
+    json_t *b = json_loads(body, 0, &jerr);
+    assert_non_null(b);
+    json_t *r = alerts_routes_set(al, b, &e);
+    assert_non_null(r);
+    /* "rest" is named by no route: it takes what no route takes */
+    assert_string_equal(json_string_value(json_array_get(json_object_get(r, "default_receivers"), 0)), "rest");
+    json_decref(r);
+    json_decref(b);
+    /* critical + vision: the pager (continue), then vision; ops not (vision stopped) */
+    assert_true(routed(al, crit, "pager") && routed(al, crit, "vision"));
+    assert_false(routed(al, crit, "ops") || routed(al, crit, "rest"));
+    /* vision's info alert: vision only */
+    assert_true(routed(al, vis, "vision"));
+    assert_false(routed(al, vis, "pager") || routed(al, vis, "ops"));
+    /* any other alert: the third route (ops); the default receiver only
+     * gets alerts that no route matches at all */
+    assert_true(routed(al, other, "ops"));
+    assert_false(routed(al, other, "rest") || routed(al, other, "pager"));
+    assert_true(routed(al, "{}", "rest")); /* no alertname: nothing matches */
+    /* a receiver a route names is not removed; an unknown one is refused */
+    json_t *list = alerts_receivers_list(al);
+    assert_int_equal(alerts_receiver_delete(al, json_integer_value(json_object_get(json_array_get(list, 0), "id")), &e), -1);
+    assert_int_equal(e.status, 409);
+    json_decref(list);
+    b = json_loads("{\"routes\": [{\"matchers\": \"{a=\\\"b\\\"}\", \"receivers\": [\"nobody\"]}]}", 0, &jerr);
+    assert_null(alerts_routes_set(al, b, &e));
+    assert_string_equal(e.field, "routes[0].receivers");
+    json_decref(b);
+    alerts_stop(al);
+    tsdb_close(db);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(routing),
         cmocka_unit_test(yaml_as_json),
         cmocka_unit_test(rule_checks_name_the_field),
         cmocka_unit_test(templates),

@@ -47,7 +47,7 @@ const page = await ctx.newPage();
 const loads = [];
 for (let i = 0; i < RUNS + 1; i++) {
   await page.goto(`${URL0}/`);
-  await page.waitForFunction((n) => document.querySelectorAll('.tile').length >= n, HOSTS * GPUS, { timeout: 20000 });
+  await page.waitForFunction((n) => document.querySelectorAll('.tile').length >= n, HOSTS * GPUS, { timeout: 20000 + HOSTS * 40 });
   const t = await page.evaluate(async () => {
     for (let k = 0; k < 100 && !performance.getEntriesByName('gf:overview-drawn').length; k++) await new Promise((r) => setTimeout(r, 20));
     return performance.getEntriesByName('gf:overview-drawn')[0]?.startTime ?? NaN;
