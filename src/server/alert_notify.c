@@ -663,24 +663,25 @@ static int valid_addresses(const char *s, int max)
     return n > 0;
 }
 
-json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct errinfo *err)
+/* A receiver body's fields, checked (each refusal names its field); the
+ * settings of an email receiver into cfg. 0, or -1. */
+static int receiver_check(const json_t *body, const char **namep, const char **typep, const char **urlp, json_t *cfg,
+                          struct errinfo *err)
 {
     const char *name = json_string_value(json_object_get(body, "name"));
     const char *type = json_string_value(json_object_get(body, "type"));
     const char *url = json_string_value(json_object_get(body, "url"));
-    json_t *cfg = json_object();
-    json_t *out = NULL;
 
     if (!name || !*name || strlen(name) > 64 ||
         strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != strlen(name)) {
         errinfo_set(err, 400, "invalid_field", "name", "name: 1-64 of letters, digits, '_', '-', '.'");
-        goto out;
+        return -1;
     }
     if (!type)
         type = "webhook";
     if (strcmp(type, "webhook") && strcmp(type, "slack") && strcmp(type, "email")) {
         errinfo_set(err, 400, "invalid_field", "type", "type: webhook (Alertmanager payload), slack or email");
-        goto out;
+        return -1;
     }
     int mail = !strcmp(type, "email");
     if (!url || !alert_printable(url, 2048) || strchr(url, ' ') ||
@@ -688,7 +689,7 @@ json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct err
               : strncmp(url, "http://", 7) && strncmp(url, "https://", 8))) {
         errinfo_set(err, 400, "invalid_field", "url", mail ? "url: smtp://HOST:PORT or smtps://HOST:PORT"
                                                        : "url: an http:// or https:// URL");
-        goto out;
+        return -1;
     }
     if (mail) {
         static const char *strs[] = {"from", "to", "username", "password", "ca_file", "tls"};
@@ -698,24 +699,37 @@ json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct err
                 continue;
             if (!alert_printable(json_string_value(v), 512)) {
                 errinfo_set(err, 400, "invalid_field", strs[i], "%s: printable text of at most 512 bytes", strs[i]);
-                goto out;
+                return -1;
             }
             json_object_set(cfg, strs[i], v);
         }
         if (!valid_addresses(json_string_value(json_object_get(cfg, "from")), 1)) {
             errinfo_set(err, 400, "invalid_field", "from", "from: one address such as gpufleet@example.com");
-            goto out;
+            return -1;
         }
         if (!valid_addresses(json_string_value(json_object_get(cfg, "to")), 20)) {
             errinfo_set(err, 400, "invalid_field", "to", "to: 1-20 addresses, comma-separated");
-            goto out;
+            return -1;
         }
         const char *tls = json_string_value(json_object_get(cfg, "tls"));
         if (tls && strcmp(tls, "starttls") && strcmp(tls, "none")) {
             errinfo_set(err, 400, "invalid_field", "tls", "tls: starttls (the default) or none");
-            goto out;
+            return -1;
         }
     }
+    *namep = name;
+    *typep = type;
+    *urlp = url;
+    return 0;
+}
+
+json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct errinfo *err)
+{
+    const char *name, *type, *url;
+    json_t *cfg = json_object(), *out = NULL;
+
+    if (receiver_check(body, &name, &type, &url, cfg, err) < 0)
+        goto out;
     char *ct = alert_dumps(cfg);
     pthread_mutex_lock(&al->lock);
     sqlite3_stmt *st = db_prepare(al->meta, "INSERT INTO receivers (name, type, url, config, created_ms)"
@@ -736,6 +750,55 @@ json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct err
     }
     out = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "name", name, "type", type, "url", url);
 out:
+    json_decref(cfg);
+    return out;
+}
+
+json_t *alerts_receiver_update(struct alerts *al, int64_t id, const json_t *body, struct errinfo *err)
+{
+    const char *name, *type, *url;
+    json_t *cfg = json_object(), *out = NULL, *old = NULL;
+    char was[65] = "", route[1100];
+    json_error_t jerr;
+
+    if (receiver_check(body, &name, &type, &url, cfg, err) < 0)
+        goto out;
+    pthread_mutex_lock(&al->lock);
+    sqlite3_stmt *st = db_prepare(al->meta, "SELECT name, config FROM receivers WHERE id = ?");
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(was, sizeof(was), "%s", (const char *)sqlite3_column_text(st, 0));
+        old = json_loads((const char *)sqlite3_column_text(st, 1), 0, &jerr);
+    }
+    sqlite3_finalize(st);
+    int rc = SQLITE_DONE;
+    if (!was[0]) {
+        errinfo_set(err, 404, "not_found", "id", "no receiver with id %lld", (long long)id);
+    } else if (strcmp(was, name) && alert_routes_naming(al, was, route, sizeof(route)) >= 0) {
+        /* a route sends to it by name: the name stays */
+        errinfo_set(err, 409, "conflict", "name", "a route (%s) sends to %s: change the routes before the name", route, was);
+    } else {
+        /* the password is write-only: an update without one keeps it */
+        if (!json_object_get(body, "password") && json_object_get(old, "password"))
+            json_object_set(cfg, "password", json_object_get(old, "password"));
+        char *ct = alert_dumps(cfg);
+        st = db_prepare(al->meta, "UPDATE receivers SET name = ?, type = ?, url = ?, config = ? WHERE id = ?");
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, type, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, url, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, ct, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 5, id);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        free(ct);
+        if (rc == SQLITE_DONE)
+            out = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "name", name, "type", type, "url", url);
+        else
+            errinfo_set(err, 409, "conflict", "name", "a receiver named %s exists", name);
+    }
+    pthread_mutex_unlock(&al->lock);
+out:
+    json_decref(old);
     json_decref(cfg);
     return out;
 }

@@ -97,6 +97,10 @@ int alert_routes_check(const json_t *body, const json_t *receiver_names, struct 
 
 json_t *alerts_receivers_list(struct alerts *al);
 json_t *alerts_receiver_create(struct alerts *al, const json_t *body, struct errinfo *err);
+/* Replaces a receiver's fields (checked as a create's; an email password
+ * left out is kept). 404 when absent; 409 for a new name a route still
+ * sends to under the old one, or a name another receiver has. */
+json_t *alerts_receiver_update(struct alerts *al, int64_t id, const json_t *body, struct errinfo *err);
 int alerts_receiver_delete(struct alerts *al, int64_t id, struct errinfo *err);
 /* Sends a test notification now; 0 when the receiver answered 2xx. */
 int alerts_receiver_test(struct alerts *al, int64_t id, struct errinfo *err);

@@ -202,6 +202,22 @@ api POST /api/v1/receivers '{"name":"x","url":"file:///etc/passwd"}' > "$WORK/ba
 [ "$HTTP_CODE" = 400 ] && jq -e '.error.field == "url"' "$WORK/bad.json" > /dev/null || fail "file URL receiver: $HTTP_CODE"
 ok "receiver test button: 200 when it takes it, 502 when it cannot be reached; only http(s) URLs"
 
+# a receiver changed in place: checked as a create, 404 for none, audited
+api PUT "/api/v1/receivers/$did" "{\"name\":\"dead2\",\"url\":\"http://127.0.0.1:$RX_PORT/dead2\"}" > "$WORK/u.json"
+[ "$HTTP_CODE" = 200 ] && jq -e '.name == "dead2" and (.url | endswith("/dead2"))' "$WORK/u.json" > /dev/null \
+    || fail "receiver update: $HTTP_CODE $(cat "$WORK/u.json")"
+api POST "/api/v1/receivers/$did/test" > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "the updated receiver's test: $HTTP_CODE"
+tail -1 "$WORK/hooks.jsonl" | jq -e '.path == "/dead2"' > /dev/null || fail "the test did not reach the new URL"
+api PUT "/api/v1/receivers/$did" '{"name":"dead2","url":"ftp://x/"}' > "$WORK/bad.json"
+[ "$HTTP_CODE" = 400 ] && jq -e '.error.field == "url"' "$WORK/bad.json" > /dev/null || fail "bad update: $HTTP_CODE"
+api PUT /api/v1/receivers/99999 '{"name":"x","url":"http://127.0.0.1:1/"}' > /dev/null
+[ "$HTTP_CODE" = 404 ] || fail "update of no receiver: $HTTP_CODE"
+api PUT "/api/v1/receivers/$did" '{"name":"hook","url":"http://127.0.0.1:1/"}' > /dev/null
+[ "$HTTP_CODE" = 409 ] || fail "a taken name: $HTTP_CODE"
+[ "$(sqlite3 "$WORK/srv-data/audit.db" "SELECT count(*) FROM audit WHERE action = 'receiver.update'")" -ge 4 ] || fail "updates not audited"
+ok "a receiver is changed in place (its next send goes to the new URL); bad fields, no receiver and a taken name refused"
+
 # rules through the API: validated, file rules read-only
 api POST /api/v1/alerts/rules '{"name":"LowPower","metric":"DCGM_FI_DEV_POWER_USAGE","op":"<","threshold":"x"}' > "$WORK/bad.json"
 [ "$HTTP_CODE" = 400 ] && jq -e '.error.field == "threshold"' "$WORK/bad.json" > /dev/null || fail "API rule check: $HTTP_CODE"
@@ -235,7 +251,7 @@ api GET '/api/v1/alerts?state=active' | jq -e '[.alerts[] | select(.rule == "Pre
 ok "a rule's preview names the series past its threshold now (1 of 2), and stores nothing"
 
 # routes: Warm's alerts go to the "warm" receiver only; the rest to the
-# receivers no route names (hook, flaky, dead)
+# receivers no route names (hook, flaky, dead2)
 api POST /api/v1/receivers "{\"name\":\"warm\",\"url\":\"http://127.0.0.1:$RX_PORT/warm\"}" > /dev/null
 [ "$HTTP_CODE" = 201 ] || fail "warm receiver: $HTTP_CODE"
 wrid=$(jq .id "$WORK/api.out")

@@ -525,6 +525,14 @@ await step('alert rules from the UI: thresholds in units, a preview of what woul
   await admin.click('form[aria-label="Add receiver"] button[type=submit]');
   await admin.click('tr[data-receiver="pager"] button:text("Test")');
   await admin.waitForSelector('tr[data-receiver="pager"] [role=status]:has-text("not delivered")', { timeout: 10000 });
+  // changed in place: a new URL, read back
+  await admin.click('tr[data-receiver="pager"] button:text("Edit")');
+  const ef = 'form[aria-label="Edit receiver pager"]';
+  assert(await admin.inputValue(`${ef} input[name=url]`) === `http://127.0.0.1:${port}/hook`, 'the edit form is not filled in');
+  await admin.fill(`${ef} input[name=url]`, `http://127.0.0.1:${port}/pager`);
+  await admin.click(`${ef} button[type=submit]`);
+  await admin.waitForSelector(`tr[data-receiver="pager"] td:has-text("/pager")`, { timeout: 5000 });
+  await shot(admin, '06c-receivers');
   // routing: critical alerts to the pager; a bad matcher is named
   await admin.waitForSelector('p:has-text("With no routes, every receiver gets every alert")', { timeout: 5000 });
   await admin.click('button:text("Add route")');
@@ -694,6 +702,10 @@ await step('containers: the create dialog shows the free GPUs of each host and n
   await admin.waitForSelector('form[aria-label="New container"] [role=alert]:has-text("image")');
   await shot(admin, '10b-containers-create');
   assert(admin.errors.length === 0, `page errors: ${admin.errors}`);
+  // the images page at desktop size too (its behaviour is tested on a real engine: test_images_docker)
+  await admin.click('nav >> text=Images');
+  await admin.waitForSelector('table[aria-label="images"]');
+  await shot(admin, '10c-images');
 });
 
 await step('dark theme and a tablet viewport', async () => {

@@ -146,6 +146,7 @@ void api_alerts_list(void *app, struct http_request *req, struct http_response *
 void api_alerts_ack(void *app, struct http_request *req, struct http_response *resp);
 void api_alerts_unack(void *app, struct http_request *req, struct http_response *resp);
 void api_auth_signup(void *app, struct http_request *req, struct http_response *resp);
+void api_receivers_update(void *app, struct http_request *req, struct http_response *resp);
 void api_auth_signup_info(void *app, struct http_request *req, struct http_response *resp);
 void api_alert_rules_preview(void *app, struct http_request *req, struct http_response *resp);
 void api_alert_routes_get(void *app, struct http_request *req, struct http_response *resp);

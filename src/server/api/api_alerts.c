@@ -212,6 +212,19 @@ void api_receivers_create(void *appv, struct http_request *req, struct http_resp
     api_reply(resp, 201, out, &e);
 }
 
+void api_receivers_update(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e;
+    int64_t id = path_id(req, resp, "receiver");
+    json_t *body;
+    if (id < 0 || !(body = api_body_json(req, resp)))
+        return;
+    json_t *out = alerts_receiver_update(app->alerts, id, body, &e);
+    json_decref(body);
+    api_reply(resp, 200, out, &e);
+}
+
 void api_receivers_delete(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;

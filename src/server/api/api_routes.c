@@ -99,6 +99,7 @@ static const struct http_route routes[] = {
     {"DELETE", "/api/v1/silences/{id}", api_silences_delete, OPERATOR, NULL, "silence.delete", 0},
     {"GET", "/api/v1/receivers", api_receivers_list, OPERATOR, NULL, NULL, 0},
     {"POST", "/api/v1/receivers", api_receivers_create, OPERATOR, NULL, "receiver.create", 0},
+    {"PUT", "/api/v1/receivers/{id}", api_receivers_update, OPERATOR, NULL, "receiver.update", 0},
     {"DELETE", "/api/v1/receivers/{id}", api_receivers_delete, OPERATOR, NULL, "receiver.delete", 0},
     {"POST", "/api/v1/receivers/{id}/test", api_receivers_test, OPERATOR, NULL, "receiver.test", 0},
     {"GET", "/api/v1/notifications", api_notifications_list, OPERATOR, NULL, NULL, 0},

@@ -103,7 +103,7 @@ export function AlertsPage({ role }: { role: Role }) {
         </tbody>
       </table>
       <AlertRules can={can} />
-      <Receivers can={can} />
+      {can && <Receivers can={can} />}
       <h2>Recently resolved</h2>
       <table class="table" aria-label="resolved alerts">
         <thead><tr><th>Alert</th><th>Where</th><th>Summary</th><th>Resolved</th></tr></thead>

@@ -63,45 +63,54 @@ function Routing({ can, names, onSaved }: { can: boolean; names: string[]; onSav
   );
 }
 
+/** Adding a receiver, or changing one (r): an email one's password left
+ * blank stays as it was (the server never shows it). */
+function ReceiverForm({ r, onDone }: { r: any | null; onDone: () => void }) {
+  const [type, setType] = useState<string>(r?.type ?? 'webhook');
+  return (
+    <Form label={r ? `Edit receiver ${r.name}` : 'Add receiver'} class="form inline" onSubmit={async (f) => {
+      const body: Record<string, unknown> = { name: f.get('name'), type: f.get('type'), url: f.get('url') };
+      if (f.get('type') === 'email') for (const k of ['from', 'to', 'username', 'password']) if (f.get(k)) body[k] = f.get(k);
+      if (r) await api('PUT', `/api/v1/receivers/${r.id}`, body);
+      else await api('POST', '/api/v1/receivers', body);
+      onDone();
+    }}>
+      <Field label="Name" name="name" required value={r?.name} placeholder="oncall" />
+      <label class="field"><span>Type</span>
+        <select name="type" value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value)}>
+          <option value="webhook">webhook (Alertmanager payload)</option><option value="slack">Slack</option><option value="email">email</option>
+        </select></label>
+      <Field label={type === 'email' ? 'SMTP server' : 'URL'} name="url" required value={r?.url}
+        placeholder={type === 'email' ? 'smtp://mail.example.com:587' : type === 'slack' ? 'https://hooks.slack.com/services/…' : 'https://pager.example.com/hook'} />
+      {type === 'email' && (
+        <>
+          <Field label="From" name="from" required value={r?.from} placeholder="gpufleet@example.com" />
+          <Field label="To" name="to" required value={r?.to} placeholder="oncall@example.com, ops@example.com" />
+          <Field label="SMTP user" name="username" value={r?.username} autocomplete="off" />
+          <Field label="SMTP password" name="password" type="password" autocomplete="new-password"
+            hint={r?.password_set ? 'set; leave blank to keep it' : 'kept by the server, never shown again'} />
+        </>
+      )}
+      <button type="submit" class="primary">{r ? 'Save' : 'Add'}</button>
+      {r && <button type="button" onClick={onDone}>Cancel</button>}
+    </Form>
+  );
+}
+
 export function Receivers({ can }: { can: boolean }) {
   const list = useAsync(() => get<any>('/api/v1/receivers'), []);
   const [adding, setAdding] = useState(false);
-  const [type, setType] = useState('webhook');
+  const [editing, setEditing] = useState<number | null>(null);
   const [said, setSaid] = useState<Record<number, string>>({});
   return (
     <>
       <div class="page-head"><h2>Receivers</h2>
         {can && <button type="button" onClick={() => setAdding(!adding)} aria-expanded={adding}>Add receiver</button>}</div>
-      {adding && (
-        <Form label="Add receiver" class="form inline" onSubmit={async (f) => {
-          const body: Record<string, unknown> = { name: f.get('name'), type: f.get('type'), url: f.get('url') };
-          if (f.get('type') === 'email') for (const k of ['from', 'to', 'username', 'password']) if (f.get(k)) body[k] = f.get(k);
-          await api('POST', '/api/v1/receivers', body);
-          setAdding(false);
-          list.reload();
-        }}>
-          <Field label="Name" name="name" required placeholder="oncall" />
-          <label class="field"><span>Type</span>
-            <select name="type" value={type} onChange={(e) => setType((e.target as HTMLSelectElement).value)}>
-              <option value="webhook">webhook (Alertmanager payload)</option><option value="slack">Slack</option><option value="email">email</option>
-            </select></label>
-          <Field label={type === 'email' ? 'SMTP server' : 'URL'} name="url" required
-            placeholder={type === 'email' ? 'smtp://mail.example.com:587' : type === 'slack' ? 'https://hooks.slack.com/services/…' : 'https://pager.example.com/hook'} />
-          {type === 'email' && (
-            <>
-              <Field label="From" name="from" required placeholder="gpufleet@example.com" />
-              <Field label="To" name="to" required placeholder="oncall@example.com, ops@example.com" />
-              <Field label="SMTP user" name="username" autocomplete="off" />
-              <Field label="SMTP password" name="password" type="password" autocomplete="new-password" hint="kept by the server, never shown again" />
-            </>
-          )}
-          <button type="submit" class="primary">Add</button>
-        </Form>
-      )}
+      {adding && <ReceiverForm r={null} onDone={() => { setAdding(false); list.reload(); }} />}
       <table class="table" aria-label="receivers">
         <thead><tr><th>Name</th><th>Type</th><th>Where</th><th>Last test</th>{can && <th><span class="sr-only">Actions</span></th>}</tr></thead>
         <tbody>
-          {(list.data?.receivers ?? []).map((r: any) => (
+          {(list.data?.receivers ?? []).flatMap((r: any) => [
             <tr data-receiver={r.name}><td>{r.name}</td><td>{r.type}</td><td class="mono small">{r.url}</td>
               <td class="small" role="status">{said[r.id] ?? ''}</td>
               {can && <td class="row-actions">
@@ -114,6 +123,7 @@ export function Receivers({ can }: { can: boolean }) {
                     setSaid((s) => ({ ...s, [r.id]: `not delivered: ${errorText(e)}` }));
                   }
                 }}>Test</button>
+                <button type="button" aria-expanded={editing === r.id} onClick={() => setEditing(editing === r.id ? null : r.id)}>Edit</button>
                 <button type="button" class="danger" onClick={async () => {
                   if (!confirm(`Remove receiver ${r.name}?`)) return;
                   try {
@@ -124,8 +134,9 @@ export function Receivers({ can }: { can: boolean }) {
                   }
                 }}>Remove</button>
               </td>}
-            </tr>
-          ))}
+            </tr>,
+            editing === r.id && <tr class="detail"><td colSpan={5}><ReceiverForm r={r} onDone={() => { setEditing(null); list.reload(); }} /></td></tr>,
+          ])}
           <EmptyRow cols={5} of={list} n={list.data?.receivers?.length ?? 0} text="No receivers: alerts show here but notify nobody." />
         </tbody>
       </table>
