@@ -187,21 +187,28 @@ static void tell_browsers(struct alerts *al, json_t *ev)
     json_decref(ev);
 }
 
-json_t *alerts_ack(struct alerts *al, int64_t id, const char *by, const char *comment,
-                   struct errinfo *err)
+/* Sets (by non-empty) or clears an acknowledgement of a firing alert; a
+ * clear needs one to be there. Whether a row changed. */
+static int ack_row(struct alerts *al, int64_t id, const char *by, const char *comment)
 {
     pthread_mutex_lock(&al->lock);
-    sqlite3_stmt *st = db_prepare(al->meta, "UPDATE alerts SET ack_by = ?, ack_ms = ?, ack_comment = ?"
-                                            " WHERE id = ? AND state = 'firing'");
+    sqlite3_stmt *st = db_prepare(al->meta, "UPDATE alerts SET ack_by = ?1, ack_ms = ?2, ack_comment = ?3"
+                                            " WHERE id = ?4 AND state = 'firing' AND (?1 != '' OR ack_by != '')");
     sqlite3_bind_text(st, 1, by, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, now_wall_ms());
+    sqlite3_bind_int64(st, 2, *by ? now_wall_ms() : 0);
     sqlite3_bind_text(st, 3, comment ? comment : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 4, id);
     sqlite3_step(st);
     int changed = sqlite3_changes(al->meta);
     sqlite3_finalize(st);
     pthread_mutex_unlock(&al->lock);
-    if (!changed) {
+    return changed;
+}
+
+json_t *alerts_ack(struct alerts *al, int64_t id, const char *by, const char *comment,
+                   struct errinfo *err)
+{
+    if (!ack_row(al, id, by, comment)) {
         errinfo_set(err, 404, "not_found", "id", "no firing alert with id %lld", (long long)id);
         return NULL;
     }
@@ -213,15 +220,7 @@ json_t *alerts_ack(struct alerts *al, int64_t id, const char *by, const char *co
 
 json_t *alerts_unack(struct alerts *al, int64_t id, struct errinfo *err)
 {
-    pthread_mutex_lock(&al->lock);
-    sqlite3_stmt *st = db_prepare(al->meta, "UPDATE alerts SET ack_by = '', ack_ms = 0, ack_comment = ''"
-                                            " WHERE id = ? AND state = 'firing' AND ack_by != ''");
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_step(st);
-    int changed = sqlite3_changes(al->meta);
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&al->lock);
-    if (!changed) {
+    if (!ack_row(al, id, "", "")) {
         errinfo_set(err, 404, "not_found", "id", "no acknowledged firing alert with id %lld", (long long)id);
         return NULL;
     }
