@@ -145,10 +145,19 @@ struct client {
     int slow, done;
 };
 
+/* A seat held between the handshake's check and the upgrade, so that
+ * handshakes racing each other cannot all pass the check and then be
+ * closed after 101 at attach (they are told 429/503 instead). */
+struct seat {
+    int64_t user;
+    struct seat *next;
+};
+
 struct ws_hub {
     pthread_mutex_t lock;
     struct client *clients;
-    size_t n, max, max_per_user;
+    struct seat *seats;
+    size_t n, n_seats, max, max_per_user;
     int closing;
 };
 
@@ -367,22 +376,60 @@ static void reap(struct ws_hub *hub, int all)
     }
 }
 
-/* Clients of user (lock held). */
+/* Clients and held seats of user (lock held). */
 static size_t of_user(struct ws_hub *hub, int64_t user)
 {
     size_t n = 0;
     for (struct client *c = hub->clients; c; c = c->next)
         n += !c->done && c->user == user;
+    for (struct seat *s = hub->seats; s; s = s->next)
+        n += s->user == user;
     return n;
 }
 
-int ws_hub_room(struct ws_hub *hub, int64_t user)
+/* 0 when one more client of user fits, else -1 (hub) or -2 (user). */
+static int room_for(struct ws_hub *hub, int64_t user)
+{
+    if (hub->closing || hub->n + hub->n_seats >= hub->max)
+        return -1;
+    return of_user(hub, user) >= hub->max_per_user ? -2 : 0;
+}
+
+/* Gives back one seat of user; 1 when there was one (lock held). */
+static int take_seat(struct ws_hub *hub, int64_t user)
+{
+    for (struct seat **pp = &hub->seats; *pp; pp = &(*pp)->next) {
+        if ((*pp)->user != user)
+            continue;
+        struct seat *s = *pp;
+        *pp = s->next;
+        hub->n_seats--;
+        free(s);
+        return 1;
+    }
+    return 0;
+}
+
+int ws_hub_reserve(struct ws_hub *hub, int64_t user)
 {
     pthread_mutex_lock(&hub->lock);
     reap(hub, 0);
-    int rc = hub->closing || hub->n >= hub->max ? -1 : of_user(hub, user) >= hub->max_per_user ? -2 : 0;
+    int rc = room_for(hub, user);
+    if (rc == 0) {
+        struct seat *s = xmalloc(sizeof(*s));
+        *s = (struct seat){.user = user, .next = hub->seats};
+        hub->seats = s;
+        hub->n_seats++;
+    }
     pthread_mutex_unlock(&hub->lock);
     return rc;
+}
+
+void ws_hub_unreserve(struct ws_hub *hub, int64_t user)
+{
+    pthread_mutex_lock(&hub->lock);
+    take_seat(hub, user);
+    pthread_mutex_unlock(&hub->lock);
 }
 
 /* A client refused at attach: its connection closed and its alive
@@ -403,7 +450,9 @@ int ws_hub_attach(struct ws_hub *hub, int sock, void *urh, const char *hello, in
 {
     pthread_mutex_lock(&hub->lock);
     reap(hub, 0);
-    if (hub->closing || hub->n >= hub->max || of_user(hub, user) >= hub->max_per_user) {
+    /* a reserved seat becomes the client; without one the limits apply */
+    int seated = take_seat(hub, user);
+    if (hub->closing || (!seated && room_for(hub, user) < 0)) {
         pthread_mutex_unlock(&hub->lock);
         log_warn("ws: %s; a client turned away", hub->closing ? "closing" : "too many clients");
         return turn_away(sock, urh, alive_arg, alive_free);
@@ -445,6 +494,8 @@ void ws_hub_close(struct ws_hub *hub)
     for (struct client *c = hub->clients; c; c = c->next)
         wake(c);
     reap(hub, 1);
+    while (hub->seats)
+        take_seat(hub, hub->seats->user);
     pthread_mutex_unlock(&hub->lock);
 }
 

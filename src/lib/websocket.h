@@ -34,9 +34,12 @@ size_t ws_hub_clients(struct ws_hub *hub);
  * 16-byte base64 nonce. */
 int ws_accept_key(const char *key, char *out, size_t outlen);
 
-/* Whether a client of user may join now: 0, -1 when the hub is full, -2
- * when that user has max_per_user already (say so before upgrading). */
-int ws_hub_room(struct ws_hub *hub, int64_t user);
+/* Holds a seat for a client of user, checked before upgrading: 0, -1 when
+ * the hub is full, -2 when that user has max_per_user clients and seats
+ * already. The seat is taken by ws_hub_attach for that user, or given back
+ * with ws_hub_unreserve when the upgrade does not happen. */
+int ws_hub_reserve(struct ws_hub *hub, int64_t user);
+void ws_hub_unreserve(struct ws_hub *hub, int64_t user);
 
 /* Is the client's credential still good? Called on the client's thread
  * about once a second; 0 closes it (1008, policy). */
@@ -46,8 +49,9 @@ typedef int (*ws_alive_fn)(void *arg);
  * handler arguments; mhd_urh NULL: a socket of the caller's, closed when
  * the client ends) for user; first sends hello (copied) when not NULL.
  * alive (may be NULL) is asked about once a second; alive_free(alive_arg)
- * runs when the client ends (also when refused). Returns 0, or -1 when the
- * hub is full or closing (the connection is closed). */
+ * runs when the client ends (also when refused). A seat reserved for user
+ * is taken; without one the limits are checked here. Returns 0, or -1 when
+ * the hub is full or closing (the connection is closed). */
 int ws_hub_attach(struct ws_hub *hub, int sock, void *mhd_urh, const char *hello, int64_t user,
                   ws_alive_fn alive, void *alive_arg, void (*alive_free)(void *));
 

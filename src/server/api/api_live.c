@@ -32,6 +32,14 @@ static void attach(void *arg, int sock, void *urh)
     ws_hub_attach(u->hub, sock, urh, u->hello, u->who.user_id, still_valid, u, free);
 }
 
+/* The client went away before the upgrade: its seat is given back. */
+static void release(void *arg)
+{
+    struct live_upgrade *u = arg;
+    ws_hub_unreserve(u->hub, u->who.user_id);
+    free(u);
+}
+
 void api_live(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
@@ -59,7 +67,7 @@ void api_live(void *appv, struct http_request *req, struct http_response *resp)
         http_error(resp, 400, "invalid_header", "Sec-WebSocket-Key", "a 16-byte base64 nonce is required");
         return;
     }
-    int room = ws_hub_room(app->hub, c->who.user_id);
+    int room = ws_hub_reserve(app->hub, c->who.user_id);
     if (room < 0) {
         http_add_header(resp, "Retry-After", "30");
         http_error(resp, room == -2 ? 429 : 503, room == -2 ? "too_many_connections" : "busy", NULL,
@@ -79,5 +87,5 @@ void api_live(void *appv, struct http_request *req, struct http_response *resp)
     http_add_header(resp, "Sec-WebSocket-Accept", accept);
     resp->upgrade = attach;
     resp->upgrade_arg = u;
-    resp->upgrade_release = free; /* the client went away before the upgrade */
+    resp->upgrade_release = release;
 }
