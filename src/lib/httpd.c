@@ -133,6 +133,29 @@ int http_query_strict(struct http_request *req, const char *name, const char **v
     return 0;
 }
 
+struct each_arg {
+    void (*fn)(void *arg, const char *name, const char *value, size_t len);
+    void *arg;
+};
+
+static enum MHD_Result each_one(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                const char *value, size_t value_size)
+{
+    struct each_arg *e = cls;
+    (void)kind, (void)key_size;
+    if (key)
+        e->fn(e->arg, key, value ? value : "", value ? value_size : 0);
+    return MHD_YES;
+}
+
+void http_query_each(struct http_request *req,
+                     void (*fn)(void *arg, const char *name, const char *value, size_t len),
+                     void *arg)
+{
+    struct each_arg e = {fn, arg};
+    MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND, each_one, &e);
+}
+
 const char *http_client_addr(struct http_request *req)
 {
     struct request_priv *p = (struct request_priv *)req;

@@ -126,6 +126,12 @@ void http_stop(struct http_server *srv);
 const char *http_query(struct http_request *req, const char *name);
 const char *http_header(struct http_request *req, const char *name);
 
+/* Calls fn for every query-string argument in order (a name may repeat,
+ * as match[] does); value is len bytes (it may hold NUL). */
+void http_query_each(struct http_request *req,
+                     void (*fn)(void *arg, const char *name, const char *value, size_t len),
+                     void *arg);
+
 /* The client's address ("127.0.0.1", "::1"), or "" when unknown. Valid for
  * the request's lifetime. */
 const char *http_client_addr(struct http_request *req);

@@ -94,8 +94,52 @@ int auth_cookie_get(const char *h, const char *name, char *out, size_t outlen)
     return -1;
 }
 
+/* Decodes standard base64 (padding optional) into out; length or -1. */
+static long unbase64(const char *s, size_t n, char *out, size_t cap)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned acc = 0;
+    int bits = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n && s[i] != '='; i++) {
+        const char *p = s[i] ? strchr(abc, s[i]) : NULL;
+        if (!p)
+            return -1;
+        acc = (acc << 6) | (unsigned)(p - abc);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (k + 1 >= cap)
+                return -1;
+            out[k++] = (char)((acc >> bits) & 0xFF);
+        }
+    }
+    out[k] = '\0';
+    return (long)k;
+}
+
+/* "Basic base64(user:token)": the password is an API token (how Grafana's
+ * Prometheus data source can authenticate); the user name is ignored. */
+static int basic_get(const char *h, char *out, size_t outlen)
+{
+    char dec[512];
+    h += 6;
+    h += strspn(h, " ");
+    size_t n = strcspn(h, " ");
+    if (n == 0 || unbase64(h, n, dec, sizeof(dec)) < 0)
+        return -1;
+    const char *colon = strchr(dec, ':');
+    if (!colon)
+        return -1;
+    char bearer[520];
+    snprintf(bearer, sizeof(bearer), "Bearer %s", colon + 1);
+    return auth_bearer_get(bearer, out, outlen);
+}
+
 int auth_bearer_get(const char *h, char *out, size_t outlen)
 {
+    if (h && !strncasecmp(h, "Basic ", 6))
+        return basic_get(h, out, outlen);
     if (!h || strncasecmp(h, "Bearer ", 7))
         return -1;
     h += 7;

@@ -59,7 +59,9 @@ const char *auth_method_name(int method);
  * absent, malformed or longer than outlen - 1. */
 int auth_cookie_get(const char *header, const char *name, char *out, size_t outlen);
 
-/* Copies the credential of "Bearer CRED" (scheme case-insensitive). 0 or -1. */
+/* Copies the credential of "Bearer CRED" (scheme case-insensitive), or
+ * the password of "Basic base64(user:CRED)" (an API token given as a
+ * password, as Grafana's data sources can). 0 or -1. */
 int auth_bearer_get(const char *header, char *out, size_t outlen);
 
 /* Whether s is a user name: 1-64 of [A-Za-z0-9._@-], starting alphanumeric. */

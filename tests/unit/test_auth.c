@@ -63,7 +63,12 @@ static void cookie_and_bearer_parsing(void **state)
     assert_string_equal(out, "gft_abc");
     assert_int_equal(auth_bearer_get("bearer  tok ", out, sizeof(out)), 0);
     assert_string_equal(out, "tok");
-    assert_int_equal(auth_bearer_get("Basic dXNlcjpwdw==", out, sizeof(out)), -1);
+    /* basic auth: the password is the credential (a token, for Grafana) */
+    assert_int_equal(auth_bearer_get("Basic dXNlcjpwdw==", out, sizeof(out)), 0);
+    assert_string_equal(out, "pw");
+    assert_int_equal(auth_bearer_get("Basic dXNlcg==", out, sizeof(out)), -1); /* no ':' */
+    assert_int_equal(auth_bearer_get("Basic !!!", out, sizeof(out)), -1);
+    assert_int_equal(auth_bearer_get("Basic dXNlcjo=", out, sizeof(out)), -1); /* empty password */
     assert_int_equal(auth_bearer_get("Bearer ", out, sizeof(out)), -1);
     assert_int_equal(auth_bearer_get("Bearer a\tb", out, sizeof(out)), -1);
 }

@@ -114,6 +114,13 @@ void api_servers_delete(void *app, struct http_request *req, struct http_respons
 void api_servers_check(void *app, struct http_request *req, struct http_response *resp);
 void api_servers_events(void *app, struct http_request *req, struct http_response *resp);
 void api_targets_list(void *app, struct http_request *req, struct http_response *resp);
+void api_prom_query(void *app, struct http_request *req, struct http_response *resp);
+void api_prom_query_range(void *app, struct http_request *req, struct http_response *resp);
+void api_prom_series(void *app, struct http_request *req, struct http_response *resp);
+void api_prom_labels(void *app, struct http_request *req, struct http_response *resp);
+void api_prom_label_values(void *app, struct http_request *req, struct http_response *resp);
+void api_prom_buildinfo(void *app, struct http_request *req, struct http_response *resp);
+void api_prom_empty(void *app, struct http_request *req, struct http_response *resp);
 void api_query_series(void *app, struct http_request *req, struct http_response *resp);
 void api_query_labels(void *app, struct http_request *req, struct http_response *resp);
 void api_query_label_values(void *app, struct http_request *req, struct http_response *resp);

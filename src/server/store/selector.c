@@ -30,7 +30,7 @@ static const char *spaces(const char *s)
  * needs: at most 512 bytes and 16 quantifiers, each right after a single
  * character, "." or a bracket expression (not after a group or another
  * quantifier), counts at most 32. */
-static int risky_regex(const char *re)
+int sel_regex_risky(const char *re)
 {
     enum { START, ATOM, OTHER } prev = START;
     int quantifiers = 0;
@@ -129,7 +129,7 @@ static int add(struct selector *sel, const char *name, size_t nl, const char *va
     m->op = op;
     sel->n++;
     if (op == SEL_RE || op == SEL_NRE) {
-        if (risky_regex(value)) {
+        if (sel_regex_risky(value)) {
             snprintf(err, errlen,
                      "regular expression for label '%s' is too costly: at most 512 bytes and 16 "
                      "quantifiers, each after a character, '.' or [...], counts up to 32, no "
@@ -261,6 +261,11 @@ int sel_parse(const char *s, struct selector *sel, char *err, size_t errlen)
         snprintf(err, errlen, "unexpected text at '%.20s'", s);
         return -1;
     }
+    return sel_check(sel, err, errlen);
+}
+
+int sel_check(const struct selector *sel, char *err, size_t errlen)
+{
     if (sel->n == 0) {
         snprintf(err, errlen, "a selector needs a metric name or a matcher");
         return -1;
@@ -280,6 +285,12 @@ int sel_parse(const char *s, struct selector *sel, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+int sel_add(struct selector *sel, const char *name, enum sel_op op, const char *value, char *err,
+            size_t errlen)
+{
+    return add(sel, name, strlen(name), value, op, err, errlen);
 }
 
 int sel_add_eq(struct selector *sel, const char *name, const char *value)

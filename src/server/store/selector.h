@@ -34,6 +34,19 @@ struct selector {
 int sel_parse(const char *s, struct selector *sel, char *err, size_t errlen);
 void sel_free(struct selector *sel);
 
+/* Adds a matcher (a regex is checked and compiled as sel_parse does).
+ * 0, or -1 with a reason in err. For parsers that read selectors
+ * themselves (PromQL); sel_check then applies sel_parse's final checks. */
+int sel_add(struct selector *sel, const char *name, enum sel_op op, const char *value, char *err,
+            size_t errlen);
+
+/* 1 when a pattern is refused as too costly for glibc's matcher (over 512
+ * bytes, many or nested quantifiers, back-references), else 0. */
+int sel_regex_risky(const char *re);
+
+/* 0 when sel has a matcher and one that needs a value, else -1 and why. */
+int sel_check(const struct selector *sel, char *err, size_t errlen);
+
 /* Adds name="value" to sel (as {..., name="value"} would). 0, or -1 when
  * sel has SEL_MAX_MATCHERS already. */
 int sel_add_eq(struct selector *sel, const char *name, const char *value);

@@ -114,6 +114,12 @@ struct tsdb_point {
 long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64_t start,
                  int64_t end, struct tsdb_point **out);
 
+/* Raw samples of one series in [start, end] as tsdb_points gives them, but
+ * with stale markers kept (count -1, value NaN): PromQL's instant selectors
+ * need to see where a series ended. */
+long tsdb_samples(struct tsdb *db, uint64_t series_id, int64_t start, int64_t end,
+                  struct tsdb_point **out);
+
 /* Raw points of one series in [start, end] from memory alone, when the
  * in-memory head reaches back to start (*covered = 1); otherwise nothing
  * (*covered = 0: ask tsdb_points). Same form and ownership as tsdb_points.

@@ -300,7 +300,7 @@ static int cmp_point(const void *a, const void *b)
  * computes raw increases and keeps those from start on; hands p's array to
  * *out. */
 static long finish_points(struct pts *p, enum tsdb_tier tier, int64_t start, int64_t lo, int sorted,
-                          struct tsdb_point **out)
+                          int keep_stale, struct tsdb_point **out)
 {
     if (p->n && !sorted)
         qsort(p->v, p->n, sizeof(*p->v), cmp_point);
@@ -316,6 +316,8 @@ static long finish_points(struct pts *p, enum tsdb_tier tier, int64_t start, int
         if (tier == TSDB_RAW) {
             if (pt.count < 0) { /* a stale marker ends the series for a while */
                 has_prev = 0;
+                if (keep_stale && pt.t >= start)
+                    p->v[w++] = pt;
                 continue;
             }
             /* NaN is a value (kept), but no counter increase comes of it */
@@ -335,8 +337,8 @@ static long finish_points(struct pts *p, enum tsdb_tier tier, int64_t start, int
     return (long)w;
 }
 
-long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64_t start,
-                 int64_t end, struct tsdb_point **out)
+static long points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64_t start,
+                   int64_t end, int keep_stale, struct tsdb_point **out)
 {
     struct pts p = {0};
     uint64_t gid;
@@ -398,7 +400,19 @@ long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64
     }
     pthread_rwlock_unlock(&db->lock);
 
-    return finish_points(&p, tier, start, lo, 0, out);
+    return finish_points(&p, tier, start, lo, 0, keep_stale, out);
+}
+
+long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64_t start,
+                 int64_t end, struct tsdb_point **out)
+{
+    return points(db, series_id, tier, start, end, 0, out);
+}
+
+long tsdb_samples(struct tsdb *db, uint64_t series_id, int64_t start, int64_t end,
+                  struct tsdb_point **out)
+{
+    return points(db, series_id, TSDB_RAW, start, end, 1, out);
 }
 
 long tsdb_recent(struct tsdb *db, uint64_t series_id, int64_t start, int64_t end,
@@ -430,7 +444,7 @@ long tsdb_recent(struct tsdb *db, uint64_t series_id, int64_t start, int64_t end
     if (!*covered)
         return 0;
     /* heads keep rows in time order, and the sealed one ends before the open one */
-    return finish_points(&p, TSDB_RAW, start, start, 1, out);
+    return finish_points(&p, TSDB_RAW, start, start, 1, 0, out);
 }
 
 int tsdb_last(struct tsdb *db, uint64_t series_id, int64_t *ts_ms, double *value)

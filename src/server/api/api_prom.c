@@ -1,0 +1,482 @@
+/* /prometheus/api/v1/...: Prometheus's HTTP query API over the store, so
+ * Grafana (a plain "Prometheus" data source with URL <server>/prometheus)
+ * and other PromQL clients read gpufleet directly. Shapes, error classes
+ * and statuses are Prometheus's; parameters come as a query string or a
+ * form-encoded POST body, as Grafana sends them. */
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../../lib/now.h"
+#include "../../lib/timefmt.h"
+#include "../../lib/xalloc.h"
+#include "../promql/promql.h"
+#include "../store/selector.h"
+#include "api.h"
+
+#define MAX_PARAMS 256
+#define MAX_POINTS_PER_SERIES 11000
+#define MAX_SERIES_LIST 100000
+
+struct params {
+    char *name[MAX_PARAMS], *value[MAX_PARAMS];
+    size_t n;
+};
+
+static void params_free(struct params *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->name[i]);
+        free(p->value[i]);
+    }
+}
+
+static void add_param(void *arg, const char *name, const char *value, size_t len)
+{
+    struct params *p = arg;
+    if (p->n == MAX_PARAMS || strlen(value) != len) /* NUL inside: dropped, then "missing" */
+        return;
+    p->name[p->n] = xstrdup(name);
+    p->value[p->n++] = xstrndup(value, len);
+}
+
+static int hex(int c)
+{
+    return isdigit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+}
+
+/* a=b&c=d with %XX and '+' decoded */
+static char *form_decode(const char *s, size_t n)
+{
+    char *o = xmalloc(n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+')
+            o[k++] = ' ';
+        else if (s[i] == '%' && i + 2 < n + 0 && hex((unsigned char)s[i + 1]) >= 0 &&
+                 hex((unsigned char)s[i + 2]) >= 0) {
+            o[k++] = (char)(hex((unsigned char)s[i + 1]) * 16 + hex((unsigned char)s[i + 2]));
+            i += 2;
+        } else
+            o[k++] = s[i];
+    }
+    o[k] = 0;
+    return o;
+}
+
+static void collect_params(struct http_request *req, struct params *p)
+{
+    http_query_each(req, add_param, p);
+    const char *ct = http_header(req, "Content-Type");
+    if (strcmp(req->method, "POST") || !ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) ||
+        !req->body.data)
+        return;
+    const char *s = req->body.data, *end = s + req->body.len;
+    while (s < end) {
+        const char *amp = memchr(s, '&', (size_t)(end - s));
+        const char *e = amp ? amp : end;
+        const char *eq = memchr(s, '=', (size_t)(e - s));
+        if (eq) {
+            char *name = form_decode(s, (size_t)(eq - s));
+            char *value = form_decode(eq + 1, (size_t)(e - eq - 1));
+            add_param(p, name, value, strlen(value));
+            free(name);
+            free(value);
+        }
+        s = e + 1;
+    }
+}
+
+static const char *param(const struct params *p, const char *name)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (!strcmp(p->name[i], name))
+            return p->value[i];
+    return NULL;
+}
+
+static const char *const error_types[] = {"", "bad_data", "execution", "timeout", "internal"};
+
+static void prom_error(struct http_response *resp, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void prom_error(struct http_response *resp, int code, const char *fmt, ...)
+{
+    static const int statuses[] = {200, 400, 422, 503, 500};
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    int k = -code;
+    resp->status = statuses[k];
+    resp->content_type = "application/json";
+    buf_reset(&resp->body);
+    buf_printf(&resp->body, "{\"status\":\"error\",\"errorType\":\"%s\",\"error\":", error_types[k]);
+    buf_json_str(&resp->body, msg);
+    buf_puts(&resp->body, "}\n");
+}
+
+static void prom_success(struct http_response *resp, const struct buf *data)
+{
+    resp->status = 200;
+    resp->content_type = "application/json";
+    buf_puts(&resp->body, "{\"status\":\"success\",\"data\":");
+    buf_append(&resp->body, data->data ? data->data : "null", data->data ? data->len : 4);
+    buf_puts(&resp->body, "}\n");
+}
+
+/* A time parameter (Unix seconds, fractions allowed, or RFC 3339). */
+static int time_param(const struct params *p, struct http_response *resp, const char *name,
+                      int64_t dflt, int64_t *ms)
+{
+    const char *s = param(p, name);
+    *ms = dflt;
+    if (!s)
+        return 0;
+    if (timefmt_parse_time(s, ms) < 0) {
+        prom_error(resp, PROMQL_BAD_DATA, "invalid parameter \"%s\": cannot parse \"%s\" to a valid timestamp",
+                   name, s);
+        return -1;
+    }
+    return 0;
+}
+
+/* The deadline of a query: query_timeout_ms, or the caller's shorter
+ * timeout. */
+static int deadline(struct server_app *app, const struct params *p, struct http_response *resp,
+                    int64_t *ns)
+{
+    int64_t ms = app->opts->query_timeout_ms;
+    const char *s = param(p, "timeout");
+    if (s) {
+        int64_t t;
+        if (promql_parse_duration(s, strlen(s), &t) < 0 || t <= 0) {
+            prom_error(resp, PROMQL_BAD_DATA, "invalid parameter \"timeout\": cannot parse \"%s\" to a valid duration", s);
+            return -1;
+        }
+        if (t < ms)
+            ms = t;
+    }
+    *ns = now_mono_ns() + ms * 1000000;
+    return 0;
+}
+
+static void run_query(struct server_app *app, const struct params *p, struct http_response *resp,
+                      int64_t start, int64_t end, int64_t step, int instant)
+{
+    const char *q = param(p, "query");
+    struct promql_expr *e = NULL;
+    struct promql_result res;
+    char err[400];
+    struct promql_limits lim = {.max_samples = (size_t)app->opts->query_max_samples};
+
+    if (!q) {
+        prom_error(resp, PROMQL_BAD_DATA, "invalid parameter \"query\": the query is missing");
+        return;
+    }
+    if (deadline(app, p, resp, &lim.deadline_ns) < 0)
+        return;
+    int rc = promql_parse(q, &e, err, sizeof(err));
+    if (rc) {
+        prom_error(resp, rc, "invalid parameter \"query\": %s", err);
+        return;
+    }
+    if (!instant && promql_type(e) != PROMQL_SCALAR && promql_type(e) != PROMQL_VECTOR) {
+        prom_error(resp, PROMQL_BAD_DATA,
+                   "invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
+                   promql_type(e) == PROMQL_MATRIX ? "range vector" : "string");
+        promql_free(e);
+        return;
+    }
+    rc = promql_eval(app->db, e, start, end, step, &lim, &res, err, sizeof(err));
+    promql_free(e);
+    if (rc) {
+        prom_error(resp, rc, "%s", err);
+        return;
+    }
+    struct buf data;
+    buf_init(&data, 0);
+    promql_result_json(&res, instant, &data);
+    promql_result_free(&res);
+    prom_success(resp, &data);
+    buf_free(&data);
+}
+
+void api_prom_query(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct params p = {0};
+    int64_t t;
+    collect_params(req, &p);
+    if (time_param(&p, resp, "time", now_wall_ms(), &t) == 0)
+        run_query(appv, &p, resp, t, t, 1, 1);
+    params_free(&p);
+}
+
+void api_prom_query_range(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct params p = {0};
+    int64_t start, end, step;
+    const char *s;
+    collect_params(req, &p);
+    if (!param(&p, "start") || !param(&p, "end")) {
+        prom_error(resp, PROMQL_BAD_DATA, "invalid parameter \"%s\": it is required",
+                   param(&p, "start") ? "end" : "start");
+        goto done;
+    }
+    if (time_param(&p, resp, "start", 0, &start) < 0 || time_param(&p, resp, "end", 0, &end) < 0)
+        goto done;
+    if (end < start) {
+        prom_error(resp, PROMQL_BAD_DATA, "end timestamp must not be before start time");
+        goto done;
+    }
+    if (!(s = param(&p, "step")) || promql_parse_duration(s, strlen(s), &step) < 0) {
+        prom_error(resp, PROMQL_BAD_DATA, "invalid parameter \"step\": cannot parse \"%s\" to a valid duration",
+                   s ? s : "");
+        goto done;
+    }
+    if (step <= 0) {
+        prom_error(resp, PROMQL_BAD_DATA,
+                   "zero or negative query resolution step widths are not accepted. Try a positive integer");
+        goto done;
+    }
+    if ((end - start) / step > MAX_POINTS_PER_SERIES) {
+        prom_error(resp, PROMQL_BAD_DATA,
+                   "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the "
+                   "query resolution (?step=XX)");
+        goto done;
+    }
+    run_query(appv, &p, resp, start, end, step, 0);
+done:
+    params_free(&p);
+}
+
+/* The match[] selectors, parsed; -1 having replied. */
+static int matchers(const struct params *p, struct http_response *resp, struct selector **out,
+                    size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (strcmp(p->name[i], "match[]"))
+            continue;
+        struct promql_expr *e;
+        char err[400];
+        *out = xrealloc(*out, (*n + 1) * sizeof(**out));
+        memset(&(*out)[*n], 0, sizeof(**out));
+        if (sel_parse(p->value[i], &(*out)[*n], err, sizeof(err)) < 0) {
+            /* the PromQL parser words the error as Prometheus would */
+            sel_free(&(*out)[*n]);
+            if (promql_parse(p->value[i], &e, err, sizeof(err)) == 0) {
+                promql_free(e);
+                snprintf(err, sizeof(err), "a series selector is required, not an expression");
+            }
+            prom_error(resp, PROMQL_BAD_DATA, "invalid parameter \"match[]\": %s", err);
+            for (size_t k = 0; k < *n; k++)
+                sel_free(&(*out)[k]);
+            free(*out);
+            *out = NULL;
+            return -1;
+        }
+        (*n)++;
+    }
+    return 0;
+}
+
+static void matchers_free(struct selector *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sel_free(&s[i]);
+    free(s);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    const struct tsdb_series_info *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Series of any of the selectors, each once. TSDB_BUDGET past the budget. */
+static size_t union_select(struct server_app *app, const struct selector *sel, size_t nsel,
+                           struct tsdb_series_info **out)
+{
+    struct tsdb_series_info *all = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < nsel; i++) {
+        struct tsdb_series_info *l;
+        size_t k = tsdb_select(app->db, &sel[i], MAX_SERIES_LIST, &l);
+        if (k == TSDB_BUDGET) {
+            for (size_t j = 0; j < n; j++)
+                free(all[j].key);
+            free(all);
+            return TSDB_BUDGET;
+        }
+        all = xrealloc(all, (n + k + 1) * sizeof(*all));
+        memcpy(all + n, l, k * sizeof(*l));
+        n += k;
+        free(l);
+    }
+    if (n)
+        qsort(all, n, sizeof(*all), cmp_id);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (w && all[w - 1].id == all[i].id) {
+            free(all[i].key);
+            continue;
+        }
+        all[w++] = all[i];
+    }
+    *out = all;
+    return w;
+}
+
+void api_prom_series(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct params p = {0};
+    struct selector *sel;
+    size_t nsel;
+    collect_params(req, &p);
+    if (matchers(&p, resp, &sel, &nsel) < 0)
+        goto done;
+    if (!nsel) {
+        prom_error(resp, PROMQL_BAD_DATA, "no match[] parameter provided");
+        goto done;
+    }
+    struct tsdb_series_info *list = NULL;
+    size_t n = union_select(app, sel, nsel, &list);
+    matchers_free(sel, nsel);
+    if (n == TSDB_BUDGET) {
+        prom_error(resp, PROMQL_TIMEOUT, "query timed out selecting series");
+        goto done;
+    }
+    struct buf data;
+    buf_init(&data, 0);
+    buf_putc(&data, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_putc(&data, ',');
+        tsdb_key_to_json(list[i].key, &data);
+        free(list[i].key);
+    }
+    buf_putc(&data, ']');
+    free(list);
+    prom_success(resp, &data);
+    buf_free(&data);
+done:
+    params_free(&p);
+}
+
+/* Label names, or one label's values, of the series matching any match[]
+ * (all series without one). */
+static void labels(struct server_app *app, struct http_request *req, struct http_response *resp,
+                   const char *label)
+{
+    struct params p = {0};
+    struct selector *sel;
+    size_t nsel;
+    struct buf data;
+    buf_init(&data, 0);
+    collect_params(req, &p);
+    if (matchers(&p, resp, &sel, &nsel) < 0)
+        goto done;
+    if (nsel <= 1) {
+        int rc = tsdb_labels_json(app->db, nsel ? sel : NULL, label, &data);
+        matchers_free(sel, nsel);
+        if (rc < 0)
+            prom_error(resp, PROMQL_TIMEOUT, "query timed out selecting series");
+        else
+            prom_success(resp, &data);
+        goto done;
+    }
+    /* several selectors: the union of each one's answer */
+    char **names = NULL;
+    size_t nn = 0;
+    for (size_t i = 0; i < nsel; i++) {
+        struct buf one;
+        buf_init(&one, 0);
+        if (tsdb_labels_json(app->db, &sel[i], label, &one) < 0) {
+            buf_free(&one);
+            prom_error(resp, PROMQL_TIMEOUT, "query timed out selecting series");
+            goto out;
+        }
+        json_t *arr = json_loads(one.data, 0, NULL);
+        buf_free(&one);
+        size_t k;
+        json_t *v;
+        json_array_foreach(arr, k, v)
+        {
+            const char *s = json_string_value(v);
+            int seen = 0;
+            for (size_t j = 0; j < nn && !seen; j++)
+                seen = !strcmp(names[j], s);
+            if (!seen) {
+                names = xrealloc(names, (nn + 1) * sizeof(*names));
+                names[nn++] = xstrdup(s);
+            }
+        }
+        json_decref(arr);
+    }
+    if (nn)
+        qsort(names, nn, sizeof(*names), cmp_names);
+    buf_putc(&data, '[');
+    for (size_t i = 0; i < nn; i++) {
+        if (i)
+            buf_putc(&data, ',');
+        buf_json_str(&data, names[i]);
+    }
+    buf_putc(&data, ']');
+    prom_success(resp, &data);
+out:
+    for (size_t i = 0; i < nn; i++)
+        free(names[i]);
+    free(names);
+    matchers_free(sel, nsel);
+done:
+    buf_free(&data);
+    params_free(&p);
+}
+
+void api_prom_labels(void *appv, struct http_request *req, struct http_response *resp)
+{
+    labels(appv, req, resp, NULL);
+}
+
+void api_prom_label_values(void *appv, struct http_request *req, struct http_response *resp)
+{
+    labels(appv, req, resp, req->params[0]);
+}
+
+void api_prom_buildinfo(void *appv, struct http_request *req, struct http_response *resp)
+{
+    (void)appv, (void)req;
+    struct buf data;
+    buf_init(&data, 0);
+    /* the Prometheus version whose query semantics these are; no
+     * "features" field (Grafana would take a server with one for Mimir) */
+    buf_puts(&data, "{\"version\":\"2.42.0\",\"revision\":\"gpufleet-" GPUFLEET_VERSION
+                    "\",\"branch\":\"gpufleet\",\"buildUser\":\"gpufleet\",\"buildDate\":\"\","
+                    "\"goVersion\":\"\"}");
+    prom_success(resp, &data);
+    buf_free(&data);
+}
+
+void api_prom_empty(void *appv, struct http_request *req, struct http_response *resp)
+{
+    (void)appv;
+    struct buf data;
+    buf_init(&data, 0);
+    /* exemplars: none are kept; metadata: families' HELP/TYPE are not
+     * stored (yet): an empty answer, as a Prometheus without them gives */
+    buf_puts(&data, strstr(req->path, "exemplars") ? "[]" : "{}");
+    prom_success(resp, &data);
+    buf_free(&data);
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# PromQL: the same samples (GPU and host series shaped like the agents'
+# output: counters with resets, gaps, a series that ends, NaN and Inf) are
+# loaded into a real Prometheus (promtool's backfill) and into gpufleet
+# (the import endpoint); some hundreds of expressions are asked of both as
+# instant and range queries, and every answer must be the same
+# (promql_compare.py). Then what Grafana sends: its "Save & test" query,
+# POST form bodies, match[] lists, basic auth with a token.
+source "$(dirname "$0")/lib.sh"
+command -v prometheus > /dev/null && command -v promtool > /dev/null || fail "prometheus/promtool missing (scripts/deps.sh test)"
+HERE=$(dirname "$0")
+
+end_ms=$(( ($(date +%s) - 600) / 60 * 60 * 1000 ))
+python3 "$HERE/promql_compare.py" gen "$WORK" "$end_ms"
+
+promtool tsdb create-blocks-from openmetrics "$WORK/data.om" "$WORK/prom" > "$WORK/promtool.log" 2>&1 \
+    || fail "promtool backfill: $(tail -3 "$WORK/promtool.log")"
+PROM_PORT=$(free_port)
+printf 'global:\n  evaluation_interval: 1m\n' > "$WORK/prometheus.yml"
+prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom" \
+    --storage.tsdb.retention.time=10y --web.listen-address="127.0.0.1:$PROM_PORT" > "$WORK/prometheus.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$PROM_PORT/-/ready" 60
+
+printf 'rate_limit_per_s: 0\n' > "$WORK/srv.yaml" # the comparison asks thousands of queries
+start_server srv --config "$WORK/srv.yaml"
+code=$(scurl -s -o "$WORK/imp.json" -w '%{http_code}' --data-binary @"$WORK/data.txt" "$SERVER_URL/api/v1/import/prometheus")
+[ "$code" = 200 ] || fail "import gave $code: $(cat "$WORK/imp.json")"
+ok "the same $(jq .imported "$WORK/imp.json") samples in Prometheus 2.42 and gpufleet"
+
+python3 "$HERE/promql_compare.py" run "http://127.0.0.1:$PROM_PORT" "$SERVER_URL" "$GF_TOKEN" "$end_ms" "$WORK/diffs.txt" \
+    || fail "gpufleet and Prometheus answered differently (above; all in diffs.txt)"
+ok "every expression gave Prometheus's answer, instant and range"
+
+# ---- what Grafana sends ----
+P="$SERVER_URL/prometheus/api/v1"
+# "Save & test": 1+1 as an instant query, form-encoded POST
+scurl -fsS -X POST -H 'Content-Type: application/x-www-form-urlencoded' --data 'query=1%2B1&time=1700000000' "$P/query" \
+    | jq -e '.status == "success" and .data.resultType == "scalar" and .data.result == [1700000000, "2"]' > /dev/null \
+    || fail "1+1: $(scurl -sS -X POST --data 'query=1%2B1' "$P/query")"
+# basic auth with the token as the password (Grafana's "Basic auth" option)
+curl -fsS -u "grafana:$GF_TOKEN" -G "$P/query" --data-urlencode 'query=vector(3)' \
+    | jq -e '.data.result[0].value[1] == "3"' > /dev/null || fail "basic auth with a token"
+code=$(curl -s -o /dev/null -w '%{http_code}' -u "grafana:wrong-token" -G "$P/query" --data-urlencode 'query=1')
+[ "$code" = 401 ] || fail "a wrong token as basic password gave $code"
+ok "Grafana's Save & test (1+1, POST form) and basic auth with a token work; a wrong one is 401"
+# buildinfo without "features" (Grafana would take us for Mimir)
+scurl -fsS "$P/status/buildinfo" | jq -e '.data.version and (.data | has("features") | not)' > /dev/null || fail "buildinfo"
+# label and series discovery with several match[] (GET and POST)
+scurl -fsS -G "$P/label/Hostname/values" --data-urlencode 'match[]=DCGM_FI_DEV_GPU_UTIL' \
+    | jq -e '.data == ["gpu-0","gpu-1","gpu-2"]' > /dev/null || fail "label values: $(scurl -sS -G "$P/label/Hostname/values")"
+scurl -fsS -X POST --data-urlencode 'match[]=node_load1' --data-urlencode 'match[]=gap_gauge' "$P/series" \
+    | jq -e '(.data | length) == 4' > /dev/null || fail "series with two match[]: $(scurl -sS -X POST --data-urlencode 'match[]=node_load1' --data-urlencode 'match[]=gap_gauge' "$P/series")"
+scurl -fsS -G "$P/labels" --data-urlencode 'match[]=node_load1' --data-urlencode 'match[]=DCGM_FI_DEV_GPU_UTIL{gpu="0"}' \
+    | jq -e '.data == ["Hostname","UUID","__name__","gpu","instance","job","modelName"]' > /dev/null || fail "labels with two match[]"
+scurl -fsS "$P/query_exemplars" | jq -e '.data == []' > /dev/null || fail "exemplars"
+ok "buildinfo, labels, label values and series (several match[], GET and POST), exemplars"
+# errors in Prometheus's shape, the construct named
+scurl -sS -G "$P/query" --data-urlencode 'query=histogram_quantile(0.9, x)' -o "$WORK/e.json" -w '%{http_code}' > "$WORK/code"
+[ "$(cat "$WORK/code")" = 400 ] && jq -e '.errorType == "bad_data" and (.error | test("histogram_quantile"))' "$WORK/e.json" > /dev/null \
+    || fail "unsupported function: $(cat "$WORK/code") $(cat "$WORK/e.json")"
+scurl -sS -G "$P/query_range" --data-urlencode 'query=1' --data-urlencode start=0 --data-urlencode end=100000 \
+    --data-urlencode step=1 -o "$WORK/e.json" -w '%{http_code}' > "$WORK/code"
+[ "$(cat "$WORK/code")" = 400 ] && jq -e '.error | test("11,000 points")' "$WORK/e.json" > /dev/null || fail "resolution bound"
+ok "bad queries: 400 bad_data naming the unsupported function; the 11,000-point bound"
