@@ -335,6 +335,36 @@ static int select_series(struct pq_ctx *c, const struct selector *sel, struct se
     return 0;
 }
 
+struct samples {
+    struct tsdb_tv **pts;
+    long *n;
+};
+
+/* Raw samples (stale markers kept) of every selected series in [from, to],
+ * read group by group. */
+static int fetch(struct pq_ctx *c, const struct selected *sel, int64_t from, int64_t to,
+                 struct samples *out)
+{
+    uint64_t *ids = xmalloc((sel->n ? sel->n : 1) * sizeof(uint64_t));
+    out->pts = xcalloc(sel->n ? sel->n : 1, sizeof(*out->pts));
+    out->n = xcalloc(sel->n ? sel->n : 1, sizeof(long));
+    for (size_t i = 0; i < sel->n; i++)
+        ids[i] = sel->info[i].id;
+    int rc = tsdb_samples_many(c->db, ids, sel->n, from, to, out->pts, out->n);
+    free(ids);
+    if (rc < 0)
+        return pq_fail(c, PROMQL_INTERNAL, "reading the store failed");
+    return pq_check_time(c);
+}
+
+static void samples_free(struct samples *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(s->pts[i]);
+    free(s->pts);
+    free(s->n);
+}
+
 static void selected_free(struct selected *s)
 {
     for (size_t i = 0; i < s->n; i++)
@@ -352,21 +382,13 @@ static int eval_vsel(struct pq_ctx *c, const struct promql_expr *e, struct pq_va
     if (rc)
         return rc;
     out->type = PROMQL_VECTOR;
+    struct samples got_all;
+    rc = fetch(c, &sel, c->start - e->offset_ms - c->lookback_ms, c->end - e->offset_ms, &got_all);
     for (size_t i = 0; i < sel.n && rc == 0; i++) {
-        if ((rc = pq_check_time(c)))
-            break;
-        struct tsdb_point *pts = NULL;
-        int64_t from = c->start - e->offset_ms - c->lookback_ms, to = c->end - e->offset_ms;
-        long n = tsdb_samples(c->db, sel.info[i].id, from, to, &pts);
-        if (n < 0) {
-            free(pts);
-            rc = pq_fail(c, PROMQL_INTERNAL, "reading the store failed");
-            break;
-        }
-        if (n == 0) {
-            free(pts);
+        struct tsdb_tv *pts = got_all.pts[i];
+        long n = got_all.n[i];
+        if (n == 0)
             continue;
-        }
         struct promql_series *s = pq_add_series(c, out);
         key_labels(sel.info[i].key, s);
         size_t j = 0, got = 0;
@@ -376,14 +398,13 @@ static int eval_vsel(struct pq_ctx *c, const struct promql_expr *e, struct pq_va
                 j++;
             if (j == 0)
                 continue;
-            const struct tsdb_point *p = &pts[j - 1];
-            if (p->t < ref - c->lookback_ms || p->count < 0)
+            const struct tsdb_tv *p = &pts[j - 1];
+            if (p->t < ref - c->lookback_ms || tsdb_is_stale(p->v))
                 continue;
-            s->v[k] = want_ts ? (double)p->t / 1000.0 : p->last;
+            s->v[k] = want_ts ? (double)p->t / 1000.0 : p->v;
             s->ok[k] = 1;
             got++;
         }
-        free(pts);
         if (!got) {
             series_free(s);
             out->n--;
@@ -391,6 +412,7 @@ static int eval_vsel(struct pq_ctx *c, const struct promql_expr *e, struct pq_va
         }
         rc = hold(c, got);
     }
+    samples_free(&got_all, sel.n);
     selected_free(&sel);
     return rc;
 }
@@ -415,36 +437,32 @@ static int range_of_msel(struct pq_ctx *c, const struct promql_expr *e, struct p
         return rc;
     struct pq_range *r = xcalloc(sel.n ? sel.n : 1, sizeof(*r));
     size_t w = 0;
+    struct samples all;
+    rc = fetch(c, &sel, c->start - vs->offset_ms - e->range_ms, c->end - vs->offset_ms, &all);
     for (size_t i = 0; i < sel.n && rc == 0; i++) {
-        if ((rc = pq_check_time(c)))
-            break;
-        struct tsdb_point *pts = NULL;
-        long n = tsdb_points(c->db, sel.info[i].id, TSDB_RAW, c->start - vs->offset_ms - e->range_ms,
-                             c->end - vs->offset_ms, &pts);
-        if (n < 0) {
-            free(pts);
-            rc = pq_fail(c, PROMQL_INTERNAL, "reading the store failed");
-            break;
-        }
-        if (n == 0) {
-            free(pts);
+        struct tsdb_tv *pts = all.pts[i];
+        long n = all.n[i];
+        size_t live = 0;
+        for (long k = 0; k < n; k++)
+            live += !tsdb_is_stale(pts[k].v); /* stale markers are no samples of a range */
+        if (live == 0)
             continue;
-        }
         struct promql_series tmp = {0};
         key_labels(sel.info[i].key, &tmp);
         r[w].labels = tmp.labels;
         r[w].nlabels = tmp.nlabels;
-        r[w].t = xmalloc((size_t)n * sizeof(int64_t));
-        r[w].v = xmalloc((size_t)n * sizeof(double));
+        r[w].t = xmalloc(live * sizeof(int64_t));
+        r[w].v = xmalloc(live * sizeof(double));
         for (long k = 0; k < n; k++) {
-            r[w].t[k] = pts[k].t;
-            r[w].v[k] = pts[k].last;
+            if (tsdb_is_stale(pts[k].v))
+                continue;
+            r[w].t[r[w].n] = pts[k].t;
+            r[w].v[r[w].n++] = pts[k].v;
         }
-        r[w].n = (size_t)n;
         w++;
-        free(pts);
-        rc = hold(c, (size_t)n);
+        rc = hold(c, live);
     }
+    samples_free(&all, sel.n);
     selected_free(&sel);
     *out = r;
     *nout = w;

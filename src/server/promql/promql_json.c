@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../lib/expo.h"
 #include "promql_impl.h"
 
 size_t promql_format_value(char *dst, size_t cap, double v)
@@ -13,10 +14,14 @@ size_t promql_format_value(char *dst, size_t cap, double v)
         return (size_t)snprintf(dst, cap, "NaN");
     if (isinf(v))
         return (size_t)snprintf(dst, cap, v > 0 ? "+Inf" : "-Inf");
-    /* the fewest significant digits that read back as v */
+    if (v == floor(v) && fabs(v) < 1e15) /* most values: integers, without printf */
+        return expo_format_value(dst, cap, v);
+    /* the fewest significant digits that read back as v: 15 digits do for
+     * most, 17 for every double */
     char e[40];
-    for (int p = 1; p <= 17; p++) {
-        snprintf(e, sizeof(e), "%.*e", p - 1, v);
+    static const int tries[] = {15, 16, 17};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(e, sizeof(e), "%.*e", tries[i] - 1, v);
         if (strtod(e, NULL) == v)
             break;
     }

@@ -114,11 +114,22 @@ struct tsdb_point {
 long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64_t start,
                  int64_t end, struct tsdb_point **out);
 
-/* Raw samples of one series in [start, end] as tsdb_points gives them, but
- * with stale markers kept (count -1, value NaN): PromQL's instant selectors
- * need to see where a series ended. */
-long tsdb_samples(struct tsdb *db, uint64_t series_id, int64_t start, int64_t end,
-                  struct tsdb_point **out);
+/* A raw sample: 16 bytes, for reads of many samples (PromQL). */
+struct tsdb_tv {
+    int64_t t;
+    double v; /* a stale marker is kept as one (tsdb_is_stale) */
+};
+
+/* Whether a value is Prometheus's stale marker. */
+int tsdb_is_stale(double v);
+
+/* Raw samples of n series in [start, end], stale markers kept, oldest
+ * first: out[i] (malloc'd, NULL when empty) and counts[i] for ids[i]. Each
+ * chunk of a group is read and decoded once for all of its series asked
+ * (a dashboard asks for the 8 GPUs of a host together). 0, or -1 on a
+ * storage error (nothing returned). */
+int tsdb_samples_many(struct tsdb *db, const uint64_t *ids, size_t n, int64_t start, int64_t end,
+                      struct tsdb_tv **out, long *counts);
 
 /* Raw points of one series in [start, end] from memory alone, when the
  * in-memory head reaches back to start (*covered = 1); otherwise nothing

@@ -300,9 +300,15 @@ static int cmp_point(const void *a, const void *b)
  * computes raw increases and keeps those from start on; hands p's array to
  * *out. */
 static long finish_points(struct pts *p, enum tsdb_tier tier, int64_t start, int64_t lo, int sorted,
-                          int keep_stale, struct tsdb_point **out)
+                          struct tsdb_point **out)
 {
-    if (p->n && !sorted)
+    /* chunks come oldest first and heads after them: usually in order */
+    for (size_t i = 1; !sorted && i < p->n; i++)
+        if (p->v[i].t < p->v[i - 1].t)
+            break;
+        else if (i == p->n - 1)
+            sorted = 1;
+    if (p->n > 1 && !sorted)
         qsort(p->v, p->n, sizeof(*p->v), cmp_point);
     /* drop repeated timestamps (one of them is kept) and stale markers, and
      * compute the increase between raw samples */
@@ -316,8 +322,6 @@ static long finish_points(struct pts *p, enum tsdb_tier tier, int64_t start, int
         if (tier == TSDB_RAW) {
             if (pt.count < 0) { /* a stale marker ends the series for a while */
                 has_prev = 0;
-                if (keep_stale && pt.t >= start)
-                    p->v[w++] = pt;
                 continue;
             }
             /* NaN is a value (kept), but no counter increase comes of it */
@@ -337,8 +341,8 @@ static long finish_points(struct pts *p, enum tsdb_tier tier, int64_t start, int
     return (long)w;
 }
 
-static long points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64_t start,
-                   int64_t end, int keep_stale, struct tsdb_point **out)
+long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64_t start,
+                 int64_t end, struct tsdb_point **out)
 {
     struct pts p = {0};
     uint64_t gid;
@@ -400,19 +404,203 @@ static long points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int
     }
     pthread_rwlock_unlock(&db->lock);
 
-    return finish_points(&p, tier, start, lo, 0, keep_stale, out);
+    return finish_points(&p, tier, start, lo, 0, out);
 }
 
-long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64_t start,
-                 int64_t end, struct tsdb_point **out)
+struct tvs {
+    struct tsdb_tv *v;
+    size_t n, cap;
+};
+
+/* Adds the raw samples of series id in [start, end] from a set of columns
+ * (a chunk or a head), stale markers kept as they are. */
+static void collect_tv(struct tvs *p, uint64_t id, size_t nrows, const int64_t *ts, size_t ncols,
+                       const uint64_t *ids, double *const *cols, int64_t start, int64_t end)
 {
-    return points(db, series_id, tier, start, end, 0, out);
+    for (size_t c = 0; c < ncols; c++) {
+        if (ids[c] != id)
+            continue;
+        size_t lo = 0, hi = nrows;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (ts[mid] < start)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (size_t r = lo; r < nrows && ts[r] <= end; r++) {
+            double v = cols[c][r];
+            if (chunk_is_absent(v))
+                continue;
+            if (p->n == p->cap) {
+                p->cap = p->cap ? p->cap * 2 : 256;
+                p->v = xrealloc(p->v, p->cap * sizeof(*p->v));
+            }
+            p->v[p->n++] = (struct tsdb_tv){ts[r], v};
+        }
+        return;
+    }
 }
 
-long tsdb_samples(struct tsdb *db, uint64_t series_id, int64_t start, int64_t end,
-                  struct tsdb_point **out)
+static int cmp_tv(const void *a, const void *b)
 {
-    return points(db, series_id, TSDB_RAW, start, end, 1, out);
+    const struct tsdb_tv *x = a, *y = b;
+    return (x->t > y->t) - (x->t < y->t);
+}
+
+/* In time order (usually already: chunks oldest first, heads after), one
+ * sample per timestamp. */
+static long finish_tv(struct tvs *p, struct tsdb_tv **out)
+{
+    int sorted = 1;
+    for (size_t i = 1; i < p->n && sorted; i++)
+        sorted = p->v[i].t >= p->v[i - 1].t;
+    if (!sorted)
+        qsort(p->v, p->n, sizeof(*p->v), cmp_tv);
+    size_t w = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (i + 1 < p->n && p->v[i + 1].t == p->v[i].t)
+            continue;
+        p->v[w++] = p->v[i];
+    }
+    *out = p->v;
+    return (long)w;
+}
+
+int tsdb_is_stale(double v)
+{
+    return chunk_is_stale(v);
+}
+
+struct many {
+    const uint64_t *ids;
+    size_t *order; /* indexes into ids of one group, sorted by id */
+    size_t n;
+};
+
+static int want_many(void *arg, uint64_t col)
+{
+    const struct many *m = arg;
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t v = m->ids[m->order[mid]];
+        if (v == col)
+            return 1;
+        if (v < col)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* Series ids with their group, sortable by group then id. */
+struct member {
+    uint64_t gid, id;
+    size_t at;
+};
+
+static int cmp_member(const void *a, const void *b)
+{
+    const struct member *x = a, *y = b;
+    if (x->gid != y->gid)
+        return (x->gid > y->gid) - (x->gid < y->gid);
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The chunks of one group in [start, end], each decoded once for all of
+ * its wanted series. */
+static int read_group(struct reader *rd, uint64_t gid, const struct many *m, struct tvs *p,
+                      int64_t start, int64_t end)
+{
+    sqlite3_stmt *st = rd->chunks;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)gid);
+    sqlite3_bind_int(st, 2, TSDB_RAW);
+    sqlite3_bind_int64(st, 3, start);
+    sqlite3_bind_int64(st, 4, end);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct chunk_data cd;
+        char err[128];
+        if (chunk_decode_some(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                              want_many, (void *)m, &cd, err, sizeof(err)) < 0) {
+            log_warn("tsdb: a chunk of group %llu is unreadable (%s); skipped",
+                     (unsigned long long)gid, err);
+            continue;
+        }
+        double **cols = xmalloc((cd.ncols ? cd.ncols : 1) * sizeof(double *));
+        for (size_t c = 0; c < cd.ncols; c++)
+            cols[c] = cd.values + c * cd.nrows;
+        for (size_t k = 0; k < m->n; k++)
+            collect_tv(&p[m->order[k]], m->ids[m->order[k]], cd.nrows, cd.ts, cd.ncols, cd.series,
+                       cols, start, end);
+        free(cols);
+        chunk_data_free(&cd);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void head_tv(struct tvs *p, uint64_t id, const struct head *h, int64_t start, int64_t end)
+{
+    collect_tv(p, id, h->nrows, h->ts, h->ncols, h->ids, h->vals, start, end);
+}
+
+int tsdb_samples_many(struct tsdb *db, const uint64_t *ids, size_t n, int64_t start, int64_t end,
+                      struct tsdb_tv **out, long *counts)
+{
+    struct member *mem = xmalloc((n ? n : 1) * sizeof(*mem));
+    struct tvs *p = xcalloc(n ? n : 1, sizeof(*p));
+    size_t *order = xmalloc((n ? n : 1) * sizeof(size_t));
+    size_t nm = 0;
+    int rc = 0;
+
+    pthread_rwlock_rdlock(&db->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct series *s = ids[i] < db->by_id_cap ? db->by_id[ids[i]] : NULL;
+        if (s)
+            mem[nm++] = (struct member){s->grp->id, ids[i], i};
+    }
+    pthread_rwlock_unlock(&db->lock);
+    if (nm)
+        qsort(mem, nm, sizeof(*mem), cmp_member);
+    struct reader *rd = tsdb_reader_get(db);
+    if (!rd)
+        rc = -1;
+    for (size_t i = 0; i < nm && rc == 0;) {
+        size_t j = i;
+        while (j < nm && mem[j].gid == mem[i].gid) {
+            order[j - i] = mem[j].at;
+            j++;
+        }
+        struct many m = {ids, order, j - i};
+        rc = read_group(rd, mem[i].gid, &m, p, start, end);
+        i = j;
+    }
+    if (rd)
+        tsdb_reader_put(db, rd);
+    pthread_rwlock_rdlock(&db->lock);
+    for (size_t i = 0; i < nm && rc == 0; i++) {
+        struct series *s = db->by_id[mem[i].id];
+        head_tv(&p[mem[i].at], mem[i].id, &s->grp->ooo, start, end);
+        head_tv(&p[mem[i].at], mem[i].id, &s->grp->head[TSDB_RAW], start, end);
+    }
+    pthread_rwlock_unlock(&db->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (rc) {
+            free(p[i].v);
+            out[i] = NULL;
+            counts[i] = 0;
+            continue;
+        }
+        counts[i] = finish_tv(&p[i], &out[i]);
+    }
+    free(mem);
+    free(p);
+    free(order);
+    return rc;
 }
 
 long tsdb_recent(struct tsdb *db, uint64_t series_id, int64_t start, int64_t end,
@@ -444,7 +632,7 @@ long tsdb_recent(struct tsdb *db, uint64_t series_id, int64_t start, int64_t end
     if (!*covered)
         return 0;
     /* heads keep rows in time order, and the sealed one ends before the open one */
-    return finish_points(&p, TSDB_RAW, start, start, 1, 0, out);
+    return finish_points(&p, TSDB_RAW, start, start, 1, out);
 }
 
 int tsdb_last(struct tsdb *db, uint64_t series_id, int64_t *ts_ms, double *value)
