@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -146,11 +147,25 @@ static void values(void **state)
         const char *s;
     } cases[] = {{2, "2"},           {0.1, "0.1"},        {1e21, "1000000000000000000000"},
                  {-2.5, "-2.5"},     {1e-7, "0.0000001"}, {123456.789, "123456.789"},
-                 {1.0 / 3, "0.3333333333333333"}};
+                 {1.0 / 3, "0.3333333333333333"}, {49.375, "49.375"},
+                 {-0.05, "-0.05"},  {0.001, "0.001"},     {123.45678912, "123.45678912"},
+                 {2.5e-9, "0.0000000025"}, {99999.99999999, "99999.99999999"}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char buf[400];
         promql_format_value(buf, sizeof(buf), cases[i].v);
         assert_string_equal(buf, cases[i].s);
+    }
+    /* whatever the path taken, the text reads back as the value */
+    unsigned seed = 1;
+    for (int i = 0; i < 200000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        double v = (double)(int)(seed >> 8) / (double)(1 << (seed % 20)) * ((seed & 1) ? 1 : -1);
+        if (i % 3 == 0)
+            v = (double)(seed % 100000) / 1000.0;
+        char b[400];
+        promql_format_value(b, sizeof(b), v);
+        if (strtod(b, NULL) != v || strchr(b, 'e'))
+            fail_msg("%.17g formatted as %s", v, b);
     }
     char buf[40];
     promql_format_value(buf, sizeof(buf), 1.0 / 0.0);

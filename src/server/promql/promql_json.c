@@ -8,6 +8,19 @@
 #include "../../lib/expo.h"
 #include "promql_impl.h"
 
+/* Decimal digits of n (n >= 0) into out; their count. */
+static int snprint_int(char *out, long long n)
+{
+    char tmp[24];
+    int k = 0;
+    do
+        tmp[k++] = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    for (int i = 0; i < k; i++)
+        out[i] = tmp[k - 1 - i];
+    return k;
+}
+
 size_t promql_format_value(char *dst, size_t cap, double v)
 {
     if (isnan(v))
@@ -16,6 +29,38 @@ size_t promql_format_value(char *dst, size_t cap, double v)
         return (size_t)snprintf(dst, cap, v > 0 ? "+Inf" : "-Inf");
     if (v == floor(v) && fabs(v) < 1e15) /* most values: integers, without printf */
         return expo_format_value(dst, cap, v);
+    /* a few decimals (averages, percentages): i / 10^k is v exactly as
+     * strtod would read "i with k decimals" (both correctly rounded), and
+     * the smallest such k gives Go's shortest fixed form */
+    static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+    for (int k = 1; k <= 8 && fabs(v) < 1e6; k++) {
+        double x = nearbyint(v * p10[k]);
+        if (x / p10[k] != v)
+            continue;
+        char digits[32];
+        long long i = (long long)fabs(x);
+        int nd = snprint_int(digits, i);
+        size_t o = 0;
+        if (v < 0 && o + 1 < cap)
+            dst[o++] = '-';
+        int lead = nd - k; /* digits before the point */
+        if (lead <= 0) {
+            dst[o++] = '0';
+            dst[o++] = '.';
+            for (int z = 0; z < -lead; z++)
+                dst[o++] = '0';
+            for (int d = 0; d < nd; d++)
+                dst[o++] = digits[d];
+        } else {
+            for (int d = 0; d < nd; d++) {
+                if (d == lead)
+                    dst[o++] = '.';
+                dst[o++] = digits[d];
+            }
+        }
+        dst[o] = 0;
+        return o;
+    }
     /* the fewest significant digits that read back as v: 15 digits do for
      * most, 17 for every double */
     char e[40];
@@ -67,10 +112,23 @@ size_t promql_format_value(char *dst, size_t cap, double v)
 static void put_time(struct buf *out, int64_t ms)
 {
     /* seconds with up to three decimals, as Prometheus writes them */
-    if (ms % 1000 == 0)
-        buf_printf(out, "%lld", (long long)(ms / 1000));
-    else
+    char d[32];
+    int n = 0;
+    if (ms < 0) {
         buf_printf(out, "%.3f", (double)ms / 1000);
+        return;
+    }
+    n = snprint_int(d, ms / 1000);
+    buf_append(out, d, (size_t)n);
+    if (ms % 1000) {
+        int frac = (int)(ms % 1000);
+        char f[4] = {(char)('0' + frac / 100), (char)('0' + frac / 10 % 10), (char)('0' + frac % 10), 0};
+        int fl = 3;
+        while (f[fl - 1] == '0')
+            fl--;
+        buf_putc(out, '.');
+        buf_append(out, f, (size_t)fl);
+    }
 }
 
 static void put_point(struct buf *out, int64_t ms, double v)
