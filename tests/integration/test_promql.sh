@@ -22,7 +22,7 @@ prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom"
 PIDS+=($!)
 wait_http "http://127.0.0.1:$PROM_PORT/-/ready" 60
 
-printf 'rate_limit_per_s: 0\n' > "$WORK/srv.yaml" # the comparison asks thousands of queries
+printf 'rate_limit_per_s: 0\nalert_eval_interval_ms: 500\n' > "$WORK/srv.yaml" # the comparison asks thousands of queries
 start_server srv --config "$WORK/srv.yaml"
 code=$(scurl -s -o "$WORK/imp.json" -w '%{http_code}' --data-binary @"$WORK/data.txt" "$SERVER_URL/api/v1/import/prometheus")
 [ "$code" = 200 ] || fail "import gave $code: $(cat "$WORK/imp.json")"
@@ -63,3 +63,23 @@ scurl -sS -G "$P/query_range" --data-urlencode 'query=1' --data-urlencode start=
     --data-urlencode step=1 -o "$WORK/e.json" -w '%{http_code}' > "$WORK/code"
 [ "$(cat "$WORK/code")" = 400 ] && jq -e '.error | test("11,000 points")' "$WORK/e.json" > /dev/null || fail "resolution bound"
 ok "bad queries: 400 bad_data naming the unsupported function; the 11,000-point bound"
+
+# rules and alerts in Prometheus's shapes (Grafana's alert list reads them)
+printf 'promql_hot{instance="h",job="t"} 99 %s\n' "$(date +%s)000" | scurl -fsS --data-binary @- "$SERVER_URL/api/v1/import/prometheus" > /dev/null
+api POST /api/v1/alerts/rules '{"name":"PromqlHot","metric":"promql_hot","agg":"avg","window":"1m","op":">","threshold":50,"labels":{"team":"ml"}}' > /dev/null
+[ "$HTTP_CODE" = 201 ] || fail "rule create: $HTTP_CODE"
+for _ in $(seq 1 50); do
+    scurl -fsS "$P/alerts" | jq -e '.data.alerts[] | select(.labels.alertname == "PromqlHot" and .state == "firing")' > /dev/null && break
+    sleep 0.2
+done
+scurl -fsS "$P/alerts" | jq -e '.data.alerts[] | select(.labels.alertname == "PromqlHot" and .state == "firing" and .value == "99" and (.activeAt | test("Z$")))' > /dev/null \
+    || fail "alerts: $(scurl -sS "$P/alerts")"
+scurl -fsS "$P/rules" > "$WORK/rules.json"
+jq -e '[.data.groups[].rules[]] | length >= 13 and all(.type == "alerting" and .health == "ok")' "$WORK/rules.json" > /dev/null || fail "rules: $(head -c 600 "$WORK/rules.json")"
+jq -e '.data.groups[].rules[] | select(.name == "PromqlHot") | .query == "avg_over_time(promql_hot[1m]) > 50" and .state == "firing" and .labels.team == "ml" and (.alerts | length) == 1' \
+    "$WORK/rules.json" > /dev/null || fail "PromqlHot in rules: $(jq -c '.data.groups[].rules[] | select(.name == "PromqlHot")' "$WORK/rules.json")"
+# every rule's query is PromQL this server answers
+jq -r '.data.groups[].rules[].query' "$WORK/rules.json" | while IFS= read -r q; do
+    scurl -fsS -G "$P/query" --data-urlencode "query=$q" | jq -e '.status == "success"' > /dev/null || fail "rule query '$q' does not run"
+done
+ok "rules (with their PromQL, state and alerts) and firing alerts in Prometheus's shapes"

@@ -14,6 +14,7 @@
 #include "../../lib/now.h"
 #include "../../lib/timefmt.h"
 #include "../../lib/xalloc.h"
+#include "../alerts.h"
 #include "../promql/promql.h"
 #include "../store/selector.h"
 #include "api.h"
@@ -479,4 +480,119 @@ void api_prom_empty(void *appv, struct http_request *req, struct http_response *
     buf_puts(&data, strstr(req->path, "exemplars") ? "[]" : "{}");
     prom_success(resp, &data);
     buf_free(&data);
+}
+
+/* One of our rules as PromQL: the selector, its window function, the
+ * comparison (what the rule evaluates, in the language Grafana shows). */
+static void rule_query(const json_t *r, struct buf *q)
+{
+    const char *metric = json_string_value(json_object_get(r, "metric"));
+    const char *agg = json_string_value(json_object_get(r, "agg"));
+    const char *window = json_string_value(json_object_get(r, "window"));
+    const char *op = json_string_value(json_object_get(r, "op"));
+    json_t *th = json_object_get(r, "threshold");
+    char num[64];
+    promql_format_value(num, sizeof(num), json_number_value(th));
+    if (!agg || !strcmp(agg, "last"))
+        buf_printf(q, "%s", metric ? metric : "");
+    else if (!strcmp(agg, "rate"))
+        buf_printf(q, "rate(%s[%s])", metric ? metric : "", window ? window : "1m");
+    else
+        buf_printf(q, "%s_over_time(%s[%s])", agg, metric ? metric : "", window ? window : "1m");
+    buf_printf(q, " %s %s", op ? op : ">", num);
+}
+
+static json_t *prom_alert(const json_t *a)
+{
+    char at[40], num[64];
+    timefmt_rfc3339(json_integer_value(json_object_get(a, "active_ms")), at, sizeof(at));
+    promql_format_value(num, sizeof(num), json_number_value(json_object_get(a, "value")));
+    return json_pack("{s:O, s:O, s:s, s:s, s:s}", "labels", json_object_get(a, "labels"), "annotations",
+                     json_object_get(a, "annotations"), "state",
+                     json_string_value(json_object_get(a, "state")), "activeAt", at, "value", num);
+}
+
+static void prom_json(struct http_response *resp, json_t *data)
+{
+    char *s = json_dumps(data, JSON_COMPACT);
+    struct buf b = {.data = s, .len = s ? strlen(s) : 0};
+    prom_success(resp, &b);
+    free(s);
+    json_decref(data);
+}
+
+/* Active alerts (pending and firing) in Prometheus's shape. */
+static json_t *active_alerts(struct server_app *app)
+{
+    json_t *ours = alerts_list(app->alerts, "active", 1000), *out = json_array(), *a;
+    size_t i;
+    json_array_foreach(ours, i, a)
+        json_array_append_new(out, prom_alert(a));
+    json_decref(ours);
+    return out;
+}
+
+void api_prom_alerts(void *appv, struct http_request *req, struct http_response *resp)
+{
+    (void)req;
+    prom_json(resp, json_pack("{s:o}", "alerts", active_alerts(appv)));
+}
+
+/* Rules grouped by where they come from (builtin, file, api), each with
+ * its query, state and alerts, as Prometheus's /api/v1/rules gives them. */
+void api_prom_rules(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    (void)req;
+    json_t *rules = alerts_rules_list(app->alerts), *alerts = alerts_list(app->alerts, "active", 1000);
+    json_t *groups = json_object(), *r, *a;
+    size_t i, k;
+    json_array_foreach(rules, i, r)
+    {
+        const char *name = json_string_value(json_object_get(r, "name"));
+        const char *source = json_string_value(json_object_get(r, "source"));
+        json_t *mine = json_array();
+        const char *state = "inactive";
+        json_array_foreach(alerts, k, a)
+        {
+            if (!name || strcmp(name, json_string_value(json_object_get(a, "rule")) ?: ""))
+                continue;
+            const char *st = json_string_value(json_object_get(a, "state"));
+            if (st && (!strcmp(st, "firing") || !strcmp(state, "inactive")))
+                state = st;
+            json_array_append_new(mine, prom_alert(a));
+        }
+        struct buf q = {0};
+        rule_query(r, &q);
+        int64_t for_ms = 0;
+        const char *f = json_string_value(json_object_get(r, "for"));
+        if (f)
+            timefmt_parse_duration(f, &for_ms);
+        json_t *labels = json_object_get(r, "labels") ? json_deep_copy(json_object_get(r, "labels")) : json_object();
+        const char *sev = json_string_value(json_object_get(r, "severity"));
+        json_object_set_new(labels, "severity", json_string(sev ? sev : "warning"));
+        json_t *ann = json_object_get(r, "annotations") ? json_deep_copy(json_object_get(r, "annotations"))
+                                                        : json_object();
+        json_t *pr = json_pack("{s:s, s:s, s:s, s:f, s:o, s:o, s:o, s:s, s:s, s:s, s:f}", "state", state,
+                               "name", name ? name : "", "query", q.data ? q.data : "", "duration",
+                               (double)for_ms / 1000, "labels", labels, "annotations", ann, "alerts", mine,
+                               "health", "ok", "type", "alerting", "lastError", "", "evaluationTime", 0.0);
+        buf_free(&q);
+        const char *g = source ? source : "gpufleet";
+        json_t *grp = json_object_get(groups, g);
+        if (!grp) {
+            grp = json_pack("{s:s, s:s, s:[], s:f, s:f}", "name", g, "file", g, "rules", "interval",
+                            (double)app->opts->alert_eval_interval_ms / 1000, "evaluationTime", 0.0);
+            json_object_set_new(groups, g, grp);
+        }
+        json_array_append_new(json_object_get(grp, "rules"), pr);
+    }
+    json_t *list = json_array(), *g;
+    const char *key;
+    json_object_foreach(groups, key, g)
+        json_array_append(list, g);
+    json_decref(groups);
+    json_decref(rules);
+    json_decref(alerts);
+    prom_json(resp, json_pack("{s:o}", "groups", list));
 }
