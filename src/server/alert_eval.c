@@ -142,8 +142,9 @@ static void annotate(const struct rule *r, struct active *a)
     a->annotations = ann;
 }
 
+/* labels: the alert's series labels (taken), or NULL: from key. */
 static void observe(struct alerts *al, json_t *idx, const struct rule *r, const char *key, double v,
-                    int64_t now)
+                    int64_t now, json_t *labels)
 {
     struct active *a = find_active(al, idx, key);
     if (!a) {
@@ -155,7 +156,8 @@ static void observe(struct alerts *al, json_t *idx, const struct rule *r, const 
         memset(a, 0, sizeof(*a));
         a->rule = xstrdup(r->name);
         a->series = xstrdup(key);
-        a->labels = series_labels(key);
+        a->labels = labels ? labels : series_labels(key);
+        labels = NULL;
         const char *lk;
         json_t *lv;
         json_object_foreach(json_object_get(r->body, "labels"), lk, lv)
@@ -182,6 +184,7 @@ static void observe(struct alerts *al, json_t *idx, const struct rule *r, const 
         free(lt);
         free(at);
     }
+    json_decref(labels);
     a->seen = 1;
     a->value = v;
     if (!a->firing && now - a->active_ms >= r->for_ms) {
@@ -233,8 +236,72 @@ static void end_alert(struct alerts *al, struct active *a, int64_t now)
     alert_active_drop(al, a);
 }
 
+/* A PromQL rule at now: every element of its result is an alert, labelled
+ * with the element's labels (the metric name dropped, as Prometheus
+ * does). 0 and *res, or -1 (logged; the rule's alerts stay as they are). */
+static int eval_expr(struct alerts *al, const struct rule *r, int64_t now, struct promql_result *res)
+{
+    char err[300];
+    struct promql_limits lim = {.max_samples = 5000000, .deadline_ns = now_mono_ns() + 2000000000LL};
+    if (promql_eval(al->db, r->expr, now, now, 1, &lim, res, err, sizeof(err)) != 0) {
+        log_warn("alerts: rule %s: %s", r->name, err);
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *element_labels(const struct promql_series *s)
+{
+    json_t *j = json_object();
+    for (size_t i = 0; i < s->nlabels; i++)
+        if (strcmp(s->labels[i].name, "__name__"))
+            json_object_set_new(j, s->labels[i].name, json_string(s->labels[i].value));
+    return j;
+}
+
+static size_t eval_expr_rule(struct alerts *al, struct rule *r, int64_t now, json_t *idx)
+{
+    struct promql_result res;
+    if (eval_expr(al, r, now, &res) < 0) {
+        for (size_t i = 0; i < al->nact; i++)
+            if (!strcmp(al->act[i].rule, r->name))
+                al->act[i].seen = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < res.n; i++) {
+        if (!res.series[i].ok[0])
+            continue;
+        json_t *labels = element_labels(&res.series[i]);
+        char *key = json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS);
+        observe(al, idx, r, key, res.series[i].v[0], now, labels);
+        free(key);
+    }
+    size_t n = res.n;
+    promql_result_free(&res);
+    return n;
+}
+
 static size_t eval_rule(struct alerts *al, struct rule *r, uint64_t count, int64_t now)
 {
+    if (r->expr) {
+        json_t *idx = json_object();
+        for (size_t i = 0; i < al->nact; i++)
+            if (!strcmp(al->act[i].rule, r->name)) {
+                al->act[i].seen = 0;
+                json_object_set_new(idx, al->act[i].series, json_integer((json_int_t)i));
+            }
+        size_t n = eval_expr_rule(al, r, now, idx);
+        json_decref(idx);
+        for (size_t i = 0; i < al->nact;) {
+            struct active *a = &al->act[i];
+            if (strcmp(a->rule, r->name) || a->seen) {
+                i++;
+                continue;
+            }
+            end_alert(al, a, now);
+        }
+        return n;
+    }
     refresh_series(al, r, count, now);
     struct tsdb_series_info *ser = r->ser;
     size_t n = r->nser;
@@ -248,7 +315,7 @@ static size_t eval_rule(struct alerts *al, struct rule *r, uint64_t count, int64
     for (size_t i = 0; i < n; i++) {
         double v;
         if (series_value(al, r, ser[i].id, now, &v) == 0 && compare(v, r->op, r->threshold))
-            observe(al, idx, r, ser[i].key, v, now);
+            observe(al, idx, r, ser[i].key, v, now, NULL);
     }
     json_decref(idx);
     for (size_t i = 0; i < al->nact;) {
@@ -294,8 +361,32 @@ static int by_firing_then_value(const void *a, const void *b)
     return (vx < vy) - (vx > vy);
 }
 
+/* The preview of a PromQL rule: every element fires. */
+static json_t *preview_expr(struct alerts *al, struct rule *r, int64_t now, struct errinfo *err)
+{
+    struct promql_result res;
+    if (eval_expr(al, r, now, &res) < 0) {
+        errinfo_set(err, 422, "execution", "expr", "expr: the query failed (see the server log)");
+        return NULL;
+    }
+    json_t *list = json_array();
+    size_t with_value = 0;
+    for (size_t i = 0; i < res.n; i++) {
+        if (!res.series[i].ok[0])
+            continue;
+        if (with_value++ < PREVIEW_MAX)
+            json_array_append_new(list, json_pack("{s:o, s:f, s:b}", "labels", element_labels(&res.series[i]),
+                                                  "value", res.series[i].v[0], "fires", 1));
+    }
+    promql_result_free(&res);
+    return json_pack("{s:I, s:I, s:I, s:o}", "series", (json_int_t)with_value, "with_value",
+                     (json_int_t)with_value, "firing", (json_int_t)with_value, "matches", list);
+}
+
 json_t *alert_eval_preview(struct alerts *al, struct rule *r, int64_t now, struct errinfo *err)
 {
+    if (r->expr)
+        return preview_expr(al, r, now, err);
     struct tsdb_series_info *ser = NULL;
     size_t n = tsdb_select(al->db, &r->sel, MAX_SERIES_PER_RULE, &ser);
     if (n == TSDB_BUDGET) {

@@ -75,7 +75,7 @@ static int valid_rule_name(const char *s)
 static int check_known(const json_t *j, const char *where, struct errinfo *e)
 {
     static const char *known[] = {"name", "metric", "agg", "window", "op", "threshold", "for",
-                                  "severity", "labels", "annotations"};
+                                  "severity", "labels", "annotations", "expr"};
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)j, k, v)
@@ -99,6 +99,12 @@ static int rule_duration(const json_t *j, const char *key, int64_t max, const ch
     int64_t ms;
     if (!v)
         return 0;
+    /* "0s" (Prometheus rule files write it): none */
+    const char *s = json_string_value(v);
+    if (s && s[0] == '0' && (!s[1] || !strcmp(s + 1, "s") || !strcmp(s + 1, "m"))) {
+        *out = 0;
+        return 0;
+    }
     if (!json_is_string(v) || timefmt_parse_duration(json_string_value(v), &ms) < 0 || ms > max) {
         errinfo_set(e, 400, "invalid_field", key, "%s.%s: %s", where, key, hint);
         return -1;
@@ -133,6 +139,62 @@ static int check_maps(const json_t *j, const char *where, struct errinfo *e)
     return 0;
 }
 
+/* A rule written in PromQL: expr instead of metric/agg/window/op/threshold,
+ * as in a Prometheus rule file. Fills r when not NULL. */
+static int parse_expr_rule(const json_t *j, const char *where, struct rule *r, struct errinfo *e)
+{
+    static const char *classic[] = {"metric", "agg", "window", "op", "threshold"};
+    const char *expr = json_string_value(json_object_get(j, "expr"));
+    const char *name = json_string_value(json_object_get(j, "name"));
+    const char *sev = json_string_value(json_object_get(j, "severity"));
+    struct promql_expr *pe = NULL;
+    int64_t for_ms = 0;
+    char why[400];
+
+    for (size_t i = 0; i < sizeof(classic) / sizeof(classic[0]); i++)
+        if (json_object_get(j, classic[i])) {
+            errinfo_set(e, 400, "invalid_field", classic[i],
+                        "%s.%s: a rule has either expr (PromQL) or metric/agg/window/op/threshold",
+                        where, classic[i]);
+            return -1;
+        }
+    if (!expr || !*expr || strlen(expr) > 16384) {
+        errinfo_set(e, 400, "invalid_field", "expr", "%s.expr: a PromQL expression is required", where);
+        return -1;
+    }
+    if (promql_parse(expr, &pe, why, sizeof(why)) != 0) {
+        errinfo_set(e, 400, "invalid_field", "expr", "%s.expr: %s", where, why);
+        return -1;
+    }
+    if (promql_type(pe) != PROMQL_VECTOR) {
+        promql_free(pe);
+        errinfo_set(e, 400, "invalid_field", "expr",
+                    "%s.expr: must give an instant vector (each element an alert)", where);
+        return -1;
+    }
+    if (json_object_get(j, "severity") && (!sev || !*sev || strlen(sev) > 16)) {
+        promql_free(pe);
+        errinfo_set(e, 400, "invalid_field", "severity", "%s.severity: 1-16 characters", where);
+        return -1;
+    }
+    if (rule_duration(j, "for", 7 * 86400000LL, "a duration up to 7d, such as 2m", where, &for_ms, e) < 0 ||
+        check_maps(j, where, e) < 0) {
+        promql_free(pe);
+        return -1;
+    }
+    if (!r) {
+        promql_free(pe);
+        return 0;
+    }
+    memset(r, 0, sizeof(*r));
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    r->expr = pe;
+    r->for_ms = for_ms;
+    snprintf(r->severity, sizeof(r->severity), "%s", sev ? sev : "warning");
+    r->body = json_deep_copy(j);
+    return 0;
+}
+
 /* Parses a rule; fills r when not NULL (its selector must then be freed). */
 static int parse_rule(const json_t *j, const char *prefix, struct rule *r, struct errinfo *e)
 {
@@ -158,9 +220,11 @@ static int parse_rule(const json_t *j, const char *prefix, struct rule *r, struc
                     "%s.name: 1-64 of letters, digits, '_', starting with a letter", where);
         return -1;
     }
+    if (json_object_get(j, "expr"))
+        return parse_expr_rule(j, where, r, e);
     if (!metric || strlen(metric) > 1024) {
-        errinfo_set(e, 400, "invalid_field", "metric", "%s.metric: a series selector is required",
-                    where);
+        errinfo_set(e, 400, "invalid_field", "metric",
+                    "%s.metric: a series selector is required (or expr: a PromQL expression)", where);
         return -1;
     }
     if ((v = json_object_get(j, "agg")) && agg_parse(json_string_value(v), &agg) < 0) {
@@ -207,10 +271,54 @@ static int parse_rule(const json_t *j, const char *prefix, struct rule *r, struc
     return 0;
 }
 
-/* The rules of a YAML document, checked; a new reference or NULL. */
+/* A Prometheus rule file (groups: - name: .. rules: - alert: .. expr: ..)
+ * as our rules: alert is the name, labels.severity the severity; the rest
+ * carries over. A new reference, or NULL with e set. */
+static json_t *prometheus_groups(const json_t *groups, struct errinfo *e)
+{
+    json_t *rules = json_array(), *g, *pr;
+    size_t gi, ri;
+    if (!json_is_array(groups)) {
+        errinfo_set(e, 400, "invalid_field", "groups", "groups: a list of rule groups is required");
+        goto fail;
+    }
+    json_array_foreach(groups, gi, g)
+    {
+        json_t *list = json_object_get(g, "rules");
+        if (!json_is_array(list)) {
+            errinfo_set(e, 400, "invalid_field", "groups", "groups[%zu].rules: a list is required", gi);
+            goto fail;
+        }
+        json_array_foreach(list, ri, pr)
+        {
+            if (!json_is_object(pr) || json_object_get(pr, "record")) {
+                errinfo_set(e, 400, "invalid_field", "record",
+                            "groups[%zu].rules[%zu]: recording rules are not supported (alert rules only)",
+                            gi, ri);
+                goto fail;
+            }
+            json_t *r = json_object();
+            const char *k;
+            json_t *v;
+            json_object_foreach(pr, k, v)
+                json_object_set(r, strcmp(k, "alert") ? k : "name", v);
+            const char *sev = json_string_value(json_object_get(json_object_get(pr, "labels"), "severity"));
+            if (sev)
+                json_object_set_new(r, "severity", json_string(sev));
+            json_array_append_new(rules, r);
+        }
+    }
+    return rules;
+fail:
+    json_decref(rules);
+    return NULL;
+}
+
+/* The rules of a YAML document (ours, or a Prometheus rule file), checked;
+ * a new reference or NULL. */
 static json_t *rules_of_yaml(const char *text, size_t len, struct errinfo *e)
 {
-    char why[200], where[32];
+    char why[200], where[48];
     json_t *doc = yaml_to_json(text, len, why, sizeof(why));
     json_t *rules = doc ? json_object_get(doc, "rules") : NULL;
     size_t i;
@@ -219,6 +327,15 @@ static json_t *rules_of_yaml(const char *text, size_t len, struct errinfo *e)
     if (!doc) {
         errinfo_set(e, 400, "invalid_body", "rules", "rules: %s", why);
         return NULL;
+    }
+    if (!rules && json_object_get(doc, "groups")) {
+        json_t *conv = prometheus_groups(json_object_get(doc, "groups"), e);
+        if (!conv) {
+            json_decref(doc);
+            return NULL;
+        }
+        json_object_set_new(doc, "rules", conv);
+        rules = conv;
     }
     if (!json_is_array(rules) || json_array_size(rules) > MAX_RULES) {
         json_decref(doc);
@@ -309,6 +426,7 @@ static int store_rule(struct alerts *al, const char *name, const char *source, c
 
 static void rule_free(struct rule *r)
 {
+    promql_free(r->expr);
     sel_free(&r->sel);
     json_decref(r->body);
     for (size_t k = 0; k < r->nser; k++)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "alerts.h"
+#include "promql/promql.h"
 #include "store/agg.h"
 #include "store/selector.h"
 #include "store/tsdb.h"
@@ -28,6 +29,7 @@ struct rule {
     char name[65];
     char source[8];
     json_t *body;
+    struct promql_expr *expr; /* a PromQL rule (expr:): each element it gives is an alert */
     struct selector sel;
     enum agg_fn agg;
     int op;

@@ -83,3 +83,64 @@ jq -r '.data.groups[].rules[].query' "$WORK/rules.json" | while IFS= read -r q; 
     scurl -fsS -G "$P/query" --data-urlencode "query=$q" | jq -e '.status == "success"' > /dev/null || fail "rule query '$q' does not run"
 done
 ok "rules (with their PromQL, state and alerts) and firing alerts in Prometheus's shapes"
+
+# ---- alert rules in PromQL ----
+now_ms=$(date +%s)000
+printf 'promql_fb_used{gpu="0",instance="h",job="t"} 79000 %s\npromql_fb_used{gpu="1",instance="h",job="t"} 100 %s\npromql_fb_free{gpu="0",instance="h",job="t"} 1000 %s\npromql_fb_free{gpu="1",instance="h",job="t"} 80000 %s\n' \
+    "$now_ms" "$now_ms" "$now_ms" "$now_ms" | scurl -fsS --data-binary @- "$SERVER_URL/api/v1/import/prometheus" > /dev/null
+api POST /api/v1/alerts/rules '{"name":"FbNearlyFull","expr":"promql_fb_used / (promql_fb_used + promql_fb_free) > 0.9","labels":{"team":"ml"},"annotations":{"summary":"GPU {{ $labels.gpu }} at {{ $value }}"}}' > /dev/null
+[ "$HTTP_CODE" = 201 ] || fail "PromQL rule create: $HTTP_CODE $(cat "$WORK/api.out")"
+api POST /api/v1/alerts/rules '{"name":"ExporterMissing","expr":"absent(promql_nothing{job=\"dcgm\"})","for":"0s"}' > /dev/null
+[ "$HTTP_CODE" = 201 ] || fail "absent rule create: $HTTP_CODE"
+for _ in $(seq 1 50); do
+    n=$(api GET '/api/v1/alerts?state=firing' | jq '[.alerts[] | select(.rule == "FbNearlyFull" or .rule == "ExporterMissing")] | length')
+    [ "$n" = 2 ] && break
+    sleep 0.2
+done
+api GET '/api/v1/alerts?state=firing' > "$WORK/firing.json"
+jq -e '[.alerts[] | select(.rule == "FbNearlyFull")] | length == 1 and .[0].labels.gpu == "0" and .[0].labels.team == "ml" and .[0].labels.alertname == "FbNearlyFull" and (.[0].labels | has("__name__") | not) and (.[0].value > 0.98 and .[0].value < 0.988) and (.[0].annotations.summary | startswith("GPU 0 at 0.98"))' \
+    "$WORK/firing.json" > /dev/null || fail "FbNearlyFull: $(jq -c '[.alerts[] | select(.rule == "FbNearlyFull")]' "$WORK/firing.json")"
+jq -e '[.alerts[] | select(.rule == "ExporterMissing")] | length == 1 and .[0].labels.job == "dcgm"' "$WORK/firing.json" > /dev/null \
+    || fail "absent() rule: $(jq -c '[.alerts[] | select(.rule == "ExporterMissing")]' "$WORK/firing.json")"
+ok "PromQL alert rules: a ratio fires for the one GPU past 90% (labels without __name__, templates), absent() fires with the selector's labels"
+api POST /api/v1/alerts/rules/preview '{"name":"P","expr":"promql_fb_used > 50"}' | jq -e '.firing == 2 and (.matches | length) == 2' > /dev/null \
+    || fail "preview of a PromQL rule: $(cat "$WORK/api.out")"
+for body in '{"name":"Bad","expr":"rate(promql_fb_used)"}' '{"name":"Bad","expr":"1 + 1"}' \
+            '{"name":"Bad","expr":"up > 0","metric":"up"}' '{"name":"Bad","expr":"histogram_quantile(0.9, x)"}'; do
+    api POST /api/v1/alerts/rules "$body" > /dev/null
+    [ "$HTTP_CODE" = 400 ] && jq -e '.error.message | test("expr|metric")' "$WORK/api.out" > /dev/null \
+        || fail "bad PromQL rule $body: $HTTP_CODE $(cat "$WORK/api.out")"
+done
+ok "PromQL rules preview; bad ones (a range function without a range, a scalar, expr with metric, an unsupported function) are 400 naming expr"
+
+# a Prometheus rule file loads unchanged
+cat > "$WORK/prom-rules.yaml" <<'Y'
+groups:
+  - name: gpu
+    interval: 30s
+    rules:
+      - alert: GpuFramebufferFull
+        expr: promql_fb_used / (promql_fb_used + promql_fb_free) > 0.9
+        for: 1m
+        labels:
+          severity: critical
+        annotations:
+          summary: "GPU {{ $labels.gpu }} memory nearly full"
+      - alert: EnergyCounterStuck
+        expr: rate(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION[5m]) == 0
+  - name: hosts
+    rules:
+      - alert: HostMemoryLow
+        expr: node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < 0.05
+        for: 5m
+Y
+printf 'alert_rules_file: %s\nalert_default_rules: 0\n' "$WORK/prom-rules.yaml" > "$WORK/srv2.yaml"
+SERVER_PORT_WANT= start_server srv2 --config "$WORK/srv2.yaml"
+api GET /api/v1/alerts/rules | jq -e '[.rules[] | select(.source == "file")] | length == 3 and any(.name == "GpuFramebufferFull" and .severity == "critical" and .for == "1m")' > /dev/null \
+    || fail "Prometheus rule file: $(cat "$WORK/api.out")"
+printf 'groups:\n  - name: r\n    rules:\n      - record: job:up:sum\n        expr: sum(up)\n' > "$WORK/rec.yaml"
+printf 'alert_rules_file: %s\n' "$WORK/rec.yaml" > "$WORK/srv3.yaml"
+"$SERVER" serve --listen "127.0.0.1:$(free_port)" --data "$WORK/srv3-data" --config "$WORK/srv3.yaml" > "$WORK/srv3.log" 2>&1 \
+    && fail "a file with a recording rule was accepted"
+grep -q "recording rules are not supported" "$WORK/srv3.log" || fail "recording rule refusal: $(tail -2 "$WORK/srv3.log")"
+ok "a Prometheus rule file (groups, alert, expr, for, labels.severity, annotations) loads unchanged; a recording rule is refused by name"

@@ -492,6 +492,11 @@ static void rule_query(const json_t *r, struct buf *q)
     const char *op = json_string_value(json_object_get(r, "op"));
     json_t *th = json_object_get(r, "threshold");
     char num[64];
+    const char *expr = json_string_value(json_object_get(r, "expr"));
+    if (expr) { /* written in PromQL already */
+        buf_puts(q, expr);
+        return;
+    }
     promql_format_value(num, sizeof(num), json_number_value(th));
     if (!agg || !strcmp(agg, "last"))
         buf_printf(q, "%s", metric ? metric : "");

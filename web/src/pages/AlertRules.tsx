@@ -159,11 +159,11 @@ export function AlertRules({ can }: { can: boolean }) {
         <tbody>
           {(rules.data?.rules ?? []).flatMap((r: any) => [
             <tr data-rule={r.name}><td>{r.name}</td>
-              <td class="mono small">{r.agg ?? 'last'}({r.metric ?? r.selector}{r.agg && r.agg !== 'last' ? `[${r.window ?? '1m'}]` : ''}) {r.op} {thresholdText(r.threshold, metricUnit(r.metric ?? ''))}</td>
+              <td class="mono small">{r.expr ? <span title="PromQL">{r.expr}</span> : <>{r.agg ?? 'last'}({r.metric ?? r.selector}{r.agg && r.agg !== 'last' ? `[${r.window ?? '1m'}]` : ''}) {r.op} {thresholdText(r.threshold, metricUnit(r.metric ?? ''))}</>}</td>
               <td>{r.for ?? '–'}</td><td>{r.severity ?? 'warning'}</td><td>{r.source}</td>
               {can && <td class="row-actions">{r.source === 'api' && (
                 <>
-                  <button type="button" onClick={() => setEditing(editing?.id === r.id ? null : r)}>Edit</button>
+                  {!r.expr && <button type="button" onClick={() => setEditing(editing?.id === r.id ? null : r)}>Edit</button>}
                   <button type="button" class="danger" onClick={async () => {
                     if (!confirm(`Delete rule ${r.name}? Its alerts end.`)) return;
                     try {
