@@ -1,7 +1,8 @@
 /* Benchmark program: one alert evaluation round of NRULES rules over
  * NSERIES series held by a real store (10 min of 5 s samples each), timed
  * over several rounds. Prints the median and p90 in ms.
- * usage: bench_alerts_eval DIR [NRULES NSERIES ROUNDS]  (default 50 10000 20) */
+ * usage: bench_alerts_eval DIR [NRULES NSERIES ROUNDS]  (default 50 10000 20;
+ * PROMQL=1 writes the same rules as PromQL expressions) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,9 +63,19 @@ int main(int argc, char **argv)
     FILE *f = fopen(rules, "w");
     static const char *aggs[] = {"last", "avg", "max", "min", "rate"};
     fprintf(f, "rules:\n");
-    for (int r = 0; r < nrules; r++)
-        fprintf(f, "  - {name: R%03d, metric: gpu_metric_%02d, agg: %s, window: 1m, op: '>', threshold: %d, for: 1m}\n",
-                r, r % METRICS, aggs[r % 5], 70 + r % 20);
+    /* PROMQL=1: the same rules written as PromQL (expr:) */
+    int promql = getenv("PROMQL") && !strcmp(getenv("PROMQL"), "1");
+    for (int r = 0; r < nrules; r++) {
+        const char *a = aggs[r % 5];
+        if (!promql)
+            fprintf(f, "  - {name: R%03d, metric: gpu_metric_%02d, agg: %s, window: 1m, op: '>', threshold: %d, for: 1m}\n",
+                    r, r % METRICS, a, 70 + r % 20);
+        else if (!strcmp(a, "last"))
+            fprintf(f, "  - {name: R%03d, expr: 'gpu_metric_%02d > %d', for: 1m}\n", r, r % METRICS, 70 + r % 20);
+        else
+            fprintf(f, "  - {name: R%03d, expr: '%s%s(gpu_metric_%02d[1m]) > %d', for: 1m}\n", r, a,
+                    strcmp(a, "rate") ? "_over_time" : "", r % METRICS, 70 + r % 20);
+    }
     fclose(f);
     struct alerts_config ac = {.eval_interval_ms = 3600000, .rules_file = rules, .external_url = ""};
     snprintf(path, sizeof(path), "%s/alerts.db", argv[1]);

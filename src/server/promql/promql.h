@@ -69,7 +69,10 @@ struct promql_result {
 
 /* Evaluates e at every step from start to end (ms, end included; step > 0;
  * an instant query is start == end). 0 and *res (free with
- * promql_result_free), or a promql_error with the reason in err. */
+ * promql_result_free), or a promql_error with the reason in err. The
+ * series each selector matched are kept in e while the store's series stay
+ * the same (for at most a minute), so a tree evaluated again and again (an
+ * alert rule) selects once: one thread at a time per tree. */
 int promql_eval(struct tsdb *db, const struct promql_expr *e, int64_t start_ms, int64_t end_ms,
                 int64_t step_ms, const struct promql_limits *lim, struct promql_result *res,
                 char *err, size_t errlen);

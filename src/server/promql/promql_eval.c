@@ -239,99 +239,181 @@ int pq_check_unique(struct pq_ctx *c, const struct pq_val *cv)
 
 /* ---- selectors ---- */
 
-/* name{a="b",...} (values escaped \\ \" \n) into sorted labels. */
+/* One label value of a canonical key from p (after its opening quote),
+ * unescaped; *end past its closing quote. */
+static char *key_value(const char *p, const char **end)
+{
+    size_t n = 0;
+    const char *q = p;
+    while (*q && *q != '"') {
+        if (*q == '\\' && q[1])
+            q++;
+        q++, n++;
+    }
+    char *v = xmalloc(n + 1), *w = v;
+    while (*p && *p != '"') {
+        if (*p == '\\' && p[1]) {
+            p++;
+            *w++ = *p == 'n' ? '\n' : *p;
+        } else {
+            *w++ = *p;
+        }
+        p++;
+    }
+    *w = 0;
+    *end = *p == '"' ? p + 1 : p;
+    return v;
+}
+
+/* A canonical key, name{a="b",...} (labels already in name order, values
+ * escaped \\ \" \n), into labels sorted by name with __name__ among them:
+ * one pass, no re-sorting. */
 static void key_labels(const char *key, struct promql_series *s)
 {
     const char *b = strchr(key, '{');
-    size_t nl = b ? (size_t)(b - key) : strlen(key);
+    size_t nl = b ? (size_t)(b - key) : strlen(key), cap = 1;
+    for (const char *q = b; q && *q; q++)
+        cap += *q == '=';
+    s->labels = xmalloc(cap * sizeof(*s->labels));
+    s->nlabels = 0;
     char *name = xstrndup(key, nl);
-    pq_label_set(s, "__name__", name);
-    free(name);
-    if (!b)
-        return;
-    const char *p = b + 1;
+    int name_done = 0;
+    const char *p = b ? b + 1 : "";
     while (*p && *p != '}') {
         const char *eq = strchr(p, '=');
         if (!eq || eq[1] != '"')
-            return;
+            break;
         char *ln = xstrndup(p, (size_t)(eq - p));
-        struct buf val = {0};
-        p = eq + 2;
-        while (*p && *p != '"') {
-            if (*p == '\\' && p[1]) {
-                p++;
-                buf_putc(&val, *p == 'n' ? '\n' : *p);
-            } else {
-                buf_putc(&val, *p);
-            }
-            p++;
+        if (!name_done && strcmp("__name__", ln) < 0) {
+            s->labels[s->nlabels++] = (struct promql_label){xstrdup("__name__"), name};
+            name_done = 1;
         }
-        char *vs = buf_detach(&val, NULL);
-        pq_label_set(s, ln, vs);
-        free(ln);
-        free(vs);
-        if (*p == '"')
-            p++;
+        s->labels[s->nlabels].name = ln;
+        s->labels[s->nlabels++].value = key_value(eq + 2, &p);
         if (*p == ',')
             p++;
     }
+    if (!name_done)
+        s->labels[s->nlabels++] = (struct promql_label){xstrdup("__name__"), name};
+}
+
+/* Label sets in Prometheus's order (labels.Compare). */
+static int cmp_labels(const struct promql_label *a, size_t na, const struct promql_label *b, size_t nb)
+{
+    for (size_t i = 0; i < na && i < nb; i++) {
+        int c = strcmp(a[i].name, b[i].name);
+        if (c)
+            return c;
+        if ((c = strcmp(a[i].value, b[i].value)))
+            return c;
+    }
+    return (na > nb) - (na < nb);
 }
 
 struct selected {
     struct tsdb_series_info *info;
+    struct promql_series *lab; /* parsed labels of each (moved out when used) */
     size_t n;
 };
 
 struct sortable {
-    char *key; /* name \1 value \1 ... of the labels in name order */
-    size_t len;
+    struct promql_series lab;
     struct tsdb_series_info info;
 };
 
 static int cmp_sortable(const void *a, const void *b)
 {
     const struct sortable *x = a, *y = b;
-    int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
-    return c ? c : (x->len > y->len) - (x->len < y->len);
+    return cmp_labels(x->lab.labels, x->lab.nlabels, y->lab.labels, y->lab.nlabels);
 }
 
-/* Series in the order of their label sets, as Prometheus's storage gives
- * them: what topk/bottomk keep among equal values depends on it. */
+/* Labels parsed once; series in the order of their label sets, as
+ * Prometheus's storage gives them: what topk/bottomk keep among equal
+ * values depends on it. */
 static void sort_by_labels(struct selected *sel)
 {
     struct sortable *s = xmalloc((sel->n ? sel->n : 1) * sizeof(*s));
     for (size_t i = 0; i < sel->n; i++) {
-        struct promql_series tmp = {0};
-        struct buf b = {0};
-        key_labels(sel->info[i].key, &tmp);
-        for (size_t k = 0; k < tmp.nlabels; k++) {
-            buf_puts(&b, tmp.labels[k].name);
-            buf_putc(&b, '\1');
-            buf_puts(&b, tmp.labels[k].value);
-            buf_putc(&b, '\1');
-        }
-        pq_labels_free(tmp.labels, tmp.nlabels);
-        s[i].key = buf_detach(&b, &s[i].len);
+        memset(&s[i].lab, 0, sizeof(s[i].lab));
+        key_labels(sel->info[i].key, &s[i].lab);
         s[i].info = sel->info[i];
     }
-    if (sel->n)
+    if (sel->n > 1)
         qsort(s, sel->n, sizeof(*s), cmp_sortable);
+    sel->lab = xcalloc(sel->n ? sel->n : 1, sizeof(*sel->lab));
     for (size_t i = 0; i < sel->n; i++) {
         sel->info[i] = s[i].info;
-        free(s[i].key);
+        sel->lab[i] = s[i].lab;
     }
     free(s);
 }
 
-static int select_series(struct pq_ctx *c, const struct selector *sel, struct selected *out)
+struct pq_selcache {
+    const struct tsdb *db;
+    uint64_t series;  /* the store's series count when selected */
+    int64_t at_ns;
+    struct tsdb_series_info *info;
+    struct promql_series *lab;
+    size_t n;
+};
+
+void pq_selcache_free(struct pq_selcache *k)
 {
-    out->n = tsdb_select(c->db, sel, 0, &out->info);
+    if (!k)
+        return;
+    for (size_t i = 0; i < k->n; i++)
+        pq_labels_free(k->lab[i].labels, k->lab[i].nlabels);
+    free(k->info);
+    free(k->lab);
+    free(k);
+}
+
+/* A copy of a cached selection (the caller owns and frees it). */
+static void from_cache(const struct pq_selcache *k, struct selected *out)
+{
+    out->n = k->n;
+    out->info = xmalloc((k->n ? k->n : 1) * sizeof(*out->info));
+    out->lab = xmalloc((k->n ? k->n : 1) * sizeof(*out->lab));
+    for (size_t i = 0; i < k->n; i++) {
+        out->info[i] = (struct tsdb_series_info){k->info[i].id, NULL}; /* labels are parsed already */
+        memset(&out->lab[i], 0, sizeof(out->lab[i]));
+        out->lab[i].labels = pq_labels_copy(k->lab[i].labels, k->lab[i].nlabels);
+        out->lab[i].nlabels = k->lab[i].nlabels;
+    }
+}
+
+/* The series of a selector node, sorted, labels parsed; from its cache
+ * while the store has the same series (and for at most a minute). */
+static int select_series(struct pq_ctx *c, const struct promql_expr *e, struct selected *out)
+{
+    struct promql_expr *node = (struct promql_expr *)e; /* the cache is the node's own */
+    uint64_t count = tsdb_series_count(c->db);
+    int64_t now = now_mono_ns();
+    struct pq_selcache *k = node->cache;
+    if (k && k->db == c->db && k->series == count && now - k->at_ns < 60000000000LL) {
+        from_cache(k, out);
+        return 0;
+    }
+    out->lab = NULL;
+    out->n = tsdb_select(c->db, &e->sel, 0, &out->info);
     if (out->n == TSDB_BUDGET) {
         out->n = 0;
         out->info = NULL;
         return pq_fail(c, PROMQL_TIMEOUT, "query timed out selecting series");
     }
     sort_by_labels(out);
+    pq_selcache_free(node->cache);
+    node->cache = xcalloc(1, sizeof(*node->cache));
+    node->cache->db = c->db;
+    node->cache->series = count;
+    node->cache->at_ns = now;
+    struct selected copy = {0};
+    /* the cache keeps its own copy; out stays the caller's */
+    struct pq_selcache tmp = {.info = out->info, .lab = out->lab, .n = out->n};
+    from_cache(&tmp, &copy);
+    node->cache->info = copy.info;
+    node->cache->lab = copy.lab;
+    node->cache->n = copy.n;
     return 0;
 }
 
@@ -367,9 +449,22 @@ static void samples_free(struct samples *s, size_t n)
 
 static void selected_free(struct selected *s)
 {
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n; i++) {
         free(s->info[i].key);
+        if (s->lab)
+            pq_labels_free(s->lab[i].labels, s->lab[i].nlabels);
+    }
+    free(s->lab);
     free(s->info);
+}
+
+/* Moves the parsed labels of selected series i into s. */
+static void take_labels(struct selected *sel, size_t i, struct promql_series *s)
+{
+    s->labels = sel->lab[i].labels;
+    s->nlabels = sel->lab[i].nlabels;
+    sel->lab[i].labels = NULL;
+    sel->lab[i].nlabels = 0;
 }
 
 /* An instant vector selector: the newest sample at or before each step
@@ -378,7 +473,7 @@ static void selected_free(struct selected *s)
 static int eval_vsel(struct pq_ctx *c, const struct promql_expr *e, struct pq_val *out, int want_ts)
 {
     struct selected sel;
-    int rc = select_series(c, &e->sel, &sel);
+    int rc = select_series(c, e, &sel);
     if (rc)
         return rc;
     out->type = PROMQL_VECTOR;
@@ -390,7 +485,7 @@ static int eval_vsel(struct pq_ctx *c, const struct promql_expr *e, struct pq_va
         if (n == 0)
             continue;
         struct promql_series *s = pq_add_series(c, out);
-        key_labels(sel.info[i].key, s);
+        take_labels(&sel, i, s);
         size_t j = 0, got = 0;
         for (size_t k = 0; k < c->nsteps; k++) {
             int64_t ref = c->start + (int64_t)k * c->step - e->offset_ms;
@@ -432,7 +527,7 @@ static int range_of_msel(struct pq_ctx *c, const struct promql_expr *e, struct p
 {
     const struct promql_expr *vs = e->sub[0];
     struct selected sel;
-    int rc = select_series(c, &vs->sel, &sel);
+    int rc = select_series(c, vs, &sel);
     if (rc)
         return rc;
     struct pq_range *r = xcalloc(sel.n ? sel.n : 1, sizeof(*r));
@@ -448,7 +543,7 @@ static int range_of_msel(struct pq_ctx *c, const struct promql_expr *e, struct p
         if (live == 0)
             continue;
         struct promql_series tmp = {0};
-        key_labels(sel.info[i].key, &tmp);
+        take_labels(&sel, i, &tmp);
         r[w].labels = tmp.labels;
         r[w].nlabels = tmp.nlabels;
         r[w].t = xmalloc(live * sizeof(int64_t));

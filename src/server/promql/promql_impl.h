@@ -49,6 +49,9 @@ struct promql_expr {
     enum pq_card card;
     int on, has_matching; /* on(...) vs ignoring(...) */
     struct pq_names matching, include;
+    /* PQ_VSEL: the series it matched, kept while the store's series are
+     * the same (an alert rule evaluates the same tree every few seconds) */
+    struct pq_selcache *cache;
 };
 
 /* Values during evaluation: every series has a value slot per step. A
@@ -101,6 +104,7 @@ int pq_eval(struct pq_ctx *c, const struct promql_expr *e, struct pq_val *out);
  * over the whole evaluation (each step reads its window). */
 int pq_eval_range(struct pq_ctx *c, const struct promql_expr *e, struct pq_range **out, size_t *n);
 void pq_ranges_free(struct pq_range *r, size_t n);
+void pq_selcache_free(struct pq_selcache *k);
 /* An instant selector whose values are its samples' times (timestamp()). */
 int pq_eval_timestamps(struct pq_ctx *c, const struct promql_expr *e, struct pq_val *out);
 

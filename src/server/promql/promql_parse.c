@@ -372,6 +372,7 @@ void promql_free(struct promql_expr *e)
     free(e->sub);
     free(e->str);
     sel_free(&e->sel);
+    pq_selcache_free(e->cache);
     names_free(&e->grouping);
     names_free(&e->matching);
     names_free(&e->include);

@@ -470,6 +470,14 @@ int64_t tsdb_last_ts(struct tsdb *db, const char *job, const char *instance)
 
 /* ---- reading ---- */
 
+uint64_t tsdb_series_count(struct tsdb *db)
+{
+    pthread_rwlock_rdlock(&db->lock);
+    uint64_t n = db->nseries;
+    pthread_rwlock_unlock(&db->lock);
+    return n;
+}
+
 void tsdb_stats(struct tsdb *db, struct tsdb_stats *st)
 {
     pthread_rwlock_rdlock(&db->lock);

@@ -161,6 +161,10 @@ struct tsdb_stats {
 };
 void tsdb_stats(struct tsdb *db, struct tsdb_stats *st);
 
+/* Series in the store (they are never removed while it is open, so a
+ * selection stays right while this is unchanged). */
+uint64_t tsdb_series_count(struct tsdb *db);
+
 /* Changes how long a tier keeps data (the writer prunes at its next pass).
  * Any thread. */
 void tsdb_set_retention(struct tsdb *db, int tier, int64_t ms);

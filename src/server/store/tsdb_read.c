@@ -548,6 +548,21 @@ static void head_tv(struct tvs *p, uint64_t id, const struct head *h, int64_t st
     collect_tv(p, id, h->nrows, h->ts, h->ncols, h->ids, h->vals, start, end);
 }
 
+/* Whether a group's heads in memory hold everything from start on: the
+ * open raw head reaches back to start (a sample older than its first row
+ * goes to the out-of-order path, so none of those is at or after start),
+ * or the head sealed before it does and no out-of-order sample at or after
+ * start was taken since (it may sit in a chunk by now). Lock held. */
+static int memory_covers(const struct group *g, int64_t start, int *in_head)
+{
+    const struct head *h = &g->head[TSDB_RAW], *prev = &g->prev_raw;
+    *in_head = h->nrows > 0 && h->ts[0] <= start;
+    int in_prev = prev->nrows > 0 && prev->ts[0] <= start &&
+                  (h->nrows == 0 || prev->ts[prev->nrows - 1] <= h->ts[0]) &&
+                  g->ooo.nrows == 0 && g->ooo_newest < start;
+    return *in_head || in_prev;
+}
+
 int tsdb_samples_many(struct tsdb *db, const uint64_t *ids, size_t n, int64_t start, int64_t end,
                       struct tsdb_tv **out, long *counts)
 {
@@ -557,17 +572,27 @@ int tsdb_samples_many(struct tsdb *db, const uint64_t *ids, size_t n, int64_t st
     size_t nm = 0;
     int rc = 0;
 
+    /* recent windows (alert rules, the last minutes of a dashboard) come
+     * from memory alone, read in this one hold of the lock */
     pthread_rwlock_rdlock(&db->lock);
     for (size_t i = 0; i < n; i++) {
         struct series *s = ids[i] < db->by_id_cap ? db->by_id[ids[i]] : NULL;
-        if (s)
-            mem[nm++] = (struct member){s->grp->id, ids[i], i};
+        if (!s)
+            continue;
+        int in_head;
+        if (memory_covers(s->grp, start, &in_head)) {
+            if (!in_head)
+                head_tv(&p[i], ids[i], &s->grp->prev_raw, start, end);
+            head_tv(&p[i], ids[i], &s->grp->head[TSDB_RAW], start, end);
+            continue;
+        }
+        mem[nm++] = (struct member){s->grp->id, ids[i], i};
     }
     pthread_rwlock_unlock(&db->lock);
     if (nm)
         qsort(mem, nm, sizeof(*mem), cmp_member);
-    struct reader *rd = tsdb_reader_get(db);
-    if (!rd)
+    struct reader *rd = nm ? tsdb_reader_get(db) : NULL;
+    if (nm && !rd)
         rc = -1;
     for (size_t i = 0; i < nm && rc == 0;) {
         size_t j = i;
@@ -617,12 +642,8 @@ long tsdb_recent(struct tsdb *db, uint64_t series_id, int64_t start, int64_t end
         return 0;
     }
     const struct head *h = &s->grp->head[TSDB_RAW], *prev = &s->grp->prev_raw;
-    /* memory answers when the head, or the head sealed before it, reaches
-     * back to start and nothing older is waiting in the out-of-order head */
-    int in_head = h->nrows > 0 && h->ts[0] <= start;
-    int in_prev = prev->nrows > 0 && prev->ts[0] <= start &&
-                  (h->nrows == 0 || prev->ts[prev->nrows - 1] <= h->ts[0]);
-    *covered = (in_head || in_prev) && s->grp->ooo.nrows == 0;
+    int in_head;
+    *covered = memory_covers(s->grp, start, &in_head);
     if (*covered) {
         if (!in_head)
             collect_head(&p, TSDB_RAW, series_id, prev, start, end);

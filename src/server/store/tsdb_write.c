@@ -345,6 +345,8 @@ static void append_one(struct tsdb *db, struct series *s, int64_t ts, double v)
             tsdb_seal(db, g, &g->ooo, TSDB_RAW);
         if (!g->ooo.nrows)
             g->ooo_seg = cur_seg(db);
+        if (ts > g->ooo_newest)
+            g->ooo_newest = ts;
         head_set(&g->ooo, s->id, ts, v);
     } else {
         if (!db->replaying && head_full(db, h) && ts > h->ts[h->nrows - 1])
