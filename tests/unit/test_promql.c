@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,6 +141,32 @@ static void durations(void **state)
             fail_msg("duration '%s' accepted", bad[i]);
 }
 
+/* The significant digits of text (no sign, point, leading or trailing
+ * zeros). */
+static void sig_digits(const char *t, char *out)
+{
+    size_t k = 0;
+    for (; *t; t++)
+        if (*t >= '0' && *t <= '9' && (k || *t != '0'))
+            out[k++] = *t;
+    while (k > 1 && out[k - 1] == '0')
+        k--;
+    out[k] = 0;
+}
+
+/* The shortest digits that read back, found the slow way. */
+static void reference_digits(double v, char *out)
+{
+    char e[40];
+    for (int p = 1; p <= 17; p++) {
+        snprintf(e, sizeof(e), "%.*e", p - 1, v);
+        if (strtod(e, NULL) == v)
+            break;
+    }
+    *strchr(e, 'e') = 0;
+    sig_digits(e, out);
+}
+
 static void values(void **state)
 {
     (void)state;
@@ -155,9 +183,31 @@ static void values(void **state)
         promql_format_value(buf, sizeof(buf), cases[i].v);
         assert_string_equal(buf, cases[i].s);
     }
+    /* the fewest digits, as the slow reference finds them, over values of
+     * every kind: random bits, computed averages and rates */
+    unsigned long long x = 88172645463325252ULL;
+    for (int i = 0; i < 120000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double v;
+        if (i % 3 == 0) {
+            memcpy(&v, &x, sizeof(v));
+            if (!isfinite(v) || v == 0 || fabs(v) > 1e21 || fabs(v) < 1e-12)
+                continue;
+        } else if (i % 3 == 1) {
+            v = (double)(x % 1000000) / 7.0 / (double)(1 + x % 13);
+        } else {
+            v = ((double)(x % 100000) / 100.0 + 0.1 * (double)(x % 7)) / 3.0;
+        }
+        char b[400], got[40], want[40];
+        promql_format_value(b, sizeof(b), v);
+        sig_digits(b, got);
+        reference_digits(v, want);
+        if (strcmp(got, want) || strtod(b, NULL) != v)
+            fail_msg("%.17g formatted as %s (digits %s, shortest %s)", v, b, got, want);
+    }
     /* whatever the path taken, the text reads back as the value */
     unsigned seed = 1;
-    for (int i = 0; i < 200000; i++) {
+    for (int i = 0; i < 50000; i++) {
         seed = seed * 1103515245u + 12345u;
         double v = (double)(int)(seed >> 8) / (double)(1 << (seed % 20)) * ((seed & 1) ? 1 : -1);
         if (i % 3 == 0)

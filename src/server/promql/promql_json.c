@@ -21,6 +21,43 @@ static int snprint_int(char *out, long long n)
     return k;
 }
 
+static const double P10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* The digits of v to p (15 or 16) significant digits, when that many read
+ * back as v, found without printf or strtod: a candidate integer i (below
+ * 2^53, so exact) scaled by an exact power of ten is one correctly rounded
+ * operation, hence what strtod gives for the same decimal. 0; -1 when
+ * p digits do not read back as v; -2 when this method cannot tell (a
+ * power of ten past 1e22, or candidates past 2^53). */
+static int shortest_digits(double v, int p, char *digits, size_t *nd, int *exp10)
+{
+    double a = fabs(v);
+    if (!(a > 0) || a > 1e300 || a < 1e-300)
+        return -2;
+    int e10 = (int)floor(log10(a));
+    int s = p - 1 - e10;
+    if (s > 22 || s < -22)
+        return -2;
+    double scaled = s >= 0 ? a * P10[s] : a / P10[-s];
+    double i0 = nearbyint(scaled), best = -1;
+    for (int d = -1; d <= 1; d++) {
+        double i = i0 + d;
+        if (i > 9007199254740992.0)
+            return -2;
+        if (i < P10[p - 1] || i >= P10[p])
+            continue;
+        double back = s >= 0 ? i / P10[s] : i * P10[-s];
+        if (back == a && (best < 0 || fabs(i - scaled) < fabs(best - scaled)))
+            best = i;
+    }
+    if (best < 0)
+        return -1;
+    *nd = (size_t)snprint_int(digits, (long long)best);
+    *exp10 = (int)*nd - 1 - s;
+    return 0;
+}
+
 size_t promql_format_value(char *dst, size_t cap, double v)
 {
     if (isnan(v))
@@ -61,32 +98,36 @@ size_t promql_format_value(char *dst, size_t cap, double v)
         dst[o] = 0;
         return o;
     }
-    /* the fewest significant digits that read back as v: 15 digits do for
-     * most, 17 for every double */
-    char e[40];
-    static const int tries[] = {15, 16, 17};
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(e, sizeof(e), "%.*e", tries[i] - 1, v);
-        if (strtod(e, NULL) == v)
-            break;
-    }
-    /* e is [-]d[.ddd]e[+-]XX: written out without the exponent, as Go's
-     * strconv.FormatFloat(v, 'f', -1, 64) does */
-    const char *p = e;
-    int neg = *p == '-';
-    if (neg)
-        p++;
     char digits[24];
     size_t nd = 0;
-    for (; *p && *p != 'e'; p++)
-        if (*p != '.')
-            digits[nd++] = *p;
-    int exp10 = atoi(p + 1);
+    int exp10 = 0, neg = signbit(v) != 0;
+    int r = shortest_digits(v, 15, digits, &nd, &exp10);
+    if (r == -1)
+        r = shortest_digits(v, 16, digits, &nd, &exp10);
+    if (r < 0) {
+        /* printf and strtod where the method above cannot tell (-2), or
+         * for 17 digits (which always read back; only printf gets them
+         * exactly right). e is [-]d.dddde[+-]XX */
+        char e[40];
+        for (int d = r == -2 ? 15 : 17; d <= 17; d++) {
+            snprintf(e, sizeof(e), "%.*e", d - 1, v);
+            if (d == 17 || strtod(e, NULL) == v)
+                break;
+        }
+        const char *p = e + (e[0] == '-');
+        nd = 0;
+        for (; *p && *p != 'e'; p++)
+            if (*p != '.')
+                digits[nd++] = *p;
+        exp10 = atoi(p + 1);
+    }
+    /* written out without the exponent, as Go's
+     * strconv.FormatFloat(v, 'f', -1, 64) does */
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
     char out[400];
     size_t k = 0;
-    if (neg && !(nd == 1 && digits[0] == '0' && !signbit(v)))
+    if (neg)
         out[k++] = '-';
     int point = exp10 + 1; /* digits before the decimal point */
     if (point <= 0) {
