@@ -22,6 +22,8 @@ struct parser {
     /* family types seen in TYPE lines: a small open-addressed table */
     char cur_family[256];
     int cur_type;
+    char help[1024], unit[64];
+    int has_help, has_unit;
 };
 
 static int fail(struct parser *p, const char *fmt, ...)
@@ -133,7 +135,7 @@ static int parse_comment(struct parser *p, const char *s, const char *end, int *
         *eof = 1;
         return 0;
     }
-    int is_type = kw == 4 && !memcmp(q, "TYPE", 4);
+    int is_type = kw == 4 && !memcmp(q, "TYPE", 4), is_help = kw == 4 && !memcmp(q, "HELP", 4);
     int is_meta = is_type || (kw == 4 && !memcmp(q, "HELP", 4)) || (kw == 4 && !memcmp(q, "UNIT", 4));
     if (!is_meta)
         return 0; /* a plain comment */
@@ -143,8 +145,35 @@ static int parse_comment(struct parser *p, const char *s, const char *end, int *
         return fail(p, "HELP/TYPE/UNIT line without a metric name");
     if (n > p->max_name)
         return fail(p, "metric name longer than %zu bytes", p->max_name);
-    if (!is_type)
+    if (n < sizeof(p->cur_family) && (strlen(p->cur_family) != n || memcmp(p->cur_family, q, n))) {
+        /* a new family: what was said of the last one no longer applies */
+        memcpy(p->cur_family, q, n);
+        p->cur_family[n] = '\0';
+        p->cur_type = PROM_UNTYPED;
+        p->has_help = p->has_unit = 0;
+    }
+    if (!is_type) {
+        const char *t = skip_spaces(q + n, end);
+        size_t k = 0;
+        char *dst = is_help ? p->help : p->unit;
+        size_t cap = is_help ? sizeof(p->help) : sizeof(p->unit);
+        for (; t < end && k + 1 < cap; t++) {
+            if (*t == '\\' && t + 1 < end && (t[1] == 'n' || t[1] == '\\')) {
+                dst[k++] = t[1] == 'n' ? '\n' : '\\';
+                t++;
+            } else {
+                dst[k++] = *t;
+            }
+        }
+        while (k && (dst[k - 1] == ' ' || dst[k - 1] == '\t' || dst[k - 1] == '\r'))
+            k--;
+        dst[k] = '\0';
+        if (is_help)
+            p->has_help = 1;
+        else
+            p->has_unit = 1;
         return 0;
+    }
     const char *t = skip_spaces(q + n, end);
     size_t tl = (size_t)(end - t);
     while (tl && (t[tl - 1] == ' ' || t[tl - 1] == '\t'))
@@ -288,9 +317,14 @@ static int parse_sample(struct parser *p, const char *s, const char *end, struct
     if (q < end && *q != '#')
         return fail(p, "unexpected text after the value");
     smp->type = PROM_UNTYPED;
+    smp->family = smp->help = smp->unit = NULL;
     size_t fl = strlen(p->cur_family);
-    if (fl && n >= fl && !memcmp(s, p->cur_family, fl))
+    if (fl && n >= fl && !memcmp(s, p->cur_family, fl)) {
         smp->type = p->cur_type;
+        smp->family = p->cur_family;
+        smp->help = p->has_help ? p->help : NULL;
+        smp->unit = p->has_unit ? p->unit : NULL;
+    }
     return 0;
 }
 

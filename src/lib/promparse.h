@@ -27,6 +27,10 @@ struct prom_sample {
     int has_ts;
     int64_t ts_ms;
     int type; /* enum prom_type of the family, as the last TYPE line said */
+    /* the family the last HELP/TYPE/UNIT lines named, when this sample is
+     * of it (its name starts with the family's), else NULL; its HELP text
+     * (unescaped) and UNIT, NULL when not given; NUL-terminated */
+    const char *family, *help, *unit;
 };
 
 enum prom_type { PROM_UNTYPED = 0, PROM_COUNTER, PROM_GAUGE, PROM_HISTOGRAM, PROM_SUMMARY,

@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "containers.h"
 #include "fleet.h"
+#include "metadata.h"
 #include "settings.h"
 #include "options.h"
 #include "ratelimit.h"
@@ -266,6 +267,8 @@ static int start_pipeline(struct server_app *app)
     if (!app->in)
         return -1;
     server_options_scrape(o, &sc);
+    app->meta = metadata_new(0);
+    sc.meta = app->meta;
     app->scraper = scraper_start(&sc, app->reg, app->in, app->db);
     return app->scraper ? 0 : -1;
 }
@@ -307,6 +310,7 @@ static void stop_all(struct server_app *app, struct http_server *http)
     ctr_close(app->ctr); /* its reconcile loop reads the registry and the fleet */
     alerts_stop(app->alerts);
     scraper_stop(app->scraper);
+    metadata_free(app->meta);
     ingest_stop(app->in); /* its hook pushes to the fleet and the hub: free them after */
     fleet_free(app->fleet);
     ws_hub_free(app->hub);

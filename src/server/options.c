@@ -125,6 +125,7 @@ void server_options_scrape(const struct server_options *o, struct scrape_config 
     c->max_body_bytes = (size_t)o->max_scrape_bytes;
     c->max_series = (size_t)o->max_series_per_target;
     c->max_label_value_len = (size_t)o->max_label_value_len;
+    c->meta = NULL; /* the server sets its table */
 }
 
 void server_options_auth(const struct server_options *o, struct auth_config *c)

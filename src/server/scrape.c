@@ -2,6 +2,7 @@
  * each keeps its schedule, spread over its interval so a fleet is not
  * scraped all at the same instant. */
 #include "scrape.h"
+#include "metadata.h"
 
 #include <curl/curl.h>
 #include <math.h>
@@ -68,11 +69,18 @@ struct parse_ctx {
     size_t nextra;
     int64_t ts_ms;
     long n, bad;
+    struct metadata *meta;
+    char last_family[256]; /* the family noted last */
 };
 
 static int on_sample(void *arg, const struct prom_sample *s)
 {
     struct parse_ctx *c = arg;
+    /* once per family per scrape */
+    if (c->meta && s->family && strcmp(s->family, c->last_family)) {
+        metadata_note(c->meta, s->family, s->type, s->help, s->unit);
+        snprintf(c->last_family, sizeof(c->last_family), "%s", s->family);
+    }
     if (ingest_batch_add_cached(c->b, c->cache, s, c->extra, c->nextra, c->ts_ms) < 0)
         c->bad++;
     else
@@ -87,7 +95,7 @@ long scrape_parse(const char *body, size_t len, int openmetrics, const struct sc
     struct prom_limits lim = {.max_value_len = cfg->max_label_value_len,
                               .max_samples = cfg->max_series};
     struct prom_error perr;
-    struct parse_ctx c = {batch, cache, extra, nextra, ts_ms, 0, 0};
+    struct parse_ctx c = {batch, cache, extra, nextra, ts_ms, 0, 0, cfg->meta, ""};
 
     if (prom_parse(body, len, openmetrics, &lim, on_sample, &c, &perr) != 0) {
         snprintf(err, errlen, "line %zu: %s", perr.line, perr.msg);

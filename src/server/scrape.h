@@ -23,6 +23,7 @@ struct scrape_config {
     size_t max_body_bytes;        /* after decompression */
     size_t max_series;            /* per target and scrape; 0: no bound */
     size_t max_label_value_len;
+    struct metadata *meta;        /* families' TYPE/HELP/UNIT go here (may be NULL) */
 };
 
 struct scraper;

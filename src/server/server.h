@@ -69,6 +69,7 @@ struct server_app {
     struct audit *audit;
     struct alerts *alerts;
     struct ws_hub *hub; /* browsers on /api/v1/live */
+    struct metadata *meta; /* scraped families' TYPE/HELP/UNIT */
     struct fleet *fleet; /* live state for the UI, fed by the store writer */
     struct ratelimit *limits; /* requests per caller */
     struct ctr *ctr;          /* containers and their ledgers */

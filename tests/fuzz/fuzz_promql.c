@@ -2,6 +2,7 @@
  * (a range of steps over a small store of a few series) and written out
  * as Prometheus's JSON. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

@@ -54,7 +54,13 @@ scurl -fsS -X POST --data-urlencode 'match[]=node_load1' --data-urlencode 'match
 scurl -fsS -G "$P/labels" --data-urlencode 'match[]=node_load1' --data-urlencode 'match[]=DCGM_FI_DEV_GPU_UTIL{gpu="0"}' \
     | jq -e '.data == ["Hostname","UUID","__name__","gpu","instance","job","modelName"]' > /dev/null || fail "labels with two match[]"
 scurl -fsS "$P/query_exemplars" | jq -e '.data == []' > /dev/null || fail "exemplars"
-ok "buildinfo, labels, label values and series (several match[], GET and POST), exemplars"
+# metadata: what the exposition's HELP/TYPE/UNIT lines said (scrapes and imports)
+printf '# HELP promql_moved_bytes_total Bytes moved by the fabric.\n# TYPE promql_moved_bytes_total counter\npromql_moved_bytes_total{instance="h",job="t"} 1 %s\n' \
+    "$(date +%s)000" | scurl -fsS --data-binary @- "$SERVER_URL/api/v1/import/prometheus" > /dev/null
+scurl -fsS -G "$P/metadata" --data-urlencode metric=promql_moved_bytes_total \
+    | jq -e '.data == {"promql_moved_bytes_total": [{"type": "counter", "help": "Bytes moved by the fabric.", "unit": ""}]}' > /dev/null \
+    || fail "metadata: $(scurl -sS "$P/metadata")"
+ok "buildinfo, labels, label values and series (several match[], GET and POST), exemplars, metadata (HELP/TYPE)"
 # errors in Prometheus's shape, the construct named
 scurl -sS -G "$P/query" --data-urlencode 'query=histogram_quantile(0.9, x)' -o "$WORK/e.json" -w '%{http_code}' > "$WORK/code"
 [ "$(cat "$WORK/code")" = 400 ] && jq -e '.errorType == "bad_data" and (.error | test("histogram_quantile"))' "$WORK/e.json" > /dev/null \
@@ -144,3 +150,17 @@ printf 'alert_rules_file: %s\n' "$WORK/rec.yaml" > "$WORK/srv3.yaml"
     && fail "a file with a recording rule was accepted"
 grep -q "recording rules are not supported" "$WORK/srv3.log" || fail "recording rule refusal: $(tail -2 "$WORK/srv3.log")"
 ok "a Prometheus rule file (groups, alert, expr, for, labels.severity, annotations) loads unchanged; a recording rule is refused by name"
+
+# a query past query_max_samples is refused (422 execution), and the
+# server answers the next one
+printf 'query_max_samples: 5000\nrate_limit_per_s: 0\n' > "$WORK/srv4.yaml"
+start_server srv4 --config "$WORK/srv4.yaml"
+scurl -fsS --data-binary @"$WORK/data.txt" "$SERVER_URL/api/v1/import/prometheus" > /dev/null
+P4="$SERVER_URL/prometheus/api/v1"
+code=$(scurl -s -o "$WORK/big.json" -w '%{http_code}' -G "$P4/query_range" --data-urlencode 'query=DCGM_FI_DEV_GPU_UTIL' \
+    --data-urlencode "start=$(( end_ms / 1000 - 7200 ))" --data-urlencode "end=$(( end_ms / 1000 ))" --data-urlencode step=15)
+[ "$code" = 422 ] && jq -e '.errorType == "execution" and (.error | test("too many samples"))' "$WORK/big.json" > /dev/null \
+    || fail "an over-large query: $code $(cat "$WORK/big.json")"
+scurl -fsS -G "$P4/query" --data-urlencode 'query=count(DCGM_FI_DEV_GPU_UTIL)' --data-urlencode "time=$(( end_ms / 1000 ))" \
+    | jq -e '.data.result[0].value[1] == "12"' > /dev/null || fail "the next query after a refused one"
+ok "a query past query_max_samples gets 422 execution (too many samples); the next one is answered"

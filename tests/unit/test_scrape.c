@@ -7,11 +7,12 @@
 
 #include "testutil.h"
 
+#include "../../src/server/metadata.h"
 #include "../../src/server/scrape.h"
 
 static struct scrape_config cfg(void)
 {
-    return (struct scrape_config){2000, 15000, 10000, 1u << 20, 100, 4096};
+    return (struct scrape_config){2000, 15000, 10000, 1u << 20, 100, 4096, NULL};
 }
 
 static const struct prom_label extra[] = {
@@ -21,6 +22,35 @@ static const char *key_of(const struct ingest_batch *b, size_t i, char *out, siz
 {
     snprintf(out, n, "%.*s", (int)b->items[i].key_len, b->keys.data + b->items[i].key_off);
     return out;
+}
+
+/* What exporters say of their families reaches the metadata table: type,
+ * HELP (unescaped), UNIT; a family without them is kept as unknown. */
+static void families_noted(void **state)
+{
+    (void)state;
+    struct scrape_config c = cfg();
+    c.meta = metadata_new(0);
+    const char *body = "# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).\n# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n"
+                       "DCGM_FI_DEV_GPU_UTIL{gpu=\"0\"} 12\nDCGM_FI_DEV_GPU_UTIL{gpu=\"1\"} 13\n"
+                       "# HELP x_total A \\\\ and a\\nline\n# TYPE x_total counter\n# UNIT x_total bytes\nx_total 5\n"
+                       "bare 1\n";
+    struct ingest_batch *b = ingest_batch_new();
+    char err[256];
+    assert_int_equal(scrape_parse(body, strlen(body), 0, &c, extra, 3, 1795000001000, NULL, b, err, sizeof(err)), 4);
+    struct buf out;
+    buf_init(&out, 0);
+    metadata_json(c.meta, NULL, 0, &out);
+    assert_string_equal(out.data,
+                        "{\"DCGM_FI_DEV_GPU_UTIL\":[{\"type\":\"gauge\",\"help\":\"GPU utilization (in %).\",\"unit\":\"\"}],"
+                        "\"x_total\":[{\"type\":\"counter\",\"help\":\"A \\\\ and a\\u000aline\",\"unit\":\"bytes\"}]}");
+    buf_reset(&out);
+    metadata_json(c.meta, "x_total", 0, &out);
+    assert_non_null(strstr(out.data, "counter"));
+    assert_null(strstr(out.data, "DCGM"));
+    buf_free(&out);
+    ingest_batch_free(b);
+    metadata_free(c.meta);
 }
 
 static void exposition(void **state)
@@ -114,6 +144,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(exposition),
+        cmocka_unit_test(families_noted),
         cmocka_unit_test(history),
         cmocka_unit_test(reasons),
     };

@@ -122,6 +122,7 @@ void api_prom_label_values(void *app, struct http_request *req, struct http_resp
 void api_prom_buildinfo(void *app, struct http_request *req, struct http_response *resp);
 void api_prom_rules(void *app, struct http_request *req, struct http_response *resp);
 void api_prom_alerts(void *app, struct http_request *req, struct http_response *resp);
+void api_prom_metadata(void *app, struct http_request *req, struct http_response *resp);
 void api_prom_empty(void *app, struct http_request *req, struct http_response *resp);
 void api_query_series(void *app, struct http_request *req, struct http_response *resp);
 void api_query_labels(void *app, struct http_request *req, struct http_response *resp);

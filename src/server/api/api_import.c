@@ -63,6 +63,7 @@ static int parse_lines(struct import *im, const char *text, size_t len)
 
     server_options_scrape(im->app->opts, &cfg);
     cfg.max_series = 0; /* an import is not one scrape */
+    cfg.meta = im->app->meta; /* HELP/TYPE lines of an import count too */
     long n = scrape_parse(text, len, 0, &cfg, NULL, 0, im->now_ms, im->keys, im->batch, err,
                           sizeof(err));
     if (n < 0) {

@@ -15,6 +15,7 @@
 #include "../../lib/timefmt.h"
 #include "../../lib/xalloc.h"
 #include "../alerts.h"
+#include "../metadata.h"
 #include "../promql/promql.h"
 #include "../store/selector.h"
 #include "api.h"
@@ -472,14 +473,37 @@ void api_prom_buildinfo(void *appv, struct http_request *req, struct http_respon
 
 void api_prom_empty(void *appv, struct http_request *req, struct http_response *resp)
 {
-    (void)appv;
+    (void)appv, (void)req;
     struct buf data;
     buf_init(&data, 0);
-    /* exemplars: none are kept; metadata: families' HELP/TYPE are not
-     * stored (yet): an empty answer, as a Prometheus without them gives */
-    buf_puts(&data, strstr(req->path, "exemplars") ? "[]" : "{}");
+    buf_puts(&data, "[]"); /* no exemplars are kept */
     prom_success(resp, &data);
     buf_free(&data);
+}
+
+/* TYPE/HELP/UNIT of the scraped families (?metric=, ?limit=). */
+void api_prom_metadata(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct params p = {0};
+    collect_params(req, &p);
+    const char *metric = param(&p, "metric"), *lim = param(&p, "limit");
+    long limit = 0;
+    if (lim) {
+        char *end;
+        limit = strtol(lim, &end, 10);
+        if (*end || limit < 0) {
+            prom_error(resp, PROMQL_BAD_DATA, "invalid parameter \"limit\": a number is required");
+            params_free(&p);
+            return;
+        }
+    }
+    struct buf data;
+    buf_init(&data, 0);
+    metadata_json(app->meta, metric, (size_t)limit, &data);
+    prom_success(resp, &data);
+    buf_free(&data);
+    params_free(&p);
 }
 
 /* One of our rules as PromQL: the selector, its window function, the

@@ -81,7 +81,7 @@ static const struct http_route routes[] = {
     {"GET", "/prometheus/api/v1/status/buildinfo", api_prom_buildinfo, VIEWER, NULL, NULL, 0},
     {"GET", "/prometheus/api/v1/rules", api_prom_rules, VIEWER, NULL, NULL, 0},
     {"GET", "/prometheus/api/v1/alerts", api_prom_alerts, VIEWER, NULL, NULL, 0},
-    {"GET", "/prometheus/api/v1/metadata", api_prom_empty, VIEWER, NULL, NULL, 0},
+    {"GET", "/prometheus/api/v1/metadata", api_prom_metadata, VIEWER, NULL, NULL, 0},
     {"GET", "/prometheus/api/v1/query_exemplars", api_prom_empty, VIEWER, NULL, NULL, 0},
     {"POST", "/prometheus/api/v1/query_exemplars", api_prom_empty, VIEWER, NULL, NULL, 0},
     {"GET", "/api/v1/live", api_live, VIEWER, NULL, NULL, 0},
