@@ -54,6 +54,10 @@ scurl -fsS -X POST --data-urlencode 'match[]=node_load1' --data-urlencode 'match
 scurl -fsS -G "$P/labels" --data-urlencode 'match[]=node_load1' --data-urlencode 'match[]=DCGM_FI_DEV_GPU_UTIL{gpu="0"}' \
     | jq -e '.data == ["Hostname","UUID","__name__","gpu","instance","job","modelName"]' > /dev/null || fail "labels with two match[]"
 scurl -fsS "$P/query_exemplars" | jq -e '.data == []' > /dev/null || fail "exemplars"
+scurl -fsS -G "$P/label/Hostname/values" --data-urlencode limit=2 | jq -e '.data == ["gpu-0","gpu-1"]' > /dev/null || fail "label values limit"
+scurl -fsS -G "$P/series" --data-urlencode 'match[]=DCGM_FI_DEV_GPU_UTIL' --data-urlencode limit=5 | jq -e '(.data | length) == 5' > /dev/null || fail "series limit"
+code=$(scurl -s -o /dev/null -w '%{http_code}' -G "$P/labels" --data-urlencode limit=x)
+[ "$code" = 400 ] || fail "a bad limit gave $code"
 # metadata: what the exposition's HELP/TYPE/UNIT lines said (scrapes and imports)
 printf '# HELP promql_moved_bytes_total Bytes moved by the fabric.\n# TYPE promql_moved_bytes_total counter\npromql_moved_bytes_total{instance="h",job="t"} 1 %s\n' \
     "$(date +%s)000" | scurl -fsS --data-binary @- "$SERVER_URL/api/v1/import/prometheus" > /dev/null

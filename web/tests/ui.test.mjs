@@ -474,7 +474,7 @@ await step('an alert fires live: the badge counts it and the alerts page acknowl
   await admin.waitForSelector('[data-testid=alert-badge]', { state: 'detached', timeout: 15000 });
 });
 
-await step('alert rules from the UI: thresholds in units, a preview of what would fire, edit and delete; receivers tested', async () => {
+await step('alert rules from the UI: thresholds in units, a preview of what would fire, edit and delete, a PromQL rule too; receivers tested', async () => {
   await admin.click('nav >> text=Alerts');
   await admin.click('button:text("New rule")');
   const f = 'form[aria-label="New alert rule"]';
@@ -512,6 +512,26 @@ await step('alert rules from the UI: thresholds in units, a preview of what woul
   admin.once('dialog', (d) => d.accept());
   await admin.click('tr[data-rule="UiMemLow"] button:text("Delete")');
   await admin.waitForSelector('tr[data-rule="UiMemLow"]', { state: 'detached', timeout: 5000 });
+  // a rule in PromQL: a ratio of two metrics, previewed, created, shown and edited as its expression
+  await admin.click('button:text("New rule")');
+  await admin.fill(`${f} input[name=name]`, 'UiFbRatio');
+  await admin.selectOption(`${f} select[name=kind]`, 'promql');
+  assert(await admin.locator(`${f} input[name=metric]`).count() === 0, 'the metric field stays for a PromQL rule');
+  await admin.fill(`${f} textarea[name=expr]`, 'DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE) >= 0');
+  await admin.click(`${f} button:text("Preview")`);
+  const ppv = await admin.innerText('[data-testid=rule-preview]', { timeout: 5000 });
+  assert(/^(\d+) series would fire now/.test(ppv) && Number(/^(\d+)/.exec(ppv)[1]) >= 3, `PromQL preview: ${ppv}`);
+  await admin.click(`${f} button[type=submit]`);
+  await admin.waitForSelector('tr[data-rule="UiFbRatio"] td:has-text("DCGM_FI_DEV_FB_USED / (")', { timeout: 5000 });
+  await admin.click('tr[data-rule="UiFbRatio"] button:text("Edit")');
+  const pe = 'form[aria-label="Edit rule UiFbRatio"]';
+  assert((await admin.inputValue(`${pe} textarea[name=expr]`)).startsWith('DCGM_FI_DEV_FB_USED /'), 'the edit form shows the expression');
+  await admin.fill(`${pe} textarea[name=expr]`, 'DCGM_FI_DEV_FB_USED > 1e12');
+  await admin.click(`${pe} button[type=submit]`);
+  await admin.waitForSelector('tr[data-rule="UiFbRatio"] td:has-text("> 1e12")', { timeout: 5000 });
+  admin.once('dialog', (d) => d.accept());
+  await admin.click('tr[data-rule="UiFbRatio"] button:text("Delete")');
+  await admin.waitForSelector('tr[data-rule="UiFbRatio"]', { state: 'detached', timeout: 5000 });
   // a receiver nobody listens for: the test says it was not delivered
   const port = await new Promise((res) => {
     const srv = createServer().listen(0, '127.0.0.1', () => {

@@ -256,6 +256,42 @@ done:
     params_free(&p);
 }
 
+/* The limit parameter (0: none); -1 having replied. */
+static int limit_param(const struct params *p, struct http_response *resp, size_t *limit)
+{
+    const char *s = param(p, "limit");
+    *limit = 0;
+    if (!s)
+        return 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 0) {
+        prom_error(resp, PROMQL_BAD_DATA, "invalid parameter \"limit\": a number is required");
+        return -1;
+    }
+    *limit = (size_t)v;
+    return 0;
+}
+
+/* Keeps the first limit elements of the JSON array in data (0: all). */
+static void truncate_array(struct buf *data, size_t limit)
+{
+    if (!limit || !data->data)
+        return;
+    json_t *arr = json_loads(data->data, 0, NULL);
+    if (!json_is_array(arr) || json_array_size(arr) <= limit) {
+        json_decref(arr);
+        return;
+    }
+    while (json_array_size(arr) > limit)
+        json_array_remove(arr, json_array_size(arr) - 1);
+    char *s = json_dumps(arr, JSON_COMPACT);
+    buf_reset(data);
+    buf_puts(data, s);
+    free(s);
+    json_decref(arr);
+}
+
 /* The match[] selectors, parsed; -1 having replied. */
 static int matchers(const struct params *p, struct http_response *resp, struct selector **out,
                     size_t *n)
@@ -345,9 +381,9 @@ void api_prom_series(void *appv, struct http_request *req, struct http_response 
     struct server_app *app = appv;
     struct params p = {0};
     struct selector *sel;
-    size_t nsel;
+    size_t nsel, limit;
     collect_params(req, &p);
-    if (matchers(&p, resp, &sel, &nsel) < 0)
+    if (limit_param(&p, resp, &limit) < 0 || matchers(&p, resp, &sel, &nsel) < 0)
         goto done;
     if (!nsel) {
         prom_error(resp, PROMQL_BAD_DATA, "no match[] parameter provided");
@@ -364,9 +400,11 @@ void api_prom_series(void *appv, struct http_request *req, struct http_response 
     buf_init(&data, 0);
     buf_putc(&data, '[');
     for (size_t i = 0; i < n; i++) {
-        if (i)
-            buf_putc(&data, ',');
-        tsdb_key_to_json(list[i].key, &data);
+        if (!limit || i < limit) {
+            if (i)
+                buf_putc(&data, ',');
+            tsdb_key_to_json(list[i].key, &data);
+        }
         free(list[i].key);
     }
     buf_putc(&data, ']');
@@ -386,13 +424,15 @@ static void labels(struct server_app *app, struct http_request *req, struct http
     struct selector *sel;
     size_t nsel;
     struct buf data;
+    size_t limit;
     buf_init(&data, 0);
     collect_params(req, &p);
-    if (matchers(&p, resp, &sel, &nsel) < 0)
+    if (limit_param(&p, resp, &limit) < 0 || matchers(&p, resp, &sel, &nsel) < 0)
         goto done;
     if (nsel <= 1) {
         int rc = tsdb_labels_json(app->db, nsel ? sel : NULL, label, &data);
         matchers_free(sel, nsel);
+        truncate_array(&data, limit);
         if (rc < 0)
             prom_error(resp, PROMQL_TIMEOUT, "query timed out selecting series");
         else
@@ -436,6 +476,7 @@ static void labels(struct server_app *app, struct http_request *req, struct http
         buf_json_str(&data, names[i]);
     }
     buf_putc(&data, ']');
+    truncate_array(&data, limit);
     prom_success(resp, &data);
 out:
     for (size_t i = 0; i < nn; i++)

@@ -55,6 +55,18 @@ export function thresholdText(v: number, unit: string): string {
 
 /** The rule a form describes, as the API takes it. */
 function ruleOf(f: FormData) {
+  if (f.get('kind') === 'promql') {
+    /* a PromQL rule: every element of the expression's result is an alert */
+    const body: Record<string, unknown> = {
+      name: String(f.get('name') ?? '').trim(), expr: String(f.get('expr') ?? '').trim(), severity: f.get('severity'),
+    };
+    if (String(f.get('for') ?? '').trim()) body.for = String(f.get('for')).trim();
+    const labels = parseLabels(String(f.get('labels') ?? ''));
+    if (Object.keys(labels).length) body.labels = labels;
+    const summary = String(f.get('summary') ?? '').trim();
+    if (summary) body.annotations = { summary };
+    return body;
+  }
   const metric = String(f.get('metric') ?? '').trim();
   const agg = String(f.get('agg') ?? 'last');
   const body: Record<string, unknown> = {
@@ -80,6 +92,7 @@ function where(l: Record<string, string>) {
 function RuleForm({ rule, onDone }: { rule: any | null; onDone: () => void }) {
   const [preview, setPreview] = useState<Preview | null>(null);
   const [previewError, setPreviewError] = useState('');
+  const [kind, setKind] = useState(rule?.expr ? 'promql' : 'threshold');
   const names = useAsync(() => get<any>('/api/v1/label/__name__/values'), []);
   const unit = metricUnit(rule?.metric ?? '');
   const form = (e: Event) => new FormData((e.target as HTMLElement).closest('form') as HTMLFormElement);
@@ -92,15 +105,28 @@ function RuleForm({ rule, onDone }: { rule: any | null; onDone: () => void }) {
     }}>
       <fieldset>
         <Field label="Name" name="name" value={rule?.name} required placeholder="GpuMemoryLow" />
-        <label class="field wide"><span>Metric (a series selector)</span>
-          <input name="metric" list="metric-names" required defaultValue={rule?.metric} placeholder='DCGM_FI_DEV_FB_FREE{server=~"gpu-.*"}' />
-          <datalist id="metric-names">{(names.data?.data ?? []).map((n: string) => <option value={n} />)}</datalist>
-        </label>
-        <Select label="Aggregation" name="agg" options={AGGS} value={rule?.agg ?? 'last'} />
-        <Field label="Window" name="window" value={rule?.window ?? '5m'} hint="for aggregations other than last" />
-        <Select label="When the value is" name="op" options={OPS} value={rule?.op ?? '>'} />
-        <Field label="Threshold" name="threshold" required value={rule ? thresholdText(rule.threshold, unit) : ''} placeholder="5 GB, 85 °C, 90%"
-          hint="in the metric's unit, or with one: 5 GB, 512 MiB, 85 °C" />
+        <label class="field"><span>Condition</span>
+          <select name="kind" onChange={(e) => setKind((e.target as HTMLSelectElement).value)}>
+            <option value="threshold" selected={kind === 'threshold'}>A metric past a threshold</option>
+            <option value="promql" selected={kind === 'promql'}>A PromQL expression</option>
+          </select></label>
+        {kind === 'promql' ? (
+          <label class="field wide"><span>PromQL expression (each series it gives is an alert)</span>
+            <textarea name="expr" class="mono" rows={2} required defaultValue={rule?.expr}
+              placeholder="DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE) > 0.95" /></label>
+        ) : (
+          <>
+            <label class="field wide"><span>Metric (a series selector)</span>
+              <input name="metric" list="metric-names" required defaultValue={rule?.metric} placeholder='DCGM_FI_DEV_FB_FREE{server=~"gpu-.*"}' />
+              <datalist id="metric-names">{(names.data?.data ?? []).map((n: string) => <option value={n} />)}</datalist>
+            </label>
+            <Select label="Aggregation" name="agg" options={AGGS} value={rule?.agg ?? 'last'} />
+            <Field label="Window" name="window" value={rule?.window ?? '5m'} hint="for aggregations other than last" />
+            <Select label="When the value is" name="op" options={OPS} value={rule?.op ?? '>'} />
+            <Field label="Threshold" name="threshold" required value={rule ? thresholdText(rule.threshold, unit) : ''} placeholder="5 GB, 85 °C, 90%"
+              hint="in the metric's unit, or with one: 5 GB, 512 MiB, 85 °C" />
+          </>
+        )}
         <Field label="For" name="for" value={rule?.for ?? ''} placeholder="2m" hint="how long it must hold before firing" />
         <Select label="Severity" name="severity" options={SEVERITIES} value={rule?.severity ?? 'warning'} />
         <Field label="Labels" name="labels" value={labelsText(rule?.labels)} placeholder="team=vision" />
@@ -123,9 +149,10 @@ function RuleForm({ rule, onDone }: { rule: any | null; onDone: () => void }) {
       {previewError && <p class="error" role="alert">{previewError}</p>}
       {preview && (
         <div class="preview" data-testid="rule-preview">
+          {kind === 'promql' ? <p><b>{preview.firing}</b> series would fire now{preview.firing ? '' : ': nothing would fire'}.</p> : (
           <p><b>{preview.firing}</b> of {preview.with_value} series with a value would be past the threshold now
             {preview.series > preview.with_value ? ` (${preview.series - preview.with_value} more match but have no recent value)` : ''}
-            {preview.firing ? '' : ': nothing would fire'}.</p>
+            {preview.firing ? '' : ': nothing would fire'}.</p>)}
           {preview.matches.length > 0 && (
             <table class="table small" aria-label="preview">
               <thead><tr><th>Where</th><th>Value</th><th>Fires</th></tr></thead>
@@ -163,7 +190,7 @@ export function AlertRules({ can }: { can: boolean }) {
               <td>{r.for ?? '–'}</td><td>{r.severity ?? 'warning'}</td><td>{r.source}</td>
               {can && <td class="row-actions">{r.source === 'api' && (
                 <>
-                  {!r.expr && <button type="button" onClick={() => setEditing(editing?.id === r.id ? null : r)}>Edit</button>}
+                  <button type="button" onClick={() => setEditing(editing?.id === r.id ? null : r)}>Edit</button>
                   <button type="button" class="danger" onClick={async () => {
                     if (!confirm(`Delete rule ${r.name}? Its alerts end.`)) return;
                     try {
