@@ -274,6 +274,7 @@ void tsdb_config_defaults(struct tsdb_config *cfg)
     cfg->max_head_age_ms = 5 * 60000;
     cfg->max_future_ms = 0; /* a setting of the server's (max_sample_future_ms) */
     cfg->query_budget_ms = 0; /* a setting of the server's (query_timeout_ms) */
+    cfg->cache_bytes = 128u << 20;
 }
 
 struct group *tsdb_group_new(struct tsdb *db, uint64_t id, const char *job, const char *inst)
@@ -360,6 +361,7 @@ struct tsdb *tsdb_open(const char *path, const struct tsdb_config *cfg, char *er
     db->cfg = *cfg;
     if (!db->cfg.head_rows)
         db->cfg.head_rows = 120;
+    db->cache = tvcache_new(db->cfg.cache_bytes);
     pthread_rwlock_init(&db->lock, NULL);
     pthread_mutex_init(&db->readers_lock, NULL);
     db->idle = xcalloc(READERS_KEPT, sizeof(*db->idle));
@@ -434,6 +436,7 @@ void tsdb_close(struct tsdb *db)
     for (size_t i = 0; i < db->npend; i++)
         buf_free(&db->pend[i].data);
     free(db->pend);
+    tvcache_free(db->cache);
     free(db->new_series);
     free(db->new_groups);
     free(db->grp_by_id);

@@ -28,6 +28,8 @@ struct tsdb_config {
                                        * refused and counted; 0: none refused */
     int64_t query_budget_ms;          /* a query's time over the series index;
                                        * 0: unbounded */
+    size_t cache_bytes;               /* decoded chunks kept for queries (tvcache.h),
+                                       * default 128 MiB; 0: none */
 };
 
 void tsdb_config_defaults(struct tsdb_config *cfg);

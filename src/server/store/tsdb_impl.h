@@ -11,6 +11,7 @@
 #include "samplelog.h"
 #include "serieskey.h"
 #include "tsdb.h"
+#include "tvcache.h"
 
 #define NSTAT 6 /* roll-up columns per series: min max sum count last inc */
 enum { ST_MIN, ST_MAX, ST_SUM, ST_COUNT, ST_LAST, ST_INC };
@@ -84,6 +85,7 @@ struct pending {
 struct tsdb {
     char *path;
     struct tsdb_config cfg;
+    struct tvcache *cache; /* decoded chunk columns for queries */
     sqlite3 *w;
     sqlite3_stmt *ins_series, *ins_group, *ins_chunk;
     pthread_rwlock_t lock;

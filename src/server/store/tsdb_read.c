@@ -33,7 +33,7 @@ struct reader *tsdb_reader_open(struct tsdb *db)
 
     r->conn = db_open_reader(db->path, err, sizeof(err));
     if (r->conn)
-        r->chunks = db_prepare(r->conn, "SELECT data FROM chunks WHERE grp = ? AND tier = ?"
+        r->chunks = db_prepare(r->conn, "SELECT data, rowid FROM chunks WHERE grp = ? AND tier = ?"
                                         " AND t_max >= ? AND t_min <= ? ORDER BY t_min");
     if (!r->conn || !r->chunks) {
         log_error("tsdb: cannot open a reader: %s", r->conn ? sqlite3_errmsg(r->conn) : err);
@@ -509,12 +509,34 @@ static int cmp_member(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-/* The chunks of one group in [start, end], each decoded once for all of
- * its wanted series. */
-static int read_group(struct reader *rd, uint64_t gid, const struct many *m, struct tvs *p,
-                      int64_t start, int64_t end)
+struct clip {
+    struct tvs *p;
+    int64_t start, end;
+};
+
+/* Appends the samples of v within [start, end] (cache hits and misses). */
+static void emit_clip(void *arg, const struct tsdb_tv *v, size_t n)
+{
+    const struct clip *c = arg;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].t < c->start || v[i].t > c->end)
+            continue;
+        if (c->p->n == c->p->cap) {
+            c->p->cap = c->p->cap ? c->p->cap * 2 : 256;
+            c->p->v = xrealloc(c->p->v, c->p->cap * sizeof(*c->p->v));
+        }
+        c->p->v[c->p->n++] = v[i];
+    }
+}
+
+/* The chunks of one group in [start, end]: each series' samples from the
+ * cache of decoded chunks, or the chunk decoded once for all series it
+ * lacks (their whole columns then cached). */
+static int read_group(struct tsdb *db, struct reader *rd, uint64_t gid, const struct many *m,
+                      struct tvs *p, int64_t start, int64_t end)
 {
     sqlite3_stmt *st = rd->chunks;
+    size_t *miss = xmalloc((m->n ? m->n : 1) * sizeof(size_t));
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)gid);
     sqlite3_bind_int(st, 2, TSDB_RAW);
@@ -522,10 +544,22 @@ static int read_group(struct reader *rd, uint64_t gid, const struct many *m, str
     sqlite3_bind_int64(st, 4, end);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const void *blob = sqlite3_column_blob(st, 0);
+        size_t len = (size_t)sqlite3_column_bytes(st, 0);
+        int64_t rowid = sqlite3_column_int64(st, 1);
+        uint64_t hash = hash_bytes(blob, len) ^ len;
+        size_t nmiss = 0;
+        for (size_t k = 0; k < m->n; k++) {
+            struct clip c = {&p[m->order[k]], start, end};
+            if (!tvcache_get(db->cache, rowid, hash, m->ids[m->order[k]], emit_clip, &c))
+                miss[nmiss++] = m->order[k];
+        }
+        if (!nmiss)
+            continue;
+        struct many mm = {m->ids, miss, nmiss}; /* still in id order */
         struct chunk_data cd;
         char err[128];
-        if (chunk_decode_some(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-                              want_many, (void *)m, &cd, err, sizeof(err)) < 0) {
+        if (chunk_decode_some(blob, len, want_many, &mm, &cd, err, sizeof(err)) < 0) {
             log_warn("tsdb: a chunk of group %llu is unreadable (%s); skipped",
                      (unsigned long long)gid, err);
             continue;
@@ -533,13 +567,20 @@ static int read_group(struct reader *rd, uint64_t gid, const struct many *m, str
         double **cols = xmalloc((cd.ncols ? cd.ncols : 1) * sizeof(double *));
         for (size_t c = 0; c < cd.ncols; c++)
             cols[c] = cd.values + c * cd.nrows;
-        for (size_t k = 0; k < m->n; k++)
-            collect_tv(&p[m->order[k]], m->ids[m->order[k]], cd.nrows, cd.ts, cd.ncols, cd.series,
-                       cols, start, end);
+        for (size_t k = 0; k < nmiss; k++) {
+            struct tvs whole = {0};
+            uint64_t id = m->ids[miss[k]];
+            collect_tv(&whole, id, cd.nrows, cd.ts, cd.ncols, cd.series, cols, INT64_MIN, INT64_MAX);
+            tvcache_put(db->cache, rowid, hash, id, whole.v, whole.n);
+            struct clip c = {&p[miss[k]], start, end};
+            emit_clip(&c, whole.v, whole.n);
+            free(whole.v);
+        }
         free(cols);
         chunk_data_free(&cd);
     }
     sqlite3_reset(st);
+    free(miss);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -601,7 +642,7 @@ int tsdb_samples_many(struct tsdb *db, const uint64_t *ids, size_t n, int64_t st
             j++;
         }
         struct many m = {ids, order, j - i};
-        rc = read_group(rd, mem[i].gid, &m, p, start, end);
+        rc = read_group(db, rd, mem[i].gid, &m, p, start, end);
         i = j;
     }
     if (rd)
