@@ -39,6 +39,7 @@ static const struct config_key keys[] = {
     {"rate_limit_per_s", INT(rate_limit_per_s, 0, 1000000), "50", NULL, 0, "API requests a second, on average, of one token, session or anonymous address (0: no limit); past it 429 with Retry-After"},
     {"rate_limit_burst", INT(rate_limit_burst, 1, 1000000), "400", NULL, 0, "requests a caller may make at once before rate_limit_per_s applies"},
     {"query_timeout_ms", INT(query_timeout_ms, 100, 600000), "10000", NULL, 0, "a query still selecting series after this long is answered 503 timeout"},
+    {"query_cache_mb", INT(query_cache_mb, 0, 1048576), "128", NULL, 0, "decoded chunks kept in memory for repeated queries (a refreshed dashboard); 0: none"},
     {"query_max_samples", INT(query_max_samples, 1000, 1000000000), "50000000", NULL, 0, "samples one PromQL query may hold at once (Prometheus's query.max-samples); past it 422 execution"},
     {"max_import_bytes", INT(max_import_bytes, 1024, 1LL << 40), "17179869184", NULL, 0, "largest body of one import request (it is streamed)"},
     {"remote_write_url", STR(remote_write_url, 2048), NULL, "remote-write", 0, "a Prometheus remote_write receiver that gets every stored sample"},
@@ -149,6 +150,7 @@ void server_options_store(const struct server_options *o, struct tsdb_config *c)
     c->retention_ms[TSDB_1H] = o->h1_retention_days * 86400000LL;
     c->max_future_ms = o->max_sample_future_ms;
     c->query_budget_ms = o->query_timeout_ms;
+    c->cache_bytes = (size_t)o->query_cache_mb << 20;
 }
 
 const struct config_key *server_options_keys(size_t *n)

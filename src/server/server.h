@@ -24,6 +24,7 @@ struct server_options {
     int64_t max_sample_future_ms; /* samples further ahead of the clock are refused */
     int64_t query_timeout_ms;     /* a query's time over the series index */
     int64_t query_max_samples;    /* samples one PromQL query may hold */
+    int64_t query_cache_mb;       /* decoded chunks kept for queries */
     int64_t http_max_connections, http_max_connections_per_address, http_header_timeout_ms;
     int64_t live_max_clients, live_max_per_user;
     int64_t rate_limit_per_s, rate_limit_burst;

@@ -172,15 +172,26 @@ static void put_time(struct buf *out, int64_t ms)
     }
 }
 
-static void put_point(struct buf *out, int64_t ms, double v)
+/* A point; when steps is given (a range result's step times, written
+ * once), the time is taken from it. */
+static void put_point_at(struct buf *out, int64_t ms, double v, const struct buf *steps,
+                         const uint32_t *at, size_t k)
 {
     char num[400];
     buf_putc(out, '[');
-    put_time(out, ms);
+    if (steps)
+        buf_append(out, steps->data + at[k], at[k + 1] - at[k]);
+    else
+        put_time(out, ms);
     buf_puts(out, ",\"");
-    promql_format_value(num, sizeof(num), v);
-    buf_puts(out, num);
+    size_t nl = promql_format_value(num, sizeof(num), v);
+    buf_append(out, num, nl);
     buf_puts(out, "\"]");
+}
+
+static void put_point(struct buf *out, int64_t ms, double v)
+{
+    put_point_at(out, ms, v, NULL, NULL, 0);
 }
 
 static void put_metric(struct buf *out, const struct promql_series *s)
@@ -214,6 +225,18 @@ void promql_result_json(const struct promql_result *res, int instant, struct buf
         return;
     }
     int vector = instant && res->type == PROMQL_VECTOR;
+    /* every series of a range result has the same step times: written once */
+    struct buf steps = {0};
+    uint32_t *at = NULL;
+    if (!vector && res->nsteps > 1) {
+        at = malloc((res->nsteps + 1) * sizeof(*at));
+        for (size_t k = 0; at && k < res->nsteps; k++) {
+            at[k] = (uint32_t)steps.len;
+            put_time(&steps, res->start_ms + (int64_t)k * res->step_ms);
+        }
+        if (at)
+            at[res->nsteps] = (uint32_t)steps.len;
+    }
     buf_printf(out, "{\"resultType\":\"%s\",\"result\":[", vector ? "vector" : "matrix");
     size_t w = 0;
     for (size_t i = 0; i < res->n; i++) {
@@ -251,10 +274,13 @@ void promql_result_json(const struct promql_result *res, int instant, struct buf
                     continue;
                 if (pw++)
                     buf_putc(out, ',');
-                put_point(out, res->start_ms + (int64_t)k * res->step_ms, s->v[k]);
+                put_point_at(out, res->start_ms + (int64_t)k * res->step_ms, s->v[k],
+                             at ? &steps : NULL, at, k);
             }
         }
         buf_puts(out, "]}");
     }
     buf_puts(out, "]}");
+    buf_free(&steps);
+    free(at);
 }

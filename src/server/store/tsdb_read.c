@@ -514,19 +514,31 @@ struct clip {
     int64_t start, end;
 };
 
-/* Appends the samples of v within [start, end] (cache hits and misses). */
+/* Appends the samples of v (in time order) within [start, end], in one
+ * copy: cache hits and misses. */
 static void emit_clip(void *arg, const struct tsdb_tv *v, size_t n)
 {
     const struct clip *c = arg;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].t < c->start || v[i].t > c->end)
-            continue;
-        if (c->p->n == c->p->cap) {
-            c->p->cap = c->p->cap ? c->p->cap * 2 : 256;
-            c->p->v = xrealloc(c->p->v, c->p->cap * sizeof(*c->p->v));
-        }
-        c->p->v[c->p->n++] = v[i];
+    size_t lo = 0, hi = n;
+    while (lo < hi) { /* the first at or after start */
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid].t < c->start)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    size_t end = lo;
+    while (end < n && v[end].t <= c->end)
+        end++;
+    size_t k = end - lo;
+    if (!k)
+        return;
+    if (c->p->n + k > c->p->cap) {
+        c->p->cap = c->p->cap * 2 > c->p->n + k ? c->p->cap * 2 : c->p->n + k + 256;
+        c->p->v = xrealloc(c->p->v, c->p->cap * sizeof(*c->p->v));
+    }
+    memcpy(c->p->v + c->p->n, v + lo, k * sizeof(*v));
+    c->p->n += k;
 }
 
 /* The chunks of one group in [start, end]: each series' samples from the
