@@ -56,6 +56,17 @@ scurl -fsS -G "$P/labels" --data-urlencode 'match[]=node_load1' --data-urlencode
 scurl -fsS "$P/query_exemplars" | jq -e '.data == []' > /dev/null || fail "exemplars"
 scurl -fsS -G "$P/label/Hostname/values" --data-urlencode limit=2 | jq -e '.data == ["gpu-0","gpu-1"]' > /dev/null || fail "label values limit"
 scurl -fsS -G "$P/series" --data-urlencode 'match[]=DCGM_FI_DEV_GPU_UTIL' --data-urlencode limit=5 | jq -e '(.data | length) == 5' > /dev/null || fail "series limit"
+# start/end: only series with samples in the window (ended_gauge stopped 30 min before the end)
+e_s=$(( end_ms / 1000 ))
+scurl -fsS -G "$P/series" --data-urlencode 'match[]=ended_gauge' --data-urlencode "start=$((e_s - 600))" --data-urlencode "end=$e_s" \
+    | jq -e '.data == []' > /dev/null || fail "series in a window after the series ended"
+scurl -fsS -G "$P/series" --data-urlencode 'match[]=ended_gauge' --data-urlencode "start=$((e_s - 7200))" --data-urlencode "end=$e_s" \
+    | jq -e '(.data | length) == 1' > /dev/null || fail "series in a window it has samples in"
+scurl -fsS -G "$P/label/__name__/values" --data-urlencode 'match[]={job="edge"}' --data-urlencode "start=$((e_s - 600))" --data-urlencode "end=$e_s" \
+    | jq -e '.data == ["gap_gauge","sparse_counter_total","weird_gauge"]' > /dev/null \
+    || fail "label values in a window: $(scurl -sS -G "$P/label/__name__/values" --data-urlencode 'match[]={job="edge"}' --data-urlencode "start=$((e_s - 600))" --data-urlencode "end=$e_s")"
+scurl -fsS -G "$P/labels" --data-urlencode 'match[]=ended_gauge' --data-urlencode "start=$((e_s - 7200))" --data-urlencode "end=$e_s" \
+    | jq -e '.data == ["__name__","instance","job"]' > /dev/null || fail "label names in a window"
 code=$(scurl -s -o /dev/null -w '%{http_code}' -G "$P/labels" --data-urlencode limit=x)
 [ "$code" = 400 ] || fail "a bad limit gave $code"
 # metadata: what the exposition's HELP/TYPE/UNIT lines said (scrapes and imports)
@@ -64,7 +75,7 @@ printf '# HELP promql_moved_bytes_total Bytes moved by the fabric.\n# TYPE promq
 scurl -fsS -G "$P/metadata" --data-urlencode metric=promql_moved_bytes_total \
     | jq -e '.data == {"promql_moved_bytes_total": [{"type": "counter", "help": "Bytes moved by the fabric.", "unit": ""}]}' > /dev/null \
     || fail "metadata: $(scurl -sS "$P/metadata")"
-ok "buildinfo, labels, label values and series (several match[], GET and POST), exemplars, metadata (HELP/TYPE)"
+ok "buildinfo, labels, label values and series (several match[], GET and POST, start/end windows, limit), exemplars, metadata (HELP/TYPE)"
 # errors in Prometheus's shape, the construct named
 scurl -sS -G "$P/query" --data-urlencode 'query=histogram_quantile(0.9, x)' -o "$WORK/e.json" -w '%{http_code}' > "$WORK/code"
 [ "$(cat "$WORK/code")" = 400 ] && jq -e '.errorType == "bad_data" and (.error | test("histogram_quantile"))' "$WORK/e.json" > /dev/null \

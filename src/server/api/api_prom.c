@@ -18,6 +18,8 @@
 #include "../metadata.h"
 #include "../promql/promql.h"
 #include "../store/selector.h"
+#include "../store/serieskey.h"
+#include "../store/tsdb.h"
 #include "api.h"
 
 #define MAX_PARAMS 256
@@ -376,14 +378,59 @@ static size_t union_select(struct server_app *app, const struct selector *sel, s
     return w;
 }
 
+/* start/end of a discovery request; *on = 0 when neither is given (every
+ * matching series counts). -1 having replied. */
+static int window_params(const struct params *p, struct http_response *resp, int *on,
+                         int64_t *start, int64_t *end)
+{
+    *on = param(p, "start") || param(p, "end");
+    if (time_param(p, resp, "start", 0, start) < 0 || time_param(p, resp, "end", now_wall_ms(), end) < 0)
+        return -1;
+    return 0;
+}
+
+/* Keeps, in place, the series of l with a sample in [start, end] (stale
+ * markers are none), reading them in batches; frees the keys of the rest.
+ * The new count. */
+static size_t keep_in_window(struct server_app *app, struct tsdb_series_info *l, size_t n,
+                             int64_t start, int64_t end)
+{
+    enum { BATCH = 512 };
+    uint64_t ids[BATCH];
+    struct tsdb_tv *out[BATCH];
+    long cnt[BATCH];
+    size_t w = 0;
+    for (size_t i = 0; i < n; i += BATCH) {
+        size_t k = n - i < BATCH ? n - i : BATCH;
+        for (size_t j = 0; j < k; j++)
+            ids[j] = l[i + j].id;
+        int rc = tsdb_samples_many(app->db, ids, k, start, end, out, cnt);
+        for (size_t j = 0; j < k; j++) {
+            int live = 0;
+            for (long s = 0; rc == 0 && s < cnt[j] && !live; s++)
+                live = !tsdb_is_stale(out[j][s].v);
+            if (rc == 0)
+                free(out[j]);
+            if (live || rc)
+                l[w++] = l[i + j];
+            else
+                free(l[i + j].key);
+        }
+    }
+    return w;
+}
+
 void api_prom_series(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
     struct params p = {0};
     struct selector *sel;
     size_t nsel, limit;
+    int windowed;
+    int64_t start, end;
     collect_params(req, &p);
-    if (limit_param(&p, resp, &limit) < 0 || matchers(&p, resp, &sel, &nsel) < 0)
+    if (limit_param(&p, resp, &limit) < 0 || window_params(&p, resp, &windowed, &start, &end) < 0 ||
+        matchers(&p, resp, &sel, &nsel) < 0)
         goto done;
     if (!nsel) {
         prom_error(resp, PROMQL_BAD_DATA, "no match[] parameter provided");
@@ -396,6 +443,8 @@ void api_prom_series(void *appv, struct http_request *req, struct http_response 
         prom_error(resp, PROMQL_TIMEOUT, "query timed out selecting series");
         goto done;
     }
+    if (windowed) /* only series with samples in the window, as Prometheus */
+        n = keep_in_window(app, list, n, start, end);
     struct buf data;
     buf_init(&data, 0);
     buf_putc(&data, '[');
@@ -415,6 +464,51 @@ done:
     params_free(&p);
 }
 
+/* The sorted, distinct label names (label NULL) or values of one label of
+ * the series in l, as a JSON array. */
+static void names_of(const struct tsdb_series_info *l, size_t n, const char *label, struct buf *out)
+{
+    char **v = NULL;
+    size_t nv = 0, cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct serieskey k;
+        if (serieskey_parse(l[i].key, strlen(l[i].key), &k) < 0)
+            continue;
+        for (size_t j = 0; j <= k.nlabels; j++) {
+            const char *s = NULL;
+            if (label)
+                s = j == 0 ? serieskey_get(&k, label) : NULL;
+            else
+                s = j == 0 ? "__name__" : NULL;
+            char *own = NULL;
+            if (!label && j > 0)
+                s = own = xstrndup(k.labels[j - 1].name, k.labels[j - 1].name_len);
+            if (!s)
+                continue;
+            if (nv == cap) {
+                cap = cap ? cap * 2 : 64;
+                v = xrealloc(v, cap * sizeof(*v));
+            }
+            v[nv++] = own ? own : xstrdup(s);
+        }
+        serieskey_free(&k);
+    }
+    if (nv)
+        qsort(v, nv, sizeof(*v), cmp_names);
+    buf_putc(out, '[');
+    for (size_t i = 0, w = 0; i < nv; i++) {
+        if (!i || strcmp(v[i], v[i - 1])) {
+            if (w++)
+                buf_putc(out, ',');
+            buf_json_str(out, v[i]);
+        }
+    }
+    buf_putc(out, ']');
+    for (size_t i = 0; i < nv; i++)
+        free(v[i]);
+    free(v);
+}
+
 /* Label names, or one label's values, of the series matching any match[]
  * (all series without one). */
 static void labels(struct server_app *app, struct http_request *req, struct http_response *resp,
@@ -425,10 +519,31 @@ static void labels(struct server_app *app, struct http_request *req, struct http
     size_t nsel;
     struct buf data;
     size_t limit;
+    int windowed;
+    int64_t start, end;
     buf_init(&data, 0);
     collect_params(req, &p);
-    if (limit_param(&p, resp, &limit) < 0 || matchers(&p, resp, &sel, &nsel) < 0)
+    if (limit_param(&p, resp, &limit) < 0 || window_params(&p, resp, &windowed, &start, &end) < 0 ||
+        matchers(&p, resp, &sel, &nsel) < 0)
         goto done;
+    if (windowed && nsel) {
+        /* the labels of the matching series with samples in the window */
+        struct tsdb_series_info *list = NULL;
+        size_t n = union_select(app, sel, nsel, &list);
+        matchers_free(sel, nsel);
+        if (n == TSDB_BUDGET) {
+            prom_error(resp, PROMQL_TIMEOUT, "query timed out selecting series");
+            goto done;
+        }
+        n = keep_in_window(app, list, n, start, end);
+        names_of(list, n, label, &data);
+        for (size_t i = 0; i < n; i++)
+            free(list[i].key);
+        free(list);
+        truncate_array(&data, limit);
+        prom_success(resp, &data);
+        goto done;
+    }
     if (nsel <= 1) {
         int rc = tsdb_labels_json(app->db, nsel ? sel : NULL, label, &data);
         matchers_free(sel, nsel);
