@@ -46,6 +46,9 @@ def series_set():
         for dev in ("eth0", "lo"):
             out.append(("node_network_receive_bytes_total", dict(node, device=dev), "net"))
         out.append(("node_load1", node, "load"))
+        for j, le in enumerate(("0.1", "0.5", "1", "5", "+Inf")):
+            out.append(("gpu_job_seconds_bucket", {"Hostname": host, "job": "gpufleet", "instance": inst, "le": le},
+                        f"hist:{h}:{j}"))
     out.append(("gap_gauge", {"job": "edge", "instance": "a"}, "gap"))
     out.append(("ended_gauge", {"job": "edge", "instance": "a"}, "ended"))
     out.append(("weird_gauge", {"job": "edge", "instance": "a"}, "weird"))
@@ -61,6 +64,14 @@ def samples(kind, idx, end_ms, rng):
     acc = rng.uniform(0, 1e6)
     n = SPAN_MS // STEP_MS
     reset_at = rng.randrange(n // 4, 3 * n // 4) if kind in ("energy", "cpu", "net") and idx % 3 == 0 else -1
+    if kind.startswith("hist:"):  # cumulative buckets: counts grow with le and with time
+        _, h, j = kind.split(":")
+        h, j = int(h), int(j)
+        acc = 0
+        for i in range(n + 1):
+            acc += sum((i * 31 + m * 17 + h) % 5 for m in range(j + 1))
+            pts.append((start + i * STEP_MS + (h * 37) % 400, float(acc)))
+        return pts
     for i in range(n + 1):
         t = start + i * STEP_MS + rng.randrange(-400, 400)
         if kind == "gap" and n // 3 < i < n // 3 + 50:
@@ -211,6 +222,24 @@ def expressions():
         'rate(node_cpu_seconds_total[5m:30s])', 'deriv(node_load1[15m:1m])',
         'max_over_time(DCGM_FI_DEV_GPU_UTIL[10m:2m] offset 5m)',
         'min_over_time((DCGM_FI_DEV_GPU_UTIL > 30)[15m:1m])',
+        # histograms, prediction, absence over time, dates, sorting
+        'histogram_quantile(0.9, rate(gpu_job_seconds_bucket[5m]))',
+        'histogram_quantile(0.5, sum by (le) (rate(gpu_job_seconds_bucket[5m])))',
+        'histogram_quantile(0.99, sum by (le, Hostname) (increase(gpu_job_seconds_bucket[10m])))',
+        'histogram_quantile(0, gpu_job_seconds_bucket)', 'histogram_quantile(1, gpu_job_seconds_bucket)',
+        'histogram_quantile(-1, gpu_job_seconds_bucket)', 'histogram_quantile(2, gpu_job_seconds_bucket)',
+        'histogram_quantile(0.75, gpu_job_seconds_bucket{le!="0.5"})',
+        'histogram_quantile(0.9, gpu_job_seconds_bucket{le!="+Inf"})',
+        'histogram_quantile(0.5, DCGM_FI_DEV_GPU_UTIL)',
+        'predict_linear(node_memory_MemAvailable_bytes[30m], 3600)', 'predict_linear(DCGM_FI_DEV_FB_USED[10m], 600)',
+        'predict_linear(gap_gauge[1h], 86400)', 'predict_linear(node_load1[15m] offset 10m, 300)',
+        'predict_linear(node_memory_MemTotal_bytes[30m], 3600)',
+        'absent_over_time(ended_gauge[10m])', 'absent_over_time(nonexistent_metric{job="x"}[5m])',
+        'absent_over_time(DCGM_FI_DEV_GPU_UTIL[5m])', 'absent_over_time(gap_gauge[3m])',
+        'hour()', 'minute()', 'day_of_week()', 'day_of_month()', 'days_in_month()', 'month()', 'year()',
+        'hour(timestamp(DCGM_FI_DEV_GPU_UTIL))', 'minute(node_load1 * 1000000)', 'days_in_month(vector(5097600))',
+        'day_of_week(vector(-86400))', 'year(weird_gauge)',
+        'sort(DCGM_FI_DEV_POWER_USAGE)', 'sort_desc(rate(node_cpu_seconds_total[5m]))', 'sort(weird_gauge)',
         # Grafana's $__rate_interval forms
         'rate(DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION[4m15s])', 'rate(node_cpu_seconds_total[1m0s])',
         'sum(increase(node_network_receive_bytes_total[1h0m0s]))',

@@ -56,6 +56,11 @@ scurl -fsS -G "$P/labels" --data-urlencode 'match[]=node_load1' --data-urlencode
 scurl -fsS "$P/query_exemplars" | jq -e '.data == []' > /dev/null || fail "exemplars"
 scurl -fsS -G "$P/label/Hostname/values" --data-urlencode limit=2 | jq -e '.data == ["gpu-0","gpu-1"]' > /dev/null || fail "label values limit"
 scurl -fsS -G "$P/series" --data-urlencode 'match[]=DCGM_FI_DEV_GPU_UTIL' --data-urlencode limit=5 | jq -e '(.data | length) == 5' > /dev/null || fail "series limit"
+# sort_desc orders an instant query's elements (NaN, if any, last)
+scurl -fsS -G "$P/query" --data-urlencode 'query=sort_desc(DCGM_FI_DEV_POWER_USAGE)' --data-urlencode "time=$(( end_ms / 1000 - 60 ))" \
+    | jq -e '[.data.result[].value[1] | tonumber] | length == 12 and . == (sort | reverse)' > /dev/null || fail "sort_desc order"
+scurl -fsS -G "$P/query" --data-urlencode 'query=sort(DCGM_FI_DEV_POWER_USAGE)' --data-urlencode "time=$(( end_ms / 1000 - 60 ))" \
+    | jq -e '[.data.result[].value[1] | tonumber] | . == sort' > /dev/null || fail "sort order"
 # start/end: only series with samples in the window (ended_gauge stopped 30 min before the end)
 e_s=$(( end_ms / 1000 ))
 scurl -fsS -G "$P/series" --data-urlencode 'match[]=ended_gauge' --data-urlencode "start=$((e_s - 600))" --data-urlencode "end=$e_s" \
@@ -77,8 +82,8 @@ scurl -fsS -G "$P/metadata" --data-urlencode metric=promql_moved_bytes_total \
     || fail "metadata: $(scurl -sS "$P/metadata")"
 ok "buildinfo, labels, label values and series (several match[], GET and POST, start/end windows, limit), exemplars, metadata (HELP/TYPE)"
 # errors in Prometheus's shape, the construct named
-scurl -sS -G "$P/query" --data-urlencode 'query=histogram_quantile(0.9, x)' -o "$WORK/e.json" -w '%{http_code}' > "$WORK/code"
-[ "$(cat "$WORK/code")" = 400 ] && jq -e '.errorType == "bad_data" and (.error | test("histogram_quantile"))' "$WORK/e.json" > /dev/null \
+scurl -sS -G "$P/query" --data-urlencode 'query=holt_winters(x[5m], 0.5, 0.5)' -o "$WORK/e.json" -w '%{http_code}' > "$WORK/code"
+[ "$(cat "$WORK/code")" = 400 ] && jq -e '.errorType == "bad_data" and (.error | test("holt_winters"))' "$WORK/e.json" > /dev/null \
     || fail "unsupported function: $(cat "$WORK/code") $(cat "$WORK/e.json")"
 scurl -sS -G "$P/query_range" --data-urlencode 'query=1' --data-urlencode start=0 --data-urlencode end=100000 \
     --data-urlencode step=1 -o "$WORK/e.json" -w '%{http_code}' > "$WORK/code"
@@ -127,7 +132,7 @@ ok "PromQL alert rules: a ratio fires for the one GPU past 90% (labels without _
 api POST /api/v1/alerts/rules/preview '{"name":"P","expr":"promql_fb_used > 50"}' | jq -e '.firing == 2 and (.matches | length) == 2' > /dev/null \
     || fail "preview of a PromQL rule: $(cat "$WORK/api.out")"
 for body in '{"name":"Bad","expr":"rate(promql_fb_used)"}' '{"name":"Bad","expr":"1 + 1"}' \
-            '{"name":"Bad","expr":"up > 0","metric":"up"}' '{"name":"Bad","expr":"histogram_quantile(0.9, x)"}'; do
+            '{"name":"Bad","expr":"up > 0","metric":"up"}' '{"name":"Bad","expr":"holt_winters(x[5m], 0.5, 0.5)"}'; do
     api POST /api/v1/alerts/rules "$body" > /dev/null
     [ "$HTTP_CODE" = 400 ] && jq -e '.error.message | test("expr|metric")' "$WORK/api.out" > /dev/null \
         || fail "bad PromQL rule $body: $HTTP_CODE $(cat "$WORK/api.out")"

@@ -80,7 +80,7 @@ static void refused(void **state)
         {"rate(up[5m]) offset 1m", "offset modifier"},
         {"up offset 1m offset 2m", "multiple times"},
         {"up @ 100", "@ modifier"},
-        {"histogram_quantile(0.9, up)", "histogram_quantile"},
+        {"holt_winters(up[5m], 0.5, 0.5)", "holt_winters"},
         {"nosuch(up)", "not supported"},
         {"topk(up)", "expected type scalar in aggregation parameter"},
         {"round(up, 1, 2)", "wrong number of arguments"},

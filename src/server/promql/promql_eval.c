@@ -1336,6 +1336,35 @@ int pq_eval_timestamps(struct pq_ctx *c, const struct promql_expr *e, struct pq_
     return eval_vsel(c, e, out, 1);
 }
 
+static int by_value_asc(const void *a, const void *b)
+{
+    double x = ((const struct promql_series *)a)->v[0], y = ((const struct promql_series *)b)->v[0];
+    if (isnan(x) || isnan(y)) /* NaN at the bottom */
+        return isnan(x) - isnan(y);
+    return (x > y) - (x < y);
+}
+
+static int by_value_desc(const void *a, const void *b)
+{
+    double x = ((const struct promql_series *)a)->v[0], y = ((const struct promql_series *)b)->v[0];
+    if (isnan(x) || isnan(y))
+        return isnan(x) - isnan(y);
+    return (x < y) - (x > y);
+}
+
+/* sort() and sort_desc() at the top of an instant query order its
+ * elements (elsewhere they change nothing). */
+static void sort_instant(const struct promql_expr *e, struct pq_val *v, size_t nsteps)
+{
+    if (nsteps != 1 || e->kind != PQ_CALL || strncmp(e->fn->name, "sort", 4) || v->n < 2)
+        return;
+    /* those without a value at the step are not written: they may go anywhere */
+    for (size_t i = 0; i < v->n; i++)
+        if (!v->s[i].ok[0])
+            v->s[i].v[0] = NAN;
+    qsort(v->s, v->n, sizeof(*v->s), strcmp(e->fn->name, "sort") ? by_value_desc : by_value_asc);
+}
+
 int promql_eval(struct tsdb *db, const struct promql_expr *e, int64_t start_ms, int64_t end_ms,
                 int64_t step_ms, const struct promql_limits *lim, struct promql_result *res,
                 char *err, size_t errlen)
@@ -1357,6 +1386,7 @@ int promql_eval(struct tsdb *db, const struct promql_expr *e, int64_t start_ms, 
         pq_val_free(&v);
         return rc;
     }
+    sort_instant(e, &v, c.nsteps);
     res->type = v.type;
     res->start_ms = start_ms;
     res->step_ms = c.step;

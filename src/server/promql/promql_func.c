@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../lib/xalloc.h"
 #include "promql_impl.h"
@@ -263,6 +264,34 @@ static double f_quantile(const struct pq_range *r, size_t lo, size_t hi, int64_t
     return res;
 }
 
+/* predict_linear: the least-squares line through the window, with its
+ * intercept at the step's time, read param[0] seconds later. */
+static double f_predict_linear(const struct pq_range *r, size_t lo, size_t hi, int64_t t,
+                               int64_t range, const double *p, int *ok)
+{
+    (void)t, (void)range;
+    if (hi - lo < 2)
+        return *ok = 0, 0;
+    int64_t at = (int64_t)p[3];
+    double n = 0, sx = 0, sy = 0, sxy = 0, sx2 = 0, y0 = r->v[lo];
+    int const_y = 1;
+    for (size_t i = lo; i < hi; i++) {
+        double x = (double)(r->t[i] - at) / 1000, y = r->v[i];
+        const_y &= y == y0;
+        n++;
+        sx += x;
+        sy += y;
+        sxy += x * y;
+        sx2 += x * x;
+    }
+    *ok = 1;
+    if (const_y)
+        return isinf(y0) ? NAN : y0;
+    double slope = (sxy - sx * sy / n) / (sx2 - sx * sx / n);
+    double intercept = sy / n - slope * sx / n;
+    return slope * p[0] + intercept;
+}
+
 static double f_changes(const struct pq_range *r, size_t lo, size_t hi, int64_t t, int64_t range,
                         const double *p, int *ok)
 {
@@ -300,7 +329,12 @@ static int scalar_args(struct pq_ctx *c, const struct promql_expr *e, size_t ski
     return 0;
 }
 
-static int call_range(struct pq_ctx *c, const struct promql_expr *e, struct pq_val *out)
+typedef double (*range_fn_t)(const struct pq_range *r, size_t lo, size_t hi, int64_t t,
+                            int64_t range_ms, const double *param, int *ok);
+
+/* A function of a range vector, fn over each step's window. */
+static int call_range_of(struct pq_ctx *c, const struct promql_expr *e, range_fn_t fn,
+                         struct pq_val *out)
 {
     size_t mi = 0;
     while (e->sub[mi]->type != PROMQL_MATRIX)
@@ -323,11 +357,14 @@ static int call_range(struct pq_ctx *c, const struct promql_expr *e, struct pq_v
                 hi++;
             while (lo < hi && r[i].t[lo] < t - m->range_ms)
                 lo++;
-            double p[4];
-            for (size_t a = 0; a < e->nsub && a < 4; a++)
-                p[a] = args[a].n ? args[a].s[0].v[k] : 0;
+            /* the scalar arguments in order (the range left out), and the
+             * step's own time (offset not taken) in the last slot */
+            double p[4] = {0, 0, 0, (double)(t + off)};
+            for (size_t a = 0, w = 0; a < e->nsub && w < 3; a++)
+                if (a != mi)
+                    p[w++] = args[a].n ? args[a].s[0].v[k] : 0;
             int ok = 0;
-            double v = e->fn->range_fn(&r[i], lo, hi, t, m->range_ms, mi ? p : p + 1, &ok);
+            double v = fn(&r[i], lo, hi, t, m->range_ms, p, &ok);
             if (!ok)
                 continue;
             s->v[k] = v;
@@ -353,6 +390,11 @@ static int call_range(struct pq_ctx *c, const struct promql_expr *e, struct pq_v
     for (size_t a = 0; a < 5; a++)
         pq_val_free(&args[a]);
     return rc ? rc : pq_check_unique(c, out);
+}
+
+static int call_range(struct pq_ctx *c, const struct promql_expr *e, struct pq_val *out)
+{
+    return call_range_of(c, e, e->fn->range_fn, out);
 }
 
 /* ---- element-wise functions of an instant vector ---- */
@@ -624,6 +666,293 @@ static int f_label_join(struct pq_ctx *c, const struct promql_expr *e, struct pq
     return rc ? rc : pq_check_unique(c, out);
 }
 
+/* absent_over_time(v[range]): 1 where the window holds no sample,
+ * labelled from the selector's equality matchers. */
+static int f_absent_over_time(struct pq_ctx *c, const struct promql_expr *e, struct pq_val *out)
+{
+    struct pq_val in = {0};
+    int rc = call_range_of(c, e, f_count, &in);
+    out->type = PROMQL_VECTOR;
+    if (rc) {
+        pq_val_free(&in);
+        return rc;
+    }
+    struct promql_series *s = pq_add_series(c, out);
+    size_t got = 0;
+    for (size_t k = 0; k < c->nsteps; k++) {
+        int present = 0;
+        for (size_t i = 0; i < in.n && !present; i++)
+            present = in.s[i].ok[k];
+        if (!present) {
+            s->v[k] = 1;
+            s->ok[k] = 1;
+            got++;
+        }
+    }
+    const struct promql_expr *m = e->sub[0];
+    const struct promql_expr *a = m->kind == PQ_MSEL ? m->sub[0] : NULL;
+    for (size_t i = 0; a && i < a->sel.n; i++)
+        if (a->sel.m[i].op == SEL_EQ && strcmp(a->sel.m[i].name, "__name__"))
+            pq_label_set(s, a->sel.m[i].name, a->sel.m[i].value);
+    if (!got) {
+        pq_val_free(out);
+        out->type = PROMQL_VECTOR;
+    }
+    pq_val_free(&in);
+    return 0;
+}
+
+/* sort and sort_desc: the values as they are; an instant query's elements
+ * are ordered by promql_eval (it knows the function at the top). */
+static int f_sort(struct pq_ctx *c, const struct promql_expr *e, struct pq_val *out)
+{
+    return pq_eval(c, e->sub[0], out);
+}
+
+/* Go's time arithmetic, as Prometheus's date functions use it: a value is
+ * converted with int64(v) (truncated; NaN, Inf and values out of range
+ * give the minimum int64 on amd64), then time.Unix(sec, 0).UTC(); seconds
+ * are absolute from year -292277022399, in wrapping unsigned arithmetic. */
+#define SECS_DAY 86400ULL
+#define DAYS_400Y (365ULL * 400 + 97)
+#define DAYS_100Y (365ULL * 100 + 24)
+#define DAYS_4Y (365ULL * 4 + 1)
+#define ABS_ZERO_YEAR (-292277022399LL)
+
+struct go_date {
+    long long year;
+    int month, day, hour, minute, wday;
+};
+
+static int go_leap(long long y)
+{
+    return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+static void go_date_of(double v, struct go_date *d)
+{
+    int64_t sec = isnan(v) || v >= 9223372036854775807.0 || v < -9223372036854775808.0 ? INT64_MIN
+                                                                                        : (int64_t)v;
+    const int64_t unix_to_internal = (1969LL * 365 + 1969 / 4 - 1969 / 100 + 1969 / 400) * 86400;
+    /* (absoluteZeroYear - 1) * 365.2425 days, exactly as Go's constant */
+    const int64_t abs_to_internal = (ABS_ZERO_YEAR - 1) * 31556952LL;
+    uint64_t abs = (uint64_t)sec + (uint64_t)unix_to_internal + (uint64_t)(-abs_to_internal);
+    d->hour = (int)(abs % SECS_DAY / 3600);
+    d->minute = (int)(abs % 3600 / 60);
+    d->wday = (int)((abs + 1 * SECS_DAY) % (7 * SECS_DAY) / SECS_DAY); /* Monday is 1 */
+    uint64_t days = abs / SECS_DAY, n = days / DAYS_400Y, y = 400 * n;
+    days -= DAYS_400Y * n;
+    n = days / DAYS_100Y;
+    n -= n >> 2;
+    y += 100 * n;
+    days -= DAYS_100Y * n;
+    n = days / DAYS_4Y;
+    y += 4 * n;
+    days -= DAYS_4Y * n;
+    n = days / 365;
+    n -= n >> 2;
+    y += n;
+    days -= 365 * n;
+    d->year = (long long)((int64_t)y + ABS_ZERO_YEAR);
+    int day = (int)days;
+    static const int before[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365};
+    if (go_leap(d->year)) {
+        if (day > 31 + 29 - 1) {
+            day--;
+        } else if (day == 31 + 29 - 1) {
+            d->month = 2;
+            d->day = 29;
+            return;
+        }
+    }
+    int m = day / 31, begin;
+    if (day >= before[m + 1]) {
+        m++;
+        begin = before[m];
+    } else {
+        begin = before[m];
+    }
+    d->month = m + 1;
+    d->day = day - begin + 1;
+}
+
+/* minute() ... year(): a part of the value (Unix seconds, UTC); without an
+ * argument, of the step's time. */
+static int f_date(struct pq_ctx *c, const struct promql_expr *e, struct pq_val *out)
+{
+    int rc = 0;
+    if (e->nsub)
+        rc = pq_eval(c, e->sub[0], out);
+    else {
+        out->type = PROMQL_VECTOR;
+        struct promql_series *s = pq_add_series(c, out);
+        for (size_t k = 0; k < c->nsteps; k++) {
+            s->v[k] = (double)(c->start + (int64_t)k * c->step) / 1000;
+            s->ok[k] = 1;
+        }
+    }
+    const char *f = e->fn->name;
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    for (size_t i = 0; i < out->n && rc == 0; i++) {
+        struct promql_series *s = &out->s[i];
+        for (size_t k = 0; k < c->nsteps; k++) {
+            if (!s->ok[k])
+                continue;
+            struct go_date d;
+            go_date_of(s->v[k], &d);
+            s->v[k] = !strcmp(f, "minute")          ? d.minute
+                      : !strcmp(f, "hour")          ? d.hour
+                      : !strcmp(f, "day_of_week")   ? d.wday
+                      : !strcmp(f, "day_of_month")  ? d.day
+                      : !strcmp(f, "days_in_month") ? mdays[d.month - 1] + (d.month == 2 && go_leap(d.year))
+                      : !strcmp(f, "month")         ? d.month
+                                                    : (double)d.year;
+        }
+        pq_drop_name(s);
+    }
+    return rc ? rc : pq_check_unique(c, out);
+}
+
+struct bucket {
+    double le, count;
+};
+
+static int cmp_bucket(const void *a, const void *b)
+{
+    const struct bucket *x = a, *y = b;
+    return (x->le > y->le) - (x->le < y->le);
+}
+
+/* Prometheus's bucketQuantile (2.42): sorted, equal bounds merged, counts
+ * made monotonic, linear interpolation within the bucket. */
+static double bucket_quantile(double q, struct bucket *b, size_t n)
+{
+    if (isnan(q))
+        return NAN;
+    if (q < 0)
+        return -INFINITY;
+    if (q > 1)
+        return INFINITY;
+    qsort(b, n, sizeof(*b), cmp_bucket);
+    if (!n || !isinf(b[n - 1].le) || b[n - 1].le < 0)
+        return NAN;
+    size_t w = 0; /* coalesce equal bounds */
+    for (size_t i = 0; i < n; i++) {
+        if (w && b[w - 1].le == b[i].le)
+            b[w - 1].count += b[i].count;
+        else
+            b[w++] = b[i];
+    }
+    n = w;
+    double max = -INFINITY; /* ensure monotonic */
+    for (size_t i = 0; i < n; i++) {
+        if (b[i].count > max)
+            max = b[i].count;
+        else
+            b[i].count = max;
+    }
+    if (n < 2)
+        return NAN;
+    double obs = b[n - 1].count;
+    if (obs == 0)
+        return NAN;
+    double rank = q * obs;
+    size_t i = 0;
+    while (i < n - 1 && !(b[i].count >= rank))
+        i++;
+    if (i == n - 1)
+        return b[n - 2].le;
+    if (i == 0 && b[0].le <= 0)
+        return b[0].le;
+    double start = 0, end = b[i].le, count = b[i].count;
+    if (i > 0) {
+        start = b[i - 1].le;
+        count -= b[i - 1].count;
+        rank -= b[i - 1].count;
+    }
+    return start + (end - start) * (rank / count);
+}
+
+/* histogram_quantile(q, buckets): per label set without le (name
+ * dropped), the q-quantile of the classic histogram's buckets. */
+static int f_histogram_quantile(struct pq_ctx *c, const struct promql_expr *e, struct pq_val *out)
+{
+    struct pq_val q = {0}, in = {0};
+    int rc = pq_eval(c, e->sub[0], &q);
+    if (rc == 0)
+        rc = pq_eval(c, e->sub[1], &in);
+    out->type = PROMQL_VECTOR;
+    if (rc) {
+        pq_val_free(&q);
+        pq_val_free(&in);
+        return rc;
+    }
+    /* group the input by its labels without le and __name__ */
+    size_t ng = 0;
+    size_t *group = xmalloc((in.n ? in.n : 1) * sizeof(size_t));
+    double *le = xmalloc((in.n ? in.n : 1) * sizeof(double));
+    struct promql_series *keys = xcalloc(in.n ? in.n : 1, sizeof(*keys));
+    for (size_t i = 0; i < in.n; i++) {
+        const char *l = pq_label_get(&in.s[i], "le");
+        char *end = NULL;
+        le[i] = l ? strtod(l, &end) : NAN;
+        if (!l || !end || *end || end == l) {
+            group[i] = (size_t)-1; /* no usable le: left out, as Prometheus does */
+            continue;
+        }
+        struct promql_series tmp = {pq_labels_copy(in.s[i].labels, in.s[i].nlabels), in.s[i].nlabels, 0, 0, 0, 0};
+        pq_label_set(&tmp, "le", NULL);
+        pq_drop_name(&tmp);
+        size_t g = 0;
+        for (; g < ng; g++) {
+            if (keys[g].nlabels != tmp.nlabels)
+                continue;
+            size_t k = 0;
+            while (k < tmp.nlabels && !strcmp(keys[g].labels[k].name, tmp.labels[k].name) &&
+                   !strcmp(keys[g].labels[k].value, tmp.labels[k].value))
+                k++;
+            if (k == tmp.nlabels)
+                break;
+        }
+        if (g == ng)
+            keys[ng++] = tmp;
+        else
+            pq_labels_free(tmp.labels, tmp.nlabels);
+        group[i] = g;
+    }
+    struct bucket *b = xmalloc((in.n ? in.n : 1) * sizeof(*b));
+    for (size_t g = 0; g < ng; g++) {
+        struct promql_series *s = pq_add_series(c, out);
+        s->labels = keys[g].labels;
+        s->nlabels = keys[g].nlabels;
+        size_t got = 0;
+        for (size_t k = 0; k < c->nsteps; k++) {
+            size_t nb = 0;
+            for (size_t i = 0; i < in.n; i++)
+                if (group[i] == g && in.s[i].ok[k])
+                    b[nb++] = (struct bucket){le[i], in.s[i].v[k]};
+            if (!nb)
+                continue;
+            s->v[k] = bucket_quantile(q.s[0].v[k], b, nb);
+            s->ok[k] = 1;
+            got++;
+        }
+        if (!got) {
+            pq_labels_free(s->labels, s->nlabels);
+            free(s->v);
+            free(s->ok);
+            out->n--;
+        }
+    }
+    free(b);
+    free(keys);
+    free(le);
+    free(group);
+    pq_val_free(&q);
+    pq_val_free(&in);
+    return 0;
+}
+
 #define S PROMQL_SCALAR
 #define V PROMQL_VECTOR
 #define M PROMQL_MATRIX
@@ -650,6 +979,18 @@ static const struct pq_func funcs[] = {
     RANGE("changes", f_changes),
     RANGE("resets", f_resets),
     {"quantile_over_time", V, 2, 2, {S, M}, f_quantile, NULL, call_range, 0},
+    {"predict_linear", V, 2, 2, {M, S}, f_predict_linear, NULL, call_range, 0},
+    {"absent_over_time", V, 1, 1, {M}, NULL, NULL, f_absent_over_time, 0},
+    {"histogram_quantile", V, 2, 2, {S, V}, NULL, NULL, f_histogram_quantile, 0},
+    {"sort", V, 1, 1, {V}, NULL, NULL, f_sort, 1},
+    {"sort_desc", V, 1, 1, {V}, NULL, NULL, f_sort, 1},
+    {"minute", V, 0, 1, {V}, NULL, NULL, f_date, 0},
+    {"hour", V, 0, 1, {V}, NULL, NULL, f_date, 0},
+    {"day_of_week", V, 0, 1, {V}, NULL, NULL, f_date, 0},
+    {"day_of_month", V, 0, 1, {V}, NULL, NULL, f_date, 0},
+    {"days_in_month", V, 0, 1, {V}, NULL, NULL, f_date, 0},
+    {"month", V, 0, 1, {V}, NULL, NULL, f_date, 0},
+    {"year", V, 0, 1, {V}, NULL, NULL, f_date, 0},
     SIMPLE("abs", f_abs),
     SIMPLE("ceil", f_ceil),
     SIMPLE("floor", f_floor),
