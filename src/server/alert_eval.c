@@ -281,42 +281,29 @@ static size_t eval_expr_rule(struct alerts *al, struct rule *r, int64_t now, jso
     return n;
 }
 
+/* A classic rule: its selector's series, each compared at now. */
+static size_t eval_selector_rule(struct alerts *al, struct rule *r, uint64_t count, int64_t now,
+                                 json_t *idx)
+{
+    refresh_series(al, r, count, now);
+    for (size_t i = 0; i < r->nser; i++) {
+        double v;
+        if (series_value(al, r, r->ser[i].id, now, &v) == 0 && compare(v, r->op, r->threshold))
+            observe(al, idx, r, r->ser[i].key, v, now, NULL);
+    }
+    return r->nser;
+}
+
 static size_t eval_rule(struct alerts *al, struct rule *r, uint64_t count, int64_t now)
 {
-    if (r->expr) {
-        json_t *idx = json_object();
-        for (size_t i = 0; i < al->nact; i++)
-            if (!strcmp(al->act[i].rule, r->name)) {
-                al->act[i].seen = 0;
-                json_object_set_new(idx, al->act[i].series, json_integer((json_int_t)i));
-            }
-        size_t n = eval_expr_rule(al, r, now, idx);
-        json_decref(idx);
-        for (size_t i = 0; i < al->nact;) {
-            struct active *a = &al->act[i];
-            if (strcmp(a->rule, r->name) || a->seen) {
-                i++;
-                continue;
-            }
-            end_alert(al, a, now);
-        }
-        return n;
-    }
-    refresh_series(al, r, count, now);
-    struct tsdb_series_info *ser = r->ser;
-    size_t n = r->nser;
-
+    /* the rule's alerts, by series; those not seen this round end */
     json_t *idx = json_object();
     for (size_t i = 0; i < al->nact; i++)
         if (!strcmp(al->act[i].rule, r->name)) {
             al->act[i].seen = 0;
             json_object_set_new(idx, al->act[i].series, json_integer((json_int_t)i));
         }
-    for (size_t i = 0; i < n; i++) {
-        double v;
-        if (series_value(al, r, ser[i].id, now, &v) == 0 && compare(v, r->op, r->threshold))
-            observe(al, idx, r, ser[i].key, v, now, NULL);
-    }
+    size_t n = r->expr ? eval_expr_rule(al, r, now, idx) : eval_selector_rule(al, r, count, now, idx);
     json_decref(idx);
     for (size_t i = 0; i < al->nact;) {
         struct active *a = &al->act[i];

@@ -102,18 +102,16 @@ static double f_idelta(const struct pq_range *r, size_t lo, size_t hi, int64_t t
     return instant_change(r, lo, hi, 0, ok);
 }
 
-/* deriv: the least-squares slope, per second, with times taken from the
- * first sample's to keep the sums small. */
-static double f_deriv(const struct pq_range *r, size_t lo, size_t hi, int64_t t, int64_t range,
-                      const double *p, int *ok)
+/* The least-squares line through the window's samples, x in seconds from
+ * at: its slope and its value at at (Prometheus's linearRegression: a
+ * constant window has slope 0, or NaN for an infinite value). */
+static void regression(const struct pq_range *r, size_t lo, size_t hi, int64_t at, double *slope,
+                       double *intercept)
 {
-    (void)t, (void)range, (void)p;
-    if (hi - lo < 2)
-        return *ok = 0, 0;
     double n = 0, sx = 0, sy = 0, sxy = 0, sx2 = 0, y0 = r->v[lo];
     int const_y = 1;
     for (size_t i = lo; i < hi; i++) {
-        double x = (double)(r->t[i] - r->t[lo]) / 1000, y = r->v[i];
+        double x = (double)(r->t[i] - at) / 1000, y = r->v[i];
         const_y &= y == y0;
         n++;
         sx += x;
@@ -121,10 +119,27 @@ static double f_deriv(const struct pq_range *r, size_t lo, size_t hi, int64_t t,
         sxy += x * y;
         sx2 += x * x;
     }
+    if (const_y) {
+        *slope = isinf(y0) ? NAN : 0;
+        *intercept = isinf(y0) ? NAN : y0;
+        return;
+    }
+    *slope = (sxy - sx * sy / n) / (sx2 - sx * sx / n);
+    *intercept = sy / n - *slope * sx / n;
+}
+
+/* deriv: the slope per second (times from the first sample's, to keep the
+ * sums small). */
+static double f_deriv(const struct pq_range *r, size_t lo, size_t hi, int64_t t, int64_t range,
+                      const double *p, int *ok)
+{
+    (void)t, (void)range, (void)p;
+    if (hi - lo < 2)
+        return *ok = 0, 0;
+    double slope, intercept;
+    regression(r, lo, hi, r->t[lo], &slope, &intercept);
     *ok = 1;
-    if (const_y)
-        return isinf(y0) ? NAN : 0;
-    return (sxy - sx * sy / n) / (sx2 - sx * sx / n);
+    return slope;
 }
 
 static double f_avg(const struct pq_range *r, size_t lo, size_t hi, int64_t t, int64_t range,
@@ -272,23 +287,9 @@ static double f_predict_linear(const struct pq_range *r, size_t lo, size_t hi, i
     (void)t, (void)range;
     if (hi - lo < 2)
         return *ok = 0, 0;
-    int64_t at = (int64_t)p[3];
-    double n = 0, sx = 0, sy = 0, sxy = 0, sx2 = 0, y0 = r->v[lo];
-    int const_y = 1;
-    for (size_t i = lo; i < hi; i++) {
-        double x = (double)(r->t[i] - at) / 1000, y = r->v[i];
-        const_y &= y == y0;
-        n++;
-        sx += x;
-        sy += y;
-        sxy += x * y;
-        sx2 += x * x;
-    }
+    double slope, intercept;
+    regression(r, lo, hi, (int64_t)p[3], &slope, &intercept);
     *ok = 1;
-    if (const_y)
-        return isinf(y0) ? NAN : y0;
-    double slope = (sxy - sx * sy / n) / (sx2 - sx * sx / n);
-    double intercept = sy / n - slope * sx / n;
     return slope * p[0] + intercept;
 }
 
@@ -517,40 +518,46 @@ static int f_timestamp(struct pq_ctx *c, const struct promql_expr *e, struct pq_
     return rc ? rc : pq_check_unique(c, out);
 }
 
-/* absent(v): 1 where v has nothing, labelled from the selector's
- * equality matchers when v is a plain selector. */
-static int f_absent(struct pq_ctx *c, const struct promql_expr *e, struct pq_val *out)
+/* 1 where in has no element, labelled from the equality matchers of sel
+ * (a plain selector, or NULL); in is freed. */
+static int absent_of(struct pq_ctx *c, struct pq_val *in, const struct promql_expr *sel,
+                     struct pq_val *out)
 {
-    struct pq_val in = {0};
-    int rc = pq_eval(c, e->sub[0], &in);
     out->type = PROMQL_VECTOR;
-    if (rc) {
-        pq_val_free(&in);
-        return rc;
-    }
     struct promql_series *s = pq_add_series(c, out);
     size_t got = 0;
     for (size_t k = 0; k < c->nsteps; k++) {
         int present = 0;
-        for (size_t i = 0; i < in.n && !present; i++)
-            present = in.s[i].ok[k];
+        for (size_t i = 0; i < in->n && !present; i++)
+            present = in->s[i].ok[k];
         if (!present) {
             s->v[k] = 1;
             s->ok[k] = 1;
             got++;
         }
     }
-    const struct promql_expr *a = e->sub[0];
-    if (a->kind == PQ_VSEL)
-        for (size_t m = 0; m < a->sel.n; m++)
-            if (a->sel.m[m].op == SEL_EQ && strcmp(a->sel.m[m].name, "__name__"))
-                pq_label_set(s, a->sel.m[m].name, a->sel.m[m].value);
+    for (size_t m = 0; sel && m < sel->sel.n; m++)
+        if (sel->sel.m[m].op == SEL_EQ && strcmp(sel->sel.m[m].name, "__name__"))
+            pq_label_set(s, sel->sel.m[m].name, sel->sel.m[m].value);
     if (!got) {
         pq_val_free(out);
         out->type = PROMQL_VECTOR;
     }
-    pq_val_free(&in);
+    pq_val_free(in);
     return 0;
+}
+
+/* absent(v): 1 where v has nothing, labelled from the selector's
+ * equality matchers when v is a plain selector. */
+static int f_absent(struct pq_ctx *c, const struct promql_expr *e, struct pq_val *out)
+{
+    struct pq_val in = {0};
+    int rc = pq_eval(c, e->sub[0], &in);
+    if (rc) {
+        pq_val_free(&in);
+        return rc;
+    }
+    return absent_of(c, &in, e->sub[0]->kind == PQ_VSEL ? e->sub[0] : NULL, out);
 }
 
 static int valid_label_name(const char *s)
@@ -672,34 +679,12 @@ static int f_absent_over_time(struct pq_ctx *c, const struct promql_expr *e, str
 {
     struct pq_val in = {0};
     int rc = call_range_of(c, e, f_count, &in);
-    out->type = PROMQL_VECTOR;
     if (rc) {
         pq_val_free(&in);
         return rc;
     }
-    struct promql_series *s = pq_add_series(c, out);
-    size_t got = 0;
-    for (size_t k = 0; k < c->nsteps; k++) {
-        int present = 0;
-        for (size_t i = 0; i < in.n && !present; i++)
-            present = in.s[i].ok[k];
-        if (!present) {
-            s->v[k] = 1;
-            s->ok[k] = 1;
-            got++;
-        }
-    }
     const struct promql_expr *m = e->sub[0];
-    const struct promql_expr *a = m->kind == PQ_MSEL ? m->sub[0] : NULL;
-    for (size_t i = 0; a && i < a->sel.n; i++)
-        if (a->sel.m[i].op == SEL_EQ && strcmp(a->sel.m[i].name, "__name__"))
-            pq_label_set(s, a->sel.m[i].name, a->sel.m[i].value);
-    if (!got) {
-        pq_val_free(out);
-        out->type = PROMQL_VECTOR;
-    }
-    pq_val_free(&in);
-    return 0;
+    return absent_of(c, &in, m->kind == PQ_MSEL ? m->sub[0] : NULL, out);
 }
 
 /* sort and sort_desc: the values as they are; an instant query's elements

@@ -226,6 +226,20 @@ static void pts_add(struct pts *p, const struct tsdb_point *pt)
     p->v[p->n++] = *pt;
 }
 
+/* The first of n times in order that is at or after start (n if none). */
+static size_t first_from(const int64_t *ts, size_t n, int64_t start)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < start)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* Adds the points of series id from a set of columns (raw or roll-up). */
 static void collect(struct pts *p, int tier, uint64_t id, size_t nrows, const int64_t *ts,
                     size_t ncols, const uint64_t *ids, double *const *cols, int64_t start,
@@ -236,14 +250,7 @@ static void collect(struct pts *p, int tier, uint64_t id, size_t nrows, const in
             if (ids[c] != id)
                 continue;
             /* rows are in time order: start at the first one >= start */
-            size_t lo = 0, hi = nrows;
-            while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (ts[mid] < start)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
+            size_t lo = first_from(ts, nrows, start);
             for (size_t r = lo; r < nrows && ts[r] <= end; r++) {
                 double v = cols[c][r];
                 if (chunk_is_absent(v))
@@ -420,14 +427,7 @@ static void collect_tv(struct tvs *p, uint64_t id, size_t nrows, const int64_t *
     for (size_t c = 0; c < ncols; c++) {
         if (ids[c] != id)
             continue;
-        size_t lo = 0, hi = nrows;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (ts[mid] < start)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
+        size_t lo = first_from(ts, nrows, start);
         for (size_t r = lo; r < nrows && ts[r] <= end; r++) {
             double v = cols[c][r];
             if (chunk_is_absent(v))

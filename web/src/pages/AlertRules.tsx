@@ -55,17 +55,9 @@ export function thresholdText(v: number, unit: string): string {
 
 /** The rule a form describes, as the API takes it. */
 function ruleOf(f: FormData) {
+  /* a PromQL rule: every element of the expression's result is an alert */
   if (f.get('kind') === 'promql') {
-    /* a PromQL rule: every element of the expression's result is an alert */
-    const body: Record<string, unknown> = {
-      name: String(f.get('name') ?? '').trim(), expr: String(f.get('expr') ?? '').trim(), severity: f.get('severity'),
-    };
-    if (String(f.get('for') ?? '').trim()) body.for = String(f.get('for')).trim();
-    const labels = parseLabels(String(f.get('labels') ?? ''));
-    if (Object.keys(labels).length) body.labels = labels;
-    const summary = String(f.get('summary') ?? '').trim();
-    if (summary) body.annotations = { summary };
-    return body;
+    return ruleTail(f, { name: String(f.get('name') ?? '').trim(), expr: String(f.get('expr') ?? '').trim(), severity: f.get('severity') });
   }
   const metric = String(f.get('metric') ?? '').trim();
   const agg = String(f.get('agg') ?? 'last');
@@ -74,6 +66,11 @@ function ruleOf(f: FormData) {
     threshold: parseThreshold(String(f.get('threshold') ?? ''), metricUnit(metric)), severity: f.get('severity'),
   };
   if (agg !== 'last') body.window = String(f.get('window') || '5m');
+  return ruleTail(f, body);
+}
+
+/** What every rule may have: for, labels, a summary. */
+function ruleTail(f: FormData, body: Record<string, unknown>) {
   if (String(f.get('for') ?? '').trim()) body.for = String(f.get('for')).trim();
   const labels = parseLabels(String(f.get('labels') ?? ''));
   if (Object.keys(labels).length) body.labels = labels;
