@@ -1,12 +1,13 @@
 /* Fuzzes PromQL: the parser on any bytes, and whatever parses evaluated
  * (a range of steps over a small store of a few series) and written out
- * as Prometheus's JSON. */
+ * as Prometheus's JSON; the same bytes as a form body and a duration. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "../../src/lib/formdata.h"
 #include "../../src/lib/now.h"
 #include "../../src/server/promql/promql.h"
 #include "../../src/server/store/tsdb.h"
@@ -36,8 +37,20 @@ static struct tsdb *store(void)
     return db;
 }
 
+static void pair(void *arg, const char *name, const char *value, size_t len)
+{
+    size_t *n = arg;
+    *n += strlen(name) + len + (value[len] == '\0'); /* touches every byte handed out */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    size_t seen = 0;
+    /* the same bytes as a form body (Grafana posts queries so), and as a
+     * duration (step, timeout) */
+    form_parse((const char *)data, size, pair, &seen);
+    int64_t ms;
+    promql_parse_duration((const char *)data, size, &ms);
     char *text = malloc(size + 1), err[400];
     memcpy(text, data, size);
     text[size] = '\0';

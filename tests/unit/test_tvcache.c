@@ -20,7 +20,8 @@ struct got {
 static void copy(void *arg, const struct tsdb_tv *v, size_t n)
 {
     struct got *g = arg;
-    memcpy(g->v, v, n * sizeof(*v));
+    if (n) /* an entry of no samples has no array */
+        memcpy(g->v, v, n * sizeof(*v));
     g->n = n;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../../lib/formdata.h"
 #include "../../lib/now.h"
 #include "../../lib/timefmt.h"
 #include "../../lib/xalloc.h"
@@ -48,30 +49,6 @@ static void add_param(void *arg, const char *name, const char *value, size_t len
     p->value[p->n++] = xstrndup(value, len);
 }
 
-static int hex(int c)
-{
-    return isdigit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
-}
-
-/* a=b&c=d with %XX and '+' decoded */
-static char *form_decode(const char *s, size_t n)
-{
-    char *o = xmalloc(n + 1);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+')
-            o[k++] = ' ';
-        else if (s[i] == '%' && i + 2 < n + 0 && hex((unsigned char)s[i + 1]) >= 0 &&
-                 hex((unsigned char)s[i + 2]) >= 0) {
-            o[k++] = (char)(hex((unsigned char)s[i + 1]) * 16 + hex((unsigned char)s[i + 2]));
-            i += 2;
-        } else
-            o[k++] = s[i];
-    }
-    o[k] = 0;
-    return o;
-}
-
 static void collect_params(struct http_request *req, struct params *p)
 {
     http_query_each(req, add_param, p);
@@ -79,20 +56,7 @@ static void collect_params(struct http_request *req, struct params *p)
     if (strcmp(req->method, "POST") || !ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) ||
         !req->body.data)
         return;
-    const char *s = req->body.data, *end = s + req->body.len;
-    while (s < end) {
-        const char *amp = memchr(s, '&', (size_t)(end - s));
-        const char *e = amp ? amp : end;
-        const char *eq = memchr(s, '=', (size_t)(e - s));
-        if (eq) {
-            char *name = form_decode(s, (size_t)(eq - s));
-            char *value = form_decode(eq + 1, (size_t)(e - eq - 1));
-            add_param(p, name, value, strlen(value));
-            free(name);
-            free(value);
-        }
-        s = e + 1;
-    }
+    form_parse(req->body.data, req->body.len, add_param, p);
 }
 
 static const char *param(const struct params *p, const char *name)
