@@ -238,16 +238,13 @@ static void end_alert(struct alerts *al, struct active *a, int64_t now)
 
 /* A PromQL rule at now: every element of its result is an alert, labelled
  * with the element's labels (the metric name dropped, as Prometheus
- * does). 0 and *res, or -1 (logged; the rule's alerts stay as they are). */
-static int eval_expr(struct alerts *al, const struct rule *r, int64_t now, struct promql_result *res)
+ * does). 0 and *res, or -1 with the reason in err (the rule's alerts then
+ * stay as they are). */
+static int eval_expr(struct alerts *al, const struct rule *r, int64_t now, struct promql_result *res,
+                     char *err, size_t errlen)
 {
-    char err[300];
     struct promql_limits lim = {.max_samples = 5000000, .deadline_ns = now_mono_ns() + 2000000000LL};
-    if (promql_eval(al->db, r->expr, now, now, 1, &lim, res, err, sizeof(err)) != 0) {
-        log_warn("alerts: rule %s: %s", r->name, err);
-        return -1;
-    }
-    return 0;
+    return promql_eval(al->db, r->expr, now, now, 1, &lim, res, err, errlen) == 0 ? 0 : -1;
 }
 
 static json_t *element_labels(const struct promql_series *s)
@@ -262,7 +259,9 @@ static json_t *element_labels(const struct promql_series *s)
 static size_t eval_expr_rule(struct alerts *al, struct rule *r, int64_t now, json_t *idx)
 {
     struct promql_result res;
-    if (eval_expr(al, r, now, &res) < 0) {
+    char err[300];
+    if (eval_expr(al, r, now, &res, err, sizeof(err)) < 0) {
+        log_warn("alerts: rule %s: %s", r->name, err);
         for (size_t i = 0; i < al->nact; i++)
             if (!strcmp(al->act[i].rule, r->name))
                 al->act[i].seen = 1;
@@ -352,8 +351,9 @@ static int by_firing_then_value(const void *a, const void *b)
 static json_t *preview_expr(struct alerts *al, struct rule *r, int64_t now, struct errinfo *err)
 {
     struct promql_result res;
-    if (eval_expr(al, r, now, &res) < 0) {
-        errinfo_set(err, 422, "execution", "expr", "expr: the query failed (see the server log)");
+    char why[300];
+    if (eval_expr(al, r, now, &res, why, sizeof(why)) < 0) {
+        errinfo_set(err, 422, "execution", "expr", "expr: %s", why);
         return NULL;
     }
     json_t *list = json_array();

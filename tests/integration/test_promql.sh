@@ -137,7 +137,10 @@ for body in '{"name":"Bad","expr":"rate(promql_fb_used)"}' '{"name":"Bad","expr"
     [ "$HTTP_CODE" = 400 ] && jq -e '.error.message | test("expr|metric")' "$WORK/api.out" > /dev/null \
         || fail "bad PromQL rule $body: $HTTP_CODE $(cat "$WORK/api.out")"
 done
-ok "PromQL rules preview; bad ones (a range function without a range, a scalar, expr with metric, an unsupported function) are 400 naming expr"
+api POST /api/v1/alerts/rules/preview '{"name":"P","expr":"promql_fb_used + on (job) promql_fb_free"}' > /dev/null
+[ "$HTTP_CODE" = 422 ] && jq -e '.error.field == "expr" and (.error.message | test("many-to-many"))' "$WORK/api.out" > /dev/null \
+    || fail "a preview that cannot be answered: $HTTP_CODE $(cat "$WORK/api.out")"
+ok "PromQL rules preview (a many-to-many match is 422 with the reason); bad ones (a range function without a range, a scalar, expr with metric, an unsupported function) are 400 naming expr"
 
 # a Prometheus rule file loads unchanged
 cat > "$WORK/prom-rules.yaml" <<'Y'
