@@ -186,4 +186,7 @@ code=$(scurl -s -o "$WORK/big.json" -w '%{http_code}' -G "$P4/query_range" --dat
     || fail "an over-large query: $code $(cat "$WORK/big.json")"
 scurl -fsS -G "$P4/query" --data-urlencode 'query=count(DCGM_FI_DEV_GPU_UTIL)' --data-urlencode "time=$(( end_ms / 1000 ))" \
     | jq -e '.data.result[0].value[1] == "12"' > /dev/null || fail "the next query after a refused one"
-ok "a query past query_max_samples gets 422 execution (too many samples); the next one is answered"
+code=$(scurl -s -o "$WORK/big.json" -w '%{http_code}' -G "$P4/query" --data-urlencode 'query=max_over_time(DCGM_FI_DEV_GPU_UTIL[100y:1ms])')
+[ "$code" = 422 ] && jq -e '.errorType == "execution" and (.error | test("subquery"))' "$WORK/big.json" > /dev/null \
+    || fail "a subquery of trillions of steps: $code $(cat "$WORK/big.json")"
+ok "a query past query_max_samples gets 422 execution (too many samples), a subquery of trillions of steps too; the next one is answered"

@@ -582,6 +582,12 @@ static int range_of_subquery(struct pq_ctx *c, const struct promql_expr *e, stru
     sc.start = from;
     sc.end = to;
     sc.step = step;
+    /* a subquery's steps are bounded as a query's samples are: x[100y:1ms]
+     * would otherwise ask for an array of trillions */
+    if ((uint64_t)(to - from) / (uint64_t)step + 1 > c->max_samples)
+        return pq_fail(c, PROMQL_EXECUTION,
+                       "the subquery has more steps than query_max_samples (%zu); use a larger step",
+                       c->max_samples);
     sc.nsteps = (size_t)((to - from) / step) + 1;
     struct pq_val v = {0};
     int rc = pq_eval(&sc, e->sub[0], &v);
