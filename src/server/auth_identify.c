@@ -187,10 +187,21 @@ int auth_identify_token(struct auth *a, const char *secret, int64_t now, struct 
     return identify(a, secret, now, AUTH_TOKEN, id);
 }
 
+/* A role a proxy names: ours, or the roles SSO proxies in front of GPU
+ * fleets commonly send (admin, readwrite, readonly). */
+static int proxy_role(const char *s)
+{
+    if (!strcmp(s, "readwrite"))
+        return ROLE_OPERATOR;
+    if (!strcmp(s, "readonly"))
+        return ROLE_VIEWER;
+    return auth_role_parse(s);
+}
+
 int auth_identify_proxy(struct auth *a, const char *username, const char *role_name, int64_t now,
                         struct auth_identity *id)
 {
-    int role = role_name ? auth_role_parse(role_name) : -1;
+    int role = role_name ? proxy_role(role_name) : -1;
     int rc = -1;
     sqlite3_stmt *st;
 

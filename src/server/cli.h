@@ -39,4 +39,8 @@ int cli_token(int argc, char **argv);
  * Returns the process exit status. */
 int cli_backup(int argc, char **argv);
 
+/* `gpufleet prometheus-config`: a scrape configuration for the fleet, read
+ * from DATA/gpufleet.db. Returns the exit status. */
+int cli_prometheus_config(int argc, char **argv);
+
 #endif

@@ -40,6 +40,7 @@ static void usage(FILE *f)
             "  servers list|add|rm|check   manage servers through a running server's API\n"
             "  user add|passwd|list|disable|enable|delete   manage users in the database\n"
             "  token add|list|revoke  API tokens for scripts, in the database\n"
+            "  prometheus-config      a scrape config for a Prometheus that should scrape the fleet\n"
             "  containers ...         run containers on the fleet (`gpufleet containers --help`)\n"
             "  images ...             list, pull and remove a server's images (`gpufleet images --help`)\n"
             "  gpus                   every GPU of the fleet and which container holds it\n"
@@ -420,6 +421,8 @@ int main(int argc, char **argv)
         return cli_user(argc - 1, argv + 1);
     if (!strcmp(argv[1], "token"))
         return cli_token(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "prometheus-config"))
+        return cli_prometheus_config(argc - 1, argv + 1);
     fprintf(stderr, "gpufleet: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

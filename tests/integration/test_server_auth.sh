@@ -299,7 +299,16 @@ jq -e '.username == "sso.op@lab" and .role == "operator" and .method == "proxy"'
 curl -s -o /dev/null --interface 127.0.0.2 -H 'X-Fleet-Auth-User: sso.op@lab' -H "Origin: $SERVER_URL" \
     -H 'X-Forwarded-For: 10.9.8.7' -X POST --data '{"name":"sso-tok"}' "$SERVER_URL/api/v1/tokens"
 [ "$(newest)" = "sso.op@lab|token.create|ok|10.9.8.7" ] || fail "proxy audit row: $(newest)"
-ok "SSO headers honoured from trusted_proxies only; the client address comes from X-Forwarded-For"
+for pair in readwrite:operator readonly:viewer admin:admin; do
+    curl -s -o "$WORK/sso.json" --interface 127.0.0.2 -H "X-Fleet-Auth-User: sso.alias.${pair%%:*}" \
+        -H "X-Fleet-Auth-Role: ${pair%%:*}" "$SERVER_URL/api/v1/auth/me"
+    jq -e --arg r "${pair##*:}" '.role == $r' "$WORK/sso.json" > /dev/null \
+        || fail "proxy role ${pair%%:*}: $(cat "$WORK/sso.json")"
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 -H 'X-Fleet-Auth-User: sso.bogus' \
+    -H 'X-Fleet-Auth-Role: superuser' "$SERVER_URL/api/v1/auth/me")
+[ "$code" = 401 ] || fail "an unknown proxy role was accepted: $code"
+ok "SSO headers honoured from trusted_proxies only; the client address comes from X-Forwarded-For; readwrite/readonly are operator/viewer"
 
 # ---- bad input: 400 naming the field, nothing changed ----
 users_before=$(sqlite3 "$D/auth.db" 'SELECT count(*) FROM users')

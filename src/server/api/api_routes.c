@@ -55,6 +55,7 @@ static const struct http_route routes[] = {
     {"DELETE", "/api/v1/servers/{id}", api_servers_delete, OPERATOR, NULL, "server.delete", 0},
     {"POST", "/api/v1/servers/{id}/check", api_servers_check, OPERATOR, NULL, "server.check", 1},
     {"GET", "/api/v1/servers/{id}/events", api_servers_events, VIEWER, NULL, NULL, 0},
+    {"GET", "/api/v1/prometheus/sd", api_promsd, VIEWER, NULL, NULL, 0},
     {"GET", "/api/v1/servers/{id}/images", api_images_list, VIEWER, NULL, NULL, 1},
     {"DELETE", "/api/v1/servers/{id}/images", api_images_remove, OPERATOR, NULL, "image.remove", 1},
     {"POST", "/api/v1/servers/{id}/images/pull", api_images_pull, OPERATOR, NULL, "image.pull", 1},
