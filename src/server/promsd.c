@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../lib/formdata.h"
+#include "../lib/xalloc.h"
 
 static int valid_label_name(const char *s)
 {
@@ -17,18 +18,6 @@ static int valid_label_name(const char *s)
               (*s >= '0' && *s <= '9')))
             return 0;
     return 1;
-}
-
-/* A label name made of anything: what Prometheus's own SDs do with
- * Kubernetes labels (every other byte becomes '_'). */
-static void sanitize(const char *prefix, const char *s, char *out, size_t cap)
-{
-    size_t n = (size_t)snprintf(out, cap, "%s", prefix);
-    for (; *s && n + 1 < cap; s++, n++)
-        out[n] = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')
-                     ? *s
-                     : '_';
-    out[n < cap ? n : cap - 1] = '\0';
 }
 
 static void add_param(void *arg, const char *name, const char *value, size_t len)
@@ -85,10 +74,10 @@ static json_t *group(const struct reg_target *t, json_t *slabels)
     {
         if (!json_is_string(v))
             continue;
-        sanitize("__meta_gpufleet_label_", k, key, sizeof(key));
-        json_object_set(labels, key, v);
-        /* a server label that is a plain label name and not one of ours
-         * becomes a target label, as the operator named it */
+        /* the registry takes label names only (never __*); ours win */
+        snprintf(key, sizeof(key), "__meta_gpufleet_label_%s", k);
+        if (valid_label_name(key))
+            json_object_set(labels, key, v);
         if (valid_label_name(k) && strncmp(k, "__", 2) && !json_object_get(labels, k) &&
             strcmp(k, "instance"))
             json_object_set(labels, k, v);
@@ -154,12 +143,28 @@ static void token_job(FILE *f, const struct reg_target *t, json_t *g, const char
     put_labels(f, json_object_get(g, "labels"), "          ");
 }
 
+/* The SD job leaves an agent that has a job of its own to that job. */
+static void drop_rule(FILE *f, const struct reg_target *t, int first)
+{
+    char re[64];
+    if (first)
+        fputs("    relabel_configs:\n      # these agents need their bearer token: jobs of their own below\n", f);
+    snprintf(re, sizeof(re), "agent;%lld", (long long)t->server_id);
+    fputs("      - source_labels: [\"__meta_gpufleet_kind\", \"__meta_gpufleet_server_id\"]\n        regex: ", f);
+    put_string(f, re);
+    fputs("\n        action: drop\n", f);
+}
+
 int promsd_write_config(FILE *f, struct registry *r, const struct promsd_config *c)
 {
     struct reg_target *t = NULL;
     size_t n = reg_targets(r, 0, 0, &t);
     json_t *servers = reg_list(r);
+    char *need = xcalloc(n ? n : 1, 1);
+    int dropped = 0;
 
+    for (size_t i = 0; i < n; i++)
+        need[i] = t[i].is_agent && t[i].token[0] && c->needs_token && c->needs_token(c->arg, &t[i]);
     fputs("# The gpufleet fleet for Prometheus (made by `gpufleet prometheus-config`).\n"
           "# The SD job follows the fleet as servers come and go; its token is a\n"
           "# viewer's API token (gpufleet token add USER NAME).\n"
@@ -173,13 +178,11 @@ int promsd_write_config(FILE *f, struct registry *r, const struct promsd_config 
           f);
     put_string(f, c->sd_token_file);
     fputc('\n', f);
-    if (c->with_tokens)
-        fputs("    relabel_configs:\n      # targets with a bearer token have a job of their own below\n"
-              "      - source_labels: [\"__meta_gpufleet_token\"]\n        regex: \"true\"\n"
-              "        action: drop\n",
-              f);
-    for (size_t i = 0; c->with_tokens && i < n; i++) {
-        if (!t[i].token[0])
+    for (size_t i = 0; i < n; i++)
+        if (need[i])
+            drop_rule(f, &t[i], !dropped++);
+    for (size_t i = 0; i < n; i++) {
+        if (!need[i])
             continue;
         json_t *g = group(&t[i], server_labels(servers, t[i].server_id));
         token_job(f, &t[i], g, c->scrape_interval);
@@ -188,6 +191,7 @@ int promsd_write_config(FILE *f, struct registry *r, const struct promsd_config 
     for (size_t i = 0; i < n; i++)
         explicit_bzero(t[i].token, sizeof(t[i].token));
     free(t);
+    free(need);
     json_decref(servers);
     return fflush(f) == 0 && !ferror(f) ? 0 : -1;
 }
