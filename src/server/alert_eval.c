@@ -208,8 +208,10 @@ static void refresh_series(struct alerts *al, struct rule *r, uint64_t count, in
     free(r->ser);
     r->ser = NULL;
     r->nser = tsdb_select(al->db, &r->sel, MAX_SERIES_PER_RULE, &r->ser);
+    r->error[0] = '\0';
     if (r->nser == TSDB_BUDGET) { /* no series this round */
         log_warn("alerts: rule %s: its selector ran past query_timeout_ms", r->name);
+        snprintf(r->error, sizeof(r->error), "its selector ran past query_timeout_ms");
         r->nser = 0;
     }
     r->ser_count = count;
@@ -262,11 +264,13 @@ static size_t eval_expr_rule(struct alerts *al, struct rule *r, int64_t now, jso
     char err[300];
     if (eval_expr(al, r, now, &res, err, sizeof(err)) < 0) {
         log_warn("alerts: rule %s: %s", r->name, err);
+        snprintf(r->error, sizeof(r->error), "%s", err);
         for (size_t i = 0; i < al->nact; i++)
             if (!strcmp(al->act[i].rule, r->name))
                 al->act[i].seen = 1;
         return 0;
     }
+    r->error[0] = '\0';
     for (size_t i = 0; i < res.n; i++) {
         if (!res.series[i].ok[0])
             continue;
@@ -410,6 +414,7 @@ size_t alerts_eval_now(struct alerts *al, int64_t now)
 {
     size_t n = 0;
     struct tsdb_stats ts;
+    int64_t t0 = now_mono_ns();
     tsdb_stats(al->db, &ts);
     pthread_mutex_lock(&al->lock);
     db_exec(al->meta, "BEGIN");
@@ -428,6 +433,8 @@ size_t alerts_eval_now(struct alerts *al, int64_t now)
     }
     prune_history(al, now);
     db_exec(al->meta, "COMMIT");
+    al->last_round_ms = now;
+    al->round_ms = (now_mono_ns() - t0) / 1000000;
     pthread_mutex_unlock(&al->lock);
     return n;
 }

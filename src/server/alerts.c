@@ -66,6 +66,7 @@ struct alerts *alerts_start(const char *path, const struct alerts_config *cfg, s
 
     al->cfg = *cfg;
     al->db = db;
+    al->started_ms = now_wall_ms();
     al->external_url = xstrdup(cfg->external_url ? cfg->external_url : "");
     if (al->cfg.eval_interval_ms <= 0)
         al->cfg.eval_interval_ms = 5000;
@@ -103,6 +104,74 @@ fail:
     free(al->external_url);
     free(al);
     return NULL;
+}
+
+static json_t *evaluator_health(struct alerts *al, int64_t now)
+{
+    json_t *failing = json_array();
+    for (size_t i = 0; i < al->nrules; i++)
+        if (al->rules[i].error[0])
+            json_array_append_new(failing, json_pack("{s:s, s:s}", "rule", al->rules[i].name, "error",
+                                                     al->rules[i].error));
+    int64_t last = al->last_round_ms ? al->last_round_ms : al->started_ms;
+    int late = now - last > 3 * al->cfg.eval_interval_ms + 5000;
+    json_t *out = json_pack("{s:s, s:I, s:I, s:I, s:I, s:O}", "status",
+                            late ? "down" : json_array_size(failing) ? "degraded" : "ok", "rules",
+                            (json_int_t)al->nrules, "last_round_ms", (json_int_t)al->last_round_ms,
+                            "round_ms", (json_int_t)al->round_ms, "interval_ms",
+                            (json_int_t)al->cfg.eval_interval_ms, "failing", failing);
+    if (late)
+        json_object_set_new(out, "detail", json_sprintf("no evaluation round for %lld s",
+                                                        (long long)((now - last) / 1000)));
+    else if (json_array_size(failing))
+        json_object_set_new(out, "detail", json_sprintf("%zu of %zu rules cannot be evaluated (%s: %s)",
+                                                        json_array_size(failing), al->nrules,
+                                                        json_string_value(json_object_get(json_array_get(failing, 0), "rule")),
+                                                        json_string_value(json_object_get(json_array_get(failing, 0), "error"))));
+    else
+        json_object_set_new(out, "detail", json_sprintf("%zu rules, evaluated every %lld ms", al->nrules,
+                                                        (long long)al->cfg.eval_interval_ms));
+    json_decref(failing);
+    return out;
+}
+
+/* Receivers whose newest delivery attempt failed (main lock held). */
+static json_t *failing_receivers(struct alerts *al)
+{
+    json_t *out = json_array();
+    /* SQLite takes the bare columns from the row holding max(id) */
+    sqlite3_stmt *st = db_prepare(al->meta, "SELECT receiver, result, error, http_status, ts_ms, max(id)"
+                                            " FROM notifications GROUP BY receiver");
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        if (strcmp((const char *)sqlite3_column_text(st, 1), "ok"))
+            json_array_append_new(out, json_pack("{s:s, s:s, s:i, s:I}", "receiver",
+                                                 (const char *)sqlite3_column_text(st, 0), "error",
+                                                 (const char *)sqlite3_column_text(st, 2), "http_status",
+                                                 sqlite3_column_int(st, 3), "ts_ms",
+                                                 (json_int_t)sqlite3_column_int64(st, 4)));
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+json_t *alerts_health(struct alerts *al, int64_t now)
+{
+    size_t queued = 0;
+    pthread_mutex_lock(&al->lock);
+    json_t *ev = evaluator_health(al, now), *failing = failing_receivers(al);
+    pthread_mutex_unlock(&al->lock);
+    pthread_mutex_lock(&al->qlock);
+    for (struct note *n = al->queue; n; n = n->next)
+        queued++;
+    pthread_mutex_unlock(&al->qlock);
+    json_t *first = json_array_get(failing, 0);
+    json_t *notes = json_pack("{s:s, s:I, s:o}", "status", first ? "degraded" : "ok", "queued",
+                              (json_int_t)queued, "failing", failing);
+    json_object_set_new(notes, "detail",
+                        first ? json_sprintf("receiver %s: %s", json_string_value(json_object_get(first, "receiver")),
+                                             json_string_value(json_object_get(first, "error")))
+                              : json_sprintf("%zu notifications waiting", queued));
+    return json_pack("{s:o, s:o}", "evaluator", ev, "notifications", notes);
 }
 
 void alerts_stop(struct alerts *al)

@@ -56,6 +56,13 @@ void alerts_stop(struct alerts *al);
  * series evaluated. */
 size_t alerts_eval_now(struct alerts *al, int64_t now_ms);
 
+/* The engine's health as {"evaluator":{status, detail, rules, last_round_ms,
+ * round_ms, failing:[{rule, error}]}, "notifications":{status, detail,
+ * queued, failing:[{receiver, error, http_status, ts_ms}]}}: status "ok",
+ * "degraded" (rules that cannot be evaluated, receivers whose last attempt
+ * failed) or "down" (no round for three intervals). New reference. */
+json_t *alerts_health(struct alerts *al, int64_t now_ms);
+
 /* Rules: list, create (from JSON), update, delete. */
 json_t *alerts_rules_list(struct alerts *al);
 json_t *alerts_rule_get(struct alerts *al, int64_t id, struct errinfo *err);

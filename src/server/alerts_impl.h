@@ -36,6 +36,7 @@ struct rule {
     double threshold;
     int64_t window_ms, for_ms;
     char severity[17];
+    char error[300]; /* why the last evaluation failed; "" when it did not */
     /* the series the selector matched, kept until the store's series
      * change (or a minute passes) */
     struct tsdb_series_info *ser;
@@ -104,6 +105,7 @@ struct alerts {
     struct notify_group *groups; /* under qlock */
     json_t *group_by;            /* label names from cfg.group_by */
     int64_t pruned_ms;
+    int64_t started_ms, last_round_ms, round_ms; /* the last round: when, how long */
     int stop;
 };
 

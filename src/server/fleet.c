@@ -52,6 +52,7 @@ struct fgpu {
 
 struct fhost {
     char name[65];
+    char agent_version[32];
     int64_t ts_ms;
     double v[HF_COUNT], sent[HF_COUNT];
     double cpu_total, cpu_idle, net_rx, net_tx; /* counters of the last scrape */
@@ -455,6 +456,8 @@ void fleet_ingest(struct fleet *f, const struct ingest_batch *b)
             take_mig(h, key, it->key_len, it->value, b->scrape_ts_ms);
         } else if (name_is(key, nlen, "up")) {
             up = it->value == 1;
+        } else if (key[0] == 'g' && name_is(key, nlen, "gpufleet_agent_info")) {
+            serieskey_label(key, it->key_len, "version", h->agent_version, sizeof(h->agent_version));
         }
     }
     /* online/offline is the registry's (fleet_status); a failed scrape
@@ -534,6 +537,19 @@ void fleet_status(struct fleet *f, const char *server, const char *status, const
     buf_append(&f->batch, d.data, d.len);
     pthread_mutex_unlock(&f->lock);
     buf_free(&d);
+}
+
+int fleet_agent(struct fleet *f, const char *server, char *version, size_t cap, int64_t *ts_ms)
+{
+    pthread_mutex_lock(&f->lock);
+    struct fhost *h = find_host(f, server, 0);
+    int rc = h && h->ts_ms ? 0 : -1;
+    if (!rc) {
+        snprintf(version, cap, "%s", h->agent_version);
+        *ts_ms = h->ts_ms;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
 }
 
 uint64_t fleet_seq(struct fleet *f)

@@ -36,6 +36,11 @@ void fleet_status(struct fleet *f, const char *server, const char *status, const
  * when no scrape of it was seen. New reference; any thread. */
 json_t *fleet_server_json(struct fleet *f, const char *server);
 
+/* What the server's agent said of itself in its last good scrape: its
+ * version (gpufleet_agent_info) into version ("" when it did not say) and
+ * the scrape's time. 0, or -1 when no good scrape of it was seen. */
+int fleet_agent(struct fleet *f, const char *server, char *version, size_t cap, int64_t *ts_ms);
+
 /* The sequence number of the last delta (a snapshot at seq S is followed by
  * the deltas numbered above S). Any thread. */
 uint64_t fleet_seq(struct fleet *f);

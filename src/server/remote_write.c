@@ -203,12 +203,15 @@ static void send_slice(struct remote_write *rw, const struct ingest_batch *b, st
             status = post(rw->url, body);
         pthread_mutex_lock(&rw->lock);
         if (status >= 200 && status < 300) {
+            rw->st.last_ok_ms = now_wall_ms();
             rw->st.sent += b->n;
             rw->st.pending -= b->n;
             *backoff_ms = 0;
             pthread_mutex_unlock(&rw->lock);
             return;
         }
+        rw->st.last_error_ms = now_wall_ms();
+        rw->st.last_status = status < 0 ? 0 : status;
         int retry = status == 0 || status == 429 || status >= 500;
         if (!retry || (rw->stop && attempt >= 2)) {
             rw->st.failed += b->n;

@@ -23,6 +23,8 @@ void remote_write_hook(void *arg, const struct ingest_batch *b);
 
 struct remote_write_stats {
     uint64_t pending, sent, failed, dropped, retries;
+    int64_t last_ok_ms, last_error_ms; /* the last request taken, refused or unanswered */
+    long last_status;                  /* of that failure: HTTP status, 0 for no answer */
 };
 void remote_write_stats(struct remote_write *rw, struct remote_write_stats *st);
 

@@ -4,29 +4,28 @@
 
 #include "../../lib/expo.h"
 #include "../../lib/now.h"
+#include "../alerts.h"
 #include "../containers.h"
+#include "../fleet.h"
+#include "../scrape.h"
 #include "../remote_write.h"
 #include "api.h"
 
-void api_healthz(void *appv, struct http_request *req, struct http_response *resp)
+/* The store's state: "degraded" with the reason when the writer has work
+ * and stores none (a query holding the store, a disk that does not answer:
+ * issue 18, /healthz said ok while frozen) or the last write failed. */
+static json_t *store_health(struct server_app *app)
 {
-    struct server_app *app = appv;
     struct tsdb_stats st;
     struct ingest_stats is;
 
-    (void)req;
     tsdb_stats(app->db, &st);
     ingest_stats(app->in, &is);
-    /* the writer has work and stores none: a query holding the store, a
-     * disk that does not answer (issue 18: /healthz said ok while frozen) */
     int stalled = is.stalled_ms > 10000;
     int ok = st.last_error[0] == '\0' && !stalled;
-    json_t *out = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "status", ok ? "ok" : "degraded",
-                            "version", GPUFLEET_VERSION, "uptime_s",
-                            (json_int_t)((now_wall_ms() - app->started_ms) / 1000), "series",
-                            (json_int_t)st.series, "samples_stored",
-                            (json_int_t)st.samples_appended, "queued_samples",
-                            (json_int_t)is.queued_samples);
+    json_t *out = json_pack("{s:s, s:I, s:I, s:I}", "status", ok ? "ok" : "degraded", "series",
+                            (json_int_t)st.series, "samples_stored", (json_int_t)st.samples_appended,
+                            "queued_samples", (json_int_t)is.queued_samples);
     if (stalled)
         json_object_set_new(out, "error", json_sprintf("the store writer has stored nothing for %lld s"
                                                        " with %llu samples waiting",
@@ -34,7 +33,136 @@ void api_healthz(void *appv, struct http_request *req, struct http_response *res
                                                        (unsigned long long)is.queued_samples));
     else if (!ok)
         json_object_set_new(out, "error", json_string(st.last_error));
+    return out;
+}
+
+void api_healthz(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    (void)req;
+    json_t *out = store_health(app);
+    int ok = !strcmp(json_string_value(json_object_get(out, "status")), "ok");
+    json_object_set_new(out, "version", json_string(GPUFLEET_VERSION));
+    json_object_set_new(out, "uptime_s", json_integer((now_wall_ms() - app->started_ms) / 1000));
     api_json(resp, ok ? 200 : 503, out);
+}
+
+/* An agent target as the fleet health lists it: up, the age of its last
+ * good scrape, the version it reported. */
+static json_t *agent_health(struct server_app *app, json_t *t, int64_t now)
+{
+    const char *server = json_string_value(json_object_get(t, "server"));
+    char version[32] = "";
+    int64_t ts = 0, interval = json_integer_value(json_object_get(t, "interval_ms"));
+    int up = json_is_true(json_object_get(t, "up"));
+    int seen = app->fleet && fleet_agent(app->fleet, server, version, sizeof(version), &ts) == 0;
+    double age = seen ? (double)(now - ts) / 1000.0 : -1;
+    const char *status = !up ? "down" : age < 0 || age * 1000 > 3 * interval + 5000 ? "stale" : "ok";
+    json_t *out = json_pack("{s:s, s:s, s:s, s:s}", "server", server, "instance",
+                            json_string_value(json_object_get(t, "instance")), "status", status,
+                            "version", version);
+    json_object_set_new(out, "last_sample_age_s", age < 0 ? json_null() : json_real(age));
+    if (!up)
+        json_object_set(out, "detail", json_is_true(json_object_get(t, "scraped"))
+                                           ? json_object_get(t, "last_error")
+                                           : json_string("not scraped yet"));
+    else if (!strcmp(status, "stale"))
+        json_object_set_new(out, "detail", json_sprintf("no good scrape for %.0f s", age));
+    else if (version[0] && strcmp(version, GPUFLEET_VERSION))
+        json_object_set_new(out, "detail", json_sprintf("agent %s, server %s", version, GPUFLEET_VERSION));
+    else
+        json_object_set_new(out, "detail", json_string(""));
+    return out;
+}
+
+static json_t *remote_write_health(struct server_app *app)
+{
+    struct remote_write_stats rs;
+    if (!app->rw)
+        return json_pack("{s:s, s:s}", "status", "off", "detail", "no remote_write_url set");
+    remote_write_stats(app->rw, &rs);
+    int failing = rs.last_error_ms > rs.last_ok_ms;
+    json_t *out = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "status", failing ? "degraded" : "ok",
+                            "pending", (json_int_t)rs.pending, "sent", (json_int_t)rs.sent, "failed",
+                            (json_int_t)rs.failed, "dropped", (json_int_t)rs.dropped, "last_ok_ms",
+                            (json_int_t)rs.last_ok_ms);
+    if (failing && rs.last_status)
+        json_object_set_new(out, "detail", json_sprintf("the receiver answered HTTP %ld; %llu samples waiting",
+                                                        rs.last_status, (unsigned long long)rs.pending));
+    else if (failing)
+        json_object_set_new(out, "detail", json_sprintf("the receiver does not answer; %llu samples waiting",
+                                                        (unsigned long long)rs.pending));
+    else
+        json_object_set_new(out, "detail", json_sprintf("%llu samples sent, %llu waiting",
+                                                        (unsigned long long)rs.sent,
+                                                        (unsigned long long)rs.pending));
+    return out;
+}
+
+static int worse(const char *a, const char *b)
+{
+    static const char *const order[] = {"ok", "off", "stale", "degraded", "down"};
+    int ra = 0, rb = 0;
+    for (int i = 0; i < 5; i++) {
+        ra = !strcmp(a, order[i]) ? i : ra;
+        rb = !strcmp(b, order[i]) ? i : rb;
+    }
+    return ra > rb;
+}
+
+static void component(json_t *list, const char *name, json_t *c, const char **overall)
+{
+    json_object_set_new(c, "name", json_string(name));
+    if (!json_object_get(c, "detail"))
+        json_object_set(c, "detail", json_object_get(c, "error") ? json_object_get(c, "error")
+                                                                   : json_string(""));
+    const char *st = json_string_value(json_object_get(c, "status"));
+    if (strcmp(st, "off") && worse(st, *overall))
+        *overall = !strcmp(st, "down") && strcmp(name, "store") ? "degraded" : st;
+    json_array_append_new(list, c);
+}
+
+/* Long for its list: every part of the server that can fail, each with a
+ * status and the reason, then every agent and exporter. */
+void api_health_fleet(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    int64_t now = now_wall_ms();
+    const char *overall = "ok";
+    json_t *comps = json_array(), *agents = json_array(), *exporters = json_array();
+    json_t *targets = app->scraper ? scraper_targets_json(app->scraper) : json_array(), *t;
+    size_t i, up = 0, n = json_array_size(targets);
+
+    (void)req;
+    component(comps, "store", store_health(app), &overall);
+    json_array_foreach(targets, i, t)
+    {
+        up += json_is_true(json_object_get(t, "up"));
+        if (!strcmp(json_string_value(json_object_get(t, "job")), "gpufleet-agent"))
+            json_array_append_new(agents, agent_health(app, t, now));
+        else
+            json_array_append_new(exporters, json_pack("{s:O, s:O, s:O, s:s, s:O}", "server",
+                                                       json_object_get(t, "server"), "job",
+                                                       json_object_get(t, "job"), "instance",
+                                                       json_object_get(t, "instance"), "status",
+                                                       json_is_true(json_object_get(t, "up")) ? "ok" : "down",
+                                                       "detail", json_object_get(t, "last_error")));
+    }
+    component(comps, "scraper",
+              json_pack("{s:s, s:o}", "status", up == n ? "ok" : "degraded", "detail",
+                        json_sprintf("%zu of %zu targets up", up, n)),
+              &overall);
+    if (app->alerts) {
+        json_t *ah = alerts_health(app->alerts, now);
+        component(comps, "alert_evaluator", json_incref(json_object_get(ah, "evaluator")), &overall);
+        component(comps, "notifications", json_incref(json_object_get(ah, "notifications")), &overall);
+        json_decref(ah);
+    }
+    component(comps, "remote_write", remote_write_health(app), &overall);
+    json_decref(targets);
+    api_json(resp, 200, json_pack("{s:s, s:s, s:I, s:o, s:o, s:o}", "status", overall, "version",
+                                  GPUFLEET_VERSION, "ts_ms", (json_int_t)now, "components", comps,
+                                  "agents", agents, "exporters", exporters));
 }
 
 /* Writes one unlabeled series as its own family. */
