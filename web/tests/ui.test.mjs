@@ -372,6 +372,12 @@ await step('an unreachable server shows why and since when, live on its card, th
   await admin.waitForSelector(`tr[data-server="host-dead"] [data-testid=offline-why]:has-text("${why}")`, { timeout: 5000 });
   const note = await admin.innerText('tr[data-server="host-dead"] [data-testid=offline-why]');
   assert(/^Offline for \d+ s \(no answer since /.test(note), `servers page: ${note}`);
+  // the health panel says the same, and the fleet is degraded by it
+  await admin.waitForSelector(`tr[data-agent="host-dead"]:has-text("${why}") .badge:text("down")`, { timeout: 5000 });
+  await admin.waitForSelector('section[aria-label="fleet health"][data-status="degraded"]', { timeout: 5000 });
+  await admin.waitForSelector('tr[data-component="scraper"] .badge:text("degraded")');
+  assert(/\d+ s ago/.test(await admin.innerText('tr[data-agent="host-a"]')), 'a live agent shows its last sample age');
+  await shot(admin, '04c-health');
   await admin.click('nav >> text=Fleet');
   await admin.waitForSelector(`[data-host="host-dead"] [data-testid=offline-why]:has-text("${why}")`, { timeout: 5000 });
   await admin.goto(URL0 + '/hosts/host-dead');

@@ -33,6 +33,10 @@ static json_t *store_health(struct server_app *app)
                                                        (unsigned long long)is.queued_samples));
     else if (!ok)
         json_object_set_new(out, "error", json_string(st.last_error));
+    else
+        json_object_set_new(out, "detail", json_sprintf("%llu series, %llu samples waiting",
+                                                        (unsigned long long)st.series,
+                                                        (unsigned long long)is.queued_samples));
     return out;
 }
 

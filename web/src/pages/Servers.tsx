@@ -6,6 +6,7 @@ import { ago } from '../format';
 import { ErrorBox, errorText, Field, Form, labelsText, Link, Page, parseLabels, Secret, useAsync } from '../ui';
 import { useFleet } from '../hooks';
 import { OfflineNote } from '../offline';
+import { HealthPanel } from './Health';
 
 
 
@@ -105,6 +106,7 @@ export function ServersPage({ role }: { role: Role }) {
           {list.length === 0 && <tr><td colSpan={6} class="muted">No servers yet.</td></tr>}
         </tbody>
       </table>
+      <HealthPanel />
       <h2>Scrape targets</h2>
       <table class="table" aria-label="scrape targets">
         <thead><tr><th>Server</th><th>Job</th><th>URL</th><th>Up</th><th>Last scrape</th><th>Duration</th><th>Samples</th><th>Error</th></tr></thead>
