@@ -35,14 +35,33 @@ static json_t *scalar(const yaml_node_t *n)
     return json_stringn(v, len);
 }
 
-static json_t *convert(yaml_document_t *doc, yaml_node_t *n, int depth, size_t *budget, char *err,
+/* Where a walk is: the path so far and the map of lines it fills (NULL
+ * when nobody asked for lines). */
+struct walk {
+    json_t *lines;
+    char path[1024];
+    size_t budget;
+};
+
+/* Appends a path step; the old length, for putting it back. */
+static size_t push(struct walk *w, const char *fmt, const char *key, size_t index)
+{
+    size_t old = strlen(w->path);
+    if (w->lines)
+        snprintf(w->path + old, sizeof(w->path) - old, fmt, key ? key : "", index);
+    return old;
+}
+
+static json_t *convert(yaml_document_t *doc, yaml_node_t *n, int depth, struct walk *w, char *err,
                        size_t errlen)
 {
-    if (!n || depth > MAX_DEPTH || (*budget)-- == 0) {
+    if (!n || depth > MAX_DEPTH || w->budget-- == 0) {
         snprintf(err, errlen, "line %zu: nested too deep or too large",
                  n ? n->start_mark.line + 1 : 0);
         return NULL;
     }
+    if (w->lines)
+        json_object_set_new(w->lines, w->path, json_integer((json_int_t)n->start_mark.line + 1));
     if (n->type == YAML_SCALAR_NODE) {
         json_t *v = scalar(n);
         if (!v)
@@ -52,7 +71,9 @@ static json_t *convert(yaml_document_t *doc, yaml_node_t *n, int depth, size_t *
     if (n->type == YAML_SEQUENCE_NODE) {
         json_t *arr = json_array();
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-            json_t *v = convert(doc, yaml_document_get_node(doc, *it), depth + 1, budget, err, errlen);
+            size_t old = push(w, "%s[%zu]", NULL, (size_t)(it - n->data.sequence.items.start));
+            json_t *v = convert(doc, yaml_document_get_node(doc, *it), depth + 1, w, err, errlen);
+            w->path[old] = '\0';
             if (!v) {
                 json_decref(arr);
                 return NULL;
@@ -75,7 +96,9 @@ static json_t *convert(yaml_document_t *doc, yaml_node_t *n, int depth, size_t *
             json_decref(obj);
             return NULL;
         }
-        json_t *v = convert(doc, yaml_document_get_node(doc, p->value), depth + 1, budget, err, errlen);
+        size_t old = push(w, w->path[0] ? ".%s" : "%s", key, 0);
+        json_t *v = convert(doc, yaml_document_get_node(doc, p->value), depth + 1, w, err, errlen);
+        w->path[old] = '\0';
         if (!v || json_object_set_new(obj, key, v) < 0) {
             if (v) {
                 snprintf(err, errlen, "line %zu: key not valid UTF-8", k->start_mark.line + 1);
@@ -90,11 +113,18 @@ static json_t *convert(yaml_document_t *doc, yaml_node_t *n, int depth, size_t *
 
 json_t *yaml_to_json(const char *text, size_t len, char *err, size_t errlen)
 {
+    return yaml_to_json_lines(text, len, NULL, err, errlen);
+}
+
+json_t *yaml_to_json_lines(const char *text, size_t len, json_t **lines, char *err, size_t errlen)
+{
     yaml_parser_t parser;
     yaml_document_t doc;
     json_t *out = NULL;
-    size_t budget = MAX_NODES;
+    struct walk w = {.budget = MAX_NODES};
 
+    if (lines)
+        *lines = NULL;
     if (!yaml_parser_initialize(&parser)) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -107,11 +137,16 @@ json_t *yaml_to_json(const char *text, size_t len, char *err, size_t errlen)
         return NULL;
     }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
+    w.lines = lines ? json_object() : NULL;
     if (!root)
         snprintf(err, errlen, "line 1: the document is empty");
     else
-        out = convert(&doc, root, 0, &budget, err, errlen);
+        out = convert(&doc, root, 0, &w, err, errlen);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
+    if (lines && out)
+        *lines = w.lines;
+    else
+        json_decref(w.lines);
     return out;
 }

@@ -11,4 +11,9 @@
  * reference, or NULL with "line N: reason" in err. Depth and size bounded. */
 json_t *yaml_to_json(const char *text, size_t len, char *err, size_t errlen);
 
+/* Like yaml_to_json, and *lines (a new object) maps the path of every value
+ * ("servers[2].ssh.port"; "" for the root) to its line, 1-based, so that a
+ * validator of the JSON can name the line of a bad value. */
+json_t *yaml_to_json_lines(const char *text, size_t len, json_t **lines, char *err, size_t errlen);
+
 #endif

@@ -43,4 +43,8 @@ int cli_backup(int argc, char **argv);
  * from DATA/gpufleet.db. Returns the exit status. */
 int cli_prometheus_config(int argc, char **argv);
 
+/* `gpufleet fleet plan ...` through the API. argv[0] is the command word.
+ * Returns the process exit status. */
+int cli_fleet(int argc, char **argv);
+
 #endif

@@ -40,6 +40,7 @@ static void usage(FILE *f)
             "  servers list|add|rm|check   manage servers through a running server's API\n"
             "  user add|passwd|list|disable|enable|delete   manage users in the database\n"
             "  token add|list|revoke  API tokens for scripts, in the database\n"
+            "  fleet plan -c FILE     what making the registry match a fleet file would change\n"
             "  prometheus-config      a scrape config for a Prometheus that should scrape the fleet\n"
             "  containers ...         run containers on the fleet (`gpufleet containers --help`)\n"
             "  images ...             list, pull and remove a server's images (`gpufleet images --help`)\n"
@@ -421,6 +422,8 @@ int main(int argc, char **argv)
         return cli_user(argc - 1, argv + 1);
     if (!strcmp(argv[1], "token"))
         return cli_token(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "fleet"))
+        return cli_fleet(argc - 1, argv + 1);
     if (!strcmp(argv[1], "prometheus-config"))
         return cli_prometheus_config(argc - 1, argv + 1);
     fprintf(stderr, "gpufleet: unknown command '%s'\n", argv[1]);

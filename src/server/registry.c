@@ -320,6 +320,12 @@ static int check_body(const json_t *body, int creating, struct server_in *in, st
     return 0;
 }
 
+int reg_validate(const json_t *body, struct errinfo *e)
+{
+    struct server_in in;
+    return check_body(body, 1, &in, e);
+}
+
 /* ---- reading ---- */
 
 static json_t *row_json(struct registry *r, sqlite3_stmt *st)

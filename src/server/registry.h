@@ -25,6 +25,10 @@ json_t *reg_get(struct registry *r, int64_t id, struct errinfo *err);
  * naming the bad field (400) or the duplicate name (409). */
 json_t *reg_create(struct registry *r, const json_t *body, struct errinfo *err);
 
+/* Checks a body as reg_create would, without the database (no duplicate
+ * check): 0, or -1 with err naming the field. */
+int reg_validate(const json_t *body, struct errinfo *err);
+
 /* Replaces the fields present in body (agent_token kept when absent). */
 json_t *reg_update(struct registry *r, int64_t id, const json_t *body, struct errinfo *err);
 

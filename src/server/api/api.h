@@ -114,6 +114,7 @@ void api_servers_delete(void *app, struct http_request *req, struct http_respons
 void api_servers_check(void *app, struct http_request *req, struct http_response *resp);
 void api_servers_events(void *app, struct http_request *req, struct http_response *resp);
 void api_health_fleet(void *app, struct http_request *req, struct http_response *resp);
+void api_fleet_plan(void *app, struct http_request *req, struct http_response *resp);
 void api_promsd(void *app, struct http_request *req, struct http_response *resp);
 void api_targets_list(void *app, struct http_request *req, struct http_response *resp);
 void api_prom_query(void *app, struct http_request *req, struct http_response *resp);

@@ -57,6 +57,7 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/servers/{id}/events", api_servers_events, VIEWER, NULL, NULL, 0},
     {"GET", "/api/v1/prometheus/sd", api_promsd, VIEWER, NULL, NULL, 0},
     {"GET", "/api/v1/health/fleet", api_health_fleet, VIEWER, NULL, NULL, 0},
+    {"POST", "/api/v1/fleet/plan", api_fleet_plan, ADMIN, NULL, NULL, 0},
     {"GET", "/api/v1/servers/{id}/images", api_images_list, VIEWER, NULL, NULL, 1},
     {"DELETE", "/api/v1/servers/{id}/images", api_images_remove, OPERATOR, NULL, "image.remove", 1},
     {"POST", "/api/v1/servers/{id}/images/pull", api_images_pull, OPERATOR, NULL, "image.pull", 1},
