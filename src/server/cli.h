@@ -47,4 +47,7 @@ int cli_prometheus_config(int argc, char **argv);
  * Returns the process exit status. */
 int cli_fleet(int argc, char **argv);
 
+/* `gpufleet ssh-key [--data DIR]`: the fleet key's public half. */
+int cli_ssh_key(int argc, char **argv);
+
 #endif

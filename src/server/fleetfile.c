@@ -328,9 +328,10 @@ json_t *fleetfile_parse(const char *text, size_t len, const char *secrets, size_
     }
     if (read_site(&f, root, &site) == 0 && read_servers(&f, &site, json_object_get(root, "servers"), servers) == 0 &&
         (!secrets || apply_secrets(&f, secrets, secrets_len, servers) == 0))
-        out = json_pack("{s:s, s:s, s:{s:I, s:s*, s:I}, s:O}", "site", site.name, "admin_user", site.admin_user,
-                        "agent", "port", site.agent_port, "binary", site.agent_binary, "interval_ms",
-                        site.interval_ms, "servers", servers);
+        out = json_pack("{s:s, s:s, s:{s:I, s:s*, s:I}, s:{s:s, s:I, s:s*}, s:O}", "site", site.name, "admin_user",
+                        site.admin_user, "agent", "port", site.agent_port, "binary", site.agent_binary,
+                        "interval_ms", site.interval_ms, "ssh", "user", site.ssh.user, "port", site.ssh.port, "key",
+                        site.ssh.key, "servers", servers);
     json_decref(root);
 done:
     json_decref(f.lines);

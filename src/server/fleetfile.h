@@ -16,6 +16,7 @@
  * its secrets file (bmc_password, servers: {NAME: {bmc_password}}). Returns
  * the fleet with every default applied:
  *   {"site","admin_user","agent":{"port","binary","interval_ms"},
+ *    "ssh":{"user","port","key"} (the site's defaults),
  *    "servers":[{"name","address","agent_port","labels","gpu",
  *                "ssh":{"user","port","key"},
  *                "bmc":{"address","user","password"} (absent without an address)}]}

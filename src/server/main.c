@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "containers.h"
 #include "fleet.h"
+#include "fleetops.h"
 #include "metadata.h"
 #include "settings.h"
 #include "options.h"
@@ -40,7 +41,9 @@ static void usage(FILE *f)
             "  servers list|add|rm|check   manage servers through a running server's API\n"
             "  user add|passwd|list|disable|enable|delete   manage users in the database\n"
             "  token add|list|revoke  API tokens for scripts, in the database\n"
-            "  fleet plan -c FILE     what making the registry match a fleet file would change\n"
+            "  fleet plan|apply -c FILE   make the fleet match a fleet file over SSH (plan: what\n"
+            "                         would change)\n"
+            "  ssh-key                the fleet key's public half, for the hosts' authorized_keys\n"
             "  prometheus-config      a scrape config for a Prometheus that should scrape the fleet\n"
             "  containers ...         run containers on the fleet (`gpufleet containers --help`)\n"
             "  images ...             list, pull and remove a server's images (`gpufleet images --help`)\n"
@@ -310,6 +313,7 @@ static void stop_all(struct server_app *app, struct http_server *http)
     ws_hub_close(app->hub); /* its sockets belong to the HTTP server */
     http_stop(http);
     ctr_close(app->ctr); /* its reconcile loop reads the registry and the fleet */
+    fleetops_free(app->fleetops); /* waits for an apply: it writes the registry */
     alerts_stop(app->alerts);
     scraper_stop(app->scraper);
     metadata_free(app->meta);
@@ -362,6 +366,7 @@ static int serve(int argc, char **argv)
     }
     if (start_pipeline(&app) < 0 || start_alerts(&app, cert != NULL) < 0 || ctr_start(app.ctr) < 0)
         goto fail;
+    app.fleetops = fleetops_new(&app);
     http = api_start(&app, cert, key, err, sizeof(err));
     if (!http) {
         log_error("%s", err);
@@ -424,6 +429,8 @@ int main(int argc, char **argv)
         return cli_token(argc - 1, argv + 1);
     if (!strcmp(argv[1], "fleet"))
         return cli_fleet(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "ssh-key"))
+        return cli_ssh_key(argc - 1, argv + 1);
     if (!strcmp(argv[1], "prometheus-config"))
         return cli_prometheus_config(argc - 1, argv + 1);
     fprintf(stderr, "gpufleet: unknown command '%s'\n", argv[1]);

@@ -29,6 +29,8 @@ struct server_options {
     int64_t live_max_clients, live_max_per_user;
     int64_t rate_limit_per_s, rate_limit_burst;
     char *remote_write_url;   /* optional Prometheus remote_write receiver */
+    char *agent_binary;       /* what fleet apply installs ("": beside this program) */
+    int64_t fleet_apply_parallel; /* hosts installed at once */
     int64_t remote_write_queue_samples;
     /* users and sessions (docs/auth.md) */
     int64_t session_idle_s, session_max_s, min_password_length, self_registration;
@@ -58,6 +60,7 @@ struct ws_hub;
 struct fleet;
 struct ratelimit;
 struct ctr;
+struct fleetops;
 
 struct server_app {
     struct server_options *opts;
@@ -74,6 +77,7 @@ struct server_app {
     struct fleet *fleet; /* live state for the UI, fed by the store writer */
     struct ratelimit *limits; /* requests per caller */
     struct ctr *ctr;          /* containers and their ledgers */
+    struct fleetops *fleetops; /* fleet file applies over SSH */
     char db_path[4096];
     int64_t started_ms;
 };

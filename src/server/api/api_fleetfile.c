@@ -1,33 +1,91 @@
-/* /api/v1/fleet/plan: what applying a fleet file would change. */
+/* /api/v1/fleet/plan and /api/v1/fleet/apply: a fleet file's plan, and
+ * applying it over SSH; /api/v1/fleet/ssh-key: the fleet key's public half. */
+#include "../../lib/now.h"
 #include "../fleetfile.h"
+#include "../fleetops.h"
+#include "../sshop.h"
 #include "api.h"
 
-void api_fleet_plan(void *appv, struct http_request *req, struct http_response *resp)
+/* The body's fleet file (and secrets), read; NULL when replied to. *prune
+ * from the body when prune is not NULL. */
+static json_t *body_fleet(struct http_request *req, struct http_response *resp, int *prune)
 {
-    struct server_app *app = appv;
     struct errinfo e;
     json_t *body = api_body_json(req, resp);
 
     if (!body)
-        return;
+        return NULL;
     json_t *text = json_object_get(body, "fleet"), *secrets = json_object_get(body, "secrets");
+    json_t *pr = json_object_get(body, "prune");
     secrets = json_is_null(secrets) ? NULL : secrets;
-    if (!json_is_string(text) || (secrets && !json_is_string(secrets))) {
+    if (!json_is_string(text) || (secrets && !json_is_string(secrets)) || (pr && !json_is_boolean(pr))) {
         json_decref(body);
-        http_error(resp, 400, "invalid_field", json_is_string(text) ? "secrets" : "fleet",
-                   "fleet (and secrets, when given) are the files' text");
-        return;
+        http_error(resp, 400, "invalid_field", !json_is_string(text) ? "fleet" : pr && !json_is_boolean(pr) ? "prune" : "secrets",
+                   "fleet (and secrets, when given) are the files' text; prune is true or false");
+        return NULL;
     }
+    if (prune)
+        *prune = json_is_true(pr);
     json_t *fleet = fleetfile_parse(json_string_value(text), json_string_length(text),
                                     secrets ? json_string_value(secrets) : NULL,
                                     secrets ? json_string_length(secrets) : 0, &e);
     json_decref(body);
-    if (!fleet) {
+    if (!fleet)
         api_reply_error(resp, &e);
+    return fleet;
+}
+
+void api_fleet_plan(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    json_t *fleet = body_fleet(req, resp, NULL);
+    if (!fleet)
         return;
-    }
     json_t *reg = reg_list(app->reg);
     api_json(resp, 200, fleetfile_plan(fleet, reg));
     json_decref(reg);
     json_decref(fleet);
+}
+
+void api_fleet_apply(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e;
+    int prune = 0;
+    json_t *fleet = body_fleet(req, resp, &prune);
+    if (!fleet)
+        return;
+    api_audit_target(req, "site:%.64s", json_string_value(json_object_get(fleet, "site")));
+    api_audit_detail(req, "servers", json_integer((json_int_t)json_array_size(json_object_get(fleet, "servers"))));
+    api_audit_detail(req, "prune", json_boolean(prune));
+    long id = fleetops_start(app->fleetops, fleet, prune, &e);
+    if (id < 0) {
+        api_reply_error(resp, &e);
+        return;
+    }
+    api_json(resp, 202, json_pack("{s:I}", "id", (json_int_t)id));
+}
+
+void api_fleet_apply_status(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    (void)req;
+    json_t *st = fleetops_status(app->fleetops);
+    if (!st) {
+        http_error(resp, 404, "not_found", NULL, "no fleet apply has run since the server started");
+        return;
+    }
+    api_json(resp, 200, st);
+}
+
+void api_fleet_ssh_key(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    char pub[600], err[300];
+    (void)req;
+    if (sshop_fleet_key(app->opts->data_dir, pub, sizeof(pub), err, sizeof(err)) < 0) {
+        http_error(resp, 500, "internal", NULL, "%s", err);
+        return;
+    }
+    api_json(resp, 200, json_pack("{s:s}", "public_key", pub));
 }

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# `gpufleet fleet apply` against real hosts: three Debian 12 workers with
+# systemd as PID 1 and sshd (Podman containers from a debootstrap root).
+# The agent is installed over SSH as a systemd service on each host the
+# fleet key opens, verified and registered, and scraped; a host that
+# refuses the key fails alone, with the reason; a second apply changes
+# nothing and says so; systemd restarts a killed agent; a changed host key
+# is refused with both fingerprints until unpinned; a port held by another
+# program is named; --prune uninstalls (no unit left) and unregisters.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/worker_image.sh"
+command -v podman > /dev/null && command -v debootstrap > /dev/null || fail "podman/debootstrap missing (scripts/deps.sh test)"
+
+WORKER_IMAGE=$(worker_image) || fail "the worker image could not be made"
+start_server srv --agent-interval 500
+D="$WORK/srv-data"
+export GPUFLEET_URL=$SERVER_URL
+PUB=$("$SERVER" ssh-key --data "$D") || fail "ssh-key"
+[[ $PUB == ssh-ed25519\ * ]] || fail "fleet key: $PUB"
+[ "$(stat -c %a "$D/fleet_ed25519")" = 600 ] || fail "the fleet key is not owner-only"
+[ "$("$SERVER" ssh-key --data "$D")" = "$PUB" ] || fail "the fleet key changed on a second call"
+
+tag=$$
+declare -A SSH AGENT
+for w in w1 w2 w3; do
+    SSH[$w]=$(free_port) AGENT[$w]=$(free_port)
+    start_worker "gf-$w-$tag" "${SSH[$w]}" "${AGENT[$w]}"
+done
+authorize() {
+    podman exec -i "gf-$1-$tag" sh -c 'mkdir -p -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys' <<< "$PUB"
+}
+authorize w1
+authorize w2 # w3: not yet
+
+fleet_file() { # the servers named, each as its worker
+    {
+        printf 'site: it-lab\nssh: {user: root}\nservers:\n'
+        for w in "$@"; do
+            printf '  - name: %s\n    address: 127.0.0.1\n    agent_port: %s\n    gpu: false\n' "$w" "${AGENT[$w]}"
+            printf '    labels: {rack: %s}\n    ssh: {port: %s}\n' "${RACK[$w]:-r1}" "${SSH[$w]}"
+        done
+    } > "$WORK/fleet.yaml"
+}
+declare -A RACK
+fleet_file w1 w2 w3
+
+# ---- first apply: two installed, one refused ----
+"$SERVER" fleet apply -c "$WORK/fleet.yaml" > "$WORK/apply1.txt" 2>&1 && fail "an apply with a refused host said ok"
+grep -q '^2 installed or updated, 0 unchanged, 0 removed, 0 kept, 1 failed' "$WORK/apply1.txt" \
+    || fail "apply 1: $(cat "$WORK/apply1.txt")"
+grep -q "^FAILED w3 at connect: authentication refused for root" "$WORK/apply1.txt" || fail "w3's reason: $(cat "$WORK/apply1.txt")"
+for w in w1 w2; do
+    podman exec "gf-$w-$tag" systemctl is-active gpufleet-agent > /dev/null || fail "$w: the agent's unit is not active"
+    podman exec "gf-$w-$tag" stat -c '%U:%G %a' /etc/gpufleet/agent.token | grep -qx 'root:gpufleet-agent 640' \
+        || fail "$w: token file mode"
+done
+api GET /api/v1/fleet/apply > "$WORK/st1.json"
+ms=$(jq '[.hosts[] | select(.state == "ok") | .ms] | max' "$WORK/st1.json")
+[ "$ms" -lt 5000 ] || fail "an SSH install took $ms ms (budget 5000)"
+for _ in $(seq 1 100); do
+    up=$(api GET /api/v1/servers | jq '[.servers[] | select(.status == "online")] | length')
+    [ "$up" = 2 ] && break
+    sleep 0.1
+done
+[ "$up" = 2 ] || fail "registered and online: $up of 2: $(api GET /api/v1/servers | jq -c '[.servers[] | [.name, .status, .last_error]]')"
+api GET /api/v1/servers | jq -e '.servers[] | select(.name == "w1") | .labels == {"rack":"r1"} and .agent_token_set' > /dev/null \
+    || fail "w1 registered with its labels and token"
+ok "apply: w1 and w2 installed as systemd services in ${ms} ms at most, registered and scraped; w3 refused the key, alone"
+
+# ---- the refused host given the key: it alone is installed; then nothing to do ----
+authorize w3
+"$SERVER" fleet apply -c "$WORK/fleet.yaml" > "$WORK/apply2.txt" 2>&1 || fail "apply 2: $(cat "$WORK/apply2.txt")"
+grep -q '^1 installed or updated, 2 unchanged' "$WORK/apply2.txt" || fail "apply 2: $(cat "$WORK/apply2.txt")"
+sleep 1.5 # w3's first scrapes
+"$SERVER" fleet apply -c "$WORK/fleet.yaml" > "$WORK/apply3.txt" 2>&1 || fail "apply 3: $(cat "$WORK/apply3.txt")"
+grep -q '^0 installed or updated, 3 unchanged' "$WORK/apply3.txt" && grep -q '^nothing to change' "$WORK/apply3.txt" \
+    || fail "a second apply changed something: $(cat "$WORK/apply3.txt")"
+"$SERVER" fleet apply -c "$WORK/fleet.yaml" --dry-run | grep -q '0 to install, 0 to update, 3 unchanged' || fail "--dry-run"
+ok "the refused host, given the key, is installed alone; the next apply changes nothing and says so"
+
+# ---- systemd restarts a killed agent ----
+pid=$(podman exec "gf-w1-$tag" systemctl show -p MainPID --value gpufleet-agent)
+podman exec "gf-w1-$tag" kill -9 "$pid"
+for _ in $(seq 1 50); do
+    now=$(podman exec "gf-w1-$tag" systemctl show -p MainPID --value gpufleet-agent)
+    [ "$now" != 0 ] && [ "$now" != "$pid" ] && curl -fsS -o /dev/null "http://127.0.0.1:${AGENT[w1]}/healthz" 2> /dev/null && break
+    sleep 0.1
+done
+[ "$now" != 0 ] && [ "$now" != "$pid" ] || fail "the killed agent was not restarted ($pid -> $now)"
+ok "a killed agent is back by systemd (pid $pid -> $now) and answers"
+
+# ---- a changed host key is refused until unpinned ----
+podman exec "gf-w2-$tag" sh -c 'rm -f /etc/ssh/ssh_host_* && systemctl restart ssh'
+RACK[w2]=r2 # w2 changes: it needs SSH
+fleet_file w1 w2 w3
+"$SERVER" fleet apply -c "$WORK/fleet.yaml" > "$WORK/apply4.txt" 2>&1 && fail "a changed host key was taken"
+grep -qE "^FAILED w2 at connect: host key changed: pinned SHA256:[A-Za-z0-9+/]{43}, the host offers SHA256:[A-Za-z0-9+/]{43}" \
+    "$WORK/apply4.txt" || fail "host key: $(cat "$WORK/apply4.txt")"
+"$SERVER" ssh-key unpin "127.0.0.1:${SSH[w2]}" --data "$D" > /dev/null || fail "unpin"
+"$SERVER" fleet apply -c "$WORK/fleet.yaml" > "$WORK/apply5.txt" 2>&1 || fail "after unpin: $(cat "$WORK/apply5.txt")"
+api GET /api/v1/servers | jq -e '.servers[] | select(.name == "w2") | .labels == {"rack":"r2"}' > /dev/null || fail "w2 updated"
+ok "a changed host key is refused naming both fingerprints; unpinned, the update goes through"
+
+# ---- a port another program holds ----
+busy=$(free_port)
+podman exec "gf-w3-$tag" /usr/sbin/sshd -p "$busy" -o PidFile=/run/busy.pid
+AGENT[w3]=$busy
+fleet_file w1 w2 w3
+"$SERVER" fleet apply -c "$WORK/fleet.yaml" > "$WORK/apply6.txt" 2>&1 && fail "a busy port was taken"
+grep -q "^FAILED w3 at connect: port $busy already in use on the host" "$WORK/apply6.txt" || fail "busy port: $(cat "$WORK/apply6.txt")"
+ok "a port held by another program is named"
+
+# ---- prune: uninstalled, unregistered ----
+fleet_file w1 w2
+"$SERVER" fleet apply -c "$WORK/fleet.yaml" > "$WORK/apply7.txt" 2>&1 || fail "apply 7: $(cat "$WORK/apply7.txt")"
+grep -q '1 kept' "$WORK/apply7.txt" || fail "without --prune w3 is kept: $(cat "$WORK/apply7.txt")"
+"$SERVER" fleet apply -c "$WORK/fleet.yaml" --prune > "$WORK/apply8.txt" 2>&1 || fail "prune: $(cat "$WORK/apply8.txt")"
+grep -q '1 removed' "$WORK/apply8.txt" || fail "prune: $(cat "$WORK/apply8.txt")"
+podman exec "gf-w3-$tag" test ! -e /etc/systemd/system/gpufleet-agent.service || fail "the unit is left on w3"
+podman exec "gf-w3-$tag" test ! -e /usr/local/bin/gpufleet-agent || fail "the binary is left on w3"
+[ -z "$(podman exec "gf-w3-$tag" systemctl list-unit-files gpufleet-agent.service --no-legend)" ] || fail "systemd still knows the unit"
+api GET /api/v1/servers | jq -e '[.servers[].name] | sort == ["w1", "w2"]' > /dev/null || fail "w3 still registered"
+grep -c '"fleet.apply"' <(sqlite3 "$D/audit.db" 'SELECT action FROM audit' | sed 's/.*/"&"/') > /dev/null || fail "no audit row"
+ok "--prune uninstalls w3 (no unit, no binary) and unregisters it; without it, w3 is kept"
