@@ -13,6 +13,7 @@ import { ChangePassword, Login } from './pages/Login';
 import { pendingChanged, useLive } from './hooks';
 import { Overview } from './pages/Overview';
 import { ServersPage } from './pages/Servers';
+import { DeployPage } from './pages/Deploy';
 import { SettingsPage } from './pages/Settings';
 import { TokensPage, UsersPage } from './pages/Users';
 import { match, navigate, useLocation } from './router';
@@ -71,6 +72,7 @@ function Nav({ me, path }: { me: Me; path: string }) {
         {item('/tokens', 'Tokens')}
         {atLeast(me.role, 'admin') && item('/users', 'Users', <PendingBadge />)}
         {atLeast(me.role, 'admin') && item('/audit', 'Audit')}
+        {atLeast(me.role, 'admin') && item('/deploy', 'Deploy')}
         {item('/settings', 'Settings')}
       </ul>
     </nav>
@@ -88,14 +90,14 @@ function Routes({ me, path }: { me: Me; path: string }) {
   if (path === '/images') return <ImagesPage me={me} />;
   if (path === '/alerts') return <AlertsPage role={me.role} />;
   if (path === '/tokens') return <TokensPage me={me} />;
-  if (path === '/users' || path === '/audit') {
+  if (path === '/users' || path === '/audit' || path === '/deploy') {
     if (!atLeast(me.role, 'admin'))
       return (
-        <Page title={path === '/users' ? 'Users' : 'Audit'}>
+        <Page title={path === '/users' ? 'Users' : path === '/audit' ? 'Audit' : 'Deploy'}>
           <p class="error" role="alert" data-testid="needs-role">This page needs the admin role; you are signed in as {me.username} ({me.role}). An admin can change your role.</p>
         </Page>
       );
-    return path === '/users' ? <UsersPage me={me} /> : <AuditPage />;
+    return path === '/users' ? <UsersPage me={me} /> : path === '/audit' ? <AuditPage /> : <DeployPage />;
   }
   if (path === '/settings') return <SettingsPage role={me.role} />;
   if (path === '/account') return <Page title="Change password"><ChangePassword me={me} onDone={() => navigate('/')} /></Page>;

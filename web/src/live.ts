@@ -30,6 +30,7 @@ class Live {
   retryInMs = 0;
   alerts = new Map<number, Alert>(); // pending and firing
   containersSeq = 0; // bumped when the server says a container changed
+  fleetApplySeq = 0; // bumped at every step of a fleet apply
   private worker: Worker | null = null;
   private listeners = new Set<Fn>();
   private resyncs = new Map<number, { ok: Fn; fail: (e: Error) => void }>();
@@ -162,6 +163,10 @@ class Live {
         break;
       case 'containers':
         this.containersSeq++;
+        this.emit();
+        break;
+      case 'fleet_apply':
+        this.fleetApplySeq++;
         this.emit();
         break;
       case 'alert_ack':

@@ -397,6 +397,31 @@ await step('an unreachable server shows why and since when, live on its card, th
   await admin.waitForSelector(`tr[data-target="${url}"]`, { state: 'detached', timeout: 5000 });
 });
 
+await step('deploy: a fleet file planned, then applied with each host\'s step live; a typo named with its line', async () => {
+  await admin.click('nav >> text=Deploy');
+  const key = await admin.innerText('[data-testid=fleet-key]', { timeout: 5000 });
+  assert(/^ssh-ed25519 AAAA\S+ gpufleet$/.test(key.trim()), `fleet key: ${key}`);
+  // an SSH port on loopback with nothing listening
+  const port = await new Promise((res) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = srv.address().port;
+      srv.close(() => res(p));
+    });
+  });
+  await admin.fill('form[aria-label="fleet file"] textarea[name=fleet]', 'site: ui-lab\nservers:\n  - name: ui-node\n    address: 127.0.0.1\n    ssh:\n      prot: 22\n');
+  await admin.click('form[aria-label="fleet file"] button:text("Plan")');
+  await admin.waitForSelector('[role=alert]:has-text("line 6: servers[0].ssh.prot: unknown key")', { timeout: 5000 });
+  await admin.fill('form[aria-label="fleet file"] textarea[name=fleet]', `site: ui-lab\nservers:\n  - name: ui-node\n    address: 127.0.0.1\n    ssh: {port: ${port}}\n`);
+  await admin.click('form[aria-label="fleet file"] button:text("Plan")');
+  await admin.waitForSelector('tr[data-plan="ui-node"]:has-text("install")', { timeout: 5000 });
+  await admin.click('form[aria-label="fleet file"] button:text("Apply")');
+  await admin.waitForSelector(`tr[data-host="ui-node"]:has-text("nothing answers on 127.0.0.1:${port}") .badge:text("failed")`, { timeout: 15000 });
+  await admin.waitForSelector('section[aria-label="apply"][data-state="done"]', { timeout: 5000 });
+  await shot(admin, '05a-deploy');
+  const servers = await pageFetch(admin, 'GET', '/api/v1/servers');
+  assert(!servers.body.servers.some((s) => s.name === 'ui-node'), 'a host that failed was registered');
+});
+
 await step('adding a server from the UI makes it appear, online, with its GPU', async () => {
   await admin.click('nav >> text=Servers');
   await admin.click('button:text("Add server")');
@@ -755,7 +780,7 @@ await step('a phone (390×844): every page fits the width, the header stays shor
   const uuid = (await pageFetch(ph, 'GET', '/api/v1/fleet')).body.servers.find((s) => s.name === 'host-a').live.gpus[0].uuid;
   const pages = [['/', 'overview'], ['/hosts/host-a', 'host'], [`/hosts/host-a/gpus/${uuid}`, 'gpu'], ['/containers', 'containers'],
     ['/images', 'images'], ['/alerts', 'alerts'], ['/servers', 'servers'], ['/tokens', 'tokens'], ['/users', 'users'],
-    ['/audit', 'audit'], ['/settings', 'settings']];
+    ['/audit', 'audit'], ['/deploy', 'deploy'], ['/settings', 'settings']];
   for (const [path, name] of pages) {
     await ph.goto(URL0 + path);
     await ph.waitForSelector('main h1');
@@ -805,7 +830,7 @@ await step('a viewer sees no admin actions, and the API refuses them anyway', as
   await login(v, 'vera', viewerPassword);
   await v.waitForSelector('[data-host="host-a"]');
   const nav = await v.innerText('nav');
-  assert(!/Users/.test(nav) && !/Audit/.test(nav), `nav: ${nav}`);
+  assert(!/Users/.test(nav) && !/Audit/.test(nav) && !/Deploy/.test(nav), `nav: ${nav}`);
   await v.click('nav >> text=Servers');
   await v.waitForSelector('tr[data-server="host-a"]');
   assert(await v.locator('button:text("Add server")').count() === 0, 'Add server offered');
@@ -817,7 +842,7 @@ await step('a viewer sees no admin actions, and the API refuses them anyway', as
   await v.click('nav >> text=Settings');
   await v.waitForSelector('text=Appearance');
   assert(await v.locator('form[aria-label="Retention and intervals"]').count() === 0, 'settings form offered');
-  for (const page of ['/users', '/audit']) {
+  for (const page of ['/users', '/audit', '/deploy']) {
     await v.goto(URL0 + page);
     const t = await v.innerText('[data-testid=needs-role]', { timeout: 5000 });
     assert(/needs the admin role/.test(t) && /vera \(viewer\)/.test(t), `${page} as a viewer: ${t}`);
@@ -826,7 +851,8 @@ await step('a viewer sees no admin actions, and the API refuses them anyway', as
   await v.click('nav >> text=Alerts');
   await v.waitForSelector('table[aria-label="silences"] td:has-text("No silences")', { timeout: 5000 });
   for (const [m, p, b] of [['POST', '/api/v1/servers', { name: 'x', address: '127.0.0.1' }], ['DELETE', '/api/v1/servers/1'],
-    ['PATCH', '/api/v1/settings', { raw_retention_days: 30 }], ['GET', '/api/v1/users']]) {
+    ['PATCH', '/api/v1/settings', { raw_retention_days: 30 }], ['GET', '/api/v1/users'],
+    ['POST', '/api/v1/fleet/apply', { fleet: 'site: x\nservers: []\n' }], ['GET', '/api/v1/fleet/ssh-key']]) {
     const r = await pageFetch(v, m, p, b);
     assert(r.status === 403, `${m} ${p} as a viewer: ${r.status}`);
   }
