@@ -69,7 +69,8 @@ static int holds_password(const json_t *fleet)
     json_t *s;
     json_array_foreach(json_object_get(fleet, "servers"), i, s)
     {
-        if (json_object_get(json_object_get(s, "bmc"), "password"))
+        if (json_object_get(json_object_get(s, "bmc"), "password") ||
+            json_object_get(json_object_get(s, "ssh"), "password"))
             return 1;
     }
     return 0;

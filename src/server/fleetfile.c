@@ -256,13 +256,23 @@ static int read_servers(struct ff *f, const struct site *site, const json_t *lis
     return 0;
 }
 
-/* The secrets file: passwords kept apart from the fleet file. */
+/* Sets obj.key = pw unless obj has one (a server's own wins over the
+ * site's). */
+static void fill(json_t *obj, const char *pw, int own)
+{
+    if (obj && pw && (own || !json_object_get(obj, "password")))
+        json_object_set_new(obj, "password", json_string(pw));
+}
+
+/* The secrets file: passwords kept apart from the fleet file. An SSH
+ * password is for first contact: apply uses it when the fleet key is
+ * refused, to add the key; it is never stored. */
 static int apply_secrets(struct ff *f, const char *text, size_t len, json_t *servers)
 {
-    static const char *const known[] = {"bmc_password", "servers", NULL};
-    static const char *const known_server[] = {"bmc_password", NULL};
+    static const char *const known[] = {"bmc_password", "ssh_password", "servers", NULL};
+    static const char *const known_server[] = {"bmc_password", "ssh_password", NULL};
     char err[300], p[1024];
-    const char *deflt = NULL, *k;
+    const char *deflt = NULL, *ssh_deflt = NULL, *k;
     json_t *v;
     struct errinfo *e = f->err;
 
@@ -277,11 +287,12 @@ static int apply_secrets(struct ff *f, const char *text, size_t len, json_t *ser
     json_t *per = json_object_get(root, "servers");
     int rc = -1;
     if (is_object(f, root, "") < 0 || only_keys(f, root, "", known) < 0 ||
-        opt_string(f, root, "bmc_password", "", 256, &deflt) < 0 || (per && is_object(f, per, "servers") < 0))
+        opt_string(f, root, "bmc_password", "", 256, &deflt) < 0 ||
+        opt_string(f, root, "ssh_password", "", 256, &ssh_deflt) < 0 || (per && is_object(f, per, "servers") < 0))
         goto done;
     json_object_foreach(per, k, v)
     {
-        const char *pw = NULL;
+        const char *pw = NULL, *ssh_pw = NULL;
         json_t *srv = NULL;
         snprintf(p, sizeof(p), "servers.%.200s", k);
         for (size_t i = 0; !srv && i < json_array_size(servers); i++)
@@ -292,15 +303,14 @@ static int apply_secrets(struct ff *f, const char *text, size_t len, json_t *ser
             goto done;
         }
         if (is_object(f, v, p) < 0 || only_keys(f, v, p, known_server) < 0 ||
-            opt_string(f, v, "bmc_password", p, 256, &pw) < 0)
+            opt_string(f, v, "bmc_password", p, 256, &pw) < 0 || opt_string(f, v, "ssh_password", p, 256, &ssh_pw) < 0)
             goto done;
-        if (pw && json_object_get(srv, "bmc"))
-            json_object_set_new(json_object_get(srv, "bmc"), "password", json_string(pw));
+        fill(json_object_get(srv, "bmc"), pw, 1);
+        fill(json_object_get(srv, "ssh"), ssh_pw, 1);
     }
-    for (size_t i = 0; deflt && i < json_array_size(servers); i++) {
-        json_t *b = json_object_get(json_array_get(servers, i), "bmc");
-        if (b && !json_object_get(b, "password"))
-            json_object_set_new(b, "password", json_string(deflt));
+    for (size_t i = 0; i < json_array_size(servers); i++) {
+        fill(json_object_get(json_array_get(servers, i), "bmc"), deflt, 0);
+        fill(json_object_get(json_array_get(servers, i), "ssh"), ssh_deflt, 0);
     }
     rc = 0;
 done:

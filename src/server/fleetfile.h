@@ -13,12 +13,13 @@
 #define FLEETFILE_MAX_SERVERS 2000
 
 /* Reads a fleet file (YAML or JSON text) and, when secrets is not NULL,
- * its secrets file (bmc_password, servers: {NAME: {bmc_password}}). Returns
+ * its secrets file (bmc_password, ssh_password, servers: {NAME:
+ * {bmc_password, ssh_password}}). Returns
  * the fleet with every default applied:
  *   {"site","admin_user","agent":{"port","binary","interval_ms"},
  *    "ssh":{"user","port","key"} (the site's defaults),
  *    "servers":[{"name","address","agent_port","labels","gpu",
- *                "ssh":{"user","port","key"},
+ *                "ssh":{"user","port","key","password"},
  *                "bmc":{"address","user","password"} (absent without an address)}]}
  * (passwords included: never print it). NULL with err (400, field the key's
  * path, the message starting "line N: ") when the text is not a fleet. */

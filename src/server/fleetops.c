@@ -205,6 +205,35 @@ static int port_free(struct sshop *s, int port, char *detail, size_t cap)
     return 0;
 }
 
+/* The fleet key refused and a password given (the secrets file): in with
+ * the password, and the fleet key added to the user's authorized_keys, so
+ * the password is needed only once. NULL with detail saying both. */
+static struct sshop *first_contact(struct fleetops *f, struct sshop_target *t, const char *password, char *detail,
+                                   size_t cap)
+{
+    char pub[600], err[300];
+    struct sshop *s;
+    if (!password || !strstr(detail, "authentication refused") ||
+        sshop_fleet_key(f->app->opts->data_dir, pub, sizeof(pub) - 1, err, sizeof(err)) < 0)
+        return NULL;
+    t->password = password;
+    s = sshop_connect(t, err, sizeof(err));
+    t->password = NULL;
+    if (!s) {
+        snprintf(detail, cap, "%s; with the password too: %s", strstr(detail, "authentication refused") ? "the key was refused" : detail, err);
+        return NULL;
+    }
+    strcat(pub, "\n");
+    if (run(s, "umask 077 && mkdir -p ~/.ssh && cat > ~/.ssh/gpufleet.pub && (grep -qxF -f ~/.ssh/gpufleet.pub"
+               " ~/.ssh/authorized_keys 2>/dev/null || cat ~/.ssh/gpufleet.pub >> ~/.ssh/authorized_keys)"
+               " && rm -f ~/.ssh/gpufleet.pub",
+            pub, strlen(pub), "cannot add the fleet key", detail, cap) < 0) {
+        sshop_close(s);
+        return NULL;
+    }
+    return s;
+}
+
 static int step_connect(struct fleetops *f, struct host *h, struct sshop **s, int check_port, char *detail,
                         size_t cap)
 {
@@ -214,7 +243,7 @@ static int step_connect(struct fleetops *f, struct host *h, struct sshop **s, in
                              .key_file = spec_str(ssh, "key"), .pins_dir = f->app->opts->data_dir,
                              .timeout_ms = 10000};
     progress(f, h, "connect", "running", NULL);
-    if (!(*s = sshop_connect(&t, detail, cap)))
+    if (!(*s = sshop_connect(&t, detail, cap)) && !(*s = first_contact(f, &t, spec_str(ssh, "password"), detail, cap)))
         return -1;
     if (run(*s, "test -d /run/systemd/system", NULL, 0, "no systemd on the host", detail, cap) < 0) {
         snprintf(detail, cap, "no systemd on the host (/run/systemd/system is missing)");
@@ -300,8 +329,11 @@ static void remember_ssh(struct fleetops *f, const char *name, const json_t *ssh
     pthread_mutex_lock(&f->lock);
     json_t *all = json_load_file(path, 0, NULL);
     all = json_is_object(all) ? all : (json_decref(all), json_object());
-    if (ssh)
-        json_object_set(all, name, (json_t *)ssh);
+    if (ssh) {
+        json_t *keep = json_deep_copy(ssh);
+        json_object_del(keep, "password"); /* never on disk */
+        json_object_set_new(all, name, keep);
+    }
     else
         json_object_del(all, name);
     if (json_dump_file(all, tmp, JSON_COMPACT | JSON_SORT_KEYS) == 0)
@@ -445,6 +477,23 @@ static void *worker(void *arg)
     }
 }
 
+/* The job's passwords, overwritten and dropped once it is done. */
+static void forget_passwords(json_t *fleet)
+{
+    size_t i;
+    json_t *srv;
+    json_array_foreach(json_object_get(fleet, "servers"), i, srv)
+    {
+        static const char *const holders[] = {"ssh", "bmc"};
+        for (int k = 0; k < 2; k++) {
+            json_t *o = json_object_get(srv, holders[k]), *pw = json_object_get(o, "password");
+            if (json_is_string(pw))
+                sodium_memzero((void *)json_string_value(pw), json_string_length(pw));
+            json_object_del(o, "password");
+        }
+    }
+}
+
 static void *job_main(void *arg)
 {
     struct fleetops *f = arg;
@@ -458,6 +507,7 @@ static void *job_main(void *arg)
         pthread_join(t[i], NULL);
     free(t);
     pthread_mutex_lock(&f->lock);
+    forget_passwords(j->fleet);
     j->done = 1;
     j->finished_ms = now_wall_ms();
     pthread_mutex_unlock(&f->lock);

@@ -3,7 +3,8 @@
 # systemd as PID 1 and sshd (Podman containers from a debootstrap root).
 # The agent is installed over SSH as a systemd service on each host the
 # fleet key opens, verified and registered, and scraped; a host that
-# refuses the key fails alone, with the reason; a second apply changes
+# refuses the key, given a wrong password, fails alone with the reason; the
+# right one (a secrets file) adds the fleet key once; a second apply changes
 # nothing and says so; systemd restarts a killed agent; a changed host key
 # is refused with both fingerprints until unpinned; a port held by another
 # program is named; --prune uninstalls (no unit left) and unregisters.
@@ -30,7 +31,12 @@ authorize() {
     podman exec -i "gf-$1-$tag" sh -c 'mkdir -p -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys' <<< "$PUB"
 }
 authorize w1
-authorize w2 # w3: not yet
+authorize w2
+# w3 takes a root password only, until apply adds the fleet key
+podman exec "gf-w3-$tag" sh -c 'echo root:w3-right-pass-1 | chpasswd && rm -f /etc/ssh/sshd_config.d/gpufleet-test.conf &&
+    printf "PermitRootLogin yes\nPasswordAuthentication yes\n" > /etc/ssh/sshd_config.d/pw.conf && systemctl restart ssh'
+printf 'servers:\n  w3: {ssh_password: not-the-pass}\n' > "$WORK/secrets.yaml"
+chmod 600 "$WORK/secrets.yaml"
 
 fleet_file() { # the servers named, each as its worker
     {
@@ -45,10 +51,13 @@ declare -A RACK
 fleet_file w1 w2 w3
 
 # ---- first apply: two installed, one refused ----
-"$SERVER" fleet apply -c "$WORK/fleet.yaml" > "$WORK/apply1.txt" 2>&1 && fail "an apply with a refused host said ok"
+"$SERVER" fleet apply -c "$WORK/fleet.yaml" --secrets "$WORK/secrets.yaml" > "$WORK/apply1.txt" 2>&1 \
+    && fail "an apply with a refused host said ok"
 grep -q '^2 installed or updated, 0 unchanged, 0 removed, 0 kept, 1 failed' "$WORK/apply1.txt" \
     || fail "apply 1: $(cat "$WORK/apply1.txt")"
-grep -q "^FAILED w3 at connect: authentication refused for root" "$WORK/apply1.txt" || fail "w3's reason: $(cat "$WORK/apply1.txt")"
+grep -q "^FAILED w3 at connect: the key was refused; with the password too: authentication refused for root (password)" \
+    "$WORK/apply1.txt" || fail "w3's reason: $(cat "$WORK/apply1.txt")"
+grep -rq 'not-the-pass' "$WORK"/*.log "$D"/*.json 2>/dev/null && fail "the SSH password was written down"
 for w in w1 w2; do
     podman exec "gf-$w-$tag" systemctl is-active gpufleet-agent > /dev/null || fail "$w: the agent's unit is not active"
     podman exec "gf-$w-$tag" stat -c '%U:%G %a' /etc/gpufleet/agent.token | grep -qx 'root:gpufleet-agent 640' \
@@ -65,18 +74,20 @@ done
 [ "$up" = 2 ] || fail "registered and online: $up of 2: $(api GET /api/v1/servers | jq -c '[.servers[] | [.name, .status, .last_error]]')"
 api GET /api/v1/servers | jq -e '.servers[] | select(.name == "w1") | .labels == {"rack":"r1"} and .agent_token_set' > /dev/null \
     || fail "w1 registered with its labels and token"
-ok "apply: w1 and w2 installed as systemd services in ${ms} ms at most, registered and scraped; w3 refused the key, alone"
+ok "apply: w1 and w2 installed as systemd services in ${ms} ms at most, registered and scraped; w3 (wrong password) failed alone"
 
-# ---- the refused host given the key: it alone is installed; then nothing to do ----
-authorize w3
-"$SERVER" fleet apply -c "$WORK/fleet.yaml" > "$WORK/apply2.txt" 2>&1 || fail "apply 2: $(cat "$WORK/apply2.txt")"
+# ---- the right password: the fleet key added, w3 alone installed; then nothing to do ----
+printf 'ssh_password: w3-right-pass-1\n' > "$WORK/secrets.yaml"
+"$SERVER" fleet apply -c "$WORK/fleet.yaml" --secrets "$WORK/secrets.yaml" > "$WORK/apply2.txt" 2>&1 \
+    || fail "apply 2: $(cat "$WORK/apply2.txt")"
 grep -q '^1 installed or updated, 2 unchanged' "$WORK/apply2.txt" || fail "apply 2: $(cat "$WORK/apply2.txt")"
+podman exec "gf-w3-$tag" grep -qxF "$PUB" /root/.ssh/authorized_keys || fail "the fleet key was not added on w3"
 sleep 1.5 # w3's first scrapes
 "$SERVER" fleet apply -c "$WORK/fleet.yaml" > "$WORK/apply3.txt" 2>&1 || fail "apply 3: $(cat "$WORK/apply3.txt")"
 grep -q '^0 installed or updated, 3 unchanged' "$WORK/apply3.txt" && grep -q '^nothing to change' "$WORK/apply3.txt" \
     || fail "a second apply changed something: $(cat "$WORK/apply3.txt")"
 "$SERVER" fleet apply -c "$WORK/fleet.yaml" --dry-run | grep -q '0 to install, 0 to update, 3 unchanged' || fail "--dry-run"
-ok "the refused host, given the key, is installed alone; the next apply changes nothing and says so"
+ok "with the right password the fleet key is added and w3 alone installed; the next apply (no password) changes nothing"
 
 # ---- systemd restarts a killed agent ----
 pid=$(podman exec "gf-w1-$tag" systemctl show -p MainPID --value gpufleet-agent)

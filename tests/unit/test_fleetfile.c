@@ -98,9 +98,16 @@ static void secrets_apart(void **state)
     json_t *a = json_array_get(json_object_get(f, "servers"), 0);
     assert_string_equal(json_string_value(json_object_get(json_object_get(a, "bmc"), "password")), "own");
     json_decref(f);
-    f = parse(good, "bmc_password: site-wide\n", &e);
+    f = parse(good, "bmc_password: site-wide\nssh_password: first\nservers: {gpu-02: {ssh_password: own}}\n", &e);
     a = json_array_get(json_object_get(f, "servers"), 0);
+    json_t *b = json_array_get(json_object_get(f, "servers"), 1);
     assert_string_equal(json_string_value(json_object_get(json_object_get(a, "bmc"), "password")), "site-wide");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(a, "ssh"), "password")), "first");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(b, "ssh"), "password")), "own");
+    json_decref(f);
+    assert_null(parse(good, NULL, &e) ? NULL : NULL); /* no secrets: no passwords */
+    f = parse(good, NULL, &e);
+    assert_null(json_object_get(json_object_get(json_array_get(json_object_get(f, "servers"), 0), "ssh"), "password"));
     json_decref(f);
     assert_null(parse(good, "servers:\n  gpu-09: {bmc_password: x}\n", &e));
     assert_string_equal(e.field, "servers.gpu-09");
