@@ -48,7 +48,16 @@ const char alert_default_rules[] =
     " op: '<', threshold: 5e9, for: 10m, severity: warning,"
     " annotations: {summary: '{{ $labels.mountpoint }} on {{ $host }}: {{ $value }} bytes left'}}\n"
     "- {name: HostMemoryPressure, metric: node_memory_MemAvailable_bytes, agg: avg, window: 5m, op: '<',"
-    " threshold: 1e9, for: 5m, severity: warning, annotations: {summary: '{{ $host }}: {{ $value }} bytes of memory available'}}\n";
+    " threshold: 1e9, for: 5m, severity: warning, annotations: {summary: '{{ $host }}: {{ $value }} bytes of memory available'}}\n"
+    /* from each server's BMC (ipmi_exporter's names): 2 is critical */
+    "- {name: BmcTemperatureCritical, metric: ipmi_temperature_state, op: '==', threshold: 2, severity: critical,"
+    " annotations: {summary: '{{ $labels.name }} of {{ $host }} past its critical threshold (BMC)'}}\n"
+    "- {name: BmcFanFailed, metric: ipmi_fan_speed_state, op: '==', threshold: 2, severity: critical,"
+    " annotations: {summary: 'fan {{ $labels.name }} of {{ $host }} failed (BMC)'}}\n"
+    "- {name: BmcPowerSupplyFailed, metric: 'ipmi_sensor_state{type=\"Power Supply\"}', op: '==', threshold: 2,"
+    " severity: critical, annotations: {summary: 'power supply {{ $labels.name }} of {{ $host }} failed (BMC)'}}\n"
+    "- {name: BmcUnreachable, metric: ipmi_up, op: '==', threshold: 0, for: 2m, severity: warning,"
+    " annotations: {summary: 'the BMC of {{ $host }} ({{ $labels.instance }}) does not answer'}}\n";
 
 static const char *const op_names[] = {">", ">=", "<", "<=", "==", "!="};
 

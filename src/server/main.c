@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "containers.h"
 #include "fleet.h"
+#include "bmc.h"
 #include "fleetops.h"
 #include "metadata.h"
 #include "settings.h"
@@ -314,6 +315,7 @@ static void stop_all(struct server_app *app, struct http_server *http)
     http_stop(http);
     ctr_close(app->ctr); /* its reconcile loop reads the registry and the fleet */
     fleetops_free(app->fleetops); /* waits for an apply: it writes the registry */
+    bmc_stop(app->bmc);           /* it pushes to the store writer */
     alerts_stop(app->alerts);
     scraper_stop(app->scraper);
     metadata_free(app->meta);
@@ -367,6 +369,13 @@ static int serve(int argc, char **argv)
     if (start_pipeline(&app) < 0 || start_alerts(&app, cert != NULL) < 0 || ctr_start(app.ctr) < 0)
         goto fail;
     app.fleetops = fleetops_new(&app);
+    snprintf(err, sizeof(err), "%s/bmc.db", opts.data_dir);
+    char bmc_path[sizeof(err)];
+    snprintf(bmc_path, sizeof(bmc_path), "%s", err);
+    if (!(app.bmc = bmc_start(bmc_path, &app, opts.bmc_interval_ms, err, sizeof(err)))) {
+        log_error("%s", err);
+        goto fail;
+    }
     http = api_start(&app, cert, key, err, sizeof(err));
     if (!http) {
         log_error("%s", err);

@@ -634,6 +634,21 @@ void reg_on_status(struct registry *r, reg_status_fn fn, void *arg)
     r->on_status_arg = arg;
 }
 
+int reg_add_event(struct registry *r, const char *server, int64_t ts_ms, const char *kind, const char *detail)
+{
+    pthread_mutex_lock(&r->lock);
+    sqlite3_stmt *st = db_prepare(r->db, "INSERT INTO server_events (server_id, ts_ms, kind, detail)"
+                                         " SELECT id, ?2, ?3, ?4 FROM servers WHERE name = ?1");
+    sqlite3_bind_text(st, 1, server, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, ts_ms);
+    sqlite3_bind_text(st, 3, kind, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, detail, -1, SQLITE_TRANSIENT);
+    int rc = st && sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(r->db) == 1 ? 0 : -1;
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
 void reg_set_status(struct registry *r, int64_t server_id, int online, const char *detail,
                     int64_t now_ms)
 {

@@ -66,6 +66,10 @@ void reg_on_status(struct registry *r, reg_status_fn fn, void *arg);
 void reg_set_status(struct registry *r, int64_t server_id, int online, const char *detail,
                     int64_t now_ms);
 
+/* Adds an event of another kind (a BMC's SEL entry: "sel") to the named
+ * server's history. 0, or -1 when there is no such server. */
+int reg_add_event(struct registry *r, const char *server, int64_t ts_ms, const char *kind, const char *detail);
+
 /* The server's status changes, newest first. */
 json_t *reg_events(struct registry *r, int64_t server_id, int limit, struct errinfo *err);
 

@@ -31,6 +31,7 @@ struct server_options {
     char *remote_write_url;   /* optional Prometheus remote_write receiver */
     char *agent_binary;       /* what fleet apply installs ("": beside this program) */
     int64_t fleet_apply_parallel; /* hosts installed at once */
+    int64_t bmc_interval_ms;      /* how often each BMC is read */
     int64_t remote_write_queue_samples;
     /* users and sessions (docs/auth.md) */
     int64_t session_idle_s, session_max_s, min_password_length, self_registration;
@@ -61,6 +62,7 @@ struct fleet;
 struct ratelimit;
 struct ctr;
 struct fleetops;
+struct bmc;
 
 struct server_app {
     struct server_options *opts;
@@ -78,6 +80,7 @@ struct server_app {
     struct ratelimit *limits; /* requests per caller */
     struct ctr *ctr;          /* containers and their ledgers */
     struct fleetops *fleetops; /* fleet file applies over SSH */
+    struct bmc *bmc;           /* BMC sensors over IPMI */
     char db_path[4096];
     int64_t started_ms;
 };

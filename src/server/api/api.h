@@ -118,6 +118,9 @@ void api_fleet_plan(void *app, struct http_request *req, struct http_response *r
 void api_fleet_apply(void *app, struct http_request *req, struct http_response *resp);
 void api_fleet_apply_status(void *app, struct http_request *req, struct http_response *resp);
 void api_fleet_ssh_key(void *app, struct http_request *req, struct http_response *resp);
+void api_bmcs_list(void *app, struct http_request *req, struct http_response *resp);
+void api_bmc_set(void *app, struct http_request *req, struct http_response *resp);
+void api_bmc_delete(void *app, struct http_request *req, struct http_response *resp);
 void api_promsd(void *app, struct http_request *req, struct http_response *resp);
 void api_targets_list(void *app, struct http_request *req, struct http_response *resp);
 void api_prom_query(void *app, struct http_request *req, struct http_response *resp);

@@ -5,6 +5,7 @@
 #include "../../lib/expo.h"
 #include "../../lib/now.h"
 #include "../alerts.h"
+#include "../bmc.h"
 #include "../containers.h"
 #include "../fleet.h"
 #include "../scrape.h"
@@ -164,9 +165,18 @@ void api_health_fleet(void *appv, struct http_request *req, struct http_response
     }
     component(comps, "remote_write", remote_write_health(app), &overall);
     json_decref(targets);
-    api_json(resp, 200, json_pack("{s:s, s:s, s:I, s:o, s:o, s:o}", "status", overall, "version",
+    /* each BMC: status ok/down/unknown with the reason; one down degrades */
+    json_t *bmcs = app->bmc ? bmc_list(app->bmc) : json_array(), *b;
+    json_array_foreach(bmcs, i, b)
+    {
+        json_object_del(b, "user");
+        json_object_del(b, "password_set");
+        if (!strcmp(json_string_value(json_object_get(b, "status")), "down") && !strcmp(overall, "ok"))
+            overall = "degraded";
+    }
+    api_json(resp, 200, json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "status", overall, "version",
                                   GPUFLEET_VERSION, "ts_ms", (json_int_t)now, "components", comps,
-                                  "agents", agents, "exporters", exporters));
+                                  "agents", agents, "exporters", exporters, "bmcs", bmcs));
 }
 
 /* Writes one unlabeled series as its own family. */
