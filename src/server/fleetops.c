@@ -19,6 +19,7 @@
 #include "../lib/now.h"
 #include "../lib/websocket.h"
 #include "../lib/xalloc.h"
+#include "bmc.h"
 #include "fleet.h"
 #include "fleetfile.h"
 #include "options.h"
@@ -365,6 +366,24 @@ static int64_t registered_id(struct server_app *app, const char *name)
     return id;
 }
 
+/* The server's BMC as the file says (polled from then on); a local
+ * setting, so unchanged servers get it too. 0, or -1 with detail. */
+static int set_bmc(struct fleetops *f, struct host *h, char *detail, size_t cap)
+{
+    struct errinfo e;
+    json_t *bmc = json_object_get(h->spec, "bmc");
+    if (!bmc || !f->app->bmc)
+        return 0;
+    const char *user = spec_str(bmc, "user");
+    json_t *set = json_pack("{s:O, s:s, s:O*}", "address", json_object_get(bmc, "address"), "user",
+                            user ? user : "ADMIN", "password", json_object_get(bmc, "password"));
+    int rc = bmc_set(f->app->bmc, spec_str(h->spec, "name"), set, &e);
+    json_decref(set);
+    if (rc < 0)
+        snprintf(detail, cap, "its BMC was refused: %s", e.message);
+    return rc;
+}
+
 static int step_register(struct fleetops *f, struct host *h, const char *token, char *detail, size_t cap)
 {
     struct errinfo e;
@@ -380,6 +399,8 @@ static int step_register(struct fleetops *f, struct host *h, const char *token, 
         return -1;
     }
     json_decref(out);
+    if (set_bmc(f, h, detail, cap) < 0)
+        return -1;
     if (f->app->hub) {
         static const char msg[] = "{\"type\":\"servers\"}";
         ws_hub_broadcast(f->app->hub, msg, sizeof(msg) - 1);
@@ -457,7 +478,11 @@ static void do_host(struct fleetops *f, struct job *j, struct host *h)
         return;
     }
     if (!strcmp(h->action, "unchanged") && healthy_and_current(f, h)) {
-        progress(f, h, NULL, "unchanged", "registered as in the file, agent up and current");
+        char detail[600];
+        if (set_bmc(f, h, detail, sizeof(detail)) < 0)
+            progress(f, h, NULL, "failed", detail);
+        else
+            progress(f, h, NULL, "unchanged", "registered as in the file, agent up and current");
         return;
     }
     install(f, j, h);

@@ -44,10 +44,12 @@ fleet_file() { # the servers named, each as its worker
         for w in "$@"; do
             printf '  - name: %s\n    address: 127.0.0.1\n    agent_port: %s\n    gpu: false\n' "$w" "${AGENT[$w]}"
             printf '    labels: {rack: %s}\n    ssh: {port: %s}\n' "${RACK[$w]:-r1}" "${SSH[$w]}"
+            if [ "$w" = w1 ]; then printf '    bmc: {address: "127.0.0.1:%s", user: ADMIN}\n' "$BMC_PORT"; fi
         done
     } > "$WORK/fleet.yaml"
 }
 declare -A RACK
+BMC_PORT=$(free_port) # nothing answers there: the BMC is set, and reported down
 fleet_file w1 w2 w3
 
 # ---- first apply: two installed, one refused ----
@@ -77,11 +79,14 @@ api GET /api/v1/servers | jq -e '.servers[] | select(.name == "w1") | .labels ==
 ok "apply: w1 and w2 installed as systemd services in ${ms} ms at most, registered and scraped; w3 (wrong password) failed alone"
 
 # ---- the right password: the fleet key added, w3 alone installed; then nothing to do ----
-printf 'ssh_password: w3-right-pass-1\n' > "$WORK/secrets.yaml"
+printf 'ssh_password: w3-right-pass-1\nbmc_password: bmc-secret-1\n' > "$WORK/secrets.yaml"
 "$SERVER" fleet apply -c "$WORK/fleet.yaml" --secrets "$WORK/secrets.yaml" > "$WORK/apply2.txt" 2>&1 \
     || fail "apply 2: $(cat "$WORK/apply2.txt")"
 grep -q '^1 installed or updated, 2 unchanged' "$WORK/apply2.txt" || fail "apply 2: $(cat "$WORK/apply2.txt")"
 podman exec "gf-w3-$tag" grep -qxF "$PUB" /root/.ssh/authorized_keys || fail "the fleet key was not added on w3"
+api GET /api/v1/bmcs | jq -e --arg a "127.0.0.1:$BMC_PORT" '.bmcs == [.bmcs[] | select(.server == "w1" and .address == $a
+    and .user == "ADMIN" and .password_set)]' > /dev/null || fail "w1's BMC from the file: $(api GET /api/v1/bmcs)"
+grep -rq 'bmc-secret-1' "$WORK"/*.log "$D"/*.json 2>/dev/null && fail "the BMC password was written down"
 sleep 1.5 # w3's first scrapes
 "$SERVER" fleet apply -c "$WORK/fleet.yaml" > "$WORK/apply3.txt" 2>&1 || fail "apply 3: $(cat "$WORK/apply3.txt")"
 grep -q '^0 installed or updated, 3 unchanged' "$WORK/apply3.txt" && grep -q '^nothing to change' "$WORK/apply3.txt" \

@@ -377,7 +377,13 @@ await step('an unreachable server shows why and since when, live on its card, th
   await admin.waitForSelector('section[aria-label="fleet health"][data-status="degraded"]', { timeout: 5000 });
   await admin.waitForSelector('tr[data-component="scraper"] .badge:text("degraded")');
   assert(/\d+ s ago/.test(await admin.innerText('tr[data-agent="host-a"]')), 'a live agent shows its last sample age');
+  // a BMC nobody answers for: its row says down, with why
+  const ha = (await pageFetch(admin, 'GET', '/api/v1/servers')).body.servers.find((x) => x.name === 'host-a');
+  const bmc = await pageFetch(admin, 'PUT', `/api/v1/servers/${ha.id}/bmc`, { address: `127.0.0.1:${port}`, user: 'ADMIN', password: 'x' });
+  assert(bmc.status === 200, `set a BMC: ${bmc.status}`);
+  await admin.waitForSelector('tr[data-bmc="host-a"] .badge:text("down")', { timeout: 15000 });
   await shot(admin, '04c-health');
+  assert((await pageFetch(admin, 'DELETE', `/api/v1/servers/${ha.id}/bmc`)).status === 200, 'forget the BMC');
   await admin.click('nav >> text=Fleet');
   await admin.waitForSelector(`[data-host="host-dead"] [data-testid=offline-why]:has-text("${why}")`, { timeout: 5000 });
   await admin.goto(URL0 + '/hosts/host-dead');

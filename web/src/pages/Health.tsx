@@ -4,7 +4,7 @@ import { useEffect } from 'preact/hooks';
 import { get } from '../api';
 import { useAsync } from '../ui';
 
-const badge: Record<string, string> = { ok: 'online', off: 'unknown', stale: 'pending', degraded: 'pending', down: 'offline' };
+const badge: Record<string, string> = { ok: 'online', off: 'unknown', unknown: 'unknown', stale: 'pending', degraded: 'pending', down: 'offline' };
 
 function Status({ s }: { s: string }) {
   return <span class={`badge ${badge[s] ?? 'unknown'}`}>{s}</span>;
@@ -42,6 +42,17 @@ export function HealthPanel() {
             {d.agents.map((a: any) => (
               <tr data-agent={a.server}><td>{a.server}</td><td><Status s={a.status} /></td><td class="mono">{a.version || '–'}</td>
                 <td>{a.last_sample_age_s == null ? '–' : `${a.last_sample_age_s.toFixed(1)} s ago`}</td><td class="small">{a.detail}</td></tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {d.bmcs?.length > 0 && (
+        <table class="table" aria-label="BMCs">
+          <thead><tr><th>BMC of</th><th>Address</th><th>Status</th><th>Sensors</th><th>Detail</th></tr></thead>
+          <tbody>
+            {d.bmcs.map((b: any) => (
+              <tr data-bmc={b.server}><td>{b.server}</td><td class="mono">{b.address}</td><td><Status s={b.status} /></td>
+                <td>{b.sensors}</td><td class="small">{b.detail}</td></tr>
             ))}
           </tbody>
         </table>
