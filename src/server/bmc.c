@@ -222,11 +222,11 @@ static void reason(ipmi_monitoring_ctx_t c, const struct target *t, char *out, s
     if (e == IPMI_MONITORING_ERR_USERNAME_INVALID || e == IPMI_MONITORING_ERR_PASSWORD_INVALID ||
         e == IPMI_MONITORING_ERR_PASSWORD_VERIFICATION_TIMEOUT ||
         e == IPMI_MONITORING_ERR_PRIVILEGE_LEVEL_INSUFFICIENT || e == IPMI_MONITORING_ERR_PRIVILEGEL_LEVEL_CANNOT_BE_OBTAINED)
-        snprintf(out, cap, "the BMC %s refused user %s: wrong user name or password", t->address, t->user);
+        snprintf(out, cap, "the BMC %.120s refused user %.16s: wrong user name or password", t->address, t->user);
     else if (e == IPMI_MONITORING_ERR_SESSION_TIMEOUT || e == IPMI_MONITORING_ERR_CONNECTION_TIMEOUT)
-        snprintf(out, cap, "no answer from the BMC %s (IPMI over LAN, UDP): down, or a firewall drops it", t->address);
+        snprintf(out, cap, "no answer from the BMC %.120s (IPMI over LAN, UDP): down, or a firewall drops it", t->address);
     else
-        snprintf(out, cap, "the BMC %s: %s", t->address, ipmi_monitoring_ctx_errormsg(c));
+        snprintf(out, cap, "the BMC %.120s: %.120s", t->address, ipmi_monitoring_ctx_errormsg(c));
 }
 
 static struct ipmi_monitoring_ipmi_config config_of(const struct target *t, int version)

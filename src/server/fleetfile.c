@@ -151,7 +151,7 @@ static int read_bmc(struct ff *f, const json_t *obj, const char *path, int with_
 
 /* The site-wide part: defaults every server starts from. */
 struct site {
-    const char *name, *admin_user, *agent_binary;
+    const char *name, *admin_user;
     struct ssh_access ssh;
     struct bmc_access bmc;
     json_int_t agent_port, interval_ms;
@@ -160,7 +160,9 @@ struct site {
 static int read_site(struct ff *f, const json_t *root, struct site *s)
 {
     static const char *const known[] = {"site", "admin_user", "ssh", "bmc", "agent", "servers", NULL};
-    static const char *const known_agent[] = {"port", "binary", "interval_ms", NULL};
+    /* no binary: a path in the file would make the server read any of its
+     * files and send it to a host; the agent_binary setting says it */
+    static const char *const known_agent[] = {"port", "interval_ms", NULL};
     const json_t *agent = json_object_get(root, "agent");
 
     *s = (struct site){.admin_user = "admin", .ssh = {.user = "root", .port = 22},
@@ -176,8 +178,7 @@ static int read_site(struct ff *f, const json_t *root, struct site *s)
     if (agent) {
         json_t *iv = json_object_get(agent, "interval_ms");
         if (is_object(f, agent, "agent") < 0 || only_keys(f, agent, "agent", known_agent) < 0 ||
-            opt_port(f, agent, "port", "agent", &s->agent_port) < 0 ||
-            opt_string(f, agent, "binary", "agent", 4096, &s->agent_binary) < 0)
+            opt_port(f, agent, "port", "agent", &s->agent_port) < 0)
             return -1;
         if (iv && (!json_is_integer(iv) || json_integer_value(iv) < 100 || json_integer_value(iv) > 60000))
             return refuse(f, "agent.interval_ms", "must be 100-60000");
@@ -338,9 +339,8 @@ json_t *fleetfile_parse(const char *text, size_t len, const char *secrets, size_
     }
     if (read_site(&f, root, &site) == 0 && read_servers(&f, &site, json_object_get(root, "servers"), servers) == 0 &&
         (!secrets || apply_secrets(&f, secrets, secrets_len, servers) == 0))
-        out = json_pack("{s:s, s:s, s:{s:I, s:s*, s:I}, s:{s:s, s:I, s:s*}, s:O}", "site", site.name, "admin_user",
-                        site.admin_user, "agent", "port", site.agent_port, "binary", site.agent_binary,
-                        "interval_ms", site.interval_ms, "ssh", "user", site.ssh.user, "port", site.ssh.port, "key",
+        out = json_pack("{s:s, s:s, s:{s:I, s:I}, s:{s:s, s:I, s:s*}, s:O}", "site", site.name, "admin_user",
+                        site.admin_user, "agent", "port", site.agent_port, "interval_ms", site.interval_ms, "ssh", "user", site.ssh.user, "port", site.ssh.port, "key",
                         site.ssh.key, "servers", servers);
     json_decref(root);
 done:

@@ -16,7 +16,7 @@
  * its secrets file (bmc_password, ssh_password, servers: {NAME:
  * {bmc_password, ssh_password}}). Returns
  * the fleet with every default applied:
- *   {"site","admin_user","agent":{"port","binary","interval_ms"},
+ *   {"site","admin_user","agent":{"port","interval_ms"},
  *    "ssh":{"user","port","key"} (the site's defaults),
  *    "servers":[{"name","address","agent_port","labels","gpu",
  *                "ssh":{"user","port","key","password"},

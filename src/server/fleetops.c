@@ -541,14 +541,12 @@ static void *job_main(void *arg)
     return NULL;
 }
 
-/* The agent binary: the file's agent.binary, the agent_binary setting, or
- * gpufleet-agent beside this program. */
-static char *read_agent(const struct fleetops *f, const json_t *fleet, size_t *len, struct errinfo *err)
+/* The agent binary: the agent_binary setting, or gpufleet-agent beside
+ * this program (never a path from the request). */
+static char *read_agent(const struct fleetops *f, size_t *len, struct errinfo *err)
 {
     char path[PATH_MAX + 32] = "", self[PATH_MAX] = "";
-    const char *p = json_string_value(json_object_get(json_object_get(fleet, "agent"), "binary"));
-    if (!p || !*p)
-        p = f->app->opts->agent_binary && *f->app->opts->agent_binary ? f->app->opts->agent_binary : NULL;
+    const char *p = f->app->opts->agent_binary && *f->app->opts->agent_binary ? f->app->opts->agent_binary : NULL;
     if (!p) {
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
         self[n > 0 ? n : 0] = '\0';
@@ -566,7 +564,7 @@ static char *read_agent(const struct fleetops *f, const json_t *fleet, size_t *l
     while (fp && (n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
         buf_append(&b, chunk, n);
     if (!fp || b.len == 0) {
-        errinfo_set(err, 400, "invalid_field", "agent.binary", "the agent binary %.200s cannot be read", p);
+        errinfo_set(err, 500, "internal", "agent_binary", "the agent binary %.200s cannot be read (the agent_binary setting)", p);
         if (fp)
             fclose(fp);
         buf_free(&b);
@@ -590,7 +588,7 @@ long fleetops_start(struct fleetops *f, json_t *fleet, int prune, struct errinfo
     struct job *j = xcalloc(1, sizeof(*j));
     j->fleet = fleet;
     j->prune = prune;
-    if (!(j->agent_bin = read_agent(f, fleet, &j->agent_len, err))) {
+    if (!(j->agent_bin = read_agent(f, &j->agent_len, err))) {
         job_free(j);
         return -1;
     }

@@ -13,7 +13,14 @@ source "$(dirname "$0")/worker_image.sh"
 command -v podman > /dev/null && command -v debootstrap > /dev/null || fail "podman/debootstrap missing (scripts/deps.sh test)"
 
 WORKER_IMAGE=$(worker_image) || fail "the worker image could not be made"
-start_server srv --agent-interval 500
+# the hosts get a plain agent: one built with ASan needs libasan, which a
+# host does not have (apply says so: "the agent does not run on the host")
+AGENT_BIN=$AGENT
+if ldd "$AGENT" | grep -q libasan; then
+    AGENT_BIN=$SRC_DIR/build/gpufleet-agent
+    [ -x "$AGENT_BIN" ] || fail "under ASan this test installs the Release agent: build it first (scripts/build.sh)"
+fi
+start_server srv --agent-interval 500 --agent-binary "$AGENT_BIN"
 D="$WORK/srv-data"
 export GPUFLEET_URL=$SERVER_URL
 PUB=$("$SERVER" ssh-key --data "$D") || fail "ssh-key"

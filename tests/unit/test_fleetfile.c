@@ -79,6 +79,8 @@ static void errors_name_key_and_line(void **state)
         {"site: lab\nservers: {a: 1}\n", "servers", "line 2: servers: must be a list"},
         {"site: lab\nservers:\n  - name: a\n    address: 10.0.0.1\n    gpu: maybe\n", "servers[0].gpu", "line 5: servers[0].gpu: must be true or false"},
         {"site: [unclosed\n", "fleet", "line 2:"},
+        /* the server would read any of its files and send it to a host */
+        {"site: lab\nagent: {binary: /etc/shadow}\nservers: []\n", "agent.binary", "line 2: agent.binary: unknown key"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct errinfo e;

@@ -18,9 +18,13 @@ static json_t *body_fleet(struct http_request *req, struct http_response *resp, 
     json_t *text = json_object_get(body, "fleet"), *secrets = json_object_get(body, "secrets");
     json_t *pr = json_object_get(body, "prune");
     secrets = json_is_null(secrets) ? NULL : secrets;
-    if (!json_is_string(text) || (secrets && !json_is_string(secrets)) || (pr && !json_is_boolean(pr))) {
-        json_decref(body);
-        http_error(resp, 400, "invalid_field", !json_is_string(text) ? "fleet" : pr && !json_is_boolean(pr) ? "prune" : "secrets",
+    const char *bad = !json_is_string(text)                ? "fleet"
+                      : pr && !json_is_boolean(pr)           ? "prune"
+                      : secrets && !json_is_string(secrets) ? "secrets"
+                                                             : NULL;
+    if (bad) {
+        json_decref(body); /* bad is static text, not the body's */
+        http_error(resp, 400, "invalid_field", bad,
                    "fleet (and secrets, when given) are the files' text; prune is true or false");
         return NULL;
     }
