@@ -456,15 +456,25 @@ static void uninstall(struct fleetops *f, struct host *h)
     progress(f, h, "register", "removed", "agent uninstalled, server removed");
 }
 
-/* An unchanged server whose agent answers with our version needs nothing;
- * one that does not is installed again. */
+/* An unchanged server whose agent answered its last scrape with our
+ * version needs nothing; one that did not (stopped, or another version:
+ * an upgrade) is installed again. */
 static int healthy_and_current(struct fleetops *f, struct host *h)
 {
     char version[32];
     int64_t ts;
-    return f->app->fleet &&
-           fleet_agent(f->app->fleet, spec_str(h->spec, "name"), version, sizeof(version), &ts) == 0 &&
-           now_wall_ms() - ts < 30000 && !strcmp(version, GPUFLEET_VERSION);
+    const char *name = spec_str(h->spec, "name");
+    json_t *list = reg_list(f->app->reg), *s;
+    size_t i;
+    int online = 0;
+    json_array_foreach(list, i, s)
+    {
+        if (!strcmp(spec_str(s, "name"), name))
+            online = !strcmp(spec_str(s, "status"), "online"); /* the last scrape answered */
+    }
+    json_decref(list);
+    return online && f->app->fleet && fleet_agent(f->app->fleet, name, version, sizeof(version), &ts) == 0 &&
+           !strcmp(version, GPUFLEET_VERSION);
 }
 
 static void do_host(struct fleetops *f, struct job *j, struct host *h)

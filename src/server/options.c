@@ -44,7 +44,7 @@ static const struct config_key keys[] = {
     {"max_import_bytes", INT(max_import_bytes, 1024, 1LL << 40), "17179869184", NULL, 0, "largest body of one import request (it is streamed)"},
     {"remote_write_url", STR(remote_write_url, 2048), NULL, "remote-write", 0, "a Prometheus remote_write receiver that gets every stored sample"},
     {"agent_binary", STR(agent_binary, 4096), NULL, "agent-binary", 0, "the agent fleet apply installs (none: gpufleet-agent beside this program)"},
-    {"fleet_apply_parallel", INT(fleet_apply_parallel, 1, 256), "16", NULL, 0, "hosts fleet apply installs at once"},
+    {"fleet_apply_parallel", INT(fleet_apply_parallel, 1, 256), "64", NULL, 0, "hosts fleet apply installs at once (each mostly waits on its network)"},
     {"bmc_interval_ms", INT(bmc_interval_ms, 1000, 3600000), "30000", "bmc-interval", 0, "how often each server's BMC sensors are read (IPMI over LAN)"},
     {"remote_write_queue_samples", INT(remote_write_queue_samples, 1000, 100000000), "1000000", NULL, 0, "samples held while the receiver is slow or down"},
     {"session_idle_s", INT(session_idle_s, 1, 366 * 86400), "43200", NULL, 0, "a session unused this long ends"},

@@ -112,6 +112,17 @@ done
 [ "$now" != 0 ] && [ "$now" != "$pid" ] || fail "the killed agent was not restarted ($pid -> $now)"
 ok "a killed agent is back by systemd (pid $pid -> $now) and answers"
 
+# ---- an agent that is not running is installed again (how an upgrade goes too) ----
+podman exec "gf-w1-$tag" systemctl stop gpufleet-agent
+for _ in $(seq 1 100); do
+    api GET /api/v1/servers | jq -e '.servers[] | select(.name == "w1") | .status == "offline"' > /dev/null && break
+    sleep 0.1
+done
+"$SERVER" fleet apply -c "$WORK/fleet.yaml" > "$WORK/apply3b.txt" 2>&1 || fail "apply 3b: $(cat "$WORK/apply3b.txt")"
+grep -q '^1 installed or updated, 2 unchanged' "$WORK/apply3b.txt" || fail "a stopped agent was left: $(cat "$WORK/apply3b.txt")"
+podman exec "gf-w1-$tag" systemctl is-active gpufleet-agent > /dev/null || fail "w1's agent not running again"
+ok "an unchanged server whose agent stopped is installed again and runs"
+
 # ---- a changed host key is refused until unpinned ----
 podman exec "gf-w2-$tag" sh -c 'rm -f /etc/ssh/ssh_host_* && systemctl restart ssh'
 RACK[w2]=r2 # w2 changes: it needs SSH
