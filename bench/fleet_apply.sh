@@ -33,6 +33,10 @@ export GPUFLEET_URL=http://127.0.0.1:$sp
 "$srv" serve --listen "127.0.0.1:$sp" --data "$WORK/d" --agent-binary "${AGENT_BIN:-$(dirname "$srv")/gpufleet-agent}" \
     > "$WORK/srv.log" 2>&1 &
 PIDS+=($!)
+SRV_PID=$!
+# the server's own CPU seconds: the workers share this machine's cores, so
+# N hosts at once is CPU-bound here in a way N real hosts are not
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$SRV_PID/stat"; }
 for _ in $(seq 1 100); do curl -fs -o /dev/null "$GPUFLEET_URL/healthz" && break; sleep 0.1; done
 pub=$("$srv" ssh-key --data "$WORK/d")
 declare -A SSH AGENT
@@ -64,11 +68,15 @@ for r in $(seq 1 "$runs"); do
         apply_ms "$WORK/none.yaml" --prune > /dev/null
     done
     fleet $(seq 1 "$n") > "$WORK/all.yaml"
+    c0=$(cpu_s)
     read -r total _ < <(apply_ms "$WORK/all.yaml")
+    c1=$(cpu_s)
     apply_ms "$WORK/none.yaml" --prune > /dev/null
     singles+=("$slow") totals+=("$total")
     ratios+=("$(awk -v a="$total" -v b="$slow" 'BEGIN { printf "%.2f", a / b }')")
-    echo "run $r: $n hosts together ${total} ms; slowest host alone ${slow} ms; ratio ${ratios[-1]}"
+    echo "run $r: $n hosts together ${total} ms; slowest host alone ${slow} ms; ratio ${ratios[-1]};" \
+        "gpufleet's own CPU for the $n: $(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }') s" \
+        "(this machine: $(nproc) cores for the server and all $n hosts)"
 done
 med() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 echo "median: $n hosts in $(med "${totals[@]}") ms, slowest single host $(med "${singles[@]}") ms (budget < 5000)," \
