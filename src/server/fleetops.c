@@ -117,6 +117,13 @@ static const char *spec_str(const json_t *spec, const char *key)
 
 /* ---- the steps ---- */
 
+static size_t discard(char *d, size_t s, size_t n, void *arg)
+{
+    (void)d;
+    (void)arg;
+    return s * n;
+}
+
 /* Whether http://address:port/healthz answers 200 within the bound. */
 static int wait_healthy(const char *address, int port)
 {
@@ -128,17 +135,12 @@ static int wait_healthy(const char *address, int port)
         CURL *e = curl_easy_init();
         long status = 0;
         curl_easy_setopt(e, CURLOPT_URL, url);
-        curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 1000L);
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, (curl_write_callback)fwrite);
-        FILE *null = fopen("/dev/null", "w");
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, null);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
         if (curl_easy_perform(e) == CURLE_OK)
             curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_cleanup(e);
-        if (null)
-            fclose(null);
         if (status == 200)
             return 0;
         struct timespec ts = {0, 250000000L};
