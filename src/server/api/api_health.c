@@ -67,10 +67,10 @@ static json_t *agent_health(struct server_app *app, json_t *t, int64_t now)
                             json_string_value(json_object_get(t, "instance")), "status", status,
                             "version", version);
     json_object_set_new(out, "last_sample_age_s", age < 0 ? json_null() : json_real(age));
-    if (!up)
-        json_object_set(out, "detail", json_is_true(json_object_get(t, "scraped"))
-                                           ? json_object_get(t, "last_error")
-                                           : json_string("not scraped yet"));
+    if (!up && json_is_true(json_object_get(t, "scraped")))
+        json_object_set(out, "detail", json_object_get(t, "last_error"));
+    else if (!up)
+        json_object_set_new(out, "detail", json_string("not scraped yet"));
     else if (!strcmp(status, "stale"))
         json_object_set_new(out, "detail", json_sprintf("no good scrape for %.0f s", age));
     else if (version[0] && strcmp(version, GPUFLEET_VERSION))
@@ -118,9 +118,10 @@ static int worse(const char *a, const char *b)
 static void component(json_t *list, const char *name, json_t *c, const char **overall)
 {
     json_object_set_new(c, "name", json_string(name));
-    if (!json_object_get(c, "detail"))
-        json_object_set(c, "detail", json_object_get(c, "error") ? json_object_get(c, "error")
-                                                                   : json_string(""));
+    if (!json_object_get(c, "detail") && json_object_get(c, "error"))
+        json_object_set(c, "detail", json_object_get(c, "error"));
+    else if (!json_object_get(c, "detail"))
+        json_object_set_new(c, "detail", json_string(""));
     const char *st = json_string_value(json_object_get(c, "status"));
     if (strcmp(st, "off") && worse(st, *overall))
         *overall = !strcmp(st, "down") && strcmp(name, "store") ? "degraded" : st;
