@@ -1,5 +1,6 @@
-/* `gpufleet fleet plan -c fleet.yaml`: what the server would change to
- * make its registry match a fleet file. The files are read here (a
+/* `gpufleet fleet plan|apply -c fleet.yaml`: what the server would change
+ * to make the fleet match a fleet file, and doing it (followed host by host
+ * until done); `gpufleet ssh-key`. The files are read here (a
  * password-holding file readable by others is refused) and checked here
  * first, so errors name the key and line before anything is sent. */
 #include <curl/curl.h>
