@@ -1,6 +1,7 @@
 /* Growable byte buffer; every growth goes through reserve() and its bound. */
 #include "buf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,29 @@ int buf_append(struct buf *b, const void *data, size_t len)
     b->len += len;
     b->data[b->len] = '\0';
     return 0;
+}
+
+int buf_append_file(struct buf *b, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    size_t before = b->len, n;
+    char chunk[65536];
+    int rc = 0;
+
+    if (!f)
+        return -1;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        rc = buf_append(b, chunk, n);
+    if (rc == 0 && ferror(f)) {
+        rc = -1;
+        errno = EIO;
+    }
+    fclose(f);
+    if (rc < 0 && b->data) { /* as before the call */
+        b->len = before;
+        b->data[before] = '\0';
+    }
+    return rc;
 }
 
 int buf_puts(struct buf *b, const char *s)

@@ -31,6 +31,11 @@ int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 
+/* Appends the whole file at path. 0; -1 with errno set when it cannot be
+ * read; BUF_TOOBIG when it is larger than the bound (the buffer then as
+ * before the call). */
+int buf_append_file(struct buf *b, const char *path);
+
 /* Hands the storage to the caller (free() it) and empties the buffer. Returns
  * an empty string rather than NULL for an empty buffer. */
 char *buf_detach(struct buf *b, size_t *len);

@@ -406,7 +406,9 @@ static void poll_all(struct bmc *b, const struct target *t, size_t n)
     pthread_mutex_destroy(&r.lock);
 }
 
-void bmc_poll_now(struct bmc *b)
+/* One round: every BMC whose server is still registered (a server removed
+ * from the registry takes its BMC with it). */
+static void poll_round(struct bmc *b)
 {
     struct target *t = NULL;
     size_t n = 0;
@@ -423,7 +425,19 @@ void bmc_poll_now(struct bmc *b)
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&b->lock);
-    poll_all(b, t, n);
+    json_t *servers = reg_list(b->app->reg);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        int known = 0;
+        for (size_t k = 0; !known && k < json_array_size(servers); k++)
+            known = !strcmp(json_string_value(json_object_get(json_array_get(servers, k), "name")), t[i].server);
+        if (known)
+            t[kept++] = t[i];
+        else
+            bmc_delete(b, t[i].server, NULL);
+    }
+    json_decref(servers);
+    poll_all(b, t, kept);
     if (t)
         explicit_bzero(t, n * sizeof(*t));
     free(t);
@@ -433,7 +447,7 @@ static void *poll_main(void *arg)
 {
     struct bmc *b = arg;
     for (;;) {
-        bmc_poll_now(b);
+        poll_round(b);
         pthread_mutex_lock(&b->lock);
         int64_t until = now_mono_ns() + b->interval_ms * 1000000LL;
         while (!b->stop && !b->poke && now_cond_wait_until(&b->wake, &b->lock, until) == 0)

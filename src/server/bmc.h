@@ -5,7 +5,8 @@
  * ipmi_current_amperes, ipmi_power_watts, each with its _state: 0 nominal,
  * 1 warning, 2 critical; ipmi_sensor_value/ipmi_sensor_state for the rest;
  * ipmi_up), labels job="ipmi", instance (the BMC), server, id, name. The
- * BMC settings live in DATA/bmc.db; passwords are write-only. */
+ * BMC settings live in DATA/bmc.db; passwords are write-only; a server
+ * removed from the registry takes its BMC with it at the next round. */
 #ifndef GF_BMC_H
 #define GF_BMC_H
 
@@ -32,8 +33,5 @@ int bmc_delete(struct bmc *b, const char *server, struct errinfo *err);
 /* Every BMC: {"server","address","user","password_set","status"
  * ("ok"|"down"|"unknown"),"detail","last_poll_ms","sensors"}. New reference. */
 json_t *bmc_list(struct bmc *b);
-
-/* Polls every BMC now (tests). */
-void bmc_poll_now(struct bmc *b);
 
 #endif

@@ -36,32 +36,23 @@ static void usage(FILE *f)
                SERVER_DEFAULT_PORT);
 }
 
-/* The file's text (NUL-terminated; *len its size), or NULL said on stderr. */
+/* The file's text (NUL-terminated; *len its size) and its mode, or NULL
+ * said on stderr. */
 static char *slurp(const char *path, size_t *len, struct stat *st)
 {
-    FILE *f = fopen(path, "rb");
     struct buf b;
-    char chunk[65536];
-    size_t n;
-
-    if (!f || fstat(fileno(f), st) < 0) {
-        fprintf(stderr, "gpufleet: %s: %s\n", path, strerror(errno));
-        if (f)
-            fclose(f);
+    buf_init(&b, FLEETFILE_MAX_BYTES);
+    int rc = stat(path, st) < 0 ? -1 : buf_append_file(&b, path);
+    if (rc < 0) {
+        if (rc == BUF_TOOBIG)
+            fprintf(stderr, "gpufleet: %s: larger than %u bytes\n", path, FLEETFILE_MAX_BYTES);
+        else
+            fprintf(stderr, "gpufleet: %s: %s\n", path, strerror(errno));
+        buf_free(&b);
         return NULL;
     }
-    buf_init(&b, FLEETFILE_MAX_BYTES + 1);
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        if (buf_append(&b, chunk, n) < 0) {
-            fprintf(stderr, "gpufleet: %s: larger than %u bytes\n", path, FLEETFILE_MAX_BYTES);
-            fclose(f);
-            buf_free(&b);
-            return NULL;
-        }
-    fclose(f);
-    buf_append(&b, "", 1);
-    *len = b.len - 1;
-    return b.data;
+    *len = b.len;
+    return buf_detach(&b, NULL);
 }
 
 static int holds_password(const json_t *fleet)

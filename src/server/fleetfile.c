@@ -27,11 +27,13 @@ static long line_of(struct ff *f, const char *path)
         json_t *l = json_object_get(f->lines, p);
         if (l)
             return (long)json_integer_value(l);
-        char *cut = strrchr(p, '.'), *br = strrchr(p, '[');
-        cut = br > cut ? br : cut;
+        /* the parent: up to the last '.' or '[', whichever is later */
+        size_t cut = 0;
+        for (size_t i = 0; p[i]; i++)
+            cut = p[i] == '.' || p[i] == '[' ? i : cut;
         if (!cut)
             return 1;
-        *cut = '\0';
+        p[cut] = '\0';
     }
 }
 

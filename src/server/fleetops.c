@@ -52,7 +52,7 @@ struct fleetops {
     pthread_mutex_t lock;
     struct job *job; /* the newest */
     pthread_t thread;
-    int has_thread, stop;
+    int has_thread, stop, starting; /* starting: a job is being prepared */
     long last_id;
 };
 
@@ -159,13 +159,15 @@ static int run(struct sshop *s, const char *cmd, const void *in, size_t inlen, c
     buf_init(&out, 1u << 20);
     int rc = sshop_run(s, cmd, in, inlen, &out, err, sizeof(err));
     if (rc != 0) {
-        buf_append(&out, "", 1);
+        /* the command's own words (its last 300 bytes trimmed), or ours */
         const char *o = out.data ? out.data : "";
-        size_t olen = strlen(o);
+        size_t olen = out.len;
         while (olen && (o[olen - 1] == '\n' || o[olen - 1] == ' '))
             olen--;
-        snprintf(detail, cap, "%s: %.*s", what, (int)(olen > 300 ? 300 : olen),
-                 rc < 0 ? err : olen ? o : "failed");
+        if (rc < 0 || !olen)
+            snprintf(detail, cap, "%s: %s", what, rc < 0 ? err : "failed");
+        else
+            snprintf(detail, cap, "%s: %.*s", what, (int)(olen > 300 ? 300 : olen), o);
     }
     buf_free(&out);
     return rc == 0 ? 0 : -1;
@@ -323,7 +325,7 @@ static int step_start_verify(struct fleetops *f, struct host *h, struct sshop *s
 
 /* How each installed server was reached (DATA/fleet_ssh.json: name ->
  * {user, port, key}), so that one the file no longer names can still be
- * reached to uninstall it. Under the job's lock. */
+ * reached to uninstall it. Takes the job's lock (workers write it at once). */
 static void remember_ssh(struct fleetops *f, const char *name, const json_t *ssh)
 {
     char path[4200], tmp[4300];
@@ -568,32 +570,29 @@ static char *read_agent(const struct fleetops *f, size_t *len, struct errinfo *e
         snprintf(path, sizeof(path), "%s/gpufleet-agent", self);
         p = path;
     }
-    FILE *fp = fopen(p, "rb");
     struct buf b;
-    char chunk[65536];
-    size_t n;
     buf_init(&b, AGENT_BIN_MAX);
-    while (fp && (n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-        buf_append(&b, chunk, n);
-    if (!fp || b.len == 0) {
-        errinfo_set(err, 500, "internal", "agent_binary", "the agent binary %.200s cannot be read (the agent_binary setting)", p);
-        if (fp)
-            fclose(fp);
+    int rc = buf_append_file(&b, p);
+    if (rc < 0 || b.len == 0) {
+        errinfo_set(err, 500, "internal", "agent_binary", "the agent binary %.200s %s (the agent_binary setting)", p,
+                    rc == BUF_TOOBIG ? "is larger than 64 MiB" : "cannot be read");
         buf_free(&b);
         return NULL;
     }
-    fclose(fp);
     *len = b.len;
-    return b.data;
+    return buf_detach(&b, NULL);
 }
 
 long fleetops_start(struct fleetops *f, json_t *fleet, int prune, struct errinfo *err)
 {
+    /* checked and claimed under one lock: two requests at once get one job */
     pthread_mutex_lock(&f->lock);
-    int busy = f->job && !f->job->done;
+    int busy = f->starting || (f->job && !f->job->done);
+    long running = f->job ? f->job->id : 0;
+    f->starting |= !busy;
     pthread_mutex_unlock(&f->lock);
     if (busy) {
-        errinfo_set(err, 409, "conflict", NULL, "an apply is running (job %ld)", f->job->id);
+        errinfo_set(err, 409, "conflict", NULL, "an apply is running (job %ld)", running);
         json_decref(fleet);
         return -1;
     }
@@ -602,6 +601,9 @@ long fleetops_start(struct fleetops *f, json_t *fleet, int prune, struct errinfo
     j->prune = prune;
     if (!(j->agent_bin = read_agent(f, &j->agent_len, err))) {
         job_free(j);
+        pthread_mutex_lock(&f->lock);
+        f->starting = 0;
+        pthread_mutex_unlock(&f->lock);
         return -1;
     }
     json_t *reg = reg_list(f->app->reg), *plan = fleetfile_plan(fleet, reg), *c;
@@ -626,14 +628,15 @@ long fleetops_start(struct fleetops *f, json_t *fleet, int prune, struct errinfo
     }
     json_decref(plan);
     json_decref(reg);
-    pthread_mutex_lock(&f->lock);
     if (f->has_thread)
-        pthread_join(f->thread, NULL); /* the previous job, done */
+        pthread_join(f->thread, NULL); /* the previous job: done, it takes no lock now */
+    pthread_mutex_lock(&f->lock);
     job_free(f->job);
     f->job = j;
     j->id = ++f->last_id;
     j->started_ms = now_wall_ms();
     f->has_thread = pthread_create(&f->thread, NULL, job_main, f) == 0;
+    f->starting = 0;
     pthread_mutex_unlock(&f->lock);
     log_info("fleet apply %ld: %zu servers of site %s%s", j->id, j->n, spec_str(fleet, "site"),
              prune ? ", pruning" : "");

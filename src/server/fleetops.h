@@ -13,9 +13,6 @@
 struct server_app;
 struct fleetops;
 
-/* Steps of an install, in order (what progress names). */
-#define FLEETOPS_STEPS "connect", "upload", "configure", "start", "verify", "register"
-
 struct fleetops *fleetops_new(struct server_app *app);
 /* Waits for a running apply to end. */
 void fleetops_free(struct fleetops *f);

@@ -103,8 +103,8 @@ json_t *promsd_groups(struct registry *r)
 /* A YAML double-quoted scalar: JSON's string syntax is one. */
 static void put_string(FILE *f, const char *s)
 {
-    json_t *j = json_string(s ? s : "");
-    char *txt = json_dumps(j ? j : json_string(""), JSON_ENCODE_ANY);
+    json_t *j = json_string(s ? s : ""); /* NULL for invalid UTF-8: written as "" */
+    char *txt = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
     fputs(txt ? txt : "\"\"", f);
     free(txt);
     json_decref(j);

@@ -240,11 +240,6 @@ void sshop_close(struct sshop *s)
     free(s);
 }
 
-const char *sshop_fingerprint(const struct sshop *s)
-{
-    return s->fingerprint;
-}
-
 static int write_all(ssh_channel c, const void *data, size_t len)
 {
     const char *p = data;

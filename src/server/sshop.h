@@ -34,9 +34,6 @@ struct sshop_target {
 struct sshop *sshop_connect(const struct sshop_target *t, char *err, size_t errlen);
 void sshop_close(struct sshop *s);
 
-/* The host key's SHA256 fingerprint as seen at connect. */
-const char *sshop_fingerprint(const struct sshop *s);
-
 /* Runs cmd (a fixed string: no input in it) with stdin_data (may be NULL)
  * on its stdin; its stdout and stderr together into out (bounded). The
  * exit status, or -1 with err when the command could not be run or timed

@@ -125,3 +125,13 @@ sleep 2.5 # more polls: each record once
 n2=$(api GET "/api/v1/servers/$(id_of host-1)/events" | jq '[.events[] | select(.kind == "sel")] | length')
 [ "$n1" = "$n2" ] || fail "SEL records taken again: $n1 then $n2"
 ok "the SEL's threshold event is host-1's fleet event: $(jq -r '[.events[] | select(.kind == "sel")][0].detail' "$WORK/ev.json")"
+
+# ---- a server removed from gpufleet takes its BMC with it ----
+api DELETE "/api/v1/servers/$(id_of host-2)" > /dev/null
+[ "$HTTP_CODE" = 204 ] || fail "delete host-2: $HTTP_CODE"
+for _ in $(seq 1 100); do
+    api GET /api/v1/bmcs | jq -e '[.bmcs[].server] == ["host-1"]' > /dev/null && break
+    sleep 0.1
+done
+api GET /api/v1/bmcs | jq -e '[.bmcs[].server] == ["host-1"]' > /dev/null || fail "host-2's BMC outlived it: $(api GET /api/v1/bmcs)"
+ok "a removed server's BMC is dropped at the next round"

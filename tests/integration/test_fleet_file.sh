@@ -62,6 +62,25 @@ grep -q 'holds a password and others may read it' "$WORK/i.out" || fail "inline:
 grep -rq 's3cret-pw\|inline-pw' "$WORK"/*.log && fail "a password reached a log"
 ok "a password in a file others may read is refused; none reaches the log"
 
+# ---- one apply at a time: a second while one runs is 409 ----
+# an "sshd" that takes the connection and never speaks keeps the first apply busy
+SILENT=$(free_port)
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); time.sleep(60)' "$SILENT" &
+PIDS+=($!)
+sleep 0.3
+body=$(jq -n --arg f "site: lab
+servers:
+  - {name: quiet, address: 127.0.0.1, ssh: {port: $SILENT}}" '{fleet: $f}')
+api POST /api/v1/fleet/apply "$body" > /dev/null
+[ "$HTTP_CODE" = 202 ] || fail "first apply: $HTTP_CODE $(cat "$WORK/api.out")"
+api POST /api/v1/fleet/apply "$body" > /dev/null
+[ "$HTTP_CODE" = 409 ] && jq -e '.error.message | test("an apply is running")' "$WORK/api.out" > /dev/null \
+    || fail "a second apply while one runs: $HTTP_CODE $(cat "$WORK/api.out")"
+api GET /api/v1/fleet/apply | jq -e '.state == "running" and .hosts[0].step == "connect"' > /dev/null \
+    || fail "status while running: $(cat "$WORK/api.out")"
+ok "a second apply while one runs is refused (409)"
+
 # ---- admins only ----
 printf 'deploy-pass-1234\n' | "$SERVER" user add op --role operator --password-stdin --data "$WORK/srv-data" > /dev/null
 OT=$("$SERVER" token add op t --data "$WORK/srv-data")

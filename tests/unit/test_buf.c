@@ -1,6 +1,9 @@
 /* Tests for src/lib/buf.c. */
 #include "testutil.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "../../src/lib/buf.h"
 
 static void grows_and_formats(void **state)
@@ -32,6 +35,29 @@ static void refuses_past_bound(void **state)
     buf_free(&b);
 }
 
+/* A whole file appended; one past the bound, or missing, leaves the buffer
+ * as it was. */
+static void appends_files(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/gf-test-buf.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "0123456789", 10), 10);
+    close(fd);
+    struct buf b;
+    buf_init(&b, 14);
+    buf_puts(&b, "ab");
+    assert_int_equal(buf_append_file(&b, path), 0);
+    assert_string_equal(b.data, "ab0123456789");
+    assert_int_equal(buf_append_file(&b, path), BUF_TOOBIG);
+    assert_string_equal(b.data, "ab0123456789");
+    assert_int_equal(buf_append_file(&b, "/nonexistent/file"), -1);
+    assert_int_equal(b.len, 12);
+    buf_free(&b);
+    unlink(path);
+}
+
 static void detaches(void **state)
 {
     struct buf b;
@@ -57,6 +83,7 @@ int main(void)
         cmocka_unit_test(grows_and_formats),
         cmocka_unit_test(refuses_past_bound),
         cmocka_unit_test(detaches),
+        cmocka_unit_test(appends_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
