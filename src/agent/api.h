@@ -13,6 +13,7 @@
 
 struct engine;
 struct images;
+struct streamset;
 
 struct agent_app {
     const struct agent_options *opts;
@@ -20,6 +21,7 @@ struct agent_app {
     struct history *hist;
     struct engine *engine; /* the host's container engine */
     struct images *images; /* its images and pulls */
+    struct streamset *streams; /* logs and exec streams (attach.h) */
     int64_t started_ms;
 };
 
@@ -48,6 +50,11 @@ void api_engine_images(void *app, struct http_request *req, struct http_response
 void api_engine_image_remove(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_pull(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_pulls(void *app, struct http_request *req, struct http_response *resp);
+/* Logs and exec streams (attach.h) on an upgraded connection, and an
+ * exec's TTY resize. */
+void api_engine_logs(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_exec(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_exec_resize(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_pull_get(void *app, struct http_request *req, struct http_response *resp);
 
 /* Starts serving app on opts->listen. NULL with err on failure. */

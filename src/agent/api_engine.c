@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lib/streamset.h"
+#include "../lib/xalloc.h"
 #include "api.h"
+#include "attach.h"
 #include "engine.h"
 #include "images.h"
 #include "ports.h"
@@ -161,4 +164,85 @@ void api_engine_pull_get(void *appv, struct http_request *req, struct http_respo
         return;
     }
     reply(resp, 200, images_pull_get(app->images, (int)id, &e), &e);
+}
+
+/* ---- streams: logs and exec on an upgraded connection ---- */
+
+struct stream_upgrade {
+    struct agent_app *app;
+    struct attach_req r;
+};
+
+static void stream_attach(void *arg, int sock, void *urh)
+{
+    struct stream_upgrade *u = arg;
+    attach_start(u->app->engine, u->app->streams, &u->r, sock, urh);
+    free(u);
+}
+
+static void stream_release(void *arg)
+{
+    struct stream_upgrade *u = arg;
+    streamset_unreserve(u->app->streams, 0);
+    free(u);
+}
+
+static void stream_route(struct agent_app *app, struct http_request *req, struct http_response *resp,
+                         int kind)
+{
+    struct errinfo e = {0};
+    struct attach_req r;
+    const char *up = http_header(req, "Upgrade");
+
+    if (!up || strcmp(up, ATTACH_UPGRADE)) {
+        http_add_header(resp, "Upgrade", ATTACH_UPGRADE);
+        http_error(resp, 426, "upgrade_required", "Upgrade", "this stream needs Upgrade: " ATTACH_UPGRADE);
+        return;
+    }
+    if (attach_parse(kind, req->params[0], http_query(req, "tail"), http_query(req, "since"),
+                     http_query(req, "follow"), http_query(req, "timestamps"),
+                     http_query(req, "rows"), http_query(req, "cols"), &r, &e) < 0) {
+        reply(resp, 0, NULL, &e);
+        return;
+    }
+    if (streamset_reserve(app->streams, 0) < 0) {
+        http_add_header(resp, "Retry-After", "10");
+        http_error(resp, 503, "busy", NULL, "the agent has %d streams open already", ATTACH_MAX_STREAMS);
+        return;
+    }
+    struct stream_upgrade *u = xcalloc(1, sizeof(*u));
+    u->app = app;
+    u->r = r;
+    resp->status = 101;
+    http_add_header(resp, "Connection", "Upgrade");
+    http_add_header(resp, "Upgrade", ATTACH_UPGRADE);
+    resp->upgrade = stream_attach;
+    resp->upgrade_arg = u;
+    resp->upgrade_release = stream_release;
+}
+
+void api_engine_logs(void *appv, struct http_request *req, struct http_response *resp)
+{
+    stream_route(appv, req, resp, ATTACH_LOGS);
+}
+
+void api_engine_exec(void *appv, struct http_request *req, struct http_response *resp)
+{
+    stream_route(appv, req, resp, ATTACH_EXEC);
+}
+
+void api_engine_exec_resize(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    struct attach_req r;
+
+    if (attach_parse(ATTACH_EXEC, req->params[0], NULL, NULL, NULL, NULL, http_query(req, "rows"),
+                     http_query(req, "cols"), &r, &e) == 0 && (!r.rows || !r.cols))
+        errinfo_set(&e, 400, "invalid_field", r.rows ? "cols" : "rows", "required");
+    if (e.status) {
+        reply(resp, 0, NULL, &e);
+        return;
+    }
+    reply_rc(resp, attach_resize(app->engine, r.id, r.rows, r.cols, &e), &e);
 }

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "../lib/buf.h"
@@ -91,8 +93,26 @@ void engine_refused(const struct buf *b, long status, int other, struct errinfo 
                 "the engine said %ld: %s", status, msg);
 }
 
-long engine_call(struct engine *eng, const char *method, const char *path, const char *body,
-                 long timeout_s, engine_sink sink, void *arg, struct errinfo *e)
+/* libcurl's progress callback, about once a second even on a quiet
+ * stream: a nonzero answer aborts the call */
+struct alive_check {
+    int (*alive)(void *arg);
+    void *arg;
+};
+
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    struct alive_check *a = arg;
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    return a->alive(a->arg) ? 0 : 1;
+}
+
+static long perform(struct engine *eng, const char *method, const char *path, const char *body,
+                    long timeout_s, engine_sink sink, void *arg, struct alive_check *alive,
+                    struct errinfo *e)
 {
     char url[1200];
     char curl_err[CURL_ERROR_SIZE] = "";
@@ -114,6 +134,11 @@ long engine_call(struct engine *eng, const char *method, const char *path, const
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink ? sink : on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, arg);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+    if (alive) {
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, alive);
+    }
     if (body) {
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
@@ -122,7 +147,7 @@ long engine_call(struct engine *eng, const char *method, const char *path, const
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
     }
     CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK)
+    if (rc == CURLE_OK || (alive && (rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_WRITE_ERROR)))
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     else
         errinfo_set(e, 502, "engine_unreachable", NULL, "the container engine at %s: %s",
@@ -130,6 +155,40 @@ long engine_call(struct engine *eng, const char *method, const char *path, const
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
     return status;
+}
+
+long engine_call(struct engine *eng, const char *method, const char *path, const char *body,
+                 long timeout_s, engine_sink sink, void *arg, struct errinfo *e)
+{
+    return perform(eng, method, path, body, timeout_s, sink, arg, NULL, e);
+}
+
+long engine_stream(struct engine *eng, const char *path, engine_sink sink, void *arg,
+                   int (*alive)(void *arg), struct errinfo *e)
+{
+    struct alive_check a = {alive, arg};
+    return perform(eng, "GET", path, NULL, 0, sink, arg, &a, e);
+}
+
+int engine_connect(struct engine *eng, struct errinfo *e)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = -1;
+
+    if (strlen(eng->socket_path) >= sizeof(sa.sun_path)) {
+        errinfo_set(e, 502, "engine_unreachable", NULL, "the engine's socket path is too long");
+        return -1;
+    }
+    memcpy(sa.sun_path, eng->socket_path, strlen(eng->socket_path) + 1);
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+        connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        errinfo_set(e, 502, "engine_unreachable", NULL, "the container engine at %s: %s",
+                    eng->socket_path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 static long call(struct engine *eng, const char *method, const char *path, const char *body,

@@ -75,6 +75,18 @@ typedef size_t (*engine_sink)(char *data, size_t size, size_t n, void *arg);
 long engine_call(struct engine *eng, const char *method, const char *path, const char *body,
                  long timeout_s, engine_sink sink, void *arg, struct errinfo *e);
 
+/* GET path as a stream with no time limit (a log follow): the answer goes
+ * to sink(arg) as it comes; alive(arg), asked about once a second, ends
+ * the call by answering 0 (as does sink answering short). The HTTP status
+ * (also after such an end), or -1 with e (502). */
+long engine_stream(struct engine *eng, const char *path, engine_sink sink, void *arg,
+                   int (*alive)(void *arg), struct errinfo *e);
+
+/* A socket connected to the engine, for a request whose connection the
+ * engine takes over (an exec's Upgrade: tcp). The descriptor, or -1 with
+ * e (502). */
+int engine_connect(struct engine *eng, struct errinfo *e);
+
 /* A call whose answer should be JSON: a new reference, or NULL with e (a
  * status >= 300 is the engine's refusal: 404 not_found, else 409). */
 json_t *engine_call_json(struct engine *eng, const char *method, const char *path,

@@ -11,8 +11,10 @@
 #include "../lib/xalloc.h"
 #include "../lib/signals.h"
 #include "../lib/now.h"
+#include "../lib/streamset.h"
 
 #include "api.h"
+#include "attach.h"
 #include "engine.h"
 #include "images.h"
 #include "history.h"
@@ -116,6 +118,7 @@ int main(int argc, char **argv)
     struct agent_app app;
     struct engine *engine = NULL;
     struct images *images = NULL;
+    struct streamset *streams = streamset_new(ATTACH_MAX_STREAMS, 0);
     sigset_t sigs;
     char err[512];
     int rc = 1;
@@ -139,7 +142,7 @@ int main(int argc, char **argv)
     engine = engine_new(opts.engine_socket, opts.cdi_dirs, opts.workspace_root);
     images = images_new(engine);
     app = (struct agent_app){.opts = &opts, .store = &store, .hist = hist, .engine = engine,
-                             .images = images, .started_ms = now_wall_ms()};
+                             .images = images, .streams = streams, .started_ms = now_wall_ms()};
     http = api_start(&app, err, sizeof(err));
     if (!http) {
         log_error("%s", err);
@@ -151,7 +154,9 @@ int main(int argc, char **argv)
     signals_wait(&sigs);
     rc = 0;
 fail:
+    streamset_close(streams); /* their sockets belong to the HTTP server */
     http_stop(http);
+    streamset_free(streams);
     sampler_stop(sampler);
     history_free(hist);
     if (images_free(images) == 0) /* else a pull's thread still uses the engine */

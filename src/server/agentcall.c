@@ -17,10 +17,9 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
     return buf_append(arg, p, size * n) < 0 ? 0 : size * n;
 }
 
-/* {"error":{"code","field","message"}} from the agent, into e. */
-static void pass_error(long status, const struct buf *b, struct errinfo *e)
+void agentcall_refusal(long status, const char *body, size_t len, struct errinfo *e)
 {
-    json_t *j = json_loadb(b->data ? b->data : "", b->len, 0, NULL);
+    json_t *j = json_loadb(body ? body : "", len, 0, NULL);
     json_t *err = json_object_get(j, "error");
     const char *code = json_string_value(json_object_get(err, "code"));
     const char *field = json_string_value(json_object_get(err, "field"));
@@ -91,7 +90,7 @@ json_t *agentcall(const struct reg_target *t, const char *method, const char *pa
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 300) {
-        pass_error(status, &b, e);
+        agentcall_refusal(status, b.data, b.len, e);
         goto out;
     }
     if (!(out = json_loadb(b.data ? b.data : "", b.len, 0, NULL)))

@@ -14,6 +14,10 @@
 json_t *agentcall(const struct reg_target *t, const char *method, const char *path,
                   const json_t *body, long timeout_s, struct errinfo *e);
 
+/* The agent's refusal (status >= 300, its {"error":{"code","field",
+ * "message"}} answer in body) into e, as agentcall reports it. */
+void agentcall_refusal(long status, const char *body, size_t len, struct errinfo *e);
+
 /* The agent of the server named name (or with id server_id when name is
  * NULL). 0, or -1 with e (404 naming field). */
 int agentcall_find(struct registry *r, const char *name, int64_t server_id, const char *field,

@@ -12,6 +12,7 @@
 #include "../lib/errinfo.h"
 #include "auth.h"
 #include "server.h"
+#include "registry.h"
 
 struct ctr_config {
     unsigned port_lo, port_hi;  /* host ports handed out */
@@ -82,6 +83,12 @@ int ctr_act(struct ctr *c, int64_t id, int64_t owner_id, const char *action, str
 int ctr_remove(struct ctr *c, int64_t id, int64_t owner_id, struct errinfo *e);
 
 /* Its usage now, from the host's engine. */
+/* Where container id runs, for streams from it (logs, terminal): its
+ * host's agent, its engine id and its name. owner_id as for ctr_get.
+ * 0, or -1 with e (404 not yours or no such, 409 no engine container). */
+int ctr_locate(struct ctr *c, int64_t id, int64_t owner_id, struct reg_target *agent,
+               char *engine_id, size_t idlen, char *name, size_t namelen, struct errinfo *e);
+
 json_t *ctr_stats(struct ctr *c, int64_t id, int64_t owner_id, struct errinfo *e);
 
 /* Every GPU of the fleet with its holder: {"gpus":[{"server","uuid",

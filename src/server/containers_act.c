@@ -302,6 +302,26 @@ out:
     return rc;
 }
 
+int ctr_locate(struct ctr *c, int64_t id, int64_t owner_id, struct reg_target *agent,
+               char *engine_id, size_t idlen, char *name, size_t namelen, struct errinfo *e)
+{
+    struct row r;
+
+    pthread_mutex_lock(&c->lock);
+    int rc = ctr_row_read(c, id, owner_id, &r, e);
+    pthread_mutex_unlock(&c->lock);
+    if (rc < 0)
+        return -1;
+    snprintf(engine_id, idlen, "%s", r.engine_id);
+    snprintf(name, namelen, "%s", json_string_value(json_object_get(r.spec, "name")) ?: "");
+    json_decref(r.spec);
+    if (!engine_id[0]) {
+        errinfo_set(e, 409, "no_engine_container", "id", "the container has no engine container");
+        return -1;
+    }
+    return agentcall_find(c->app->reg, NULL, r.server_id, "host", agent, e);
+}
+
 json_t *ctr_stats(struct ctr *c, int64_t id, int64_t owner_id, struct errinfo *e)
 {
     struct row r;

@@ -12,6 +12,7 @@
 
 #include "../lib/log.h"
 #include "../lib/websocket.h"
+#include "../lib/streamset.h"
 #include "../lib/signals.h"
 #include "../lib/now.h"
 #include "../lib/config.h"
@@ -267,6 +268,7 @@ static int start_pipeline(struct server_app *app)
         app->rw = remote_write_start(o->remote_write_url, (size_t)o->remote_write_queue_samples);
     app->limits = ratelimit_new(o->rate_limit_per_s, o->rate_limit_burst);
     app->hub = ws_hub_new((size_t)o->live_max_clients, (size_t)o->live_max_per_user);
+    app->streams = streamset_new((size_t)o->stream_max_sessions, (size_t)o->stream_max_per_user);
     app->fleet = fleet_new(live_event, app->hub);
     reg_on_status(app->reg, status_changed, app->fleet);
     app->in = ingest_start(app->db, 4000000, stored_hook, app);
@@ -312,6 +314,7 @@ static int start_alerts(struct server_app *app, int https)
 static void stop_all(struct server_app *app, struct http_server *http)
 {
     ws_hub_close(app->hub); /* its sockets belong to the HTTP server */
+    streamset_close(app->streams); /* so do the log follows' and terminals' */
     http_stop(http);
     ctr_close(app->ctr); /* its reconcile loop reads the registry and the fleet */
     fleetops_free(app->fleetops); /* waits for an apply: it writes the registry */
@@ -322,6 +325,7 @@ static void stop_all(struct server_app *app, struct http_server *http)
     ingest_stop(app->in); /* its hook pushes to the fleet and the hub: free them after */
     fleet_free(app->fleet);
     ws_hub_free(app->hub);
+    streamset_free(app->streams);
     remote_write_stop(app->rw);
     tsdb_close(app->db);
     reg_close(app->reg);

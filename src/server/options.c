@@ -36,6 +36,9 @@ static const struct config_key keys[] = {
     {"http_header_timeout_ms", INT(http_header_timeout_ms, 1000, 600000), "15000", NULL, 0, "a request's headers must be in this long after its connection opened or its last request ended, however slowly they come"},
     {"live_max_clients", INT(live_max_clients, 1, 10000), "128", NULL, 0, "browsers on the live WebSocket at once (fewer than http_max_connections)"},
     {"live_max_per_user", INT(live_max_per_user, 1, 10000), "16", NULL, 0, "live WebSockets of one user at once"},
+    {"stream_max_sessions", INT(stream_max_sessions, 1, 10000), "64", NULL, 0, "container log follows and terminals open at once (fewer than http_max_connections)"},
+    {"stream_max_per_user", INT(stream_max_per_user, 1, 10000), "8", NULL, 0, "container log follows and terminals of one user at once"},
+    {"log_download_max_mib", INT(log_download_max_mib, 1, 4096), "64", NULL, 0, "a container's log download at most (MiB); the rest is cut, with a line saying so"},
     {"rate_limit_per_s", INT(rate_limit_per_s, 0, 1000000), "50", NULL, 0, "API requests a second, on average, of one token, session or anonymous address (0: no limit); past it 429 with Retry-After"},
     {"rate_limit_burst", INT(rate_limit_burst, 1, 1000000), "400", NULL, 0, "requests a caller may make at once before rate_limit_per_s applies"},
     {"query_timeout_ms", INT(query_timeout_ms, 100, 600000), "10000", NULL, 0, "a query still selecting series after this long is answered 503 timeout"},
@@ -204,6 +207,12 @@ int server_options_finish(struct server_options *o, char *err, size_t errlen)
     }
     if (o->session_max_s < o->session_idle_s) {
         snprintf(err, errlen, "session_max_s: must be at least session_idle_s");
+        return -1;
+    }
+    if (o->stream_max_sessions + o->live_max_clients >= o->http_max_connections) {
+        snprintf(err, errlen, "stream_max_sessions: with live_max_clients it must stay below "
+                 "http_max_connections (%lld), so that plain requests always find room",
+                 (long long)o->http_max_connections);
         return -1;
     }
     if (o->live_max_clients >= o->http_max_connections) {

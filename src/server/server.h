@@ -27,6 +27,7 @@ struct server_options {
     int64_t query_cache_mb;       /* decoded chunks kept for queries */
     int64_t http_max_connections, http_max_connections_per_address, http_header_timeout_ms;
     int64_t live_max_clients, live_max_per_user;
+    int64_t stream_max_sessions, stream_max_per_user, log_download_max_mib;
     int64_t rate_limit_per_s, rate_limit_burst;
     char *remote_write_url;   /* optional Prometheus remote_write receiver */
     char *agent_binary;       /* what fleet apply installs ("": beside this program) */
@@ -63,6 +64,7 @@ struct ratelimit;
 struct ctr;
 struct fleetops;
 struct bmc;
+struct streamset;
 
 struct server_app {
     struct server_options *opts;
@@ -81,6 +83,7 @@ struct server_app {
     struct ctr *ctr;          /* containers and their ledgers */
     struct fleetops *fleetops; /* fleet file applies over SSH */
     struct bmc *bmc;           /* BMC sensors over IPMI */
+    struct streamset *streams; /* container log follows and terminals */
     char db_path[4096];
     int64_t started_ms;
 };

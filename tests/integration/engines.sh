@@ -11,13 +11,15 @@ for b in dockerd podman runc; do
 done
 
 # The image's root: busybox-static and a few applets, cached outside the
-# clone keyed by the busybox binary's hash, so a machine builds it once.
+# clone keyed by the busybox binary's hash and the applets, so a machine
+# builds it once.
+BUSYBOX_APPLETS="sh httpd sleep cat env ls echo nc ps wget true stty seq"
 busybox_tar() {
     local bb cache key
     bb=$(command -v busybox || true)
     [ -n "$bb" ] || bb=/bin/busybox
     [ -x "$bb" ] || fail "busybox-static is missing: run scripts/deps.sh test"
-    key=$(sha256sum "$bb" | cut -c1-16)
+    key=$( (sha256sum < "$bb"; echo "$BUSYBOX_APPLETS") | sha256sum | cut -c1-16)
     cache=${XDG_CACHE_HOME:-$HOME/.cache}/gpufleet-tests
     BUSYBOX_TAR="$cache/busybox-$key.tar"
     [ -f "$BUSYBOX_TAR" ] && return 0
@@ -26,7 +28,7 @@ busybox_tar() {
     root=$(mktemp -d "$WORK/bbroot.XXXX")
     mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/www" "$root/workspace"
     cp "$bb" "$root/bin/busybox"
-    for a in sh httpd sleep cat env ls echo nc ps wget true; do ln -sf busybox "$root/bin/$a"; done
+    for a in $BUSYBOX_APPLETS; do ln -sf busybox "$root/bin/$a"; done
     echo "hello from a gpufleet container" > "$root/www/index.html"
     tar -C "$root" -cf "$BUSYBOX_TAR.tmp" . && mv "$BUSYBOX_TAR.tmp" "$BUSYBOX_TAR"
 }

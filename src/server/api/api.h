@@ -45,6 +45,17 @@ void api_audit_detail(struct http_request *req, const char *key, json_t *value);
  * (Origin, else Referer, against Host and public_url). */
 int api_same_origin(struct server_app *app, struct http_request *req);
 
+/* A WebSocket handshake's checks (Upgrade, version 13, same origin for a
+ * browser, the key): 0 with Sec-WebSocket-Accept in accept, or -1 with
+ * resp the refusal. */
+int api_ws_handshake(struct server_app *app, struct http_request *req, struct http_response *resp,
+                     char *accept, size_t acceptlen);
+
+/* Answers 101 to a checked handshake: upgrade(arg, sock, mhd_urh) takes
+ * the connection, release(arg) runs when the upgrade never happens. */
+void api_ws_accept(struct http_response *resp, const char *accept, void (*upgrade)(void *, int, void *),
+                   void (*release)(void *), void *arg);
+
 /* Whether the peer is one of trusted_proxies (exact address match). */
 int api_trusted_proxy(struct server_app *app, struct http_request *req);
 
@@ -92,6 +103,10 @@ void api_containers_list(void *app, struct http_request *req, struct http_respon
 void api_containers_create(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_get(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_stats(void *app, struct http_request *req, struct http_response *resp);
+/* api_ctrstream.c: logs (download, live follow) and the web terminal */
+void api_containers_logs(void *app, struct http_request *req, struct http_response *resp);
+void api_containers_logs_live(void *app, struct http_request *req, struct http_response *resp);
+void api_containers_terminal(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_action(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_delete(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_unmanaged(void *app, struct http_request *req, struct http_response *resp);

@@ -40,33 +40,54 @@ static void release(void *arg)
     free(u);
 }
 
-void api_live(void *appv, struct http_request *req, struct http_response *resp)
+int api_ws_handshake(struct server_app *app, struct http_request *req, struct http_response *resp,
+                     char *accept, size_t acceptlen)
 {
-    struct server_app *app = appv;
     struct api_ctx *c = api_ctx(req);
     const char *up = http_header(req, "Upgrade");
     const char *ver = http_header(req, "Sec-WebSocket-Version");
-    char accept[32];
 
     if (!up || strcasecmp(up, "websocket")) {
         http_add_header(resp, "Upgrade", "websocket");
         http_error(resp, 426, "upgrade_required", "Upgrade", "this is a WebSocket endpoint");
-        return;
+        return -1;
     }
     if (!ver || strcmp(ver, "13")) {
         http_add_header(resp, "Sec-WebSocket-Version", "13");
         http_error(resp, 400, "invalid_header", "Sec-WebSocket-Version", "WebSocket version 13 only");
-        return;
+        return -1;
     }
     /* browsers send cookies with cross-site WebSocket handshakes too */
     if (c->who.method != AUTH_TOKEN && !api_same_origin(app, req)) {
         http_error(resp, 403, "csrf", "Origin", "a WebSocket from another site's page is refused");
-        return;
+        return -1;
     }
-    if (ws_accept_key(http_header(req, "Sec-WebSocket-Key"), accept, sizeof(accept)) < 0) {
+    if (ws_accept_key(http_header(req, "Sec-WebSocket-Key"), accept, acceptlen) < 0) {
         http_error(resp, 400, "invalid_header", "Sec-WebSocket-Key", "a 16-byte base64 nonce is required");
-        return;
+        return -1;
     }
+    return 0;
+}
+
+void api_ws_accept(struct http_response *resp, const char *accept, void (*upgrade)(void *, int, void *),
+                   void (*upgrade_release)(void *), void *arg)
+{
+    resp->status = 101;
+    http_add_header(resp, "Upgrade", "websocket");
+    http_add_header(resp, "Sec-WebSocket-Accept", accept);
+    resp->upgrade = upgrade;
+    resp->upgrade_arg = arg;
+    resp->upgrade_release = upgrade_release;
+}
+
+void api_live(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct api_ctx *c = api_ctx(req);
+    char accept[32];
+
+    if (api_ws_handshake(app, req, resp, accept, sizeof(accept)) < 0)
+        return;
     int room = ws_hub_reserve(app->hub, c->who.user_id);
     if (room < 0) {
         http_add_header(resp, "Retry-After", "30");
@@ -82,10 +103,5 @@ void api_live(void *appv, struct http_request *req, struct http_response *resp)
     snprintf(u->hello, sizeof(u->hello),
              "{\"type\":\"hello\",\"user\":\"%s\",\"role\":\"%s\",\"server_time_ms\":%lld}",
              c->who.username, auth_role_name(c->who.role), (long long)now_wall_ms());
-    resp->status = 101;
-    http_add_header(resp, "Upgrade", "websocket");
-    http_add_header(resp, "Sec-WebSocket-Accept", accept);
-    resp->upgrade = attach;
-    resp->upgrade_arg = u;
-    resp->upgrade_release = release;
+    api_ws_accept(resp, accept, attach, release, u);
 }

@@ -1,0 +1,216 @@
+/* Inside a container: its logs (download, and a live follow over a
+ * WebSocket) and a web terminal (a WebSocket to a shell in it). Who may
+ * see a container may read its logs; who may act on it may open a
+ * terminal (viewers never). Opening and closing a terminal are audited,
+ * what is typed is not. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../lib/muxframe.h"
+#include "../../lib/streamset.h"
+#include "../agentstream.h"
+#include "../containers.h"
+#include "../ctrsession.h"
+#include "api.h"
+
+#define LIVE_TAIL_DEFAULT "500"
+
+struct where {
+    struct reg_target agent;
+    char engine_id[130], name[130];
+    int64_t id;
+};
+
+/* The container of the path, if the caller may see (act 0) or act on
+ * (act 1) it. 0, or -1 with resp the refusal. */
+static int locate(struct server_app *app, struct http_request *req, struct http_response *resp,
+                  int act, struct where *w)
+{
+    struct api_ctx *c = api_ctx(req);
+    struct errinfo e = {0};
+
+    if ((w->id = api_path_id(req->params[0], resp)) <= 0)
+        return -1;
+    api_audit_target(req, "container:%lld", (long long)w->id);
+    int64_t scope = c->who.role == ROLE_USER || (act && c->who.role < ROLE_OPERATOR) ? c->who.user_id : 0;
+    if (ctr_locate(app->ctr, w->id, scope, &w->agent, w->engine_id, sizeof(w->engine_id), w->name,
+                   sizeof(w->name), &e) < 0) {
+        api_reply_error(resp, &e);
+        return -1;
+    }
+    return 0;
+}
+
+static int digits(const char *v, size_t max)
+{
+    size_t n = strlen(v);
+    if (!n || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < '0' || v[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* The agent's logs path from tail, since and timestamps, checked here so
+ * that nothing unchecked reaches the agent's query string. */
+static int logs_path(struct http_request *req, struct http_response *resp, const struct where *w,
+                     int follow, const char *tail_default, char *path, size_t pathlen)
+{
+    const char *tail = http_query(req, "tail"), *since = http_query(req, "since");
+    const char *ts = http_query(req, "timestamps");
+    if (!tail)
+        tail = tail_default;
+    if (strcmp(tail, "all") && !digits(tail, 9)) {
+        http_error(resp, 400, "invalid_field", "tail", "a count of lines or all");
+        return -1;
+    }
+    if (since && !digits(since, 12)) {
+        http_error(resp, 400, "invalid_field", "since", "unix seconds");
+        return -1;
+    }
+    if (ts && strcmp(ts, "0") && strcmp(ts, "1")) {
+        http_error(resp, 400, "invalid_field", "timestamps", "0 or 1");
+        return -1;
+    }
+    snprintf(path, pathlen, "/api/v1/engine/containers/%s/logs?follow=%d&tail=%s&since=%s&timestamps=%s",
+             w->engine_id, follow, tail, since ? since : "0", ts ? ts : "0");
+    return 0;
+}
+
+void api_containers_logs(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e = {0};
+    struct where w;
+    char path[600], disp[200];
+    const char *stream = http_query(req, "stream");
+    int mask = 1 << MUX_STDOUT | 1 << MUX_STDERR, cut = 0;
+    json_t *hello = NULL;
+    struct buf rest;
+
+    if (stream && !strcmp(stream, "stdout"))
+        mask = 1 << MUX_STDOUT;
+    else if (stream && !strcmp(stream, "stderr"))
+        mask = 1 << MUX_STDERR;
+    else if (stream && strcmp(stream, "both")) {
+        http_error(resp, 400, "invalid_field", "stream", "stdout, stderr or both");
+        return;
+    }
+    if (locate(app, req, resp, 0, &w) < 0 || logs_path(req, resp, &w, 0, "all", path, sizeof(path)) < 0)
+        return;
+    buf_init(&rest, 1u << 20);
+    int fd = agentstream_open(&w.agent, path, &hello, &rest, &e);
+    if (fd < 0) {
+        api_reply_error(resp, &e);
+        goto out;
+    }
+    buf_init(&resp->body, (size_t)app->opts->log_download_max_mib << 20);
+    if (ctrsession_collect_logs(fd, &rest, mask, &resp->body, &cut) < 0) {
+        buf_free(&resp->body);
+        buf_init(&resp->body, 0);
+        http_error(resp, 502, "agent_answer", NULL, "the logs from %s broke off", w.agent.server);
+        goto out;
+    }
+    resp->status = 200;
+    resp->content_type = "text/plain; charset=utf-8";
+    snprintf(disp, sizeof(disp), "attachment; filename=\"%s-logs.txt\"", w.name[0] ? w.name : "container");
+    http_add_header(resp, "Content-Disposition", disp);
+    if (cut) {
+        /* said in the file too: a download is read by people */
+        http_add_header(resp, "X-Gpufleet-Truncated", "1");
+        resp->body.max_len = 0;
+        buf_printf(&resp->body, "\n[gpufleet: cut at log_download_max_mib (%lld MiB); ask with tail or since for the rest]\n",
+                   (long long)app->opts->log_download_max_mib);
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    json_decref(hello);
+    buf_free(&rest);
+}
+
+/* ---- WebSockets ---- */
+
+static void session_attach(void *arg, int sock, void *urh)
+{
+    struct ctrsession *s = arg;
+    ctrsession_start(s->set, s, sock, urh);
+}
+
+/* The browser went away before the upgrade. */
+static void session_release(void *arg)
+{
+    struct ctrsession *s = arg;
+    streamset_unreserve(s->set, s->who.user_id);
+    ctrsession_free(s);
+}
+
+/* Opens the agent's stream at path for a session of kind, and answers 101
+ * (or the refusal). */
+static void open_session(struct server_app *app, struct http_request *req, struct http_response *resp,
+                         int kind, const struct where *w, const char *path, const char *accept)
+{
+    struct api_ctx *c = api_ctx(req);
+    struct errinfo e = {0};
+    json_t *hello = NULL;
+    int room = streamset_reserve(app->streams, c->who.user_id);
+
+    if (room < 0) {
+        http_add_header(resp, "Retry-After", "10");
+        http_error(resp, room == -2 ? 429 : 503, room == -2 ? "too_many_connections" : "busy", NULL,
+                   room == -2 ? "you have stream_max_per_user log follows and terminals open already"
+                              : "the server holds stream_max_sessions log follows and terminals");
+        return;
+    }
+    struct ctrsession *s = ctrsession_new(kind);
+    s->agent = w->agent;
+    s->auth = app->auth;
+    s->who = c->who;
+    s->audit = app->audit;
+    s->set = app->streams;
+    s->container_id = w->id;
+    snprintf(s->source, sizeof(s->source), "%s", c->source);
+    if ((s->agent_fd = agentstream_open(&w->agent, path, &hello, &s->rest, &e)) < 0) {
+        streamset_unreserve(app->streams, c->who.user_id);
+        ctrsession_free(s);
+        api_reply_error(resp, &e);
+        return;
+    }
+    s->running = json_is_true(json_object_get(hello, "running"));
+    snprintf(s->exec_id, sizeof(s->exec_id), "%s", json_string_value(json_object_get(hello, "exec_id")) ?: "");
+    json_decref(hello);
+    api_ws_accept(resp, accept, session_attach, session_release, s);
+}
+
+void api_containers_logs_live(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct where w;
+    char accept[32], path[600];
+
+    if (api_ws_handshake(app, req, resp, accept, sizeof(accept)) < 0 || locate(app, req, resp, 0, &w) < 0 ||
+        logs_path(req, resp, &w, 1, LIVE_TAIL_DEFAULT, path, sizeof(path)) < 0)
+        return;
+    open_session(app, req, resp, CTRSESSION_LOGS, &w, path, accept);
+}
+
+void api_containers_terminal(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct where w;
+    char accept[32], path[600];
+    const char *rows = http_query(req, "rows"), *cols = http_query(req, "cols");
+
+    if (api_ws_handshake(app, req, resp, accept, sizeof(accept)) < 0 || locate(app, req, resp, 1, &w) < 0)
+        return;
+    if ((rows && !digits(rows, 4)) || (cols && !digits(cols, 4))) {
+        http_error(resp, 400, "invalid_field", rows && !digits(rows, 4) ? "rows" : "cols", "1 .. 1000");
+        return;
+    }
+    snprintf(path, sizeof(path), "/api/v1/engine/containers/%s/exec?rows=%s&cols=%s", w.engine_id,
+             rows ? rows : "24", cols ? cols : "80");
+    open_session(app, req, resp, CTRSESSION_TERMINAL, &w, path, accept);
+}
