@@ -17,9 +17,10 @@ static int to_json(void *arg, int stream, const char *data, size_t len)
     buf_putc(b, '"');
     ctrsession_json_text(b, (const unsigned char *)data, len, 1);
     buf_putc(b, '"');
-    json_t *j = json_loadb(b->data, b->len, JSON_DECODE_ANY, NULL);
+    json_t *j = json_loadb(b->data, b->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     if (!j)
-        abort(); /* the browser would get a message it cannot read */
+        abort(); /* the browser would get a message it cannot read (a NUL is
+                  * \u0000, which JSON.parse takes) */
     json_decref(j);
     return 0;
 }

@@ -161,6 +161,14 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$ms" -lt 3000 ] || fail "the revoked terminal lived ${ms} ms on"
 ok "a revoked token's terminal closes (1008) ${ms} ms after the revocation"
 
+# --- the container page in a real browser: logs followed, a terminal typed into
+: "${BUILD_DIR:?}"
+[ -x /usr/bin/chromium ] || fail "chromium missing (scripts/deps.sh test)"
+[ -d "$SRC_DIR/web/node_modules/playwright-core" ] || fail "web/node_modules missing (scripts/build-web.sh)"
+CHECK=inside CONTAINER_ID="${CID[dk]}" GF_URL="$SERVER_URL" ADMIN_PASSWORD="$ADMIN_PASSWORD" SERVER_NAME=dk \
+    ARTIFACTS="$BUILD_DIR/ui-artifacts" node "$SRC_DIR/web/tests/engine.test.mjs" \
+    || fail "logs and terminal in the UI (screenshots in $BUILD_DIR/ui-artifacts)"
+
 # --- per-user bound: the fourth stream of one user is refused, others still get theirs
 for i in 1 2 3; do
     "$PY" "$WSC" hold "$WS/${CID[dk]}/logs/live" 20 "$WORK/many$i.json" "Authorization: Bearer $TOK_alice" &

@@ -86,7 +86,7 @@ function Routes({ me, path }: { me: Me; path: string }) {
   if ((m = match('/hosts/:name', path))) return <HostPage name={m.name} />;
   if (path === '/servers') return <ServersPage role={me.role} />;
   if (path === '/containers') return <ContainersPage me={me} />;
-  if ((m = match('/containers/:id', path))) return <ContainerPage id={m.id} />;
+  if ((m = match('/containers/:id', path))) return <ContainerPage id={m.id} me={me} />;
   if (path === '/images') return <ImagesPage me={me} />;
   if (path === '/alerts') return <AlertsPage role={me.role} />;
   if (path === '/tokens') return <TokensPage me={me} />;

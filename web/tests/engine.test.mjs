@@ -6,7 +6,10 @@
 //   held (test_containers_docker.sh): the fleet overview and a GPU's page
 //     say which container holds each GPU, as the ledger (/api/v1/gpus)
 //     does; the holder's page charts its usage.
-// Both pass GF_URL, ADMIN_PASSWORD, SERVER_NAME and ARTIFACTS (screenshots).
+//   inside (test_ctr_streams.sh): container CONTAINER_ID's page follows
+//     its logs live (stderr told apart), offers the download, and opens a
+//     terminal in which a typed command runs (first byte timed).
+// All pass GF_URL, ADMIN_PASSWORD, SERVER_NAME and ARTIFACTS (screenshots).
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
@@ -87,13 +90,51 @@ async function held() {
   console.log(`ok: UI: container ${g.holder.name}'s page charts its CPU, memory, GPU memory and GPU utilization (${points} points)`);
 }
 
+/** The container page's logs and terminal. */
+async function inside() {
+  const id = env('CONTAINER_ID');
+  await page.waitForSelector('nav');
+  await page.goto(`${URL0}/containers/${id}`);
+  // lines stream in; stderr's are marked
+  await page.waitForSelector('[data-testid=log-view] .log-err', { timeout: 10000 });
+  await page.waitForFunction(() => {
+    const v = document.querySelector('[data-testid=log-view]');
+    return v && [...v.querySelectorAll('.log-out')].some((d) => d.textContent.startsWith('tick-'));
+  }, null, { timeout: 10000 });
+  const before = await page.$eval('[data-testid=log-view]', (v) => parseInt(v.dataset.lines, 10));
+  await page.waitForFunction((n) => parseInt(document.querySelector('[data-testid=log-view]').dataset.lines, 10) > n + 5, before, { timeout: 10000 });
+  await page.selectOption('select[aria-label=streams]', 'stderr');
+  const visible = await page.$$eval('[data-testid=log-view] > div', (l) => l.filter((d) => d.offsetParent !== null).map((d) => d.textContent));
+  if (!visible.length || visible.some((l) => l !== 'err-1')) throw new Error(`stderr alone shows: ${visible.slice(0, 5).join('|')}`);
+  await page.selectOption('select[aria-label=streams]', 'both');
+  const href = await page.getAttribute('a:has-text("Download")', 'href');
+  const text = await page.evaluate(async (h) => (await fetch(h)).text(), href);
+  if (!text.includes('err-1\n') || !text.includes('out-1\n')) throw new Error(`download: ${text.slice(0, 200)}`);
+  console.log(`ok: UI: logs followed live (${before}+ lines, stderr marked and filterable), download has both streams`);
+  // the terminal: open, type, see the answer
+  await page.click('button:has-text("Open terminal")');
+  await page.waitForSelector('[data-testid=term][data-first-byte-ms]', { timeout: 10000 });
+  const first = parseInt(await page.getAttribute('[data-testid=term]', 'data-first-byte-ms'), 10);
+  await page.keyboard.type('echo ui-$((6*7))-ok\n');
+  await page.waitForFunction(() => {
+    const t = document.querySelector('[data-testid=term]').__term;
+    const b = t.buffer.active;
+    for (let i = 0; i < b.length; i++) if (b.getLine(i)?.translateToString().includes('ui-42-ok')) return true;
+    return false;
+  }, null, { timeout: 10000 });
+  await page.screenshot({ path: `${ART}/container-inside.png`, fullPage: true });
+  await page.keyboard.type('exit\n');
+  await page.waitForFunction(() => document.querySelector('[data-testid=term-state]').textContent.startsWith('ended'), null, { timeout: 10000 });
+  console.log(`ok: UI: terminal opened (first byte ${first} ms after the click), a typed command ran, exit ended it`);
+}
+
 let rc = 0;
 try {
   await page.goto(URL0 + '/');
   await page.fill('input[name=username]', 'admin');
   await page.fill('input[name=password]', PASSWORD);
   await page.click('button[type=submit]');
-  await (CHECK === 'images' ? images : held)();
+  await ({ images, held, inside }[CHECK])();
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
 } catch (e) {
   rc = 1;

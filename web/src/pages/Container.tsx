@@ -1,4 +1,5 @@
-// One container: what it is and holds, its usage now, and charts of its
+// One container: what it is and holds, its logs (followed live), a
+// terminal into it, its usage now, and charts of its
 // CPU, memory (with its limit), GPU memory and GPU utilization over a
 // chosen range, from the agent's gpufleet_container_* series the server
 // stores.
@@ -6,7 +7,10 @@ import { useEffect, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import { get, queryRange, selValue } from '../api';
 import { align, Chart, niceStep, seriesColor } from '../chart';
+import { atLeast, type Me } from '../api';
 import { bytes, time } from '../format';
+import { ContainerLogs } from './ContainerLogs';
+import { ContainerTerminal } from './ContainerTerminal';
 import { Link, Page, RangeChips, rangeSeconds, useAsync } from '../ui';
 
 interface Row {
@@ -16,13 +20,16 @@ interface Row {
 
 const REFRESH_MS = 15000; // the agent's series arrive with each scrape
 
-export function ContainerPage({ id }: { id: string }) {
+export function ContainerPage({ id, me }: { id: string; me: Me }) {
   const row = useAsync(() => get<Row>(`/api/v1/containers/${encodeURIComponent(id)}`), [id]);
   const c = row.data;
   const [range, setRange] = useState(() => new URLSearchParams(location.search).get('range') ?? '1h');
   const [charts, setCharts] = useState<{ data: uPlot.AlignedData[]; x: [number, number] } | null>(null);
   const [info, setInfo] = useState('');
   const [tick, setTick] = useState(0);
+  const [term, setTerm] = useState(false);
+  // who may act on it may open a shell in it (the server decides again)
+  const canShell = !!c && c.state === 'running' && (atLeast(me.role, 'operator') || (me.role === 'user' && c.owner === me.username));
 
   useEffect(() => {
     const t = window.setInterval(() => setTick((n) => n + 1), REFRESH_MS);
@@ -77,6 +84,13 @@ export function ContainerPage({ id }: { id: string }) {
           {c.gpus.length > 0 && (
             <p class="small mono">{c.gpus.map((u) => <><Link href={`/hosts/${encodeURIComponent(c.server)}/gpus/${encodeURIComponent(u)}`}>{u}</Link> </>)}</p>
           )}
+        </>
+      )}
+      {c && c.engine_id && (
+        <>
+          {canShell && !term && <p><button type="button" onClick={() => setTerm(true)}>Open terminal</button></p>}
+          {term && <ContainerTerminal id={c.id} onClose={() => setTerm(false)} />}
+          <ContainerLogs id={c.id} name={c.name} running={c.state === 'running'} />
         </>
       )}
       <div class="filters" role="group" aria-label="time range">
