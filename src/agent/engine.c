@@ -714,6 +714,10 @@ static json_t *docker_body(const struct ctrspec *s, const char *workspace)
                      labels_of(s), "ExposedPorts", exposed, "HostConfig", hc);
     if (s->command)
         json_object_set(body, "Cmd", s->command);
+    if (s->tty) {
+        json_object_set_new(body, "Tty", json_true());
+        json_object_set_new(body, "OpenStdin", json_true());
+    }
     return body;
 }
 
@@ -746,6 +750,10 @@ static json_t *podman_body(const struct ctrspec *s, const char *workspace)
                      "unless-stopped");
     if (s->command)
         json_object_set(body, "command", s->command);
+    if (s->tty) {
+        json_object_set_new(body, "terminal", json_true());
+        json_object_set_new(body, "stdin", json_true());
+    }
     if (workspace)
         json_object_set_new(body, "mounts", json_pack("[{s:s, s:s, s:s, s:[s]}]", "destination",
                                                       "/workspace", "source", workspace, "type",

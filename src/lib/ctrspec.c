@@ -180,9 +180,9 @@ int ctrspec_parse_memory(const char *text, int64_t *bytes)
 static int check_known(const json_t *body, enum ctrspec_form form, struct errinfo *e)
 {
     static const char *user[] = {"name", "image", "command", "env", "gpus", "cpus", "memory",
-                                 "ports", "host", "workspace"};
+                                 "ports", "host", "workspace", "tty"};
     static const char *agent[] = {"name", "image", "command", "env", "gpus", "nano_cpus",
-                                  "memory_bytes", "ports", "workspace", "owner", "gf_id",
+                                  "memory_bytes", "ports", "workspace", "tty", "owner", "gf_id",
                                   "host_ip"};
     const char **known = form == CTRSPEC_USER ? user : agent;
     size_t nknown = form == CTRSPEC_USER ? sizeof(user) / sizeof(user[0])
@@ -523,6 +523,10 @@ int ctrspec_parse(const json_t *body, enum ctrspec_form form, struct ctrspec *s,
     if (v && !json_is_boolean(v))
         return bad(e, "workspace", "workspace is true or false");
     s->workspace = v ? json_is_true(v) : 1;
+    v = json_object_get(body, "tty");
+    if (v && !json_is_boolean(v))
+        return bad(e, "tty", "tty is true or false");
+    s->tty = json_is_true(v);
     if (form == CTRSPEC_USER) {
         if (parse_text(body, "host", s->host, sizeof(s->host), 0, e) < 0)
             return -1;
@@ -574,6 +578,8 @@ json_t *ctrspec_agent_json(const struct ctrspec *s)
                                                "host", s->ports[i].host, "proto", s->ports[i].proto));
     json_object_set_new(o, "ports", ports);
     json_object_set_new(o, "workspace", json_boolean(s->workspace));
+    if (s->tty)
+        json_object_set_new(o, "tty", json_true());
     json_object_set_new(o, "owner", json_string(s->owner));
     json_object_set_new(o, "gf_id", json_integer(s->gf_id));
     if (s->host_ip[0])

@@ -43,6 +43,7 @@ struct ctrspec {
     size_t nports;
     char host[65];        /* a server name, "" : placed automatically */
     int workspace;        /* the owner's workspace at /workspace (default on) */
+    int tty;              /* a TTY and an open stdin (default off): its logs are the raw stream */
     /* the agent's form only: who it is for and its id at the server */
     char owner[65];
     int64_t gf_id;

@@ -128,6 +128,23 @@ check_engine() {
     [ "$HTTP_CODE" = 200 ] && [ "$(cat "$WORK/x.txt")" = err-1 ] || fail "$host: a stopped container's logs: $HTTP_CODE"
     ok "$host: a stopped container has no terminal (409) and keeps its logs"
     CID[$host]=$id
+
+    # --- a TTY container: its logs are the raw stream (no stderr apart), shown as stdout
+    body="{\"name\":\"tty-$host\",\"image\":\"gf-busybox:1\",\"host\":\"$host\",\"gpus\":0,\"tty\":true,
+           \"command\":[\"sh\",\"-c\",\"echo tty-out; echo tty-err >&2; sleep 600\"]}"
+    as alice POST /api/v1/containers "$body" > "$WORK/t-$host.json"
+    [ "$HTTP_CODE" = 201 ] || fail "$host: create a TTY container: $HTTP_CODE $(cat "$WORK/t-$host.json")"
+    id=$(jq -r .id "$WORK/t-$host.json")
+    for _ in $(seq 1 50); do as alice GET "/api/v1/containers/$id/logs" | grep -q tty-err && break; sleep 0.1; done
+    as alice GET "/api/v1/containers/$id/logs" > "$WORK/tty-$host.txt"
+    grep -q "^tty-out" "$WORK/tty-$host.txt" && grep -q "^tty-err" "$WORK/tty-$host.txt" || fail "$host: a TTY container's logs: $(head -c 200 "$WORK/tty-$host.txt")"
+    as alice GET "/api/v1/containers/$id/logs?stream=stderr" > "$WORK/tty-err-$host.txt"
+    [ ! -s "$WORK/tty-err-$host.txt" ] || fail "$host: a TTY has no stderr apart: $(cat "$WORK/tty-err-$host.txt")"
+    "$PY" "$WSC" logs "$WS/$id/logs/live" 1.5 "$WORK/tty-live-$host.json" "Authorization: Bearer $TOK_alice"
+    jq -e '[.chunks[] | select(.[0] == "o")] | map(.[1]) | join("") | test("tty-out\r?\ntty-err")' "$WORK/tty-live-$host.json" > /dev/null \
+        || fail "$host: a TTY container's follow: $(cat "$WORK/tty-live-$host.json")"
+    as alice DELETE "/api/v1/containers/$id" > /dev/null
+    ok "$host: a TTY container's logs (the raw stream) come whole, as stdout, downloaded and followed"
 }
 
 declare -A CID

@@ -41,7 +41,7 @@ static void user_request_parses(void **state)
                            "\"command\":[\"python\",\"train.py\"],\"env\":{\"EPOCHS\":\"3\"},"
                            "\"gpus\":{\"count\":2,\"model\":\"H100\",\"min_memory_mib\":40000},"
                            "\"cpus\":1.5,\"memory\":\"4g\",\"ports\":[8888,\"6006/tcp\",{\"container\":53,\"proto\":\"udp\"}],"
-                           "\"host\":\"gpu-07\",\"workspace\":false}",
+                           "\"host\":\"gpu-07\",\"workspace\":false,\"tty\":true}",
                            CTRSPEC_USER, &s, &e), 0);
     assert_string_equal(s.name, "train-1");
     assert_int_equal(s.gpu_count, 2);
@@ -54,6 +54,7 @@ static void user_request_parses(void **state)
     assert_string_equal(s.ports[2].proto, "udp");
     assert_string_equal(s.host, "gpu-07");
     assert_int_equal(s.workspace, 0);
+    assert_int_equal(s.tty, 1);
     ctrspec_free(&s);
     /* host "auto" is automatic placement; the workspace is on by default */
     assert_int_equal(parse("{\"image\":\"busybox\",\"host\":\"auto\",\"gpus\":[\"GPU-1234abcd-0000\"]}",
@@ -61,6 +62,7 @@ static void user_request_parses(void **state)
     assert_string_equal(s.host, "");
     assert_int_equal(s.ngpus, 1);
     assert_int_equal(s.workspace, 1);
+    assert_int_equal(s.tty, 0);
     ctrspec_free(&s);
 }
 
@@ -100,6 +102,7 @@ static void bad_input_names_the_field(void **state)
     refused("{\"image\":\"x\",\"ports\":[{\"container\":80,\"host\":99999}]}", "ports.host");
     refused("{\"image\":\"x\",\"ports\":[{\"host\":8080}]}", "ports.container");
     refused("{\"image\":\"x\",\"workspace\":\"yes\"}", "workspace");
+    refused("{\"image\":\"x\",\"tty\":1}", "tty");
     refused("{\"image\":\"x\",\"owner\":\"me\"}", "owner"); /* the agent's form only */
 }
 

@@ -65,6 +65,7 @@ function requestOf(f: FormData) {
   const cmd = splitArgs(String(f.get('command') ?? ''));
   if (cmd.length) body.command = cmd;
   body.workspace = f.get('workspace') === 'on';
+  if (f.get('tty') === 'on') body.tty = true;
   return body;
 }
 
@@ -123,6 +124,7 @@ function CreateDialog({ gpus, onDone }: { gpus: Gpu[]; onDone: () => void }) {
       <label class="field wide"><span>Command (optional)</span><input name="command" placeholder="python train.py --epochs 3" /></label>
       <label class="field wide"><span>Environment, NAME=value per line</span><textarea name="env" rows={2} /></label>
       <label class="check"><input type="checkbox" name="workspace" checked /> my workspace at /workspace</label>
+      <label class="check"><input type="checkbox" name="tty" /> a TTY (for programs that want one; its logs are one stream)</label>
       <table class="table free-gpus" aria-label="free GPUs per host">
         <thead><tr><th>Host</th><th>Free GPUs</th><th>Models free</th></tr></thead>
         <tbody>
