@@ -99,12 +99,13 @@ async function inside() {
   await page.waitForSelector('[data-testid=log-view] .log-err', { timeout: 10000 });
   await page.waitForFunction(() => {
     const v = document.querySelector('[data-testid=log-view]');
-    return v && [...v.querySelectorAll('.log-out')].some((d) => d.textContent.startsWith('tick-'));
+    return v && [...v.querySelectorAll('.log-out')].some((d) => d.textContent.includes('tick-'));
   }, null, { timeout: 10000 });
   const before = await page.$eval('[data-testid=log-view]', (v) => parseInt(v.dataset.lines, 10));
   await page.waitForFunction((n) => parseInt(document.querySelector('[data-testid=log-view]').dataset.lines, 10) > n + 5, before, { timeout: 10000 });
   await page.selectOption('select[aria-label=streams]', 'stderr');
-  const visible = await page.$$eval('[data-testid=log-view] > div', (l) => l.filter((d) => d.offsetParent !== null).map((d) => d.textContent));
+  const visible = await page.$$eval('[data-testid=log-view] span', (l) =>
+    l.filter((d) => d.getClientRects().length > 0).map((d) => d.textContent).join('').split('\n').filter((x) => x));
   if (!visible.length || visible.some((l) => l !== 'err-1')) throw new Error(`stderr alone shows: ${visible.slice(0, 5).join('|')}`);
   await page.selectOption('select[aria-label=streams]', 'both');
   const href = await page.getAttribute('a:has-text("Download")', 'href');

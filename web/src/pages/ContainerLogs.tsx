@@ -1,7 +1,7 @@
 // A container's logs, followed live over a WebSocket: the server sends
 // batches of text chunks tagged stdout or stderr; lines are appended to the
 // view straight into the DOM (a few thousand kept: old lines leave the view,
-// never the download), at most once a frame, so a container printing
+// never the download), at most once a frame and a few nodes a batch, so a container printing
 // thousands of lines a second keeps the page responsive.
 import { useEffect, useRef, useState } from 'preact/hooks';
 
@@ -23,25 +23,44 @@ export function ContainerLogs({ id, name, running }: { id: number; name: string;
   useEffect(() => {
     const el = view.current!;
     el.textContent = '';
+    delete el.dataset.lines;
     const carry = { o: '', e: '' };
     let pending: [string, string][] = [];
     let frame = 0, skipped = 0, total = 0;
     const ws = new WebSocket(wsURL(`/api/v1/containers/${id}/logs/live?tail=500`));
+    let inView = 0;
     const draw = () => {
       frame = 0;
       const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-      const f = document.createDocumentFragment();
-      // only what the view keeps is made at all
-      for (const [s, line] of pending.slice(-MAX_LINES)) {
-        const d = document.createElement('div');
-        d.className = s === 'e' ? 'log-err' : 'log-out';
-        d.textContent = line;
-        f.appendChild(d);
+      // one element per batch, one span per run of a stream: a few nodes
+      // for thousands of lines, so layout stays cheap
+      const chunk = document.createElement('div');
+      const lines = pending.slice(-MAX_LINES);
+      let run: string[] = [], runS = '';
+      const close = () => {
+        if (!run.length) return;
+        const span = document.createElement('span');
+        span.className = runS === 'e' ? 'log-err' : 'log-out';
+        span.textContent = run.join('\n') + '\n';
+        chunk.appendChild(span);
+        run = [];
+      };
+      for (const [s, line] of lines) {
+        if (s !== runS) close();
+        runS = s;
+        run.push(line);
       }
+      close();
+      chunk.dataset.n = String(lines.length);
       pending = [];
-      el.appendChild(f);
-      while (el.childElementCount > MAX_LINES) el.firstElementChild!.remove();
+      el.appendChild(chunk);
+      inView += lines.length;
+      while (el.firstElementChild && inView - Number((el.firstElementChild as HTMLElement).dataset.n) >= MAX_LINES) {
+        inView -= Number((el.firstElementChild as HTMLElement).dataset.n);
+        el.firstElementChild.remove();
+      }
       el.dataset.lines = String(total);
+      el.dataset.inView = String(inView);
       if (atBottom) el.scrollTop = el.scrollHeight;
     };
     const add = (s: 'o' | 'e', text: string) => {
