@@ -194,6 +194,8 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/engine/containers/{id}/exec", api_engine_exec, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},
     {"POST", "/api/v1/engine/exec/{id}/resize", api_engine_exec_resize, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
     {"POST", "/api/v1/engine/containers/{id}/{action}", api_engine_action, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"GET", "/api/v1/engine/cleanup", api_engine_cleanup_plan, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"POST", "/api/v1/engine/cleanup", api_engine_cleanup_run, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
     {"GET", "/api/v1/engine/images", api_engine_images, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
     {"DELETE", "/api/v1/engine/images", api_engine_image_remove, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
     {"POST", "/api/v1/engine/images/pull", api_engine_pull, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},

@@ -55,6 +55,9 @@ void api_engine_pulls(void *app, struct http_request *req, struct http_response 
 void api_engine_logs(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_exec(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_exec_resize(void *app, struct http_request *req, struct http_response *resp);
+/* Disk cleanup (cleanup.h): the plan, and a run of a plan's items. */
+void api_engine_cleanup_plan(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_cleanup_run(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_pull_get(void *app, struct http_request *req, struct http_response *resp);
 
 /* Starts serving app on opts->listen. NULL with err on failure. */

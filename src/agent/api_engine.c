@@ -9,6 +9,7 @@
 #include "../lib/xalloc.h"
 #include "api.h"
 #include "attach.h"
+#include "cleanup.h"
 #include "engine.h"
 #include "images.h"
 #include "ports.h"
@@ -245,4 +246,27 @@ void api_engine_exec_resize(void *appv, struct http_request *req, struct http_re
         return;
     }
     reply_rc(resp, attach_resize(app->engine, r.id, r.rows, r.cols, &e), &e);
+}
+
+/* ---- cleanup ---- */
+
+void api_engine_cleanup_plan(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    int mask;
+    json_t *out = NULL;
+
+    if (cleanup_kinds(http_query(req, "kinds"), &mask, &e) == 0)
+        out = cleanup_plan(app->engine, mask, &e);
+    reply(resp, 200, out, &e);
+}
+
+void api_engine_cleanup_run(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
+    reply(resp, 200, cleanup_run(app->engine, body, &e), &e);
+    json_decref(body);
 }

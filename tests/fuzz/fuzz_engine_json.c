@@ -1,11 +1,12 @@
 /* Fuzzes the agent's readers of a container engine's answers (container
  * list, inspect, stats, image list, a pull's progress stream in two
- * chunks cut anywhere) and of /proc/net socket tables: an engine or a
- * proc file is outside input like any other. */
+ * chunks cut anywhere, /system/df read as a cleanup plan) and of /proc/net
+ * socket tables: an engine or a proc file is outside input like any other. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../src/agent/cleanup.h"
 #include "../../src/agent/engine.h"
 #include "../../src/agent/images.h"
 #include "../../src/agent/ports.h"
@@ -18,6 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_decref(engine_stats_from_json((const char *)data, size, &e));
     json_t *users = json_pack("[{s:s, s:s}]", "name", "c", "image_id", "sha256:0");
     json_decref(images_list_from_json((const char *)data, size, users, &e));
+    json_t *imgs = json_pack("[{s:s,s:[s]}]", "Id", "sha256:0", "RepoTags", "a:1");
+    json_decref(cleanup_plan_from_df((const char *)data, size, users, imgs, 15, &e));
+    json_decref(imgs);
     json_decref(users);
     struct pullprog *p = pullprog_new();
     size_t cut = size ? data[0] % size : 0;

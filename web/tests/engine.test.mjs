@@ -6,6 +6,8 @@
 //   held (test_containers_docker.sh): the fleet overview and a GPU's page
 //     say which container holds each GPU, as the ledger (/api/v1/gpus)
 //     does; the holder's page charts its usage.
+//   cleanup (test_cleanup.sh): the Images page's cleanup of SERVER_NAME
+//     shows a plan naming JUNK, and removing it says what was freed;
 //   inside (test_ctr_streams.sh): container CONTAINER_ID's page follows
 //     its logs live (stderr told apart), offers the download, and opens a
 //     terminal in which a typed command runs (first byte timed).
@@ -90,6 +92,22 @@ async function held() {
   console.log(`ok: UI: container ${g.holder.name}'s page charts its CPU, memory, GPU memory and GPU utilization (${points} points)`);
 }
 
+/** The Images page's cleanup panel. */
+async function cleanup() {
+  const JUNK = env('JUNK');
+  await page.click('nav >> text=Images');
+  await page.waitForSelector('table[aria-label=images]');
+  await page.selectOption('select[name=server]', SERVER);
+  await page.click('section[aria-label=cleanup] button:has-text("Show what would go")');
+  await page.waitForSelector(`table[aria-label="cleanup plan"] tr[data-item="${JUNK}"]`, { timeout: 10000 });
+  await page.screenshot({ path: `${ART}/cleanup-plan.png`, fullPage: true });
+  await page.click('section[aria-label=cleanup] button:has-text("Remove these")');
+  await page.waitForSelector('[data-testid=cleanup-result]', { timeout: 20000 });
+  const said = await page.textContent('[data-testid=cleanup-result]');
+  if (!/Removed [1-9]/.test(said)) throw new Error(`cleanup said: ${said}`);
+  console.log(`ok: UI: cleanup plan listed ${JUNK}; removing it: "${said.trim()}"`);
+}
+
 /** The container page's logs and terminal. */
 async function inside() {
   const id = env('CONTAINER_ID');
@@ -135,7 +153,7 @@ try {
   await page.fill('input[name=username]', 'admin');
   await page.fill('input[name=password]', PASSWORD);
   await page.click('button[type=submit]');
-  await ({ images, held, inside }[CHECK])();
+  await ({ images, held, inside, cleanup }[CHECK])();
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
 } catch (e) {
   rc = 1;

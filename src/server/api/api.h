@@ -59,6 +59,11 @@ void api_ws_accept(struct http_response *resp, const char *accept, void (*upgrad
 /* Whether the peer is one of trusted_proxies (exact address match). */
 int api_trusted_proxy(struct server_app *app, struct http_request *req);
 
+struct reg_target;
+/* The agent of a server named by its id or its name (a path's {id}). 0,
+ * or -1 with e (404 naming "server", 409 without an agent token). */
+int api_find_agent(struct server_app *app, const char *s, struct reg_target *agent, struct errinfo *e);
+
 /* Replies with an input error. */
 void api_reply_error(struct http_response *resp, const struct errinfo *e);
 
@@ -103,6 +108,11 @@ void api_containers_list(void *app, struct http_request *req, struct http_respon
 void api_containers_create(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_get(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_stats(void *app, struct http_request *req, struct http_response *resp);
+/* api_cleanup.c: a host's and the fleet's disk cleanup (plan, run) */
+void api_cleanup_plan(void *app, struct http_request *req, struct http_response *resp);
+void api_cleanup_run(void *app, struct http_request *req, struct http_response *resp);
+void api_fleet_cleanup_plan(void *app, struct http_request *req, struct http_response *resp);
+void api_fleet_cleanup_run(void *app, struct http_request *req, struct http_response *resp);
 /* api_ctrstream.c: logs (download, live follow) and the web terminal */
 void api_containers_logs(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_logs_live(void *app, struct http_request *req, struct http_response *resp);

@@ -9,8 +9,7 @@
 #include "../agentcall.h"
 #include "api.h"
 
-/* The agent of {id}: a server's id or its name. */
-static int find_agent(struct server_app *app, const char *s, struct reg_target *agent, struct errinfo *e)
+int api_find_agent(struct server_app *app, const char *s, struct reg_target *agent, struct errinfo *e)
 {
     char *end;
     long long id = strtoll(s, &end, 10);
@@ -27,7 +26,7 @@ static void relay(struct server_app *app, struct http_request *req, struct http_
     struct errinfo e = {0};
     json_t *out = NULL;
 
-    if (find_agent(app, req->params[0], &agent, &e) == 0)
+    if (api_find_agent(app, req->params[0], &agent, &e) == 0)
         out = agentcall(&agent, method, path, body, 60, &e);
     api_reply(resp, status, out, &e);
 }

@@ -1,10 +1,11 @@
 // A host's images: what is there (size, age, which containers use it),
 // pulls with each layer's progress while they run, and remove. Viewers
-// see; operators pull and remove.
+// see; operators pull, remove and clean up the host's disk.
 import { useEffect, useState } from 'preact/hooks';
 import { api, atLeast, get, Me } from '../api';
 import { bytes, time } from '../format';
 import { ErrorBox, errorText, Form, Page, useAsync } from '../ui';
+import { Cleanup } from './Cleanup';
 
 interface Image { id: string; tags: string[]; digests: string[]; size: number; created: number; containers: string[] }
 interface Layer { id: string; status: string; current: number; total: number; done: boolean }
@@ -131,6 +132,7 @@ export function ImagesPage({ me }: { me: Me }) {
           )}
         </tbody>
       </table>
+      {canAct && server && <Cleanup server={server} onDone={images.reload} />}
     </Page>
   );
 }
