@@ -27,6 +27,7 @@
 #include "../lib/xalloc.h"
 #include "agentcall.h"
 #include "audit.h"
+#include "sshop.h"
 
 #define BROWSER_BEHIND (1u << 20) /* queued for the browser before the agent waits */
 #define BATCH_BYTES (256u << 10)  /* a logs message at most (about) */
@@ -68,6 +69,7 @@ void ctrsession_free(struct ctrsession *s)
         return;
     if (s->agent_fd >= 0)
         close(s->agent_fd);
+    sshop_shell_close(s->shell);
     buf_free(&s->rest);
     free(s);
 }
@@ -208,8 +210,40 @@ static void queue_close(struct relay *r)
     wslay_event_queue_close(r->ctx, r->close_code, (const uint8_t *)r->end_reason, strlen(r->end_reason));
 }
 
+/* ---- the far end: the agent's stream, or a host's shell ---- */
+
+static int up_fd(const struct ctrsession *s)
+{
+    return s->shell ? sshop_shell_fd(s->shell) : s->agent_fd;
+}
+
+/* > 0 bytes, 0 at its end, -1 broken, -2 nothing now */
+static ssize_t up_read(struct ctrsession *s, char *buf, size_t n)
+{
+    if (s->shell)
+        return sshop_shell_read(s->shell, buf, n);
+    ssize_t got = recv(s->agent_fd, buf, n, MSG_DONTWAIT);
+    if (got < 0 && (errno == EAGAIN || errno == EINTR))
+        return -2;
+    return got;
+}
+
+static void up_resize(struct relay *r, int rows, int cols)
+{
+    char path[300];
+    struct errinfo e = {0};
+    if (r->s->shell) {
+        sshop_shell_resize(r->s->shell, rows, cols);
+        return;
+    }
+    snprintf(path, sizeof(path), "/api/v1/engine/exec/%s/resize?rows=%d&cols=%d", r->s->exec_id, rows, cols);
+    json_decref(agentcall(&r->s->agent, "POST", path, NULL, 10, &e));
+}
+
 static int send_agent(struct relay *r, const char *p, size_t n)
 {
+    if (r->s->shell)
+        return sshop_shell_write(r->s->shell, p, n);
     while (n > 0) {
         ssize_t w = send(r->s->agent_fd, p, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
@@ -236,13 +270,8 @@ static void terminal_control(struct relay *r, const char *text, size_t len)
     } else if (type && !strcmp(type, "resize")) {
         json_int_t rows = json_integer_value(json_object_get(j, "rows"));
         json_int_t cols = json_integer_value(json_object_get(j, "cols"));
-        char path[300];
-        struct errinfo e = {0};
-        if (rows >= 1 && rows <= 1000 && cols >= 1 && cols <= 1000) {
-            snprintf(path, sizeof(path), "/api/v1/engine/exec/%s/resize?rows=%d&cols=%d",
-                     r->s->exec_id, (int)rows, (int)cols);
-            json_decref(agentcall(&r->s->agent, "POST", path, NULL, 10, &e));
-        }
+        if (rows >= 1 && rows <= 1000 && cols >= 1 && cols <= 1000)
+            up_resize(r, (int)rows, (int)cols);
     }
     json_decref(j);
 }
@@ -251,7 +280,7 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 {
     struct relay *r = arg;
     (void)ctx;
-    if (r->s->kind != CTRSESSION_TERMINAL || r->going)
+    if (r->s->kind == CTRSESSION_LOGS || r->going)
         return; /* a logs follow only listens; control frames are wslay's */
     if (m->opcode == WSLAY_BINARY_FRAME) {
         if (send_agent(r, (const char *)m->msg, m->msg_length) < 0)
@@ -365,16 +394,20 @@ static int revoked(struct relay *r, int64_t *checked_ns)
 static void audit_end(struct relay *r, int64_t started_ms)
 {
     struct ctrsession *s = r->s;
-    char target[64];
-    if (s->kind != CTRSESSION_TERMINAL || !s->audit)
+    char target[100];
+    if (s->kind == CTRSESSION_LOGS || !s->audit)
         return;
-    snprintf(target, sizeof(target), "container:%lld", (long long)s->container_id);
+    if (s->kind == CTRSESSION_SHELL)
+        snprintf(target, sizeof(target), "server:%s", s->server);
+    else
+        snprintf(target, sizeof(target), "container:%lld", (long long)s->container_id);
     json_t *d = json_pack("{s:I,s:s,s:I,s:I}", "duration_ms", (json_int_t)(now_wall_ms() - started_ms),
                           "reason", r->end_reason ? r->end_reason : "closed", "bytes_in",
                           (json_int_t)r->bytes_in, "bytes_out", (json_int_t)r->bytes_out);
     struct audit_entry e = {.ts_ms = now_wall_ms(), .user_id = s->who.user_id,
                             .username = s->who.username, .role = auth_role_name(s->who.role),
-                            .source = s->source, .action = "container.terminal_end",
+                            .source = s->source,
+                            .action = s->kind == CTRSESSION_SHELL ? "host.shell_end" : "container.terminal_end",
                             .target = target, .result = "ok", .status = 200, .details = d};
     audit_write(s->audit, &e);
     json_decref(d);
@@ -394,8 +427,10 @@ static void relay_loop(struct relay *r, int running_before)
                    wslay_event_get_queued_msg_length(r->ctx) < BROWSER_BEHIND;
         struct pollfd p[2] = {{s->browser_fd, (short)((wslay_event_want_read(r->ctx) ? POLLIN : 0) |
                                                       (wslay_event_want_write(r->ctx) ? POLLOUT : 0)), 0},
-                              {s->agent_fd, (short)(take ? POLLIN : 0), 0}};
+                              {up_fd(s), (short)(take ? POLLIN : 0), 0}};
         int timeout = r->batch_since_ns ? BATCH_MS / 2 : 1000;
+        if (take && s->shell && sshop_shell_pending(s->shell))
+            timeout = 0; /* libssh holds bytes it read already */
         int n = poll(p, 2, timeout);
         if (n < 0 && errno != EINTR)
             break;
@@ -411,11 +446,11 @@ static void relay_loop(struct relay *r, int running_before)
             break; /* a close the browser never answers, or a browser that stopped reading */
         if ((p[0].revents & POLLIN) && wslay_event_recv(r->ctx) != 0)
             break;
-        if (p[1].revents) {
-            ssize_t got = recv(s->agent_fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+        if (p[1].revents || (take && s->shell)) {
+            ssize_t got = up_read(s, chunk, sizeof(chunk));
             if (got > 0) {
                 from_agent(r, chunk, (size_t)got);
-            } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+            } else if (got == 0 || got == -1) {
                 agent_open = 0;
                 if (s->kind == CTRSESSION_LOGS)
                     logs_end(r, running_before);
@@ -457,8 +492,9 @@ static void session_main(void *arg)
     fcntl(s->browser_fd, F_SETFL, fcntl(s->browser_fd, F_GETFL) | O_NONBLOCK);
     /* a key's echo is one small write each way: no Nagle delay on either */
     setsockopt(s->browser_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    setsockopt(s->agent_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    setsockopt(s->agent_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    setsockopt(up_fd(s), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (s->agent_fd >= 0)
+        setsockopt(s->agent_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (wslay_event_context_server_init(&r.ctx, &cb, &r) != 0)
         goto out;
     wslay_event_config_set_max_recv_msg_length(r.ctx, 64 * 1024);
@@ -484,7 +520,7 @@ int ctrsession_start(struct streamset *set, struct ctrsession *s, int sock, void
     s->browser_fd = sock;
     s->urh = mhd_urh;
     s->set = set;
-    if (streamset_run(set, s->who.user_id, session_main, session_end, s, sock, s->agent_fd) == 0)
+    if (streamset_run(set, s->who.user_id, session_main, session_end, s, sock, up_fd(s)) == 0)
         return 0;
     session_end(s);
     return -1;

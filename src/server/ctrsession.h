@@ -1,7 +1,7 @@
 /* A browser's WebSocket relayed to a stream from a container's agent
  * (agentstream.h): a log follow (the engine's frames turned into batches
  * of text, stdout and stderr told apart) or a terminal (a TTY's bytes both
- * ways, resizes passed on). A thread per session in a bounded set; the
+ * ways, resizes passed on); or to a shell on a host over SSH (sshop.h). A thread per session in a bounded set; the
  * session ends with the container's stream, the browser, the credential
  * that opened it (checked every second) or the server's stop. */
 #ifndef GF_CTRSESSION_H
@@ -18,12 +18,17 @@ struct audit;
 
 #define CTRSESSION_LOGS 1
 #define CTRSESSION_TERMINAL 2
+#define CTRSESSION_SHELL 3 /* a host's shell over SSH (shell, not agent_fd) */
+
+struct sshop_shell;
 
 struct ctrsession {
     int kind;
     int agent_fd;          /* the stream's connection (the session closes it) */
     struct buf rest;       /* stream bytes that came with the agent's hello */
     char exec_id[130];     /* terminal: the engine's exec, for resizes */
+    struct sshop_shell *shell; /* shell: the host's (the session closes it) */
+    char server[65];       /* shell: the host's name, for the audit */
     struct reg_target agent;
     struct auth *auth;     /* the credential's checks */
     struct auth_identity who;

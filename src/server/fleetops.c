@@ -670,3 +670,16 @@ json_t *fleetops_status(struct fleetops *f)
     pthread_mutex_unlock(&f->lock);
     return out;
 }
+
+void fleetops_ssh_of(struct fleetops *f, const char *name, char *user, size_t userlen, int *port,
+                     char *key, size_t keylen)
+{
+    json_t *ssh = recall_ssh(f, name);
+    const char *u = json_string_value(json_object_get(ssh, "user"));
+    const char *k = json_string_value(json_object_get(ssh, "key"));
+    json_int_t p = json_integer_value(json_object_get(ssh, "port"));
+    snprintf(user, userlen, "%s", u && *u ? u : "root");
+    *port = p > 0 && p < 65536 ? (int)p : 22;
+    snprintf(key, keylen, "%s", k ? k : "");
+    json_decref(ssh);
+}

@@ -29,6 +29,12 @@ long fleetops_start(struct fleetops *f, json_t *fleet, int prune, struct errinfo
  * ran. New reference. */
 json_t *fleetops_status(struct fleetops *f);
 
+/* How server name is reached over SSH: as the apply that installed it did
+ * (DATA/fleet_ssh.json: user, port, key file), else root on port 22; key
+ * "" is the fleet key. */
+void fleetops_ssh_of(struct fleetops *f, const char *name, char *user, size_t userlen, int *port,
+                     char *key, size_t keylen);
+
 /* The embedded systemd unit the install writes (deploy/gpufleet-agent.service). */
 extern const char gf_agent_unit[];
 

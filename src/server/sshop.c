@@ -298,3 +298,80 @@ done:
     }
     return rc;
 }
+
+/* ---- an interactive shell (a host's terminal) ---- */
+
+struct sshop_shell {
+    struct sshop *s;
+    ssh_channel c;
+};
+
+struct sshop_shell *sshop_shell_open(struct sshop *s, int rows, int cols, char *err, size_t errlen)
+{
+    ssh_channel c = ssh_channel_new(s->session);
+    if (!c || ssh_channel_open_session(c) != SSH_OK ||
+        ssh_channel_request_pty_size(c, "xterm-256color", cols > 0 ? cols : 80, rows > 0 ? rows : 24) != SSH_OK ||
+        ssh_channel_request_shell(c) != SSH_OK) {
+        snprintf(err, errlen, "the host did not open a shell: %s", ssh_get_error(s->session));
+        if (c)
+            ssh_channel_free(c);
+        sshop_close(s);
+        return NULL;
+    }
+    struct sshop_shell *sh = xcalloc(1, sizeof(*sh));
+    sh->s = s;
+    sh->c = c;
+    return sh;
+}
+
+int sshop_shell_fd(struct sshop_shell *sh)
+{
+    return ssh_get_fd(sh->s->session);
+}
+
+int sshop_shell_pending(struct sshop_shell *sh)
+{
+    return ssh_channel_poll(sh->c, 0) > 0 || ssh_channel_poll(sh->c, 1) > 0;
+}
+
+ssize_t sshop_shell_read(struct sshop_shell *sh, char *buf, size_t n)
+{
+    /* stderr too: a PTY merges them, but a shell may still write there */
+    for (int is_err = 0; is_err < 2; is_err++) {
+        int r = ssh_channel_read_nonblocking(sh->c, buf, (uint32_t)n, is_err);
+        if (r > 0)
+            return r;
+        if (r == SSH_ERROR)
+            return -1;
+    }
+    if (ssh_channel_is_eof(sh->c) || !ssh_channel_is_open(sh->c))
+        return 0;
+    return -2;
+}
+
+int sshop_shell_write(struct sshop_shell *sh, const char *p, size_t n)
+{
+    while (n > 0) {
+        int w = ssh_channel_write(sh->c, p, (uint32_t)n);
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+void sshop_shell_resize(struct sshop_shell *sh, int rows, int cols)
+{
+    ssh_channel_change_pty_size(sh->c, cols, rows);
+}
+
+void sshop_shell_close(struct sshop_shell *sh)
+{
+    if (!sh)
+        return;
+    ssh_channel_close(sh->c);
+    ssh_channel_free(sh->c);
+    sshop_close(sh->s);
+    free(sh);
+}

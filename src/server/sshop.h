@@ -8,6 +8,7 @@
 #define GF_SSHOP_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "../lib/buf.h"
 
@@ -40,6 +41,23 @@ void sshop_close(struct sshop *s);
  * out. */
 int sshop_run(struct sshop *s, const char *cmd, const void *stdin_data, size_t stdin_len, struct buf *out,
               char *err, size_t errlen);
+
+/* An interactive shell with a PTY (term xterm-256color, rows x cols) on s,
+ * which it takes over (closed with it, or at once on failure). NULL with
+ * err. One thread at a time uses a shell. */
+struct sshop_shell;
+struct sshop_shell *sshop_shell_open(struct sshop *s, int rows, int cols, char *err, size_t errlen);
+/* The socket to poll for the shell's output (libssh may also hold bytes
+ * already read: sshop_shell_pending says so). */
+int sshop_shell_fd(struct sshop_shell *sh);
+int sshop_shell_pending(struct sshop_shell *sh);
+/* Up to n bytes of output: > 0, 0 when the shell ended, -1 on an error,
+ * -2 when nothing is there now. */
+ssize_t sshop_shell_read(struct sshop_shell *sh, char *buf, size_t n);
+/* Types n bytes. 0, or -1 when the shell is gone. */
+int sshop_shell_write(struct sshop_shell *sh, const char *p, size_t n);
+void sshop_shell_resize(struct sshop_shell *sh, int rows, int cols);
+void sshop_shell_close(struct sshop_shell *sh);
 
 /* Forgets the pinned key of host:port (an operator who knows why it
  * changed). 0, or -1 when none was pinned. */

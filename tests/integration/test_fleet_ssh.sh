@@ -7,7 +7,8 @@
 # right one (a secrets file) adds the fleet key once; a second apply changes
 # nothing and says so; systemd restarts a killed agent; a changed host key
 # is refused with both fingerprints until unpinned; a port held by another
-# program is named; --prune uninstalls (no unit left) and unregisters.
+# program is named; --prune uninstalls (no unit left) and unregisters; an
+# admin opens a shell on a host in the browser's terminal, over SSH.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/worker_image.sh"
 command -v podman > /dev/null && command -v debootstrap > /dev/null || fail "podman/debootstrap missing (scripts/deps.sh test)"
@@ -156,3 +157,27 @@ podman exec "gf-w3-$tag" test ! -e /usr/local/bin/gpufleet-agent || fail "the bi
 api GET /api/v1/servers | jq -e '[.servers[].name] | sort == ["w1", "w2"]' > /dev/null || fail "w3 still registered"
 [ "$(sqlite3 "$D/audit.db" "SELECT count(*) FROM audit WHERE action = 'fleet.apply'")" -ge 9 ] || fail "not every apply audited"
 ok "--prune uninstalls w3 (no unit, no binary) and unregisters it; without it, w3 is kept"
+
+# ---- an admin's shell on a host, in the browser's terminal ----
+PY=/usr/bin/python3
+WSC="$SRC_DIR/tests/integration/ctrstream.py"
+"$PY" "$WSC" term "ws://127.0.0.1:$SERVER_PORT/api/v1/servers/w1/shell?rows=24&cols=80" "$WORK/shell.json" \
+    "Authorization: Bearer $GF_TOKEN" || fail "host shell: $(cat "$WORK/shell.json" 2>/dev/null)"
+sh=$(cat "$WORK/shell.json")
+jq -e '(.text | contains("gf-42-ok")) and (.text | contains("33 101")) and (.text | contains("été-done")) and .close == 1000' \
+    <<< "$sh" > /dev/null || fail "host shell: $sh"
+api POST /api/v1/users '{"username":"otto","password":"operator-pass-123","role":"operator"}' > /dev/null
+ocookie=$(curl -s -D - -o /dev/null --data '{"username":"otto","password":"operator-pass-123"}' "$SERVER_URL/api/v1/auth/login" | grep -io 'gf_session=[^;]*')
+out=$("$PY" "$WSC" term "ws://127.0.0.1:$SERVER_PORT/api/v1/servers/w1/shell" "$WORK/x.json" "Cookie: $ocookie" "Origin: $SERVER_URL" || true)
+[ "$out" = "status 403" ] || fail "an operator's host shell: $out"
+[ "$(sqlite3 "$D/audit.db" "SELECT count(*) FROM audit WHERE action = 'host.shell' AND target = 'server:w1' AND result = 'ok'")" = 1 ] || fail "host.shell not audited"
+sqlite3 "$D/audit.db" "SELECT details FROM audit WHERE action = 'host.shell_end' AND target = 'server:w1'" | grep -q duration_ms || fail "host.shell_end not audited"
+# a changed host key: refused, naming both fingerprints
+podman exec "gf-w1-$tag" sh -c 'rm -f /etc/ssh/ssh_host_* && systemctl restart ssh'
+curl -sS -o "$WORK/shell-key.json" -w '%{http_code}' -H "Authorization: Bearer $GF_TOKEN" -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
+    "$SERVER_URL/api/v1/servers/w1/shell" > "$WORK/shell-key.code"
+[ "$(cat "$WORK/shell-key.code")" = 502 ] && jq -r .error.message "$WORK/shell-key.json" |
+    grep -qE "host key changed: pinned SHA256:[A-Za-z0-9+/]{43}, the host offers SHA256:[A-Za-z0-9+/]{43}" \
+    || fail "a changed host key for the shell: $(cat "$WORK/shell-key.code") $(cat "$WORK/shell-key.json")"
+ok "an admin's shell on w1 over SSH (first byte $(jq '.first_byte_ms | floor' <<< "$sh") ms, resize, UTF-8, exit), audited open and close; operators 403; a changed host key refused naming both fingerprints"

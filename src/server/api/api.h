@@ -113,6 +113,8 @@ void api_cleanup_plan(void *app, struct http_request *req, struct http_response 
 void api_cleanup_run(void *app, struct http_request *req, struct http_response *resp);
 void api_fleet_cleanup_plan(void *app, struct http_request *req, struct http_response *resp);
 void api_fleet_cleanup_run(void *app, struct http_request *req, struct http_response *resp);
+/* api_shell.c: an admin's shell on a host over SSH (WebSocket) */
+void api_servers_shell(void *app, struct http_request *req, struct http_response *resp);
 /* api_ctrstream.c: logs (download, live follow) and the web terminal */
 void api_containers_logs(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_logs_live(void *app, struct http_request *req, struct http_response *resp);

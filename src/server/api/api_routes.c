@@ -64,6 +64,7 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/fleet/apply", api_fleet_apply, ADMIN, NULL, "fleet.apply", 0},
     {"GET", "/api/v1/fleet/apply", api_fleet_apply_status, ADMIN, NULL, NULL, 0},
     {"GET", "/api/v1/fleet/ssh-key", api_fleet_ssh_key, ADMIN, NULL, NULL, 0},
+    {"GET", "/api/v1/servers/{id}/shell", api_servers_shell, ADMIN, NULL, "host.shell", 1},
     {"GET", "/api/v1/servers/{id}/cleanup", api_cleanup_plan, OPERATOR, NULL, NULL, 1},
     {"POST", "/api/v1/servers/{id}/cleanup", api_cleanup_run, OPERATOR, NULL, "host.cleanup", 1},
     {"GET", "/api/v1/cleanup", api_fleet_cleanup_plan, OPERATOR, NULL, NULL, 1},
