@@ -10,7 +10,7 @@ import { align, Chart, niceStep, seriesColor } from '../chart';
 import { atLeast, type Me } from '../api';
 import { bytes, time } from '../format';
 import { ContainerLogs } from './ContainerLogs';
-import { ContainerTerminal } from './ContainerTerminal';
+import { Terminal } from './Terminal';
 import { Link, Page, RangeChips, rangeSeconds, useAsync } from '../ui';
 
 interface Row {
@@ -89,7 +89,7 @@ export function ContainerPage({ id, me }: { id: string; me: Me }) {
       {c && c.engine_id && (
         <>
           {canShell && !term && <p><button type="button" onClick={() => setTerm(true)}>Open terminal</button></p>}
-          {term && <ContainerTerminal id={c.id} onClose={() => setTerm(false)} />}
+          {term && <Terminal path={`/api/v1/containers/${c.id}/terminal`} title="Terminal" onClose={() => setTerm(false)} />}
           <ContainerLogs id={c.id} name={c.name} running={c.state === 'running'} />
         </>
       )}

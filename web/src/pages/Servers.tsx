@@ -1,6 +1,7 @@
 // The registry: add, edit, remove servers and check that their agents answer.
 import { useEffect, useState } from 'preact/hooks';
 import { api, atLeast, fieldError, get, Role } from '../api';
+import { Terminal } from './Terminal';
 import { fleet } from '../fleet';
 import { ago } from '../format';
 import { ErrorBox, errorText, Field, Form, labelsText, Link, Page, parseLabels, Secret, useAsync } from '../ui';
@@ -24,6 +25,7 @@ export function ServersPage({ role }: { role: Role }) {
   const [token, setToken] = useState<{ name: string; token: string } | null>(null);
   const [checks, setChecks] = useState<Record<number, string>>({});
   const [error, setError] = useState('');
+  const [shell, setShell] = useState<string | null>(null); // a host's name
   const targets = useAsync(() => get<any>('/api/v1/targets'), []);
   // the targets follow the scraper, read again every 2 s while shown: a new
   // target shows, a removed one goes, each with its last scrape
@@ -89,6 +91,7 @@ export function ServersPage({ role }: { role: Role }) {
                       setChecks((c) => ({ ...c, [s.id]: errorText(e) }));
                     }
                   }}>Check</button>
+                  {role === 'admin' && <button type="button" onClick={() => setShell(s.name)} title="a shell on the host over SSH, with the fleet's key">Shell</button>}
                   <button type="button" onClick={() => setEditing(s.id)}>Edit</button>
                   <button type="button" class="danger" onClick={async () => {
                     if (!confirm(`Remove ${s.name}? Its stored history stays.`)) return;
@@ -106,6 +109,7 @@ export function ServersPage({ role }: { role: Role }) {
           {list.length === 0 && <tr><td colSpan={6} class="muted">No servers yet.</td></tr>}
         </tbody>
       </table>
+      {shell && <Terminal path={`/api/v1/servers/${encodeURIComponent(shell)}/shell`} title={`Shell on ${shell}`} onClose={() => setShell(null)} />}
       <HealthPanel />
       <h2>Scrape targets</h2>
       <table class="table" aria-label="scrape targets">

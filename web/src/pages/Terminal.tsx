@@ -1,12 +1,14 @@
-// A shell inside a container in the browser: xterm.js (loaded when first
-// opened) on a WebSocket whose binary frames are the TTY's bytes both ways;
-// resizes follow the element's size. The session ends with the shell, the
-// container, the page, or the credential that opened it.
+// A shell in the browser, inside a container or on a host (admins, over
+// SSH): xterm.js (loaded when first opened) on a WebSocket whose binary
+// frames are the TTY's bytes both ways; resizes follow the element's size.
+// The session ends with the shell, the container, the page, or the
+// credential that opened it.
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 const wsURL = (path: string) => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}`;
 
-export function ContainerTerminal({ id, onClose }: { id: number; onClose: () => void }) {
+/** path: the WebSocket's path (rows and cols are added). */
+export function Terminal({ path, title, onClose }: { path: string; title: string; onClose: () => void }) {
   const box = useRef<HTMLDivElement>(null);
   const [state, setState] = useState('opening');
 
@@ -22,7 +24,7 @@ export function ContainerTerminal({ id, onClose }: { id: number; onClose: () => 
       term.loadAddon(fit);
       term.open(el);
       fit.fit();
-      const ws = new WebSocket(wsURL(`/api/v1/containers/${id}/terminal?rows=${term.rows}&cols=${term.cols}`));
+      const ws = new WebSocket(wsURL(`${path}?rows=${term.rows}&cols=${term.cols}`));
       ws.binaryType = 'arraybuffer';
       const enc = new TextEncoder();
       let first = true;
@@ -57,12 +59,12 @@ export function ContainerTerminal({ id, onClose }: { id: number; onClose: () => 
       done = true;
       cleanup();
     };
-  }, [id]);
+  }, [path]);
 
   return (
     <section class="panel terminal" aria-label="terminal">
       <div class="filters">
-        <strong>Terminal</strong>
+        <strong>{title}</strong>
         <span class="small" data-testid="term-state">{state}</span>
         <button type="button" onClick={onClose}>Close</button>
       </div>
