@@ -19,6 +19,7 @@
 #include "../lib/websocket.h"
 #include "../lib/xalloc.h"
 #include "containers_impl.h"
+#include "routes.h"
 #include "store/db.h"
 
 static const struct db_migration steps[] = {
@@ -164,6 +165,7 @@ void ctr_announce(struct ctr *c)
     static const char msg[] = "{\"type\":\"containers\"}";
     if (c->app->hub)
         ws_hub_broadcast(c->app->hub, msg, sizeof(msg) - 1);
+    routes_poke(c->app->routes); /* a route may come or go */
 }
 
 /* ---- reading rows ---- */

@@ -13,6 +13,7 @@
 #include "../lib/log.h"
 #include "../lib/websocket.h"
 #include "../lib/streamset.h"
+#include "routes.h"
 #include "../lib/signals.h"
 #include "../lib/now.h"
 #include "../lib/config.h"
@@ -316,6 +317,8 @@ static void stop_all(struct server_app *app, struct http_server *http)
     ws_hub_close(app->hub); /* its sockets belong to the HTTP server */
     streamset_close(app->streams); /* so do the log follows' and terminals' */
     http_stop(http);
+    routes_stop(app->routes); /* it reads the containers */
+    app->routes = NULL;
     ctr_close(app->ctr); /* its reconcile loop reads the registry and the fleet */
     fleetops_free(app->fleetops); /* waits for an apply: it writes the registry */
     bmc_stop(app->bmc);           /* it pushes to the store writer */
@@ -373,6 +376,7 @@ static int serve(int argc, char **argv)
     if (start_pipeline(&app) < 0 || start_alerts(&app, cert != NULL) < 0 || ctr_start(app.ctr) < 0)
         goto fail;
     app.fleetops = fleetops_new(&app);
+    app.routes = routes_start(&app);
     snprintf(err, sizeof(err), "%s/bmc.db", opts.data_dir);
     char bmc_path[sizeof(err)];
     snprintf(bmc_path, sizeof(bmc_path), "%s", err);

@@ -66,6 +66,9 @@ static const struct config_key keys[] = {
     {"proxy_user_header", STR(proxy_user_header, 64), "X-Fleet-Auth-User", NULL, 0, "the header a trusted proxy names the user in"},
     {"proxy_role_header", STR(proxy_role_header, 64), "X-Fleet-Auth-Role", NULL, 0, "the header a trusted proxy names the role in"},
     {"public_url", STR(public_url, 512), NULL, NULL, 0, "the origin browsers use when the server is behind a proxy"},
+    {"routes_file", STR(routes_file, 2048), NULL, NULL, 0, "the nginx include gpufleet writes with a route /u/OWNER/CONTAINER/PORT/ per running container port (unset: no routes); see docs/inside.md"},
+    {"routes_nginx_pidfile", STR(routes_nginx_pidfile, 2048), "/run/nginx.pid", NULL, 0, "nginx's pid file: nginx gets SIGHUP (a graceful reload) when the routes change"},
+    {"routes_auth_url", STR(routes_auth_url, 512), NULL, NULL, 0, "where nginx reaches gpufleet for each route's auth_request (default: http:// and the listen address)"},
     {"ui_dir", STR(ui_dir, 2048), NULL, "ui-dir", 0, "serve the web UI from this folder (a build of web/) instead of the one built in"},
     {"alert_eval_interval_ms", INT(alert_eval_interval_ms, 100, 3600000), "5000", NULL, 0, "how often alert rules are evaluated"},
     {"alert_default_rules", INT(alert_default_rules, 0, 1), "1", NULL, 0, "load the built-in rule pack (1) or not (0)"},
@@ -111,6 +114,9 @@ void server_options_free(struct server_options *o)
     free(o->proxy_user_header);
     free(o->proxy_role_header);
     free(o->public_url);
+    free(o->routes_file);
+    free(o->routes_nginx_pidfile);
+    free(o->routes_auth_url);
     free(o->alert_rules_file);
     free(o->alert_group_by);
     free(o->ui_dir);

@@ -28,6 +28,7 @@ struct server_options {
     int64_t http_max_connections, http_max_connections_per_address, http_header_timeout_ms;
     int64_t live_max_clients, live_max_per_user;
     int64_t stream_max_sessions, stream_max_per_user, log_download_max_mib;
+    char *routes_file, *routes_nginx_pidfile, *routes_auth_url;
     int64_t rate_limit_per_s, rate_limit_burst;
     char *remote_write_url;   /* optional Prometheus remote_write receiver */
     char *agent_binary;       /* what fleet apply installs ("": beside this program) */
@@ -65,6 +66,7 @@ struct ctr;
 struct fleetops;
 struct bmc;
 struct streamset;
+struct routes;
 
 struct server_app {
     struct server_options *opts;
@@ -84,6 +86,7 @@ struct server_app {
     struct fleetops *fleetops; /* fleet file applies over SSH */
     struct bmc *bmc;           /* BMC sensors over IPMI */
     struct streamset *streams; /* container log follows and terminals */
+    struct routes *routes;     /* nginx routes to apps in containers (NULL: off) */
     char db_path[4096];
     int64_t started_ms;
 };

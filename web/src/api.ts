@@ -66,6 +66,8 @@ export interface Me {
   must_change_password: boolean;
   /** what a new password must be, shown before it is typed */
   password_rules?: { min_length: number; max_bytes: number };
+  /** apps in containers are reachable at /u/OWNER/CONTAINER/PORT/ */
+  routes?: boolean;
 }
 
 /** A form field refused (by the server, or checked here first): the field's

@@ -119,6 +119,7 @@ void api_servers_shell(void *app, struct http_request *req, struct http_response
 void api_containers_logs(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_logs_live(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_terminal(void *app, struct http_request *req, struct http_response *resp);
+void api_routes_auth(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_action(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_delete(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_unmanaged(void *app, struct http_request *req, struct http_response *resp);

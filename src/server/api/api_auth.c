@@ -35,11 +35,13 @@ static void set_cookie(struct server_app *app, struct http_request *req,
  * password fails them */
 static json_t *identity_json(const struct server_app *app, const struct auth_identity *who)
 {
-    return json_pack("{s:I, s:s, s:s, s:s, s:b, s:{s:I, s:I}}", "id", (json_int_t)who->user_id, "username",
+    /* routes: whether apps in containers are reachable under /u/ (the UI links them) */
+    return json_pack("{s:I, s:s, s:s, s:s, s:b, s:{s:I, s:I}, s:b}", "id", (json_int_t)who->user_id, "username",
                      who->username, "role", auth_role_name(who->role), "method",
                      auth_method_name(who->method), "must_change_password",
                      who->must_change_password, "password_rules", "min_length",
-                     (json_int_t)app->opts->min_password_length, "max_bytes", (json_int_t)AUTH_PASSWORD_MAX);
+                     (json_int_t)app->opts->min_password_length, "max_bytes", (json_int_t)AUTH_PASSWORD_MAX,
+                     "routes", app->opts->routes_file != NULL);
 }
 
 void api_auth_login(void *appv, struct http_request *req, struct http_response *resp)

@@ -1,5 +1,6 @@
 /* Inside a container: its logs (download, and a live follow over a
- * WebSocket) and a web terminal (a WebSocket to a shell in it). Who may
+ * WebSocket), a web terminal (a WebSocket to a shell in it), and the
+ * check nginx makes before each request to a web app in it (routes.h). Who may
  * see a container may read its logs; who may act on it may open a
  * terminal (viewers never). Opening and closing a terminal are audited,
  * what is typed is not. */
@@ -13,6 +14,7 @@
 #include "../agentstream.h"
 #include "../containers.h"
 #include "../ctrsession.h"
+#include "../routes.h"
 #include "api.h"
 
 #define LIVE_TAIL_DEFAULT "500"
@@ -213,4 +215,15 @@ void api_containers_terminal(void *appv, struct http_request *req, struct http_r
     snprintf(path, sizeof(path), "/api/v1/engine/containers/%s/exec?rows=%s&cols=%s", w.engine_id,
              rows ? rows : "24", cols ? cols : "80");
     open_session(app, req, resp, CTRSESSION_TERMINAL, &w, path, accept);
+}
+
+/* ---- routes to apps inside: nginx's auth_request ---- */
+
+void api_routes_auth(void *appv, struct http_request *req, struct http_response *resp)
+{
+    (void)appv;
+    int status = routes_allowed(http_header(req, "X-Original-URI"), &api_ctx(req)->who);
+    resp->status = status;
+    resp->content_type = "text/plain";
+    buf_puts(&resp->body, status == 200 ? "ok\n" : status == 403 ? "not yours\n" : "not a route\n");
 }

@@ -80,6 +80,9 @@ export function ContainerPage({ id, me }: { id: string; me: Me }) {
           <p class="small">
             {c.detail && <>{c.detail} · </>}<span class="mono">{c.image}</span> · created {time(c.created_ms)}
             {c.ports.length > 0 && <> · ports {c.ports.map((p) => `${p.host}→${p.container}/${p.proto}`).join(' ')}</>}
+            {me.routes && c.state === 'running' && c.ports.filter((p) => p.proto === 'tcp').map((p) => (
+              <> · <a href={`/u/${c.owner}/${c.name}/${p.container}/`} target="_blank" rel="noopener" data-testid="route">open :{p.container}</a></>
+            ))}
           </p>
           {c.gpus.length > 0 && (
             <p class="small mono">{c.gpus.map((u) => <><Link href={`/hosts/${encodeURIComponent(c.server)}/gpus/${encodeURIComponent(u)}`}>{u}</Link> </>)}</p>
