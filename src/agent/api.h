@@ -58,6 +58,14 @@ void api_engine_exec_resize(void *app, struct http_request *req, struct http_res
 /* Disk cleanup (cleanup.h): the plan, and a run of a plan's items. */
 void api_engine_cleanup_plan(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_cleanup_run(void *app, struct http_request *req, struct http_response *resp);
+/* Files in a container (files.h): listing, mkdir, delete, an upload (a
+ * tar, streamed to a temporary file), and downloads as archive streams. */
+void api_engine_files(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_files_mkdir(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_files_delete(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_archive(void *app, struct http_request *req, struct http_response *resp);
+int api_engine_upload_chunk(void *app, struct http_request *req, const char *data, size_t len);
+void api_engine_upload(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_pull_get(void *app, struct http_request *req, struct http_response *resp);
 
 /* Starts serving app on opts->listen. NULL with err on failure. */

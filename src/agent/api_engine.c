@@ -10,6 +10,8 @@
 #include "api.h"
 #include "attach.h"
 #include "cleanup.h"
+#include "files.h"
+#include "../lib/ctrspec.h"
 #include "engine.h"
 #include "images.h"
 #include "ports.h"
@@ -206,6 +208,14 @@ static void stream_route(struct agent_app *app, struct http_request *req, struct
         reply(resp, 0, NULL, &e);
         return;
     }
+    if (kind == ATTACH_ARCHIVE) {
+        const char *path = http_query(req, "path");
+        if (!path || !ctrspec_valid_path(path, 1)) {
+            http_error(resp, 400, "invalid_field", "path", "path is absolute, without . or .. segments");
+            return;
+        }
+        snprintf(r.path, sizeof(r.path), "%s", path);
+    }
     if (streamset_reserve(app->streams, 0) < 0) {
         http_add_header(resp, "Retry-After", "10");
         http_error(resp, 503, "busy", NULL, "the agent has %d streams open already", ATTACH_MAX_STREAMS);
@@ -269,4 +279,100 @@ void api_engine_cleanup_run(void *appv, struct http_request *req, struct http_re
     json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
     reply(resp, 200, cleanup_run(app->engine, body, &e), &e);
     json_decref(body);
+}
+
+void api_engine_archive(void *appv, struct http_request *req, struct http_response *resp)
+{
+    stream_route(appv, req, resp, ATTACH_ARCHIVE);
+}
+
+/* ---- files ---- */
+
+void api_engine_files(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    if (!engine_valid_id(req->params[0])) {
+        http_error(resp, 400, "invalid_field", "id", "not a container id");
+        return;
+    }
+    reply(resp, 200, files_list(app->engine, req->params[0], http_query(req, "path") ?: "/", &e), &e);
+}
+
+/* POST .../files/mkdir?path= and DELETE .../files?path= */
+void api_engine_files_mkdir(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    const char *path = http_query(req, "path");
+    if (!engine_valid_id(req->params[0]) || !path) {
+        http_error(resp, 400, "invalid_field", path ? "id" : "path", "a container id and a path");
+        return;
+    }
+    reply_rc(resp, files_mkdir(app->engine, req->params[0], path, &e), &e);
+}
+
+void api_engine_files_delete(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    const char *path = http_query(req, "path");
+    if (!engine_valid_id(req->params[0]) || !path) {
+        http_error(resp, 400, "invalid_field", path ? "id" : "path", "a container id and a path");
+        return;
+    }
+    reply_rc(resp, files_delete(app->engine, req->params[0], path, &e), &e);
+}
+
+/* PUT .../archive?path=DIR: the body (a tar) goes to a temporary file as
+ * it comes, then to the engine: memory stays flat however big it is. */
+struct upload {
+    FILE *f;
+    long long size;
+    int failed;
+};
+
+static void upload_free(void *arg)
+{
+    struct upload *u = arg;
+    if (u->f)
+        fclose(u->f);
+    free(u);
+}
+
+int api_engine_upload_chunk(void *appv, struct http_request *req, const char *data, size_t len)
+{
+    (void)appv;
+    struct upload *u = req->stream_state;
+    if (!u) {
+        u = xcalloc(1, sizeof(*u));
+        u->f = tmpfile();
+        req->stream_state = u;
+        req->stream_cleanup = upload_free;
+    }
+    if (!u->f || u->size + (long long)len > FILES_MAX_UPLOAD || fwrite(data, 1, len, u->f) != len) {
+        u->failed = 1;
+        return -1;
+    }
+    u->size += (long long)len;
+    return 0;
+}
+
+void api_engine_upload(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    struct upload *u = req->stream_state;
+    const char *path = http_query(req, "path");
+    if (!engine_valid_id(req->params[0]) || !path) {
+        http_error(resp, 400, "invalid_field", path ? "id" : "path", "a container id and a path");
+        return;
+    }
+    if (!u || req->stream_failed || u->failed) {
+        http_error(resp, u && u->size + 1 > FILES_MAX_UPLOAD ? 413 : 400, "upload_failed", "body",
+                   "the upload was empty, too big or could not be stored on the host");
+        return;
+    }
+    rewind(u->f);
+    reply_rc(resp, files_upload(app->engine, req->params[0], path, u->f, u->size, &e), &e);
 }

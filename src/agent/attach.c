@@ -24,6 +24,7 @@
 #include "../lib/streamset.h"
 #include "../lib/xalloc.h"
 #include "engine.h"
+#include "../lib/ctrspec.h"
 
 #define SEND_TIMEOUT_S 60
 #define HEAD_MAX 8192
@@ -333,6 +334,40 @@ int attach_resize(struct engine *eng, const char *exec_id, int rows, int cols, s
     return status >= 200 && status < 300 ? 0 : -1;
 }
 
+/* ---- archive ---- */
+
+static size_t raw_sink(char *data, size_t size, size_t n, void *arg)
+{
+    struct job *j = arg;
+    return send_all(j->sock, data, size * n) < 0 ? 0 : size * n;
+}
+
+static void run_archive(struct job *j)
+{
+    struct errinfo e = {0};
+    char path[9000], enc[8800];
+    struct buf b;
+
+    ctrspec_url_path(j->r.path, enc, sizeof(enc));
+    snprintf(path, sizeof(path), "/%s/containers/%s/archive?path=%s", ENGINE_API, j->r.id, enc);
+    buf_init(&b, 64 * 1024);
+    long status = engine_call(j->eng, "HEAD", path, NULL, 30, NULL, &b, &e);
+    buf_free(&b);
+    if (status == 404)
+        errinfo_set(&e, 404, "not_found", "path", "no %.200s in the container", j->r.path);
+    else if (status >= 300)
+        errinfo_set(&e, 409, "engine_refused", "path", "the engine refused to read %.200s (%ld)", j->r.path, status);
+    if (status < 200 || status >= 300) {
+        send_error(j->sock, &e);
+        return;
+    }
+    if (send_line(j->sock, json_pack("{s:b}", "ok", 1)) < 0)
+        return;
+    status = engine_stream(j->eng, path, raw_sink, j, logs_alive, &e);
+    if (status < 0 || status >= 300)
+        log_info("attach: archive of %s: %s", j->r.id, status < 0 ? e.message : "refused by the engine");
+}
+
 /* ---- threads ---- */
 
 static void job_main(void *arg)
@@ -348,6 +383,8 @@ static void job_main(void *arg)
     setsockopt(j->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (j->r.kind == ATTACH_LOGS)
         run_logs(j);
+    else if (j->r.kind == ATTACH_ARCHIVE)
+        run_archive(j);
     else
         run_exec(j);
 }

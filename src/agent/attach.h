@@ -7,7 +7,9 @@
  *         raw output wrapped as stdout frames; the connection closes when
  *         the logs end (at once without follow, when the container stops
  *         with it);
- *   exec: the TTY's raw bytes both ways until either side closes. */
+ *   exec: the TTY's raw bytes both ways until either side closes;
+ *   archive: the engine's tar of a path (GET /containers/{id}/archive),
+ *         then the connection closes. */
 #ifndef GF_ATTACH_H
 #define GF_ATTACH_H
 
@@ -22,6 +24,7 @@ struct streamset;
 
 #define ATTACH_LOGS 1
 #define ATTACH_EXEC 2
+#define ATTACH_ARCHIVE 3 /* a file or folder as the engine's tar, raw */
 
 struct attach_req {
     int kind;
@@ -32,6 +35,8 @@ struct attach_req {
     int follow, timestamps;
     /* exec */
     int rows, cols;     /* the terminal's size; 0: the engine's default */
+    /* archive */
+    char path[4097];
 };
 
 /* Reads and checks a request's query parameters (each may be NULL) into

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "../lib/ctrspec.h"
 #include "../lib/errinfo.h"
@@ -19,6 +20,7 @@
 #define ENGINE_LABEL_ID "gpufleet.id"
 
 struct engine;
+struct buf;
 
 /* An engine client on socket_path (none answering is not an error here).
  * cdi_dirs: colon-separated folders of CDI specs; workspace_root: where
@@ -65,7 +67,6 @@ json_t *engine_inspect_from_json(const char *text, size_t len, struct errinfo *e
 json_t *engine_stats_from_json(const char *text, size_t len, struct errinfo *e);
 
 /* For the engine's other modules (images.c). */
-struct buf;
 /* libcurl's write callback: where an answer goes as it arrives */
 typedef size_t (*engine_sink)(char *data, size_t size, size_t n, void *arg);
 
@@ -81,6 +82,11 @@ long engine_call(struct engine *eng, const char *method, const char *path, const
  * (also after such an end), or -1 with e (502). */
 long engine_stream(struct engine *eng, const char *path, engine_sink sink, void *arg,
                    int (*alive)(void *arg), struct errinfo *e);
+
+/* PUT path with the size bytes of f as its body (a tar for the archive
+ * API); the answer into out. The HTTP status, or -1 with e (502). */
+long engine_put_file(struct engine *eng, const char *path, FILE *f, long long size, struct buf *out,
+                     struct errinfo *e);
 
 /* A socket connected to the engine, for a request whose connection the
  * engine takes over (an exec's Upgrade: tcp). The descriptor, or -1 with

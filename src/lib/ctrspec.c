@@ -586,3 +586,43 @@ json_t *ctrspec_agent_json(const struct ctrspec *s)
         json_object_set_new(o, "host_ip", json_string(s->host_ip));
     return o;
 }
+
+int ctrspec_valid_path(const char *p, int allow_root)
+{
+    size_t n = p ? strlen(p) : 0;
+    if (!n || n > 4096 || p[0] != '/')
+        return 0;
+    if (n == 1)
+        return allow_root;
+    for (const char *seg = p + 1; *seg;) {
+        size_t len = strcspn(seg, "/");
+        if (len == 0 && seg[0] == '/')
+            return 0; /* "//" */
+        if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return 0;
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)seg[i] < 0x20)
+                return 0; /* control characters: no names made to fool a reader */
+        seg += len;
+        if (*seg == '/')
+            seg++;
+    }
+    return 1;
+}
+
+void ctrspec_url_path(const char *path, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)path; *p && o + 4 < outlen; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '/' || *p == '.' || *p == '_' || *p == '-') {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = '\0';
+}

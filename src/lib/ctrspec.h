@@ -65,6 +65,15 @@ json_t *ctrspec_agent_json(const struct ctrspec *s);
  * 0, or -1 when the text is not one. */
 int ctrspec_parse_memory(const char *text, int64_t *bytes);
 
+/* Whether p is a path inside a container the file routes take: absolute,
+ * 1..4096 bytes, no NUL, no "." or ".." segment, no empty segment but a
+ * final "/" (so nothing climbs out of where it says); "/" itself only
+ * when allow_root. */
+int ctrspec_valid_path(const char *p, int allow_root);
+
+/* path with every byte but [A-Za-z0-9/._-] as %XX, for a URL's query. */
+void ctrspec_url_path(const char *path, char *out, size_t outlen);
+
 /* Whether s is a container name the engines accept: [A-Za-z0-9] then
  * [A-Za-z0-9_.-], 1..63 bytes. */
 int ctrspec_valid_name(const char *s);

@@ -292,6 +292,8 @@ static int match_route(const char *pattern, const char *path, struct http_reques
 
 static void release_resp(struct http_response *resp)
 {
+    http_pipe_unref(resp->pipe); /* never sent */
+    resp->pipe = NULL;
     buf_free(&resp->body);
     for (size_t i = 0; i < resp->nheaders; i++) {
         free(resp->header_names[i]);
@@ -348,6 +350,131 @@ static void dispatch(struct http_server *srv, struct http_request *req,
     req->route->handler(srv->cfg.app, req, resp);
 }
 
+/* ---- bodies produced by another thread ---- */
+
+struct http_pipe {
+    pthread_mutex_t lock;
+    pthread_cond_t room;
+    char *ring;
+    size_t cap, start, len;
+    int refs, closed, failed, gone, suspended;
+    struct MHD_Connection *conn; /* set when the response is queued */
+};
+
+struct http_pipe *http_pipe_new(size_t max_buffered)
+{
+    struct http_pipe *p = xcalloc(1, sizeof(*p));
+    pthread_mutex_init(&p->lock, NULL);
+    now_cond_init(&p->room);
+    p->cap = max_buffered ? max_buffered : 256 * 1024;
+    p->ring = xmalloc(p->cap);
+    p->refs = 2;
+    return p;
+}
+
+static void pipe_drop(struct http_pipe *p)
+{
+    pthread_mutex_lock(&p->lock);
+    int last = --p->refs == 0;
+    pthread_mutex_unlock(&p->lock);
+    if (!last)
+        return;
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->room);
+    free(p->ring);
+    free(p);
+}
+
+/* The client may read again (lock held). */
+static void pipe_wake_reader(struct http_pipe *p)
+{
+    if (p->suspended && p->conn) {
+        p->suspended = 0;
+        MHD_resume_connection(p->conn);
+    }
+}
+
+int http_pipe_write(struct http_pipe *p, const void *data, size_t n, int (*stop)(void *), void *arg)
+{
+    const char *c = data;
+    pthread_mutex_lock(&p->lock);
+    while (n > 0) {
+        if (p->gone) {
+            pthread_mutex_unlock(&p->lock);
+            return -1;
+        }
+        if (p->len == p->cap) {
+            now_cond_wait_until(&p->room, &p->lock, now_mono_ns() + 1000000000LL);
+            if (p->len == p->cap && stop && stop(arg)) {
+                pthread_mutex_unlock(&p->lock);
+                return -1;
+            }
+            continue;
+        }
+        size_t end = (p->start + p->len) % p->cap;
+        size_t take = p->cap - p->len;
+        if (take > p->cap - end)
+            take = p->cap - end;
+        if (take > n)
+            take = n;
+        memcpy(p->ring + end, c, take);
+        p->len += take;
+        c += take;
+        n -= take;
+        pipe_wake_reader(p);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+void http_pipe_close(struct http_pipe *p, int failed)
+{
+    pthread_mutex_lock(&p->lock);
+    p->closed = 1;
+    p->failed = failed;
+    pipe_wake_reader(p);
+    pthread_mutex_unlock(&p->lock);
+    pipe_drop(p);
+}
+
+void http_pipe_unref(struct http_pipe *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->gone = 1; /* the writer stops at its next write */
+    pthread_cond_broadcast(&p->room);
+    pthread_mutex_unlock(&p->lock);
+    pipe_drop(p);
+}
+
+/* libmicrohttpd asks for the next bytes; with none yet the connection is
+ * suspended until the writer brings some (returning 0 alone would spin). */
+static ssize_t pipe_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct http_pipe *p = cls;
+    ssize_t n = 0;
+    (void)pos;
+    pthread_mutex_lock(&p->lock);
+    if (p->len) {
+        size_t take = p->len < max ? p->len : max;
+        if (take > p->cap - p->start)
+            take = p->cap - p->start;
+        memcpy(buf, p->ring + p->start, take);
+        p->start = (p->start + take) % p->cap;
+        p->len -= take;
+        pthread_cond_broadcast(&p->room);
+        n = (ssize_t)take;
+    } else if (p->closed) {
+        n = p->failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        p->suspended = 1;
+        MHD_suspend_connection(p->conn);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
 static void free_cb(void *arg)
 {
     struct http_response *resp = arg;
@@ -393,7 +520,17 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
     struct MHD_Response *mr;
     enum MHD_Result ret;
 
-    if (resp->upgrade && resp->status == 101) {
+    if (resp->pipe) {
+        struct http_pipe *p = resp->pipe;
+        resp->pipe = NULL; /* the MHD response holds the reference now */
+        p->conn = conn;
+        mr = MHD_create_response_from_callback(resp->pipe_length >= 0 ? (uint64_t)resp->pipe_length : MHD_SIZE_UNKNOWN,
+                                               64 * 1024, pipe_read, p, (MHD_ContentReaderFreeCallback)http_pipe_unref);
+        if (!mr) {
+            http_pipe_unref(p);
+            return MHD_NO;
+        }
+    } else if (resp->upgrade && resp->status == 101) {
         struct upgrade *u = xmalloc(sizeof(*u));
         u->fn = resp->upgrade;
         u->release = resp->upgrade_release;

@@ -58,7 +58,33 @@ struct http_response {
     char *header_names[HTTP_MAX_HEADERS];
     char *header_values[HTTP_MAX_HEADERS];
     size_t nheaders;
+    /* a body another thread produces as it goes (http_pipe_new): the
+     * response holds one reference; pipe_length is its size, -1 unknown */
+    struct http_pipe *pipe;
+    int64_t pipe_length;
 };
+
+/* A response body written by another thread while it is sent (a download
+ * relayed from elsewhere), through a bounded buffer: a slow client makes
+ * the writer wait, nothing grows. Two references: the writer's and the
+ * response's. */
+struct http_pipe;
+
+/* A pipe holding at most max_buffered bytes, with both references. */
+struct http_pipe *http_pipe_new(size_t max_buffered);
+
+/* Appends n bytes, waiting for room. stop(arg) (may be NULL) is asked
+ * about once a second while it waits: nonzero gives up. 0, or -1 when the
+ * client went away, the response was never sent, or stop said so (the
+ * writer should end). */
+int http_pipe_write(struct http_pipe *p, const void *data, size_t n, int (*stop)(void *), void *arg);
+
+/* The writer is done (failed: the client sees the connection cut, not a
+ * complete body) and drops its reference. */
+void http_pipe_close(struct http_pipe *p, int failed);
+
+/* Drops the response's reference, for a response never sent. */
+void http_pipe_unref(struct http_pipe *p);
 
 typedef void (*http_handler)(void *app, struct http_request *req, struct http_response *resp);
 

@@ -4,6 +4,7 @@
 #define GF_AGENTCALL_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 #include "../lib/errinfo.h"
 #include "registry.h"
@@ -13,6 +14,11 @@
  * status, code, field and message), or 502 when it cannot be reached. */
 json_t *agentcall(const struct reg_target *t, const char *method, const char *path,
                   const json_t *body, long timeout_s, struct errinfo *e);
+
+/* PUT path on the agent with the size bytes of f as the body (an upload's
+ * tar). As agentcall otherwise. */
+json_t *agentcall_put_file(const struct reg_target *t, const char *path, FILE *f, long long size,
+                           long timeout_s, struct errinfo *e);
 
 /* The agent's refusal (status >= 300, its {"error":{"code","field",
  * "message"}} answer in body) into e, as agentcall reports it. */

@@ -1,6 +1,7 @@
 /* Fuzzes the agent's readers of a container engine's answers (container
  * list, inspect, stats, image list, a pull's progress stream in two
- * chunks cut anywhere, /system/df read as a cleanup plan) and of /proc/net
+ * chunks cut anywhere, /system/df read as a cleanup plan, a folder's
+ * listing from inside a container) and of /proc/net
  * socket tables: an engine or a proc file is outside input like any other. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "../../src/agent/cleanup.h"
 #include "../../src/agent/engine.h"
+#include "../../src/agent/files.h"
 #include "../../src/agent/images.h"
 #include "../../src/agent/ports.h"
 
@@ -22,6 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *imgs = json_pack("[{s:s,s:[s]}]", "Id", "sha256:0", "RepoTags", "a:1");
     json_decref(cleanup_plan_from_df((const char *)data, size, users, imgs, 15, &e));
     json_decref(imgs);
+    json_decref(files_parse_listing((const char *)data, size, "/"));
     json_decref(users);
     struct pullprog *p = pullprog_new();
     size_t cut = size ? data[0] % size : 0;

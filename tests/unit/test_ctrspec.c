@@ -184,9 +184,27 @@ static void agent_form_round_trip(void **state)
     ctrspec_free(&s);
 }
 
+/* Paths of the file routes: nothing climbs out of where it says. */
+static void paths_checked(void **state)
+{
+    (void)state;
+    assert_true(ctrspec_valid_path("/", 1));
+    assert_false(ctrspec_valid_path("/", 0));
+    assert_true(ctrspec_valid_path("/workspace/été file.txt", 0));
+    assert_true(ctrspec_valid_path("/tmp/up/", 0));
+    assert_true(ctrspec_valid_path("/a/..b/.c", 0));
+    const char *bad[] = {"", "tmp", "/tmp/../etc", "/..", "/tmp/.", "/tmp//x", "//x", "/a\nb", "/a\tb"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_false(ctrspec_valid_path(bad[i], 1));
+    char enc[64];
+    ctrspec_url_path("/a b/é&x", enc, sizeof(enc));
+    assert_string_equal(enc, "/a%20b/%C3%A9%26x");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(paths_checked),
         cmocka_unit_test(user_request_parses),
         cmocka_unit_test(bad_input_names_the_field),
         cmocka_unit_test(memory_sizes),

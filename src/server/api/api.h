@@ -10,6 +10,7 @@
 #include "../../lib/httpd.h"
 #include "../../lib/timefmt.h"
 #include "../auth.h"
+#include "../registry.h"
 #include "../server.h"
 
 /* Route flags: the least role in the low bits, and rules on top. */
@@ -64,6 +65,19 @@ struct reg_target;
  * or -1 with e (404 naming "server", 409 without an agent token). */
 int api_find_agent(struct server_app *app, const char *s, struct reg_target *agent, struct errinfo *e);
 
+/* A container a path's {id} names, and where it runs. */
+struct api_container {
+    struct reg_target agent;
+    char engine_id[130], name[130];
+    int64_t id;
+};
+
+/* The container of the path (params[0]), if the caller may see (act 0) or
+ * act on (act 1) it; the audit target set. 0, or -1 with resp the refusal
+ * (404 for a user's view of someone else's). */
+int api_container_locate(struct server_app *app, struct http_request *req, struct http_response *resp,
+                         int act, struct api_container *w);
+
 /* Replies with an input error. */
 void api_reply_error(struct http_response *resp, const struct errinfo *e);
 
@@ -115,6 +129,13 @@ void api_fleet_cleanup_plan(void *app, struct http_request *req, struct http_res
 void api_fleet_cleanup_run(void *app, struct http_request *req, struct http_response *resp);
 /* api_shell.c: an admin's shell on a host over SSH (WebSocket) */
 void api_servers_shell(void *app, struct http_request *req, struct http_response *resp);
+/* api_files.c: a container's files (list, download, upload, mkdir, delete) */
+void api_files_list(void *app, struct http_request *req, struct http_response *resp);
+void api_files_download(void *app, struct http_request *req, struct http_response *resp);
+int api_files_upload_chunk(void *app, struct http_request *req, const char *data, size_t len);
+void api_files_upload(void *app, struct http_request *req, struct http_response *resp);
+void api_files_mkdir(void *app, struct http_request *req, struct http_response *resp);
+void api_files_delete(void *app, struct http_request *req, struct http_response *resp);
 /* api_ctrstream.c: logs (download, live follow) and the web terminal */
 void api_containers_logs(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_logs_live(void *app, struct http_request *req, struct http_response *resp);

@@ -19,16 +19,9 @@
 
 #define LIVE_TAIL_DEFAULT "500"
 
-struct where {
-    struct reg_target agent;
-    char engine_id[130], name[130];
-    int64_t id;
-};
 
-/* The container of the path, if the caller may see (act 0) or act on
- * (act 1) it. 0, or -1 with resp the refusal. */
-static int locate(struct server_app *app, struct http_request *req, struct http_response *resp,
-                  int act, struct where *w)
+int api_container_locate(struct server_app *app, struct http_request *req, struct http_response *resp,
+                         int act, struct api_container *w)
 {
     struct api_ctx *c = api_ctx(req);
     struct errinfo e = {0};
@@ -58,7 +51,7 @@ static int digits(const char *v, size_t max)
 
 /* The agent's logs path from tail, since and timestamps, checked here so
  * that nothing unchecked reaches the agent's query string. */
-static int logs_path(struct http_request *req, struct http_response *resp, const struct where *w,
+static int logs_path(struct http_request *req, struct http_response *resp, const struct api_container *w,
                      int follow, const char *tail_default, char *path, size_t pathlen)
 {
     const char *tail = http_query(req, "tail"), *since = http_query(req, "since");
@@ -86,7 +79,7 @@ void api_containers_logs(void *appv, struct http_request *req, struct http_respo
 {
     struct server_app *app = appv;
     struct errinfo e = {0};
-    struct where w;
+    struct api_container w;
     char path[600], disp[200];
     const char *stream = http_query(req, "stream");
     int mask = 1 << MUX_STDOUT | 1 << MUX_STDERR, cut = 0;
@@ -101,7 +94,7 @@ void api_containers_logs(void *appv, struct http_request *req, struct http_respo
         http_error(resp, 400, "invalid_field", "stream", "stdout, stderr or both");
         return;
     }
-    if (locate(app, req, resp, 0, &w) < 0 || logs_path(req, resp, &w, 0, "all", path, sizeof(path)) < 0)
+    if (api_container_locate(app, req, resp, 0, &w) < 0 || logs_path(req, resp, &w, 0, "all", path, sizeof(path)) < 0)
         return;
     buf_init(&rest, 1u << 20);
     int fd = agentstream_open(&w.agent, path, &hello, &rest, &e);
@@ -153,7 +146,7 @@ static void session_release(void *arg)
 /* Opens the agent's stream at path for a session of kind, and answers 101
  * (or the refusal). */
 static void open_session(struct server_app *app, struct http_request *req, struct http_response *resp,
-                         int kind, const struct where *w, const char *path, const char *accept)
+                         int kind, const struct api_container *w, const char *path, const char *accept)
 {
     struct api_ctx *c = api_ctx(req);
     struct errinfo e = {0};
@@ -190,10 +183,10 @@ static void open_session(struct server_app *app, struct http_request *req, struc
 void api_containers_logs_live(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct where w;
+    struct api_container w;
     char accept[32], path[600];
 
-    if (api_ws_handshake(app, req, resp, accept, sizeof(accept)) < 0 || locate(app, req, resp, 0, &w) < 0 ||
+    if (api_ws_handshake(app, req, resp, accept, sizeof(accept)) < 0 || api_container_locate(app, req, resp, 0, &w) < 0 ||
         logs_path(req, resp, &w, 1, LIVE_TAIL_DEFAULT, path, sizeof(path)) < 0)
         return;
     open_session(app, req, resp, CTRSESSION_LOGS, &w, path, accept);
@@ -202,11 +195,11 @@ void api_containers_logs_live(void *appv, struct http_request *req, struct http_
 void api_containers_terminal(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct where w;
+    struct api_container w;
     char accept[32], path[600];
     const char *rows = http_query(req, "rows"), *cols = http_query(req, "cols");
 
-    if (api_ws_handshake(app, req, resp, accept, sizeof(accept)) < 0 || locate(app, req, resp, 1, &w) < 0)
+    if (api_ws_handshake(app, req, resp, accept, sizeof(accept)) < 0 || api_container_locate(app, req, resp, 1, &w) < 0)
         return;
     if ((rows && !digits(rows, 4)) || (cols && !digits(cols, 4))) {
         http_error(resp, 400, "invalid_field", rows && !digits(rows, 4) ? "rows" : "cols", "1 .. 1000");
