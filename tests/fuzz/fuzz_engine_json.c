@@ -1,8 +1,8 @@
 /* Fuzzes the agent's readers of a container engine's answers (container
  * list, inspect, stats, image list, a pull's progress stream in two
  * chunks cut anywhere, /system/df read as a cleanup plan, a folder's
- * listing from inside a container) and of /proc/net
- * socket tables: an engine or a proc file is outside input like any other. */
+ * listing from inside a container) and of /proc/net socket tables: an
+ * engine or a proc file is outside input like any other. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 // One container: what it is and holds, its logs (followed live), a
-// terminal into it, its usage now, and charts of its
+// terminal into it, its files, its usage now, and charts of its
 // CPU, memory (with its limit), GPU memory and GPU utilization over a
 // chosen range, from the agent's gpufleet_container_* series the server
 // stores.
@@ -9,6 +9,7 @@ import { get, queryRange, selValue } from '../api';
 import { align, Chart, niceStep, seriesColor } from '../chart';
 import { atLeast, type Me } from '../api';
 import { bytes, time } from '../format';
+import { ContainerFiles } from './ContainerFiles';
 import { ContainerLogs } from './ContainerLogs';
 import { Terminal } from './Terminal';
 import { Link, Page, RangeChips, rangeSeconds, useAsync } from '../ui';
@@ -94,6 +95,7 @@ export function ContainerPage({ id, me }: { id: string; me: Me }) {
           {canShell && !term && <p><button type="button" onClick={() => setTerm(true)}>Open terminal</button></p>}
           {term && <Terminal path={`/api/v1/containers/${c.id}/terminal`} title="Terminal" onClose={() => setTerm(false)} />}
           <ContainerLogs id={c.id} name={c.name} running={c.state === 'running'} />
+          {canShell && <ContainerFiles id={c.id} />}
         </>
       )}
       <div class="filters" role="group" aria-label="time range">
