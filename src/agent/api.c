@@ -204,6 +204,8 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/engine/images", api_engine_images, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
     {"DELETE", "/api/v1/engine/images", api_engine_image_remove, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
     {"POST", "/api/v1/engine/images/pull", api_engine_pull, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},
+    {"POST", "/api/v1/engine/images/push", api_engine_push, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},
+    {"POST", "/api/v1/engine/images/build", api_engine_build, ROUTE_NEEDS_TOKEN, api_engine_upload_chunk, NULL, 1},
     {"GET", "/api/v1/engine/images/pulls", api_engine_pulls, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},
     {"GET", "/api/v1/engine/images/pulls/{id}", api_engine_pull_get, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},
 };

@@ -66,6 +66,8 @@ void api_engine_files_delete(void *app, struct http_request *req, struct http_re
 void api_engine_archive(void *app, struct http_request *req, struct http_response *resp);
 int api_engine_upload_chunk(void *app, struct http_request *req, const char *data, size_t len);
 void api_engine_upload(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_push(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_build(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_pull_get(void *app, struct http_request *req, struct http_response *resp);
 
 /* Starts serving app on opts->listen. NULL with err on failure. */

@@ -139,12 +139,26 @@ void api_engine_pull(void *appv, struct http_request *req, struct http_response 
     json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
     json_t *out = NULL;
 
-    if (!json_is_object(body))
+    if (!json_is_object(body)) {
         errinfo_set(&e, 400, "invalid_body", NULL, "the body is a JSON object {\"image\":...}");
-    else
-        out = images_pull_start(app->images, json_string_value(json_object_get(body, "image")), &e);
+    } else {
+        struct images_job job = {.kind = IMAGES_PULL, .image = json_string_value(json_object_get(body, "image")),
+                                 .auth = json_object_get(body, "auth")};
+        out = images_job_start(app->images, &job, &e);
+    }
     json_decref(body);
     reply(resp, 202, out, &e);
+}
+
+void api_engine_push(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
+    struct images_job job = {.kind = IMAGES_PUSH, .image = json_string_value(json_object_get(body, "image")),
+                             .auth = json_object_get(body, "auth")};
+    reply(resp, 202, images_job_start(app->images, &job, &e), &e);
+    json_decref(body);
 }
 
 void api_engine_pulls(void *appv, struct http_request *req, struct http_response *resp)
@@ -375,4 +389,44 @@ void api_engine_upload(void *appv, struct http_request *req, struct http_respons
     }
     rewind(u->f);
     reply_rc(resp, files_upload(app->engine, req->params[0], path, u->f, u->size, &e), &e);
+}
+
+/* POST .../images/build?tag=T[&remote=GIT_URL]: the body is the context
+ * (a tar), taken as an upload is; with remote, the engine clones it. */
+void api_engine_build(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    struct upload *u = req->stream_state;
+    const char *remote = http_query(req, "remote");
+    struct images_job job = {.kind = IMAGES_BUILD, .image = http_query(req, "tag"), .remote = remote};
+
+    if (remote && !ctrspec_valid_git_url(remote)) {
+        http_error(resp, 400, "invalid_field", "git", "a git URL: https://, http:// or git://, no spaces or quotes");
+        return;
+    }
+    if (remote) {
+        /* Podman's compat API takes remote= as a tarball's URL, not git's:
+         * say so rather than fail with "no Dockerfile" */
+        json_t *info = engine_info(app->engine, &e);
+        int podman = info && !strcmp(json_string_value(json_object_get(info, "engine")) ?: "", "podman");
+        json_decref(info);
+        if (podman) {
+            http_error(resp, 409, "engine_refused", "git", "this host's engine (Podman) builds only from an uploaded context: clone the repository and upload it");
+            return;
+        }
+    }
+    if (!remote && (!u || u->failed || req->stream_failed || !u->size)) {
+        http_error(resp, 400, "invalid_field", "context", "the body is the build's context, a tar with a Dockerfile");
+        return;
+    }
+    if (u && !remote) {
+        rewind(u->f);
+        job.ctx = u->f;
+        job.ctx_size = u->size;
+    }
+    json_t *out = images_job_start(app->images, &job, &e);
+    if (out && job.ctx)
+        u->f = NULL; /* the job's now */
+    reply(resp, 202, out, &e);
 }

@@ -112,7 +112,7 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 
 static long perform(struct engine *eng, const char *method, const char *path, const char *body,
                     long timeout_s, engine_sink sink, void *arg, struct alive_check *alive,
-                    struct errinfo *e)
+                    const struct engine_extra *extra, struct errinfo *e)
 {
     char url[1200];
     char curl_err[CURL_ERROR_SIZE] = "";
@@ -141,13 +141,23 @@ static long perform(struct engine *eng, const char *method, const char *path, co
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, alive);
     }
-    if (body) {
+    if (extra && extra->header)
+        hdrs = curl_slist_append(hdrs, extra->header);
+    if (extra && extra->upload) {
+        /* a POST whose body is read from a file as it goes (a build's context) */
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/x-tar");
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READDATA, extra->upload);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)extra->upload_size);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    } else if (body) {
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     } else if (!strcmp(method, "POST")) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
     }
+    if (hdrs)
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_OK || (alive && (rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_WRITE_ERROR)))
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -162,14 +172,21 @@ static long perform(struct engine *eng, const char *method, const char *path, co
 long engine_call(struct engine *eng, const char *method, const char *path, const char *body,
                  long timeout_s, engine_sink sink, void *arg, struct errinfo *e)
 {
-    return perform(eng, method, path, body, timeout_s, sink, arg, NULL, e);
+    return perform(eng, method, path, body, timeout_s, sink, arg, NULL, NULL, e);
+}
+
+long engine_call_ex(struct engine *eng, const char *method, const char *path,
+                    const struct engine_extra *extra, long timeout_s, engine_sink sink, void *arg,
+                    struct errinfo *e)
+{
+    return perform(eng, method, path, NULL, timeout_s, sink, arg, NULL, extra, e);
 }
 
 long engine_stream(struct engine *eng, const char *path, engine_sink sink, void *arg,
                    int (*alive)(void *arg), struct errinfo *e)
 {
     struct alive_check a = {alive, arg};
-    return perform(eng, "GET", path, NULL, 0, sink, arg, &a, e);
+    return perform(eng, "GET", path, NULL, 0, sink, arg, &a, NULL, e);
 }
 
 long engine_put_file(struct engine *eng, const char *path, FILE *f, long long size, struct buf *out,

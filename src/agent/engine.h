@@ -76,6 +76,19 @@ typedef size_t (*engine_sink)(char *data, size_t size, size_t n, void *arg);
 long engine_call(struct engine *eng, const char *method, const char *path, const char *body,
                  long timeout_s, engine_sink sink, void *arg, struct errinfo *e);
 
+/* What a call adds: one header ("X-Registry-Auth: ..."), and a body read
+ * from a file (a build's context, sent as application/x-tar). */
+struct engine_extra {
+    const char *header;
+    FILE *upload;
+    long long upload_size;
+};
+
+/* engine_call with extra (may be NULL) and no JSON body. */
+long engine_call_ex(struct engine *eng, const char *method, const char *path,
+                    const struct engine_extra *extra, long timeout_s, engine_sink sink, void *arg,
+                    struct errinfo *e);
+
 /* GET path as a stream with no time limit (a log follow): the answer goes
  * to sink(arg) as it comes; alive(arg), asked about once a second, ends
  * the call by answering 0 (as does sink answering short). The HTTP status

@@ -20,6 +20,7 @@
 #define PP_MAX_LINE (64u << 10)
 #define PULL_TIMEOUT_S 3600
 #define STOP_WAIT_S 5
+#define LOG_KEEP (64u << 10)
 
 /* ---- the pull stream reader ---- */
 
@@ -32,6 +33,7 @@ struct layer {
 
 struct pullprog {
     struct buf line;
+    struct buf log; /* a build's output ("stream" lines), its last LOG_KEEP bytes */
     int skipping; /* a line past PP_MAX_LINE: dropped up to its newline */
     struct layer *layers;
     size_t n;
@@ -43,6 +45,7 @@ struct pullprog *pullprog_new(void)
 {
     struct pullprog *p = xcalloc(1, sizeof(*p));
     buf_init(&p->line, PP_MAX_LINE);
+    buf_init(&p->log, 0);
     p->layers = xcalloc(PP_MAX_LAYERS, sizeof(*p->layers));
     return p;
 }
@@ -52,6 +55,7 @@ void pullprog_free(struct pullprog *p)
     if (!p)
         return;
     buf_free(&p->line);
+    buf_free(&p->log);
     free(p->layers);
     free(p);
 }
@@ -102,6 +106,16 @@ static void one_line(struct pullprog *p, const char *text, size_t len)
     if (!json_is_object(j))
         goto out;
     /* an engine's refusal before the stream starts is {"message":...} */
+    const char *stream = json_string_value(json_object_get(j, "stream"));
+    if (stream) { /* a build's output */
+        buf_puts(&p->log, stream);
+        if (p->log.len > 2 * LOG_KEEP) { /* keep the newest: a build may print a lot */
+            memmove(p->log.data, p->log.data + p->log.len - LOG_KEEP, LOG_KEEP);
+            p->log.len = LOG_KEEP;
+            p->log.data[LOG_KEEP] = '\0';
+        }
+        goto out;
+    }
     if (!err && !status)
         err = json_string_value(json_object_get(j, "message"));
     if (err) {
@@ -162,17 +176,27 @@ json_t *pullprog_json(const struct pullprog *p)
                                                 l->status, "current", (json_int_t)l->current,
                                                 "total", (json_int_t)l->total, "done", l->done));
     }
-    return json_pack("{s:s, s:s?, s:o, s:I, s:I, s:i}", "status", p->status, "error",
-                     p->error[0] ? p->error : NULL, "layers", layers, "bytes_done",
-                     (json_int_t)done, "bytes_total", (json_int_t)total, "layers_done", ndone);
+    json_t *o = json_pack("{s:s, s:s?, s:o, s:I, s:I, s:i}", "status", p->status, "error",
+                          p->error[0] ? p->error : NULL, "layers", layers, "bytes_done",
+                          (json_int_t)done, "bytes_total", (json_int_t)total, "layers_done", ndone);
+    if (p->log.len) /* whole lines only, so a cut never splits a character */
+        json_object_set_new(o, "log", json_stringn(p->log.data, p->log.len));
+    return o;
 }
 
-/* ---- pulls ---- */
+/* ---- pulls, pushes and builds: jobs the engine streams progress of ---- */
+
+static const char *const kind_name[] = {"pull", "push", "build"};
 
 enum { PULL_RUNNING, PULL_DONE, PULL_FAILED };
 
 struct pull {
     int id;
+    int kind; /* IMAGES_PULL, IMAGES_PUSH, IMAGES_BUILD */
+    char *auth; /* "X-Registry-Auth: ..." or NULL */
+    FILE *ctx;  /* a build's context (a tar), or NULL */
+    long long ctx_size;
+    char remote[1100]; /* a build's git URL, or "" */
     char image[264];
     int state;
     time_t started, finished;
@@ -203,6 +227,9 @@ static void pull_free(struct pull *p)
     if (!p)
         return;
     pullprog_free(p->prog);
+    free(p->auth);
+    if (p->ctx)
+        fclose(p->ctx);
     free(p);
 }
 
@@ -256,9 +283,26 @@ static void *pull_thread(void *arg)
     char path[900];
     long status;
 
-    snprintf(path, sizeof(path), "/" ENGINE_API "/images/create?fromImage=%s", q ? q : "");
+    struct engine_extra extra = {.header = p->auth};
+    if (p->kind == IMAGES_PUSH) {
+        /* name and tag apart: POST /images/NAME/push?tag=TAG */
+        char name[264];
+        const char *colon = strrchr(p->image, ':'), *slash = strrchr(p->image, '/');
+        int has_tag = colon && (!slash || colon > slash);
+        snprintf(name, sizeof(name), "%.*s", has_tag ? (int)(colon - p->image) : (int)strlen(p->image), p->image);
+        snprintf(path, sizeof(path), "/" ENGINE_API "/images/%s/push?tag=%s", name, has_tag ? colon + 1 : "latest");
+    } else if (p->kind == IMAGES_BUILD) {
+        char *r = curl_easy_escape(NULL, p->remote, 0);
+        snprintf(path, sizeof(path), "/" ENGINE_API "/build?t=%s%s%s&rm=1", q ? q : "", p->remote[0] ? "&remote=" : "",
+                 p->remote[0] && r ? r : "");
+        curl_free(r);
+        extra.upload = p->ctx;
+        extra.upload_size = p->ctx_size;
+    } else {
+        snprintf(path, sizeof(path), "/" ENGINE_API "/images/create?fromImage=%s", q ? q : "");
+    }
     curl_free(q);
-    status = engine_call(im->eng, "POST", path, NULL, PULL_TIMEOUT_S, pull_sink, p, &e);
+    status = engine_call_ex(im->eng, "POST", path, &extra, PULL_TIMEOUT_S, pull_sink, p, &e);
     pthread_mutex_lock(&im->mu);
     pullprog_feed(p->prog, "\n", 1); /* a last line without its newline */
     if (status < 0)
@@ -268,7 +312,7 @@ static void *pull_thread(void *arg)
     p->state = status >= 200 && status < 300 && !pullprog_error(p->prog) ? PULL_DONE : PULL_FAILED;
     p->finished = time(NULL);
     /* p may be forgotten (freed) once the lock is let go */
-    log_info("images: pull %d of %s %s", p->id, p->image, p->state == PULL_DONE ? "done" : "failed");
+    log_info("images: %s %d of %s %s", kind_name[p->kind], p->id, p->image, p->state == PULL_DONE ? "done" : "failed");
     im->running--;
     pthread_cond_broadcast(&im->idle);
     pthread_mutex_unlock(&im->mu);
@@ -277,10 +321,12 @@ static void *pull_thread(void *arg)
 
 static json_t *pull_json(const struct pull *p)
 {
+    json_t *kind = json_string(kind_name[p->kind]);
     json_t *o = pullprog_json(p->prog);
     static const char *const states[] = {"running", "done", "failed"};
 
     json_object_set_new(o, "id", json_integer(p->id));
+    json_object_set_new(o, "kind", kind);
     json_object_set_new(o, "image", json_string(p->image));
     json_object_set_new(o, "state", json_string(states[p->state]));
     json_object_set_new(o, "started", json_integer(p->started));
@@ -304,8 +350,9 @@ static void remember(struct images *im, struct pull *p)
     im->pulls[0] = p;
 }
 
-json_t *images_pull_start(struct images *im, const char *ref, struct errinfo *e)
+json_t *images_job_start(struct images *im, const struct images_job *job, struct errinfo *e)
 {
+    const char *ref = job->image;
     struct pull *p;
     pthread_t t;
     pthread_attr_t attr;
@@ -316,8 +363,18 @@ json_t *images_pull_start(struct images *im, const char *ref, struct errinfo *e)
                     "image must be a reference like registry:5000/team/app:1.2 (lowercase repository)");
         return NULL;
     }
+    if (job->kind == IMAGES_BUILD && !job->ctx == !job->remote) {
+        errinfo_set(e, 400, "invalid_field", "context", "a build needs a context (a tar) or a git URL, one of them");
+        return NULL;
+    }
     p = xcalloc(1, sizeof(*p));
     p->im = im;
+    p->kind = job->kind;
+    p->ctx = job->ctx;
+    p->ctx_size = job->ctx_size;
+    snprintf(p->remote, sizeof(p->remote), "%s", job->remote ? job->remote : "");
+    if (job->auth)
+        p->auth = images_auth_header(job->auth);
     p->prog = pullprog_new();
     p->started = time(NULL);
     /* no tag or digest would make the engine pull every tag */
@@ -328,8 +385,9 @@ json_t *images_pull_start(struct images *im, const char *ref, struct errinfo *e)
     pthread_mutex_lock(&im->mu);
     if (im->running >= IMAGES_MAX_RUNNING || im->stopping) {
         pthread_mutex_unlock(&im->mu);
+        p->ctx = NULL; /* the caller's still */
         pull_free(p);
-        errinfo_set(e, 429, "busy", NULL, "%d pulls are running on this host already; try again when one ends",
+        errinfo_set(e, 429, "busy", NULL, "%d pulls, pushes or builds are running on this host already; try again when one ends",
                     IMAGES_MAX_RUNNING);
         return NULL;
     }
@@ -339,16 +397,50 @@ json_t *images_pull_start(struct images *im, const char *ref, struct errinfo *e)
     if (pthread_create(&t, &attr, pull_thread, p) != 0) {
         pthread_attr_destroy(&attr);
         pthread_mutex_unlock(&im->mu);
+        p->ctx = NULL;
         pull_free(p);
-        errinfo_set(e, 500, "internal", NULL, "could not start a pull");
+        errinfo_set(e, 500, "internal", NULL, "could not start a job");
         return NULL;
     }
     pthread_attr_destroy(&attr);
     im->running++;
     remember(im, p);
     out = pull_json(p);
-    log_info("images: pull %d of %s started", p->id, p->image);
+    log_info("images: %s %d of %s started", kind_name[p->kind], p->id, p->image);
     pthread_mutex_unlock(&im->mu);
+    return out;
+}
+
+json_t *images_pull_start(struct images *im, const char *ref, struct errinfo *e)
+{
+    struct images_job job = {.kind = IMAGES_PULL, .image = ref};
+    return images_job_start(im, &job, e);
+}
+
+char *images_auth_header(const json_t *auth)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    json_t *a = json_pack("{s:s,s:s,s:s}", "username", json_string_value(json_object_get(auth, "username")) ?: "",
+                          "password", json_string_value(json_object_get(auth, "password")) ?: "",
+                          "serveraddress", json_string_value(json_object_get(auth, "serveraddress")) ?: "");
+    char *text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    if (!text)
+        return NULL;
+    size_t n = strlen(text), o = 0;
+    char *out = xmalloc(32 + 4 * (n / 3 + 1));
+    o = (size_t)sprintf(out, "X-Registry-Auth: ");
+    /* base64url, as the engines read it */
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)(unsigned char)text[i] << 16 | (i + 1 < n ? (uint32_t)(unsigned char)text[i + 1] << 8 : 0) |
+                     (i + 2 < n ? (unsigned char)text[i + 2] : 0);
+        out[o++] = b64[(v >> 18) & 63];
+        out[o++] = b64[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? b64[v & 63] : '=';
+    }
+    out[o] = '\0';
+    free(text);
     return out;
 }
 

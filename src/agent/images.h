@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "../lib/errinfo.h"
 #include "engine.h"
@@ -34,6 +35,28 @@ json_t *images_list_from_json(const char *text, size_t len, const json_t *contai
 /* Removes an image (a reference or an id). 409 when a container uses it
  * and not force. 0 or -1 with e. */
 int images_remove(struct images *im, const char *ref, int force, struct errinfo *e);
+
+/* A pull, a push or a build, run in the background like a pull. */
+#define IMAGES_PULL 0
+#define IMAGES_PUSH 1
+#define IMAGES_BUILD 2
+struct images_job {
+    int kind;
+    const char *image;   /* pull, push: the reference; build: the tag it gets */
+    const json_t *auth;  /* {"username","password","serveraddress"} or NULL */
+    FILE *ctx;           /* build: the context (a tar), the job's from its start; or NULL */
+    long long ctx_size;
+    const char *remote;  /* build: a git URL instead of ctx, or NULL */
+};
+
+/* Starts job: its first state (as images_pull_get, with "kind"), or NULL
+ * with e (400 naming the field, 429 when IMAGES_MAX_RUNNING run already:
+ * then ctx stays the caller's). */
+json_t *images_job_start(struct images *im, const struct images_job *job, struct errinfo *e);
+
+/* "X-Registry-Auth: " and auth as the engines read it (base64url JSON). A
+ * new string. */
+char *images_auth_header(const json_t *auth);
 
 /* Starts pulling ref (":latest" when it names no tag or digest): the
  * pull's first state (see images_pull_get), or NULL with e (400 naming

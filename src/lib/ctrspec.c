@@ -626,3 +626,16 @@ void ctrspec_url_path(const char *path, char *out, size_t outlen)
     }
     out[o] = '\0';
 }
+
+int ctrspec_valid_git_url(const char *u)
+{
+    size_t n = u ? strlen(u) : 0;
+    size_t skip = !strncmp(u ? u : "", "https://", 8) ? 8 : !strncmp(u ? u : "", "http://", 7) ? 7
+                  : !strncmp(u ? u : "", "git://", 6)  ? 6 : 0;
+    if (!skip || n <= skip || n > 1024)
+        return 0;
+    for (const char *p = u + skip; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("\"'\\`<>{}|^", *p))
+            return 0;
+    return 1;
+}

@@ -71,6 +71,12 @@ int ctrspec_parse_memory(const char *text, int64_t *bytes);
  * when allow_root. */
 int ctrspec_valid_path(const char *p, int allow_root);
 
+/* Whether u is a git URL an engine may clone for a build: https://,
+ * http:// or git:// then 1..1024 printable bytes without spaces, quotes
+ * or backslashes; "#REF[:FOLDER]" at its end picks a branch or tag (and
+ * a folder), as the engines read it. */
+int ctrspec_valid_git_url(const char *u);
+
 /* path with every byte but [A-Za-z0-9/._-] as %XX, for a URL's query. */
 void ctrspec_url_path(const char *path, char *out, size_t outlen);
 

@@ -133,8 +133,8 @@ int agentcall_find(struct registry *r, const char *name, int64_t server_id, cons
     return rc;
 }
 
-json_t *agentcall_put_file(const struct reg_target *t, const char *path, FILE *f, long long size,
-                           long timeout_s, struct errinfo *e)
+json_t *agentcall_send_file(const struct reg_target *t, const char *method, const char *path, FILE *f,
+                            long long size, long timeout_s, struct errinfo *e)
 {
     char url[9200], auth[600], curl_err[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdrs = NULL;
@@ -154,6 +154,7 @@ json_t *agentcall_put_file(const struct reg_target *t, const char *path, FILE *f
     hdrs = curl_slist_append(hdrs, "Content-Type: application/x-tar");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_READDATA, f);
     curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
@@ -175,7 +176,7 @@ json_t *agentcall_put_file(const struct reg_target *t, const char *path, FILE *f
         goto out;
     }
     if (!(out = json_loadb(b.data ? b.data : "", b.len, 0, NULL)))
-        errinfo_set(e, 502, "agent_answer", NULL, "the agent of %s answered PUT %s with no JSON", t->server, path);
+        errinfo_set(e, 502, "agent_answer", NULL, "the agent of %s answered %s %s with no JSON", t->server, method, path);
 out:
     curl_slist_free_all(hdrs);
     if (c)

@@ -15,10 +15,10 @@
 json_t *agentcall(const struct reg_target *t, const char *method, const char *path,
                   const json_t *body, long timeout_s, struct errinfo *e);
 
-/* PUT path on the agent with the size bytes of f as the body (an upload's
- * tar). As agentcall otherwise. */
-json_t *agentcall_put_file(const struct reg_target *t, const char *path, FILE *f, long long size,
-                           long timeout_s, struct errinfo *e);
+/* method path on the agent with the size bytes of f as the body (an
+ * upload's tar, a build's context). As agentcall otherwise. */
+json_t *agentcall_send_file(const struct reg_target *t, const char *method, const char *path, FILE *f,
+                            long long size, long timeout_s, struct errinfo *e);
 
 /* The agent's refusal (status >= 300, its {"error":{"code","field",
  * "message"}} answer in body) into e, as agentcall reports it. */

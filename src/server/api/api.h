@@ -122,6 +122,13 @@ void api_containers_list(void *app, struct http_request *req, struct http_respon
 void api_containers_create(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_get(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_stats(void *app, struct http_request *req, struct http_response *resp);
+/* api_images.c: pushes, builds and registries' credentials */
+void api_images_push(void *app, struct http_request *req, struct http_response *resp);
+int api_images_build_chunk(void *app, struct http_request *req, const char *data, size_t len);
+void api_images_build(void *app, struct http_request *req, struct http_response *resp);
+void api_registries_list(void *app, struct http_request *req, struct http_response *resp);
+void api_registries_set(void *app, struct http_request *req, struct http_response *resp);
+void api_registries_delete(void *app, struct http_request *req, struct http_response *resp);
 /* api_cleanup.c: a host's and the fleet's disk cleanup (plan, run) */
 void api_cleanup_plan(void *app, struct http_request *req, struct http_response *resp);
 void api_cleanup_run(void *app, struct http_request *req, struct http_response *resp);

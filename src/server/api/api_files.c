@@ -362,7 +362,7 @@ void api_files_upload(void *appv, struct http_request *req, struct http_response
     ctrspec_url_path(dir[0] ? dir : "/", enc, sizeof(enc));
     snprintf(url, sizeof(url), "/api/v1/engine/containers/%s/archive?path=%s", w.engine_id, enc);
     api_audit_detail(req, "bytes", json_integer(u->got));
-    json_t *out = agentcall_put_file(&w.agent, url, u->f, total, 3600, &e);
+    json_t *out = agentcall_send_file(&w.agent, "PUT", url, u->f, total, 3600, &e);
     json_decref(out);
     api_reply(resp, 201, out ? json_pack("{s:s,s:I}", "path", path, "bytes", (json_int_t)u->got) : NULL, &e);
 }

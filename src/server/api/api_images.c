@@ -1,13 +1,26 @@
 /* /api/v1/servers/{id}/images: a host's images through its agent. Viewers
- * see them; operators (who build and deploy) pull and remove. A pull runs
- * on the agent in the background; its progress is read back by its id. */
+ * see them; operators (who build and deploy) pull, push, build and remove.
+ * A pull, push or build runs on the agent in the background; its progress
+ * (and a build's log) is read back by its id. Registries' credentials go
+ * with pulls and pushes (regauth.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../lib/ctrspec.h"
 #include "../agentcall.h"
+#include "../regauth.h"
+#include "../../lib/xalloc.h"
 #include "api.h"
+
+/* What travels to the agent for a pull or push: the image (checked again
+ * there) and the credentials of its registry when an admin set them. */
+static json_t *with_auth(struct server_app *app, const json_t *body)
+{
+    const char *image = json_string_value(json_object_get(body, "image"));
+    return json_pack("{s:O?,s:o?}", "image", json_object_get(body, "image"), "auth",
+                     image ? regauth_for_image(app->opts->data_dir, image) : NULL);
+}
 
 int api_find_agent(struct server_app *app, const char *s, struct reg_target *agent, struct errinfo *e)
 {
@@ -67,11 +80,102 @@ void api_images_pull(void *appv, struct http_request *req, struct http_response 
         return;
     api_audit_target(req, "server:%.64s", req->params[0]);
     api_audit_detail(req, "image", json_deep_copy(json_object_get(body, "image")));
-    /* only the image travels on: the agent checks it again */
-    json_t *fwd = json_pack("{s:O?}", "image", json_object_get(body, "image"));
+    json_t *fwd = with_auth(appv, body);
     relay(appv, req, resp, "POST", "/api/v1/engine/images/pull", fwd, 202);
     json_decref(fwd);
     json_decref(body);
+}
+
+void api_images_push(void *appv, struct http_request *req, struct http_response *resp)
+{
+    json_t *body = api_body_json(req, resp);
+
+    if (!body)
+        return;
+    api_audit_target(req, "server:%.64s", req->params[0]);
+    api_audit_detail(req, "image", json_deep_copy(json_object_get(body, "image")));
+    json_t *fwd = with_auth(appv, body);
+    relay(appv, req, resp, "POST", "/api/v1/engine/images/push", fwd, 202);
+    json_decref(fwd);
+    json_decref(body);
+}
+
+/* ---- builds: POST ?tag=T with a context (a tar) as the body, or ?git=URL ---- */
+
+struct context {
+    FILE *f;
+    long long size;
+    int failed;
+};
+
+static void context_free(void *arg)
+{
+    struct context *c = arg;
+    if (c->f)
+        fclose(c->f);
+    free(c);
+}
+
+int api_images_build_chunk(void *appv, struct http_request *req, const char *data, size_t len)
+{
+    struct server_app *app = appv;
+    struct context *c = req->stream_state;
+    if (!c) {
+        c = xcalloc(1, sizeof(*c));
+        c->f = tmpfile();
+        req->stream_state = c;
+        req->stream_cleanup = context_free;
+    }
+    if (!c->f || c->size + (long long)len > (long long)app->opts->files_upload_max_mib << 20 ||
+        fwrite(data, 1, len, c->f) != len) {
+        c->failed = 1;
+        return -1;
+    }
+    c->size += (long long)len;
+    return 0;
+}
+
+void api_images_build(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct context *c = req->stream_state;
+    struct reg_target agent;
+    struct errinfo e = {0};
+    const char *tag = http_query(req, "tag"), *git = http_query(req, "git");
+    char path[4000], etag[600], egit[3200];
+    json_t *out = NULL;
+
+    api_audit_target(req, "server:%.64s", req->params[0]);
+    api_audit_detail(req, "tag", tag ? json_string(tag) : json_null());
+    if (git)
+        api_audit_detail(req, "git", json_string(git));
+    if (!tag || !ctrspec_valid_image(tag)) {
+        errinfo_set(&e, 400, "invalid_field", "tag", "tag is the image reference the build gets, like team/app:1.2");
+        goto out;
+    }
+    if (git && !ctrspec_valid_git_url(git)) {
+        errinfo_set(&e, 400, "invalid_field", "git", "a git URL: https://, http:// or git://, no spaces or quotes");
+        goto out;
+    }
+    if (!git && (!c || c->failed || req->stream_failed || !c->size)) {
+        errinfo_set(&e, c && c->failed ? 413 : 400, "invalid_field", "context",
+                    "the body is the build's context (a tar with a Dockerfile, up to files_upload_max_mib), or give git=URL");
+        goto out;
+    }
+    if (api_find_agent(app, req->params[0], &agent, &e) < 0)
+        goto out;
+    ctrspec_url_path(tag, etag, sizeof(etag));
+    if (git) {
+        ctrspec_url_path(git, egit, sizeof(egit));
+        snprintf(path, sizeof(path), "/api/v1/engine/images/build?tag=%s&remote=%s", etag, egit);
+        out = agentcall(&agent, "POST", path, NULL, 60, &e);
+    } else {
+        rewind(c->f);
+        snprintf(path, sizeof(path), "/api/v1/engine/images/build?tag=%s", etag);
+        out = agentcall_send_file(&agent, "POST", path, c->f, c->size, 600, &e);
+    }
+out:
+    api_reply(resp, 202, out, &e);
 }
 
 void api_images_pulls(void *appv, struct http_request *req, struct http_response *resp)
@@ -88,4 +192,35 @@ void api_images_pull_get(void *appv, struct http_request *req, struct http_respo
         return;
     snprintf(path, sizeof(path), "/api/v1/engine/images/pulls/%lld", (long long)id);
     relay(appv, req, resp, "GET", path, NULL, 200);
+}
+
+/* ---- /api/v1/registries: admins set credentials; never shown again ---- */
+
+void api_registries_list(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    (void)req;
+    api_reply(resp, 200, json_pack("{s:o}", "registries", regauth_list(app->opts->data_dir)), NULL);
+}
+
+void api_registries_set(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e = {0};
+    json_t *body = api_body_json(req, resp);
+    if (!body)
+        return;
+    api_audit_target(req, "registry:%.200s", req->params[0]);
+    api_audit_detail(req, "user", json_deep_copy(json_object_get(body, "user")));
+    api_reply_rc(resp, regauth_set(app->opts->data_dir, req->params[0], json_string_value(json_object_get(body, "user")),
+                                   json_string_value(json_object_get(body, "password")), &e), &e);
+    json_decref(body);
+}
+
+void api_registries_delete(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct errinfo e = {0};
+    api_audit_target(req, "registry:%.200s", req->params[0]);
+    api_reply_rc(resp, regauth_delete(app->opts->data_dir, req->params[0], &e), &e);
 }

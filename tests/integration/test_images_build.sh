@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Images built and shipped, on a real Docker 20.10 and a real Podman 4.3,
+# with a real registry (distribution 2.8) that wants a password: a build
+# from an uploaded context (its log read back while it runs), a build from
+# a git URL (git daemon on loopback), a push refused without credentials,
+# then, with the credentials an admin set (never shown again), pushed,
+# removed locally, pulled back and run; roles, bad input, audit.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/engines.sh"
+command -v docker-registry > /dev/null && command -v git > /dev/null || fail "docker-registry/git missing (scripts/deps.sh test)"
+
+# a registry with htpasswd (bcrypt from libxcrypt through Python's crypt)
+RPORT=$(free_port)
+REGISTRY="127.0.0.1:$RPORT"
+HASH=$(/usr/bin/python3 -W ignore -c "import crypt; print(crypt.crypt('reg-pass-42', crypt.mksalt(crypt.METHOD_BLOWFISH)))")
+printf 'builder:%s\n' "$HASH" > "$WORK/htpasswd"
+mkdir -p "$WORK/registry"
+cat > "$WORK/registry.yml" << EOF
+version: 0.1
+log: {level: warn}
+storage: {filesystem: {rootdirectory: $WORK/registry}}
+http: {addr: $REGISTRY}
+auth: {htpasswd: {realm: gf-test, path: $WORK/htpasswd}}
+EOF
+docker-registry serve "$WORK/registry.yml" >> "$WORK/registry.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$REGISTRY/v2/")" = 401 ] && break; sleep 0.1; done
+
+start_dockerd
+import_image "$DOCKER_SOCK"
+start_podman
+import_image "$PODMAN_SOCK"
+head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$WORK/agent.token"
+AGENT_TOKEN=$(cat "$WORK/agent.token")
+start_agent dk "gpu h100 count=1" --token-file "$WORK/agent.token" --engine-socket "$DOCKER_SOCK" --workspace-root "$WORK/ws-dk"
+DK_PORT=$AGENT_PORT
+start_agent pd "gpu h100 count=1" --token-file "$WORK/agent.token" --engine-socket "$PODMAN_SOCK" --workspace-root "$WORK/ws-pd"
+PD_PORT=$AGENT_PORT
+printf 'container_host_ip: 127.0.0.1\ncontainer_default_memory_mib: 64\n' > "$WORK/server.yaml"
+mkdir -p "$WORK/s-data"
+make_admin "$WORK/s-data"
+add_users "$WORK/s-data" otto:operator alice:user
+start_server s --config "$WORK/server.yaml"
+for h in dk:$DK_PORT pd:$PD_PORT; do
+    api POST /api/v1/servers "{\"name\":\"${h%%:*}\",\"address\":\"127.0.0.1\",\"agent_port\":${h#*:},\"agent_token\":\"$AGENT_TOKEN\"}" > /dev/null
+    [ "$HTTP_CODE" = 201 ] || fail "register ${h%%:*}: $HTTP_CODE"
+done
+
+# a build context and a git repository with the same Dockerfile
+mkdir -p "$WORK/ctx"
+printf 'FROM gf-busybox:1\nCOPY hello.txt /hello.txt\nCMD ["cat", "/hello.txt"]\n' > "$WORK/ctx/Dockerfile"
+printf 'built by gpufleet\n' > "$WORK/ctx/hello.txt"
+tar -C "$WORK/ctx" -cf "$WORK/ctx.tar" .
+git -C "$WORK" init -q -b main repo.src && cp "$WORK/ctx/Dockerfile" "$WORK/ctx/hello.txt" "$WORK/repo.src/"
+git -C "$WORK/repo.src" -c user.name=t -c user.email=t@t add . && git -C "$WORK/repo.src" -c user.name=t -c user.email=t@t commit -qm ctx
+git clone -q --bare "$WORK/repo.src" "$WORK/git/app.git"
+GPORT=$(free_port)
+git daemon --base-path="$WORK/git" --export-all --listen=127.0.0.1 --port="$GPORT" --reuseaddr "$WORK/git" >> "$WORK/git.log" 2>&1 &
+PIDS+=($!)
+sleep 0.5
+
+# job HOST ID: waits for the job; prints its last state
+job() {
+    local j
+    for _ in $(seq 1 600); do
+        j=$(as otto GET "/api/v1/servers/$1/images/pulls/$2")
+        [ "$(jq -r .state <<< "$j")" != running ] && break
+        sleep 0.1
+    done
+    echo "$j"
+}
+
+check_engine() {
+    local host=$1 sock=$2 ref="$REGISTRY/team/hello-$1:1" j id
+    api DELETE "/api/v1/registries/$REGISTRY" > /dev/null # none yet
+    # --- a build from an uploaded context, its log
+    curl -sS -o "$WORK/b.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOK_otto" --data-binary "@$WORK/ctx.tar" \
+        "$SERVER_URL/api/v1/servers/$host/images/build?tag=$(jq -rn --arg t "$ref" '$t|@uri')" > "$WORK/b.code"
+    [ "$(cat "$WORK/b.code")" = 202 ] || fail "$host: build: $(cat "$WORK/b.code") $(cat "$WORK/b.json")"
+    j=$(job "$host" "$(jq .id "$WORK/b.json")")
+    [ "$(jq -r '.state + " " + .kind' <<< "$j")" = "done build" ] || fail "$host: build: $j"
+    jq -r .log <<< "$j" | grep -q 'COPY hello.txt' || fail "$host: the build's log: $j"
+    as otto GET "/api/v1/servers/$host/images" | jq -e --arg r "$ref" '[.[].tags[]] | map(sub("^localhost/"; "")) | index($r) != null' > /dev/null \
+        || fail "$host: the built image is not listed"
+    ok "$host: built from an uploaded context (the log says $(jq -r .log <<< "$j" | grep -c . ) lines, COPY among them), tagged $ref"
+
+    # --- a build from a git URL
+    as otto POST "/api/v1/servers/$host/images/build?tag=team/from-git:1&git=git://127.0.0.1:$GPORT/app.git%23main" > "$WORK/g.json"
+    if [ "$host" = pd ]; then
+        [ "$HTTP_CODE" = 409 ] && jq -r .error.message "$WORK/g.json" | grep -q 'Podman) builds only from an uploaded context' \
+            || fail "$host: a git build on Podman: $HTTP_CODE $(cat "$WORK/g.json")"
+        ok "$host: a git build is refused on Podman (its API takes remote= as a tarball), saying to upload the context"
+    else
+        [ "$HTTP_CODE" = 202 ] || fail "$host: git build: $HTTP_CODE $(cat "$WORK/g.json")"
+        j=$(job "$host" "$(jq .id "$WORK/g.json")")
+        [ "$(jq -r .state <<< "$j")" = done ] || fail "$host: the git build: $j"
+        ok "$host: built from git://127.0.0.1:$GPORT/app.git#main"
+    fi
+
+    # --- push: refused without credentials, done with them
+    as otto POST "/api/v1/servers/$host/images/push" "{\"image\":\"$ref\"}" > "$WORK/p.json"
+    [ "$HTTP_CODE" = 202 ] || fail "$host: push: $HTTP_CODE $(cat "$WORK/p.json")"
+    j=$(job "$host" "$(jq .id "$WORK/p.json")")
+    [ "$(jq -r .state <<< "$j")" = failed ] && jq -r .error <<< "$j" | grep -qi 'auth\|401\|unauthorized' || fail "$host: a push without credentials: $j"
+    api PUT "/api/v1/registries/$REGISTRY" '{"user":"builder","password":"reg-pass-42"}' > /dev/null
+    [ "$HTTP_CODE" = 200 ] || fail "set the registry's credentials: $HTTP_CODE"
+    as otto POST "/api/v1/servers/$host/images/push" "{\"image\":\"$ref\"}" > "$WORK/p.json"
+    j=$(job "$host" "$(jq .id "$WORK/p.json")")
+    [ "$(jq -r '.state + " " + .kind' <<< "$j")" = "done push" ] || fail "$host: push with credentials: $j"
+    curl -fsS -u builder:reg-pass-42 "http://$REGISTRY/v2/team/hello-$host/tags/list" | jq -e '.tags == ["1"]' > /dev/null || fail "$host: not in the registry"
+    ok "$host: a push without credentials fails (the registry's 401 said); with the admin's it lands in the registry"
+
+    # --- removed locally, pulled back (the credentials go along), run
+    as otto DELETE "/api/v1/servers/$host/images?image=$(jq -rn --arg t "$ref" '$t|@uri')&force=1" > /dev/null
+    [ "$HTTP_CODE" = 200 ] || fail "$host: remove: $HTTP_CODE"
+    as otto POST "/api/v1/servers/$host/images/pull" "{\"image\":\"$ref\"}" > "$WORK/l.json"
+    j=$(job "$host" "$(jq .id "$WORK/l.json")")
+    [ "$(jq -r .state <<< "$j")" = done ] || fail "$host: pull back: $j"
+    as alice POST /api/v1/containers "{\"name\":\"hello-$host\",\"image\":\"$ref\",\"host\":\"$host\",\"gpus\":0,\"workspace\":false}" > "$WORK/c.json"
+    [ "$HTTP_CODE" = 201 ] || fail "$host: run it: $HTTP_CODE $(cat "$WORK/c.json")"
+    id=$(jq -r .id "$WORK/c.json")
+    for _ in $(seq 1 50); do as alice GET "/api/v1/containers/$id/logs" | grep -q 'built by gpufleet' && break; sleep 0.1; done
+    as alice GET "/api/v1/containers/$id/logs" | grep -q 'built by gpufleet' || fail "$host: the pulled image did not run as built"
+    ok "$host: removed locally, pulled back from the private registry, and run: it prints what the build put in"
+}
+check_engine dk "$DOCKER_SOCK"
+check_engine pd "$PODMAN_SOCK"
+
+# --- the credentials are never shown; roles; bad input; audit
+api GET /api/v1/registries > "$WORK/r.json"
+jq -e --arg r "$REGISTRY" '.registries == [{"registry":$r,"user":"builder","has_password":true}]' "$WORK/r.json" > /dev/null || fail "registries: $(cat "$WORK/r.json")"
+grep -q reg-pass-42 "$WORK/r.json" && fail "the password was shown"
+[ "$(stat -c %a "$WORK/s-data/registry_auth.json")" = 600 ] || fail "the credentials file is not owner-only"
+grep -rq reg-pass-42 "$WORK/s.log" && fail "the password is in the server's log"
+sqlite3 "$WORK/s-data/audit.db" "SELECT details FROM audit" | grep -q reg-pass-42 && fail "the password is in the audit log"
+as otto PUT "/api/v1/registries/$REGISTRY" '{"user":"x","password":"y"}' > /dev/null
+[ "$HTTP_CODE" = 403 ] || fail "an operator set credentials: $HTTP_CODE"
+as alice POST "/api/v1/servers/dk/images/build?tag=a:1&git=git://127.0.0.1:1/x.git" > /dev/null
+[ "$HTTP_CODE" = 403 ] || fail "a user's build: $HTTP_CODE"
+for q in "tag=BAD TAG:tag" "tag=a:1&git=file:///etc:git" "tag=a:1&git=https://x/y%20z:git" "tag=a:1:context"; do
+    as otto POST "/api/v1/servers/dk/images/build?$(sed 's/ /%20/g' <<< "${q%:*}")" > "$WORK/bad.json"
+    [ "$HTTP_CODE" = 400 ] && [ "$(jq -r .error.field "$WORK/bad.json")" = "${q##*:}" ] || fail "bad build ${q%:*}: $HTTP_CODE $(cat "$WORK/bad.json")"
+done
+api PUT "/api/v1/registries/bad%20host" '{"user":"x","password":"y"}' > "$WORK/bad.json"
+[ "$HTTP_CODE" = 400 ] && [ "$(jq -r .error.field "$WORK/bad.json")" = registry ] || fail "a bad registry name: $HTTP_CODE"
+for a in image.build image.push registry.set; do
+    [ "$(sqlite3 "$WORK/s-data/audit.db" "SELECT count(*) FROM audit WHERE action = '$a' AND result = 'ok'")" -ge 2 ] || fail "$a not audited"
+done
+ok "credentials: listed without the password (owner-only file, not in logs or audit); operators cannot set them, users cannot build; bad tag, git URL, context and registry are 400 naming the field; builds, pushes and credentials audited"
