@@ -34,5 +34,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ctrspec_valid_image(text);
     ctrspec_valid_name(text);
     ctrspec_valid_uuid(text);
+    ctrspec_valid_git_url(text);
+    ctrspec_valid_path(text, 1);
+    char enc[1000];
+    ctrspec_url_path(text, enc, sizeof(enc));
     return 0;
 }

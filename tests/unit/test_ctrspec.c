@@ -196,6 +196,11 @@ static void paths_checked(void **state)
     const char *bad[] = {"", "tmp", "/tmp/../etc", "/..", "/tmp/.", "/tmp//x", "//x", "/a\nb", "/a\tb"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_false(ctrspec_valid_path(bad[i], 1));
+    assert_true(ctrspec_valid_git_url("https://github.com/AUTOMATIC1111/stable-diffusion-webui.git"));
+    assert_true(ctrspec_valid_git_url("git://127.0.0.1:9418/app.git#main:sub"));
+    const char *badurl[] = {"", "file:///etc", "ssh://x/y", "https://", "https://a b", "https://a\"b", "https://a`b", "-u https://x"};
+    for (size_t i = 0; i < sizeof(badurl) / sizeof(badurl[0]); i++)
+        assert_false(ctrspec_valid_git_url(badurl[i]));
     char enc[64];
     ctrspec_url_path("/a b/é&x", enc, sizeof(enc));
     assert_string_equal(enc, "/a%20b/%C3%A9%26x");
