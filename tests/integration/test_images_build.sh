@@ -126,6 +126,13 @@ check_engine() {
 check_engine dk "$DOCKER_SOCK"
 check_engine pd "$PODMAN_SOCK"
 
+# --- the Images page: a build from git, its log; the registries
+: "${BUILD_DIR:?}"
+[ -x /usr/bin/chromium ] || fail "chromium missing (scripts/deps.sh test)"
+CHECK=build TAG=team/ui-built:1 GIT="git://127.0.0.1:$GPORT/app.git#main" REGISTRY="$REGISTRY" GF_URL="$SERVER_URL" \
+    ADMIN_PASSWORD="$ADMIN_PASSWORD" SERVER_NAME=dk ARTIFACTS="$BUILD_DIR/ui-artifacts" \
+    node "$SRC_DIR/web/tests/engine.test.mjs" || fail "the build in the UI (screenshots in $BUILD_DIR/ui-artifacts)"
+
 # --- the credentials are never shown; roles; bad input; audit
 api GET /api/v1/registries > "$WORK/r.json"
 jq -e --arg r "$REGISTRY" '.registries == [{"registry":$r,"user":"builder","has_password":true}]' "$WORK/r.json" > /dev/null || fail "registries: $(cat "$WORK/r.json")"

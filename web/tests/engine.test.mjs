@@ -8,6 +8,9 @@
 //     does; the holder's page charts its usage.
 //   cleanup (test_cleanup.sh): the Images page's cleanup of SERVER_NAME
 //     shows a plan naming JUNK, and removing it says what was freed;
+//   build (test_images_build.sh): the Images page builds TAG from GIT on
+//     SERVER_NAME (the job's row and its log), lists the registries'
+//     credentials without a password;
 //   inside (test_ctr_streams.sh): container CONTAINER_ID's page follows
 //     its logs live (stderr told apart), offers the download, and opens a
 //     terminal in which a typed command runs (first byte timed).
@@ -92,6 +95,26 @@ async function held() {
   console.log(`ok: UI: container ${g.holder.name}'s page charts its CPU, memory, GPU memory and GPU utilization (${points} points)`);
 }
 
+/** The Images page's build form and registries. */
+async function build() {
+  const [TAG, GIT, REG] = ['TAG', 'GIT', 'REGISTRY'].map(env);
+  await page.click('nav >> text=Images');
+  await page.waitForSelector('table[aria-label=images]');
+  await page.selectOption('select[name=server]', SERVER);
+  await page.waitForSelector(`table[aria-label="registry credentials"] tr[data-registry="${REG}"]`);
+  const regText = await page.textContent('section[aria-label=registries]');
+  if (regText.includes('reg-pass-42')) throw new Error('the registry password is shown');
+  await page.fill('form[aria-label="Build an image"] input[name=tag]', TAG);
+  await page.fill('form[aria-label="Build an image"] input[name=git]', GIT);
+  await page.click('form[aria-label="Build an image"] button[type=submit]');
+  const row = `table[aria-label=pulls] tr[data-kind=build][data-pull="${TAG}"]`;
+  await page.waitForSelector(`${row}[data-state=done]`, { timeout: 60000 });
+  await page.click(`${row} button:has-text("log")`);
+  await page.waitForSelector(`pre[aria-label="log of ${TAG}"]:has-text("COPY")`);
+  await page.screenshot({ path: `${ART}/images-build.png`, fullPage: true });
+  console.log(`ok: UI: built ${TAG} from ${GIT}, its log shown; the registry listed without its password`);
+}
+
 /** The Images page's cleanup panel. */
 async function cleanup() {
   const JUNK = env('JUNK');
@@ -164,7 +187,7 @@ try {
   await page.fill('input[name=username]', 'admin');
   await page.fill('input[name=password]', PASSWORD);
   await page.click('button[type=submit]');
-  await ({ images, held, inside, cleanup }[CHECK])();
+  await ({ images, held, inside, cleanup, build }[CHECK])();
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
 } catch (e) {
   rc = 1;

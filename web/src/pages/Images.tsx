@@ -1,16 +1,18 @@
 // A host's images: what is there (size, age, which containers use it),
 // pulls with each layer's progress while they run, and remove. Viewers
-// see; operators pull, remove and clean up the host's disk.
+// see; operators pull, build, push, remove and clean up the host's disk;
+// admins set registries' credentials.
 import { useEffect, useState } from 'preact/hooks';
 import { api, atLeast, get, Me } from '../api';
 import { bytes, time } from '../format';
 import { ErrorBox, errorText, Form, Page, useAsync } from '../ui';
 import { Cleanup } from './Cleanup';
+import { Registries } from './Registries';
 
 interface Image { id: string; tags: string[]; digests: string[]; size: number; created: number; containers: string[] }
 interface Layer { id: string; status: string; current: number; total: number; done: boolean }
 interface Pull {
-  id: number; image: string; state: 'running' | 'done' | 'failed'; status: string; error: string | null;
+  id: number; kind?: 'pull' | 'push' | 'build'; log?: string; image: string; state: 'running' | 'done' | 'failed'; status: string; error: string | null;
   layers: Layer[]; bytes_done: number; bytes_total: number; layers_done: number; started: number; finished: number | null;
 }
 
@@ -21,17 +23,20 @@ function PullRow({ p }: { p: Pull }) {
   const pct = p.bytes_total ? Math.round((100 * p.bytes_done) / p.bytes_total) : p.state === 'done' ? 100 : 0;
   return (
     <>
-      <tr data-pull={p.image} data-state={p.state}>
-        <td class="mono small">{p.image}</td>
+      <tr data-pull={p.image} data-state={p.state} data-kind={p.kind ?? 'pull'}>
+        <td class="mono small">{p.kind && p.kind !== 'pull' ? `${p.kind} ` : ''}{p.image}</td>
         <td class={p.state === 'failed' ? 'denied' : ''}>{p.state}</td>
         <td>
           <progress max={100} value={pct} aria-label={`${p.image}: ${pct}%`} />{' '}
           <span class="small">{bytes(p.bytes_done)} of {bytes(p.bytes_total)} · {p.layers_done}/{p.layers.length} layers</span>
         </td>
         <td class="small">{p.error ?? p.status}</td>
-        <td><button type="button" class="link" aria-expanded={open} onClick={() => setOpen(!open)}>layers</button></td>
+        <td><button type="button" class="link" aria-expanded={open} onClick={() => setOpen(!open)}>{p.kind === 'build' ? 'log' : 'layers'}</button></td>
       </tr>
-      {open && (
+      {open && p.kind === 'build' && (
+        <tr class="detail"><td colSpan={5}><pre class="mono small build-log" aria-label={`log of ${p.image}`}>{p.log ?? ''}</pre></td></tr>
+      )}
+      {open && p.kind !== 'build' && (
         <tr class="detail"><td colSpan={5}>
           <table class="table small" aria-label={`layers of ${p.image}`}>
             <tbody>{p.layers.map((l) => (
@@ -79,6 +84,15 @@ export function ImagesPage({ me }: { me: Me }) {
     };
   }, [server, running ? 0 : pulls.length]);
 
+  const push = async (ref: string) => {
+    setError('');
+    try {
+      const p = await api<Pull>('POST', `/api/v1/servers/${encodeURIComponent(server)}/images/push`, { image: ref });
+      setPulls((old) => [p, ...old.filter((o) => o.id !== p.id)]);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
   const remove = async (img: Image) => {
     const ref = img.tags[0] ?? img.id;
     setError('');
@@ -107,6 +121,23 @@ export function ImagesPage({ me }: { me: Me }) {
           <button type="submit" class="primary">Pull</button>
         </Form>
       )}
+      {canAct && server && (
+        <Form label="Build an image" class="form" onSubmit={async (f) => {
+          const tag = String(f.get('tag') ?? '').trim(), git = String(f.get('git') ?? '').trim();
+          const ctx = f.get('context') as File | null;
+          const url = `/api/v1/servers/${encodeURIComponent(server)}/images/build?tag=${encodeURIComponent(tag)}${git ? `&git=${encodeURIComponent(git)}` : ''}`;
+          // the context is the body as it is (a tar); fetch streams the file
+          const r = await fetch(url, { method: 'POST', body: git || !ctx?.size ? undefined : ctx, headers: { 'Content-Type': 'application/x-tar' } });
+          const p = await r.json();
+          if (!r.ok) throw new Error(p.error?.message ?? `build refused (${r.status})`);
+          setPulls((old) => [p, ...old.filter((o) => o.id !== p.id)]);
+        }}>
+          <label class="field"><span>Tag</span><input name="tag" required placeholder="registry:5000/team/app:1" /></label>
+          <label class="field wide"><span>Git URL (or a context below)</span><input name="git" placeholder="https://github.com/team/app.git#main" /></label>
+          <label class="field"><span>Context (.tar with a Dockerfile)</span><input name="context" type="file" accept=".tar,application/x-tar" /></label>
+          <button type="submit" class="primary">Build</button>
+        </Form>
+      )}
       {pulls.length > 0 && (
         <table class="table" aria-label="pulls">
           <thead><tr><th>Pull</th><th>State</th><th>Progress</th><th>Engine says</th><th><span class="sr-only">Layers</span></th></tr></thead>
@@ -124,7 +155,10 @@ export function ImagesPage({ me }: { me: Me }) {
               <td>{bytes(img.size)}</td>
               <td>{time(img.created * 1000)}</td>
               <td>{img.containers.join(', ') || '–'}</td>
-              <td class="row-actions">{canAct && <button type="button" class="danger" onClick={() => remove(img)}>Remove</button>}</td>
+              <td class="row-actions">
+                {canAct && img.tags.filter((t) => /^[^/]*[.:][^/]*\//.test(t)).slice(0, 1).map((t) => <button type="button" onClick={() => push(t)} title={`push ${t} to its registry`}>Push</button>)}
+                {canAct && <button type="button" class="danger" onClick={() => remove(img)}>Remove</button>}
+              </td>
             </tr>
           ))}
           {rows.length === 0 && !images.loading && !images.error && (
@@ -133,6 +167,7 @@ export function ImagesPage({ me }: { me: Me }) {
         </tbody>
       </table>
       {canAct && server && <Cleanup server={server} onDone={images.reload} />}
+      {canAct && <Registries admin={me.role === 'admin'} />}
     </Page>
   );
 }
