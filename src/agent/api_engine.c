@@ -314,28 +314,26 @@ void api_engine_files(void *appv, struct http_request *req, struct http_response
 }
 
 /* POST .../files/mkdir?path= and DELETE .../files?path= */
-void api_engine_files_mkdir(void *appv, struct http_request *req, struct http_response *resp)
+static void files_op(struct agent_app *app, struct http_request *req, struct http_response *resp,
+                     int (*op)(struct engine *, const char *, const char *, struct errinfo *))
 {
-    struct agent_app *app = appv;
     struct errinfo e = {0};
     const char *path = http_query(req, "path");
     if (!engine_valid_id(req->params[0]) || !path) {
         http_error(resp, 400, "invalid_field", path ? "id" : "path", "a container id and a path");
         return;
     }
-    reply_rc(resp, files_mkdir(app->engine, req->params[0], path, &e), &e);
+    reply_rc(resp, op(app->engine, req->params[0], path, &e), &e);
+}
+
+void api_engine_files_mkdir(void *appv, struct http_request *req, struct http_response *resp)
+{
+    files_op(appv, req, resp, files_mkdir);
 }
 
 void api_engine_files_delete(void *appv, struct http_request *req, struct http_response *resp)
 {
-    struct agent_app *app = appv;
-    struct errinfo e = {0};
-    const char *path = http_query(req, "path");
-    if (!engine_valid_id(req->params[0]) || !path) {
-        http_error(resp, 400, "invalid_field", path ? "id" : "path", "a container id and a path");
-        return;
-    }
-    reply_rc(resp, files_delete(app->engine, req->params[0], path, &e), &e);
+    files_op(appv, req, resp, files_delete);
 }
 
 /* PUT .../archive?path=DIR: the body (a tar) goes to a temporary file as

@@ -192,37 +192,8 @@ long engine_stream(struct engine *eng, const char *path, engine_sink sink, void 
 long engine_put_file(struct engine *eng, const char *path, FILE *f, long long size, struct buf *out,
                      struct errinfo *e)
 {
-    char url[9200], curl_err[CURL_ERROR_SIZE] = "";
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/x-tar");
-    long status = -1;
-    CURL *c = curl_easy_init();
-
-    if (!c) {
-        curl_slist_free_all(hdrs);
-        errinfo_set(e, 500, "internal", NULL, "libcurl failed to start a call");
-        return -1;
-    }
-    snprintf(url, sizeof(url), "http://engine%s", path);
-    curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, eng->socket_path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L); /* PUT, read from f (fread by default) */
-    curl_easy_setopt(c, CURLOPT_READDATA, f);
-    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    else
-        errinfo_set(e, 502, "engine_unreachable", NULL, "the container engine at %s: %s",
-                    eng->socket_path, curl_err[0] ? curl_err : curl_easy_strerror(rc));
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
-    return status;
+    struct engine_extra extra = {.upload = f, .upload_size = size};
+    return perform(eng, "PUT", path, NULL, 0, NULL, out, NULL, &extra, e);
 }
 
 int engine_connect(struct engine *eng, struct errinfo *e)

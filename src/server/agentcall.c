@@ -47,10 +47,11 @@ void agentcall_refusal(long status, const char *body, size_t len, struct errinfo
     json_decref(j);
 }
 
-json_t *agentcall(const struct reg_target *t, const char *method, const char *path,
-                  const json_t *body, long timeout_s, struct errinfo *e)
+/* One call: a JSON body, or the size bytes of f (a tar), or none. */
+static json_t *call(const struct reg_target *t, const char *method, const char *path, const json_t *body,
+                    FILE *f, long long size, long timeout_s, struct errinfo *e)
 {
-    char url[2600], auth[600], curl_err[CURL_ERROR_SIZE] = "";
+    char url[9200], auth[600], curl_err[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdrs = NULL;
     struct buf b;
     char *text = NULL;
@@ -66,9 +67,8 @@ json_t *agentcall(const struct reg_target *t, const char *method, const char *pa
     snprintf(url, sizeof(url), "http://%s%s", t->instance, path);
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);
     hdrs = curl_slist_append(hdrs, auth);
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    hdrs = curl_slist_append(hdrs, f ? "Content-Type: application/x-tar" : "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
@@ -76,12 +76,17 @@ json_t *agentcall(const struct reg_target *t, const char *method, const char *pa
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
-    if (body) {
+    if (f) { /* read as it goes: an upload of gigabytes stays on disk */
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READDATA, f);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+    } else if (body) {
         text = json_dumps(body, JSON_COMPACT);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
     } else if (!strcmp(method, "POST")) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
     }
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
         errinfo_set(e, 502, "agent_unreachable", NULL, "the agent of %s at %s: %s", t->server,
@@ -103,6 +108,18 @@ out:
         curl_easy_cleanup(c);
     buf_free(&b);
     return out;
+}
+
+json_t *agentcall(const struct reg_target *t, const char *method, const char *path,
+                  const json_t *body, long timeout_s, struct errinfo *e)
+{
+    return call(t, method, path, body, NULL, 0, timeout_s, e);
+}
+
+json_t *agentcall_send_file(const struct reg_target *t, const char *method, const char *path, FILE *f,
+                            long long size, long timeout_s, struct errinfo *e)
+{
+    return call(t, method, path, NULL, f, size, timeout_s, e);
 }
 
 int agentcall_find(struct registry *r, const char *name, int64_t server_id, const char *field,
@@ -131,56 +148,4 @@ int agentcall_find(struct registry *r, const char *name, int64_t server_id, cons
         errinfo_set(e, 404, "not_found", field, "no server %.64s", name ? name : "with that id");
     free(all);
     return rc;
-}
-
-json_t *agentcall_send_file(const struct reg_target *t, const char *method, const char *path, FILE *f,
-                            long long size, long timeout_s, struct errinfo *e)
-{
-    char url[9200], auth[600], curl_err[CURL_ERROR_SIZE] = "";
-    struct curl_slist *hdrs = NULL;
-    struct buf b;
-    json_t *out = NULL;
-    long status = 0;
-    CURL *c = curl_easy_init();
-
-    buf_init(&b, MAX_ANSWER);
-    if (!c) {
-        errinfo_set(e, 500, "internal", NULL, "libcurl failed to start a call");
-        goto out;
-    }
-    snprintf(url, sizeof(url), "http://%s%s", t->instance, path);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);
-    hdrs = curl_slist_append(hdrs, auth);
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/x-tar");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_READDATA, f);
-    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK) {
-        errinfo_set(e, 502, "agent_unreachable", NULL, "the agent of %s at %s: %s", t->server,
-                    t->instance, curl_err[0] ? curl_err : curl_easy_strerror(rc));
-        goto out;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 300) {
-        agentcall_refusal(status, b.data, b.len, e);
-        goto out;
-    }
-    if (!(out = json_loadb(b.data ? b.data : "", b.len, 0, NULL)))
-        errinfo_set(e, 502, "agent_answer", NULL, "the agent of %s answered %s %s with no JSON", t->server, method, path);
-out:
-    curl_slist_free_all(hdrs);
-    if (c)
-        curl_easy_cleanup(c);
-    buf_free(&b);
-    return out;
 }

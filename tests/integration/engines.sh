@@ -173,3 +173,30 @@ as() {
     local -a API_AUTH=(-H "Authorization: Bearer ${!tok}")
     api "$@"
 }
+
+# start_two_hosts: a dockerd and a Podman service (busybox imported), and
+# an agent driving each: host "dk" and host "pd" (one fake GPU each, the
+# workspaces under $WORK/ws-dk and $WORK/ws-pd). Sets AGENT_TOKEN, DK_PORT,
+# DK_URL, DK_PID, PD_PORT. Then, once the server runs, register_two_hosts.
+start_two_hosts() {
+    start_dockerd
+    import_image "$DOCKER_SOCK"
+    start_podman
+    import_image "$PODMAN_SOCK"
+    head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$WORK/agent.token"
+    AGENT_TOKEN=$(cat "$WORK/agent.token")
+    start_agent dk "gpu h100 count=1" --token-file "$WORK/agent.token" --engine-socket "$DOCKER_SOCK" \
+        --workspace-root "$WORK/ws-dk" --interval 500
+    DK_PORT=$AGENT_PORT DK_URL=$AGENT_URL DK_PID=${PIDS[-1]}
+    start_agent pd "gpu h100 count=1" --token-file "$WORK/agent.token" --engine-socket "$PODMAN_SOCK" \
+        --workspace-root "$WORK/ws-pd" --interval 500
+    PD_PORT=$AGENT_PORT
+}
+
+register_two_hosts() {
+    local h
+    for h in dk:$DK_PORT pd:$PD_PORT; do
+        api POST /api/v1/servers "{\"name\":\"${h%%:*}\",\"address\":\"127.0.0.1\",\"agent_port\":${h#*:},\"agent_token\":\"$AGENT_TOKEN\"}" > /dev/null
+        [ "$HTTP_CODE" = 201 ] || fail "register ${h%%:*}: $HTTP_CODE"
+    done
+}

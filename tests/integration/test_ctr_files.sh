@@ -9,26 +9,13 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/engines.sh"
 
-start_dockerd
-import_image "$DOCKER_SOCK"
-start_podman
-import_image "$PODMAN_SOCK"
-head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$WORK/agent.token"
-AGENT_TOKEN=$(cat "$WORK/agent.token")
-start_agent dk "gpu h100 count=1" --token-file "$WORK/agent.token" --engine-socket "$DOCKER_SOCK" --workspace-root "$WORK/ws-dk"
-DK_PORT=$AGENT_PORT
-DK_PID=${PIDS[-1]}
-start_agent pd "gpu h100 count=1" --token-file "$WORK/agent.token" --engine-socket "$PODMAN_SOCK" --workspace-root "$WORK/ws-pd"
-PD_PORT=$AGENT_PORT
+start_two_hosts
 printf 'container_host_ip: 127.0.0.1\ncontainer_default_memory_mib: 64\nfiles_upload_max_mib: 400\n' > "$WORK/server.yaml"
 mkdir -p "$WORK/s-data"
 make_admin "$WORK/s-data"
 add_users "$WORK/s-data" alice:user bob:user vera:viewer
 start_server s --config "$WORK/server.yaml"
-for h in dk:$DK_PORT pd:$PD_PORT; do
-    api POST /api/v1/servers "{\"name\":\"${h%%:*}\",\"address\":\"127.0.0.1\",\"agent_port\":${h#*:},\"agent_token\":\"$AGENT_TOKEN\"}" > /dev/null
-    [ "$HTTP_CODE" = 201 ] || fail "register ${h%%:*}: $HTTP_CODE"
-done
+register_two_hosts
 
 head -c 3000000 /dev/urandom > "$WORK/data.bin"
 printf 'hello files\n' > "$WORK/note.txt"

@@ -13,20 +13,7 @@ PY=/usr/bin/python3
 "$PY" -c 'import websockets' 2> /dev/null || fail "python3-websockets missing (scripts/deps.sh test)"
 WSC="$(dirname "$0")/ctrstream.py"
 
-start_dockerd
-import_image "$DOCKER_SOCK"
-start_podman
-import_image "$PODMAN_SOCK"
-
-head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$WORK/agent.token"
-AGENT_TOKEN=$(cat "$WORK/agent.token")
-start_agent dk "gpu h100 count=1" --token-file "$WORK/agent.token" --engine-socket "$DOCKER_SOCK" \
-    --workspace-root "$WORK/ws-dk" --interval 500
-DK_PORT=$AGENT_PORT
-DK_URL=$AGENT_URL
-start_agent pd "gpu h100 count=1" --token-file "$WORK/agent.token" --engine-socket "$PODMAN_SOCK" \
-    --workspace-root "$WORK/ws-pd" --interval 500
-PD_PORT=$AGENT_PORT
+start_two_hosts
 
 cat > "$WORK/server.yaml" << EOF
 container_host_ip: 127.0.0.1
@@ -41,10 +28,7 @@ add_users "$WORK/s-data" alice:user bob:user vera:viewer
 TOK_alice2=$("$SERVER" token add alice second --data "$WORK/s-data")
 start_server s --config "$WORK/server.yaml"
 WS="ws://127.0.0.1:$SERVER_PORT/api/v1/containers"
-for h in dk:$DK_PORT pd:$PD_PORT; do
-    api POST /api/v1/servers "{\"name\":\"${h%%:*}\",\"address\":\"127.0.0.1\",\"agent_port\":${h#*:},\"agent_token\":\"$AGENT_TOKEN\"}" > /dev/null
-    [ "$HTTP_CODE" = 201 ] || fail "register ${h%%:*}: $HTTP_CODE"
-done
+register_two_hosts
 
 # the agent's side wants its token and its own upgrade
 code=$(curl -s -o /dev/null -w '%{http_code}' "$DK_URL/api/v1/engine/containers/x/logs")

@@ -72,7 +72,8 @@ void api_images_remove(void *appv, struct http_request *req, struct http_respons
     relay(appv, req, resp, "DELETE", path, NULL, 200);
 }
 
-void api_images_pull(void *appv, struct http_request *req, struct http_response *resp)
+/* A pull or a push: the image and its registry's credentials to the agent. */
+static void job(struct http_request *req, struct http_response *resp, struct server_app *app, const char *path)
 {
     json_t *body = api_body_json(req, resp);
 
@@ -80,24 +81,20 @@ void api_images_pull(void *appv, struct http_request *req, struct http_response 
         return;
     api_audit_target(req, "server:%.64s", req->params[0]);
     api_audit_detail(req, "image", json_deep_copy(json_object_get(body, "image")));
-    json_t *fwd = with_auth(appv, body);
-    relay(appv, req, resp, "POST", "/api/v1/engine/images/pull", fwd, 202);
+    json_t *fwd = with_auth(app, body);
+    relay(app, req, resp, "POST", path, fwd, 202);
     json_decref(fwd);
     json_decref(body);
 }
 
+void api_images_pull(void *appv, struct http_request *req, struct http_response *resp)
+{
+    job(req, resp, appv, "/api/v1/engine/images/pull");
+}
+
 void api_images_push(void *appv, struct http_request *req, struct http_response *resp)
 {
-    json_t *body = api_body_json(req, resp);
-
-    if (!body)
-        return;
-    api_audit_target(req, "server:%.64s", req->params[0]);
-    api_audit_detail(req, "image", json_deep_copy(json_object_get(body, "image")));
-    json_t *fwd = with_auth(appv, body);
-    relay(appv, req, resp, "POST", "/api/v1/engine/images/push", fwd, 202);
-    json_decref(fwd);
-    json_decref(body);
+    job(req, resp, appv, "/api/v1/engine/images/push");
 }
 
 /* ---- builds: POST ?tag=T with a context (a tar) as the body, or ?git=URL ---- */
