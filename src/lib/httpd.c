@@ -448,6 +448,11 @@ void http_pipe_unref(struct http_pipe *p)
     pipe_drop(p);
 }
 
+static void pipe_free_cb(void *cls)
+{
+    http_pipe_unref(cls); /* the response is done with it (sent, or the client left) */
+}
+
 /* libmicrohttpd asks for the next bytes; with none yet the connection is
  * suspended until the writer brings some (returning 0 alone would spin). */
 static ssize_t pipe_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -525,7 +530,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
         resp->pipe = NULL; /* the MHD response holds the reference now */
         p->conn = conn;
         mr = MHD_create_response_from_callback(resp->pipe_length >= 0 ? (uint64_t)resp->pipe_length : MHD_SIZE_UNKNOWN,
-                                               64 * 1024, pipe_read, p, (MHD_ContentReaderFreeCallback)http_pipe_unref);
+                                               64 * 1024, pipe_read, p, pipe_free_cb);
         if (!mr) {
             http_pipe_unref(p);
             return MHD_NO;

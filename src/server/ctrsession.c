@@ -427,7 +427,7 @@ static void relay_loop(struct relay *r, int running_before)
                    wslay_event_get_queued_msg_length(r->ctx) < BROWSER_BEHIND;
         struct pollfd p[2] = {{s->browser_fd, (short)((wslay_event_want_read(r->ctx) ? POLLIN : 0) |
                                                       (wslay_event_want_write(r->ctx) ? POLLOUT : 0)), 0},
-                              {up_fd(s), (short)(take ? POLLIN : 0), 0}};
+                              {agent_open ? up_fd(s) : -1, (short)(take ? POLLIN : 0), 0}};
         int timeout = r->batch_since_ns ? BATCH_MS / 2 : 1000;
         if (take && s->shell && sshop_shell_pending(s->shell))
             timeout = 0; /* libssh holds bytes it read already */
@@ -446,7 +446,9 @@ static void relay_loop(struct relay *r, int running_before)
             break; /* a close the browser never answers, or a browser that stopped reading */
         if ((p[0].revents & POLLIN) && wslay_event_recv(r->ctx) != 0)
             break;
-        if (p[1].revents || (take && s->shell)) {
+        /* once the far end ended it is not read again (a hang-up keeps
+         * polling as readable, and the end must be said once) */
+        if (agent_open && (p[1].revents || (take && s->shell))) {
             ssize_t got = up_read(s, chunk, sizeof(chunk));
             if (got > 0) {
                 from_agent(r, chunk, (size_t)got);
