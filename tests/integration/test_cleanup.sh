@@ -44,7 +44,7 @@ check_engine() {
     # what the host holds: a user's stopped container (gpufleet's), junk
     # (stopped, not ours), a running one with a volume, a dangling and a
     # spare image, a free volume
-    as alice POST /api/v1/containers "{\"name\":\"mine-$host\",\"image\":\"gf-busybox:1\",\"host\":\"$host\",\"gpus\":0,\"command\":[\"sleep\",\"600\"]}" > "$WORK/mine.json"
+    as alice POST /api/v1/containers "{\"name\":\"mine-$host\",\"image\":\"gf-busybox:1\",\"host\":\"$host\",\"gpus\":0,\"command\":[\"sh\",\"-c\",\"trap 'exit 0' TERM; sleep 600 & wait\"]}" > "$WORK/mine.json"
     [ "$HTTP_CODE" = 201 ] || fail "$host: create: $(cat "$WORK/mine.json")"
     as alice POST "/api/v1/containers/$(jq -r .id "$WORK/mine.json")/stop" > /dev/null
     engine "$sock" POST /v1.41/volumes/create '{"Name":"volfree"}' > /dev/null

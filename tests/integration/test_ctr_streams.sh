@@ -41,7 +41,7 @@ ok "agent: streams need its token and Upgrade: gpufleet-stream"
 check_engine() {
     local host=$1 body id out
     body="{\"name\":\"talk-$host\",\"image\":\"gf-busybox:1\",\"host\":\"$host\",\"gpus\":0,
-           \"command\":[\"sh\",\"-c\",\"echo out-1; echo err-1 >&2; printf '\\\\303\\\\251t\\\\303\\\\251\\\\n'; i=0; while true; do i=\$((i+1)); echo tick-\$i; sleep 0.1; done\"]}"
+           \"command\":[\"sh\",\"-c\",\"trap 'exit 0' TERM; echo out-1; echo err-1 >&2; printf '\\\\303\\\\251t\\\\303\\\\251\\\\n'; i=0; while true; do i=\$((i+1)); echo tick-\$i; sleep 0.1; done\"]}"
     as alice POST /api/v1/containers "$body" > "$WORK/c-$host.json"
     [ "$HTTP_CODE" = 201 ] || fail "$host: create: $HTTP_CODE $(cat "$WORK/c-$host.json")"
     id=$(jq -r .id "$WORK/c-$host.json")
