@@ -74,6 +74,10 @@ async def term(url, out, hdrs):
         await asyncio.sleep(0.3)
         await ws.send(json.dumps({"type": "input", "data": "stty size; echo \u00e9t\u00e9-done\r"}))
         text += await read_until(ws, "été-done\r\n".encode())
+        # a full-screen program: top draws one screen for the TTY's size
+        # (the marker is computed, so the echo of the typed line is not it)
+        await ws.send(b"top -n 1; echo top-$((1+1))-done\r")
+        text += await read_until(ws, b"top-2-done\r\n")
         await ws.send(b"exit\r")
         try:
             while True:

@@ -82,19 +82,24 @@ check_engine() {
     jq -e '.text | contains("gf-42-ok")' <<< "$t" > /dev/null || fail "$host: no command output: $t"
     jq -e '.text | contains("33 101")' <<< "$t" > /dev/null || fail "$host: resize not seen by stty: $t"
     jq -e '.text | contains("été-done")' <<< "$t" > /dev/null || fail "$host: UTF-8 through the terminal: $t"
+    jq -e '.text | test("Mem:.*used")' <<< "$t" > /dev/null || fail "$host: top in the terminal: $t"
     [ "$(jq .close <<< "$t")" = 1000 ] || fail "$host: terminal close after exit: $t"
     first=$(jq '.first_byte_ms | floor' <<< "$t")
     echo_ms=$(jq '.echo_ms | sort | .[length/2|floor] * 10 | floor / 10' <<< "$t")
     [ "$first" -lt 1000 ] || fail "$host: first terminal byte after ${first} ms"
-    ok "$host: terminal: a shell (first byte ${first} ms, key echo median ${echo_ms} ms), UTF-8, resize seen by stty, exit closes it (1000)"
+    ok "$host: terminal: a shell (first byte ${first} ms, key echo median ${echo_ms} ms), UTF-8, resize seen by stty, top draws its screen, exit closes it (1000)"
 
     # --- the live follow: both streams, in order, until the container stops
     "$PY" "$WSC" logs "$WS/$id/logs/live?tail=all" 30 "$WORK/live-$host.json" "Authorization: Bearer $TOK_alice" &
     local fpid=$!
+    "$PY" "$WSC" hold "$WS/$id/terminal" 30 "$WORK/held-$host.json" "Authorization: Bearer $TOK_alice" &
+    local tpid=$!
     sleep 1.5
     as alice POST "/api/v1/containers/$id/stop" > /dev/null
     [ "$HTTP_CODE" = 200 ] || fail "$host: stop: $HTTP_CODE"
     wait "$fpid" || fail "$host: log follow"
+    wait "$tpid" || fail "$host: a terminal open while the container stops"
+    jq -e '.close == 1000 and .after_s < 20' "$WORK/held-$host.json" > /dev/null || fail "$host: the terminal did not end with the container: $(cat "$WORK/held-$host.json")"
     l=$(cat "$WORK/live-$host.json")
     jq -e '[.chunks[] | select(.[0] == "e")] | map(.[1]) | join("") == "err-1\n"' <<< "$l" > /dev/null \
         || fail "$host: stderr in the follow: $(head -c 400 <<< "$l")"
@@ -103,7 +108,7 @@ check_engine() {
     n=$(jq '[.chunks[] | select(.[0] == "o")] | map(.[1]) | join("") | split("\n") | map(select(startswith("tick-"))) | length' <<< "$l")
     [ "$n" -ge 15 ] || fail "$host: only $n ticks followed: $(head -c 400 <<< "$l")"
     jq -e '.ends == ["the container stopped"] and .close == 1000' <<< "$l" > /dev/null || fail "$host: end of the follow: $(jq -c '{ends,close,reason}' <<< "$l")"
-    ok "$host: log follow: $n lines in $(jq .messages <<< "$l") messages, stdout and stderr apart, ended when the container stopped"
+    ok "$host: log follow: $n lines in $(jq .messages <<< "$l") messages, stdout and stderr apart, ended when the container stopped; an open terminal ended with it (1000)"
 
     # --- a stopped container: no terminal, its logs still there
     out=$("$PY" "$WSC" term "$WS/$id/terminal" "$WORK/x.json" "Authorization: Bearer $TOK_alice" || true)
