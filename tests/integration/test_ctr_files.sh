@@ -70,6 +70,10 @@ check_engine() {
         ls_ "$id" "$p" > "$WORK/bad.json"
         [ "$HTTP_CODE" = 400 ] && [ "$(jq -r .error.field "$WORK/bad.json")" = path ] || fail "$host: bad path $p: $HTTP_CODE"
     done
+    for p in relative /tmp/../x /; do
+        up "$id" "$p" "$WORK/note.txt" > "$WORK/bad.json"
+        [ "$UP_CODE" = 400 ] && [ "$(jq -r .error.field "$WORK/bad.json")" = path ] || fail "$host: upload to $p: $UP_CODE $(cat "$WORK/bad.json")"
+    done
     as alice DELETE "/api/v1/containers/$id/files?path=/" > "$WORK/bad.json"
     [ "$HTTP_CODE" = 400 ] || fail "$host: delete /: $HTTP_CODE"
     ls_ "$id" /nope > /dev/null

@@ -295,13 +295,15 @@ int api_files_upload_chunk(void *appv, struct http_request *req, const char *dat
     long long max = (long long)app->opts->files_upload_max_mib << 20;
     if (!u) {
         const char *path = http_query(req, "path"), *cl = http_header(req, "Content-Length");
-        const char *name = path ? strrchr(path, '/') + 1 : NULL;
+        /* the path is checked before its last '/' is looked for: a path
+         * without one would otherwise point the name before the string */
+        const char *name = path && ctrspec_valid_path(path, 0) ? strrchr(path, '/') + 1 : NULL;
         char h[TAR_BLOCK];
         u = xcalloc(1, sizeof(*u));
         req->stream_state = u;
         req->stream_cleanup = upload_free;
         u->declared = cl ? strtoll(cl, NULL, 10) : -1;
-        if (!name || !*name || strlen(name) >= 100 || !ctrspec_valid_path(path, 0)) {
+        if (!name || !*name || strlen(name) >= 100) {
             snprintf(u->why, sizeof(u->why), "path is /folder/name, the name under 100 bytes");
             goto fail;
         }
