@@ -76,10 +76,13 @@ static void routes_and_errors(void **state)
     http_stop(srv);
 }
 
+static int slow_started; /* handlers entered; read with __atomic */
+
 /* A handler that waits on "another host" for 2 s. */
 static void slow(void *app, struct http_request *req, struct http_response *resp)
 {
     (void)app;
+    __atomic_add_fetch(&slow_started, 1, __ATOMIC_SEQ_CST);
     usleep(2000 * 1000);
     resp->content_type = "text/plain";
     buf_printf(&resp->body, "slow %s len=%zu", req->params[0], req->body.len);
@@ -100,6 +103,16 @@ static void *slow_client(void *arg)
     return NULL;
 }
 
+/* Waits (up to 10 s) until n slow handlers have begun: a fixed sleep lost
+ * the race on a loaded CI machine, where the last request had not reached
+ * the server when it was stopped. */
+static void wait_slow_started(int n)
+{
+    for (int i = 0; i < 1000 && __atomic_load_n(&slow_started, __ATOMIC_SEQ_CST) < n; i++)
+        usleep(10 * 1000);
+    assert_true(__atomic_load_n(&slow_started, __ATOMIC_SEQ_CST) >= n);
+}
+
 /* Offload routes wait on their own threads: with one server thread and
  * eight slow requests in flight, a fast request still answers at once,
  * and every slow one gets its answer (and its body). */
@@ -117,7 +130,7 @@ static void offload_keeps_threads_free(void **state)
     slow_port = http_port(srv);
     for (int i = 0; i < 8; i++)
         pthread_create(&t[i], NULL, slow_client, &ok[i]);
-    usleep(100 * 1000);
+    wait_slow_started(8);
     int64_t t0 = now_mono_ns();
     char *r = roundtrip(slow_port, "GET /fast/f HTTP/1.0\r\n\r\n");
     int64_t fast_ms = (now_mono_ns() - t0) / 1000000;
@@ -133,7 +146,7 @@ static void offload_keeps_threads_free(void **state)
     int last = 0;
     pthread_t tl;
     pthread_create(&tl, NULL, slow_client, &last);
-    usleep(100 * 1000);
+    wait_slow_started(9);
     http_stop(srv);
     pthread_join(tl, NULL);
     assert_true(last);
