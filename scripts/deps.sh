@@ -11,7 +11,7 @@ set -euo pipefail
 
 mode=${1:-run}
 run_pkgs=(gcc make cmake pkg-config libmicrohttpd-dev libjansson-dev libyaml-dev zlib1g-dev curl
-    libsqlite3-dev libcurl4-openssl-dev libzstd-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libsodium-dev openssl libwslay-dev libssh-dev libipmimonitoring-dev)
+    libsqlite3-dev libcurl4-openssl-dev libzstd-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libsodium-dev openssl libwslay-dev libssh-dev libipmimonitoring-dev libgit2-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev prometheus prometheus-node-exporter jq sqlite3 python3 nginx-light python3-websockets python3-fusepy fuse3
     victoria-metrics chromium docker.io podman runc netavark aardvark-dns busybox-static docker-registry debootstrap openipmi)
 # the web UI builds with Node.js and npm: Debian's unless the machine has its own

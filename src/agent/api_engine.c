@@ -390,30 +390,17 @@ void api_engine_upload(void *appv, struct http_request *req, struct http_respons
 }
 
 /* POST .../images/build?tag=T[&remote=GIT_URL]: the body is the context
- * (a tar), taken as an upload is; with remote, the engine clones it. */
+ * (a tar), taken as an upload is; with remote, the job clones it here
+ * (the engines' own git support differs: Podman's API has none). */
 void api_engine_build(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct agent_app *app = appv;
     struct errinfo e = {0};
     struct upload *u = req->stream_state;
     const char *remote = http_query(req, "remote");
-    struct images_job job = {.kind = IMAGES_BUILD, .image = http_query(req, "tag"), .remote = remote};
+    struct images_job job = {.kind = IMAGES_BUILD, .image = http_query(req, "tag"), .remote = remote,
+                             .git_max_bytes = app->opts->git_clone_max_mib << 20};
 
-    if (remote && !ctrspec_valid_git_url(remote)) {
-        http_error(resp, 400, "invalid_field", "git", "a git URL: https://, http:// or git://, no spaces or quotes");
-        return;
-    }
-    if (remote) {
-        /* Podman's compat API takes remote= as a tarball's URL, not git's:
-         * say so rather than fail with "no Dockerfile" */
-        json_t *info = engine_info(app->engine, &e);
-        int podman = info && !strcmp(json_string_value(json_object_get(info, "engine")) ?: "", "podman");
-        json_decref(info);
-        if (podman) {
-            http_error(resp, 409, "engine_refused", "git", "this host's engine (Podman) builds only from an uploaded context: clone the repository and upload it");
-            return;
-        }
-    }
     if (!remote && (!u || u->failed || req->stream_failed || !u->size)) {
         http_error(resp, 400, "invalid_field", "context", "the body is the build's context, a tar with a Dockerfile");
         return;

@@ -5,7 +5,10 @@
 #include "images.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +17,9 @@
 #include "../lib/buf.h"
 #include "../lib/ctrspec.h"
 #include "../lib/log.h"
+#include "../lib/tarw.h"
 #include "../lib/xalloc.h"
+#include "gitclone.h"
 
 #define PP_MAX_LAYERS 256
 #define PP_MAX_LINE (64u << 10)
@@ -197,6 +202,10 @@ struct pull {
     FILE *ctx;  /* a build's context (a tar), or NULL */
     long long ctx_size;
     char remote[1100]; /* a build's git URL, or "" */
+    long long git_max_bytes;
+    char commit[41];   /* what a build from git checked out */
+    time_t said;       /* when the clone's progress was last put in the log */
+    unsigned said_pct;
     char image[264];
     int state;
     time_t started, finished;
@@ -274,6 +283,99 @@ static size_t pull_sink(char *data, size_t size, size_t n, void *arg)
     return stop ? 0 : len;
 }
 
+/* A line of the agent's own in a build's log, as the engine's are. */
+static void say(struct pull *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct pull *p, const char *fmt, ...)
+{
+    char text[600];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    json_t *j = json_pack("{s:s}", "stream", text);
+    char *line = json_dumps(j, JSON_COMPACT);
+    pthread_mutex_lock(&p->im->mu);
+    pullprog_feed(p->prog, line, strlen(line));
+    pullprog_feed(p->prog, "\n", 1);
+    pthread_mutex_unlock(&p->im->mu);
+    free(line);
+    json_decref(j);
+}
+
+/* The clone's progress, in the log each second or each 10%. */
+static int clone_progress(void *arg, const struct gitclone_progress *g)
+{
+    struct pull *p = arg;
+    int stopping;
+    unsigned pct = g->files_total ? 100 : g->objects_total ? g->objects_received * 100u / g->objects_total : 0;
+    time_t now = time(NULL);
+
+    pthread_mutex_lock(&p->im->mu);
+    stopping = p->im->stopping;
+    pthread_mutex_unlock(&p->im->mu);
+    if (g->files_total && g->files_done < g->files_total)
+        return stopping;
+    if (now == p->said && pct < p->said_pct + 10)
+        return stopping;
+    p->said = now;
+    p->said_pct = pct;
+    if (g->files_total)
+        say(p, "git: checked out %u files\n", g->files_total);
+    else
+        say(p, "git: receiving objects %u%% (%u/%u), %.1f MiB\n", pct, g->objects_received, g->objects_total,
+            (double)g->bytes_received / 1048576.0);
+    return stopping;
+}
+
+/* A build from git: cloned into a temporary folder, its tree (or the
+ * folder after "#REF:") made the context. 0, or -1 with why in p->fail. */
+static int context_from_git(struct pull *p)
+{
+    char url[1100], ref[300], folder[1100], tmp[] = "/var/tmp/gpufleet-git-XXXXXX", repo[64], ctx[PATH_MAX],
+        real_repo[PATH_MAX], real_ctx[PATH_MAX], err[400];
+    struct errinfo e = {0};
+    int rc = -1;
+
+    if (ctrspec_git_split(p->remote, "git", url, sizeof(url), ref, sizeof(ref), folder, sizeof(folder), &e) < 0) {
+        snprintf(p->fail, sizeof(p->fail), "%s", e.message);
+        return -1;
+    }
+    if (!mkdtemp(tmp)) {
+        snprintf(p->fail, sizeof(p->fail), "no temporary folder for the clone: %s", strerror(errno));
+        return -1;
+    }
+    snprintf(repo, sizeof(repo), "%s/repo", tmp);
+    say(p, "git: cloning %s%s%s\n", url, *ref ? " at " : "", ref);
+    struct gitclone_opts o = {.url = url, .ref = ref, .dir = repo, .max_bytes = p->git_max_bytes,
+                              .progress = clone_progress, .arg = p};
+    if (gitclone_run(&o, p->commit, &e) < 0) {
+        snprintf(p->fail, sizeof(p->fail), "%s", e.message);
+        goto out;
+    }
+    say(p, "git: at commit %s\n", p->commit);
+    snprintf(ctx, sizeof(ctx), "%s/%s", repo, folder);
+    /* the folder may be a link in the repository: it must stay inside */
+    if (!realpath(repo, real_repo) || !realpath(ctx, real_ctx) ||
+        (strcmp(real_ctx, real_repo) && strncmp(real_ctx, real_repo, strlen(real_repo))) ||
+        (strcmp(real_ctx, real_repo) && real_ctx[strlen(real_repo)] != '/')) {
+        snprintf(p->fail, sizeof(p->fail), "the repository has no folder \"%.200s\"", folder);
+        goto out;
+    }
+    if (!(p->ctx = tmpfile()) || tarw_tree(p->ctx, real_ctx, ".git", p->git_max_bytes, err, sizeof(err)) < 0 ||
+        tarw_end(p->ctx) < 0 || fflush(p->ctx) != 0) {
+        snprintf(p->fail, sizeof(p->fail), "making the context: %.200s", err[0] ? err : strerror(errno));
+        goto out;
+    }
+    p->ctx_size = ftello(p->ctx);
+    rewind(p->ctx);
+    say(p, "git: context %.1f MiB\n", (double)p->ctx_size / 1048576.0);
+    rc = 0;
+out:
+    gitclone_remove_tree(tmp);
+    return rc;
+}
+
 static void *pull_thread(void *arg)
 {
     struct pull *p = arg;
@@ -284,6 +386,11 @@ static void *pull_thread(void *arg)
     long status;
 
     struct engine_extra extra = {.header = p->auth};
+    if (p->kind == IMAGES_BUILD && p->remote[0] && context_from_git(p) < 0) {
+        curl_free(q);
+        status = -1;
+        goto done;
+    }
     if (p->kind == IMAGES_PUSH) {
         /* name and tag apart: POST /images/NAME/push?tag=TAG */
         char name[264];
@@ -292,10 +399,7 @@ static void *pull_thread(void *arg)
         snprintf(name, sizeof(name), "%.*s", has_tag ? (int)(colon - p->image) : (int)strlen(p->image), p->image);
         snprintf(path, sizeof(path), "/" ENGINE_API "/images/%s/push?tag=%s", name, has_tag ? colon + 1 : "latest");
     } else if (p->kind == IMAGES_BUILD) {
-        char *r = curl_easy_escape(NULL, p->remote, 0);
-        snprintf(path, sizeof(path), "/" ENGINE_API "/build?t=%s%s%s&rm=1", q ? q : "", p->remote[0] ? "&remote=" : "",
-                 p->remote[0] && r ? r : "");
-        curl_free(r);
+        snprintf(path, sizeof(path), "/" ENGINE_API "/build?t=%s&rm=1", q ? q : "");
         extra.upload = p->ctx;
         extra.upload_size = p->ctx_size;
     } else {
@@ -303,9 +407,12 @@ static void *pull_thread(void *arg)
     }
     curl_free(q);
     status = engine_call_ex(im->eng, "POST", path, &extra, PULL_TIMEOUT_S, pull_sink, p, &e);
+done:
     pthread_mutex_lock(&im->mu);
     pullprog_feed(p->prog, "\n", 1); /* a last line without its newline */
-    if (status < 0)
+    if (p->fail[0])
+        ; /* the clone failed: said already */
+    else if (status < 0)
         snprintf(p->fail, sizeof(p->fail), "%s", e.message);
     else if (status >= 300 && !pullprog_error(p->prog))
         snprintf(p->fail, sizeof(p->fail), "the engine said %ld", status);
@@ -333,6 +440,10 @@ static json_t *pull_json(const struct pull *p)
     json_object_set_new(o, "finished", p->finished ? json_integer(p->finished) : json_null());
     if (p->fail[0])
         json_object_set_new(o, "error", json_string(p->fail));
+    if (p->commit[0])
+        json_object_set_new(o, "commit", json_string(p->commit));
+    if (p->remote[0])
+        json_object_set_new(o, "git", json_string(p->remote));
     return o;
 }
 
@@ -367,12 +478,18 @@ json_t *images_job_start(struct images *im, const struct images_job *job, struct
         errinfo_set(e, 400, "invalid_field", "context", "a build needs a context (a tar) or a git URL, one of them");
         return NULL;
     }
+    if (job->kind == IMAGES_BUILD && job->remote) {
+        char gurl[1100], gref[300], gfolder[1100];
+        if (ctrspec_git_split(job->remote, "git", gurl, sizeof(gurl), gref, sizeof(gref), gfolder, sizeof(gfolder), e) < 0)
+            return NULL;
+    }
     p = xcalloc(1, sizeof(*p));
     p->im = im;
     p->kind = job->kind;
     p->ctx = job->ctx;
     p->ctx_size = job->ctx_size;
     snprintf(p->remote, sizeof(p->remote), "%s", job->remote ? job->remote : "");
+    p->git_max_bytes = job->git_max_bytes;
     if (job->auth)
         p->auth = images_auth_header(job->auth);
     p->prog = pullprog_new();

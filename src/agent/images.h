@@ -46,7 +46,10 @@ struct images_job {
     const json_t *auth;  /* {"username","password","serveraddress"} or NULL */
     FILE *ctx;           /* build: the context (a tar), the job's from its start; or NULL */
     long long ctx_size;
-    const char *remote;  /* build: a git URL instead of ctx, or NULL */
+    const char *remote;  /* build: a git URL ("#REF[:FOLDER]" allowed) instead of ctx, or NULL:
+                          * the agent clones it (libgit2) and sends its tree, without .git,
+                          * as the context, so every engine builds from git alike */
+    long long git_max_bytes; /* build from remote: the clone's bound (0: none) */
 };
 
 /* Starts job: its first state (as images_pull_get, with "kind"), or NULL

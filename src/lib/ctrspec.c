@@ -639,3 +639,62 @@ int ctrspec_valid_git_url(const char *u)
             return 0;
     return 1;
 }
+
+static int valid_git_ref(const char *r)
+{
+    if (*r == '-' || *r == '/' || strstr(r, "..") || strstr(r, "//") || strlen(r) > 255)
+        return 0;
+    for (const char *p = r; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("._/-", *p))
+            return 0;
+    return 1;
+}
+
+/* relative, no empty, "." or ".." segment (a trailing '/' is fine) */
+static int valid_git_folder(const char *f)
+{
+    if (*f == '/' || strlen(f) > 1024)
+        return 0;
+    for (const char *seg = f; *seg;) {
+        const char *end = strchr(seg, '/');
+        size_t n = end ? (size_t)(end - seg) : strlen(seg);
+        if (!n || (n == 1 && seg[0] == '.') || (n == 2 && !strncmp(seg, "..", 2)))
+            return 0;
+        if (!end)
+            break;
+        seg = end + 1;
+    }
+    return 1;
+}
+
+int ctrspec_git_split(const char *u, const char *field, char *url, size_t urllen, char *ref, size_t reflen,
+                      char *folder, size_t folderlen, struct errinfo *e)
+{
+    const char *hash = u ? strchr(u, '#') : NULL;
+    size_t n = hash ? (size_t)(hash - u) : u ? strlen(u) : 0;
+
+    url[0] = ref[0] = folder[0] = 0;
+    if (!ctrspec_valid_git_url(u) || n >= urllen) {
+        errinfo_set(e, 400, "invalid_field", field, "a git URL: https://, http:// or git://, no spaces or quotes");
+        return -1;
+    }
+    memcpy(url, u, n);
+    url[n] = 0;
+    if (!hash)
+        return 0;
+    const char *colon = strchr(hash + 1, ':');
+    size_t rn = colon ? (size_t)(colon - hash - 1) : strlen(hash + 1);
+    if (rn >= reflen || strlen(colon ? colon + 1 : "") >= folderlen) {
+        errinfo_set(e, 400, "invalid_field", field, "the ref or folder after '#' is too long");
+        return -1;
+    }
+    memcpy(ref, hash + 1, rn);
+    ref[rn] = 0;
+    snprintf(folder, folderlen, "%s", colon ? colon + 1 : "");
+    if ((*ref && !valid_git_ref(ref)) || (*folder && !valid_git_folder(folder)) || strchr(url, '#')) {
+        errinfo_set(e, 400, "invalid_field", field,
+                    "after '#': a branch, tag or commit ([A-Za-z0-9._/-], no '..'), then ':' and a folder inside the repository (no '..')");
+        return -1;
+    }
+    return 0;
+}

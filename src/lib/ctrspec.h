@@ -77,6 +77,15 @@ int ctrspec_valid_path(const char *p, int allow_root);
  * a folder), as the engines read it. */
 int ctrspec_valid_git_url(const char *u);
 
+/* A git URL cut into its parts: url without the fragment, ref ("" for
+ * the remote's HEAD: a branch, a tag or a commit's hex), folder ("" for
+ * the top). Refs are [A-Za-z0-9._/-] without "..", a leading '-' or '/';
+ * the folder is relative, without "." or ".." segments. Returns 0, or -1
+ * with e (400 naming field) when u is not a valid git URL or a part is
+ * bad or too long for its buffer. */
+int ctrspec_git_split(const char *u, const char *field, char *url, size_t urllen, char *ref, size_t reflen,
+                      char *folder, size_t folderlen, struct errinfo *e);
+
 /* path with every byte but [A-Za-z0-9/._-] as %XX, for a URL's query. */
 void ctrspec_url_path(const char *path, char *out, size_t outlen);
 

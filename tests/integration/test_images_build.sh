@@ -2,7 +2,8 @@
 # Images built and shipped, on a real Docker 20.10 and a real Podman 4.3,
 # with a real registry (distribution 2.8) that wants a password: a build
 # from an uploaded context (its log read back while it runs), a build from
-# a git URL (git daemon on loopback), a push refused without credentials,
+# a git URL (git daemon on loopback; cloned by the agent, at a branch, a
+# tag, a folder), a push refused without credentials,
 # then, with the credentials an admin set (never shown again), pushed,
 # removed locally, pulled back and run; roles, bad input, audit.
 source "$(dirname "$0")/lib.sh"
@@ -40,7 +41,15 @@ printf 'FROM gf-busybox:1\nCOPY hello.txt /hello.txt\nCMD ["cat", "/hello.txt"]\
 printf 'built by gpufleet\n' > "$WORK/ctx/hello.txt"
 tar -C "$WORK/ctx" -cf "$WORK/ctx.tar" .
 git -C "$WORK" init -q -b main repo.src && cp "$WORK/ctx/Dockerfile" "$WORK/ctx/hello.txt" "$WORK/repo.src/"
-git -C "$WORK/repo.src" -c user.name=t -c user.email=t@t add . && git -C "$WORK/repo.src" -c user.name=t -c user.email=t@t commit -qm ctx
+gitc() { git -C "$WORK/repo.src" -c user.name=t -c user.email=t@t "$@"; }
+gitc add . && gitc commit -qm ctx && gitc tag v1
+V1_SHA=$(gitc rev-parse HEAD)
+# then a folder with a Dockerfile of its own: its RUN prints into the log
+mkdir -p "$WORK/repo.src/sub"
+printf 'FROM gf-busybox:1\nCOPY note.txt /note.txt\nRUN cat /note.txt\n' > "$WORK/repo.src/sub/Dockerfile"
+printf 'from a folder at main\n' > "$WORK/repo.src/sub/note.txt"
+gitc add . && gitc commit -qm sub
+MAIN_SHA=$(gitc rev-parse HEAD)
 git clone -q --bare "$WORK/repo.src" "$WORK/git/app.git"
 GPORT=$(free_port)
 git daemon --base-path="$WORK/git" --export-all --listen=127.0.0.1 --port="$GPORT" --reuseaddr "$WORK/git" >> "$WORK/git.log" 2>&1 &
@@ -72,18 +81,29 @@ check_engine() {
         || fail "$host: the built image is not listed"
     ok "$host: built from an uploaded context (the log says $(jq -r .log <<< "$j" | grep -c . ) lines, COPY among them), tagged $ref"
 
-    # --- a build from a git URL
-    as otto POST "/api/v1/servers/$host/images/build?tag=team/from-git:1&git=git://127.0.0.1:$GPORT/app.git%23main" > "$WORK/g.json"
-    if [ "$host" = pd ]; then
-        [ "$HTTP_CODE" = 409 ] && jq -r .error.message "$WORK/g.json" | grep -q 'Podman) builds only from an uploaded context' \
-            || fail "$host: a git build on Podman: $HTTP_CODE $(cat "$WORK/g.json")"
-        ok "$host: a git build is refused on Podman (its API takes remote= as a tarball), saying to upload the context"
-    else
-        [ "$HTTP_CODE" = 202 ] || fail "$host: git build: $HTTP_CODE $(cat "$WORK/g.json")"
-        j=$(job "$host" "$(jq .id "$WORK/g.json")")
-        [ "$(jq -r .state <<< "$j")" = done ] || fail "$host: the git build: $j"
-        ok "$host: built from git://127.0.0.1:$GPORT/app.git#main"
-    fi
+    # --- builds from git, cloned by the agent (libgit2) on both engines:
+    # a branch, a tag, a folder; a missing ref and an unreachable remote fail the job
+    gbuild() { # REF TAG: the job's last state
+        as otto POST "/api/v1/servers/$host/images/build?tag=$2&git=$(jq -rn --arg g "git://127.0.0.1:$GPORT/app.git#$1" '$g|@uri')" > "$WORK/g.json"
+        [ "$HTTP_CODE" = 202 ] || fail "$host: git build #$1: $HTTP_CODE $(cat "$WORK/g.json")"
+        job "$host" "$(jq .id "$WORK/g.json")"
+    }
+    j=$(gbuild main team/from-git:1)
+    [ "$(jq -r '.state + " " + .commit' <<< "$j")" = "done $MAIN_SHA" ] || fail "$host: the git build at main: $j"
+    jq -r .log <<< "$j" | grep -q "git: at commit $MAIN_SHA" && jq -r .log <<< "$j" | grep -q 'git: receiving objects 100%' \
+        || fail "$host: the clone's progress is not in the log: $j"
+    j=$(gbuild v1 team/from-git:v1)
+    [ "$(jq -r '.state + " " + .commit' <<< "$j")" = "done $V1_SHA" ] || fail "$host: the git build at tag v1: $j"
+    j=$(gbuild main:sub team/from-git:sub)
+    [ "$(jq -r .state <<< "$j")" = done ] && jq -r .log <<< "$j" | grep -q 'from a folder at main' || fail "$host: the git build of a folder: $j"
+    j=$(gbuild no-such-branch team/from-git:x)
+    [ "$(jq -r .state <<< "$j")" = failed ] && jq -r .error <<< "$j" | grep -q 'no branch, tag or commit "no-such-branch"' \
+        || fail "$host: a missing ref: $j"
+    as otto POST "/api/v1/servers/$host/images/build?tag=a:1&git=git://127.0.0.1:1/x.git" > "$WORK/g.json"
+    j=$(job "$host" "$(jq .id "$WORK/g.json")")
+    [ "$(jq -r .state <<< "$j")" = failed ] && jq -r .error <<< "$j" | grep -q 'cloning git://127.0.0.1:1/x.git' \
+        || fail "$host: an unreachable remote: $j"
+    ok "$host: built from git at a branch (commit $(cut -c1-8 <<< "$MAIN_SHA"), progress in the log), a tag, a folder (its RUN in the log); a missing ref and an unreachable remote fail the job, saying why"
 
     # --- push: refused without credentials, done with them
     as otto POST "/api/v1/servers/$host/images/push" "{\"image\":\"$ref\"}" > "$WORK/p.json"
@@ -117,7 +137,7 @@ check_engine pd "$PODMAN_SOCK"
 # --- the Images page: a build from git, its log; the registries
 : "${BUILD_DIR:?}"
 [ -x /usr/bin/chromium ] || fail "chromium missing (scripts/deps.sh test)"
-CHECK=build TAG=team/ui-built:1 GIT="git://127.0.0.1:$GPORT/app.git#main" REGISTRY="$REGISTRY" GF_URL="$SERVER_URL" \
+CHECK=build TAG=team/ui-built:1 GIT="git://127.0.0.1:$GPORT/app.git#main" COMMIT="$MAIN_SHA" REGISTRY="$REGISTRY" GF_URL="$SERVER_URL" \
     ADMIN_PASSWORD="$ADMIN_PASSWORD" SERVER_NAME=dk ARTIFACTS="$BUILD_DIR/ui-artifacts" \
     node "$SRC_DIR/web/tests/engine.test.mjs" || fail "the build in the UI (screenshots in $BUILD_DIR/ui-artifacts)"
 
@@ -132,7 +152,8 @@ as otto PUT "/api/v1/registries/$REGISTRY" '{"user":"x","password":"y"}' > /dev/
 [ "$HTTP_CODE" = 403 ] || fail "an operator set credentials: $HTTP_CODE"
 as alice POST "/api/v1/servers/dk/images/build?tag=a:1&git=git://127.0.0.1:1/x.git" > /dev/null
 [ "$HTTP_CODE" = 403 ] || fail "a user's build: $HTTP_CODE"
-for q in "tag=BAD TAG:tag" "tag=a:1&git=file:///etc:git" "tag=a:1&git=https://x/y%20z:git" "tag=a:1:context"; do
+for q in "tag=BAD TAG:tag" "tag=a:1&git=file:///etc:git" "tag=a:1&git=https://x/y%20z:git" "tag=a:1:context" \
+    "tag=a:1&git=git://h/r.git%23main:../..:git" "tag=a:1&git=git://h/r.git%23-x:git"; do
     as otto POST "/api/v1/servers/dk/images/build?$(sed 's/ /%20/g' <<< "${q%:*}")" > "$WORK/bad.json"
     [ "$HTTP_CODE" = 400 ] && [ "$(jq -r .error.field "$WORK/bad.json")" = "${q##*:}" ] || fail "bad build ${q%:*}: $HTTP_CODE $(cat "$WORK/bad.json")"
 done

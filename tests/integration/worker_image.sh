@@ -7,7 +7,7 @@
 WORKER_SUITE=bookworm
 WORKER_MIRROR=http://deb.debian.org/debian
 # what the agent links against, and what a host of the fleet runs
-WORKER_PKGS=systemd,systemd-sysv,openssh-server,dbus,libcurl4,libjansson4,libmicrohttpd12,libyaml-0-2,libzstd1
+WORKER_PKGS=systemd,systemd-sysv,openssh-server,dbus,libcurl4,libjansson4,libmicrohttpd12,libyaml-0-2,libzstd1,libgit2-1.5
 WORKER_CACHE=/var/cache/gpufleet-test
 
 worker_image() {

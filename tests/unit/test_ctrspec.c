@@ -201,6 +201,26 @@ static void paths_checked(void **state)
     const char *badurl[] = {"", "file:///etc", "ssh://x/y", "https://", "https://a b", "https://a\"b", "https://a`b", "-u https://x"};
     for (size_t i = 0; i < sizeof(badurl) / sizeof(badurl[0]); i++)
         assert_false(ctrspec_valid_git_url(badurl[i]));
+    char url[100], ref[40], folder[40];
+    struct errinfo e = {0};
+    assert_int_equal(ctrspec_git_split("git://h:9418/app.git#v1.2/rc:sub/dir", "git", url, sizeof(url), ref, sizeof(ref),
+                                       folder, sizeof(folder), &e), 0);
+    assert_string_equal(url, "git://h:9418/app.git");
+    assert_string_equal(ref, "v1.2/rc");
+    assert_string_equal(folder, "sub/dir");
+    assert_int_equal(ctrspec_git_split("https://h/a.git", "git", url, sizeof(url), ref, sizeof(ref), folder, sizeof(folder), &e), 0);
+    assert_string_equal(ref, "");
+    assert_int_equal(ctrspec_git_split("https://h/a.git#:docker/", "git", url, sizeof(url), ref, sizeof(ref), folder,
+                                       sizeof(folder), &e), 0);
+    assert_string_equal(folder, "docker/");
+    const char *badsplit[] = {"https://h/a#-x", "https://h/a#a..b", "https://h/a#main:../x", "https://h/a#main:/etc",
+                              "https://h/a#main:a//b", "https://h/a#main:a/./b", "https://h/a#m#n", "https://h/a#m@{1}",
+                              "file:///x#main", "https://h/a#0123456789012345678901234567890123456789x"};
+    for (size_t i = 0; i < sizeof(badsplit) / sizeof(badsplit[0]); i++) {
+        memset(&e, 0, sizeof(e));
+        assert_int_equal(ctrspec_git_split(badsplit[i], "git", url, sizeof(url), ref, sizeof(ref), folder, sizeof(folder), &e), -1);
+        assert_string_equal(e.field, "git");
+    }
     char enc[64];
     ctrspec_url_path("/a b/é&x", enc, sizeof(enc));
     assert_string_equal(enc, "/a%20b/%C3%A9%26x");

@@ -109,10 +109,13 @@ async function build() {
   await page.click('form[aria-label="Build an image"] button[type=submit]');
   const row = `table[aria-label=pulls] tr[data-kind=build][data-pull="${TAG}"]`;
   await page.waitForSelector(`${row}[data-state=done]`, { timeout: 60000 });
+  const commit = env('COMMIT');
+  await page.waitForSelector(`${row} td:has-text("git ${commit.slice(0, 12)}")`);
   await page.click(`${row} button:has-text("log")`);
   await page.waitForSelector(`pre[aria-label="log of ${TAG}"]:has-text("COPY")`);
+  await page.waitForSelector(`pre[aria-label="log of ${TAG}"]:has-text("git: at commit ${commit}")`);
   await page.screenshot({ path: `${ART}/images-build.png`, fullPage: true });
-  console.log(`ok: UI: built ${TAG} from ${GIT}, its log shown; the registry listed without its password`);
+  console.log(`ok: UI: built ${TAG} from ${GIT} (commit ${commit.slice(0, 12)} shown), its log shown; the registry listed without its password`);
 }
 
 /** The Images page's cleanup panel. */

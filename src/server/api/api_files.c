@@ -15,13 +15,14 @@
 
 #include "../../lib/ctrspec.h"
 #include "../../lib/streamset.h"
+#include "../../lib/tarw.h"
 #include "../../lib/xalloc.h"
 #include "../agentcall.h"
 #include "../agentstream.h"
 #include "api.h"
 
 #define PIPE_BYTES (1u << 20)
-#define TAR_BLOCK 512
+#define TAR_BLOCK TARW_BLOCK
 
 /* ?path=, checked (root allowed when allow_root) and URL-encoded. */
 static const char *path_arg(struct http_request *req, struct http_response *resp, int allow_root,
@@ -264,30 +265,6 @@ static void upload_free(void *arg)
     free(u);
 }
 
-static void tar_header(char h[TAR_BLOCK], const char *name, long long size)
-{
-    memset(h, 0, TAR_BLOCK);
-    snprintf(h, 100, "%s", name);
-    snprintf(h + 100, 8, "%07o", 0644);
-    snprintf(h + 108, 8, "%07o", 0);
-    snprintf(h + 116, 8, "%07o", 0);
-    char num[32];
-    /* ustar's 11 octal digits: 8 GiB at most (files_upload_max_mib is kept under) */
-    snprintf(num, sizeof(num), "%011llo", (unsigned long long)size & 077777777777ULL);
-    memcpy(h + 124, num, 11);
-    snprintf(num, sizeof(num), "%011llo", (unsigned long long)time(NULL) & 077777777777ULL);
-    memcpy(h + 136, num, 11);
-    h[156] = '0';
-    memcpy(h + 257, "ustar", 6);
-    memcpy(h + 263, "00", 2);
-    memset(h + 148, ' ', 8);
-    unsigned sum = 0;
-    for (int i = 0; i < TAR_BLOCK; i++)
-        sum += (unsigned char)h[i];
-    snprintf(h + 148, 8, "%06o", sum);
-    h[155] = ' ';
-}
-
 int api_files_upload_chunk(void *appv, struct http_request *req, const char *data, size_t len)
 {
     struct server_app *app = appv;
@@ -312,7 +289,7 @@ int api_files_upload_chunk(void *appv, struct http_request *req, const char *dat
                      (long long)app->opts->files_upload_max_mib);
             goto fail;
         }
-        tar_header(h, name, u->declared);
+        tarw_header(h, name, TARW_FILE, 0644, u->declared, time(NULL), NULL);
         if (!(u->f = tmpfile()) || fwrite(h, 1, TAR_BLOCK, u->f) != TAR_BLOCK) {
             snprintf(u->why, sizeof(u->why), "no room for the upload on the server: %s", strerror(errno));
             goto fail;
@@ -338,7 +315,6 @@ void api_files_upload(void *appv, struct http_request *req, struct http_response
     struct api_container w;
     struct errinfo e = {0};
     char enc[13000], url[13300], dir[4200];
-    static const char zeros[3 * TAR_BLOCK]; /* the padding and the two end blocks */
     const char *path = http_query(req, "path");
 
     api_audit_detail(req, "path", path ? json_string(path) : json_null());
@@ -354,7 +330,7 @@ void api_files_upload(void *appv, struct http_request *req, struct http_response
     if (api_container_locate(app, req, resp, 1, &w) < 0)
         return;
     size_t pad = (size_t)((TAR_BLOCK - u->got % TAR_BLOCK) % TAR_BLOCK);
-    if (fwrite(zeros, 1, pad + 2 * TAR_BLOCK, u->f) != pad + 2 * TAR_BLOCK || fflush(u->f) != 0) {
+    if (tarw_pad(u->f, u->got) < 0 || tarw_end(u->f) < 0 || fflush(u->f) != 0) {
         http_error(resp, 507, "no_room", NULL, "no room for the upload on the server");
         return;
     }

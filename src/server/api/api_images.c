@@ -150,10 +150,9 @@ void api_images_build(void *appv, struct http_request *req, struct http_response
         errinfo_set(&e, 400, "invalid_field", "tag", "tag is the image reference the build gets, like team/app:1.2");
         goto out;
     }
-    if (git && !ctrspec_valid_git_url(git)) {
-        errinfo_set(&e, 400, "invalid_field", "git", "a git URL: https://, http:// or git://, no spaces or quotes");
+    char gurl[1100], gref[300], gfolder[1100];
+    if (git && ctrspec_git_split(git, "git", gurl, sizeof(gurl), gref, sizeof(gref), gfolder, sizeof(gfolder), &e) < 0)
         goto out;
-    }
     if (!git && (!c || c->failed || req->stream_failed || !c->size)) {
         errinfo_set(&e, c && c->failed ? 413 : 400, "invalid_field", "context",
                     "the body is the build's context (a tar with a Dockerfile, up to files_upload_max_mib), or give git=URL");

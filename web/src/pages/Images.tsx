@@ -12,7 +12,7 @@ import { Registries } from './Registries';
 interface Image { id: string; tags: string[]; digests: string[]; size: number; created: number; containers: string[] }
 interface Layer { id: string; status: string; current: number; total: number; done: boolean }
 interface Pull {
-  id: number; kind?: 'pull' | 'push' | 'build'; log?: string; image: string; state: 'running' | 'done' | 'failed'; status: string; error: string | null;
+  id: number; kind?: 'pull' | 'push' | 'build'; log?: string; commit?: string; git?: string; image: string; state: 'running' | 'done' | 'failed'; status: string; error: string | null;
   layers: Layer[]; bytes_done: number; bytes_total: number; layers_done: number; started: number; finished: number | null;
 }
 
@@ -30,7 +30,10 @@ function PullRow({ p }: { p: Pull }) {
           <progress max={100} value={pct} aria-label={`${p.image}: ${pct}%`} />{' '}
           <span class="small">{bytes(p.bytes_done)} of {bytes(p.bytes_total)} · {p.layers_done}/{p.layers.length} layers</span>
         </td>
-        <td class="small">{p.error ?? p.status}</td>
+        <td class="small">
+          {p.error ?? p.status}
+          {p.commit && <span class="mono" title={`${p.git ?? ''} at ${p.commit}`}> · git {p.commit.slice(0, 12)}</span>}
+        </td>
         <td><button type="button" class="link" aria-expanded={open} onClick={() => setOpen(!open)}>{p.kind === 'build' ? 'log' : 'layers'}</button></td>
       </tr>
       {open && p.kind === 'build' && (
