@@ -16,7 +16,7 @@ static const struct {
     const char *name;
     int bit;
 } kinds[] = {{"containers", CLEANUP_CONTAINERS}, {"dangling", CLEANUP_DANGLING},
-             {"images", CLEANUP_IMAGES}, {"volumes", CLEANUP_VOLUMES}};
+             {"images", CLEANUP_IMAGES}, {"volumes", CLEANUP_VOLUMES}, {"cache", CLEANUP_CACHE}};
 
 int cleanup_kinds(const char *text, int *mask, struct errinfo *e)
 {
@@ -36,7 +36,7 @@ int cleanup_kinds(const char *text, int *mask, struct errinfo *e)
                 found = 1;
             }
         if (!found) {
-            errinfo_set(e, 400, "invalid_field", "kinds", "'%.30s' is not containers, dangling, images or volumes", word);
+            errinfo_set(e, 400, "invalid_field", "kinds", "'%.30s' is not containers, dangling, images, volumes or cache", word);
             return -1;
         }
         p += n;
@@ -180,6 +180,21 @@ static void plan_volumes(const json_t *df, json_t *items, json_int_t *total)
     }
 }
 
+/* BuildKit's records (Docker with buildx; a classic build's layers are
+ * images, and Podman's df has none): those not in use. */
+static void plan_cache(const json_t *df, json_t *items, json_int_t *total)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(df, "BuildCache"), i, c) {
+        const char *id = json_string_value(json_object_get(c, "ID"));
+        const char *what = json_string_value(json_object_get(c, "Description"));
+        if (!id || !engine_valid_id(id) || json_is_true(json_object_get(c, "InUse")))
+            continue;
+        add(items, total, "cache", id, what && *what ? what : id, int_of(c, "Size"));
+    }
+}
+
 json_t *cleanup_plan_from_df(const char *text, size_t len, const json_t *containers,
                              const json_t *images, int mask, struct errinfo *e)
 {
@@ -197,6 +212,8 @@ json_t *cleanup_plan_from_df(const char *text, size_t len, const json_t *contain
         plan_images(df, containers, images, mask, items, &total);
     if (mask & CLEANUP_VOLUMES)
         plan_volumes(df, items, &total);
+    if (mask & CLEANUP_CACHE)
+        plan_cache(df, items, &total);
     json_decref(df);
     return json_pack("{s:o,s:I}", "items", items, "bytes", total);
 }
@@ -241,14 +258,18 @@ static int remove_one(struct engine *eng, const char *kind, const char *id, stru
 {
     char path[400];
     struct buf b;
-    if (!strcmp(kind, "container"))
+    const char *method = "DELETE";
+    if (!strcmp(kind, "cache")) { /* by its id: {"id":["ID"]} */
+        method = "POST";
+        snprintf(path, sizeof(path), "/%s/build/prune?filters=%%7B%%22id%%22%%3A%%5B%%22%s%%22%%5D%%7D", ENGINE_API, id);
+    } else if (!strcmp(kind, "container"))
         snprintf(path, sizeof(path), "/%s/containers/%s", ENGINE_API, id);
     else if (!strcmp(kind, "image")) /* no force: an image that came into use stays */
         snprintf(path, sizeof(path), "/%s/images/%s", ENGINE_API, id);
     else
         snprintf(path, sizeof(path), "/%s/volumes/%s", ENGINE_API, id);
     buf_init(&b, 1u << 20);
-    long status = engine_call(eng, "DELETE", path, NULL, 120, NULL, &b, e);
+    long status = engine_call(eng, method, path, NULL, 120, NULL, &b, e);
     if (status >= 300)
         engine_refused(&b, status, 409, e);
     buf_free(&b);
@@ -269,19 +290,19 @@ json_t *cleanup_run(struct engine *eng, const json_t *body, struct errinfo *e)
     json_array_foreach(want, i, it) {
         const char *kind = json_string_value(json_object_get(it, "kind"));
         const char *id = json_string_value(json_object_get(it, "id"));
-        if (!kind || !id || (strcmp(kind, "container") && strcmp(kind, "image") && strcmp(kind, "volume"))) {
-            errinfo_set(e, 400, "invalid_field", "items", "item %zu needs a kind (container, image or volume) and an id", i);
+        if (!kind || !id || (strcmp(kind, "container") && strcmp(kind, "image") && strcmp(kind, "volume") && strcmp(kind, "cache"))) {
+            errinfo_set(e, 400, "invalid_field", "items", "item %zu needs a kind (container, image, volume or cache) and an id", i);
             goto fail;
         }
     }
     /* what is unused now: an item that came into use since the plan is
      * left, and nothing outside the list is touched */
-    json_t *now = cleanup_plan(eng, CLEANUP_CONTAINERS | CLEANUP_IMAGES | CLEANUP_VOLUMES, e);
+    json_t *now = cleanup_plan(eng, CLEANUP_CONTAINERS | CLEANUP_IMAGES | CLEANUP_VOLUMES | CLEANUP_CACHE, e);
     if (!now)
         goto fail;
     /* containers first: an image they held is not in the plan anyway */
-    static const char *order[] = {"container", "image", "volume"};
-    for (size_t k = 0; k < 3; k++)
+    static const char *order[] = {"container", "image", "volume", "cache"};
+    for (size_t k = 0; k < 4; k++)
         json_array_foreach(want, i, it) {
             const char *kind = json_string_value(json_object_get(it, "kind"));
             const char *id = json_string_value(json_object_get(it, "id"));

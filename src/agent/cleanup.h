@@ -1,5 +1,6 @@
 /* Disk cleanup on the host's engine: what could go (stopped containers
- * gpufleet did not make, dangling or unused images, unused volumes) with
+ * gpufleet did not make, dangling or unused images, unused volumes, build
+ * cache) with
  * the bytes each frees, then a run that removes exactly the items of such
  * a plan that are still unused — never anything that appeared since, never
  * a container gpufleet made for a user (stopped or not), never an image or
@@ -17,13 +18,14 @@ struct engine;
 #define CLEANUP_DANGLING 2   /* untagged images no container uses */
 #define CLEANUP_IMAGES 4     /* every image no container uses (dangling too) */
 #define CLEANUP_VOLUMES 8    /* volumes no container mounts */
+#define CLEANUP_CACHE 16     /* build cache records not in use (BuildKit's, in /system/df) */
 
-/* "containers,dangling,images,volumes" (any of them, comma-separated; NULL
+/* "containers,dangling,images,volumes,cache" (any of them, comma-separated; NULL
  * or "": containers and dangling) into a mask. 0, or -1 with e naming
  * "kinds". */
 int cleanup_kinds(const char *text, int *mask, struct errinfo *e);
 
-/* The plan: {"items":[{"kind":"container"|"image"|"volume","id","name",
+/* The plan: {"items":[{"kind":"container"|"image"|"volume"|"cache","id","name",
  * "bytes"}],"bytes":total}, from the engine's /system/df. NULL with e. */
 json_t *cleanup_plan(struct engine *eng, int mask, struct errinfo *e);
 

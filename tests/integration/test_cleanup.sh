@@ -63,7 +63,8 @@ check_engine() {
     jq -e '.bytes > 0 and .bytes == ([.items[].bytes] | add)' "$WORK/p1.json" > /dev/null || fail "$host: plan bytes: $(cat "$WORK/p1.json")"
     ok "$host: the default plan: stopped containers not ours and dangling images, $(jq .bytes "$WORK/p1.json") bytes; a user's stopped container, a running one, tagged images, volumes left"
 
-    as otto GET "/api/v1/servers/$host/cleanup?kinds=containers,images,volumes" > "$WORK/p2.json"
+    # (cache too: these engines keep none — no buildx here — so it adds nothing)
+    as otto GET "/api/v1/servers/$host/cleanup?kinds=containers,images,volumes,cache" > "$WORK/p2.json"
     [ "$(names "$WORK/p2.json")" = "container:junk-$host image:<none> image:gf-spare:1 volume:volfree" ] \
         || fail "$host: the full plan: $(names "$WORK/p2.json")"
     ok "$host: the full plan adds unused tagged images and unused volumes, never an image or volume a container uses"
@@ -72,12 +73,14 @@ check_engine() {
     ctr "$sock" "late-$host" gf-busybox:1 "true" "" > /dev/null
     ctr "$sock" "user-of-spare-$host" gf-spare:1 "sleep 600" "" > /dev/null
     sleep 0.5
-    jq '{items: [.items[] | {kind, id}]}' "$WORK/p2.json" > "$WORK/run.json"
+    # and a build cache record that is not there: skipped, never a prune of all
+    jq '{items: ([.items[] | {kind, id}] + [{kind: "cache", id: "nosuchrecord0000"}])}' "$WORK/p2.json" > "$WORK/run.json"
     as otto POST "/api/v1/servers/$host/cleanup" "$(cat "$WORK/run.json")" > "$WORK/r.json"
     [ "$HTTP_CODE" = 200 ] || fail "$host: run: $HTTP_CODE $(cat "$WORK/r.json")"
     [ "$(jq -r '[.removed[] | .kind + ":" + (.name | sub("^localhost/"; ""))] | sort | join(" ")' "$WORK/r.json")" = "container:junk-$host image:<none> volume:volfree" ] \
         || fail "$host: removed: $(cat "$WORK/r.json")"
-    jq -e --arg s "$spare" '.skipped == [{"kind":"image","id":$s,"reason":"gone, or in use since the plan"}]' "$WORK/r.json" > /dev/null \
+    jq -e --arg s "$spare" '.skipped == [{"kind":"image","id":$s,"reason":"gone, or in use since the plan"},
+        {"kind":"cache","id":"nosuchrecord0000","reason":"gone, or in use since the plan"}]' "$WORK/r.json" > /dev/null \
         || fail "$host: skipped: $(cat "$WORK/r.json")"
     all=$(engine "$sock" GET '/v1.41/containers/json?all=1' | jq -r '[.[].Names[0]] | sort | join(" ")')
     [ "$all" = "/alive-$host /late-$host /mine-$host /user-of-spare-$host" ] || fail "$host: containers after: $all"

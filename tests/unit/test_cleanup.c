@@ -20,7 +20,13 @@ static const char *docker_df =
     "{\"Id\":\"c4\",\"Names\":[\"/unlisted\"],\"State\":\"exited\",\"SizeRw\":10}],"
     "\"Volumes\":[{\"Name\":\"free\",\"UsageData\":{\"Size\":40,\"RefCount\":0}},"
     "{\"Name\":\"used\",\"UsageData\":{\"Size\":40,\"RefCount\":1}},"
-    "{\"Name\":\"uncounted\",\"UsageData\":{\"Size\":-1,\"RefCount\":-1}}]}";
+    "{\"Name\":\"uncounted\",\"UsageData\":{\"Size\":-1,\"RefCount\":-1}}],"
+    /* BuildKit's records, in the shape of the Engine API's BuildCache */
+    "\"BuildCache\":[{\"ID\":\"hw53o5aio51xtltp5xjp8v7fx\",\"Parent\":\"\",\"Type\":\"regular\","
+    "\"Description\":\"mount / from exec /bin/sh -c make\",\"InUse\":false,\"Shared\":false,\"Size\":5000,"
+    "\"CreatedAt\":\"2026-11-30T10:00:00Z\",\"LastUsedAt\":\"2026-11-30T10:05:00Z\",\"UsageCount\":3},"
+    "{\"ID\":\"busy0o5aio51xtltp5xjp8v7f\",\"Type\":\"exec.cachemount\",\"InUse\":true,\"Size\":9000},"
+    "{\"ID\":\"bad id\",\"InUse\":false,\"Size\":1}]}";
 
 static json_t *containers(void)
 {
@@ -60,6 +66,11 @@ static void plans_what_is_unused(void **state)
     p = cleanup_plan_from_df(docker_df, strlen(docker_df), c, imgs, CLEANUP_CONTAINERS | CLEANUP_IMAGES | CLEANUP_VOLUMES, &e);
     assert_string_equal(names(p), "container:junk image:<none> image:spare:1 volume:free");
     json_decref(p);
+    /* build cache: the records not in use, named by what made them */
+    p = cleanup_plan_from_df(docker_df, strlen(docker_df), c, imgs, CLEANUP_CACHE, &e);
+    assert_string_equal(names(p), "cache:mount / from exec /bin/sh -c make");
+    assert_int_equal(json_integer_value(json_object_get(p, "bytes")), 5000);
+    json_decref(p);
     /* Podman: bare ids, "<none>" tags, names from the image list */
     const char *podman_df = "{\"Images\":[{\"Id\":\"ffff\",\"RepoTags\":[\"<none>\"],\"Size\":7,\"SharedSize\":0,\"Containers\":0},"
                             "{\"Id\":\"9999\",\"RepoTags\":[\"1\"],\"Size\":8,\"SharedSize\":0,\"Containers\":0}]}";
@@ -85,6 +96,8 @@ static void kinds_named(void **state)
     assert_int_equal(m, CLEANUP_CONTAINERS | CLEANUP_DANGLING);
     assert_int_equal(cleanup_kinds("volumes,images", &m, &e), 0);
     assert_int_equal(m, CLEANUP_VOLUMES | CLEANUP_IMAGES);
+    assert_int_equal(cleanup_kinds("cache", &m, &e), 0);
+    assert_int_equal(m, CLEANUP_CACHE);
     assert_int_equal(cleanup_kinds("images,disks", &m, &e), -1);
     assert_string_equal(e.field, "kinds");
     assert_int_equal(cleanup_kinds("image", &m, &e), -1);

@@ -19,7 +19,7 @@ static int kinds_path(struct http_request *req, struct http_response *resp, char
     for (const char *p = kinds ? kinds : ""; *p; p++)
         if (!(*p >= 'a' && *p <= 'z') && *p != ',') {
             struct errinfo e;
-            errinfo_set(&e, 400, "invalid_field", "kinds", "kinds is a list of containers, dangling, images, volumes");
+            errinfo_set(&e, 400, "invalid_field", "kinds", "kinds is a list of containers, dangling, images, volumes, cache");
             api_reply_error(resp, &e);
             return -1;
         }

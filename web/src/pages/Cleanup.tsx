@@ -15,6 +15,7 @@ const KINDS: [string, string][] = [
   ['dangling', 'untagged images no container uses'],
   ['images', 'every image no container uses'],
   ['volumes', 'volumes no container mounts'],
+  ['cache', 'build cache not in use'],
 ];
 
 export function Cleanup({ server, onDone }: { server: string; onDone: () => void }) {
