@@ -78,6 +78,17 @@ async def term(url, out, hdrs):
         # (the marker is computed, so the echo of the typed line is not it)
         await ws.send(b"top -n 1; echo top-$((1+1))-done\r")
         text += await read_until(ws, b"top-2-done\r\n")
+        # vi, full screen with raw keys: a line typed, ESC, yank and put it
+        # (yyp), :wq; the second line read back upper-cased, so only the
+        # file (never the echo of what was typed) holds the answer
+        await ws.send(b"vi /tmp/v.txt\r")
+        text += await read_until(ws, b"/tmp/v.txt", 10)
+        await asyncio.sleep(0.3)
+        for keys in (b"i", b"vi-wrote-it", b"\x1b", b"yyp", b":wq\r"):
+            await ws.send(keys)
+            await asyncio.sleep(0.15)
+        await ws.send(b"sed -n 2p /tmp/v.txt | tr a-z A-Z; echo vi-$((2+3))-done\r")
+        text += await read_until(ws, b"vi-5-done\r\n")
         await ws.send(b"exit\r")
         try:
             while True:

@@ -63,6 +63,27 @@ check_engine() {
     cmp -s "$WORK/note.txt" "$WORK/ws-$host/alice/notes.txt" || fail "$host: the workspace upload is not in the owner's folder on the host"
     ok "$host: a file downloads as it is (same bytes, its name and length), a folder as a tar; an upload to /workspace lands in the owner's folder on the host"
 
+    # --- links out of the workspace: the workspace is a folder on the host,
+    # and a link a user makes in it (from a terminal) names a host path; it
+    # must resolve inside the container, never on the host
+    printf 'host-only-secret-%s\n' "$host" > "$WORK/host-secret.txt"
+    rm -f /tmp/gf-escaped-$$.txt
+    ln -s "$WORK/host-secret.txt" "$WORK/ws-$host/alice/esc"
+    ln -s / "$WORK/ws-$host/alice/root"
+    down "$id" /workspace/esc "$WORK/esc.out"
+    grep -q host-only-secret "$WORK/esc.out" && fail "$host: a link in the workspace gave out a host file"
+    [ "$(curl -s -o "$WORK/esc2.out" -w '%{http_code}' -H "Authorization: Bearer $TOK_alice" \
+        "$SERVER_URL/api/v1/containers/$id/files/download?path=$(jq -rn --arg p "/workspace/root$WORK/host-secret.txt" '$p|@uri')")" = 404 ] \
+        || fail "$host: through a link to /, a host path: $(head -c 200 "$WORK/esc2.out")"
+    ls_ "$id" "/workspace/root$WORK" > /dev/null
+    [ "$HTTP_CODE" = 404 ] || fail "$host: a host folder listed through a link to /: $HTTP_CODE"
+    up "$id" "/workspace/root/tmp/gf-escaped-$$.txt" "$WORK/note.txt" > /dev/null
+    [ "$UP_CODE" = 201 ] && [ ! -e "/tmp/gf-escaped-$$.txt" ] || fail "$host: an upload through a link to / reached the host ($UP_CODE)"
+    down "$id" "/tmp/gf-escaped-$$.txt" "$WORK/esc3.out"
+    cmp -s "$WORK/note.txt" "$WORK/esc3.out" || fail "$host: the upload through the link is not in the container's /tmp"
+    rm -f "$WORK/ws-$host/alice/esc" "$WORK/ws-$host/alice/root"
+    ok "$host: links in the workspace to a host file and to / resolve inside the container: no host file read (404), listed or written (the upload lands in the container's /tmp)"
+
     as alice DELETE "/api/v1/containers/$id/files?path=/tmp/up/data.bin" > /dev/null
     [ "$HTTP_CODE" = 200 ] || fail "$host: delete: $HTTP_CODE"
     ls_ "$id" /tmp/up | jq -e '[.entries[].name] | index("data.bin") == null' > /dev/null || fail "$host: deleted file still listed"

@@ -83,11 +83,12 @@ check_engine() {
     jq -e '.text | contains("33 101")' <<< "$t" > /dev/null || fail "$host: resize not seen by stty: $t"
     jq -e '.text | contains("été-done")' <<< "$t" > /dev/null || fail "$host: UTF-8 through the terminal: $t"
     jq -e '.text | test("Mem:.*used")' <<< "$t" > /dev/null || fail "$host: top in the terminal: $t"
+    jq -e '.text | contains("VI-WROTE-IT")' <<< "$t" > /dev/null || fail "$host: vi in the terminal: $t"
     [ "$(jq .close <<< "$t")" = 1000 ] || fail "$host: terminal close after exit: $t"
     first=$(jq '.first_byte_ms | floor' <<< "$t")
     echo_ms=$(jq '.echo_ms | sort | .[length/2|floor] * 10 | floor / 10' <<< "$t")
     [ "$first" -lt 1000 ] || fail "$host: first terminal byte after ${first} ms"
-    ok "$host: terminal: a shell (first byte ${first} ms, key echo median ${echo_ms} ms), UTF-8, resize seen by stty, top draws its screen, exit closes it (1000)"
+    ok "$host: terminal: a shell (first byte ${first} ms, key echo median ${echo_ms} ms), UTF-8, resize seen by stty, top draws its screen, vi edits and writes a file, exit closes it (1000)"
 
     # --- the live follow: both streams, in order, until the container stops
     "$PY" "$WSC" logs "$WS/$id/logs/live?tail=all" 30 "$WORK/live-$host.json" "Authorization: Bearer $TOK_alice" &
