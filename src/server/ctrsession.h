@@ -54,11 +54,6 @@ void ctrsession_free(struct ctrsession *s);
  * the connection is closed). */
 int ctrsession_start(struct streamset *set, struct ctrsession *s, int sock, void *mhd_urh);
 
-/* Reads a logs stream to its end into out as text: the streams in mask
- * (1 << MUX_STDOUT | 1 << MUX_STDERR), interleaved as they came. Stops at
- * out's bound and sets *cut. 0, or -1 when the stream is not the engine's
- * frames or broke off. For downloads; from the caller's thread. */
-int ctrsession_collect_logs(int fd, const struct buf *rest, int mask, struct buf *out, int *cut);
 
 /* Appends n bytes of text at p as the inside of a JSON string (invalid
  * UTF-8 as U+FFFD). An incomplete UTF-8 sequence at the end is left

@@ -39,7 +39,6 @@ static const struct config_key keys[] = {
     {"stream_max_sessions", INT(stream_max_sessions, 1, 10000), "64", NULL, 0, "container log follows and terminals open at once (fewer than http_max_connections)"},
     {"stream_max_per_user", INT(stream_max_per_user, 1, 10000), "8", NULL, 0, "container log follows and terminals of one user at once"},
     {"files_upload_max_mib", INT(files_upload_max_mib, 1, 8191), "4096", NULL, 0, "a file uploaded into a container at most (MiB); it passes through a temporary file on the server and on the host"},
-    {"log_download_max_mib", INT(log_download_max_mib, 1, 4096), "64", NULL, 0, "a container's log download at most (MiB); the rest is cut, with a line saying so"},
     {"rate_limit_per_s", INT(rate_limit_per_s, 0, 1000000), "50", NULL, 0, "API requests a second, on average, of one token, session or anonymous address (0: no limit); past it 429 with Retry-After"},
     {"rate_limit_burst", INT(rate_limit_burst, 1, 1000000), "400", NULL, 0, "requests a caller may make at once before rate_limit_per_s applies"},
     {"query_timeout_ms", INT(query_timeout_ms, 100, 600000), "10000", NULL, 0, "a query still selecting series after this long is answered 503 timeout"},

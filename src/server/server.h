@@ -27,7 +27,7 @@ struct server_options {
     int64_t query_cache_mb;       /* decoded chunks kept for queries */
     int64_t http_max_connections, http_max_connections_per_address, http_header_timeout_ms;
     int64_t live_max_clients, live_max_per_user;
-    int64_t stream_max_sessions, stream_max_per_user, log_download_max_mib, files_upload_max_mib;
+    int64_t stream_max_sessions, stream_max_per_user, files_upload_max_mib;
     char *routes_file, *routes_nginx_pidfile, *routes_auth_url;
     int64_t rate_limit_per_s, rate_limit_burst;
     char *remote_write_url;   /* optional Prometheus remote_write receiver */

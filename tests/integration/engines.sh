@@ -13,7 +13,7 @@ done
 # The image's root: busybox-static and a few applets, cached outside the
 # clone keyed by the busybox binary's hash and the applets, so a machine
 # builds it once.
-BUSYBOX_APPLETS="sh httpd sleep cat env ls echo nc ps wget true stty seq tr sha1sum cut sed base64 mkdir chmod head rm stat vi ln"
+BUSYBOX_APPLETS="sh httpd sleep cat env ls echo nc ps wget true stty seq tr sha1sum cut sed base64 mkdir chmod head rm stat vi ln yes"
 busybox_tar() {
     local bb cache key
     bb=$(command -v busybox || true)

@@ -1,6 +1,6 @@
 /* Tests for src/server/ctrsession.c: log text made safe for JSON (UTF-8
- * kept, split sequences held back, invalid bytes replaced) and a log
- * download read from a stream of frames, filtered and bounded. */
+ * kept, split sequences held back, invalid bytes replaced). Log
+ * downloads (streamed through a pipe) are tested in test_ctr_streams.sh. */
 #include "testutil.h"
 
 #include <jansson.h>
@@ -53,73 +53,10 @@ static void text_is_valid_json(void **state)
     free(s);
 }
 
-static void put_frame(int fd, int stream, const char *text)
-{
-    unsigned char h[8];
-    mux_header(h, stream, (uint32_t)strlen(text));
-    assert_int_equal(write(fd, h, 8), 8);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-}
-
-static void download_filters_and_cuts(void **state)
-{
-    int sv[2];
-    struct buf rest, out;
-    int cut;
-    (void)state;
-
-    for (int mask = 1; mask <= 3; mask++) {
-        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-        buf_init(&rest, 0);
-        unsigned char h[8];
-        mux_header(h, MUX_STDOUT, 4);
-        buf_append(&rest, (const char *)h, 8); /* came with the hello */
-        buf_append(&rest, "one\n", 4);
-        put_frame(sv[1], MUX_STDERR, "two\n");
-        put_frame(sv[1], MUX_STDOUT, "three\n");
-        close(sv[1]);
-        buf_init(&out, 0);
-        int want_out = mask & 1, want_err = mask & 2;
-        assert_int_equal(ctrsession_collect_logs(sv[0], &rest, want_out << MUX_STDOUT | (want_err ? 1 << MUX_STDERR : 0), &out, &cut), 0);
-        assert_int_equal(cut, 0);
-        assert_string_equal(out.data ? out.data : "", mask == 1 ? "one\nthree\n" : mask == 2 ? "two\n" : "one\ntwo\nthree\n");
-        buf_free(&out);
-        buf_free(&rest);
-        close(sv[0]);
-    }
-    /* past the bound: as much as fits, and cut says so */
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    put_frame(sv[1], MUX_STDOUT, "0123456789");
-    put_frame(sv[1], MUX_STDOUT, "abcdef");
-    close(sv[1]);
-    buf_init(&rest, 0);
-    buf_init(&out, 12);
-    assert_int_equal(ctrsession_collect_logs(sv[0], &rest, 1 << MUX_STDOUT, &out, &cut), 0);
-    assert_int_equal(cut, 1);
-    assert_int_equal(out.len, 12);
-    assert_memory_equal(out.data, "0123456789ab", 12);
-    buf_free(&out);
-    close(sv[0]);
-    /* not frames, or cut inside one: an error */
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-        if (i == 0)
-            assert_int_equal(write(sv[1], "{\"message\":\"no\"}", 16), 16);
-        else
-            assert_int_equal(write(sv[1], "\x01\0\0\0\0\0\0\x09" "abc", 11), 11);
-        close(sv[1]);
-        buf_init(&out, 0);
-        assert_int_equal(ctrsession_collect_logs(sv[0], &rest, 2, &out, &cut), -1);
-        buf_free(&out);
-        close(sv[0]);
-    }
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(text_is_valid_json),
-        cmocka_unit_test(download_filters_and_cuts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -138,6 +138,14 @@ void api_fleet_cleanup_run(void *app, struct http_request *req, struct http_resp
 void api_servers_shell(void *app, struct http_request *req, struct http_response *resp);
 /* api_files.c: a container's files (list, download, upload, mkdir, delete) */
 void api_files_list(void *app, struct http_request *req, struct http_response *resp);
+/* Answers resp (200, its headers already set by the caller) with a
+ * container's logs as they come from the agent's stream fd (first: bytes
+ * already read, taken over), the engine's frames of the streams in
+ * mux_mask unframed, through a bounded pipe on a thread of app->streams
+ * in the seat reserved for user: memory stays flat whatever the size.
+ * Takes fd and the seat; on a stopping server answers 503 itself. */
+void api_pipe_logs(struct server_app *app, int64_t user, struct http_response *resp, int fd, struct buf *first,
+                   int mux_mask);
 void api_files_download(void *app, struct http_request *req, struct http_response *resp);
 int api_files_upload_chunk(void *app, struct http_request *req, const char *data, size_t len);
 void api_files_upload(void *app, struct http_request *req, struct http_response *resp);

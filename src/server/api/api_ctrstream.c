@@ -82,9 +82,10 @@ void api_containers_logs(void *appv, struct http_request *req, struct http_respo
     struct api_container w;
     char path[600], disp[200];
     const char *stream = http_query(req, "stream");
-    int mask = 1 << MUX_STDOUT | 1 << MUX_STDERR, cut = 0;
+    int mask = 1 << MUX_STDOUT | 1 << MUX_STDERR;
     json_t *hello = NULL;
     struct buf rest;
+    int64_t user = api_ctx(req)->who.user_id;
 
     if (stream && !strcmp(stream, "stdout"))
         mask = 1 << MUX_STDOUT;
@@ -96,34 +97,27 @@ void api_containers_logs(void *appv, struct http_request *req, struct http_respo
     }
     if (api_container_locate(app, req, resp, 0, &w) < 0 || logs_path(req, resp, &w, 0, "all", path, sizeof(path)) < 0)
         return;
-    buf_init(&rest, 1u << 20);
+    /* a download is a stream like a follow: it holds a seat while it runs */
+    int room = streamset_reserve(app->streams, user);
+    if (room < 0) {
+        http_add_header(resp, "Retry-After", "10");
+        http_error(resp, room == -2 ? 429 : 503, room == -2 ? "too_many_connections" : "busy", NULL,
+                   "you have stream_max_per_user transfers and terminals open already");
+        return;
+    }
+    buf_init(&rest, 0);
     int fd = agentstream_open(&w.agent, path, &hello, &rest, &e);
+    json_decref(hello);
     if (fd < 0) {
+        streamset_unreserve(app->streams, user);
+        buf_free(&rest);
         api_reply_error(resp, &e);
-        goto out;
+        return;
     }
-    buf_init(&resp->body, (size_t)app->opts->log_download_max_mib << 20);
-    if (ctrsession_collect_logs(fd, &rest, mask, &resp->body, &cut) < 0) {
-        buf_free(&resp->body);
-        buf_init(&resp->body, 0);
-        http_error(resp, 502, "agent_answer", NULL, "the logs from %s broke off", w.agent.server);
-        goto out;
-    }
-    resp->status = 200;
     resp->content_type = "text/plain; charset=utf-8";
     snprintf(disp, sizeof(disp), "attachment; filename=\"%s-logs.txt\"", w.name[0] ? w.name : "container");
     http_add_header(resp, "Content-Disposition", disp);
-    if (cut) {
-        /* said in the file too: a download is read by people */
-        http_add_header(resp, "X-Gpufleet-Truncated", "1");
-        resp->body.max_len = 0;
-        buf_printf(&resp->body, "\n[gpufleet: cut at log_download_max_mib (%lld MiB); ask with tail or since for the rest]\n",
-                   (long long)app->opts->log_download_max_mib);
-    }
-out:
-    if (fd >= 0)
-        close(fd);
-    json_decref(hello);
+    api_pipe_logs(app, user, resp, fd, &rest, mask);
     buf_free(&rest);
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../../lib/ctrspec.h"
+#include "../../lib/muxframe.h"
 #include "../../lib/streamset.h"
 #include "../../lib/tarw.h"
 #include "../../lib/xalloc.h"
@@ -87,11 +88,28 @@ struct download {
     struct http_pipe *pipe;
     struct buf first;  /* what came before the pipe started: sent first */
     long long left;    /* a file's bytes still to send; -1: all there is (a tar) */
+    int mux_mask;      /* logs: the engine's frames of these streams, unframed; 0: bytes as they come */
+    struct mux_reader mux;
 };
 
 static int set_closing(void *arg)
 {
     return streamset_closing(arg);
+}
+
+static int mux_out(void *arg, int stream, const char *data, size_t len)
+{
+    struct download *d = arg;
+    if (!(d->mux_mask & 1 << stream))
+        return 0;
+    return http_pipe_write(d->pipe, data, len, set_closing, d->set);
+}
+
+static int put(struct download *d, const char *data, size_t len)
+{
+    if (d->mux_mask)
+        return mux_reader_feed(&d->mux, data, len, mux_out, d);
+    return http_pipe_write(d->pipe, data, len, set_closing, d->set);
 }
 
 static void download_run(void *arg)
@@ -100,7 +118,7 @@ static void download_run(void *arg)
     char chunk[65536];
     int failed = 0;
 
-    if (d->first.len && http_pipe_write(d->pipe, d->first.data, d->first.len, set_closing, d->set) < 0)
+    if (d->first.len && put(d, d->first.data, d->first.len) < 0)
         failed = 1;
     while (!failed && d->left != 0) {
         struct pollfd p = {d->fd, POLLIN, 0};
@@ -112,11 +130,12 @@ static void download_run(void *arg)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            failed = d->left > 0 || n < 0; /* a file must come whole; a tar ends with the stream */
+            /* a file must come whole; a tar and logs end with the stream (logs at a frame's end) */
+            failed = d->left > 0 || n < 0 || (d->mux_mask && !mux_reader_at_boundary(&d->mux));
             break;
         }
         size_t take = d->left >= 0 && (long long)n > d->left ? (size_t)d->left : (size_t)n;
-        if (http_pipe_write(d->pipe, chunk, take, set_closing, d->set) < 0)
+        if (put(d, chunk, take) < 0)
             failed = 1;
         if (d->left > 0)
             d->left -= (long long)take;
@@ -161,6 +180,43 @@ static long long octal(const char *p, size_t n)
         v = v * 8 + (p[i] - '0');
     }
     return v;
+}
+
+/* Hands d to a thread of the stream set (its seat reserved for user); the
+ * answer (resp's status and headers set) goes out as the pipe fills. */
+static void start(struct server_app *app, int64_t user, struct http_response *resp, struct download *d)
+{
+    if (streamset_run(app->streams, user, download_run, download_end, d, d->fd, -1) == 0)
+        return;
+    /* no thread (the server is stopping): both references go */
+    resp->pipe = NULL;
+    http_pipe_unref(d->pipe);
+    http_pipe_close(d->pipe, 1);
+    d->pipe = NULL;
+    buf_free(&resp->body);
+    buf_init(&resp->body, 0);
+    http_error(resp, 503, "busy", NULL, "the server is stopping");
+    close(d->fd);
+    buf_free(&d->first);
+    free(d);
+}
+
+void api_pipe_logs(struct server_app *app, int64_t user, struct http_response *resp, int fd, struct buf *first,
+                   int mux_mask)
+{
+    struct download *d = xcalloc(1, sizeof(*d));
+    d->set = app->streams;
+    d->fd = fd;
+    d->first = *first;
+    buf_init(first, 0);
+    d->left = -1;
+    d->mux_mask = mux_mask;
+    mux_reader_init(&d->mux);
+    d->pipe = http_pipe_new(PIPE_BYTES);
+    resp->status = 200;
+    resp->pipe = d->pipe;
+    resp->pipe_length = -1;
+    start(app, user, resp, d);
 }
 
 void api_files_download(void *appv, struct http_request *req, struct http_response *resp)
@@ -224,19 +280,7 @@ void api_files_download(void *appv, struct http_request *req, struct http_respon
     }
     http_add_header(resp, "Content-Disposition", disp);
     api_audit_detail(req, "path", json_string(path));
-    if (streamset_run(app->streams, c->who.user_id, download_run, download_end, d, d->fd, -1) < 0) {
-        /* no thread (the server is stopping): both references go */
-        resp->pipe = NULL;
-        http_pipe_unref(d->pipe);
-        http_pipe_close(d->pipe, 1);
-        d->pipe = NULL;
-        buf_free(&resp->body);
-        buf_init(&resp->body, 0);
-        http_error(resp, 503, "busy", NULL, "the server is stopping");
-        close(d->fd);
-        buf_free(&d->first);
-        free(d);
-    }
+    start(app, c->who.user_id, resp, d);
     return;
 refused:
     streamset_unreserve(app->streams, c->who.user_id);
