@@ -208,6 +208,7 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/engine/images/build", api_engine_build, ROUTE_NEEDS_TOKEN, api_engine_upload_chunk, NULL, 1},
     {"GET", "/api/v1/engine/images/pulls", api_engine_pulls, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},
     {"GET", "/api/v1/engine/images/pulls/{id}", api_engine_pull_get, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},
+    {"GET", "/api/v1/engine/images/pulls/{id}/log", api_engine_build_log, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},
 };
 
 struct http_server *api_start(struct agent_app *app, char *err, size_t errlen)

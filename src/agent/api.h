@@ -53,6 +53,7 @@ void api_engine_pulls(void *app, struct http_request *req, struct http_response 
 /* Logs and exec streams (attach.h) on an upgraded connection, and an
  * exec's TTY resize. */
 void api_engine_logs(void *app, struct http_request *req, struct http_response *resp);
+void api_engine_build_log(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_exec(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_exec_resize(void *app, struct http_request *req, struct http_response *resp);
 /* Disk cleanup (cleanup.h): the plan, and a run of a plan's items. */

@@ -235,6 +235,7 @@ static void stream_route(struct agent_app *app, struct http_request *req, struct
         http_error(resp, 503, "busy", NULL, "the agent has %d streams open already", ATTACH_MAX_STREAMS);
         return;
     }
+    r.images = app->images;
     struct stream_upgrade *u = xcalloc(1, sizeof(*u));
     u->app = app;
     u->r = r;
@@ -249,6 +250,12 @@ static void stream_route(struct agent_app *app, struct http_request *req, struct
 void api_engine_logs(void *appv, struct http_request *req, struct http_response *resp)
 {
     stream_route(appv, req, resp, ATTACH_LOGS);
+}
+
+/* GET .../images/pulls/{id}/log (Upgrade): a build's log as it grows */
+void api_engine_build_log(void *appv, struct http_request *req, struct http_response *resp)
+{
+    stream_route(appv, req, resp, ATTACH_BUILD);
 }
 
 void api_engine_exec(void *appv, struct http_request *req, struct http_response *resp)

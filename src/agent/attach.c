@@ -24,6 +24,7 @@
 #include "../lib/streamset.h"
 #include "../lib/xalloc.h"
 #include "engine.h"
+#include "images.h"
 #include "../lib/ctrspec.h"
 
 #define SEND_TIMEOUT_S 60
@@ -368,6 +369,40 @@ static void run_archive(struct job *j)
         log_info("attach: archive of %s: %s", j->r.id, status < 0 ? e.message : "refused by the engine");
 }
 
+/* ---- a build's log ---- */
+
+static void run_build(struct job *j)
+{
+    struct errinfo e = {0};
+    long long offset = 0;
+    struct buf text;
+    int id = atoi(j->r.id), rc;
+
+    buf_init(&text, 0);
+    /* a first look says whether the build is there */
+    rc = images_build_log(j->r.images, id, &offset, &text, 0, &e);
+    if (rc < 0) {
+        send_error(j->sock, &e);
+        goto out;
+    }
+    if (send_line(j->sock, json_pack("{s:b,s:b}", "ok", 1, "running", rc == 1)) < 0)
+        goto out;
+    for (;;) {
+        if (text.len) {
+            unsigned char h[8];
+            mux_header(h, MUX_STDOUT, (uint32_t)text.len);
+            if (send_all(j->sock, h, sizeof(h)) < 0 || send_all(j->sock, text.data, text.len) < 0)
+                break;
+            text.len = 0;
+        }
+        if (rc != 1 || !server_there(j))
+            break;
+        rc = images_build_log(j->r.images, id, &offset, &text, 1000, &e);
+    }
+out:
+    buf_free(&text);
+}
+
 /* ---- threads ---- */
 
 static void job_main(void *arg)
@@ -385,6 +420,8 @@ static void job_main(void *arg)
         run_logs(j);
     else if (j->r.kind == ATTACH_ARCHIVE)
         run_archive(j);
+    else if (j->r.kind == ATTACH_BUILD)
+        run_build(j);
     else
         run_exec(j);
 }

@@ -9,13 +9,16 @@
  *         with it);
  *   exec: the TTY's raw bytes both ways until either side closes;
  *   archive: the engine's tar of a path (GET /containers/{id}/archive),
- *         then the connection closes. */
+ *         then the connection closes;
+ *   build: a build job's log (images.h) as stdout frames as it grows,
+ *         from its start (its newest 64 KB); closes when the build ends. */
 #ifndef GF_ATTACH_H
 #define GF_ATTACH_H
 
 #include "../lib/errinfo.h"
 
 struct engine;
+struct images;
 struct streamset;
 
 /* the Upgrade the server asks for, and the streams open at once at most */
@@ -25,6 +28,7 @@ struct streamset;
 #define ATTACH_LOGS 1
 #define ATTACH_EXEC 2
 #define ATTACH_ARCHIVE 3 /* a file or folder as the engine's tar, raw */
+#define ATTACH_BUILD 4   /* a build job's log; id is the job's number */
 
 struct attach_req {
     int kind;
@@ -37,6 +41,8 @@ struct attach_req {
     int rows, cols;     /* the terminal's size; 0: the engine's default */
     /* archive */
     char path[4097];
+    /* build: the jobs (the caller's) */
+    struct images *images;
 };
 
 /* Reads and checks a request's query parameters (each may be NULL) into

@@ -39,6 +39,7 @@ struct layer {
 struct pullprog {
     struct buf line;
     struct buf log; /* a build's output ("stream" lines), its last LOG_KEEP bytes */
+    long long log_total; /* bytes ever put in log: log holds [log_total - log.len, log_total) */
     int skipping; /* a line past PP_MAX_LINE: dropped up to its newline */
     struct layer *layers;
     size_t n;
@@ -114,6 +115,7 @@ static void one_line(struct pullprog *p, const char *text, size_t len)
     const char *stream = json_string_value(json_object_get(j, "stream"));
     if (stream) { /* a build's output */
         buf_puts(&p->log, stream);
+        p->log_total += (long long)strlen(stream);
         if (p->log.len > 2 * LOG_KEEP) { /* keep the newest: a build may print a lot */
             memmove(p->log.data, p->log.data + p->log.len - LOG_KEEP, LOG_KEEP);
             p->log.len = LOG_KEEP;
@@ -218,6 +220,7 @@ struct images {
     struct engine *eng;
     pthread_mutex_t mu;
     pthread_cond_t idle;
+    pthread_cond_t changed; /* a job's log grew or a job ended: its readers look */
     struct pull *pulls[IMAGES_MAX_PULLS]; /* newest first */
     int next_id, running, stopping;
 };
@@ -228,6 +231,7 @@ struct images *images_new(struct engine *eng)
     im->eng = eng;
     pthread_mutex_init(&im->mu, NULL);
     pthread_cond_init(&im->idle, NULL);
+    pthread_cond_init(&im->changed, NULL);
     return im;
 }
 
@@ -265,6 +269,7 @@ int images_free(struct images *im)
     for (int i = 0; i < IMAGES_MAX_PULLS; i++)
         pull_free(im->pulls[i]);
     pthread_cond_destroy(&im->idle);
+    pthread_cond_destroy(&im->changed);
     pthread_mutex_destroy(&im->mu);
     free(im);
     return 0;
@@ -278,6 +283,7 @@ static size_t pull_sink(char *data, size_t size, size_t n, void *arg)
 
     pthread_mutex_lock(&p->im->mu);
     pullprog_feed(p->prog, data, len);
+    pthread_cond_broadcast(&p->im->changed);
     int stop = p->im->stopping;
     pthread_mutex_unlock(&p->im->mu);
     return stop ? 0 : len;
@@ -298,6 +304,7 @@ static void say(struct pull *p, const char *fmt, ...)
     pthread_mutex_lock(&p->im->mu);
     pullprog_feed(p->prog, line, strlen(line));
     pullprog_feed(p->prog, "\n", 1);
+    pthread_cond_broadcast(&p->im->changed);
     pthread_mutex_unlock(&p->im->mu);
     free(line);
     json_decref(j);
@@ -422,6 +429,7 @@ done:
     log_info("images: %s %d of %s %s", kind_name[p->kind], p->id, p->image, p->state == PULL_DONE ? "done" : "failed");
     im->running--;
     pthread_cond_broadcast(&im->idle);
+    pthread_cond_broadcast(&im->changed);
     pthread_mutex_unlock(&im->mu);
     return NULL;
 }
@@ -675,4 +683,54 @@ int images_remove(struct images *im, const char *ref, int force, struct errinfo 
         engine_refused(&b, status, 409, e);
     buf_free(&b);
     return status >= 200 && status < 300 ? 0 : -1;
+}
+
+/* Under im->mu: the job of id, or NULL. */
+static struct pull *find(struct images *im, int id)
+{
+    for (int i = 0; i < IMAGES_MAX_PULLS; i++)
+        if (im->pulls[i] && im->pulls[i]->id == id)
+            return im->pulls[i];
+    return NULL;
+}
+
+int images_build_log(struct images *im, int id, long long *offset, struct buf *out, int wait_ms, struct errinfo *e)
+{
+    struct timespec until;
+    struct pull *p;
+    int rc;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += wait_ms / 1000;
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&im->mu);
+    for (;;) {
+        /* looked up again after each wait: a finished job may be forgotten */
+        p = find(im, id);
+        if (!p || p->kind != IMAGES_BUILD) {
+            errinfo_set(e, 404, "not_found", NULL, "no build %d on this host (the newest %d jobs are kept)", id,
+                        IMAGES_MAX_PULLS);
+            rc = -1;
+            break;
+        }
+        struct pullprog *pp = p->prog;
+        long long first = pp->log_total - (long long)pp->log.len;
+        if (*offset < first) /* what was dropped as too old is skipped */
+            *offset = first;
+        if (*offset < pp->log_total) {
+            size_t from = (size_t)(*offset - first);
+            buf_append(out, pp->log.data + from, pp->log.len - from);
+            *offset = pp->log_total;
+        }
+        rc = p->state == PULL_RUNNING;
+        if (out->len || !rc || im->stopping ||
+            pthread_cond_timedwait(&im->changed, &im->mu, &until) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&im->mu);
+    return rc;
 }

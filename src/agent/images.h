@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "../lib/buf.h"
 #include "../lib/errinfo.h"
 #include "engine.h"
 
@@ -72,6 +73,13 @@ json_t *images_pull_start(struct images *im, const char *ref, struct errinfo *e)
 json_t *images_pull_get(struct images *im, int id, struct errinfo *e);
 /* Every remembered pull, newest first. */
 json_t *images_pulls(struct images *im);
+
+/* A build's log read as it grows: waits up to wait_ms for text past
+ * *offset (0 at first) or the job's end; appends the new text to out and
+ * advances *offset (text the job dropped as too old, past its newest 64 KB,
+ * is skipped). Returns 1 while the job runs, 0 once it has ended and all
+ * its text was given, -1 with e (404) when there is no such build. */
+int images_build_log(struct images *im, int id, long long *offset, struct buf *out, int wait_ms, struct errinfo *e);
 
 /* The reader of the engine's pull stream (JSON objects, one per line, in
  * chunks cut anywhere). Exposed for the fuzz target and the unit test. */

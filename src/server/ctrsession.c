@@ -365,8 +365,10 @@ static void logs_end(struct relay *r, int running_before)
     batch_flush(r);
     char msg[200];
     snprintf(msg, sizeof(msg), "{\"type\":\"end\",\"reason\":\"%s\"}",
-             r->failed ? "the host's stream broke off"
-             : running_before ? "the container stopped" : "the container is not running");
+             r->failed                 ? "the host's stream broke off"
+             : r->s->ended             ? r->s->ended
+             : running_before          ? "the container stopped"
+                                       : "the container is not running");
     queue(r, WSLAY_TEXT_FRAME, msg, strlen(msg));
 }
 

@@ -37,6 +37,7 @@ struct ctrsession {
     char source[64];
     int64_t container_id;
     int running;           /* logs: the container ran when the follow began */
+    const char *ended;     /* logs: the end's words when the stream ends (static); NULL: the container's */
     /* set by ctrsession_start */
     struct streamset *set;
     int browser_fd;

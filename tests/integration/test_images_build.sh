@@ -40,6 +40,12 @@ mkdir -p "$WORK/ctx"
 printf 'FROM gf-busybox:1\nCOPY hello.txt /hello.txt\nCMD ["cat", "/hello.txt"]\n' > "$WORK/ctx/Dockerfile"
 printf 'built by gpufleet\n' > "$WORK/ctx/hello.txt"
 tar -C "$WORK/ctx" -cf "$WORK/ctx.tar" .
+# a build that prints as it goes, for the live log
+mkdir -p "$WORK/slow"
+printf 'FROM gf-busybox:1\nRUN for i in 1 2 3 4 5; do echo step-$((i*11)); sleep 0.4; done\n' > "$WORK/slow/Dockerfile"
+tar -C "$WORK/slow" -cf "$WORK/slow.tar" .
+PY=/usr/bin/python3
+WSC="$(dirname "$0")/ctrstream.py"
 git -C "$WORK" init -q -b main repo.src && cp "$WORK/ctx/Dockerfile" "$WORK/ctx/hello.txt" "$WORK/repo.src/"
 gitc() { git -C "$WORK/repo.src" -c user.name=t -c user.email=t@t "$@"; }
 gitc add . && gitc commit -qm ctx && gitc tag v1
@@ -80,6 +86,19 @@ check_engine() {
     as otto GET "/api/v1/servers/$host/images" | jq -e --arg r "$ref" '[.[].tags[]] | map(sub("^localhost/"; "")) | index($r) != null' > /dev/null \
         || fail "$host: the built image is not listed"
     ok "$host: built from an uploaded context (the log says $(jq -r .log <<< "$j" | grep -c . ) lines, COPY among them), tagged $ref"
+
+    # --- a build's log pushed live over a WebSocket, in pieces as it prints
+    curl -sS -o "$WORK/s.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $TOK_otto" --data-binary "@$WORK/slow.tar" \
+        "$SERVER_URL/api/v1/servers/$host/images/build?tag=team/slow-$host:1" > "$WORK/s.code"
+    [ "$(cat "$WORK/s.code")" = 202 ] || fail "$host: slow build: $(cat "$WORK/s.code") $(cat "$WORK/s.json")"
+    "$PY" "$WSC" logs "ws://127.0.0.1:$SERVER_PORT/api/v1/servers/$host/images/pulls/$(jq .id "$WORK/s.json")/log/live" 60 \
+        "$WORK/live.json" "Authorization: Bearer $TOK_otto" || fail "$host: the build's live log: $(cat "$WORK/live.json" 2>/dev/null)"
+    l=$(cat "$WORK/live.json")
+    jq -r '[.chunks[] | select(.[0] == "o") | .[1]] | join("")' <<< "$l" | grep -o 'step-[0-9][0-9]*' | tr '\n' ' ' | grep -q '^step-11 step-22 step-33 step-44 step-55 ' \
+        || fail "$host: the live log's steps: $(jq -c . <<< "$l" | head -c 600)"
+    jq -e '.ends == ["the build ended"] and .close == 1000 and .messages >= 4' <<< "$l" > /dev/null \
+        || fail "$host: the live log's end or pieces: $(jq -c '{ends, close, messages}' <<< "$l")"
+    ok "$host: a build's log pushed live over a WebSocket: its RUN's five steps in order in $(jq .messages <<< "$l") messages as it printed them, then \"the build ended\" (1000)"
 
     # --- builds from git, cloned by the agent (libgit2) on both engines:
     # a branch, a tag, a folder; a missing ref and an unreachable remote fail the job
@@ -152,6 +171,8 @@ as otto PUT "/api/v1/registries/$REGISTRY" '{"user":"x","password":"y"}' > /dev/
 [ "$HTTP_CODE" = 403 ] || fail "an operator set credentials: $HTTP_CODE"
 as alice POST "/api/v1/servers/dk/images/build?tag=a:1&git=git://127.0.0.1:1/x.git" > /dev/null
 [ "$HTTP_CODE" = 403 ] || fail "a user's build: $HTTP_CODE"
+out=$("$PY" "$WSC" logs "ws://127.0.0.1:$SERVER_PORT/api/v1/servers/dk/images/pulls/9999/log/live" 5 "$WORK/x.json" "Authorization: Bearer $TOK_otto" || true)
+[ "$out" = "status 404" ] || fail "the live log of no such build: $out"
 for q in "tag=BAD TAG:tag" "tag=a:1&git=file:///etc:git" "tag=a:1&git=https://x/y%20z:git" "tag=a:1:context" \
     "tag=a:1&git=git://h/r.git%23main:../..:git" "tag=a:1&git=git://h/r.git%23-x:git"; do
     as otto POST "/api/v1/servers/dk/images/build?$(sed 's/ /%20/g' <<< "${q%:*}")" > "$WORK/bad.json"

@@ -114,8 +114,10 @@ async function build() {
   await page.click(`${row} button:has-text("log")`);
   await page.waitForSelector(`pre[aria-label="log of ${TAG}"]:has-text("COPY")`);
   await page.waitForSelector(`pre[aria-label="log of ${TAG}"]:has-text("git: at commit ${commit}")`);
+  // the log came over the WebSocket the host pushes it on, to its end
+  await page.waitForSelector('p[data-log-state="the build ended"]');
   await page.screenshot({ path: `${ART}/images-build.png`, fullPage: true });
-  console.log(`ok: UI: built ${TAG} from ${GIT} (commit ${commit.slice(0, 12)} shown), its log shown; the registry listed without its password`);
+  console.log(`ok: UI: built ${TAG} from ${GIT} (commit ${commit.slice(0, 12)} shown), its log pushed over a WebSocket to "the build ended"; the registry listed without its password`);
 }
 
 /** The Images page's cleanup panel. */

@@ -124,6 +124,7 @@ void api_containers_get(void *app, struct http_request *req, struct http_respons
 void api_containers_stats(void *app, struct http_request *req, struct http_response *resp);
 /* api_images.c: pushes, builds and registries' credentials */
 void api_images_push(void *app, struct http_request *req, struct http_response *resp);
+void api_images_build_log_live(void *app, struct http_request *req, struct http_response *resp);
 int api_images_build_chunk(void *app, struct http_request *req, const char *data, size_t len);
 void api_images_build(void *app, struct http_request *req, struct http_response *resp);
 void api_registries_list(void *app, struct http_request *req, struct http_response *resp);
@@ -137,6 +138,13 @@ void api_fleet_cleanup_run(void *app, struct http_request *req, struct http_resp
 /* api_shell.c: an admin's shell on a host over SSH (WebSocket) */
 void api_servers_shell(void *app, struct http_request *req, struct http_response *resp);
 /* api_files.c: a container's files (list, download, upload, mkdir, delete) */
+/* Opens the agent's stream at path for a WebSocket session of kind
+ * (ctrsession.h) and answers 101 after the handshake (accept), or the
+ * refusal (429/503 past the stream bounds, the agent's own). ended: the
+ * words of a log stream's normal end (static; NULL: the container's). */
+void api_stream_open(struct server_app *app, struct http_request *req, struct http_response *resp, int kind,
+                     const struct reg_target *agent, int64_t container_id, const char *path, const char *accept,
+                     const char *ended);
 void api_files_list(void *app, struct http_request *req, struct http_response *resp);
 /* Answers resp (200, its headers already set by the caller) with a
  * container's logs as they come from the agent's stream fd (first: bytes

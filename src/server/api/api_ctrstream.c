@@ -137,10 +137,9 @@ static void session_release(void *arg)
     ctrsession_free(s);
 }
 
-/* Opens the agent's stream at path for a session of kind, and answers 101
- * (or the refusal). */
-static void open_session(struct server_app *app, struct http_request *req, struct http_response *resp,
-                         int kind, const struct api_container *w, const char *path, const char *accept)
+void api_stream_open(struct server_app *app, struct http_request *req, struct http_response *resp, int kind,
+                     const struct reg_target *agent, int64_t container_id, const char *path, const char *accept,
+                     const char *ended)
 {
     struct api_ctx *c = api_ctx(req);
     struct errinfo e = {0};
@@ -155,14 +154,15 @@ static void open_session(struct server_app *app, struct http_request *req, struc
         return;
     }
     struct ctrsession *s = ctrsession_new(kind);
-    s->agent = w->agent;
+    s->agent = *agent;
+    s->ended = ended;
     s->auth = app->auth;
     s->who = c->who;
     s->audit = app->audit;
     s->set = app->streams;
-    s->container_id = w->id;
+    s->container_id = container_id;
     snprintf(s->source, sizeof(s->source), "%s", c->source);
-    if ((s->agent_fd = agentstream_open(&w->agent, path, &hello, &s->rest, &e)) < 0) {
+    if ((s->agent_fd = agentstream_open(agent, path, &hello, &s->rest, &e)) < 0) {
         streamset_unreserve(app->streams, c->who.user_id);
         ctrsession_free(s);
         api_reply_error(resp, &e);
@@ -183,7 +183,7 @@ void api_containers_logs_live(void *appv, struct http_request *req, struct http_
     if (api_ws_handshake(app, req, resp, accept, sizeof(accept)) < 0 || api_container_locate(app, req, resp, 0, &w) < 0 ||
         logs_path(req, resp, &w, 1, LIVE_TAIL_DEFAULT, path, sizeof(path)) < 0)
         return;
-    open_session(app, req, resp, CTRSESSION_LOGS, &w, path, accept);
+    api_stream_open(app, req, resp, CTRSESSION_LOGS, &w.agent, w.id, path, accept, NULL);
 }
 
 void api_containers_terminal(void *appv, struct http_request *req, struct http_response *resp)
@@ -201,7 +201,7 @@ void api_containers_terminal(void *appv, struct http_request *req, struct http_r
     }
     snprintf(path, sizeof(path), "/api/v1/engine/containers/%s/exec?rows=%s&cols=%s", w.engine_id,
              rows ? rows : "24", cols ? cols : "80");
-    open_session(app, req, resp, CTRSESSION_TERMINAL, &w, path, accept);
+    api_stream_open(app, req, resp, CTRSESSION_TERMINAL, &w.agent, w.id, path, accept, NULL);
 }
 
 /* ---- routes to apps inside: nginx's auth_request ---- */

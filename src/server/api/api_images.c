@@ -9,6 +9,7 @@
 
 #include "../../lib/ctrspec.h"
 #include "../agentcall.h"
+#include "../ctrsession.h"
 #include "../regauth.h"
 #include "../../lib/xalloc.h"
 #include "api.h"
@@ -188,6 +189,29 @@ void api_images_pull_get(void *appv, struct http_request *req, struct http_respo
         return;
     snprintf(path, sizeof(path), "/api/v1/engine/images/pulls/%lld", (long long)id);
     relay(appv, req, resp, "GET", path, NULL, 200);
+}
+
+/* A build's log over a WebSocket as the host's agent pushes it: the log
+ * messages of a container's follow ({"type":"logs",...} batches, then
+ * {"type":"end","reason":"the build ended"}), from the build's start. */
+void api_images_build_log_live(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct reg_target agent;
+    struct errinfo e = {0};
+    char accept[32], path[200];
+
+    if (api_ws_handshake(app, req, resp, accept, sizeof(accept)) < 0)
+        return;
+    int64_t id = api_path_id(req->params[1], resp);
+    if (id <= 0)
+        return;
+    if (api_find_agent(app, req->params[0], &agent, &e) < 0) {
+        api_reply_error(resp, &e);
+        return;
+    }
+    snprintf(path, sizeof(path), "/api/v1/engine/images/pulls/%lld/log", (long long)id);
+    api_stream_open(app, req, resp, CTRSESSION_LOGS, &agent, 0, path, accept, "the build ended");
 }
 
 /* ---- /api/v1/registries: admins set credentials; never shown again ---- */

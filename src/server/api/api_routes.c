@@ -79,6 +79,7 @@ static const struct http_route routes[] = {
     {"DELETE", "/api/v1/registries/{registry}", api_registries_delete, ADMIN, NULL, "registry.delete", 0},
     {"GET", "/api/v1/servers/{id}/images/pulls", api_images_pulls, VIEWER, NULL, NULL, 1},
     {"GET", "/api/v1/servers/{id}/images/pulls/{pull}", api_images_pull_get, VIEWER, NULL, NULL, 1},
+    {"GET", "/api/v1/servers/{id}/images/pulls/{pull}/log/live", api_images_build_log_live, VIEWER, NULL, NULL, 1},
     {"GET", "/api/v1/targets", api_targets_list, VIEWER, NULL, NULL, 0},
     {"GET", "/api/v1/series", api_query_series, VIEWER, NULL, NULL, 0},
     {"GET", "/api/v1/labels", api_query_labels, VIEWER, NULL, NULL, 0},

@@ -2,7 +2,7 @@
 // pulls with each layer's progress while they run, and remove. Viewers
 // see; operators pull, build, push, remove and clean up the host's disk;
 // admins set registries' credentials.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, atLeast, get, Me } from '../api';
 import { bytes, time } from '../format';
 import { ErrorBox, errorText, Form, Page, useAsync } from '../ui';
@@ -17,8 +17,42 @@ interface Pull {
 }
 
 const POLL_MS = 700;
+const LOG_KEEP = 256 * 1024;
+const wsURL = (path: string) => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}`;
 
-function PullRow({ p }: { p: Pull }) {
+/** A build's log as the host pushes it (a WebSocket from the build's
+ * start: its newest 64 KB, then each piece as the build prints it). */
+function BuildLog({ server, p }: { server: string; p: Pull }) {
+  const [text, setText] = useState('');
+  const [state, setState] = useState('connecting');
+  const pre = useRef<HTMLPreElement>(null);
+  useEffect(() => {
+    let all = '';
+    const ws = new WebSocket(wsURL(`/api/v1/servers/${encodeURIComponent(server)}/images/pulls/${p.id}/log/live`));
+    ws.onopen = () => setState('live');
+    ws.onmessage = (ev) => {
+      const m = JSON.parse(String(ev.data)) as { type: string; chunks?: [string, string][]; reason?: string };
+      if (m.type === 'logs' && m.chunks) {
+        all = (all + m.chunks.map((c) => c[1]).join('')).slice(-LOG_KEEP);
+        setText(all);
+      } else if (m.type === 'end') setState(m.reason ?? 'ended');
+    };
+    ws.onerror = () => setState('the live log could not be opened');
+    return () => ws.close();
+  }, [server, p.id]);
+  useEffect(() => {
+    const el = pre.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [text]);
+  return (
+    <>
+      <p class="small" data-log-state={state}>{state === 'live' ? 'live' : state}</p>
+      <pre ref={pre} class="mono small build-log" aria-label={`log of ${p.image}`}>{text || p.log || ''}</pre>
+    </>
+  );
+}
+
+function PullRow({ p, server }: { p: Pull; server: string }) {
   const [open, setOpen] = useState(false);
   const pct = p.bytes_total ? Math.round((100 * p.bytes_done) / p.bytes_total) : p.state === 'done' ? 100 : 0;
   return (
@@ -37,7 +71,7 @@ function PullRow({ p }: { p: Pull }) {
         <td><button type="button" class="link" aria-expanded={open} onClick={() => setOpen(!open)}>{p.kind === 'build' ? 'log' : 'layers'}</button></td>
       </tr>
       {open && p.kind === 'build' && (
-        <tr class="detail"><td colSpan={5}><pre class="mono small build-log" aria-label={`log of ${p.image}`}>{p.log ?? ''}</pre></td></tr>
+        <tr class="detail"><td colSpan={5}><BuildLog server={server} p={p} /></td></tr>
       )}
       {open && p.kind !== 'build' && (
         <tr class="detail"><td colSpan={5}>
@@ -144,7 +178,7 @@ export function ImagesPage({ me }: { me: Me }) {
       {pulls.length > 0 && (
         <table class="table" aria-label="pulls">
           <thead><tr><th>Pull</th><th>State</th><th>Progress</th><th>Engine says</th><th><span class="sr-only">Layers</span></th></tr></thead>
-          <tbody>{pulls.map((p) => <PullRow p={p} />)}</tbody>
+          <tbody>{pulls.map((p) => <PullRow key={p.id} p={p} server={server} />)}</tbody>
         </table>
       )}
       <ErrorBox error={error || images.error || servers.error} />
