@@ -406,7 +406,8 @@ void api_engine_build(void *appv, struct http_request *req, struct http_response
     struct upload *u = req->stream_state;
     const char *remote = http_query(req, "remote");
     struct images_job job = {.kind = IMAGES_BUILD, .image = http_query(req, "tag"), .remote = remote,
-                             .git_max_bytes = app->opts->git_clone_max_mib << 20};
+                             .git_max_bytes = app->opts->git_clone_max_mib << 20,
+                             .git_stall_s = (int)app->opts->git_clone_stall_s};
 
     if (!remote && (!u || u->failed || req->stream_failed || !u->size)) {
         http_error(resp, 400, "invalid_field", "context", "the body is the build's context, a tar with a Dockerfile");

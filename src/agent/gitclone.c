@@ -2,11 +2,24 @@
 #include "gitclone.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <git2.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../lib/buf.h"
+#include "../lib/now.h"
+
+extern char **environ;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -141,4 +154,159 @@ int gitclone_remove_tree(const char *dir)
 {
     /* depth first, links removed as links */
     return nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- the clone in a child process ---- */
+
+struct child_out {
+    int64_t last_ns;
+    int said_fetched, said_end;
+};
+
+static int child_progress(void *arg, const struct gitclone_progress *p)
+{
+    struct child_out *c = arg;
+    int64_t now = now_mono_ns();
+    int fetched = p->objects_total && p->objects_indexed == p->objects_total;
+    int end = p->files_total && p->files_done == p->files_total;
+    /* libgit2 calls per packet: a line each 100 ms, and the ends of the
+     * transfer and of the checkout always */
+    int edge = (fetched && !c->said_fetched) || (end && !c->said_end);
+    if (!edge && now - c->last_ns < 100000000LL)
+        return 0;
+    c->said_fetched |= fetched;
+    c->said_end |= end;
+    c->last_ns = now;
+    printf("P %u %u %u %llu %u %u\n", p->objects_total, p->objects_received, p->objects_indexed, p->bytes_received,
+           p->files_total, p->files_done);
+    fflush(stdout);
+    return 0;
+}
+
+int gitclone_child_main(int argc, char **argv)
+{
+    struct child_out c = {0};
+    struct errinfo e = {0};
+    char sha[41];
+
+    if (argc != 5) {
+        printf("ERR 500 git-clone wants URL REF DIR MAX_BYTES\n");
+        return 1;
+    }
+    struct gitclone_opts o = {.url = argv[1], .ref = argv[2], .dir = argv[3], .max_bytes = atoll(argv[4]),
+                              .progress = child_progress, .arg = &c};
+    if (gitclone_run(&o, sha, &e) < 0) {
+        printf("ERR %d %s\n", e.status ? e.status : 500, e.message);
+        return 1;
+    }
+    printf("OK %s\n", sha);
+    return 0;
+}
+
+/* One line of the child's: progress, the end (1), or nothing known (0). */
+static int child_line(const struct gitclone_opts *o, char *line, char sha[41], struct errinfo *e, int *stop)
+{
+    struct gitclone_progress p = {0};
+    int status;
+    char msg[300];
+
+    if (sscanf(line, "P %u %u %u %llu %u %u", &p.objects_total, &p.objects_received, &p.objects_indexed,
+               &p.bytes_received, &p.files_total, &p.files_done) == 6) {
+        if (o->progress && o->progress(o->arg, &p))
+            *stop = 1;
+        return 0;
+    }
+    if (!strncmp(line, "OK ", 3) && strlen(line + 3) == 40) {
+        memcpy(sha, line + 3, 41);
+        return 1;
+    }
+    if (sscanf(line, "ERR %d %299[^\n]", &status, msg) == 2) {
+        errinfo_set(e, status, status == 404 ? "not_found" : status == 413 ? "too_large" : "git_failed", "git", "%s",
+                    msg);
+        return 1;
+    }
+    return 0;
+}
+
+int gitclone_spawn(const struct gitclone_opts *o, int stall_s, char sha[41], struct errinfo *e)
+{
+    int fds[2] = {-1, -1}, done = 0, stop = 0, rc = -1;
+    pid_t pid = -1;
+    char maxb[32];
+    /* the running binary even when an upgrade replaced its file meanwhile */
+    const char *self = "/proc/self/exe";
+    struct buf in;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none;
+
+    sha[0] = 0;
+    buf_init(&in, 64u << 10);
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        errinfo_set(e, 500, "internal", NULL, "cannot start the clone: %s", strerror(errno));
+        goto out;
+    }
+    snprintf(maxb, sizeof(maxb), "%lld", o->max_bytes);
+    char *argv[] = {"gpufleet-agent", "git-clone", (char *)o->url, (char *)(o->ref ? o->ref : ""), (char *)o->dir, maxb, NULL};
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawnattr_init(&at);
+    /* the agent blocks termination signals in every thread: not the child */
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+    int err = posix_spawn(&pid, self, &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(fds[1]);
+    fds[1] = -1;
+    if (err) {
+        pid = -1;
+        errinfo_set(e, 500, "internal", NULL, "cannot start the clone: %s", strerror(err));
+        goto out;
+    }
+    while (!done && !stop) {
+        struct pollfd p = {fds[0], POLLIN, 0};
+        int r = poll(&p, 1, stall_s * 1000);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0) {
+            errinfo_set(e, 504, "git_stalled", "git", "cloning %.300s: nothing came for %d s", o->url, stall_s);
+            break;
+        }
+        char chunk[4096];
+        ssize_t k = read(fds[0], chunk, sizeof(chunk));
+        if (k <= 0)
+            break;
+        if (buf_append(&in, chunk, (size_t)k) < 0)
+            break; /* a line past 64 KB: not ours */
+        char *nl;
+        while (!done && !stop && (nl = memchr(in.data, '\n', in.len))) {
+            *nl = 0;
+            done = child_line(o, in.data, sha, e, &stop);
+            size_t used = (size_t)(nl - in.data) + 1;
+            memmove(in.data, in.data + used, in.len - used);
+            in.len -= used;
+        }
+    }
+    if (stop)
+        errinfo_set(e, 499, "stopped", NULL, "the clone was stopped");
+    else if (!done && !e->status)
+        errinfo_set(e, 500, "git_failed", "git", "the clone of %.300s ended without a word", o->url);
+    rc = done && sha[0] ? 0 : -1;
+out:
+    if (pid > 0) {
+        int st;
+        if (rc < 0)
+            kill(pid, SIGKILL);
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+    }
+    if (fds[0] >= 0)
+        close(fds[0]);
+    if (fds[1] >= 0)
+        close(fds[1]);
+    buf_free(&in);
+    return rc;
 }

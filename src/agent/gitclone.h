@@ -34,6 +34,19 @@ struct gitclone_opts {
  * failed clone is left in dir for the caller to remove. */
 int gitclone_run(const struct gitclone_opts *o, char sha[41], struct errinfo *e);
 
+/* As gitclone_run, but in a child process (this binary again, its
+ * "git-clone" subcommand): libgit2 1.5 leaks a little on each clone and
+ * has no transfer timeout, so the clone runs where an exit frees all and a
+ * kill ends it. A child silent for stall_s seconds is killed (504); a
+ * progress callback that says stop kills it too (499). */
+int gitclone_spawn(const struct gitclone_opts *o, int stall_s, char sha[41], struct errinfo *e);
+
+/* The child's side: argv = {"git-clone", URL, REF, DIR, MAX_BYTES}.
+ * Writes progress lines "P total received indexed bytes files_total
+ * files_done", then "OK SHA" or "ERR STATUS MESSAGE", on stdout. Its exit
+ * status: 0 or 1. */
+int gitclone_child_main(int argc, char **argv);
+
 /* Removes dir and everything under it (never following links). 0 or -1. */
 int gitclone_remove_tree(const char *dir);
 

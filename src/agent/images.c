@@ -205,6 +205,7 @@ struct pull {
     long long ctx_size;
     char remote[1100]; /* a build's git URL, or "" */
     long long git_max_bytes;
+    int git_stall_s;
     char commit[41];   /* what a build from git checked out */
     time_t said;       /* when the clone's progress was last put in the log */
     unsigned said_pct;
@@ -356,7 +357,7 @@ static int context_from_git(struct pull *p)
     say(p, "git: cloning %s%s%s\n", url, *ref ? " at " : "", ref);
     struct gitclone_opts o = {.url = url, .ref = ref, .dir = repo, .max_bytes = p->git_max_bytes,
                               .progress = clone_progress, .arg = p};
-    if (gitclone_run(&o, p->commit, &e) < 0) {
+    if (gitclone_spawn(&o, p->git_stall_s > 0 ? p->git_stall_s : 120, p->commit, &e) < 0) {
         snprintf(p->fail, sizeof(p->fail), "%s", e.message);
         goto out;
     }
@@ -498,6 +499,7 @@ json_t *images_job_start(struct images *im, const struct images_job *job, struct
     p->ctx_size = job->ctx_size;
     snprintf(p->remote, sizeof(p->remote), "%s", job->remote ? job->remote : "");
     p->git_max_bytes = job->git_max_bytes;
+    p->git_stall_s = job->git_stall_s;
     if (job->auth)
         p->auth = images_auth_header(job->auth);
     p->prog = pullprog_new();

@@ -51,6 +51,7 @@ struct images_job {
                           * the agent clones it (libgit2) and sends its tree, without .git,
                           * as the context, so every engine builds from git alike */
     long long git_max_bytes; /* build from remote: the clone's bound (0: none) */
+    int git_stall_s;         /* build from remote: a clone silent this long is killed */
 };
 
 /* Starts job: its first state (as images_pull_get, with "kind"), or NULL

@@ -16,6 +16,7 @@
 #include "api.h"
 #include "attach.h"
 #include "engine.h"
+#include "gitclone.h"
 #include "images.h"
 #include "history.h"
 #include "options.h"
@@ -118,11 +119,14 @@ int main(int argc, char **argv)
     struct agent_app app;
     struct engine *engine = NULL;
     struct images *images = NULL;
-    struct streamset *streams = streamset_new(ATTACH_MAX_STREAMS, 0);
+    struct streamset *streams = NULL;
     sigset_t sigs;
     char err[512];
     int rc = 1;
 
+    if (argc >= 2 && !strcmp(argv[1], "git-clone")) /* a clone for a build (gitclone.h), nothing else */
+        return gitclone_child_main(argc - 1, argv + 1);
+    streams = streamset_new(ATTACH_MAX_STREAMS, 0);
     agent_options_init(&opts);
     snapshot_store_init(&store);
     if (parse_args(argc, argv, &opts) < 0)

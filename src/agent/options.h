@@ -25,6 +25,7 @@ struct agent_options {
     char *cdi_dirs;        /* colon-separated folders of CDI specs (Podman GPUs) */
     char *workspace_root;  /* owners' workspaces, mounted at /workspace */
     int64_t git_clone_max_mib; /* a clone for a build stops past this */
+    int64_t git_clone_stall_s; /* a clone silent this long is killed */
     /* derived, not settings */
     char *token;           /* contents of token_file, trimmed */
 };

@@ -178,6 +178,7 @@ as() {
 # an agent driving each: host "dk" and host "pd" (one fake GPU each, the
 # workspaces under $WORK/ws-dk and $WORK/ws-pd). Sets AGENT_TOKEN, DK_PORT,
 # DK_URL, DK_PID, PD_PORT. Then, once the server runs, register_two_hosts.
+# Its arguments go to both agents.
 start_two_hosts() {
     start_dockerd
     import_image "$DOCKER_SOCK"
@@ -186,10 +187,10 @@ start_two_hosts() {
     head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$WORK/agent.token"
     AGENT_TOKEN=$(cat "$WORK/agent.token")
     start_agent dk "gpu h100 count=1" --token-file "$WORK/agent.token" --engine-socket "$DOCKER_SOCK" \
-        --workspace-root "$WORK/ws-dk" --interval 500
+        --workspace-root "$WORK/ws-dk" --interval 500 "$@"
     DK_PORT=$AGENT_PORT DK_URL=$AGENT_URL DK_PID=${PIDS[-1]}
     start_agent pd "gpu h100 count=1" --token-file "$WORK/agent.token" --engine-socket "$PODMAN_SOCK" \
-        --workspace-root "$WORK/ws-pd" --interval 500
+        --workspace-root "$WORK/ws-pd" --interval 500 "$@"
     PD_PORT=$AGENT_PORT
 }
 

@@ -5,6 +5,8 @@ set -euo pipefail
 : "${AGENT:?AGENT must point at the gpufleet-agent binary}"
 : "${FAKE_NVML:?FAKE_NVML must point at the fake libnvidia-ml.so.1}"
 : "${SRC_DIR:?}"
+# leaks of system libraries we cannot free (each explained in the file)
+export LSAN_OPTIONS="suppressions=$SRC_DIR/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 WORK=$(mktemp -d /tmp/gf-it.XXXXXX)
 PIDS=()

@@ -27,7 +27,8 @@ docker-registry serve "$WORK/registry.yml" >> "$WORK/registry.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$REGISTRY/v2/")" = 401 ] && break; sleep 0.1; done
 
-start_two_hosts
+# a clone that hears nothing for 2 s is stopped (the default is 120)
+start_two_hosts --git-clone-stall-s 2
 printf 'container_host_ip: 127.0.0.1\ncontainer_default_memory_mib: 64\n' > "$WORK/server.yaml"
 mkdir -p "$WORK/s-data"
 make_admin "$WORK/s-data"
@@ -59,6 +60,13 @@ MAIN_SHA=$(gitc rev-parse HEAD)
 git clone -q --bare "$WORK/repo.src" "$WORK/git/app.git"
 GPORT=$(free_port)
 git daemon --base-path="$WORK/git" --export-all --listen=127.0.0.1 --port="$GPORT" --reuseaddr "$WORK/git" >> "$WORK/git.log" 2>&1 &
+PIDS+=($!)
+# a "remote" that takes connections and never answers
+SILENT=$(free_port)
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+held=[]
+while True: held.append(s.accept()[0])' "$SILENT" &
 PIDS+=($!)
 sleep 0.5
 
@@ -122,7 +130,14 @@ check_engine() {
     j=$(job "$host" "$(jq .id "$WORK/g.json")")
     [ "$(jq -r .state <<< "$j")" = failed ] && jq -r .error <<< "$j" | grep -q 'cloning git://127.0.0.1:1/x.git' \
         || fail "$host: an unreachable remote: $j"
-    ok "$host: built from git at a branch (commit $(cut -c1-8 <<< "$MAIN_SHA"), progress in the log), a tag, a folder (its RUN in the log); a missing ref and an unreachable remote fail the job, saying why"
+    # a remote that takes the connection and says nothing: the clone is killed
+    as otto POST "/api/v1/servers/$host/images/build?tag=a:1&git=git://127.0.0.1:$SILENT/x.git" > "$WORK/g.json"
+    t0=$(date +%s%N)
+    j=$(job "$host" "$(jq .id "$WORK/g.json")")
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    [ "$(jq -r .state <<< "$j")" = failed ] && jq -r .error <<< "$j" | grep -q 'nothing came for 2 s' && [ "$ms" -lt 8000 ] \
+        || fail "$host: a silent remote ($ms ms): $j"
+    ok "$host: built from git at a branch (commit $(cut -c1-8 <<< "$MAIN_SHA"), progress in the log), a tag, a folder (its RUN in the log); a missing ref, an unreachable remote and a silent one (stopped after 2 s, in $ms ms) fail the job, saying why"
 
     # --- push: refused without credentials, done with them
     as otto POST "/api/v1/servers/$host/images/push" "{\"image\":\"$ref\"}" > "$WORK/p.json"

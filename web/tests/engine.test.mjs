@@ -175,15 +175,20 @@ async function inside() {
   console.log(`ok: UI: terminal opened (first byte ${first} ms after the click), a typed command ran, exit ended it`);
   // the files: upload into the workspace (progress shown), listed, downloaded back
   await page.waitForSelector('table[aria-label="files in /workspace"]');
-  await page.setInputFiles('section[aria-label=files] input[type=file]', { name: 'ui-note.txt', mimeType: 'text/plain', buffer: Buffer.from('from the browser\n') });
+  // two files picked at once: both go up, one after the other
+  await page.setInputFiles('section[aria-label=files] input[type=file]', [
+    { name: 'ui-note.txt', mimeType: 'text/plain', buffer: Buffer.from('from the browser\n') },
+    { name: 'ui-second.txt', mimeType: 'text/plain', buffer: Buffer.from('second\n') },
+  ]);
   await page.waitForSelector('tr[data-file="ui-note.txt"]', { timeout: 10000 });
+  await page.waitForSelector('tr[data-file="ui-second.txt"]', { timeout: 10000 });
   const noteHref = await page.getAttribute('tr[data-file="ui-note.txt"] a', 'href');
   const back = await page.evaluate(async (h) => (await fetch(h)).text(), noteHref);
   if (back !== 'from the browser\n') throw new Error(`downloaded back: ${back}`);
   await page.click('tr[data-file="ui-note.txt"] button:has-text("Delete")');
   await page.waitForSelector('tr[data-file="ui-note.txt"]', { state: 'detached', timeout: 10000 });
   await page.screenshot({ path: `${ART}/container-files.png`, fullPage: true });
-  console.log('ok: UI: a file uploaded into /workspace, listed, downloaded back the same, deleted');
+  console.log('ok: UI: two files picked at once uploaded into /workspace, listed, one downloaded back the same and deleted');
 }
 
 let rc = 0;

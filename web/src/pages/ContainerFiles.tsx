@@ -22,26 +22,37 @@ export function ContainerFiles({ id }: { id: number }) {
   const entries = [...(list.data?.entries ?? [])].sort((a, b) => (a.type === 'dir' ? 0 : 1) - (b.type === 'dir' ? 0 : 1) || a.name.localeCompare(b.name));
   const up = dir.replace(/\/[^/]+\/?$/, '') || '/';
 
+  // each picked file in turn, one request each (the server streams each
+  // to the host as it comes); the first failure stops the rest
   const upload = (files: FileList | null) => {
-    if (!files?.length) return;
-    const f = files[0];
+    const todo = files ? [...files] : [];
+    if (!todo.length) return;
     setError('');
-    // XMLHttpRequest: fetch has no upload progress
-    const x = new XMLHttpRequest();
-    x.open('PUT', `${base}/upload?${q(join(dir, f.name))}`);
-    x.upload.onprogress = (ev) => ev.lengthComputable && setProgress({ name: f.name, pct: Math.round((100 * ev.loaded) / ev.total) });
-    x.onloadend = () => {
-      setProgress(null);
-      if (x.status !== 201) {
-        try {
-          setError(JSON.parse(x.responseText).error.message);
-        } catch {
-          setError(`upload failed (${x.status})`);
-        }
+    const next = (i: number) => {
+      if (i >= todo.length) {
+        setProgress(null);
+        list.reload();
+        return;
       }
-      list.reload();
+      const f = todo[i];
+      const label = todo.length > 1 ? `${f.name} (${i + 1} of ${todo.length})` : f.name;
+      // XMLHttpRequest: fetch has no upload progress
+      const x = new XMLHttpRequest();
+      x.open('PUT', `${base}/upload?${q(join(dir, f.name))}`);
+      x.upload.onprogress = (ev) => ev.lengthComputable && setProgress({ name: label, pct: Math.round((100 * ev.loaded) / ev.total) });
+      x.onloadend = () => {
+        if (x.status === 201) return next(i + 1);
+        setProgress(null);
+        try {
+          setError(`${f.name}: ${JSON.parse(x.responseText).error.message}`);
+        } catch {
+          setError(`${f.name}: upload failed (${x.status})`);
+        }
+        list.reload();
+      };
+      x.send(f);
     };
-    x.send(f);
+    next(0);
   };
   const act = async (fn: () => Promise<unknown>) => {
     setError('');
@@ -61,7 +72,7 @@ export function ContainerFiles({ id }: { id: number }) {
           <input name="dir" class="mono" value={dir} aria-label="folder" size={40} key={dir} />
         </form>
         <button type="button" onClick={() => setDir(up)} disabled={dir === '/'}>Up</button>
-        <label class="button">Upload<input type="file" name="upload" hidden onChange={(e) => upload((e.target as HTMLInputElement).files)} /></label>
+        <label class="button">Upload<input type="file" name="upload" multiple hidden onChange={(e) => upload((e.target as HTMLInputElement).files)} /></label>
         <button type="button" onClick={() => {
           const name = prompt('New folder name');
           if (name) act(() => api('POST', `${base}/mkdir?${q(join(dir, name))}`));
