@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target for a while on its seed corpus.
-# usage: scripts/fuzz.sh [seconds per target]   (default 20; FUZZ_SECONDS too)
+# usage: scripts/fuzz.sh [seconds per target]   (default 12; FUZZ_SECONDS too)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-secs=${1:-${FUZZ_SECONDS:-20}}
+secs=${1:-${FUZZ_SECONDS:-12}}
 scripts/build.sh Fuzz
 work=tests/fuzz/corpus-work
 failed=0
