@@ -36,6 +36,8 @@ static void flatten_migs(json_t *live)
     units = json_array();
     json_array_foreach(gpus, i, g) {
         json_t *migs = json_object_get(g, "mig_devices");
+        if (json_is_false(json_object_get(g, "present")))
+            continue; /* gone from the host: never placed on (reconcile flags its holder) */
         if (!json_array_size(migs)) {
             json_array_append(units, g);
             continue;

@@ -165,6 +165,40 @@ static void conflict(json_t *conflicts, const char *server, const char *kind, co
                                                "message", msg));
 }
 
+static const char SQL_LEDGER_ON[] = "SELECT g.uuid, c.name FROM gpu_ledger g JOIN containers c ON c.id = g.container_id"
+                                    " WHERE g.server_id = ?1";
+
+/* Ledger entries whose GPU or MIG device the host no longer reports (a
+ * GPU fallen off the bus, a MIG device destroyed): flagged, never released
+ * behind the user's back. Only against a host that has been scraped. Lock
+ * held. */
+static void vanished(struct ctr *c, const struct cand *h, json_t *conflicts)
+{
+    json_t *units = json_object_get(h->live, "gpus"), *u, *present;
+    size_t i;
+
+    if (!json_is_array(units) || json_integer_value(json_object_get(h->live, "ts_ms")) <= 0)
+        return;
+    present = json_object();
+    json_array_foreach(units, i, u) /* flattened: what can be held now */
+        if (json_string_value(json_object_get(u, "uuid")))
+            json_object_set_new(present, json_string_value(json_object_get(u, "uuid")), json_true());
+    sqlite3_stmt *st = ctr_stmt(c, SQL_LEDGER_ON);
+    if (st) {
+        sqlite3_bind_int64(st, 1, h->agent.server_id);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *uuid = ctr_col_text(st, 0);
+            if (!json_object_get(present, uuid))
+                conflict(conflicts, h->agent.server, "vanished",
+                         "GPU %s held by container %s is no longer reported by the host (fallen off the bus, "
+                         "or a MIG device destroyed); the ledger keeps it until the container is removed",
+                         uuid, ctr_col_text(st, 1));
+        }
+        sqlite3_reset(st);
+    }
+    json_decref(present);
+}
+
 /* One host: rows against what its engine has. Lock held. Whether anything
  * changed. */
 static int reconcile_host(struct ctr *c, const struct cand *h, json_t *list, json_t *conflicts)
@@ -243,6 +277,7 @@ static int reconcile_host(struct ctr *c, const struct cand *h, json_t *list, jso
     }
     json_decref(seen);
     json_decref(idx);
+    vanished(c, h, conflicts);
     return changed;
 }
 

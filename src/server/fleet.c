@@ -47,6 +47,7 @@ struct fgpu {
     int nmigs;
     int index;
     int announced; /* index and model were sent */
+    int64_t seen_ms; /* the scrape that last had its series: a GPU that fell off has none */
     double v[GM_COUNT], sent[GM_COUNT]; /* the live fields of lib/fields.h */
 };
 
@@ -448,8 +449,10 @@ void fleet_ingest(struct fleet *f, const struct ingest_batch *b)
         if (key[0] == 'D' && nlen > 12 && !memcmp(key, "DCGM_FI_DEV_", 12)) {
             int m = gpu_field_by_metric(key, nlen);
             struct fgpu *g = m >= 0 && gpu_fields[m].live ? find_gpu(h, key, it->key_len) : NULL;
-            if (g)
+            if (g) {
                 g->v[m] = it->value;
+                g->seen_ms = b->scrape_ts_ms;
+            }
         } else if (key[0] == 'n' && nlen > 5 && !memcmp(key, "node_", 5)) {
             take_host_sample(h, &s, key, it->key_len, nlen, it->value);
         } else if (key[0] == 'g' && name_is(key, nlen, "gpufleet_gpu_mig_device_memory_bytes")) {
@@ -502,6 +505,8 @@ json_t *fleet_server_json(struct fleet *f, const char *server)
             json_object_set_new(o, "uuid", json_string(g->uuid));
             json_object_set_new(o, "index", json_integer(g->index));
             json_object_set_new(o, "model", json_string(g->model));
+            /* in the host's last good scrape: a GPU lost or gone since is not */
+            json_object_set_new(o, "present", json_boolean(g->seen_ms == h->ts_ms));
             json_t *migs = json_array();
             for (int k = 0; k < g->nmigs; k++)
                 if (g->migs[k].ts_ms == h->ts_ms)

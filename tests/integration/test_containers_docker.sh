@@ -327,6 +327,28 @@ api POST /api/v1/containers "{\"name\":\"whole\",\"image\":\"gf-busybox:1\",\"gp
     fail "the ledger does not say mig1 holds $got_mig"
 ok "MIG: mig-01's GPU 0 is two ledger entries (3g.40gb, 40,000 MiB each), never given whole; mig1 got $got_mig, which it sees inside"
 
+# --- GPU 0 falls off the bus under mig1 (the fake re-reads its scenario):
+# the reconcile flags mig1's entry (a MIG device of that GPU) as vanished,
+# keeps it, and never places on it; back on the bus, the flag goes
+printf 'gpu h100 count=2\nmig gpu=0 profiles=3g.40gb,3g.40gb\nseed 9\nlost gpu=0\n' > "$WORK/a2.scenario"
+for _ in $(seq 1 100); do
+    api GET /api/v1/gpus | jq -e --arg u "$got_mig" '[.conflicts[] | select(.kind == "vanished" and (.message | contains($u)) and (.message | contains("mig1")))] | length == 1' > /dev/null && break
+    sleep 0.1
+done
+g=$(api GET /api/v1/gpus)
+jq -e --arg u "$got_mig" '[.conflicts[] | select(.kind == "vanished" and (.message | contains($u)))] | length == 1' <<< "$g" > /dev/null \
+    || fail "the holder of a lost GPU's MIG device is not flagged: $(jq -c .conflicts <<< "$g")"
+jq -e --arg u "$got_mig" --arg p "$parent" '[.gpus[] | select(.uuid == $u or .uuid == $p or .parent_uuid == $p)] | length == 0' <<< "$g" > /dev/null \
+    || fail "a lost GPU or its MIG devices are still offered: $g"
+[ "$(api GET "/api/v1/containers/$(jq .id "$WORK/mig1.json")" | jq -r '.gpus | join(",")')" = "$got_mig" ] || fail "mig1's ledger entry was dropped"
+printf 'gpu h100 count=2\nmig gpu=0 profiles=3g.40gb,3g.40gb\nseed 9\n' > "$WORK/a2.scenario"
+for _ in $(seq 1 100); do
+    api GET /api/v1/gpus | jq -e '[.conflicts[] | select(.kind == "vanished")] | length == 0' > /dev/null && break
+    sleep 0.1
+done
+api GET /api/v1/gpus | jq -e '[.conflicts[] | select(.kind == "vanished")] | length == 0' > /dev/null || fail "the vanished flag stays after the GPU came back"
+ok "GPU 0 lost under mig1: its MIG device's entry flagged (kind vanished, naming it and mig1), kept in the ledger, the GPU not offered; back on the bus, the flag goes"
+
 # --- a user's own limits: set by an admin, checked at create, reset
 as alice GET /api/v1/quota > "$WORK/q.json"
 [ "$(jq .limits.gpus "$WORK/q.json")" = 3 ] && [ "$(jq .own_limits "$WORK/q.json")" = false ] || fail "alice's quota: $(cat "$WORK/q.json")"
