@@ -84,6 +84,18 @@ int ctr_config_from(const struct server_options *o, struct ctr_config *cfg, char
     return 0;
 }
 
+void ctr_set_limits(struct ctr *c, const struct server_options *o)
+{
+    pthread_mutex_lock(&c->lock);
+    c->cfg.default_nano_cpus = o->container_default_cpus * 1000000000LL;
+    c->cfg.default_memory_bytes = o->container_default_memory_mib << 20;
+    c->cfg.quota_containers = o->quota_containers;
+    c->cfg.quota_gpus = o->quota_gpus;
+    c->cfg.quota_nano_cpus = o->quota_cpus * 1000000000LL;
+    c->cfg.quota_memory_bytes = o->quota_memory_mib << 20;
+    pthread_mutex_unlock(&c->lock);
+}
+
 /* ---- open, close ---- */
 
 struct ctr *ctr_open(const char *path, struct server_app *app, const struct ctr_config *cfg,

@@ -31,6 +31,11 @@ struct ctr;
 int ctr_config_from(const struct server_options *o, struct ctr_config *cfg, char *err,
                     size_t errlen);
 
+/* Takes the live settings of o (the defaults of a container's CPUs and
+ * memory, the default quotas) for the next decisions: settings_update
+ * calls it, so they need no restart. */
+void ctr_set_limits(struct ctr *c, const struct server_options *o);
+
 /* Opens (creating, migrating) the database at path. NULL with err. */
 struct ctr *ctr_open(const char *path, struct server_app *app, const struct ctr_config *cfg,
                      char *err, size_t errlen);

@@ -105,10 +105,12 @@ json_t *ctr_create(struct ctr *c, const struct auth_identity *who, const json_t 
         goto out;
     if (!s.name[0])
         default_name(who, &s);
+    pthread_mutex_lock(&c->lock); /* the defaults are live settings */
     if (!s.nano_cpus)
         s.nano_cpus = c->cfg.default_nano_cpus;
     if (!s.memory_bytes)
         s.memory_bytes = c->cfg.default_memory_bytes;
+    pthread_mutex_unlock(&c->lock);
     snprintf(s.owner, sizeof(s.owner), "%s", who->username);
     snprintf(s.host_ip, sizeof(s.host_ip), "%s", c->cfg.host_ip);
     request = json_dumps(body, JSON_COMPACT);

@@ -115,11 +115,11 @@ json_t *ctr_quota_of(struct ctr *c, const struct auth_identity *who)
 
 json_t *ctr_quotas(struct ctr *c)
 {
-    struct usage d = {c->cfg.quota_containers, c->cfg.quota_gpus, c->cfg.quota_nano_cpus,
-                      c->cfg.quota_memory_bytes};
     json_t *users = json_array();
 
     pthread_mutex_lock(&c->lock);
+    struct usage d = {c->cfg.quota_containers, c->cfg.quota_gpus, c->cfg.quota_nano_cpus,
+                      c->cfg.quota_memory_bytes};
     sqlite3_stmt *st = db_prepare(c->db, "SELECT user_id, username, containers, gpus, nano_cpus,"
                                          " memory_bytes, updated_ms FROM quotas ORDER BY username");
     while (st && sqlite3_step(st) == SQLITE_ROW) {

@@ -11,6 +11,7 @@
 
 #include "../lib/config.h"
 #include "../lib/log.h"
+#include "containers.h"
 #include "options.h"
 #include "registry.h"
 #include "scrape.h"
@@ -198,6 +199,8 @@ int settings_update(struct server_app *app, const json_t *body, json_t *changes,
     }
     if (app->scraper)
         scraper_set_intervals(app->scraper, o->agent_interval_ms, o->exporter_interval_ms);
+    if (app->ctr)
+        ctr_set_limits(app->ctr, o);
     pthread_mutex_unlock(&lock);
     return 0;
 fail:

@@ -386,6 +386,22 @@ api DELETE /api/v1/quotas/alice > /dev/null
 [ "$(as alice GET /api/v1/quota | jq '.own_limits == false and .limits.gpus == 3')" = true ] || fail "after reset: $(cat "$WORK/api.out")"
 ok "per-user limits: alice refused over her own limit of $used GPUs, allowed at $((used + 1)); bad limits 400 naming the field; admin only; CLI quota-set/quota; reset to the settings"
 
+# --- the default quotas are live settings: changed, they hold at once
+used=$(as alice GET /api/v1/quota | jq .use.gpus)
+api PATCH /api/v1/settings "{\"quota_gpus\":$used}" > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "set quota_gpus: $HTTP_CODE $(cat "$WORK/api.out")"
+[ "$(as alice GET /api/v1/quota | jq .limits.gpus)" = "$used" ] || fail "alice's limit after the setting: $(cat "$WORK/api.out")"
+as alice POST /api/v1/containers '{"name":"q2","image":"gf-busybox:1","host":"mig-01","gpus":1,"command":["sleep","600"]}' > "$WORK/q2.json"
+[ "$HTTP_CODE" = 409 ] && jq -r .error.message "$WORK/q2.json" | grep -q "over the limit of $used\$" ||
+    fail "alice over the new default of $used GPUs: $HTTP_CODE $(cat "$WORK/q2.json")"
+api PATCH /api/v1/settings '{"container_default_memory_mib":96}' > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "set container_default_memory_mib: $HTTP_CODE"
+as alice POST /api/v1/containers '{"name":"q2","image":"gf-busybox:1","host":"mig-01","gpus":0,"command":["sleep","600"]}' > "$WORK/q2.json"
+[ "$HTTP_CODE" = 201 ] && [ "$(jq .memory_bytes "$WORK/q2.json")" = $((96 << 20)) ] || fail "a container after the memory default changed: $HTTP_CODE $(cat "$WORK/q2.json")"
+api PATCH /api/v1/settings '{"quota_gpus":3,"container_default_memory_mib":64}' > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "set the settings back: $HTTP_CODE"
+ok "quota_gpus and container_default_memory_mib changed in the settings hold for the next create, without a restart"
+
 # --- every mutation is in the audit log, with its actor
 for a in alice:container.create alice:container.action alice:container.remove otto:container.action admin:quota.update admin:quota.delete; do
     n=$(sqlite3 "$WORK/s-data/audit.db" "SELECT count(*) FROM audit WHERE username = '${a%%:*}' AND action = '${a#*:}'")
