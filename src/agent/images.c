@@ -336,6 +336,18 @@ static int clone_progress(void *arg, const struct gitclone_progress *g)
     return stopping;
 }
 
+/* Why the job failed, under the lock its readers take. */
+static void set_fail(struct pull *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_fail(struct pull *p, const char *fmt, ...)
+{
+    va_list ap;
+    pthread_mutex_lock(&p->im->mu);
+    va_start(ap, fmt);
+    vsnprintf(p->fail, sizeof(p->fail), fmt, ap);
+    va_end(ap);
+    pthread_mutex_unlock(&p->im->mu);
+}
+
 /* A build from git: cloned into a temporary folder, its tree (or the
  * folder after "#REF:") made the context. 0, or -1 with why in p->fail. */
 static int context_from_git(struct pull *p)
@@ -346,33 +358,37 @@ static int context_from_git(struct pull *p)
     int rc = -1;
 
     if (ctrspec_git_split(p->remote, "git", url, sizeof(url), ref, sizeof(ref), folder, sizeof(folder), &e) < 0) {
-        snprintf(p->fail, sizeof(p->fail), "%s", e.message);
+        set_fail(p, "%s", e.message);
         return -1;
     }
     if (!mkdtemp(tmp)) {
-        snprintf(p->fail, sizeof(p->fail), "no temporary folder for the clone: %s", strerror(errno));
+        set_fail(p, "no temporary folder for the clone: %s", strerror(errno));
         return -1;
     }
     snprintf(repo, sizeof(repo), "%s/repo", tmp);
     say(p, "git: cloning %s%s%s\n", url, *ref ? " at " : "", ref);
     struct gitclone_opts o = {.url = url, .ref = ref, .dir = repo, .max_bytes = p->git_max_bytes,
                               .progress = clone_progress, .arg = p};
-    if (gitclone_spawn(&o, p->git_stall_s > 0 ? p->git_stall_s : 120, p->commit, &e) < 0) {
-        snprintf(p->fail, sizeof(p->fail), "%s", e.message);
+    char sha[41];
+    if (gitclone_spawn(&o, p->git_stall_s > 0 ? p->git_stall_s : 120, sha, &e) < 0) {
+        set_fail(p, "%s", e.message);
         goto out;
     }
-    say(p, "git: at commit %s\n", p->commit);
+    pthread_mutex_lock(&p->im->mu); /* readers of the job look under it */
+    memcpy(p->commit, sha, sizeof(p->commit));
+    pthread_mutex_unlock(&p->im->mu);
+    say(p, "git: at commit %s\n", sha);
     snprintf(ctx, sizeof(ctx), "%s/%s", repo, folder);
     /* the folder may be a link in the repository: it must stay inside */
     if (!realpath(repo, real_repo) || !realpath(ctx, real_ctx) ||
         (strcmp(real_ctx, real_repo) && strncmp(real_ctx, real_repo, strlen(real_repo))) ||
         (strcmp(real_ctx, real_repo) && real_ctx[strlen(real_repo)] != '/')) {
-        snprintf(p->fail, sizeof(p->fail), "the repository has no folder \"%.200s\"", folder);
+        set_fail(p, "the repository has no folder \"%.200s\"", folder);
         goto out;
     }
     if (!(p->ctx = tmpfile()) || tarw_tree(p->ctx, real_ctx, ".git", p->git_max_bytes, err, sizeof(err)) < 0 ||
         tarw_end(p->ctx) < 0 || fflush(p->ctx) != 0) {
-        snprintf(p->fail, sizeof(p->fail), "making the context: %.200s", err[0] ? err : strerror(errno));
+        set_fail(p, "making the context: %.200s", err[0] ? err : strerror(errno));
         goto out;
     }
     p->ctx_size = ftello(p->ctx);
