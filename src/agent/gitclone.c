@@ -251,6 +251,8 @@ int gitclone_spawn(const struct gitclone_opts *o, int stall_s, char sha[41], str
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    /* none of the agent's sockets (its listener, streams) in the child */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawnattr_init(&at);
     /* the agent blocks termination signals in every thread: not the child */
     sigemptyset(&none);
