@@ -352,7 +352,7 @@ static void set_fail(struct pull *p, const char *fmt, ...)
  * folder after "#REF:") made the context. 0, or -1 with why in p->fail. */
 static int context_from_git(struct pull *p)
 {
-    char url[1100], ref[300], folder[1100], tmp[] = "/var/tmp/gpufleet-git-XXXXXX", repo[64], ctx[PATH_MAX],
+    char url[1100], ref[300], folder[1100], workdir[] = "/var/tmp/gpufleet-git-XXXXXX", repo[64], ctx[PATH_MAX],
         real_repo[PATH_MAX], real_ctx[PATH_MAX], err[400];
     struct errinfo e = {0};
     int rc = -1;
@@ -361,11 +361,11 @@ static int context_from_git(struct pull *p)
         set_fail(p, "%s", e.message);
         return -1;
     }
-    if (!mkdtemp(tmp)) {
+    if (!mkdtemp(workdir)) {
         set_fail(p, "no temporary folder for the clone: %s", strerror(errno));
         return -1;
     }
-    snprintf(repo, sizeof(repo), "%s/repo", tmp);
+    snprintf(repo, sizeof(repo), "%s/repo", workdir);
     say(p, "git: cloning %s%s%s\n", url, *ref ? " at " : "", ref);
     struct gitclone_opts o = {.url = url, .ref = ref, .dir = repo, .max_bytes = p->git_max_bytes,
                               .progress = clone_progress, .arg = p};
@@ -396,7 +396,7 @@ static int context_from_git(struct pull *p)
     say(p, "git: context %.1f MiB\n", (double)p->ctx_size / 1048576.0);
     rc = 0;
 out:
-    gitclone_remove_tree(tmp);
+    gitclone_remove_tree(workdir);
     return rc;
 }
 

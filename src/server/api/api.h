@@ -138,6 +138,9 @@ void api_fleet_cleanup_run(void *app, struct http_request *req, struct http_resp
 /* api_shell.c: an admin's shell on a host over SSH (WebSocket) */
 void api_servers_shell(void *app, struct http_request *req, struct http_response *resp);
 /* api_files.c: a container's files (list, download, upload, mkdir, delete) */
+/* Holds a stream seat for user or answers 429/503 saying which bound:
+ * 0, or -1 (resp answered). */
+int api_stream_seat(struct server_app *app, int64_t user, struct http_response *resp);
 /* Opens the agent's stream at path for a WebSocket session of kind
  * (ctrsession.h) and answers 101 after the handshake (accept), or the
  * refusal (429/503 past the stream bounds, the agent's own). ended: the

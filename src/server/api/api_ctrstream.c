@@ -75,6 +75,20 @@ static int logs_path(struct http_request *req, struct http_response *resp, const
     return 0;
 }
 
+/* Holds a stream seat for user (streamset_reserve) or answers why not:
+ * 429 past stream_max_per_user, 503 past stream_max_sessions. 0 or -1. */
+int api_stream_seat(struct server_app *app, int64_t user, struct http_response *resp)
+{
+    int room = streamset_reserve(app->streams, user);
+    if (room == 0)
+        return 0;
+    http_add_header(resp, "Retry-After", "10");
+    http_error(resp, room == -2 ? 429 : 503, room == -2 ? "too_many_connections" : "busy", NULL,
+               room == -2 ? "you have stream_max_per_user log follows, terminals and transfers open already"
+                          : "the server holds stream_max_sessions log follows, terminals and transfers");
+    return -1;
+}
+
 void api_containers_logs(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
@@ -98,13 +112,8 @@ void api_containers_logs(void *appv, struct http_request *req, struct http_respo
     if (api_container_locate(app, req, resp, 0, &w) < 0 || logs_path(req, resp, &w, 0, "all", path, sizeof(path)) < 0)
         return;
     /* a download is a stream like a follow: it holds a seat while it runs */
-    int room = streamset_reserve(app->streams, user);
-    if (room < 0) {
-        http_add_header(resp, "Retry-After", "10");
-        http_error(resp, room == -2 ? 429 : 503, room == -2 ? "too_many_connections" : "busy", NULL,
-                   "you have stream_max_per_user transfers and terminals open already");
+    if (api_stream_seat(app, user, resp) < 0)
         return;
-    }
     buf_init(&rest, 0);
     int fd = agentstream_open(&w.agent, path, &hello, &rest, &e);
     json_decref(hello);
@@ -144,15 +153,9 @@ void api_stream_open(struct server_app *app, struct http_request *req, struct ht
     struct api_ctx *c = api_ctx(req);
     struct errinfo e = {0};
     json_t *hello = NULL;
-    int room = streamset_reserve(app->streams, c->who.user_id);
 
-    if (room < 0) {
-        http_add_header(resp, "Retry-After", "10");
-        http_error(resp, room == -2 ? 429 : 503, room == -2 ? "too_many_connections" : "busy", NULL,
-                   room == -2 ? "you have stream_max_per_user log follows and terminals open already"
-                              : "the server holds stream_max_sessions log follows and terminals");
+    if (api_stream_seat(app, c->who.user_id, resp) < 0)
         return;
-    }
     struct ctrsession *s = ctrsession_new(kind);
     s->agent = *agent;
     s->ended = ended;

@@ -23,7 +23,6 @@
 #include "api.h"
 
 #define PIPE_BYTES (1u << 20)
-#define TAR_BLOCK TARW_BLOCK
 
 /* ?path=, checked (root allowed when allow_root) and URL-encoded. */
 static const char *path_arg(struct http_request *req, struct http_response *resp, int allow_root,
@@ -231,13 +230,8 @@ void api_files_download(void *appv, struct http_request *req, struct http_respon
 
     if (!path || api_container_locate(app, req, resp, 1, &w) < 0)
         return;
-    int room = streamset_reserve(app->streams, c->who.user_id);
-    if (room < 0) {
-        http_add_header(resp, "Retry-After", "10");
-        http_error(resp, room == -2 ? 429 : 503, room == -2 ? "too_many_connections" : "busy", NULL,
-                   "you have stream_max_per_user transfers and terminals open already");
+    if (api_stream_seat(app, c->who.user_id, resp) < 0)
         return;
-    }
     struct download *d = xcalloc(1, sizeof(*d));
     d->set = app->streams;
     buf_init(&d->first, 0);
@@ -247,7 +241,7 @@ void api_files_download(void *appv, struct http_request *req, struct http_respon
         goto refused;
     }
     json_decref(hello);
-    if (read_at_least(d->fd, &d->first, TAR_BLOCK) < 0) {
+    if (read_at_least(d->fd, &d->first, TARW_BLOCK) < 0) {
         http_error(resp, 502, "agent_answer", NULL, "the archive from %s broke off", w.agent.server);
         goto refused;
     }
@@ -264,8 +258,8 @@ void api_files_download(void *appv, struct http_request *req, struct http_respon
     d->pipe = http_pipe_new(PIPE_BYTES);
     resp->pipe = d->pipe;
     if ((type == '0' || type == '\0') && size >= 0) {
-        memmove(d->first.data, d->first.data + TAR_BLOCK, d->first.len - TAR_BLOCK);
-        d->first.len -= TAR_BLOCK;
+        memmove(d->first.data, d->first.data + TARW_BLOCK, d->first.len - TARW_BLOCK);
+        d->first.len -= TARW_BLOCK;
         if ((long long)d->first.len > size)
             d->first.len = (size_t)size;
         d->left = size - (long long)d->first.len;
@@ -319,7 +313,7 @@ int api_files_upload_chunk(void *appv, struct http_request *req, const char *dat
         /* the path is checked before its last '/' is looked for: a path
          * without one would otherwise point the name before the string */
         const char *name = path && ctrspec_valid_path(path, 0) ? strrchr(path, '/') + 1 : NULL;
-        char h[TAR_BLOCK];
+        char h[TARW_BLOCK];
         u = xcalloc(1, sizeof(*u));
         req->stream_state = u;
         req->stream_cleanup = upload_free;
@@ -334,7 +328,7 @@ int api_files_upload_chunk(void *appv, struct http_request *req, const char *dat
             goto fail;
         }
         tarw_header(h, name, TARW_FILE, 0644, u->declared, time(NULL), NULL);
-        if (!(u->f = tmpfile()) || fwrite(h, 1, TAR_BLOCK, u->f) != TAR_BLOCK) {
+        if (!(u->f = tmpfile()) || fwrite(h, 1, TARW_BLOCK, u->f) != TARW_BLOCK) {
             snprintf(u->why, sizeof(u->why), "no room for the upload on the server: %s", strerror(errno));
             goto fail;
         }
@@ -373,12 +367,12 @@ void api_files_upload(void *appv, struct http_request *req, struct http_response
     }
     if (api_container_locate(app, req, resp, 1, &w) < 0)
         return;
-    size_t pad = (size_t)((TAR_BLOCK - u->got % TAR_BLOCK) % TAR_BLOCK);
+    size_t pad = (size_t)((TARW_BLOCK - u->got % TARW_BLOCK) % TARW_BLOCK);
     if (tarw_pad(u->f, u->got) < 0 || tarw_end(u->f) < 0 || fflush(u->f) != 0) {
         http_error(resp, 507, "no_room", NULL, "no room for the upload on the server");
         return;
     }
-    long long total = TAR_BLOCK + u->got + (long long)pad + 2 * TAR_BLOCK;
+    long long total = TARW_BLOCK + u->got + (long long)pad + 2 * TARW_BLOCK;
     rewind(u->f);
     snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
     ctrspec_url_path(dir[0] ? dir : "/", enc, sizeof(enc));

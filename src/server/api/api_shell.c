@@ -68,13 +68,8 @@ void api_servers_shell(void *appv, struct http_request *req, struct http_respons
         host[strlen(host) - 1] = '\0';
     }
     fleetops_ssh_of(app->fleetops, agent.server, user, sizeof(user), &port, key, sizeof(key));
-    int room = streamset_reserve(app->streams, c->who.user_id);
-    if (room < 0) {
-        http_add_header(resp, "Retry-After", "10");
-        http_error(resp, room == -2 ? 429 : 503, room == -2 ? "too_many_connections" : "busy", NULL,
-                   "no room for another terminal now");
+    if (api_stream_seat(app, c->who.user_id, resp) < 0)
         return;
-    }
     struct sshop_target t = {.host = host, .user = user, .port = port, .key_file = key[0] ? key : NULL,
                              .pins_dir = app->opts->data_dir, .timeout_ms = 10000};
     struct sshop *ssh = sshop_connect(&t, err, sizeof(err));

@@ -25,17 +25,17 @@ export function ContainerFiles({ id }: { id: number }) {
   // each picked file in turn, one request each (the server streams each
   // to the host as it comes); the first failure stops the rest
   const upload = (files: FileList | null) => {
-    const todo = files ? [...files] : [];
-    if (!todo.length) return;
+    const picked = files ? [...files] : [];
+    if (!picked.length) return;
     setError('');
     const next = (i: number) => {
-      if (i >= todo.length) {
+      if (i >= picked.length) {
         setProgress(null);
         list.reload();
         return;
       }
-      const f = todo[i];
-      const label = todo.length > 1 ? `${f.name} (${i + 1} of ${todo.length})` : f.name;
+      const f = picked[i];
+      const label = picked.length > 1 ? `${f.name} (${i + 1} of ${picked.length})` : f.name;
       // XMLHttpRequest: fetch has no upload progress
       const x = new XMLHttpRequest();
       x.open('PUT', `${base}/upload?${q(join(dir, f.name))}`);
