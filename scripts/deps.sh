@@ -13,7 +13,7 @@ mode=${1:-run}
 run_pkgs=(gcc make cmake pkg-config libmicrohttpd-dev libjansson-dev libyaml-dev zlib1g-dev curl
     libsqlite3-dev libcurl4-openssl-dev libzstd-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev libsodium-dev openssl libwslay-dev libssh-dev libipmimonitoring-dev libgit2-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev prometheus prometheus-node-exporter jq sqlite3 python3 nginx-light python3-websockets python3-fusepy fuse3
-    victoria-metrics chromium docker.io podman runc netavark aardvark-dns busybox-static docker-registry debootstrap openipmi)
+    victoria-metrics chromium docker.io podman runc netavark aardvark-dns busybox-static docker-registry docker-compose debootstrap openipmi)
 # the web UI builds with Node.js and npm: Debian's unless the machine has its own
 command -v npm > /dev/null || run_pkgs+=(nodejs npm)
 bench_pkgs=(wrk)

@@ -209,6 +209,10 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/engine/images/pulls", api_engine_pulls, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},
     {"GET", "/api/v1/engine/images/pulls/{id}", api_engine_pull_get, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},
     {"GET", "/api/v1/engine/images/pulls/{id}/log", api_engine_build_log, ROUTE_NEEDS_TOKEN, NULL, NULL, 0},
+    {"POST", "/api/v1/engine/apps/check", api_apps_check, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"POST", "/api/v1/engine/apps/probe", api_apps_probe, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"POST", "/api/v1/engine/apps/{name}/clone", api_apps_clone, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"DELETE", "/api/v1/engine/apps/{name}", api_apps_remove, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
 };
 
 struct http_server *api_start(struct agent_app *app, char *err, size_t errlen)

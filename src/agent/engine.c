@@ -18,6 +18,7 @@
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
 #include "../lib/yamljson.h"
+#include "compose.h"
 
 #define MAX_ANSWER (16u << 20)
 #define MAX_CDI_FILE (1u << 20)
@@ -30,13 +31,15 @@ struct engine {
     char *socket_path;
     char *cdi_dirs;
     char *workspace_root;
+    char *apps_root;
     int kind; /* learnt from /version, atomically: any thread */
 };
 
 struct engine *engine_new(const char *socket_path, const char *cdi_dirs,
-                          const char *workspace_root)
+                          const char *workspace_root, const char *apps_root)
 {
     struct engine *e = xcalloc(1, sizeof(*e));
+    e->apps_root = xstrdup(apps_root ? apps_root : "");
     e->socket_path = xstrdup(socket_path);
     e->cdi_dirs = xstrdup(cdi_dirs ? cdi_dirs : "");
     e->workspace_root = xstrdup(workspace_root ? workspace_root : "");
@@ -50,6 +53,7 @@ void engine_free(struct engine *e)
     free(e->socket_path);
     free(e->cdi_dirs);
     free(e->workspace_root);
+    free(e->apps_root);
     free(e);
 }
 
@@ -674,7 +678,14 @@ fail:
     return -1;
 }
 
-static json_t *labels_of(const struct ctrspec *s)
+int engine_app_dir(const struct engine *eng, const char *name, char *out, size_t outlen)
+{
+    if (!eng->apps_root[0] || !ctrspec_valid_app_name(name))
+        return -1;
+    return snprintf(out, outlen, "%s/%s", eng->apps_root, name) < (int)outlen ? 0 : -1;
+}
+
+static json_t *labels_of(const struct ctrspec *s, const char *app_dir)
 {
     char id[32];
     struct buf gpus;
@@ -686,11 +697,13 @@ static json_t *labels_of(const struct ctrspec *s)
     snprintf(id, sizeof(id), "%lld", (long long)s->gf_id);
     l = json_pack("{s:s, s:s, s:s, s:s}", ENGINE_LABEL_MANAGED, "true", ENGINE_LABEL_OWNER,
                   s->owner, ENGINE_LABEL_ID, id, "gpufleet.gpus", gpus.data ? gpus.data : "");
+    if (app_dir)
+        compose_labels(l, s, app_dir);
     buf_free(&gpus);
     return l;
 }
 
-static json_t *docker_body(const struct ctrspec *s, const char *workspace)
+static json_t *docker_body(const struct ctrspec *s, const char *workspace, const char *app_dir)
 {
     json_t *env = json_array(), *exposed = json_object(), *bindings = json_object();
     json_t *hc = json_object(), *body;
@@ -730,16 +743,30 @@ static json_t *docker_body(const struct ctrspec *s, const char *workspace)
     /* docker-init as PID 1: signals reach the program (a stop takes
      * milliseconds, not the 10 s grace) and zombies are reaped */
     json_object_set_new(hc, "Init", json_true());
+    json_t *binds = json_array();
     if (workspace) {
         char *bind = xmalloc(strlen(workspace) + 16);
         sprintf(bind, "%s:/workspace", workspace);
-        json_object_set_new(hc, "Binds", json_pack("[s]", bind));
+        json_array_append_new(binds, json_string(bind));
         free(bind);
     }
+    if (app_dir) {
+        char *bind = xmalloc(strlen(app_dir) + 16);
+        sprintf(bind, "%s:/app", app_dir);
+        json_array_append_new(binds, json_string(bind));
+        free(bind);
+    }
+    json_object_set_new(hc, "Binds", binds);
     body = json_pack("{s:s, s:o, s:o, s:o, s:o}", "Image", s->image, "Env", env, "Labels",
-                     labels_of(s), "ExposedPorts", exposed, "HostConfig", hc);
+                     labels_of(s, app_dir), "ExposedPorts", exposed, "HostConfig", hc);
+    if (app_dir)
+        json_object_set_new(body, "WorkingDir", json_string("/app"));
+    if (s->user[0])
+        json_object_set_new(body, "User", json_string(s->user));
+    /* an app's start command replaces the image's entrypoint too (vLLM's and
+     * Ollama's images have one that would take it as arguments) */
     if (s->command)
-        json_object_set(body, "Cmd", s->command);
+        json_object_set(body, s->app[0] ? "Entrypoint" : "Cmd", s->command);
     if (s->tty) {
         json_object_set_new(body, "Tty", json_true());
         json_object_set_new(body, "OpenStdin", json_true());
@@ -747,7 +774,7 @@ static json_t *docker_body(const struct ctrspec *s, const char *workspace)
     return body;
 }
 
-static json_t *podman_body(const struct ctrspec *s, const char *workspace)
+static json_t *podman_body(const struct ctrspec *s, const char *workspace, const char *app_dir)
 {
     json_t *ports = json_array(), *devices = json_array(), *env = json_deep_copy(s->env);
     json_t *limits = json_object(), *body;
@@ -771,20 +798,45 @@ static json_t *podman_body(const struct ctrspec *s, const char *workspace)
     if (s->memory_bytes)
         json_object_set_new(limits, "memory", json_pack("{s:I}", "limit", (json_int_t)s->memory_bytes));
     body = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s}", "name", s->name, "image",
-                     s->image, "env", env, "labels", labels_of(s), "portmappings", ports,
+                     s->image, "env", env, "labels", labels_of(s, app_dir), "portmappings", ports,
                      "devices", devices, "resource_limits", limits, "restart_policy",
                      "unless-stopped");
     if (s->command)
-        json_object_set(body, "command", s->command);
+        json_object_set(body, s->app[0] ? "entrypoint" : "command", s->command);
     if (s->tty) {
         json_object_set_new(body, "terminal", json_true());
         json_object_set_new(body, "stdin", json_true());
     }
+    json_t *mounts = json_array();
     if (workspace)
-        json_object_set_new(body, "mounts", json_pack("[{s:s, s:s, s:s, s:[s]}]", "destination",
-                                                      "/workspace", "source", workspace, "type",
-                                                      "bind", "options", "rbind"));
+        json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:[s]}", "destination", "/workspace", "source",
+                                                workspace, "type", "bind", "options", "rbind"));
+    if (app_dir) {
+        json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:[s]}", "destination", "/app", "source", app_dir,
+                                                "type", "bind", "options", "rbind"));
+        json_object_set_new(body, "work_dir", json_string("/app"));
+    }
+    json_object_set_new(body, "mounts", mounts);
+    if (s->user[0])
+        json_object_set_new(body, "user", json_string(s->user));
     return body;
+}
+
+/* An app's folder, cloned before its container is made: its compose file
+ * written there now, from the spec the container is made from. */
+static int app_folder(struct engine *eng, const struct ctrspec *s, char *dir, size_t dirlen, struct errinfo *e)
+{
+    struct stat st;
+
+    if (engine_app_dir(eng, s->app, dir, dirlen) < 0) {
+        errinfo_set(e, 409, "no_apps_root", "app", "this agent has no apps_root");
+        return -1;
+    }
+    if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        errinfo_set(e, 409, "no_app_folder", "app", "%s is not there: the app is installed (cloned) first", dir);
+        return -1;
+    }
+    return compose_write(s, dir, e);
 }
 
 /* Podman takes only GPUs its CDI specs name; say how to make one. */
@@ -816,7 +868,7 @@ static int check_cdi(struct engine *eng, const struct ctrspec *s, struct errinfo
 
 json_t *engine_create(struct engine *eng, const struct ctrspec *s, struct errinfo *e)
 {
-    char ws[4200], path[300];
+    char ws[4200], path[300], app_dir[4200];
     json_t *body = NULL, *ans = NULL, *out = NULL;
     char *text = NULL;
     long status;
@@ -826,13 +878,15 @@ json_t *engine_create(struct engine *eng, const struct ctrspec *s, struct errinf
         return NULL;
     if (s->workspace && workspace_dir(eng, s->owner, ws, sizeof(ws), e) < 0)
         return NULL;
+    if (s->app[0] && app_folder(eng, s, app_dir, sizeof(app_dir), e) < 0)
+        return NULL;
     if (kind == KIND_PODMAN) {
         if (check_cdi(eng, s, e) < 0)
             return NULL;
-        body = podman_body(s, s->workspace ? ws : NULL);
+        body = podman_body(s, s->workspace ? ws : NULL, s->app[0] ? app_dir : NULL);
         snprintf(path, sizeof(path), "/" ENGINE_LIBPOD "/libpod/containers/create");
     } else {
-        body = docker_body(s, s->workspace ? ws : NULL);
+        body = docker_body(s, s->workspace ? ws : NULL, s->app[0] ? app_dir : NULL);
         snprintf(path, sizeof(path), "/" ENGINE_API "/containers/create?name=%s", s->name);
     }
     text = json_dumps(body, JSON_COMPACT);

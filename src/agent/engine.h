@@ -18,15 +18,21 @@
 #define ENGINE_LABEL_MANAGED "gpufleet.managed"
 #define ENGINE_LABEL_OWNER "gpufleet.owner"
 #define ENGINE_LABEL_ID "gpufleet.id"
+#define ENGINE_LABEL_APP "gpufleet.app" /* an app's container: the app's name */
 
 struct engine;
 struct buf;
 
 /* An engine client on socket_path (none answering is not an error here).
  * cdi_dirs: colon-separated folders of CDI specs; workspace_root: where
- * the owners' workspaces are made. Free with engine_free. */
+ * the owners' workspaces are made; apps_root: the apps' folders (an app's
+ * container mounts apps_root/NAME at /app). Free with engine_free. */
 struct engine *engine_new(const char *socket_path, const char *cdi_dirs,
-                          const char *workspace_root);
+                          const char *workspace_root, const char *apps_root);
+
+/* An app's folder on this host: apps_root/name. 0, or -1 when it does not
+ * fit out. */
+int engine_app_dir(const struct engine *eng, const char *name, char *out, size_t outlen);
 void engine_free(struct engine *e);
 
 /* What the engine is: {"engine":"docker"|"podman","version","api_version",

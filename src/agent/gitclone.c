@@ -26,6 +26,10 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void init(void)
 {
     git_libgit2_init();
+    /* an app's clone belongs to the user the app runs as (the agent gives
+     * it to them): git's check that a repository is the caller's own would
+     * refuse the agent's fetch into it */
+    git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
 }
 
 struct run {
@@ -89,6 +93,97 @@ static int resolve(git_repository *repo, const char *ref, git_object **commit)
     return -1;
 }
 
+/* Why a transfer failed: too big, stopped, or the remote's word. */
+static void transfer_error(const struct gitclone_opts *o, const struct run *r, const char *doing, struct errinfo *e)
+{
+    if (r->too_big)
+        errinfo_set(e, 413, "too_large", "git", "the repository is over %lld MiB (git_clone_max_mib)", o->max_bytes >> 20);
+    else if (r->stopped)
+        errinfo_set(e, 499, "stopped", NULL, "the clone was stopped");
+    else
+        errinfo_set(e, 502, "git_failed", "git", "%s %.300s: %.200s", doing, o->url, last_error());
+}
+
+/* The remote's heads and tags into dir's clone (refs/remotes/origin/...,
+ * refs/tags/...); head gets the name of the branch the remote's HEAD is. */
+static int fetch(const struct gitclone_opts *o, git_repository *repo, struct run *r, char *head, size_t headlen,
+                 struct errinfo *e)
+{
+    char *specs[] = {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"};
+    git_strarray refspecs = {specs, 2};
+    git_fetch_options fo;
+    git_remote *remote = NULL;
+    git_buf def = {0};
+    int rc = -1;
+
+    git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+    fo.callbacks.transfer_progress = on_transfer;
+    fo.callbacks.payload = r;
+    fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL;
+    fo.prune = GIT_FETCH_PRUNE;
+    if (git_remote_create_anonymous(&remote, repo, o->url) != 0 || git_remote_fetch(remote, &refspecs, &fo, NULL) != 0) {
+        transfer_error(o, r, "fetching", e);
+        goto out;
+    }
+    head[0] = 0;
+    if (git_remote_default_branch(&def, remote) == 0 && !strncmp(def.ptr, "refs/heads/", 11))
+        snprintf(head, headlen, "%s", def.ptr + 11);
+    rc = 0;
+out:
+    git_buf_dispose(&def);
+    git_remote_free(remote);
+    return rc;
+}
+
+static int is_hex(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 4 && n <= 40 && strspn(s, "0123456789abcdef") == n;
+}
+
+/* GITCLONE_CHECK: the remote's answer to ls-remote, no objects fetched. */
+static int check(const struct gitclone_opts *o, char sha[41], struct errinfo *e)
+{
+    git_remote *remote = NULL;
+    git_remote_callbacks cb;
+    const git_remote_head **heads;
+    size_t n;
+    char want[3][300];
+    int rc = -1;
+    const char *ref = o->ref ? o->ref : "";
+
+    git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
+    if (git_remote_create_detached(&remote, o->url) != 0 ||
+        git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, NULL, NULL) != 0 || git_remote_ls(&heads, &n, remote) != 0) {
+        errinfo_set(e, 502, "git_failed", "repository", "%.300s: %.200s", o->url, last_error());
+        goto out;
+    }
+    /* a peeled tag (refs/tags/X^{}) names the commit; it comes after X */
+    snprintf(want[0], sizeof(want[0]), "%s", *ref ? "" : "HEAD");
+    snprintf(want[1], sizeof(want[1]), "refs/heads/%s", ref);
+    snprintf(want[2], sizeof(want[2]), "refs/tags/%s", ref);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = heads[i]->name;
+        size_t tl = strlen(want[2]);
+        int hit = *ref ? !strcmp(name, want[1]) || !strcmp(name, want[2]) ||
+                             (!strncmp(name, want[2], tl) && !strcmp(name + tl, "^{}"))
+                       : !strcmp(name, want[0]);
+        if (hit)
+            git_oid_tostr(sha, 41, &heads[i]->oid);
+    }
+    if (!sha[0] && is_hex(ref))
+        memset(sha, '0', 40), sha[40] = 0; /* a commit: known once fetched */
+    if (!sha[0]) {
+        errinfo_set(e, 404, "not_found", "ref", "%.300s has no branch, tag or commit \"%.100s\"", o->url,
+                    *ref ? ref : "HEAD");
+        goto out;
+    }
+    rc = 0;
+out:
+    git_remote_free(remote);
+    return rc;
+}
+
 int gitclone_run(const struct gitclone_opts *o, char sha[41], struct errinfo *e)
 {
     git_clone_options copts;
@@ -96,32 +191,39 @@ int gitclone_run(const struct gitclone_opts *o, char sha[41], struct errinfo *e)
     git_repository *repo = NULL;
     git_object *commit = NULL;
     struct run r = {.o = o};
+    char head[320] = "";
     int rc = -1;
 
     pthread_once(&init_once, init);
+    sha[0] = 0;
+    if (o->mode == GITCLONE_CHECK)
+        return check(o, sha, e);
     /* the _INIT macros leave fields out, which -Wextra refuses */
     git_clone_options_init(&copts, GIT_CLONE_OPTIONS_VERSION);
     git_checkout_options_init(&chk, GIT_CHECKOUT_OPTIONS_VERSION);
-    sha[0] = 0;
     copts.fetch_opts.callbacks.transfer_progress = on_transfer;
     copts.fetch_opts.callbacks.payload = &r;
     /* checked out below, at the ref asked for */
     copts.checkout_opts.checkout_strategy = GIT_CHECKOUT_NONE;
-    if (git_clone(&repo, o->url, o->dir, &copts) != 0) {
-        if (r.too_big)
-            errinfo_set(e, 413, "too_large", "git", "the repository is over %lld MiB (git_clone_max_mib)",
-                        o->max_bytes >> 20);
-        else if (r.stopped)
-            errinfo_set(e, 499, "stopped", NULL, "the clone was stopped");
-        else
-            errinfo_set(e, 502, "git_failed", "git", "cloning %.300s: %.200s", o->url, last_error());
+    if (o->mode == GITCLONE_FETCH) {
+        if (git_repository_open(&repo, o->dir) != 0) {
+            errinfo_set(e, 409, "not_a_clone", "git", "%s is not a git clone: %.200s", o->dir, last_error());
+            goto out;
+        }
+        if (fetch(o, repo, &r, head, sizeof(head), e) < 0)
+            goto out;
+    } else if (git_clone(&repo, o->url, o->dir, &copts) != 0) {
+        transfer_error(o, &r, "cloning", e);
         goto out;
     }
-    if (resolve(repo, o->ref, &commit) != 0) {
+    /* the remote's HEAD after a fetch is its default branch, not ours */
+    if (resolve(repo, o->ref && *o->ref ? o->ref : head, &commit) != 0) {
         errinfo_set(e, 404, "not_found", "git", "%.300s has no branch, tag or commit \"%.100s\"", o->url,
                     o->ref && *o->ref ? o->ref : "HEAD");
         goto out;
     }
+    /* FORCE: what the clone tracks becomes the commit's; files it does not
+     * track (an app's downloads) stay */
     chk.checkout_strategy = GIT_CHECKOUT_FORCE;
     chk.progress_cb = on_checkout;
     chk.progress_payload = &r;
@@ -189,12 +291,13 @@ int gitclone_child_main(int argc, char **argv)
     struct errinfo e = {0};
     char sha[41];
 
-    if (argc != 5) {
-        printf("ERR 500 git-clone wants URL REF DIR MAX_BYTES\n");
+    if (argc != 6) {
+        printf("ERR 500 git-clone wants URL REF DIR MAX_BYTES MODE\n");
         return 1;
     }
     struct gitclone_opts o = {.url = argv[1], .ref = argv[2], .dir = argv[3], .max_bytes = atoll(argv[4]),
                               .progress = child_progress, .arg = &c};
+    o.mode = !strcmp(argv[5], "fetch") ? GITCLONE_FETCH : !strcmp(argv[5], "check") ? GITCLONE_CHECK : GITCLONE_CLONE;
     if (gitclone_run(&o, sha, &e) < 0) {
         printf("ERR %d %s\n", e.status ? e.status : 500, e.message);
         return 1;
@@ -221,8 +324,8 @@ static int child_line(const struct gitclone_opts *o, char *line, char sha[41], s
         return 1;
     }
     if (sscanf(line, "ERR %d %299[^\n]", &status, msg) == 2) {
-        errinfo_set(e, status, status == 404 ? "not_found" : status == 413 ? "too_large" : "git_failed", "git", "%s",
-                    msg);
+        errinfo_set(e, status, status == 404 ? "not_found" : status == 413 ? "too_large" : "git_failed",
+                    o->mode == GITCLONE_CHECK ? (status == 404 ? "ref" : "repository") : "git", "%s", msg);
         return 1;
     }
     return 0;
@@ -247,7 +350,9 @@ int gitclone_spawn(const struct gitclone_opts *o, int stall_s, char sha[41], str
         goto out;
     }
     snprintf(maxb, sizeof(maxb), "%lld", o->max_bytes);
-    char *argv[] = {"gpufleet-agent", "git-clone", (char *)o->url, (char *)(o->ref ? o->ref : ""), (char *)o->dir, maxb, NULL};
+    static const char *const modes[] = {"clone", "fetch", "check"};
+    char *argv[] = {"gpufleet-agent", "git-clone", (char *)o->url, (char *)(o->ref ? o->ref : ""),
+                    (char *)(o->dir ? o->dir : "-"), maxb, (char *)modes[o->mode], NULL};
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);

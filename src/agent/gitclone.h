@@ -18,7 +18,14 @@ struct gitclone_progress {
  * Returns 0 to go on, anything else to stop the clone. */
 typedef int (*gitclone_fn)(void *arg, const struct gitclone_progress *p);
 
+enum gitclone_mode {
+    GITCLONE_CLONE, /* a fresh clone into dir */
+    GITCLONE_FETCH, /* dir is a clone already: fetch, then check out ref; files git does not track stay */
+    GITCLONE_CHECK, /* no clone: ask the remote what ref is (its commit; zeros for a commit's hex) */
+};
+
 struct gitclone_opts {
+    enum gitclone_mode mode;
     const char *url;      /* without "#..." */
     const char *ref;      /* a branch, a tag or a commit's hex; "" or NULL: the remote's HEAD */
     const char *dir;      /* made by the clone: must not exist, or be empty */
@@ -27,8 +34,9 @@ struct gitclone_opts {
     void *arg;
 };
 
-/* Clones o->url into o->dir and checks out o->ref (detached). Fills sha
- * (41 bytes) with the commit checked out. Returns 0, or -1 with e: 502
+/* Clones o->url into o->dir (or fetches into it, or only asks the remote:
+ * o->mode) and checks out o->ref (detached). Fills sha (41 bytes) with the
+ * commit checked out. Returns 0, or -1 with e: 502
  * (the remote could not be reached or refused), 404 (no such ref), 413
  * (over max_bytes), 499 (stopped by progress), 500. What was cloned of a
  * failed clone is left in dir for the caller to remove. */
@@ -41,7 +49,8 @@ int gitclone_run(const struct gitclone_opts *o, char sha[41], struct errinfo *e)
  * progress callback that says stop kills it too (499). */
 int gitclone_spawn(const struct gitclone_opts *o, int stall_s, char sha[41], struct errinfo *e);
 
-/* The child's side: argv = {"git-clone", URL, REF, DIR, MAX_BYTES}.
+/* The child's side: argv = {"git-clone", URL, REF, DIR, MAX_BYTES, MODE}
+ * (MODE "clone", "fetch" or "check").
  * Writes progress lines "P total received indexed bytes files_total
  * files_done", then "OK SHA" or "ERR STATUS MESSAGE", on stdout. Its exit
  * status: 0 or 1. */

@@ -6,13 +6,16 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../lib/buf.h"
 #include "../lib/ctrspec.h"
@@ -193,7 +196,7 @@ json_t *pullprog_json(const struct pullprog *p)
 
 /* ---- pulls, pushes and builds: jobs the engine streams progress of ---- */
 
-static const char *const kind_name[] = {"pull", "push", "build"};
+static const char *const kind_name[] = {"pull", "push", "build", "clone"};
 
 enum { PULL_RUNNING, PULL_DONE, PULL_FAILED };
 
@@ -207,6 +210,9 @@ struct pull {
     long long git_max_bytes;
     int git_stall_s;
     char commit[41];   /* what a build from git checked out */
+    struct gitclone_progress git; /* the clone's, as it goes */
+    int fetch;         /* clone: into the clone there */
+    long uid, gid;     /* clone: the folder's owner after (-1: as is) */
     time_t said;       /* when the clone's progress was last put in the log */
     unsigned said_pct;
     char image[264];
@@ -321,6 +327,8 @@ static int clone_progress(void *arg, const struct gitclone_progress *g)
 
     pthread_mutex_lock(&p->im->mu);
     stopping = p->im->stopping;
+    p->git = *g;
+    pthread_cond_broadcast(&p->im->changed);
     pthread_mutex_unlock(&p->im->mu);
     if (g->files_total && g->files_done < g->files_total)
         return stopping;
@@ -400,6 +408,109 @@ out:
     return rc;
 }
 
+/* mkdir -p: a fresh host has no apps_root yet */
+static void mkdir_p(char *path)
+{
+    for (char *c = path + 1; *c; c++) {
+        if (*c != '/')
+            continue;
+        *c = 0;
+        mkdir(path, 0755);
+        *c = '/';
+    }
+    mkdir(path, 0755);
+}
+
+static pthread_mutex_t chown_lock = PTHREAD_MUTEX_INITIALIZER;
+static long chown_to[2]; /* uid, gid: nftw's callback takes no argument */
+
+static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return lchown(path, (uid_t)chown_to[0], (gid_t)chown_to[1]) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* An app's clone: a fresh one made beside the folder and swapped in once
+ * complete (a failed clone leaves the app as it was), or a fetch into the
+ * folder. 0, or -1 with why in p->fail. */
+static int app_clone(struct pull *p)
+{
+    char url[1100], ref[300], folder[1100], dir[4200], tmp[4300], old[4300], sha[41];
+    struct errinfo e = {0};
+    int rc = -1, made = 0;
+
+    if (engine_app_dir(p->im->eng, p->image, dir, sizeof(dir)) < 0) {
+        set_fail(p, "this agent has no apps_root");
+        return -1;
+    }
+    if (!p->remote[0]) { /* an app of an image alone: its folder is all it needs */
+        mkdir_p(dir);
+        sha[0] = 0;
+        goto owned;
+    }
+    if (ctrspec_git_split(p->remote, "repository", url, sizeof(url), ref, sizeof(ref), folder, sizeof(folder), &e) < 0) {
+        set_fail(p, "%s", e.message);
+        return -1;
+    }
+    struct gitclone_opts o = {.mode = p->fetch ? GITCLONE_FETCH : GITCLONE_CLONE, .url = url, .ref = ref,
+                              .dir = dir, .max_bytes = p->git_max_bytes, .progress = clone_progress, .arg = p};
+    if (!p->fetch) {
+        /* beside the folder: the same file system, so the swap is a rename */
+        char *slash;
+        snprintf(tmp, sizeof(tmp), "%s", dir);
+        if ((slash = strrchr(tmp, '/')) && slash != tmp) {
+            *slash = 0;
+            mkdir_p(tmp);
+        }
+        snprintf(tmp, sizeof(tmp), "%s.gf-new-XXXXXX", dir);
+        if (!mkdtemp(tmp)) {
+            set_fail(p, "cannot make a folder beside %s: %s", dir, strerror(errno));
+            return -1;
+        }
+        made = 1;
+        o.dir = tmp;
+    }
+    say(p, "git: %s %s%s%s\n", p->fetch ? "fetching" : "cloning", url, *ref ? " at " : "", ref);
+    if (gitclone_spawn(&o, p->git_stall_s > 0 ? p->git_stall_s : 120, sha, &e) < 0) {
+        set_fail(p, "%s", e.message);
+        goto out;
+    }
+    if (!p->fetch) {
+        snprintf(old, sizeof(old), "%s.gf-old-%ld", dir, (long)getpid());
+        gitclone_remove_tree(old);
+        if ((rename(dir, old) < 0 && errno != ENOENT) || rename(tmp, dir) < 0) {
+            set_fail(p, "cannot put the clone at %s: %s", dir, strerror(errno));
+            goto out;
+        }
+        made = 0;
+        gitclone_remove_tree(old);
+    }
+owned:
+    if (p->uid >= 0) {
+        pthread_mutex_lock(&chown_lock); /* nftw's callback has no argument */
+        chown_to[0] = p->uid;
+        chown_to[1] = p->gid >= 0 ? p->gid : p->uid;
+        int bad = nftw(dir, chown_one, 16, FTW_PHYS) != 0;
+        pthread_mutex_unlock(&chown_lock);
+        if (bad) {
+            set_fail(p, "cannot give %s to %ld: %s", dir, p->uid, strerror(errno));
+            goto out;
+        }
+    }
+    pthread_mutex_lock(&p->im->mu);
+    memcpy(p->commit, sha, sizeof(p->commit));
+    pthread_mutex_unlock(&p->im->mu);
+    if (sha[0])
+        say(p, "git: at commit %s in %s\n", sha, dir);
+    rc = 0;
+out:
+    if (made)
+        gitclone_remove_tree(tmp);
+    return rc;
+}
+
 static void *pull_thread(void *arg)
 {
     struct pull *p = arg;
@@ -410,6 +521,11 @@ static void *pull_thread(void *arg)
     long status;
 
     struct engine_extra extra = {.header = p->auth};
+    if (p->kind == IMAGES_CLONE) {
+        curl_free(q);
+        status = app_clone(p) < 0 ? -1 : 200;
+        goto done;
+    }
     if (p->kind == IMAGES_BUILD && p->remote[0] && context_from_git(p) < 0) {
         curl_free(q);
         status = -1;
@@ -469,6 +585,13 @@ static json_t *pull_json(const struct pull *p)
         json_object_set_new(o, "commit", json_string(p->commit));
     if (p->remote[0])
         json_object_set_new(o, "git", json_string(p->remote));
+    if (p->remote[0])
+        json_object_set_new(o, "git_progress",
+                            json_pack("{s:i, s:i, s:i, s:I, s:i, s:i}", "objects_total", (int)p->git.objects_total,
+                                      "objects_received", (int)p->git.objects_received, "objects_indexed",
+                                      (int)p->git.objects_indexed, "bytes_received",
+                                      (json_int_t)p->git.bytes_received, "files_total", (int)p->git.files_total,
+                                      "files_done", (int)p->git.files_done));
     return o;
 }
 
@@ -494,7 +617,22 @@ json_t *images_job_start(struct images *im, const struct images_job *job, struct
     pthread_attr_t attr;
     json_t *out;
 
-    if (!ref || !ctrspec_valid_image(ref)) {
+    if (job->kind == IMAGES_CLONE) {
+        char gurl[1100], gref[300], gfolder[1100], dir[4200];
+        if (!ref || engine_app_dir(im->eng, ref, dir, sizeof(dir)) < 0) {
+            errinfo_set(e, 400, "invalid_field", "app", "an app's name is a DNS label, and this agent needs an apps_root");
+            return NULL;
+        }
+        gfolder[0] = 0;
+        if (job->remote && *job->remote &&
+            ctrspec_git_split(job->remote, "repository", gurl, sizeof(gurl), gref, sizeof(gref), gfolder,
+                              sizeof(gfolder), e) < 0)
+            return NULL;
+        if (gfolder[0]) {
+            errinfo_set(e, 400, "invalid_field", "repository", "an app is the whole repository: no \":FOLDER\"");
+            return NULL;
+        }
+    } else if (!ref || !ctrspec_valid_image(ref)) {
         errinfo_set(e, 400, "invalid_field", "image",
                     "image must be a reference like registry:5000/team/app:1.2 (lowercase repository)");
         return NULL;
@@ -516,6 +654,9 @@ json_t *images_job_start(struct images *im, const struct images_job *job, struct
     snprintf(p->remote, sizeof(p->remote), "%s", job->remote ? job->remote : "");
     p->git_max_bytes = job->git_max_bytes;
     p->git_stall_s = job->git_stall_s;
+    p->fetch = job->fetch;
+    p->uid = job->kind == IMAGES_CLONE ? job->uid : -1;
+    p->gid = job->gid;
     if (job->auth)
         p->auth = images_auth_header(job->auth);
     p->prog = pullprog_new();
@@ -523,7 +664,7 @@ json_t *images_job_start(struct images *im, const struct images_job *job, struct
     /* no tag or digest would make the engine pull every tag */
     const char *slash = strrchr(ref, '/');
     int tagged = strchr(ref, '@') || strchr(slash ? slash : ref, ':');
-    snprintf(p->image, sizeof(p->image), "%s%s", ref, tagged ? "" : ":latest");
+    snprintf(p->image, sizeof(p->image), "%s%s", ref, tagged || job->kind == IMAGES_CLONE ? "" : ":latest");
 
     pthread_mutex_lock(&im->mu);
     if (im->running >= IMAGES_MAX_RUNNING || im->stopping) {

@@ -37,13 +37,15 @@ json_t *images_list_from_json(const char *text, size_t len, const json_t *contai
  * and not force. 0 or -1 with e. */
 int images_remove(struct images *im, const char *ref, int force, struct errinfo *e);
 
-/* A pull, a push or a build, run in the background like a pull. */
+/* A pull, a push, a build or an app's clone, run in the background like a
+ * pull. */
 #define IMAGES_PULL 0
 #define IMAGES_PUSH 1
 #define IMAGES_BUILD 2
+#define IMAGES_CLONE 3 /* an app's git clone into its folder (engine_app_dir) */
 struct images_job {
     int kind;
-    const char *image;   /* pull, push: the reference; build: the tag it gets */
+    const char *image;   /* pull, push: the reference; build: the tag it gets; clone: the app's name */
     const json_t *auth;  /* {"username","password","serveraddress"} or NULL */
     FILE *ctx;           /* build: the context (a tar), the job's from its start; or NULL */
     long long ctx_size;
@@ -52,6 +54,12 @@ struct images_job {
                           * as the context, so every engine builds from git alike */
     long long git_max_bytes; /* build from remote: the clone's bound (0: none) */
     int git_stall_s;         /* build from remote: a clone silent this long is killed */
+    /* clone: remote is the URL ("#REF", no folder); a fresh clone replaces
+     * the folder once it is complete (what git does not track is lost),
+     * fetch updates the clone there (untracked files stay); the folder is
+     * then chowned to uid:gid (-1: left as is) */
+    int fetch;
+    long uid, gid;
 };
 
 /* Starts job: its first state (as images_pull_get, with "kind"), or NULL

@@ -143,7 +143,7 @@ int main(int argc, char **argv)
     sampler = sampler_start(&opts, &store, hist, 1);
     if (!sampler)
         goto fail;
-    engine = engine_new(opts.engine_socket, opts.cdi_dirs, opts.workspace_root);
+    engine = engine_new(opts.engine_socket, opts.cdi_dirs, opts.workspace_root, opts.apps_root);
     images = images_new(engine);
     app = (struct agent_app){.opts = &opts, .store = &store, .hist = hist, .engine = engine,
                              .images = images, .streams = streams, .started_ms = now_wall_ms()};

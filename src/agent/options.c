@@ -33,8 +33,9 @@ static const struct config_key keys[] = {
     {"log_level", STR(log_level, 16), "info", "log-level", 0, "debug, info, warn or error"},
     {"engine_socket", STR(engine_socket, 4096), "/var/run/docker.sock", "engine-socket", 0, "the container engine's API socket: Docker's, or Podman's (podman system service)"},
     {"cdi_dirs", STR(cdi_dirs, 4096), "/etc/cdi:/var/run/cdi", "cdi-dirs", 0, "colon-separated folders of CDI specs: where Podman finds NVIDIA GPUs (nvidia-ctk cdi generate)"},
-    {"git_clone_max_mib", INT(git_clone_max_mib, 1, 1048576), "8192", "git-clone-max-mib", 0, "a build's git clone stops once it has received this many MiB (a repository that big is refused)"},
-    {"git_clone_stall_s", INT(git_clone_stall_s, 1, 3600), "120", "git-clone-stall-s", 0, "a build's git clone that receives nothing for this many seconds is stopped"},
+    {"git_clone_max_mib", INT(git_clone_max_mib, 1, 1048576), "8192", "git-clone-max-mib", 0, "a git clone (a build's, an app's) stops once it has received this many MiB (a repository that big is refused)"},
+    {"git_clone_stall_s", INT(git_clone_stall_s, 1, 3600), "120", "git-clone-stall-s", 0, "a git clone (a build's, an app's) that receives nothing for this many seconds is stopped"},
+    {"apps_root", STR(apps_root, 4096), "/opt/dockerstore", "apps-root", 0, "each app is cloned into a folder of its name here (with its docker-compose.yml), mounted at /app in its container"},
     {"workspace_root", STR(workspace_root, 4096), "/var/lib/gpufleet-agent/workspaces", "workspace-root", 0, "each owner's workspace folder is made here and mounted at /workspace in their containers"},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -70,6 +71,7 @@ void agent_options_free(struct agent_options *o)
     free(o->engine_socket);
     free(o->cdi_dirs);
     free(o->workspace_root);
+    free(o->apps_root);
     if (o->token) {
         explicit_bzero(o->token, strlen(o->token));
         free(o->token);

@@ -24,6 +24,7 @@ struct agent_options {
     char *engine_socket;   /* the container engine's API socket */
     char *cdi_dirs;        /* colon-separated folders of CDI specs (Podman GPUs) */
     char *workspace_root;  /* owners' workspaces, mounted at /workspace */
+    char *apps_root;       /* apps' folders, each mounted at /app in its container */
     int64_t git_clone_max_mib; /* a clone for a build stops past this */
     int64_t git_clone_stall_s; /* a clone silent this long is killed */
     /* derived, not settings */

@@ -29,6 +29,36 @@ int ctrspec_valid_name(const char *s)
     return 1;
 }
 
+int ctrspec_valid_app_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+int ctrspec_valid_user(const char *s)
+{
+    size_t n = strlen(s), digits = 0, colons = 0;
+    if (n == 0 || n > 21)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == ':') {
+            if (!digits || colons++)
+                return 0;
+            digits = 0;
+        } else if (isdigit((unsigned char)s[i]) && ++digits <= 10) {
+            continue;
+        } else {
+            return 0;
+        }
+    }
+    return digits > 0;
+}
+
 /* One path component of a repository: [a-z0-9]+ joined by '.', '_', '__'
  * or runs of '-' (the distribution reference grammar). */
 static int valid_component(const char *s, size_t n)
@@ -183,7 +213,7 @@ static int check_known(const json_t *body, enum ctrspec_form form, struct errinf
                                  "ports", "host", "workspace", "tty"};
     static const char *agent[] = {"name", "image", "command", "env", "gpus", "nano_cpus",
                                   "memory_bytes", "ports", "workspace", "tty", "owner", "gf_id",
-                                  "host_ip"};
+                                  "host_ip", "app", "user"};
     const char **known = form == CTRSPEC_USER ? user : agent;
     size_t nknown = form == CTRSPEC_USER ? sizeof(user) / sizeof(user[0])
                                          : sizeof(agent) / sizeof(agent[0]);
@@ -549,6 +579,14 @@ int ctrspec_parse(const json_t *body, enum ctrspec_form form, struct ctrspec *s,
     for (const char *p = s->host_ip; *p; p++)
         if (!isxdigit((unsigned char)*p) && *p != '.' && *p != ':')
             return bad(e, "host_ip", "host_ip must be an IP address");
+    if (parse_text(body, "app", s->app, sizeof(s->app), 0, e) < 0)
+        return -1;
+    if (s->app[0] && !ctrspec_valid_app_name(s->app))
+        return bad(e, "app", "app names are 1-63 lowercase letters, digits or '-', not at either end");
+    if (parse_text(body, "user", s->user, sizeof(s->user), 0, e) < 0)
+        return -1;
+    if (s->user[0] && !ctrspec_valid_user(s->user))
+        return bad(e, "user", "user is UID or UID:GID");
     return 0;
 }
 
@@ -584,6 +622,10 @@ json_t *ctrspec_agent_json(const struct ctrspec *s)
     json_object_set_new(o, "gf_id", json_integer(s->gf_id));
     if (s->host_ip[0])
         json_object_set_new(o, "host_ip", json_string(s->host_ip));
+    if (s->app[0])
+        json_object_set_new(o, "app", json_string(s->app));
+    if (s->user[0])
+        json_object_set_new(o, "user", json_string(s->user));
     return o;
 }
 

@@ -48,6 +48,11 @@ struct ctrspec {
     char owner[65];
     int64_t gf_id;
     char host_ip[64];     /* address host ports are bound to */
+    /* an app's container (the server's apps module only): its folder
+     * <apps_root>/<app> is mounted at /app, a docker-compose.yml is written
+     * there, the compose labels set; "" for a plain container */
+    char app[64];
+    char user[32];        /* "UID[:GID]" it runs as; "" : the image's user */
 };
 
 enum ctrspec_form { CTRSPEC_USER, CTRSPEC_AGENT };
@@ -99,6 +104,13 @@ int ctrspec_valid_image(const char *s);
 /* Whether s is an image id as engines print it: [sha256:]hex, 12..64
  * lowercase digits (a short id is what `docker images` shows). */
 int ctrspec_valid_image_id(const char *s);
+
+/* Whether s is an app name: a DNS label (1..63 of [a-z0-9-], neither
+ * end a '-'), so it can be a folder, a compose project and a host name. */
+int ctrspec_valid_app_name(const char *s);
+
+/* Whether s is a user a container runs as: "UID" or "UID:GID", digits. */
+int ctrspec_valid_user(const char *s);
 
 /* Whether s looks like a GPU or MIG UUID ("GPU-...", "MIG-..."). */
 int ctrspec_valid_uuid(const char *s);

@@ -137,6 +137,7 @@ struct client {
     void *urh;
     pthread_t thread;
     int64_t user;
+    int sees_all;
     ws_alive_fn alive;
     void *alive_arg;
     void (*alive_free)(void *);
@@ -204,6 +205,15 @@ void ws_hub_broadcast(struct ws_hub *hub, const char *text, size_t len)
     pthread_mutex_lock(&hub->lock);
     for (struct client *c = hub->clients; c; c = c->next)
         enqueue(c, text, len);
+    pthread_mutex_unlock(&hub->lock);
+}
+
+void ws_hub_broadcast_owned(struct ws_hub *hub, const char *text, size_t len, int64_t owner)
+{
+    pthread_mutex_lock(&hub->lock);
+    for (struct client *c = hub->clients; c; c = c->next)
+        if (c->sees_all || c->user == owner)
+            enqueue(c, text, len);
     pthread_mutex_unlock(&hub->lock);
 }
 
@@ -445,7 +455,7 @@ static int turn_away(int sock, void *urh, void *alive_arg, void (*alive_free)(vo
     return -1;
 }
 
-int ws_hub_attach(struct ws_hub *hub, int sock, void *urh, const char *hello, int64_t user,
+int ws_hub_attach(struct ws_hub *hub, int sock, void *urh, const char *hello, int64_t user, int sees_all,
                   ws_alive_fn alive, void *alive_arg, void (*alive_free)(void *))
 {
     pthread_mutex_lock(&hub->lock);
@@ -462,6 +472,7 @@ int ws_hub_attach(struct ws_hub *hub, int sock, void *urh, const char *hello, in
     c->fd = sock;
     c->urh = urh;
     c->user = user;
+    c->sees_all = sees_all;
     c->alive = alive;
     c->alive_arg = alive_arg;
     c->alive_free = alive_free;

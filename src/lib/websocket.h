@@ -26,6 +26,10 @@ void ws_hub_free(struct ws_hub *hub);
  * is disconnected rather than slowing the rest or growing without bound. */
 void ws_hub_broadcast(struct ws_hub *hub, const char *text, size_t len);
 
+/* As ws_hub_broadcast, for the clients of user owner and those attached
+ * as seeing everyone's (an event about one user's things). */
+void ws_hub_broadcast_owned(struct ws_hub *hub, const char *text, size_t len, int64_t owner);
+
 /* Clients connected now (not those ending). */
 size_t ws_hub_clients(struct ws_hub *hub);
 
@@ -47,12 +51,13 @@ typedef int (*ws_alive_fn)(void *arg);
 
 /* Takes over an upgraded connection's socket (libmicrohttpd's upgrade
  * handler arguments; mhd_urh NULL: a socket of the caller's, closed when
- * the client ends) for user; first sends hello (copied) when not NULL.
+ * the client ends) for user (sees_all: it gets every owner's events of
+ * ws_hub_broadcast_owned); first sends hello (copied) when not NULL.
  * alive (may be NULL) is asked about once a second; alive_free(alive_arg)
  * runs when the client ends (also when refused). A seat reserved for user
  * is taken; without one the limits are checked here. Returns 0, or -1 when
  * the hub is full or closing (the connection is closed). */
-int ws_hub_attach(struct ws_hub *hub, int sock, void *mhd_urh, const char *hello, int64_t user,
+int ws_hub_attach(struct ws_hub *hub, int sock, void *mhd_urh, const char *hello, int64_t user, int sees_all,
                   ws_alive_fn alive, void *alive_arg, void (*alive_free)(void *));
 
 /* SHA-1 of data (20 bytes to out), for the handshake only. */

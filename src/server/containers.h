@@ -56,6 +56,18 @@ void ctr_reconcile(struct ctr *c);
 json_t *ctr_create(struct ctr *c, const struct auth_identity *who, const json_t *body,
                    struct errinfo *e);
 
+/* An app's container (the apps module): as ctr_create, with the app's
+ * folder mounted at /app, its compose file and labels (ctrspec's app) and
+ * the user it runs as ("UID[:GID]", "" : the image's). */
+json_t *ctr_create_app(struct ctr *c, const struct auth_identity *who, const json_t *body, const char *app,
+                       const char *user, struct errinfo *e);
+
+/* Where ctr_create would put body now (quotas and placement decided as it
+ * does, nothing reserved): the host's name into host. 0, or -1 with e as
+ * ctr_create's. */
+int ctr_pick_host(struct ctr *c, const struct auth_identity *who, const json_t *body, char *host, size_t hostlen,
+                  struct errinfo *e);
+
 /* Quotas (containers_quota.c). The caller's limits and use:
  * {"user","use","limits" (null for admins),"own_limits","unlimited"}. */
 json_t *ctr_quota_of(struct ctr *c, const struct auth_identity *who);

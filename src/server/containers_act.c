@@ -89,8 +89,23 @@ out:
     return id;
 }
 
-json_t *ctr_create(struct ctr *c, const struct auth_identity *who, const json_t *body,
-                   struct errinfo *e)
+/* s (parsed from a user's body) with the defaults of the settings. */
+static void fill_defaults(struct ctr *c, const struct auth_identity *who, struct ctrspec *s)
+{
+    if (!s->name[0])
+        default_name(who, s);
+    pthread_mutex_lock(&c->lock); /* the defaults are live settings */
+    if (!s->nano_cpus)
+        s->nano_cpus = c->cfg.default_nano_cpus;
+    if (!s->memory_bytes)
+        s->memory_bytes = c->cfg.default_memory_bytes;
+    pthread_mutex_unlock(&c->lock);
+    snprintf(s->owner, sizeof(s->owner), "%s", who->username);
+    snprintf(s->host_ip, sizeof(s->host_ip), "%s", c->cfg.host_ip);
+}
+
+static json_t *create(struct ctr *c, const struct auth_identity *who, const json_t *body, const char *app,
+                      const char *user, struct errinfo *e)
 {
     struct ctrspec s;
     struct cand *v = NULL;
@@ -103,16 +118,9 @@ json_t *ctr_create(struct ctr *c, const struct auth_identity *who, const json_t 
 
     if (ctrspec_parse(body, CTRSPEC_USER, &s, e) < 0)
         goto out;
-    if (!s.name[0])
-        default_name(who, &s);
-    pthread_mutex_lock(&c->lock); /* the defaults are live settings */
-    if (!s.nano_cpus)
-        s.nano_cpus = c->cfg.default_nano_cpus;
-    if (!s.memory_bytes)
-        s.memory_bytes = c->cfg.default_memory_bytes;
-    pthread_mutex_unlock(&c->lock);
-    snprintf(s.owner, sizeof(s.owner), "%s", who->username);
-    snprintf(s.host_ip, sizeof(s.host_ip), "%s", c->cfg.host_ip);
+    fill_defaults(c, who, &s);
+    snprintf(s.app, sizeof(s.app), "%s", app ? app : "");
+    snprintf(s.user, sizeof(s.user), "%s", user ? user : "");
     request = json_dumps(body, JSON_COMPACT);
     v = ctr_cands_read(c, &n);
     if ((id = decide(c, who, v, n, &s, request, &host, e)) < 0)
@@ -145,6 +153,44 @@ out:
     ctr_cands_free(v, n);
     ctrspec_free(&s);
     return out;
+}
+
+json_t *ctr_create(struct ctr *c, const struct auth_identity *who, const json_t *body,
+                   struct errinfo *e)
+{
+    return create(c, who, body, NULL, NULL, e);
+}
+
+json_t *ctr_create_app(struct ctr *c, const struct auth_identity *who, const json_t *body, const char *app,
+                       const char *user, struct errinfo *e)
+{
+    return create(c, who, body, app, user, e);
+}
+
+int ctr_pick_host(struct ctr *c, const struct auth_identity *who, const json_t *body, char *host, size_t hostlen,
+                  struct errinfo *e)
+{
+    struct ctrspec s;
+    struct cand *v = NULL;
+    size_t n = 0;
+    int rc = -1;
+
+    if (ctrspec_parse(body, CTRSPEC_USER, &s, e) < 0)
+        goto out;
+    fill_defaults(c, who, &s);
+    v = ctr_cands_read(c, &n);
+    pthread_mutex_lock(&c->lock);
+    int ngpus = s.ngpus ? (int)s.ngpus : s.gpu_count;
+    int i = ctr_check_quota(c, who, ngpus, s.nano_cpus, s.memory_bytes, e) < 0 ? -1 : ctr_place(c, v, n, &s, e);
+    pthread_mutex_unlock(&c->lock);
+    if (i < 0)
+        goto out;
+    snprintf(host, hostlen, "%s", v[i].agent.server);
+    rc = 0;
+out:
+    ctr_cands_free(v, n);
+    ctrspec_free(&s);
+    return rc;
 }
 
 /* ---- actions ---- */

@@ -181,13 +181,14 @@ static int host_has_gpu(const struct cand *h, const char *uuid)
 int ctr_place(struct ctr *c, struct cand *v, size_t n, struct ctrspec *s, struct errinfo *e)
 {
     const char *pick[CTRSPEC_MAX_GPUS];
-    int best = -1;
+    int best = -1, named = 0;
     double best_score = 0;
 
     for (size_t i = 0; i < n; i++) {
         struct cand *h = &v[i];
         if (s->host[0] && strcmp(h->agent.server, s->host))
             continue;
+        named = 1;
         if (s->ngpus) {
             size_t k = 0;
             while (k < s->ngpus && host_has_gpu(h, s->gpus[k]))
@@ -209,11 +210,11 @@ int ctr_place(struct ctr *c, struct cand *v, size_t n, struct ctrspec *s, struct
         }
     }
     if (best < 0) {
-        if (s->ngpus)
+        if (s->host[0] && !named)
+            errinfo_set(e, 404, "not_found", "host", "no server %s with an agent token", s->host);
+        else if (s->ngpus)
             errinfo_set(e, 409, "no_room", "gpus", "no host%s%s has GPU %s", s->host[0] ? " " : "",
                         s->host, s->gpus[0]);
-        else if (s->host[0] && !n)
-            errinfo_set(e, 404, "not_found", "host", "no server %s with an agent token", s->host);
         else
             errinfo_set(e, 409, "no_room", s->gpu_count ? "gpus" : "memory",
                         "no host%s%s has %d free GPU%s%s%s and the memory asked", s->host[0] ? " " : "",

@@ -23,6 +23,7 @@
 #include "audit.h"
 #include "auth.h"
 #include "cli.h"
+#include "apps.h"
 #include "containers.h"
 #include "fleet.h"
 #include "bmc.h"
@@ -252,6 +253,9 @@ static int open_databases(struct server_app *app)
     snprintf(path, sizeof(path), "%s/containers.db", o->data_dir);
     if (!(app->ctr = ctr_open(path, app, &cc, err, sizeof(err))))
         goto fail;
+    snprintf(path, sizeof(path), "%s/apps.db", o->data_dir);
+    if (!(app->apps = apps_open(path, app, err, sizeof(err))))
+        goto fail;
     return 0;
 fail:
     log_error("%s", err);
@@ -317,6 +321,8 @@ static void stop_all(struct server_app *app, struct http_server *http)
     ws_hub_close(app->hub); /* its sockets belong to the HTTP server */
     streamset_close(app->streams); /* so do the log follows' and terminals' */
     http_stop(http);
+    apps_close(app->apps); /* its jobs and probes call the containers module */
+    app->apps = NULL;
     routes_stop(app->routes); /* it reads the containers */
     app->routes = NULL;
     ctr_close(app->ctr); /* its reconcile loop reads the registry and the fleet */
@@ -377,6 +383,8 @@ static int serve(int argc, char **argv)
         goto fail;
     app.fleetops = fleetops_new(&app);
     app.routes = routes_start(&app);
+    if (apps_start(app.apps) < 0)
+        goto fail;
     snprintf(err, sizeof(err), "%s/bmc.db", opts.data_dir);
     char bmc_path[sizeof(err)];
     snprintf(bmc_path, sizeof(bmc_path), "%s", err);

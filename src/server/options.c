@@ -82,6 +82,11 @@ static const struct config_key keys[] = {
     {"container_default_cpus", INT(container_default_cpus, 1, 4096), "2", NULL, LIVE, "CPU cores of a container that asks for none"},
     {"container_default_memory_mib", INT(container_default_memory_mib, 6, 16LL << 20), "8192", NULL, LIVE, "memory limit of a container that asks for none"},
     {"container_placement", STR(container_placement, 16), "binpack", NULL, 0, "automatic placement: binpack (fill the fullest host that fits) or spread (the emptiest)"},
+    {"apps_default_image", STR(apps_default_image, 255), "nvcr.io/nvidia/pytorch:24.10-py3", NULL, 0, "the image of an app whose template and request name none (a curated NVIDIA PyTorch image)"},
+    {"apps_uid", INT(apps_uid, 1, 2147483647), "1000", NULL, LIVE, "the user (and group) id apps run as in their containers, and own their folders"},
+    {"apps_allow_root", INT(apps_allow_root, 0, 1), "0", NULL, LIVE, "1: any user may run an app as root (run_as_root); 0: only admins may"},
+    {"apps_health_timeout_s", INT(apps_health_timeout_s, 1, 86400), "900", NULL, LIVE, "an app STARTING this long without answering on its port (or health path) turns FAILED (an app's health_timeout_s wins)"},
+    {"apps_probe_ms", INT(apps_probe_ms, 100, 600000), "2000", NULL, 0, "how often every app's health is probed from its host"},
     {"container_reconcile_ms", INT(container_reconcile_ms, 200, 600000), "5000", NULL, 0, "how often the ledgers are compared with every host's engine"},
     {"quota_containers", INT(quota_containers, 0, 1000000), "20", NULL, LIVE, "containers per user (admins have no quota)"},
     {"quota_gpus", INT(quota_gpus, 0, 100000), "8", NULL, LIVE, "GPUs a user's containers may hold"},
@@ -123,6 +128,7 @@ void server_options_free(struct server_options *o)
     free(o->container_port_range);
     free(o->container_host_ip);
     free(o->container_placement);
+    free(o->apps_default_image);
     memset(o, 0, sizeof(*o));
 }
 

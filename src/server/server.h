@@ -53,6 +53,9 @@ struct server_options {
     char *container_port_range, *container_host_ip, *container_placement;
     int64_t container_default_cpus, container_default_memory_mib, container_reconcile_ms;
     int64_t quota_containers, quota_gpus, quota_cpus, quota_memory_mib;
+    /* apps (docs/apps.md) */
+    char *apps_default_image;
+    int64_t apps_uid, apps_allow_root, apps_health_timeout_s, apps_probe_ms;
 };
 
 struct remote_write;
@@ -67,6 +70,7 @@ struct fleetops;
 struct bmc;
 struct streamset;
 struct routes;
+struct apps;
 
 struct server_app {
     struct server_options *opts;
@@ -87,6 +91,7 @@ struct server_app {
     struct bmc *bmc;           /* BMC sensors over IPMI */
     struct streamset *streams; /* container log follows and terminals */
     struct routes *routes;     /* nginx routes to apps in containers (NULL: off) */
+    struct apps *apps;         /* apps from git and the marketplace's templates */
     char db_path[4096];
     int64_t started_ms;
 };

@@ -11,6 +11,7 @@
 
 #include "../lib/config.h"
 #include "../lib/log.h"
+#include "apps.h"
 #include "containers.h"
 #include "options.h"
 #include "registry.h"
@@ -201,6 +202,8 @@ int settings_update(struct server_app *app, const json_t *body, json_t *changes,
         scraper_set_intervals(app->scraper, o->agent_interval_ms, o->exporter_interval_ms);
     if (app->ctr)
         ctr_set_limits(app->ctr, o);
+    if (app->apps)
+        apps_set_limits(app->apps, o);
     pthread_mutex_unlock(&lock);
     return 0;
 fail:

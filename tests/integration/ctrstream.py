@@ -11,6 +11,9 @@ follow and web terminal, as the tests drive them.
       {"first_byte_ms", "echo_ms": [...], "size", "text", "close", "reason"}
   ctrstream.py hold URL SECONDS OUT [HEADER...]
       opens, then waits until the server closes it (or SECONDS pass)
+  ctrstream.py events URL SECONDS OUT TYPE [HEADER...]
+      the live socket's messages of TYPE, written to OUT (a JSON list) as
+      each comes, until SECONDS pass or the server closes
   A refused handshake prints `status N` and exits 3.
 """
 import asyncio
@@ -115,11 +118,33 @@ async def hold(url, secs, out, hdrs):
     json.dump(res, open(out, "w"))
 
 
+async def events(url, secs, out, kind, hdrs):
+    got = []
+    json.dump(got, open(out, "w"))
+    async with websockets.connect(url, extra_headers=hdrs, open_timeout=10, max_size=None) as ws:
+        end = time.time() + secs
+        try:
+            while time.time() < end:
+                m = await asyncio.wait_for(ws.recv(), timeout=max(0.1, end - time.time()))
+                j = json.loads(m)
+                if j.get("type") == kind:
+                    j["at"] = time.time()
+                    got.append(j)
+                    with open(out + ".tmp", "w") as f:
+                        json.dump(got, f)
+                    import os
+                    os.replace(out + ".tmp", out)
+        except (asyncio.TimeoutError, websockets.exceptions.ConnectionClosed):
+            pass
+
+
 def main():
     cmd, url = sys.argv[1], sys.argv[2]
     try:
         if cmd == "logs":
             asyncio.run(logs(url, float(sys.argv[3]), sys.argv[4], headers_of(sys.argv[5:])))
+        elif cmd == "events":
+            asyncio.run(events(url, float(sys.argv[3]), sys.argv[4], sys.argv[5], headers_of(sys.argv[6:])))
         elif cmd == "term":
             asyncio.run(term(url, sys.argv[3], headers_of(sys.argv[4:])))
         else:

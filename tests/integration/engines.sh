@@ -19,7 +19,9 @@ busybox_tar() {
     bb=$(command -v busybox || true)
     [ -n "$bb" ] || bb=/bin/busybox
     [ -x "$bb" ] || fail "busybox-static is missing: run scripts/deps.sh test"
-    key=$( (sha256sum < "$bb"; echo "$BUSYBOX_APPLETS") | sha256sum | cut -c1-16)
+    # (the recipe's version in the key: 2 made the root 0755, which a
+    # container running as a user other than root needs)
+    key=$( (sha256sum < "$bb"; echo "$BUSYBOX_APPLETS 2") | sha256sum | cut -c1-16)
     cache=${XDG_CACHE_HOME:-$HOME/.cache}/gpufleet-tests
     BUSYBOX_TAR="$cache/busybox-$key.tar"
     [ -f "$BUSYBOX_TAR" ] && return 0
@@ -30,6 +32,8 @@ busybox_tar() {
     cp "$bb" "$root/bin/busybox"
     for a in $BUSYBOX_APPLETS; do ln -sf busybox "$root/bin/$a"; done
     echo "hello from a gpufleet container" > "$root/www/index.html"
+    chmod 0755 "$root"
+    chmod 1777 "$root/tmp"
     tar -C "$root" -cf "$BUSYBOX_TAR.tmp" . && mv "$BUSYBOX_TAR.tmp" "$BUSYBOX_TAR"
 }
 
@@ -176,7 +180,8 @@ as() {
 
 # start_two_hosts: a dockerd and a Podman service (busybox imported), and
 # an agent driving each: host "dk" and host "pd" (one fake GPU each, the
-# workspaces under $WORK/ws-dk and $WORK/ws-pd). Sets AGENT_TOKEN, DK_PORT,
+# workspaces under $WORK/ws-dk and $WORK/ws-pd, the apps' folders under
+# $WORK/apps-dk and $WORK/apps-pd). Sets AGENT_TOKEN, DK_PORT,
 # DK_URL, DK_PID, PD_PORT. Then, once the server runs, register_two_hosts.
 # Its arguments go to both agents.
 start_two_hosts() {
@@ -187,10 +192,10 @@ start_two_hosts() {
     head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$WORK/agent.token"
     AGENT_TOKEN=$(cat "$WORK/agent.token")
     start_agent dk "gpu h100 count=1" --token-file "$WORK/agent.token" --engine-socket "$DOCKER_SOCK" \
-        --workspace-root "$WORK/ws-dk" --interval 500 "$@"
+        --workspace-root "$WORK/ws-dk" --apps-root "$WORK/apps-dk" --interval 500 "$@"
     DK_PORT=$AGENT_PORT DK_URL=$AGENT_URL DK_PID=${PIDS[-1]}
     start_agent pd "gpu h100 count=1" --token-file "$WORK/agent.token" --engine-socket "$PODMAN_SOCK" \
-        --workspace-root "$WORK/ws-pd" --interval 500 "$@"
+        --workspace-root "$WORK/ws-pd" --apps-root "$WORK/apps-pd" --interval 500 "$@"
     PD_PORT=$AGENT_PORT
 }
 

@@ -70,7 +70,7 @@ static void seats_held(void **state)
     assert_int_equal(ws_hub_reserve(h, 8), -1); /* the hub counts seats too */
     ws_hub_unreserve(h, 6);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    assert_int_equal(ws_hub_attach(h, sv[0], NULL, NULL, 5, NULL, NULL, NULL), 0); /* takes a seat */
+    assert_int_equal(ws_hub_attach(h, sv[0], NULL, NULL, 5, 0, NULL, NULL, NULL), 0); /* takes a seat */
     assert_int_equal(ws_hub_reserve(h, 5), -2);
     ws_hub_unreserve(h, 5); /* the other handshake went away */
     assert_int_equal(ws_hub_reserve(h, 5), 0);
@@ -107,7 +107,7 @@ static void slow_reader_closed(void **state)
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     struct ws_hub *h = ws_hub_new(4, 4);
-    assert_int_equal(ws_hub_attach(h, sv[0], NULL, NULL, 1, NULL, NULL, NULL), 0);
+    assert_int_equal(ws_hub_attach(h, sv[0], NULL, NULL, 1, 0, NULL, NULL, NULL), 0);
     char *msg = malloc(64 * 1024);
     memset(msg, 'x', 64 * 1024);
     for (int i = 0; i < 400 && ws_hub_clients(h) == 1; i++) { /* up to 25 MiB */
@@ -129,7 +129,7 @@ static void revoked_closed(void **state)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     struct ws_hub *h = ws_hub_new(4, 1);
     alive_answer = 1;
-    assert_int_equal(ws_hub_attach(h, sv[0], NULL, "{}", 9, alive, NULL, NULL), 0);
+    assert_int_equal(ws_hub_attach(h, sv[0], NULL, "{}", 9, 0, alive, NULL, NULL), 0);
     assert_int_equal(ws_hub_reserve(h, 9), -2); /* one per user here */
     assert_int_equal(ws_hub_reserve(h, 10), 0);
     ws_hub_unreserve(h, 10);

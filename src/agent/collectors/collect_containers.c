@@ -58,7 +58,7 @@ static int ctr_init(void **ctx, const struct agent_options *opts)
     struct ctr_ctx *c = xcalloc(1, sizeof(*c));
 
     c->opts = opts;
-    c->eng = engine_new(opts->engine_socket, opts->cdi_dirs, opts->workspace_root);
+    c->eng = engine_new(opts->engine_socket, opts->cdi_dirs, opts->workspace_root, opts->apps_root);
     pthread_mutex_init(&c->lock, NULL);
     now_cond_init(&c->wake);
     buf_init(&c->raw, 1 << 20);

@@ -118,6 +118,21 @@ json_t *api_body_json(struct http_request *req, struct http_response *resp);
 int64_t api_path_id(const char *s, struct http_response *resp);
 
 /* Resource handlers. */
+/* apps and templates (api_apps.c) */
+void api_apps_list(void *app, struct http_request *req, struct http_response *resp);
+void api_apps_get(void *app, struct http_request *req, struct http_response *resp);
+void api_apps_install(void *app, struct http_request *req, struct http_response *resp);
+void api_apps_action(void *app, struct http_request *req, struct http_response *resp);
+void api_apps_remove(void *app, struct http_request *req, struct http_response *resp);
+void api_apps_promote(void *app, struct http_request *req, struct http_response *resp);
+void api_templates_list(void *app, struct http_request *req, struct http_response *resp);
+void api_templates_get(void *app, struct http_request *req, struct http_response *resp);
+void api_templates_create(void *app, struct http_request *req, struct http_response *resp);
+void api_templates_put(void *app, struct http_request *req, struct http_response *resp);
+void api_templates_delete(void *app, struct http_request *req, struct http_response *resp);
+void api_templates_export(void *app, struct http_request *req, struct http_response *resp);
+void api_templates_import(void *app, struct http_request *req, struct http_response *resp);
+
 void api_containers_list(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_create(void *app, struct http_request *req, struct http_response *resp);
 void api_containers_get(void *app, struct http_request *req, struct http_response *resp);

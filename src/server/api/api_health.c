@@ -6,6 +6,7 @@
 #include "../../lib/now.h"
 #include "../alerts.h"
 #include "../bmc.h"
+#include "../apps.h"
 #include "../containers.h"
 #include "../fleet.h"
 #include "../scrape.h"
@@ -242,6 +243,8 @@ void api_metrics(void *appv, struct http_request *req, struct http_response *res
     expo_writer_free(&w);
     if (app->ctr)
         ctr_metrics(app->ctr, &resp->body);
+    if (app->apps)
+        apps_metrics(app->apps, &resp->body);
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 

@@ -29,7 +29,8 @@ static void attach(void *arg, int sock, void *urh)
 {
     struct live_upgrade *u = arg;
     /* the client owns u from here (still_valid's argument), and frees it */
-    ws_hub_attach(u->hub, sock, urh, u->hello, u->who.user_id, still_valid, u, free);
+    /* users see their own apps' events; viewers and up everyone's */
+    ws_hub_attach(u->hub, sock, urh, u->hello, u->who.user_id, u->who.role != ROLE_USER, still_valid, u, free);
 }
 
 /* The client went away before the upgrade: its seat is given back. */

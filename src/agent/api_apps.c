@@ -1,0 +1,132 @@
+/* The agent's app routes: the server clones an app into its folder here
+ * (a background job, watched as pulls and builds are), asks whether a
+ * repository and ref exist before it creates anything, removes a folder,
+ * and probes the apps' health from this host. The container itself is made
+ * through the container routes, with the spec's "app" set. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../lib/ctrspec.h"
+#include "api.h"
+#include "appprobe.h"
+#include "gitclone.h"
+#include "images.h"
+
+#define CHECK_STALL_S 20   /* ls-remote: a remote silent this long is down */
+#define PROBE_TIMEOUT_MS 1500
+
+static void reply(struct http_response *resp, int status, json_t *out, const struct errinfo *e)
+{
+    if (!out) {
+        http_error(resp, e->status ? e->status : 500, e->code ? e->code : "internal", e->field[0] ? e->field : NULL,
+                   "%s", e->message);
+        return;
+    }
+    char *text = json_dumps(out, JSON_COMPACT);
+    resp->status = status;
+    resp->content_type = "application/json";
+    buf_puts(&resp->body, text ? text : "null");
+    buf_putc(&resp->body, '\n');
+    free(text);
+    json_decref(out);
+}
+
+static json_t *body_json(struct http_request *req, struct errinfo *e)
+{
+    json_t *b = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
+    if (!json_is_object(b)) {
+        json_decref(b);
+        errinfo_set(e, 400, "invalid_json", "body", "the body must be a JSON object");
+        return NULL;
+    }
+    return b;
+}
+
+/* POST /api/v1/engine/apps/{name}/clone {"repository":URL#REF,"fetch","uid","gid"} */
+void api_apps_clone(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    json_t *b = body_json(req, &e), *out = NULL;
+
+    if (b) {
+        json_t *uid = json_object_get(b, "uid"), *gid = json_object_get(b, "gid");
+        struct images_job job = {.kind = IMAGES_CLONE, .image = req->params[0],
+                                 .remote = json_string_value(json_object_get(b, "repository")),
+                                 .git_max_bytes = app->opts->git_clone_max_mib << 20,
+                                 .git_stall_s = (int)app->opts->git_clone_stall_s,
+                                 .fetch = json_is_true(json_object_get(b, "fetch")),
+                                 .uid = json_is_integer(uid) ? (long)json_integer_value(uid) : -1,
+                                 .gid = json_is_integer(gid) ? (long)json_integer_value(gid) : -1};
+        if ((uid && !json_is_integer(uid)) || job.uid < -1 || job.uid > 2147483647L || job.gid < -1 ||
+            job.gid > 2147483647L)
+            errinfo_set(&e, 400, "invalid_field", "uid", "uid and gid are numbers");
+        else
+            out = images_job_start(app->images, &job, &e);
+    }
+    json_decref(b);
+    reply(resp, 202, out, &e);
+}
+
+/* POST /api/v1/engine/apps/check {"repository":URL,"ref"}: {"commit"}
+ * (zeros for a commit's hex: the remote does not list commits) */
+void api_apps_check(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    json_t *b = body_json(req, &e), *out = NULL;
+    char url[1100], ref[300], folder[1100], sha[41];
+
+    (void)app;
+    if (!b)
+        goto out;
+    const char *repo = json_string_value(json_object_get(b, "repository"));
+    if (!repo || ctrspec_git_split(repo, "repository", url, sizeof(url), ref, sizeof(ref), folder, sizeof(folder), &e) < 0) {
+        if (!repo)
+            errinfo_set(&e, 400, "invalid_field", "repository", "repository is a git URL");
+        goto out;
+    }
+    struct gitclone_opts o = {.mode = GITCLONE_CHECK, .url = url, .ref = ref};
+    if (gitclone_spawn(&o, CHECK_STALL_S, sha, &e) == 0)
+        out = json_pack("{s:s}", "commit", sha);
+out:
+    json_decref(b);
+    reply(resp, 200, out, &e);
+}
+
+/* DELETE /api/v1/engine/apps/{name}: the app's folder and all in it */
+void api_apps_remove(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    char dir[4200];
+    struct stat st;
+
+    if (engine_app_dir(app->engine, req->params[0], dir, sizeof(dir)) < 0) {
+        errinfo_set(&e, 400, "invalid_field", "app", "an app's name is a DNS label, and this agent needs an apps_root");
+    } else if (lstat(dir, &st) < 0) {
+        errinfo_set(&e, 404, "not_found", "app", "%s is not there", dir);
+    } else if (!S_ISDIR(st.st_mode) || gitclone_remove_tree(dir) < 0) {
+        errinfo_set(&e, 500, "internal", "app", "cannot remove %s: %s", dir, strerror(errno));
+    } else {
+        reply(resp, 200, json_pack("{s:b, s:s}", "ok", 1, "removed", dir), &e);
+        return;
+    }
+    reply(resp, 200, NULL, &e);
+}
+
+/* POST /api/v1/engine/apps/probe {"apps":[...]} (appprobe.h) */
+void api_apps_probe(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct errinfo e = {0};
+    json_t *b = body_json(req, &e), *out = NULL;
+
+    if (b)
+        out = appprobe_run(app->engine, json_object_get(b, "apps"), PROBE_TIMEOUT_MS, &e);
+    json_decref(b);
+    reply(resp, 200, out ? json_pack("{s:o}", "apps", out) : NULL, &e);
+}

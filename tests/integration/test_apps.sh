@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# Apps from git, on a real Docker 20.10 and a real Podman 4.3, from a real
+# git server (git daemon on loopback) serving a tiny web app (busybox
+# httpd) with three commits: install (progress pushed live) -> STARTING ->
+# RUNNING, the page through its published port, the folder with a real
+# docker-compose.yml that docker-compose itself reads, the container as a
+# non-root user; stop, start, restart; reinstall at another ref; update
+# keeping untracked files; an app that never answers and one that exits
+# turn FAILED with their logs; deinstall keeping or removing the folder and
+# releasing GPUs and ports; bad repositories and refs refused naming the
+# field with nothing made; roles; templates promoted from a working app,
+# installed from, exported and imported (Portainer's format too); audit.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/engines.sh"
+command -v git > /dev/null && command -v docker-compose > /dev/null || fail "git/docker-compose missing (scripts/deps.sh test)"
+PY=/usr/bin/python3
+WSC="$(dirname "$0")/ctrstream.py"
+
+start_two_hosts
+cat > "$WORK/server.yaml" << EOF
+container_host_ip: 127.0.0.1
+container_default_memory_mib: 64
+apps_probe_ms: 300
+EOF
+mkdir -p "$WORK/s-data"
+make_admin "$WORK/s-data"
+add_users "$WORK/s-data" otto:operator alice:user bob:user vic:viewer
+start_server s --config "$WORK/server.yaml"
+register_two_hosts
+
+# the app: a page per commit (v1 tagged, main two commits on)
+git -C "$WORK" init -q -b main web.src
+gitc() { git -C "$WORK/web.src" -c user.name=t -c user.email=t@t "$@"; }
+mkdir -p "$WORK/web.src/www"
+page() { printf '<h1>%s</h1>\n' "$1" > "$WORK/web.src/www/index.html"; gitc add . && gitc commit -qm "$1"; }
+page "version one" && gitc tag v1
+SHA1=$(gitc rev-parse HEAD)
+page "version two" && gitc tag v2
+SHA2=$(gitc rev-parse HEAD)
+git clone -q --bare "$WORK/web.src" "$WORK/git/web.git"
+GPORT=$(free_port)
+git daemon --base-path="$WORK/git" --export-all --listen=127.0.0.1 --port="$GPORT" --reuseaddr "$WORK/git" >> "$WORK/git.log" 2>&1 &
+PIDS+=($!)
+REPO="git://127.0.0.1:$GPORT/web.git"
+for _ in $(seq 1 50); do git ls-remote "$REPO" > /dev/null 2>&1 && break; sleep 0.1; done
+# (a TERM ends it at once: Podman's containers have no init to pass it on)
+HTTPD="trap 'exit 0' TERM; httpd -f -p 8080 -h /app/www & wait"
+
+# alice's and bob's browsers, on the live socket for the whole test
+for u in alice bob; do
+    tok="TOK_$u"
+    "$PY" "$WSC" events "ws://127.0.0.1:$SERVER_PORT/api/v1/live" 280 "$WORK/ev-$u.json" apps "Authorization: Bearer ${!tok}" &
+    PIDS+=($!)
+done
+sleep 0.5
+
+# app NAME: its JSON as alice sees it
+app() { as alice GET "/api/v1/apps/$1"; }
+# wait_health NAME LIGHT [SECONDS]: the app's JSON once its light is LIGHT
+wait_health() {
+    local j
+    for _ in $(seq 1 $((${3:-30} * 10))); do
+        j=$(app "$1")
+        [ "$(jq -r .health <<< "$j")" = "$2" ] && [ "$(jq -r .busy <<< "$j")" = false ] && { echo "$j"; return 0; }
+        sleep 0.1
+    done
+    fail "$1 is not $2: $j"
+}
+folders() { ls "$WORK/apps-dk" "$WORK/apps-pd" 2> /dev/null | grep -v '^/' | grep -c . || true; }
+
+# --- bad input: refused naming the field, nothing made
+bad() { # WANT_CODE FIELD BODY
+    as alice POST /api/v1/apps "$3" > "$WORK/bad.json"
+    [ "$HTTP_CODE" = "$1" ] && [ "$(jq -r .error.field "$WORK/bad.json")" = "$2" ] \
+        || fail "expected $1 naming $2 for $3: $HTTP_CODE $(cat "$WORK/bad.json")"
+}
+B='"start_command":"true","port":8080,"image":"gf-busybox:1","host":"dk"'
+bad 400 repository "{\"name\":\"nope\",\"repository\":\"git://127.0.0.1:$GPORT/missing.git\",$B}"
+bad 400 repository "{\"name\":\"nope\",\"repository\":\"ftp://127.0.0.1/x.git\",$B}"
+bad 400 repository "{\"name\":\"nope\",\"repository\":\"--upload-pack=touch $WORK/pwned\",$B}"
+bad 400 repository "{\"name\":\"nope\",\"repository\":\"git://127.0.0.1:$GPORT/--upload-pack=touch\",$B}"
+bad 400 repository "{\"name\":\"nope\",\"repository\":\"$REPO#main\",$B}"
+bad 400 ref "{\"name\":\"nope\",\"repository\":\"$REPO\",\"ref\":\"no-such-branch\",$B}"
+bad 400 ref "{\"name\":\"nope\",\"repository\":\"$REPO\",\"ref\":\"-u\",$B}"
+bad 400 name "{\"name\":\"Not_A_Label\",\"repository\":\"$REPO\",$B}"
+bad 400 port "{\"name\":\"nope\",\"repository\":\"$REPO\",\"start_command\":\"true\",\"port\":0}"
+bad 400 gpus "{\"name\":\"nope\",\"repository\":\"$REPO\",$B,\"gpus\":99}"
+bad 403 run_as_root "{\"name\":\"nope\",\"repository\":\"$REPO\",$B,\"run_as_root\":true}"
+bad 404 host "{\"name\":\"nope\",\"repository\":\"$REPO\",\"start_command\":\"true\",\"port\":8080,\"image\":\"gf-busybox:1\",\"host\":\"no-such-host\"}"
+[ "$(as alice GET /api/v1/apps | jq '.apps | length')" = 0 ] && [ "$(folders)" = 0 ] && [ ! -e "$WORK/pwned" ] \
+    || fail "a refused install left something: $(as alice GET /api/v1/apps) $(ls "$WORK/apps-dk" "$WORK/apps-pd" 2>&1)"
+ok "bad input refused naming the field, nothing made: a missing repository, ftp://, --upload-pack (as the URL and in its path), a #fragment, a missing ref, a ref like an option, a bad name, port 0, 99 GPUs, root (403), an unknown host (404)"
+
+check_engine() {
+    local host=$1 sock=$2 name="web-$1" j t0 port
+    # --- install: cloned on the host (progress pushed), then its container
+    t0=$(date +%s%N)
+    as alice POST /api/v1/apps "{\"name\":\"$name\",\"repository\":\"$REPO\",\"ref\":\"v1\",\"start_command\":\"$HTTPD\",\"port\":8080,\"health_path\":\"/index.html\",\"image\":\"gf-busybox:1\",\"host\":\"$host\",\"health_timeout_s\":30}" > "$WORK/i.json"
+    [ "$HTTP_CODE" = 202 ] || fail "$host: install: $HTTP_CODE $(cat "$WORK/i.json")"
+    jq -e '.phase == "installing" and .busy == true and .server == "'"$host"'"' "$WORK/i.json" > /dev/null || fail "$host: the install's answer: $(cat "$WORK/i.json")"
+    j=$(wait_health "$name" RUNNING)
+    echo "   $host: RUNNING $(( ($(date +%s%N) - t0) / 1000000 )) ms after the install was asked"
+    [ "$(jq -r .commit <<< "$j")" = "$SHA1" ] && [ "$(jq -r .phase <<< "$j")" = ready ] || fail "$host: the app: $j"
+    port=$(jq .host_port <<< "$j")
+    curl -fsS "http://127.0.0.1:$port/" | grep -q 'version one' || fail "$host: the page on port $port"
+    [ "$(jq -r .url <<< "$j")" = "http://127.0.0.1:$port/" ] || fail "$host: the link: $(jq -r .url <<< "$j")"
+    local dir="$WORK/apps-$host/$name"
+    [ -f "$dir/www/index.html" ] && [ -d "$dir/.git" ] && [ "$(stat -c %u "$dir/www/index.html")" = 1000 ] || fail "$host: the folder: $(ls -la "$dir")"
+    grep -q "image: \"gf-busybox:1\"" "$dir/docker-compose.yml" && grep -q "\"$dir:/app\"" "$dir/docker-compose.yml" \
+        && grep -q "\"127.0.0.1:$port:8080/tcp\"" "$dir/docker-compose.yml" || fail "$host: the compose file: $(cat "$dir/docker-compose.yml")"
+    (cd "$dir" && DOCKER_HOST="unix://$sock" docker-compose ps 2>&1) > "$WORK/ps.txt"
+    grep -q "app-$name .*Up" "$WORK/ps.txt" || fail "$host: docker-compose ps in $dir: $(cat "$WORK/ps.txt")"
+    (cd "$dir" && DOCKER_HOST="unix://$sock" docker-compose config -q 2>&1) || fail "$host: docker-compose reads the file: $(cd "$dir" && DOCKER_HOST="unix://$sock" docker-compose config 2>&1 | tail -3)"
+    engine "$sock" GET "/containers/app-$name/json" | jq -e '.Config.User == "1000:1000" and .Config.WorkingDir == "/app" and .Config.Entrypoint[0:2] == ["sh", "-c"]' > /dev/null \
+        || fail "$host: the container's user: $(engine "$sock" GET "/containers/app-$name/json" | jq -c '.Config | {User, WorkingDir}')"
+    ok "$host: installed from git (commit v1 = ${SHA1:0:12}) to RUNNING; the page answers on port $port; the folder is uid 1000's, its docker-compose.yml read by docker-compose, whose ps shows the container, run as 1000:1000"
+
+    # --- stop, start, restart
+    as alice POST "/api/v1/apps/$name/stop" > /dev/null
+    [ "$HTTP_CODE" = 200 ] || fail "$host: stop: $HTTP_CODE"
+    j=$(wait_health "$name" STOPPED 10)
+    curl -s -o /dev/null "http://127.0.0.1:$port/" && fail "$host: the stopped app still answers"
+    as alice POST "/api/v1/apps/$name/start" > /dev/null
+    j=$(wait_health "$name" RUNNING 20)
+    local since0
+    since0=$(jq .health_since_ms <<< "$j")
+    as alice POST "/api/v1/apps/$name/restart" > "$WORK/r.json"
+    [ "$HTTP_CODE" = 200 ] && [ "$(jq -r .health "$WORK/r.json")" = STARTING ] || fail "$host: restart: $HTTP_CODE $(cat "$WORK/r.json")"
+    j=$(wait_health "$name" RUNNING 20)
+    [ "$(jq .health_since_ms <<< "$j")" -gt "$since0" ] || fail "$host: the restart did not walk the light again"
+    port=$(jq .host_port <<< "$j")
+    curl -fsS "http://127.0.0.1:$port/" | grep -q 'version one' || fail "$host: the page after a restart"
+    ok "$host: stop -> STOPPED (the port closed), start -> RUNNING, restart -> STARTING -> RUNNING"
+
+    # --- reinstall at v2: a fresh clone, the container recreated
+    as alice POST "/api/v1/apps/$name/reinstall" '{"ref":"v2"}' > "$WORK/r.json"
+    [ "$HTTP_CODE" = 200 ] || fail "$host: reinstall: $HTTP_CODE $(cat "$WORK/r.json")"
+    j=$(wait_health "$name" RUNNING 30)
+    [ "$(jq -r '.commit + " " + .ref' <<< "$j")" = "$SHA2 v2" ] || fail "$host: after the reinstall: $j"
+    port=$(jq .host_port <<< "$j")
+    curl -fsS "http://127.0.0.1:$port/" | grep -q 'version two' || fail "$host: the page after the reinstall"
+    ok "$host: reinstalled at v2: commit ${SHA2:0:12}, the page says version two"
+
+    # --- update: a fetch into the clone; what git does not track stays
+    echo "weights" > "$dir/model.bin"
+    page "version three $host"
+    git -C "$WORK/web.src" push -q "$WORK/git/web.git" main
+    as alice POST "/api/v1/apps/$name/update" '{"ref":"main"}' > "$WORK/r.json"
+    [ "$HTTP_CODE" = 200 ] || fail "$host: update: $HTTP_CODE $(cat "$WORK/r.json")"
+    j=$(wait_health "$name" RUNNING 30)
+    [ "$(jq -r .commit <<< "$j")" = "$(gitc rev-parse HEAD)" ] || fail "$host: after the update: $j"
+    port=$(jq .host_port <<< "$j")
+    curl -fsS "http://127.0.0.1:$port/" | grep -q "version three $host" || fail "$host: the page after the update"
+    [ "$(cat "$dir/model.bin")" = weights ] || fail "$host: the update lost an untracked file"
+    ok "$host: updated (fetched) to $(gitc rev-parse --short=12 HEAD): the page is new, an untracked file in the folder stayed"
+
+    # --- roles: bob sees none of it, the viewer cannot act
+    as bob GET "/api/v1/apps/$name" > /dev/null
+    [ "$HTTP_CODE" = 404 ] || fail "$host: bob sees alice's app: $HTTP_CODE"
+    as bob POST "/api/v1/apps/$name/stop" > /dev/null
+    [ "$HTTP_CODE" = 404 ] || fail "$host: bob stops alice's app: $HTTP_CODE"
+    as vic GET "/api/v1/apps/$name" > /dev/null
+    [ "$HTTP_CODE" = 200 ] || fail "$host: the viewer does not see the app: $HTTP_CODE"
+    as vic POST "/api/v1/apps/$name/stop" > /dev/null
+    [ "$HTTP_CODE" = 403 ] || fail "$host: the viewer stops an app: $HTTP_CODE"
+    ok "$host: another user gets 404 for the app (reading and stopping), a viewer reads it and may not stop it (403)"
+
+    # --- FAILED: a port that never opens; a program that exits
+    as alice POST /api/v1/apps "{\"name\":\"mute-$host\",\"repository\":\"$REPO\",\"start_command\":\"echo never-listens-\$((6*7)); sleep 600\",\"port\":8080,\"image\":\"gf-busybox:1\",\"host\":\"$host\",\"health_timeout_s\":2}" > /dev/null
+    [ "$HTTP_CODE" = 202 ] || fail "$host: install mute: $HTTP_CODE"
+    as alice POST /api/v1/apps "{\"name\":\"quit-$host\",\"start_command\":\"echo bye-now-\$((2+3)); exit 3\",\"port\":8080,\"image\":\"gf-busybox:1\",\"host\":\"$host\"}" > /dev/null
+    [ "$HTTP_CODE" = 202 ] || fail "$host: install quit: $HTTP_CODE"
+    j=$(wait_health "mute-$host" FAILED 30)
+    jq -e '(.detail | test("not healthy within 2 s")) and (.log_tail | test("never-listens-42"))' <<< "$j" > /dev/null || fail "$host: the mute app: $j"
+    j=$(wait_health "quit-$host" FAILED 30)
+    jq -e '(.detail | test("exit code 3")) and (.log_tail | test("bye-now-5")) and .repository == ""' <<< "$j" > /dev/null || fail "$host: the app that quits: $j"
+    ok "$host: an app whose port never opens is FAILED after its 2 s ($(jq -r .detail <<< "$(app "mute-$host")" | cut -c1-60)...), one that exits is FAILED ($(jq -r .detail <<< "$j")); both with their log tails"
+
+    # --- deinstall: keep one folder, remove the others; ports released
+    as alice DELETE "/api/v1/apps/$name?keep_folder=1" > /dev/null
+    [ "$HTTP_CODE" = 200 ] || fail "$host: deinstall: $HTTP_CODE"
+    for a in "mute-$host" "quit-$host"; do
+        as alice DELETE "/api/v1/apps/$a" > /dev/null
+        [ "$HTTP_CODE" = 200 ] || fail "$host: deinstall $a: $HTTP_CODE"
+    done
+    [ -f "$dir/www/index.html" ] && [ ! -e "$WORK/apps-$host/mute-$host" ] && [ ! -e "$WORK/apps-$host/quit-$host" ] \
+        || fail "$host: the folders after the deinstalls: $(ls "$WORK/apps-$host")"
+    engine "$sock" GET "/containers/json?all=1" | jq -e '[.[] | select(.Labels["gpufleet.app"] != null)] | length == 0' > /dev/null \
+        || fail "$host: app containers left on the engine"
+    as alice GET /api/v1/containers | jq -e '.containers | length == 0' > /dev/null || fail "$host: containers left in the ledger"
+    as alice GET /api/v1/apps/"$name" > /dev/null
+    [ "$HTTP_CODE" = 404 ] || fail "$host: the deinstalled app is still there"
+    rm -rf "$dir"
+    ok "$host: deinstalled three apps: the folder kept where asked, removed otherwise; no container left on the engine or in the ledgers"
+}
+
+check_engine dk "$DOCKER_SOCK"
+check_engine pd "$PODMAN_SOCK"
+
+# --- GPUs from the ledger: an app holds its GPU, and gives it back
+GPU=$(as alice GET /api/v1/gpus | jq -r '.gpus[] | select(.server == "dk") | .uuid')
+as alice POST /api/v1/apps "{\"name\":\"gpu-app\",\"repository\":\"$REPO\",\"start_command\":\"$HTTPD\",\"port\":8080,\"image\":\"gf-busybox:1\",\"host\":\"dk\",\"gpus\":1}" > /dev/null
+[ "$HTTP_CODE" = 202 ] || fail "gpu app: $HTTP_CODE"
+wait_health gpu-app RUNNING 30 > /dev/null
+as alice GET /api/v1/gpus | jq -e --arg u "$GPU" '.gpus[] | select(.uuid == $u and .server == "dk") | .holder.name == "app-gpu-app"' > /dev/null \
+    || fail "the app's GPU: $(as alice GET /api/v1/gpus | jq -c .gpus)"
+grep -A4 'device_ids' "$WORK/apps-dk/gpu-app/docker-compose.yml" | grep -q "$GPU" || fail "the compose file's GPU: $(cat "$WORK/apps-dk/gpu-app/docker-compose.yml")"
+engine "$DOCKER_SOCK" GET /containers/app-gpu-app/json | jq -e --arg u "$GPU" '.HostConfig.DeviceRequests[0].DeviceIDs == [$u]' > /dev/null \
+    || fail "the container's GPU request"
+ok "an app with a GPU holds $GPU in the ledger, its compose file reserves it (deploy.resources.reservations.devices), the engine was asked for it"
+
+# --- templates: promote the working app, install a second one from it
+as otto POST /api/v1/apps/gpu-app/promote '{"slug":"tiny-web","title":"Tiny web","categories":["test"]}' > "$WORK/t.json"
+[ "$HTTP_CODE" = 201 ] && jq -e '.promoted_from == "gpu-app" and .port == 8080 and .gpus.count == 1' "$WORK/t.json" > /dev/null \
+    || fail "promote: $HTTP_CODE $(cat "$WORK/t.json")"
+as alice POST /api/v1/apps/gpu-app/promote '{"slug":"mine"}' > /dev/null
+[ "$HTTP_CODE" = 403 ] || fail "a user promotes: $HTTP_CODE"
+as alice DELETE /api/v1/apps/gpu-app > /dev/null
+as alice GET /api/v1/gpus | jq -e --arg u "$GPU" '.gpus[] | select(.uuid == $u and .server == "dk") | .holder == null' > /dev/null || fail "the GPU was not released"
+as alice POST /api/v1/apps '{"name":"from-tpl","template":"tiny-web","host":"dk"}' > "$WORK/i.json"
+[ "$HTTP_CODE" = 202 ] || fail "install from the template: $HTTP_CODE $(cat "$WORK/i.json")"
+j=$(wait_health from-tpl RUNNING 30)
+jq -e '.template == "tiny-web" and .repository == "'"$REPO"'"' <<< "$j" > /dev/null || fail "the app from the template: $j"
+curl -fsS "$(jq -r .url <<< "$j")" | grep -q 'version three' || fail "the page of the app from the template"
+ok "promoted gpu-app to the template tiny-web (operators only), its GPU released on deinstall; from-tpl installed from it is RUNNING"
+
+# a template's variables: required and options checked
+as alice POST /api/v1/apps '{"name":"nb","template":"jupyterlab","host":"dk"}' > "$WORK/bad.json"
+[ "$HTTP_CODE" = 400 ] && [ "$(jq -r .error.field "$WORK/bad.json")" = env.JUPYTER_TOKEN ] || fail "a required variable: $HTTP_CODE $(cat "$WORK/bad.json")"
+as otto POST /api/v1/templates '{"slug":"Bad Slug","title":"x","port":80}' > "$WORK/bad.json"
+[ "$HTTP_CODE" = 400 ] && [ "$(jq -r .error.field "$WORK/bad.json")" = slug ] || fail "a bad slug: $HTTP_CODE"
+as otto GET /api/v1/templates | jq -e '[.templates[].slug] | (index("stable-diffusion-webui") and index("comfyui") and index("jupyterlab") and index("text-generation-webui") and index("vllm") and index("tiny-web"))' > /dev/null \
+    || fail "the seeded templates: $(as otto GET /api/v1/templates | jq -c '[.templates[].slug]')"
+ok "the marketplace has the seeded templates (Stable Diffusion WebUI, ComfyUI, JupyterLab, text-generation-webui, vLLM, Ollama); a required variable left out is refused (env.JUPYTER_TOKEN), a bad slug too"
+
+# export, delete, import (ours), then a Portainer v2 file
+as otto GET /api/v1/templates/export > "$WORK/export.json"
+jq -e '.gpufleet_templates == 1 and ([.templates[].slug] | index("tiny-web"))' "$WORK/export.json" > /dev/null || fail "export: $(head -c 300 "$WORK/export.json")"
+as otto DELETE /api/v1/templates/tiny-web > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "delete a template: $HTTP_CODE"
+as otto POST /api/v1/templates/import "$(cat "$WORK/export.json")" > "$WORK/imp.json"
+jq -e '.imported == ["tiny-web"] and (.skipped | length) >= 6' "$WORK/imp.json" > /dev/null || fail "import: $(cat "$WORK/imp.json")"
+cat > "$WORK/portainer.json" << 'EOF'
+{"version":"2","templates":[
+ {"type":1,"title":"Nginx web server","description":"A web server","categories":["webserver"],"image":"nginx:latest","ports":["8080:80/tcp","443/tcp"],
+  "env":[{"name":"MODE","label":"Mode","select":[{"text":"A","value":"a"},{"text":"B","value":"b","default":true}]}]},
+ {"type":3,"title":"A stack","repository":{"url":"https://github.com/portainer/templates","stackfile":"stacks/x/docker-compose.yml"}}]}
+EOF
+as otto POST /api/v1/templates/import "$(cat "$WORK/portainer.json")" > "$WORK/imp.json"
+jq -e '.imported == ["nginx-web-server"] and .skipped[0].title == "A stack"' "$WORK/imp.json" > /dev/null || fail "Portainer import: $(cat "$WORK/imp.json")"
+as otto GET /api/v1/templates/nginx-web-server | jq -e '.port == 80 and .image == "nginx:latest" and .env[0].default == "b" and .env[0].options == ["a","b"]' > /dev/null \
+    || fail "the Portainer template: $(as otto GET /api/v1/templates/nginx-web-server)"
+ok "templates exported, deleted, imported back; a Portainer v2 file: its container template imported (port 80, the select's options and default), its stack skipped with why"
+
+# --- what browsers were told, live: alice saw her apps walk the light, bob nothing of hers
+sleep 0.5
+jq -e '[.[] | .apps[]? | select(.name == "web-dk")] | (map(.health) | index("STARTING") and index("RUNNING") and index("STOPPED")) and (map(.progress.step) | index("clone"))' "$WORK/ev-alice.json" > /dev/null \
+    || fail "alice's live events: $(jq -c '[.[] | .apps[]? | select(.name == "web-dk") | {health, step: .progress.step}] | .[:12]' "$WORK/ev-alice.json")"
+jq -e '[.[] | .removed[]?] | index("web-dk")' "$WORK/ev-alice.json" > /dev/null || fail "alice was not told web-dk went"
+[ "$(jq '[.[] | .apps[]? | select(.owner == "alice")] | length' "$WORK/ev-bob.json")" = 0 ] || fail "bob was told of alice's apps"
+ok "alice's browser was pushed web-dk's clone progress and its light (STARTING, RUNNING, STOPPED ...) and its removal: $(jq '[.[] | .apps[]?] | length' "$WORK/ev-alice.json") updates; bob's none of hers"
+
+# --- audit
+for act in app.install app.action app.deinstall template.promote template.import template.delete; do
+    [ "$(sqlite3 "$WORK/s-data/audit.db" "SELECT count(*) FROM audit WHERE action = '$act' AND result = 'ok'")" -ge 1 ] || fail "$act not audited"
+done
+[ "$(sqlite3 "$WORK/s-data/audit.db" "SELECT count(*) FROM audit WHERE action = 'app.action' AND target = 'app:web-dk'")" -ge 5 ] \
+    || fail "web-dk's actions in the audit log: $(sqlite3 "$WORK/s-data/audit.db" "SELECT action, target, result FROM audit ORDER BY rowid DESC LIMIT 5")"
+ok "installs, actions, deinstalls and template changes are in the audit log"
