@@ -267,3 +267,21 @@ done
 [ "$(sqlite3 "$WORK/s-data/audit.db" "SELECT count(*) FROM audit WHERE action = 'app.action' AND target = 'app:web-dk'")" -ge 5 ] \
     || fail "web-dk's actions in the audit log: $(sqlite3 "$WORK/s-data/audit.db" "SELECT action, target, result FROM audit ORDER BY rowid DESC LIMIT 5")"
 ok "installs, actions, deinstalls and template changes are in the audit log"
+
+# --- the apps page in chromium: the marketplace, the install dialog with the
+# clone's progress live, the light changing colour (a 32 MiB repository, so
+# the clone takes long enough to be seen)
+if [ -x /usr/bin/chromium ] && [ -d "$SRC_DIR/web/node_modules/playwright-core" ]; then
+    git -C "$WORK" init -q -b main big.src
+    mkdir -p "$WORK/big.src/www"
+    head -c $((32 << 20)) /dev/urandom > "$WORK/big.src/weights.bin"
+    printf '<h1>the big one</h1>\n' > "$WORK/big.src/www/index.html"
+    git -C "$WORK/big.src" add . && git -C "$WORK/big.src" -c user.name=t -c user.email=t@t commit -qm big
+    git clone -q --bare "$WORK/big.src" "$WORK/git/big.git"
+    GF_URL=$SERVER_URL GF_USER=alice GF_PASSWORD=correct-horse-battery-42 BIG_REPO="git://127.0.0.1:$GPORT/big.git" \
+        ARTIFACTS="$BUILD_DIR/ui-artifacts" node "$SRC_DIR/web/tests/apps.test.mjs" || fail "the apps page in chromium (screenshots in $BUILD_DIR/ui-artifacts)"
+    as alice DELETE /api/v1/apps/ui-web > /dev/null
+    ok "the apps page in chromium: the marketplace's templates, the install dialog, the clone's progress live and the light amber -> green -> grey"
+else
+    fail "chromium or playwright-core missing (scripts/deps.sh test; scripts/build-web.sh)"
+fi

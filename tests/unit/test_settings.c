@@ -80,7 +80,7 @@ static void live_changes(void **state)
         assert_non_null(json_string_value(json_object_get(s, "help")));
         seen_live += json_is_true(json_object_get(s, "live"));
     }
-    assert_int_equal(seen_live, 11); /* intervals, retentions, the container defaults and quotas */
+    assert_int_equal(seen_live, 14); /* intervals, retentions, the container defaults and quotas, the apps' user, root and health timeout */
     json_decref(list);
 
     /* the next start reads the change over the defaults */

@@ -5,6 +5,7 @@ import { live } from './live';
 import { AlertsPage } from './pages/Alerts';
 import { AuditPage } from './pages/Audit';
 import { ContainerPage } from './pages/Container';
+import { AppsPage } from './pages/Apps';
 import { ContainersPage } from './pages/Containers';
 import { ImagesPage } from './pages/Images';
 import { GpuPage } from './pages/Gpu';
@@ -66,6 +67,7 @@ function Nav({ me, path }: { me: Me; path: string }) {
       <ul>
         {item('/', 'Fleet')}
         {item('/containers', 'Containers')}
+        {item('/apps', 'Apps')}
         {item('/images', 'Images')}
         {item('/alerts', 'Alerts', <AlertBadge />)}
         {item('/servers', 'Servers')}
@@ -86,6 +88,7 @@ function Routes({ me, path }: { me: Me; path: string }) {
   if ((m = match('/hosts/:name', path))) return <HostPage name={m.name} />;
   if (path === '/servers') return <ServersPage role={me.role} />;
   if (path === '/containers') return <ContainersPage me={me} />;
+  if (path === '/apps') return <AppsPage me={me} />;
   if ((m = match('/containers/:id', path))) return <ContainerPage id={m.id} me={me} />;
   if (path === '/images') return <ImagesPage me={me} />;
   if (path === '/alerts') return <AlertsPage role={me.role} />;

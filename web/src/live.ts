@@ -30,6 +30,9 @@ class Live {
   retryInMs = 0;
   alerts = new Map<number, Alert>(); // pending and firing
   containersSeq = 0; // bumped when the server says a container changed
+  appsSeq = 0; // counts the apps' updates pushed
+  /** Each app's latest pushed state (null: removed), with the count at it. */
+  appUpdates = new Map<string, { seq: number; app: any | null }>();
   fleetApplySeq = 0; // bumped at every step of a fleet apply
   private worker: Worker | null = null;
   private listeners = new Set<Fn>();
@@ -163,6 +166,11 @@ class Live {
         break;
       case 'containers':
         this.containersSeq++;
+        this.emit();
+        break;
+      case 'apps':
+        for (const a of m.apps ?? []) this.appUpdates.set(a.name, { seq: ++this.appsSeq, app: a });
+        for (const n of m.removed ?? []) this.appUpdates.set(n, { seq: ++this.appsSeq, app: null });
         this.emit();
         break;
       case 'fleet_apply':
