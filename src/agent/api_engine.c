@@ -289,7 +289,7 @@ void api_engine_cleanup_plan(void *appv, struct http_request *req, struct http_r
     json_t *out = NULL;
 
     if (cleanup_kinds(http_query(req, "kinds"), &mask, &e) == 0)
-        out = cleanup_plan(app->engine, mask, &e);
+        out = cleanup_plan(app->engine, mask, http_query(req, "known"), &e);
     reply(resp, 200, out, &e);
 }
 

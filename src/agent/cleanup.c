@@ -3,11 +3,16 @@
  * engine's and "unused" means what the engine means. */
 #include "cleanup.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../lib/buf.h"
+#include "gitclone.h"
 #include "engine.h"
 
 #define MAX_ITEMS 10000
@@ -16,7 +21,8 @@ static const struct {
     const char *name;
     int bit;
 } kinds[] = {{"containers", CLEANUP_CONTAINERS}, {"dangling", CLEANUP_DANGLING},
-             {"images", CLEANUP_IMAGES}, {"volumes", CLEANUP_VOLUMES}, {"cache", CLEANUP_CACHE}};
+             {"images", CLEANUP_IMAGES}, {"volumes", CLEANUP_VOLUMES}, {"cache", CLEANUP_CACHE},
+             {"apps", CLEANUP_APPS}};
 
 int cleanup_kinds(const char *text, int *mask, struct errinfo *e)
 {
@@ -36,7 +42,7 @@ int cleanup_kinds(const char *text, int *mask, struct errinfo *e)
                 found = 1;
             }
         if (!found) {
-            errinfo_set(e, 400, "invalid_field", "kinds", "'%.30s' is not containers, dangling, images, volumes or cache", word);
+            errinfo_set(e, 400, "invalid_field", "kinds", "'%.30s' is not containers, dangling, images, volumes, cache or apps", word);
             return -1;
         }
         p += n;
@@ -218,7 +224,57 @@ json_t *cleanup_plan_from_df(const char *text, size_t len, const json_t *contain
     return json_pack("{s:o,s:I}", "items", items, "bytes", total);
 }
 
-json_t *cleanup_plan(struct engine *eng, int mask, struct errinfo *e)
+/* ---- app folders ---- */
+
+static __thread long long du_bytes; /* nftw's callback takes no argument */
+
+static int du_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)flag;
+    (void)ftw;
+    du_bytes += (long long)st->st_blocks * 512;
+    return 0;
+}
+
+/* Whether name is in the comma-separated list. */
+static int listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list ? list : ""; *p;) {
+        size_t k = strcspn(p, ",");
+        if (k == n && !strncmp(p, name, n))
+            return 1;
+        p += k + (p[k] == ',');
+    }
+    return 0;
+}
+
+/* The folders under the apps_root no app knows (an app deinstalled with
+ * its folder kept, a clone cut off halfway), with their size. */
+static void plan_app_folders(struct engine *eng, const char *known, json_t *items, json_int_t *total)
+{
+    const char *root = engine_apps_root(eng);
+    DIR *d = *root ? opendir(root) : NULL;
+    struct dirent *de;
+
+    while (d && (de = readdir(d))) {
+        char path[4400];
+        struct stat st;
+        if (de->d_name[0] == '.' || listed(known, de->d_name))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", root, de->d_name);
+        if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        du_bytes = 0;
+        nftw(path, du_one, 16, FTW_PHYS);
+        add(items, total, "app_folder", de->d_name, path, du_bytes);
+    }
+    if (d)
+        closedir(d);
+}
+
+json_t *cleanup_plan(struct engine *eng, int mask, const char *known, struct errinfo *e)
 {
     struct buf b;
     json_t *out = NULL;
@@ -236,6 +292,11 @@ json_t *cleanup_plan(struct engine *eng, int mask, struct errinfo *e)
     else if (status > 0)
         out = cleanup_plan_from_df(b.data ? b.data : "", b.len, containers, images, mask, e);
     buf_free(&b);
+    if (out && (mask & CLEANUP_APPS)) {
+        json_int_t total = json_integer_value(json_object_get(out, "bytes"));
+        plan_app_folders(eng, known, json_object_get(out, "items"), &total);
+        json_object_set_new(out, "bytes", json_integer(total));
+    }
 out:
     json_decref(containers);
     json_decref(images);
@@ -259,6 +320,15 @@ static int remove_one(struct engine *eng, const char *kind, const char *id, stru
     char path[400];
     struct buf b;
     const char *method = "DELETE";
+    if (!strcmp(kind, "app_folder")) {
+        char dir[4400];
+        snprintf(dir, sizeof(dir), "%s/%s", engine_apps_root(eng), id);
+        if (!*engine_apps_root(eng) || strchr(id, '/') || id[0] == '.' || gitclone_remove_tree(dir) < 0) {
+            errinfo_set(e, 500, "internal", NULL, "cannot remove %s: %s", dir, strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
     if (!strcmp(kind, "cache")) { /* by its id: {"id":["ID"]} */
         method = "POST";
         snprintf(path, sizeof(path), "/%s/build/prune?filters=%%7B%%22id%%22%%3A%%5B%%22%s%%22%%5D%%7D", ENGINE_API, id);
@@ -290,19 +360,24 @@ json_t *cleanup_run(struct engine *eng, const json_t *body, struct errinfo *e)
     json_array_foreach(want, i, it) {
         const char *kind = json_string_value(json_object_get(it, "kind"));
         const char *id = json_string_value(json_object_get(it, "id"));
-        if (!kind || !id || (strcmp(kind, "container") && strcmp(kind, "image") && strcmp(kind, "volume") && strcmp(kind, "cache"))) {
-            errinfo_set(e, 400, "invalid_field", "items", "item %zu needs a kind (container, image, volume or cache) and an id", i);
+        if (!kind || !id ||
+            (strcmp(kind, "container") && strcmp(kind, "image") && strcmp(kind, "volume") && strcmp(kind, "cache") &&
+             strcmp(kind, "app_folder"))) {
+            errinfo_set(e, 400, "invalid_field", "items",
+                        "item %zu needs a kind (container, image, volume, cache or app_folder) and an id", i);
             goto fail;
         }
     }
     /* what is unused now: an item that came into use since the plan is
      * left, and nothing outside the list is touched */
-    json_t *now = cleanup_plan(eng, CLEANUP_CONTAINERS | CLEANUP_IMAGES | CLEANUP_VOLUMES | CLEANUP_CACHE, e);
+    const char *known = json_string_value(json_object_get(body, "known"));
+    json_t *now = cleanup_plan(eng, CLEANUP_CONTAINERS | CLEANUP_IMAGES | CLEANUP_VOLUMES | CLEANUP_CACHE | CLEANUP_APPS,
+                               known, e);
     if (!now)
         goto fail;
     /* containers first: an image they held is not in the plan anyway */
-    static const char *order[] = {"container", "image", "volume", "cache"};
-    for (size_t k = 0; k < 4; k++)
+    static const char *order[] = {"container", "image", "volume", "cache", "app_folder"};
+    for (size_t k = 0; k < 5; k++)
         json_array_foreach(want, i, it) {
             const char *kind = json_string_value(json_object_get(it, "kind"));
             const char *id = json_string_value(json_object_get(it, "id"));

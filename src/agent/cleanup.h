@@ -19,15 +19,19 @@ struct engine;
 #define CLEANUP_IMAGES 4     /* every image no container uses (dangling too) */
 #define CLEANUP_VOLUMES 8    /* volumes no container mounts */
 #define CLEANUP_CACHE 16     /* build cache records not in use (BuildKit's, in /system/df) */
+#define CLEANUP_APPS 32      /* folders under apps_root no app knows (the server says which it knows) */
 
-/* "containers,dangling,images,volumes,cache" (any of them, comma-separated; NULL
+/* "containers,dangling,images,volumes,cache,apps" (any of them, comma-separated; NULL
  * or "": containers and dangling) into a mask. 0, or -1 with e naming
  * "kinds". */
 int cleanup_kinds(const char *text, int *mask, struct errinfo *e);
 
-/* The plan: {"items":[{"kind":"container"|"image"|"volume"|"cache","id","name",
- * "bytes"}],"bytes":total}, from the engine's /system/df. NULL with e. */
-json_t *cleanup_plan(struct engine *eng, int mask, struct errinfo *e);
+/* The plan: {"items":[{"kind":"container"|"image"|"volume"|"cache"|
+ * "app_folder","id","name","bytes"}],"bytes":total}, from the engine's
+ * /system/df and, for CLEANUP_APPS, the folders under the apps_root whose
+ * names are not in known (the apps the server has on this host, comma-
+ * separated; NULL: none). NULL with e. */
+json_t *cleanup_plan(struct engine *eng, int mask, const char *known, struct errinfo *e);
 
 /* The same from /system/df's text, the engine's container list
  * (engine_list's form: who is gpufleet's, which images are used) and its
@@ -35,8 +39,9 @@ json_t *cleanup_plan(struct engine *eng, int mask, struct errinfo *e);
 json_t *cleanup_plan_from_df(const char *text, size_t len, const json_t *containers,
                              const json_t *images, int mask, struct errinfo *e);
 
-/* Removes the items of body {"items":[{"kind","id"}...]} (at most 10,000)
- * that a plan made now still holds: {"removed":[{"kind","id","name",
+/* Removes the items of body {"items":[{"kind","id"}...],"known":"a,b"} (at
+ * most 10,000 items; known as for cleanup_plan) that a plan made now
+ * still holds: {"removed":[{"kind","id","name",
  * "bytes"}],"skipped":[{"kind","id","reason"}],"bytes":freed}. NULL with
  * e (400 naming the field). */
 json_t *cleanup_run(struct engine *eng, const json_t *body, struct errinfo *e);

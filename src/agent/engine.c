@@ -678,6 +678,11 @@ fail:
     return -1;
 }
 
+const char *engine_apps_root(const struct engine *eng)
+{
+    return eng->apps_root;
+}
+
 int engine_app_dir(const struct engine *eng, const char *name, char *out, size_t outlen)
 {
     if (!eng->apps_root[0] || !ctrspec_valid_app_name(name))

@@ -30,6 +30,9 @@ struct buf;
 struct engine *engine_new(const char *socket_path, const char *cdi_dirs,
                           const char *workspace_root, const char *apps_root);
 
+/* The apps_root ("" when none). */
+const char *engine_apps_root(const struct engine *eng);
+
 /* An app's folder on this host: apps_root/name. 0, or -1 when it does not
  * fit out. */
 int engine_app_dir(const struct engine *eng, const char *name, char *out, size_t outlen);

@@ -550,6 +550,8 @@ static int lifecycle(struct apps *a, struct app_row *r, const char *action, stru
      * the probes confirm it */
     apps_set_health(a, r->name, stop ? "STOPPED" : "STARTING", stop ? "stopped by its owner" : "", NULL, 1);
     apps_live(a, r->name)->fails = 0;
+    a->poke = 1;
+    pthread_cond_broadcast(&a->wake);
     pthread_mutex_unlock(&a->lock);
     apps_announce(a, r->name);
     return 0;
@@ -676,6 +678,22 @@ release:
 out:
     apps_row_free(&r);
     return rc;
+}
+
+char *apps_names_on(struct apps *a, const char *server)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    pthread_mutex_lock(&a->lock);
+    sqlite3_stmt *st = db_prepare(a->db, "SELECT name FROM apps WHERE server = ?1 ORDER BY name");
+    if (st)
+        sqlite3_bind_text(st, 1, server, -1, SQLITE_TRANSIENT);
+    for (int i = 0; st && sqlite3_step(st) == SQLITE_ROW; i++)
+        buf_printf(&b, "%s%s", i ? "," : "", col(st, 0));
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&a->lock);
+    char *out = buf_detach(&b, NULL);
+    return out ? out : strdup("");
 }
 
 void apps_metrics(struct apps *a, struct buf *out)

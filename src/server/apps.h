@@ -72,6 +72,10 @@ json_t *apps_templates_export(struct apps *a);
  * (else it is skipped). NULL with e. */
 json_t *apps_templates_import(struct apps *a, const json_t *body, int replace, struct errinfo *e);
 
+/* The names of the apps on server, comma-separated ("" for none): what the
+ * host's cleanup must not take for junk. A new string. */
+char *apps_names_on(struct apps *a, const char *server);
+
 /* For /metrics: apps by health, installs running. */
 void apps_metrics(struct apps *a, struct buf *out);
 

@@ -40,7 +40,7 @@ struct apps {
     size_t nlive;
     /* the health loop and the jobs */
     pthread_t thread;
-    int running, stop, jobs;
+    int running, stop, jobs, poke; /* poke: probe now (an app started) */
     pthread_cond_t wake, jobs_done;
     uint64_t probes, installs_done, installs_failed;
 };

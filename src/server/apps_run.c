@@ -18,6 +18,7 @@
 #define SAY_MS 250              /* and pushed to browsers at most this often */
 #define FAILS_TO_FAILED 3       /* a RUNNING app not answering this many probes in a row */
 #define TAIL_LINES 30
+#define STARTING_PROBE_MS 250   /* while an app starts: its RUNNING is seen this soon */
 
 static const char *const job_phase[] = {"installing", "reinstalling", "updating"};
 static const char *const job_name[] = {"install", "reinstall", "update"};
@@ -182,6 +183,8 @@ static void finish_ok(struct apps *a, const char *name, int64_t container_id, in
         sqlite3_finalize(st);
     }
     apps_set_health(a, name, "STARTING", "", NULL, 1);
+    a->poke = 1;
+    pthread_cond_broadcast(&a->wake);
 }
 
 static void *job_main(void *arg)
@@ -430,17 +433,20 @@ out:
     free(idx);
 }
 
-static void probe_all(struct apps *a)
+/* One pass: every installed app probed, its light set. Returns how many
+ * are STARTING after it. */
+static int probe_all(struct apps *a)
 {
     size_t n;
     int64_t now;
+    int starting = 0;
 
     pthread_mutex_lock(&a->lock);
     struct probe *v = read_probes(a, &n);
     pthread_mutex_unlock(&a->lock);
     if (!n) {
         free(v);
-        return;
+        return 0;
     }
     for (size_t i = 0; i < n; i++) {
         struct errinfo e = {0};
@@ -484,9 +490,11 @@ static void probe_all(struct apps *a)
     for (size_t i = 0; i < n; i++) {
         if (v[i].changed)
             apps_announce(a, v[i].name);
+        starting += !strcmp(v[i].result || v[i].missing ? v[i].new_health : v[i].health, "STARTING");
         json_decref(v[i].result);
     }
     free(v);
+    return starting;
 }
 
 void *apps_health_main(void *arg)
@@ -496,10 +504,14 @@ void *apps_health_main(void *arg)
     pthread_mutex_lock(&a->lock);
     while (!a->stop) {
         pthread_mutex_unlock(&a->lock);
-        probe_all(a);
+        int starting = probe_all(a);
         pthread_mutex_lock(&a->lock);
-        int64_t until = now_mono_ns() + a->cfg.probe_ms * 1000000LL;
-        while (!a->stop && now_mono_ns() < until)
+        /* an app that starts is looked at often, so its RUNNING shows within
+         * a quarter second of its port answering; a start wakes the loop */
+        int64_t ms = starting && a->cfg.probe_ms > STARTING_PROBE_MS ? STARTING_PROBE_MS : a->cfg.probe_ms;
+        int64_t until = now_mono_ns() + ms * 1000000LL;
+        a->poke = 0;
+        while (!a->stop && !a->poke && now_mono_ns() < until)
             now_cond_wait_until(&a->wake, &a->lock, until);
     }
     pthread_mutex_unlock(&a->lock);

@@ -190,7 +190,7 @@ check_engine() {
     as alice GET /api/v1/containers | jq -e '.containers | length == 0' > /dev/null || fail "$host: containers left in the ledger"
     as alice GET /api/v1/apps/"$name" > /dev/null
     [ "$HTTP_CODE" = 404 ] || fail "$host: the deinstalled app is still there"
-    rm -rf "$dir"
+    [ "$host" = pd ] && rm -rf "$dir" # dk's stays for the cleanup below
     ok "$host: deinstalled three apps: the folder kept where asked, removed otherwise; no container left on the engine or in the ledgers"
 }
 
@@ -207,6 +207,14 @@ as alice GET /api/v1/gpus | jq -e --arg u "$GPU" '.gpus[] | select(.uuid == $u a
 grep -A4 'device_ids' "$WORK/apps-dk/gpu-app/docker-compose.yml" | grep -q "$GPU" || fail "the compose file's GPU: $(cat "$WORK/apps-dk/gpu-app/docker-compose.yml")"
 engine "$DOCKER_SOCK" GET /containers/app-gpu-app/json | jq -e --arg u "$GPU" '.HostConfig.DeviceRequests[0].DeviceIDs == [$u]' > /dev/null \
     || fail "the container's GPU request"
+# the folder web-dk's deinstall kept is in the cleanup's plan, gpu-app's is not
+as otto GET "/api/v1/servers/dk/cleanup?kinds=apps" > "$WORK/plan.json"
+jq -e '[.items[] | select(.kind == "app_folder") | .id] == ["web-dk"] and .items[0].bytes > 0' "$WORK/plan.json" > /dev/null \
+    || fail "the cleanup plan of app folders: $HTTP_CODE $(cat "$WORK/plan.json")"
+as otto POST /api/v1/servers/dk/cleanup "$(jq -c '{items: .items}' "$WORK/plan.json")" > "$WORK/run.json"
+jq -e '.removed[0].id == "web-dk" and (.skipped | length) == 0' "$WORK/run.json" > /dev/null || fail "the cleanup run: $(cat "$WORK/run.json")"
+[ ! -e "$WORK/apps-dk/web-dk" ] && [ -d "$WORK/apps-dk/gpu-app" ] || fail "the cleanup removed the wrong folders: $(ls "$WORK/apps-dk")"
+ok "the cleanup's dry run lists the folder web-dk's deinstall kept ($(jq .items[0].bytes "$WORK/plan.json") bytes) and not a running app's; its run removes exactly it"
 ok "an app with a GPU holds $GPU in the ledger, its compose file reserves it (deploy.resources.reservations.devices), the engine was asked for it"
 
 # --- templates: promote the working app, install a second one from it

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../agentcall.h"
+#include "../apps.h"
 #include "../registry.h"
 #include "api.h"
 
@@ -19,12 +20,25 @@ static int kinds_path(struct http_request *req, struct http_response *resp, char
     for (const char *p = kinds ? kinds : ""; *p; p++)
         if (!(*p >= 'a' && *p <= 'z') && *p != ',') {
             struct errinfo e;
-            errinfo_set(&e, 400, "invalid_field", "kinds", "kinds is a list of containers, dangling, images, volumes, cache");
+            errinfo_set(&e, 400, "invalid_field", "kinds", "kinds is a list of containers, dangling, images, volumes, cache, apps");
             api_reply_error(resp, &e);
             return -1;
         }
     snprintf(path, len, "/api/v1/engine/cleanup?kinds=%s", kinds ? kinds : "");
     return 0;
+}
+
+/* The plan's path for one host: the apps the server knows there go with
+ * it, so the agent lists only the folders no app owns. A new string. */
+static char *host_path(struct server_app *app, const char *path, const char *server)
+{
+    char *known = app->apps ? apps_names_on(app->apps, server) : NULL;
+    size_t n = strlen(path) + (known ? strlen(known) : 0) + 16;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s&known=%s", path, known ? known : "");
+    free(known);
+    return out;
 }
 
 void api_cleanup_plan(void *appv, struct http_request *req, struct http_response *resp)
@@ -37,14 +51,17 @@ void api_cleanup_plan(void *appv, struct http_request *req, struct http_response
 
     if (kinds_path(req, resp, path, sizeof(path)) < 0)
         return;
-    if (api_find_agent(app, req->params[0], &agent, &e) == 0)
-        out = agentcall(&agent, "GET", path, NULL, 120, &e);
+    if (api_find_agent(app, req->params[0], &agent, &e) == 0) {
+        char *p = host_path(app, path, agent.server);
+        out = p ? agentcall(&agent, "GET", p, NULL, 120, &e) : NULL;
+        free(p);
+    }
     api_reply(resp, 200, out, &e);
 }
 
 /* The run on one agent; its answer, or NULL with e. Only kind and id of
  * each item travel on. */
-static json_t *run_on(const struct reg_target *agent, const json_t *items, struct errinfo *e)
+static json_t *run_on(struct server_app *app, const struct reg_target *agent, const json_t *items, struct errinfo *e)
 {
     json_t *fwd = json_array();
     size_t i;
@@ -52,7 +69,9 @@ static json_t *run_on(const struct reg_target *agent, const json_t *items, struc
     json_array_foreach(items, i, it)
         json_array_append_new(fwd, json_pack("{s:O?,s:O?}", "kind", json_object_get(it, "kind"), "id",
                                              json_object_get(it, "id")));
-    json_t *body = json_pack("{s:o}", "items", fwd);
+    char *known = app->apps ? apps_names_on(app->apps, agent->server) : NULL;
+    json_t *body = json_pack("{s:o, s:s}", "items", fwd, "known", known ? known : "");
+    free(known);
     json_t *out = agentcall(agent, "POST", "/api/v1/engine/cleanup", body, 600, e);
     json_decref(body);
     return out;
@@ -78,7 +97,7 @@ void api_cleanup_run(void *appv, struct http_request *req, struct http_response 
     if (!json_is_array(json_object_get(body, "items")))
         errinfo_set(&e, 400, "invalid_field", "items", "items is the array of a plan's items to remove");
     else if (api_find_agent(app, req->params[0], &agent, &e) == 0 &&
-             (out = run_on(&agent, json_object_get(body, "items"), &e)))
+             (out = run_on(app, &agent, json_object_get(body, "items"), &e)))
         audit_run(req, out);
     json_decref(body);
     api_reply(resp, 200, out, &e);
@@ -101,7 +120,9 @@ void api_fleet_cleanup_plan(void *appv, struct http_request *req, struct http_re
         struct errinfo e = {0};
         if (!all[i].is_agent || !all[i].token[0])
             continue;
-        json_t *plan = agentcall(&all[i], "GET", path, NULL, 120, &e);
+        char *p = host_path(app, path, all[i].server);
+        json_t *plan = p ? agentcall(&all[i], "GET", p, NULL, 120, &e) : NULL;
+        free(p);
         if (!plan) {
             json_array_append_new(rows, json_pack("{s:s,s:s}", "server", all[i].server, "error", e.message));
             continue;
@@ -139,7 +160,7 @@ void api_fleet_cleanup_run(void *appv, struct http_request *req, struct http_res
         if (!json_is_array(json_object_get(plan, "items")))
             errinfo_set(&e, 400, "invalid_field", "items", "servers.%.64s.items is not an array", name);
         else if (agentcall_find(app->reg, name, 0, "servers", &agent, &e) == 0)
-            r = run_on(&agent, json_object_get(plan, "items"), &e);
+            r = run_on(app, &agent, json_object_get(plan, "items"), &e);
         if (!r) {
             json_array_append_new(rows, json_pack("{s:s,s:s}", "server", name, "error", e.message));
             continue;

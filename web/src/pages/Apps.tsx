@@ -9,14 +9,14 @@ import { api, atLeast, fieldError, get, Me } from '../api';
 import { bytes, time } from '../format';
 import { useLive } from '../hooks';
 import { live } from '../live';
-import { ErrorBox, errorText, Field, Form, Page, useAsync } from '../ui';
+import { ErrorBox, errorText, Field, Form, Link, Page, useAsync } from '../ui';
 
 export interface App {
   name: string; owner: string; server: string; repository: string; ref: string; commit: string;
   start_command: string; port: number; health_path: string; image: string; template: string;
   phase: string; desired: string; health: 'STARTING' | 'RUNNING' | 'STOPPED' | 'FAILED';
   health_since_ms: number; detail: string; log_tail: string; busy: boolean; url: string | null;
-  host_port: number; gpus: unknown; progress: null | {
+  host_port: number; container_id: number; gpus: unknown; progress: null | {
     step: string; objects_total?: number; objects_received?: number; bytes_received?: number;
     files_total?: number; files_done?: number; line?: string; commit?: string;
   };
@@ -273,6 +273,7 @@ export function AppsPage({ me }: { me: Me }) {
                       <p class="mono small">{a.start_command || '(the image\'s own command)'}</p>
                       {a.detail && <p class={a.health === 'FAILED' ? 'error' : 'muted'}>{a.detail}</p>}
                       {a.log_tail && <pre class="log-tail" aria-label="last log lines">{a.log_tail}</pre>}
+                      {a.container_id > 0 && <p><Link href={`/containers/${a.container_id}`}>Its container: logs, terminal, files, and charts of its GPU, CPU and memory use →</Link></p>}
                     </td></tr>
                   )}
                 </>

@@ -12,6 +12,7 @@ interface Run { removed: Item[]; skipped: { kind: string; id: string; reason: st
 
 const KINDS: [string, string][] = [
   ['containers', 'stopped containers gpufleet did not make'],
+  ['apps', 'app folders no app knows (kept at a deinstall, or a clone cut off)'],
   ['dangling', 'untagged images no container uses'],
   ['images', 'every image no container uses'],
   ['volumes', 'volumes no container mounts'],
