@@ -154,6 +154,19 @@ check_engine() {
     [ "$(cat "$dir/model.bin")" = weights ] || fail "$host: the update lost an untracked file"
     ok "$host: updated (fetched) to $(gitc rev-parse --short=12 HEAD): the page is new, an untracked file in the folder stayed"
 
+    # --- export: the record and the folder as one tar, streamed from the host
+    curl -sS -o "$WORK/exp.tar" -w '%{http_code}' -H "Authorization: Bearer $TOK_alice" "$SERVER_URL/api/v1/apps/$name/export" > "$WORK/exp.code"
+    [ "$(cat "$WORK/exp.code")" = 200 ] || fail "$host: export: $(cat "$WORK/exp.code") $(head -c 300 "$WORK/exp.tar")"
+    tar -tf "$WORK/exp.tar" > "$WORK/exp.list" || fail "$host: the export is not a tar"
+    for f in gpufleet-app.json app/www/index.html app/.git/HEAD app/model.bin app/docker-compose.yml; do
+        grep -qx "$f" "$WORK/exp.list" || fail "$host: the export has no $f: $(head -20 "$WORK/exp.list")"
+    done
+    tar -xOf "$WORK/exp.tar" gpufleet-app.json | jq -e --arg n "$name" --arg c "$(gitc rev-parse HEAD)" '.name == $n and .commit == $c and .gpufleet_app == 1 and .health == null' > /dev/null \
+        || fail "$host: the exported record: $(tar -xOf "$WORK/exp.tar" gpufleet-app.json | head -c 400)"
+    as bob GET "/api/v1/apps/$name/export" > /dev/null
+    [ "$HTTP_CODE" = 404 ] || fail "$host: bob exports alice's app: $HTTP_CODE"
+    ok "$host: exported as one tar: the record (gpufleet-app.json) and the folder with its .git, its compose file and what the app wrote ($(wc -l < "$WORK/exp.list") entries); another user gets 404"
+
     # --- roles: bob sees none of it, the viewer cannot act
     as bob GET "/api/v1/apps/$name" > /dev/null
     [ "$HTTP_CODE" = 404 ] || fail "$host: bob sees alice's app: $HTTP_CODE"

@@ -78,6 +78,15 @@ struct api_container {
 int api_container_locate(struct server_app *app, struct http_request *req, struct http_response *resp,
                          int act, struct api_container *w);
 
+/* Streams the tar of path in a container (its host's agent, its engine
+ * id) to the caller, after prefix's bytes (whole tar entries; taken, may
+ * be NULL), as an attachment named filename, on the stream seat of user's
+ * the caller holds (api_stream_seat). 0 (resp is the answer), or -1 with
+ * e and the seat given back. */
+int api_pipe_archive(struct server_app *app, int64_t user, struct http_response *resp, const struct reg_target *agent,
+                     const char *engine_id, const char *path, struct buf *prefix, const char *filename,
+                     struct errinfo *e);
+
 /* Replies with an input error. */
 void api_reply_error(struct http_response *resp, const struct errinfo *e);
 
@@ -125,6 +134,7 @@ void api_apps_install(void *app, struct http_request *req, struct http_response 
 void api_apps_action(void *app, struct http_request *req, struct http_response *resp);
 void api_apps_remove(void *app, struct http_request *req, struct http_response *resp);
 void api_apps_promote(void *app, struct http_request *req, struct http_response *resp);
+void api_apps_export(void *app, struct http_request *req, struct http_response *resp);
 void api_templates_list(void *app, struct http_request *req, struct http_response *resp);
 void api_templates_get(void *app, struct http_request *req, struct http_response *resp);
 void api_templates_create(void *app, struct http_request *req, struct http_response *resp);

@@ -4,8 +4,11 @@
  * user, as if it did not exist. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "../../lib/tarw.h"
 #include "../apps.h"
+#include "../containers.h"
 #include "api.h"
 
 /* Whose apps the caller may see (0: all). */
@@ -191,4 +194,61 @@ void api_templates_import(void *appv, struct http_request *req, struct http_resp
     if (out)
         api_audit_detail(req, "imported", json_deep_copy(json_object_get(out, "imported")));
     api_reply(resp, 200, out, &e);
+}
+
+/* GET /api/v1/apps/{name}/export: a tar of the app's record
+ * (gpufleet-app.json) and its folder (app/..., from its container's /app,
+ * .git and what the app wrote there included), streamed from its host. */
+void api_apps_export(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct api_ctx *c = api_ctx(req);
+    struct errinfo e = {0};
+    struct reg_target agent;
+    char engine_id[130], cname[130], h[TARW_BLOCK], file[200];
+    struct buf prefix;
+    json_t *a = apps_get(app->apps, req->params[0], act_scope(req), &e);
+
+    api_audit_target(req, "app:%.64s", req->params[0]);
+    buf_init(&prefix, 0);
+    if (!a)
+        goto fail;
+    json_int_t cid = json_integer_value(json_object_get(a, "container_id"));
+    if (!cid) {
+        errinfo_set(&e, 409, "not_installed", "app", "%s has no container to read its folder through: reinstall it",
+                    req->params[0]);
+        goto fail;
+    }
+    if (ctr_locate(app->ctr, cid, 0, &agent, engine_id, sizeof(engine_id), cname, sizeof(cname), &e) < 0)
+        goto fail;
+    /* what the record is, not what it is doing now */
+    static const char *const runtime[] = {"busy", "progress", "health", "health_since_ms", "detail", "log_tail",
+                                          "url", "host_port", "container_id", "phase", "desired", "id", "owner_id"};
+    for (size_t i = 0; i < sizeof(runtime) / sizeof(runtime[0]); i++)
+        json_object_del(a, runtime[i]);
+    json_object_set_new(a, "gpufleet_app", json_integer(1));
+    char *text = json_dumps(a, JSON_INDENT(2) | JSON_SORT_KEYS);
+    size_t n = text ? strlen(text) : 0;
+    if (!text || tarw_header(h, "gpufleet-app.json", TARW_FILE, 0644, (long long)n, time(NULL), NULL) < 0) {
+        free(text);
+        errinfo_set(&e, 500, "internal", NULL, "the record could not be written");
+        goto fail;
+    }
+    buf_append(&prefix, h, sizeof(h));
+    buf_append(&prefix, text, n);
+    static const char zeros[TARW_BLOCK];
+    if (n % TARW_BLOCK)
+        buf_append(&prefix, zeros, TARW_BLOCK - n % TARW_BLOCK);
+    free(text);
+    if (api_stream_seat(app, c->who.user_id, resp) < 0)
+        goto out;
+    snprintf(file, sizeof(file), "%s.app.tar", req->params[0]);
+    if (api_pipe_archive(app, c->who.user_id, resp, &agent, engine_id, "/app", &prefix, file, &e) < 0)
+        goto fail;
+    goto out;
+fail:
+    api_reply_error(resp, &e);
+out:
+    buf_free(&prefix);
+    json_decref(a);
 }

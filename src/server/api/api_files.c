@@ -284,6 +284,45 @@ refused:
     free(d);
 }
 
+int api_pipe_archive(struct server_app *app, int64_t user, struct http_response *resp, const struct reg_target *agent,
+                     const char *engine_id, const char *path, struct buf *prefix, const char *filename,
+                     struct errinfo *e)
+{
+    char enc[9000], url[9300], disp[400];
+    json_t *hello = NULL;
+    struct download *d;
+
+    d = xcalloc(1, sizeof(*d));
+    d->set = app->streams;
+    buf_init(&d->first, 0);
+    ctrspec_url_path(path, enc, sizeof(enc));
+    snprintf(url, sizeof(url), "/api/v1/engine/containers/%s/archive?path=%s", engine_id, enc);
+    if ((d->fd = agentstream_open(agent, url, &hello, &d->first, e)) < 0) {
+        streamset_unreserve(app->streams, user);
+        buf_free(&d->first);
+        free(d);
+        return -1;
+    }
+    json_decref(hello);
+    /* the prefix's entries first: a tar of tars' entries is one tar */
+    if (prefix && prefix->len) {
+        buf_append(prefix, d->first.data ? d->first.data : "", d->first.len);
+        buf_free(&d->first);
+        d->first = *prefix;
+        buf_init(prefix, 0);
+    }
+    d->left = -1;
+    d->pipe = http_pipe_new(PIPE_BYTES);
+    resp->status = 200;
+    resp->pipe = d->pipe;
+    resp->pipe_length = -1;
+    resp->content_type = "application/x-tar";
+    snprintf(disp, sizeof(disp), "attachment; filename=\"%.200s\"", filename);
+    http_add_header(resp, "Content-Disposition", disp);
+    start(app, user, resp, d);
+    return 0;
+}
+
 /* ---- uploads: PUT ?path=/folder/name, the file as the body ---- */
 
 /* The body becomes a tar (one file) in a temporary file as it comes: its

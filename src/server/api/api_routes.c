@@ -111,6 +111,7 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/apps/{name}", api_apps_get, VIEWER, NULL, NULL, 0},
     {"DELETE", "/api/v1/apps/{name}", api_apps_remove, USER, NULL, "app.deinstall", 1},
     {"POST", "/api/v1/apps/{name}/promote", api_apps_promote, OPERATOR, NULL, "template.promote", 0},
+    {"GET", "/api/v1/apps/{name}/export", api_apps_export, USER, NULL, "app.export", 1},
     {"POST", "/api/v1/apps/{name}/{action}", api_apps_action, USER, NULL, "app.action", 1},
     {"GET", "/api/v1/templates", api_templates_list, VIEWER, NULL, NULL, 0},
     {"POST", "/api/v1/templates", api_templates_create, OPERATOR, NULL, "template.create", 0},

@@ -274,6 +274,7 @@ export function AppsPage({ me }: { me: Me }) {
                       {a.detail && <p class={a.health === 'FAILED' ? 'error' : 'muted'}>{a.detail}</p>}
                       {a.log_tail && <pre class="log-tail" aria-label="last log lines">{a.log_tail}</pre>}
                       {a.container_id > 0 && <p><Link href={`/containers/${a.container_id}`}>Its container: logs, terminal, files, and charts of its GPU, CPU and memory use →</Link></p>}
+                      {a.container_id > 0 && canAct(a) && <p><a href={`/api/v1/apps/${a.name}/export`} download={`${a.name}.app.tar`}>Export (its record and folder, a tar)</a></p>}
                     </td></tr>
                   )}
                 </>
