@@ -213,6 +213,7 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/engine/apps/probe", api_apps_probe, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
     {"POST", "/api/v1/engine/apps/{name}/clone", api_apps_clone, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
     {"DELETE", "/api/v1/engine/apps/{name}", api_apps_remove, ROUTE_NEEDS_TOKEN, NULL, NULL, 1},
+    {"PUT", "/api/v1/engine/apps/{name}/files", api_apps_files, ROUTE_NEEDS_TOKEN, api_engine_upload_chunk, NULL, 1},
 };
 
 struct http_server *api_start(struct agent_app *app, char *err, size_t errlen)

@@ -71,12 +71,21 @@ void api_engine_push(void *app, struct http_request *req, struct http_response *
 void api_engine_build(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_pull_get(void *app, struct http_request *req, struct http_response *resp);
 
+/* A request's body kept in a temporary file as it comes (the stream
+ * state of routes whose handler is api_engine_upload_chunk). */
+struct upload {
+    FILE *f;
+    long long size;
+    int failed;
+};
+
 /* App routes (api_apps.c): clone into an app's folder, check a
  * repository, remove a folder, probe the apps' health. */
 void api_apps_clone(void *app, struct http_request *req, struct http_response *resp);
 void api_apps_check(void *app, struct http_request *req, struct http_response *resp);
 void api_apps_remove(void *app, struct http_request *req, struct http_response *resp);
 void api_apps_probe(void *app, struct http_request *req, struct http_response *resp);
+void api_apps_files(void *app, struct http_request *req, struct http_response *resp);
 
 /* Starts serving app on opts->listen. NULL with err on failure. */
 struct http_server *api_start(struct agent_app *app, char *err, size_t errlen);

@@ -4,6 +4,9 @@
  * and probes the apps' health from this host. The container itself is made
  * through the container routes, with the spec's "app" set. */
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,4 +132,61 @@ void api_apps_probe(void *appv, struct http_request *req, struct http_response *
         out = appprobe_run(app->engine, json_object_get(b, "apps"), PROBE_TIMEOUT_MS, &e);
     json_decref(b);
     reply(resp, 200, out ? json_pack("{s:o}", "apps", out) : NULL, &e);
+}
+
+extern char **environ;
+
+/* PUT /api/v1/engine/apps/{name}/files: the body is an app's export; its
+ * app/... entries are unpacked into the app's folder (made first) by GNU
+ * tar, run with a fixed argument list: members with ".." or absolute
+ * names refused, links to outside the folder made last (tar's own guard),
+ * owned by root (the server then gives the folder to the app's user). */
+void api_apps_files(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct agent_app *app = appv;
+    struct upload *u = req->stream_state;
+    struct errinfo e = {0};
+    char dir[4200];
+    struct stat st;
+    pid_t pid;
+    int status = -1;
+
+    if (engine_app_dir(app->engine, req->params[0], dir, sizeof(dir)) < 0) {
+        errinfo_set(&e, 400, "invalid_field", "app", "an app's name is a DNS label, and this agent needs an apps_root");
+        goto out;
+    }
+    if (!u || u->failed || req->stream_failed || !u->size) {
+        errinfo_set(&e, 400, "invalid_field", "body", "the body is an app's export (a tar)");
+        goto out;
+    }
+    if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        errinfo_set(&e, 409, "no_app_folder", "app", "%s is not there: the folder is made first", dir);
+        goto out;
+    }
+    rewind(u->f);
+    /* only what is under app/ (the record and anything else stays out) */
+    char *argv[] = {"tar", "-x", "-f", "-", "-C", dir, "--no-same-owner", "--strip-components=1", "--wildcards",
+                    "app/*", NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fileno(u->f), 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    int err = posix_spawnp(&pid, "tar", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (err) {
+        errinfo_set(&e, 500, "internal", NULL, "cannot run tar: %s", strerror(err));
+        goto out;
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        errinfo_set(&e, 400, "invalid_field", "body", "the export could not be unpacked into %s (tar said %d)", dir,
+                    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        goto out;
+    }
+    reply(resp, 200, json_pack("{s:b, s:s}", "ok", 1, "folder", dir), &e);
+    return;
+out:
+    reply(resp, 200, NULL, &e);
 }

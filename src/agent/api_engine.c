@@ -345,12 +345,6 @@ void api_engine_files_delete(void *appv, struct http_request *req, struct http_r
 
 /* PUT .../archive?path=DIR: the body (a tar) goes to a temporary file as
  * it comes, then to the engine: memory stays flat however big it is. */
-struct upload {
-    FILE *f;
-    long long size;
-    int failed;
-};
-
 static void upload_free(void *arg)
 {
     struct upload *u = arg;

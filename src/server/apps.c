@@ -439,7 +439,10 @@ static json_t *template_of(struct apps *a, const json_t *body, struct errinfo *e
     return tpl;
 }
 
-json_t *apps_install(struct apps *a, const struct auth_identity *who, const json_t *body, struct errinfo *e)
+/* An install or an import: checked, placed, the repository asked of the
+ * host (an install's), recorded, its job started (files: an import's). */
+static json_t *begin(struct apps *a, const struct auth_identity *who, const json_t *body, struct app_files *files,
+                     struct errinfo *e)
 {
     json_t *spec = NULL, *ctr = NULL, *tpl, *out = NULL;
     char host[65], image[256];
@@ -469,7 +472,7 @@ json_t *apps_install(struct apps *a, const struct auth_identity *who, const json
     }
     /* the host first: the clone is made where the container will run */
     if (ctr_pick_host(a->app->ctr, who, ctr, host, sizeof(host), e) < 0 ||
-        check_remote(host, spec, a->app, e) < 0)
+        (!files && check_remote(host, spec, a->app, e) < 0))
         goto out;
     json_object_set_new(ctr, "host", json_string(host));
     pthread_mutex_lock(&a->lock);
@@ -483,7 +486,7 @@ json_t *apps_install(struct apps *a, const struct auth_identity *who, const json
     pthread_mutex_unlock(&a->lock);
     if (rc < 0)
         goto out;
-    if (apps_job_start(a, name, JOB_INSTALL, NULL, e) < 0) {
+    if (apps_job_start(a, name, files ? JOB_IMPORT : JOB_INSTALL, NULL, files, e) < 0) {
         pthread_mutex_lock(&a->lock);
         sqlite3_stmt *st = db_prepare(a->db, "DELETE FROM apps WHERE name = ?1");
         if (st) {
@@ -495,13 +498,81 @@ json_t *apps_install(struct apps *a, const struct auth_identity *who, const json
         pthread_mutex_unlock(&a->lock);
         goto out;
     }
-    log_info("apps: %s installing on %s for %s", name, host, who->username);
+    log_info("apps: %s %s on %s for %s", name, files ? "importing" : "installing", host, who->username);
     out = apps_get(a, name, 0, e);
     apps_announce(a, name);
 out:
     json_decref(tpl);
     json_decref(spec);
     json_decref(ctr);
+    return out;
+}
+
+json_t *apps_install(struct apps *a, const struct auth_identity *who, const json_t *body, struct errinfo *e)
+{
+    return begin(a, who, body, NULL, e);
+}
+
+/* The record an export begins with (its first entry), or NULL with e. */
+static json_t *read_record(FILE *f, long long size, struct errinfo *e)
+{
+    char h[512];
+    json_t *rec = NULL;
+
+    rewind(f);
+    if (size < 1024 || fread(h, 1, sizeof(h), f) != sizeof(h) || strncmp(h, "gpufleet-app.json", 100)) {
+        errinfo_set(e, 400, "invalid_field", "body", "the body is an app's export (a tar whose first entry is gpufleet-app.json)");
+        return NULL;
+    }
+    long long n = strtoll(h + 124, NULL, 8);
+    if (n <= 0 || n > (1 << 20) || 512 + n > size) {
+        errinfo_set(e, 400, "invalid_field", "body", "the export's gpufleet-app.json is missing or too big");
+        return NULL;
+    }
+    char *text = xmalloc((size_t)n + 1);
+    if (fread(text, 1, (size_t)n, f) == (size_t)n) {
+        text[n] = 0;
+        rec = json_loadb(text, (size_t)n, 0, NULL);
+    }
+    free(text);
+    if (!json_is_object(rec) || json_integer_value(json_object_get(rec, "gpufleet_app")) != 1) {
+        json_decref(rec);
+        errinfo_set(e, 400, "invalid_field", "body", "the export's gpufleet-app.json is not an app's record");
+        return NULL;
+    }
+    return rec;
+}
+
+json_t *apps_import(struct apps *a, const struct auth_identity *who, FILE **tar, long long size, const char *name,
+                    const char *host, struct errinfo *e)
+{
+    static const char *const fields[] = {"name", "repository", "ref", "start_command", "port", "health_path",
+                                         "image", "gpus", "cpus", "memory", "env", "run_as_root", "health_timeout_s"};
+    struct app_files files = {.f = *tar, .size = size};
+    json_t *rec = read_record(*tar, size, e), *body, *out;
+
+    if (!rec)
+        return NULL;
+    /* the record's fields, as a request; its template may not be here */
+    body = json_object();
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (json_object_get(rec, fields[i]) && !json_is_null(json_object_get(rec, fields[i])))
+            json_object_set(body, fields[i], json_object_get(rec, fields[i]));
+    json_t *env = json_object_get(body, "env");
+    if (json_is_object(env))
+        json_object_del(env, "HOME"); /* set again from run_as_root */
+    if (name && *name)
+        json_object_set_new(body, "name", json_string(name));
+    if (host && *host)
+        json_object_set_new(body, "host", json_string(host));
+    else
+        json_object_del(body, "host");
+    snprintf(files.commit, sizeof(files.commit), "%s", json_string_value(json_object_get(rec, "commit")) ?: "");
+    out = begin(a, who, body, &files, e);
+    if (!files.f)
+        *tar = NULL; /* the job's now */
+    json_decref(body);
+    json_decref(rec);
     return out;
 }
 
@@ -614,7 +685,7 @@ int apps_act(struct apps *a, const char *name, int64_t owner_id, const char *act
         goto out;
     }
     pthread_mutex_unlock(&a->lock);
-    if (apps_job_start(a, name, kind, ref, e) < 0) {
+    if (apps_job_start(a, name, kind, ref, NULL, e) < 0) {
         pthread_mutex_lock(&a->lock);
         apps_live(a, name)->busy = 0;
         pthread_mutex_unlock(&a->lock);

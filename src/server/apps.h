@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../lib/buf.h"
 #include "../lib/errinfo.h"
@@ -42,6 +43,16 @@ json_t *apps_get(struct apps *a, const char *name, int64_t owner_id, struct erri
  * (400 naming the field, 403 run_as_root, 404 template or host, 409 name
  * taken or no room, 502 the host or the repository). */
 json_t *apps_install(struct apps *a, const struct auth_identity *who, const json_t *body, struct errinfo *e);
+
+/* Imports an app's export (the tar of GET /api/v1/apps/NAME/export in
+ * *tar, size bytes: its record, then its folder) on host ("" or NULL:
+ * placed) as name (NULL: the record's): checked and placed as an install;
+ * in the background its folder is made and filled by the host's agent and
+ * given to the app's user, then its container is made.
+ * *tar becomes the job's (NULL) when it starts. The app, or NULL with e
+ * (400 naming body when it is not an export). */
+json_t *apps_import(struct apps *a, const struct auth_identity *who, FILE **tar, long long size, const char *name,
+                    const char *host, struct errinfo *e);
 
 /* start, stop, restart, reinstall or update (body: {"ref"} for the last
  * two, optional). Reinstall clones afresh (what git does not track is

@@ -9,13 +9,21 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "apps.h"
 #include "auth.h"
 
 #define APPS_MAX_JOBS 16 /* installs, reinstalls and updates at once */
 
-enum { JOB_INSTALL, JOB_REINSTALL, JOB_UPDATE };
+enum { JOB_INSTALL, JOB_REINSTALL, JOB_UPDATE, JOB_IMPORT };
+
+/* An import's files: an export's tar (the job's once it starts). */
+struct app_files {
+    FILE *f;
+    long long size;
+    char commit[41];
+};
 
 /* What only memory holds of an app: its job and its probes. */
 struct app_live {
@@ -72,9 +80,10 @@ json_t *apps_json_locked(struct apps *a, sqlite3_stmt *st);
 
 /* ---- apps_run.c ---- */
 /* Starts a job for the app (its live entry marked busy by the caller);
- * ref NULL keeps the app's. 0, or -1 with e (503 when too many run). Lock
- * NOT held. */
-int apps_job_start(struct apps *a, const char *name, int kind, const char *ref, struct errinfo *e);
+ * ref NULL keeps the app's; files (JOB_IMPORT) becomes the job's on
+ * success. 0, or -1 with e (503 when too many run). Lock NOT held. */
+int apps_job_start(struct apps *a, const char *name, int kind, const char *ref, struct app_files *files,
+                   struct errinfo *e);
 void *apps_health_main(void *arg);
 
 /* ---- apps_tpl.c ---- */

@@ -20,8 +20,8 @@
 #define TAIL_LINES 30
 #define STARTING_PROBE_MS 250   /* while an app starts: its RUNNING is seen this soon */
 
-static const char *const job_phase[] = {"installing", "reinstalling", "updating"};
-static const char *const job_name[] = {"install", "reinstall", "update"};
+static const char *const job_phase[] = {"installing", "reinstalling", "updating", "importing"};
+static const char *const job_name[] = {"install", "reinstall", "update", "import"};
 
 struct job {
     struct apps *a;
@@ -29,6 +29,7 @@ struct job {
     int kind;
     int has_ref;
     char ref[300];
+    struct app_files files; /* JOB_IMPORT's */
 };
 
 /* ---- jobs ---- */
@@ -76,7 +77,9 @@ static json_t *last_line(const char *log)
 static int clone_on_host(struct apps *a, const struct reg_target *t, const struct app_row *r, int kind, long uid,
                          char sha[41], struct errinfo *e)
 {
-    const char *repo = json_string_value(json_object_get(r->spec, "repository"));
+    /* an import's folder is made empty (and, again, given to the app's
+     * user after its files are in): no clone */
+    const char *repo = kind == JOB_IMPORT ? "" : json_string_value(json_object_get(r->spec, "repository"));
     const char *ref = json_string_value(json_object_get(r->spec, "ref"));
     char path[200];
     json_t *body, *ans;
@@ -108,7 +111,7 @@ static int clone_on_host(struct apps *a, const struct reg_target *t, const struc
         json_t *p = json_deep_copy(json_object_get(ans, "git_progress"));
         if (!json_is_object(p))
             json_decref(p), p = json_object();
-        json_object_set_new(p, "step", json_string(kind == JOB_UPDATE ? "fetch" : "clone"));
+        json_object_set_new(p, "step", json_string(kind == JOB_UPDATE ? "fetch" : kind == JOB_IMPORT ? "folder" : "clone"));
         json_object_set_new(p, "line", last_line(json_string_value(json_object_get(ans, "log"))));
         int ended = !state || strcmp(state, "running");
         progress(a, r->name, p, ended);
@@ -150,6 +153,26 @@ static int64_t container_for(struct apps *a, const struct app_row *r, long uid, 
     *host_port = (int)json_integer_value(json_object_get(json_array_get(json_object_get(c, "ports"), 0), "host"));
     json_decref(c);
     return id;
+}
+
+/* An import's folder: made empty, the export's app/... entries unpacked
+ * into it by its host's agent, then given to the app's user, all before
+ * its container exists (so it starts from them). 0 or -1 with e. */
+static int import_files(struct apps *a, const struct reg_target *t, const struct app_row *r, long uid,
+                        struct app_files *files, struct errinfo *e)
+{
+    char path[300], sha[41];
+    json_t *ok;
+
+    if (clone_on_host(a, t, r, JOB_IMPORT, -1, sha, e) < 0)
+        return -1;
+    progress(a, r->name, json_pack("{s:s, s:I}", "step", "files", "bytes_total", (json_int_t)files->size), 1);
+    rewind(files->f);
+    snprintf(path, sizeof(path), "/api/v1/engine/apps/%s/files", r->name);
+    if (!(ok = agentcall_send_file(t, "PUT", path, files->f, files->size, 3600, e)))
+        return -1;
+    json_decref(ok);
+    return uid >= 0 ? clone_on_host(a, t, r, JOB_IMPORT, uid, sha, e) : 0;
 }
 
 static void set_phase(struct apps *a, const char *name, const char *phase, const json_t *spec)
@@ -212,9 +235,13 @@ static void *job_main(void *arg)
     if (json_is_true(json_object_get(r.spec, "run_as_root")))
         uid = -1;
     apps_announce(a, j->name);
-    if (agentcall_find(a->app->reg, r.server, 0, "server", &t, &e) < 0 ||
-        clone_on_host(a, &t, &r, j->kind, uid, sha, &e) < 0)
+    if (agentcall_find(a->app->reg, r.server, 0, "server", &t, &e) < 0)
         goto end;
+    if (j->kind == JOB_IMPORT ? import_files(a, &t, &r, uid, &j->files, &e) < 0
+                              : clone_on_host(a, &t, &r, j->kind, uid, sha, &e) < 0)
+        goto end;
+    if (j->kind == JOB_IMPORT)
+        snprintf(sha, sizeof(sha), "%s", j->files.commit);
     progress(a, j->name, json_pack("{s:s, s:s}", "step", "container", "commit", sha), 1);
     if ((cid = container_for(a, &r, uid, &host_port, &e)) < 0)
         goto end;
@@ -247,11 +274,14 @@ end:
         apps_announce(a, j->name);
     }
     apps_row_free(&r);
+    if (j->files.f)
+        fclose(j->files.f);
     free(j);
     return NULL;
 }
 
-int apps_job_start(struct apps *a, const char *name, int kind, const char *ref, struct errinfo *e)
+int apps_job_start(struct apps *a, const char *name, int kind, const char *ref, struct app_files *files,
+                   struct errinfo *e)
 {
     struct job *j = xcalloc(1, sizeof(*j));
     pthread_t th;
@@ -274,6 +304,8 @@ int apps_job_start(struct apps *a, const char *name, int kind, const char *ref, 
     }
     a->jobs++;
     pthread_mutex_unlock(&a->lock);
+    if (files)
+        j->files = *files;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     int rc = pthread_create(&th, &attr, job_main, j);
@@ -282,10 +314,12 @@ int apps_job_start(struct apps *a, const char *name, int kind, const char *ref, 
         pthread_mutex_lock(&a->lock);
         a->jobs--;
         pthread_mutex_unlock(&a->lock);
-        free(j);
+        free(j); /* the files stay the caller's */
         errinfo_set(e, 500, "internal", NULL, "could not start the job");
         return -1;
     }
+    if (files)
+        files->f = NULL;
     return 0;
 }
 

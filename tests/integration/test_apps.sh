@@ -165,6 +165,7 @@ check_engine() {
         || fail "$host: the exported record: $(tar -xOf "$WORK/exp.tar" gpufleet-app.json | head -c 400)"
     as bob GET "/api/v1/apps/$name/export" > /dev/null
     [ "$HTTP_CODE" = 404 ] || fail "$host: bob exports alice's app: $HTTP_CODE"
+    cp "$WORK/exp.tar" "$WORK/exp-$host.tar"
     ok "$host: exported as one tar: the record (gpufleet-app.json) and the folder with its .git, its compose file and what the app wrote ($(wc -l < "$WORK/exp.list") entries); another user gets 404"
 
     # --- roles: bob sees none of it, the viewer cannot act
@@ -209,6 +210,45 @@ check_engine() {
 
 check_engine dk "$DOCKER_SOCK"
 check_engine pd "$PODMAN_SOCK"
+
+# --- a move: dk's export imported on pd, under a new name
+DK_COMMIT=$(tar -xOf "$WORK/exp-dk.tar" gpufleet-app.json | jq -r .commit)
+curl -sS -o "$WORK/imp.json" -w '%{http_code}' -H "Authorization: Bearer $TOK_alice" --data-binary "@$WORK/exp-dk.tar" \
+    "$SERVER_URL/api/v1/apps/import?host=pd&name=moved" > "$WORK/imp.code"
+[ "$(cat "$WORK/imp.code")" = 202 ] || fail "import: $(cat "$WORK/imp.code") $(cat "$WORK/imp.json")"
+j=$(wait_health moved RUNNING 60)
+[ "$(jq -r '.server + " " + .commit' <<< "$j")" = "pd $DK_COMMIT" ] || fail "the imported app: $j"
+curl -fsS "$(jq -r .url <<< "$j")" | grep -q "version three dk" || fail "the imported app's page"
+[ "$(cat "$WORK/apps-pd/moved/model.bin")" = weights ] && [ "$(stat -c %u "$WORK/apps-pd/moved/model.bin")" = 1000 ] && [ -d "$WORK/apps-pd/moved/.git" ] \
+    || fail "the imported folder: $(ls -la "$WORK/apps-pd/moved")"
+curl -sS -o "$WORK/bad.json" -w '%{http_code}' -H "Authorization: Bearer $TOK_alice" --data-binary "@$WORK/web.src/www/index.html" \
+    "$SERVER_URL/api/v1/apps/import?host=pd" > "$WORK/bad.code"
+[ "$(cat "$WORK/bad.code")" = 400 ] && [ "$(jq -r .error.field "$WORK/bad.json")" = body ] || fail "a body that is no export: $(cat "$WORK/bad.code") $(cat "$WORK/bad.json")"
+as alice DELETE /api/v1/apps/moved > /dev/null
+[ "$HTTP_CODE" = 200 ] && [ ! -e "$WORK/apps-pd/moved" ] || fail "deinstall of the imported app"
+# a hostile export: a member climbing out, a link out and a file through it
+mkdir -p "$WORK/outside"
+/usr/bin/python3 - "$WORK/evil.tar" "$WORK/outside" << 'PYEOF'
+import io, json, sys, tarfile
+t = tarfile.open(sys.argv[1], "w", format=tarfile.GNU_FORMAT)
+def add(name, data=b"", kind=tarfile.REGTYPE, link=""):
+    ti = tarfile.TarInfo(name); ti.type = kind; ti.linkname = link; ti.size = len(data)
+    t.addfile(ti, io.BytesIO(data))
+rec = json.dumps({"gpufleet_app": 1, "name": "evil", "start_command": "sleep 600", "port": 8080, "image": "gf-busybox:1"}).encode()
+add("gpufleet-app.json", rec)
+add("app/../../../../../../" + sys.argv[2].lstrip("/") + "/climbed", b"x")
+add("app/out", kind=tarfile.SYMTYPE, link=sys.argv[2])
+add("app/out/through-link", b"y")
+t.close()
+PYEOF
+curl -sS -o "$WORK/imp.json" -w '%{http_code}' -H "Authorization: Bearer $TOK_alice" --data-binary "@$WORK/evil.tar" \
+    "$SERVER_URL/api/v1/apps/import?host=pd" > "$WORK/imp.code"
+[ "$(cat "$WORK/imp.code")" = 202 ] || fail "the hostile import: $(cat "$WORK/imp.code") $(cat "$WORK/imp.json")"
+j=$(wait_health evil FAILED 30)
+[ -z "$(ls -A "$WORK/outside")" ] || fail "the hostile export wrote outside its folder: $(ls -la "$WORK/outside")"
+jq -e '.detail | test("could not be unpacked")' <<< "$j" > /dev/null || fail "the hostile import's failure: $j"
+as alice DELETE /api/v1/apps/evil > /dev/null
+ok "moved: web-dk's export imported on pd as moved: RUNNING at dk's commit, its page, its untracked file (the app's user's) and .git came along; a body that is not an export is 400 naming it; a hostile export (a member with .., a link out and a file through it) fails its import without writing outside the folder"
 
 # --- GPUs from the ledger: an app holds its GPU, and gives it back
 GPU=$(as alice GET /api/v1/gpus | jq -r '.gpus[] | select(.server == "dk") | .uuid')

@@ -135,6 +135,7 @@ void api_apps_action(void *app, struct http_request *req, struct http_response *
 void api_apps_remove(void *app, struct http_request *req, struct http_response *resp);
 void api_apps_promote(void *app, struct http_request *req, struct http_response *resp);
 void api_apps_export(void *app, struct http_request *req, struct http_response *resp);
+void api_apps_import(void *app, struct http_request *req, struct http_response *resp);
 void api_templates_list(void *app, struct http_request *req, struct http_response *resp);
 void api_templates_get(void *app, struct http_request *req, struct http_response *resp);
 void api_templates_create(void *app, struct http_request *req, struct http_response *resp);
@@ -150,7 +151,15 @@ void api_containers_stats(void *app, struct http_request *req, struct http_respo
 /* api_images.c: pushes, builds and registries' credentials */
 void api_images_push(void *app, struct http_request *req, struct http_response *resp);
 void api_images_build_log_live(void *app, struct http_request *req, struct http_response *resp);
-int api_images_build_chunk(void *app, struct http_request *req, const char *data, size_t len);
+/* A request's body kept in a temporary file as it comes (req->stream_state,
+ * freed with the request): a route's stream handler, bounded by
+ * files_upload_max_mib (failed set past it). */
+struct api_upload {
+    FILE *f;
+    long long size;
+    int failed;
+};
+int api_upload_chunk(void *app, struct http_request *req, const char *data, size_t len);
 void api_images_build(void *app, struct http_request *req, struct http_response *resp);
 void api_registries_list(void *app, struct http_request *req, struct http_response *resp);
 void api_registries_set(void *app, struct http_request *req, struct http_response *resp);

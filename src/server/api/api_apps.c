@@ -252,3 +252,25 @@ out:
     buf_free(&prefix);
     json_decref(a);
 }
+
+/* POST /api/v1/apps/import?host=H&name=N: the body is an app's export */
+void api_apps_import(void *appv, struct http_request *req, struct http_response *resp)
+{
+    struct server_app *app = appv;
+    struct api_upload *u = req->stream_state;
+    struct errinfo e = {0};
+    const char *name = http_query(req, "name"), *host = http_query(req, "host");
+    json_t *out = NULL;
+
+    api_audit_target(req, "app:%.64s", name ? name : "(its record's)");
+    if (host)
+        api_audit_detail(req, "host", json_string(host));
+    if (!u || u->failed || req->stream_failed || !u->size)
+        errinfo_set(&e, u && u->failed ? 413 : 400, "invalid_field", "body",
+                    "the body is an app's export (a tar from /api/v1/apps/NAME/export, at most files_upload_max_mib)");
+    else
+        out = apps_import(app->apps, &api_ctx(req)->who, &u->f, u->size, name, host, &e);
+    if (out)
+        api_audit_detail(req, "app", json_deep_copy(json_object_get(out, "name")));
+    api_reply(resp, 202, out, &e);
+}

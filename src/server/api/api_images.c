@@ -100,24 +100,18 @@ void api_images_push(void *appv, struct http_request *req, struct http_response 
 
 /* ---- builds: POST ?tag=T with a context (a tar) as the body, or ?git=URL ---- */
 
-struct context {
-    FILE *f;
-    long long size;
-    int failed;
-};
-
 static void context_free(void *arg)
 {
-    struct context *c = arg;
+    struct api_upload *c = arg;
     if (c->f)
         fclose(c->f);
     free(c);
 }
 
-int api_images_build_chunk(void *appv, struct http_request *req, const char *data, size_t len)
+int api_upload_chunk(void *appv, struct http_request *req, const char *data, size_t len)
 {
     struct server_app *app = appv;
-    struct context *c = req->stream_state;
+    struct api_upload *c = req->stream_state;
     if (!c) {
         c = xcalloc(1, sizeof(*c));
         c->f = tmpfile();
@@ -136,7 +130,7 @@ int api_images_build_chunk(void *appv, struct http_request *req, const char *dat
 void api_images_build(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    struct context *c = req->stream_state;
+    struct api_upload *c = req->stream_state;
     struct reg_target agent;
     struct errinfo e = {0};
     const char *tag = http_query(req, "tag"), *git = http_query(req, "git");

@@ -235,6 +235,22 @@ export function AppsPage({ me }: { me: Me }) {
       <ErrorBox error={error || list.error} />
       {tab === 'market' ? <Marketplace me={me} onInstall={(t) => { setInstalling(t); window.scrollTo(0, 0); }} /> : (
         <>
+          {canInstall && <label class="file-pick small">Import an app (an export's tar)
+            <input type="file" accept=".tar,application/x-tar" onChange={async (e) => {
+              const input = e.target as HTMLInputElement;
+              const f = input.files?.[0];
+              if (!f) return;
+              const name = prompt('Its name here (empty: the one it had)', '') ?? '';
+              setError('');
+              try {
+                const r = await fetch(`/api/v1/apps/import${name ? `?name=${encodeURIComponent(name)}` : ''}`,
+                  { method: 'POST', body: f, credentials: 'same-origin', headers: { 'Content-Type': 'application/x-tar' } });
+                if (!r.ok) setError((await r.json().catch(() => null))?.error?.message ?? `HTTP ${r.status}`);
+              } catch (err) {
+                setError(errorText(err));
+              }
+              input.value = '';
+            }} /></label>}
           <p class="muted small" data-testid="app-counts">
             {Object.entries(counts).map(([k, n]) => <span class={`light ${LIGHT[k]}`}>{n} {k.toLowerCase()}</span>)}
           </p>
