@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../lib/errinfo.h"
 #include "../lib/httpd.h"
 #include "history.h"
 #include "options.h"
@@ -70,6 +71,9 @@ void api_engine_upload(void *app, struct http_request *req, struct http_response
 void api_engine_push(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_build(void *app, struct http_request *req, struct http_response *resp);
 void api_engine_pull_get(void *app, struct http_request *req, struct http_response *resp);
+
+/* Answers out (stolen) with status, or e's error when out is NULL. */
+void api_engine_reply(struct http_response *resp, int status, json_t *out, const struct errinfo *e);
 
 /* A request's body kept in a temporary file as it comes (the stream
  * state of routes whose handler is api_engine_upload_chunk). */

@@ -21,22 +21,6 @@
 #define CHECK_STALL_S 20   /* ls-remote: a remote silent this long is down */
 #define PROBE_TIMEOUT_MS 1500
 
-static void reply(struct http_response *resp, int status, json_t *out, const struct errinfo *e)
-{
-    if (!out) {
-        http_error(resp, e->status ? e->status : 500, e->code ? e->code : "internal", e->field[0] ? e->field : NULL,
-                   "%s", e->message);
-        return;
-    }
-    char *text = json_dumps(out, JSON_COMPACT);
-    resp->status = status;
-    resp->content_type = "application/json";
-    buf_puts(&resp->body, text ? text : "null");
-    buf_putc(&resp->body, '\n');
-    free(text);
-    json_decref(out);
-}
-
 static json_t *body_json(struct http_request *req, struct errinfo *e)
 {
     json_t *b = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
@@ -71,7 +55,7 @@ void api_apps_clone(void *appv, struct http_request *req, struct http_response *
             out = images_job_start(app->images, &job, &e);
     }
     json_decref(b);
-    reply(resp, 202, out, &e);
+    api_engine_reply(resp, 202, out, &e);
 }
 
 /* POST /api/v1/engine/apps/check {"repository":URL,"ref"}: {"commit"}
@@ -97,7 +81,7 @@ void api_apps_check(void *appv, struct http_request *req, struct http_response *
         out = json_pack("{s:s}", "commit", sha);
 out:
     json_decref(b);
-    reply(resp, 200, out, &e);
+    api_engine_reply(resp, 200, out, &e);
 }
 
 /* DELETE /api/v1/engine/apps/{name}: the app's folder and all in it */
@@ -115,10 +99,10 @@ void api_apps_remove(void *appv, struct http_request *req, struct http_response 
     } else if (!S_ISDIR(st.st_mode) || gitclone_remove_tree(dir) < 0) {
         errinfo_set(&e, 500, "internal", "app", "cannot remove %s: %s", dir, strerror(errno));
     } else {
-        reply(resp, 200, json_pack("{s:b, s:s}", "ok", 1, "removed", dir), &e);
+        api_engine_reply(resp, 200, json_pack("{s:b, s:s}", "ok", 1, "removed", dir), &e);
         return;
     }
-    reply(resp, 200, NULL, &e);
+    api_engine_reply(resp, 200, NULL, &e);
 }
 
 /* POST /api/v1/engine/apps/probe {"apps":[...]} (appprobe.h) */
@@ -131,7 +115,7 @@ void api_apps_probe(void *appv, struct http_request *req, struct http_response *
     if (b)
         out = appprobe_run(app->engine, json_object_get(b, "apps"), PROBE_TIMEOUT_MS, &e);
     json_decref(b);
-    reply(resp, 200, out ? json_pack("{s:o}", "apps", out) : NULL, &e);
+    api_engine_reply(resp, 200, out ? json_pack("{s:o}", "apps", out) : NULL, &e);
 }
 
 extern char **environ;
@@ -185,8 +169,8 @@ void api_apps_files(void *appv, struct http_request *req, struct http_response *
                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         goto out;
     }
-    reply(resp, 200, json_pack("{s:b, s:s}", "ok", 1, "folder", dir), &e);
+    api_engine_reply(resp, 200, json_pack("{s:b, s:s}", "ok", 1, "folder", dir), &e);
     return;
 out:
-    reply(resp, 200, NULL, &e);
+    api_engine_reply(resp, 200, NULL, &e);
 }

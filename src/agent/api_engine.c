@@ -16,7 +16,7 @@
 #include "images.h"
 #include "ports.h"
 
-static void reply(struct http_response *resp, int status, json_t *out, const struct errinfo *e)
+void api_engine_reply(struct http_response *resp, int status, json_t *out, const struct errinfo *e)
 {
     if (!out) {
         http_error(resp, e->status ? e->status : 500, e->code ? e->code : "internal",
@@ -34,7 +34,7 @@ static void reply(struct http_response *resp, int status, json_t *out, const str
 
 static void reply_rc(struct http_response *resp, int rc, const struct errinfo *e)
 {
-    reply(resp, 200, rc < 0 ? NULL : json_pack("{s:b}", "ok", 1), e);
+    api_engine_reply(resp, 200, rc < 0 ? NULL : json_pack("{s:b}", "ok", 1), e);
 }
 
 /* ?unmanaged=1: the server says an admin asked to act on a container
@@ -50,14 +50,14 @@ void api_engine_info(void *appv, struct http_request *req, struct http_response 
     struct agent_app *app = appv;
     struct errinfo e = {0};
     (void)req;
-    reply(resp, 200, engine_info(app->engine, &e), &e);
+    api_engine_reply(resp, 200, engine_info(app->engine, &e), &e);
 }
 
 void api_engine_ports(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct agent_app *app = appv;
     (void)req;
-    reply(resp, 200, ports_listening(app->opts->proc_root), NULL);
+    api_engine_reply(resp, 200, ports_listening(app->opts->proc_root), NULL);
 }
 
 void api_engine_list(void *appv, struct http_request *req, struct http_response *resp)
@@ -65,7 +65,7 @@ void api_engine_list(void *appv, struct http_request *req, struct http_response 
     struct agent_app *app = appv;
     struct errinfo e = {0};
     (void)req;
-    reply(resp, 200, engine_list(app->engine, &e), &e);
+    api_engine_reply(resp, 200, engine_list(app->engine, &e), &e);
 }
 
 void api_engine_create(void *appv, struct http_request *req, struct http_response *resp)
@@ -80,21 +80,21 @@ void api_engine_create(void *appv, struct http_request *req, struct http_respons
         out = engine_create(app->engine, &s, &e);
     ctrspec_free(&s);
     json_decref(body);
-    reply(resp, 201, out, &e);
+    api_engine_reply(resp, 201, out, &e);
 }
 
 void api_engine_inspect(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct agent_app *app = appv;
     struct errinfo e = {0};
-    reply(resp, 200, engine_inspect(app->engine, req->params[0], &e), &e);
+    api_engine_reply(resp, 200, engine_inspect(app->engine, req->params[0], &e), &e);
 }
 
 void api_engine_stats(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct agent_app *app = appv;
     struct errinfo e = {0};
-    reply(resp, 200, engine_stats(app->engine, req->params[0], &e), &e);
+    api_engine_reply(resp, 200, engine_stats(app->engine, req->params[0], &e), &e);
 }
 
 void api_engine_action(void *appv, struct http_request *req, struct http_response *resp)
@@ -118,7 +118,7 @@ void api_engine_images(void *appv, struct http_request *req, struct http_respons
     struct agent_app *app = appv;
     struct errinfo e = {0};
     (void)req;
-    reply(resp, 200, images_list(app->images, &e), &e);
+    api_engine_reply(resp, 200, images_list(app->images, &e), &e);
 }
 
 /* DELETE ?image=REF[&force=1]: a reference has '/' and ':', so it is a
@@ -147,7 +147,7 @@ void api_engine_pull(void *appv, struct http_request *req, struct http_response 
         out = images_job_start(app->images, &job, &e);
     }
     json_decref(body);
-    reply(resp, 202, out, &e);
+    api_engine_reply(resp, 202, out, &e);
 }
 
 void api_engine_push(void *appv, struct http_request *req, struct http_response *resp)
@@ -157,7 +157,7 @@ void api_engine_push(void *appv, struct http_request *req, struct http_response 
     json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
     struct images_job job = {.kind = IMAGES_PUSH, .image = json_string_value(json_object_get(body, "image")),
                              .auth = json_object_get(body, "auth")};
-    reply(resp, 202, images_job_start(app->images, &job, &e), &e);
+    api_engine_reply(resp, 202, images_job_start(app->images, &job, &e), &e);
     json_decref(body);
 }
 
@@ -165,7 +165,7 @@ void api_engine_pulls(void *appv, struct http_request *req, struct http_response
 {
     struct agent_app *app = appv;
     (void)req;
-    reply(resp, 200, images_pulls(app->images), NULL);
+    api_engine_reply(resp, 200, images_pulls(app->images), NULL);
 }
 
 void api_engine_pull_get(void *appv, struct http_request *req, struct http_response *resp)
@@ -177,10 +177,10 @@ void api_engine_pull_get(void *appv, struct http_request *req, struct http_respo
 
     if (*end || id <= 0 || id > 1000000000) {
         errinfo_set(&e, 400, "invalid_field", "pull", "a pull id is a positive number");
-        reply(resp, 200, NULL, &e);
+        api_engine_reply(resp, 200, NULL, &e);
         return;
     }
-    reply(resp, 200, images_pull_get(app->images, (int)id, &e), &e);
+    api_engine_reply(resp, 200, images_pull_get(app->images, (int)id, &e), &e);
 }
 
 /* ---- streams: logs and exec on an upgraded connection ---- */
@@ -219,7 +219,7 @@ static void stream_route(struct agent_app *app, struct http_request *req, struct
     if (attach_parse(kind, req->params[0], http_query(req, "tail"), http_query(req, "since"),
                      http_query(req, "follow"), http_query(req, "timestamps"),
                      http_query(req, "rows"), http_query(req, "cols"), &r, &e) < 0) {
-        reply(resp, 0, NULL, &e);
+        api_engine_reply(resp, 0, NULL, &e);
         return;
     }
     if (kind == ATTACH_ARCHIVE) {
@@ -273,7 +273,7 @@ void api_engine_exec_resize(void *appv, struct http_request *req, struct http_re
                      http_query(req, "cols"), &r, &e) == 0 && (!r.rows || !r.cols))
         errinfo_set(&e, 400, "invalid_field", r.rows ? "cols" : "rows", "required");
     if (e.status) {
-        reply(resp, 0, NULL, &e);
+        api_engine_reply(resp, 0, NULL, &e);
         return;
     }
     reply_rc(resp, attach_resize(app->engine, r.id, r.rows, r.cols, &e), &e);
@@ -290,7 +290,7 @@ void api_engine_cleanup_plan(void *appv, struct http_request *req, struct http_r
 
     if (cleanup_kinds(http_query(req, "kinds"), &mask, &e) == 0)
         out = cleanup_plan(app->engine, mask, http_query(req, "known"), &e);
-    reply(resp, 200, out, &e);
+    api_engine_reply(resp, 200, out, &e);
 }
 
 void api_engine_cleanup_run(void *appv, struct http_request *req, struct http_response *resp)
@@ -298,7 +298,7 @@ void api_engine_cleanup_run(void *appv, struct http_request *req, struct http_re
     struct agent_app *app = appv;
     struct errinfo e = {0};
     json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
-    reply(resp, 200, cleanup_run(app->engine, body, &e), &e);
+    api_engine_reply(resp, 200, cleanup_run(app->engine, body, &e), &e);
     json_decref(body);
 }
 
@@ -317,7 +317,7 @@ void api_engine_files(void *appv, struct http_request *req, struct http_response
         http_error(resp, 400, "invalid_field", "id", "not a container id");
         return;
     }
-    reply(resp, 200, files_list(app->engine, req->params[0], http_query(req, "path") ?: "/", &e), &e);
+    api_engine_reply(resp, 200, files_list(app->engine, req->params[0], http_query(req, "path") ?: "/", &e), &e);
 }
 
 /* POST .../files/mkdir?path= and DELETE .../files?path= */
@@ -415,5 +415,5 @@ void api_engine_build(void *appv, struct http_request *req, struct http_response
     json_t *out = images_job_start(app->images, &job, &e);
     if (out && job.ctx)
         u->f = NULL; /* the job's now */
-    reply(resp, 202, out, &e);
+    api_engine_reply(resp, 202, out, &e);
 }

@@ -64,6 +64,18 @@ static void live_forget(struct apps *a, const char *name)
         }
 }
 
+/* The app's row and what memory holds of it go. Lock held. */
+static void forget(struct apps *a, const char *name)
+{
+    sqlite3_stmt *st = db_prepare(a->db, "DELETE FROM apps WHERE name = ?1");
+    if (st) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+    live_forget(a, name);
+}
+
 /* ---- rows ---- */
 
 /* Where a browser reaches the app: the fleet's route to it where nginx
@@ -292,7 +304,7 @@ struct apps *apps_open(const char *path, struct server_app *app, char *err, size
     char *msg = NULL;
     sqlite3_exec(a->db,
                  "UPDATE apps SET phase = 'failed', health = 'FAILED', detail = 'the server stopped during its '"
-                 " || phase || ': reinstall it' WHERE phase IN ('installing', 'reinstalling', 'updating')",
+                 " || phase || ': reinstall it' WHERE phase IN ('installing', 'reinstalling', 'updating', 'importing')",
                  NULL, NULL, &msg);
     sqlite3_free(msg);
     return a;
@@ -488,13 +500,7 @@ static json_t *begin(struct apps *a, const struct auth_identity *who, const json
         goto out;
     if (apps_job_start(a, name, files ? JOB_IMPORT : JOB_INSTALL, NULL, files, e) < 0) {
         pthread_mutex_lock(&a->lock);
-        sqlite3_stmt *st = db_prepare(a->db, "DELETE FROM apps WHERE name = ?1");
-        if (st) {
-            sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-            sqlite3_step(st);
-            sqlite3_finalize(st);
-        }
-        live_forget(a, name);
+        forget(a, name);
         pthread_mutex_unlock(&a->lock);
         goto out;
     }
@@ -727,13 +733,7 @@ int apps_remove(struct apps *a, const char *name, int64_t owner_id, int keep_fol
         json_decref(ok);
     }
     pthread_mutex_lock(&a->lock);
-    sqlite3_stmt *st = db_prepare(a->db, "DELETE FROM apps WHERE name = ?1");
-    if (st) {
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-        sqlite3_step(st);
-        sqlite3_finalize(st);
-    }
-    live_forget(a, name);
+    forget(a, name);
     pthread_mutex_unlock(&a->lock);
     log_info("apps: %s deinstalled from %s (folder %s)", name, r.server, keep_folder ? "kept" : "removed");
     announce_gone(a, name, r.owner_id);

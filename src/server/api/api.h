@@ -35,6 +35,13 @@ struct api_ctx *api_ctx(struct http_request *req);
  * caller's below admin, 0 (everyone) for admins. */
 int64_t api_scope(struct http_request *req);
 
+/* Whose containers and apps the caller may see: a user their own (their
+ * id), viewers and up all (0). */
+int64_t api_read_scope(struct http_request *req);
+/* ... and act on: below operator their own, operators and admins all (0);
+ * the routes keep viewers out. */
+int64_t api_act_scope(struct http_request *req);
+
 /* Sets the audit row's target (printf-style). */
 void api_audit_target(struct http_request *req, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

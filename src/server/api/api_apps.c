@@ -11,20 +11,6 @@
 #include "../containers.h"
 #include "api.h"
 
-/* Whose apps the caller may see (0: all). */
-static int64_t read_scope(struct http_request *req)
-{
-    struct api_ctx *c = api_ctx(req);
-    return c->who.role == ROLE_USER ? c->who.user_id : 0;
-}
-
-/* Whose apps the caller may act on (0: all); the routes keep viewers out. */
-static int64_t act_scope(struct http_request *req)
-{
-    struct api_ctx *c = api_ctx(req);
-    return c->who.role < ROLE_OPERATOR ? c->who.user_id : 0;
-}
-
 static int flag(struct http_request *req, const char *name)
 {
     const char *v = http_query(req, name);
@@ -34,14 +20,14 @@ static int flag(struct http_request *req, const char *name)
 void api_apps_list(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
-    api_json(resp, 200, apps_list(app->apps, read_scope(req)));
+    api_json(resp, 200, apps_list(app->apps, api_read_scope(req)));
 }
 
 void api_apps_get(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct server_app *app = appv;
     struct errinfo e = {0};
-    api_reply(resp, 200, apps_get(app->apps, req->params[0], read_scope(req), &e), &e);
+    api_reply(resp, 200, apps_get(app->apps, req->params[0], api_read_scope(req), &e), &e);
 }
 
 void api_apps_install(void *appv, struct http_request *req, struct http_response *resp)
@@ -77,7 +63,7 @@ void api_apps_action(void *appv, struct http_request *req, struct http_response 
         return;
     if (json_object_get(body, "ref"))
         api_audit_detail(req, "ref", json_deep_copy(json_object_get(body, "ref")));
-    int rc = apps_act(app->apps, req->params[0], act_scope(req), req->params[1], body, &e);
+    int rc = apps_act(app->apps, req->params[0], api_act_scope(req), req->params[1], body, &e);
     json_decref(body);
     if (rc < 0) {
         api_reply_error(resp, &e);
@@ -95,7 +81,7 @@ void api_apps_remove(void *appv, struct http_request *req, struct http_response 
 
     api_audit_target(req, "app:%.64s", req->params[0]);
     api_audit_detail(req, "keep_folder", json_boolean(keep));
-    api_reply_rc(resp, apps_remove(app->apps, req->params[0], act_scope(req), keep, &e), &e);
+    api_reply_rc(resp, apps_remove(app->apps, req->params[0], api_act_scope(req), keep, &e), &e);
 }
 
 void api_apps_promote(void *appv, struct http_request *req, struct http_response *resp)
@@ -207,7 +193,7 @@ void api_apps_export(void *appv, struct http_request *req, struct http_response 
     struct reg_target agent;
     char engine_id[130], cname[130], h[TARW_BLOCK], file[200];
     struct buf prefix;
-    json_t *a = apps_get(app->apps, req->params[0], act_scope(req), &e);
+    json_t *a = apps_get(app->apps, req->params[0], api_act_scope(req), &e);
 
     api_audit_target(req, "app:%.64s", req->params[0]);
     buf_init(&prefix, 0);

@@ -7,21 +7,6 @@
 #include "../containers.h"
 #include "api.h"
 
-/* Whose containers the caller may see (0: all). */
-static int64_t read_scope(struct http_request *req)
-{
-    struct api_ctx *c = api_ctx(req);
-    return c->who.role == ROLE_USER ? c->who.user_id : 0;
-}
-
-/* Whose containers the caller may act on (0: all); the route keeps viewers
- * out. */
-static int64_t act_scope(struct http_request *req)
-{
-    struct api_ctx *c = api_ctx(req);
-    return c->who.role < ROLE_OPERATOR ? c->who.user_id : 0;
-}
-
 static int64_t target_id(struct http_request *req, struct http_response *resp)
 {
     int64_t id = api_path_id(req->params[0], resp);
@@ -34,7 +19,7 @@ void api_containers_list(void *appv, struct http_request *req, struct http_respo
 {
     struct server_app *app = appv;
     size_t len = 0;
-    char *text = ctr_list_text(app->ctr, read_scope(req), &len);
+    char *text = ctr_list_text(app->ctr, api_read_scope(req), &len);
     if (!text) {
         http_error(resp, 500, "internal", NULL, "the list could not be rendered");
         return;
@@ -73,7 +58,7 @@ void api_containers_get(void *appv, struct http_request *req, struct http_respon
     struct errinfo e = {0};
     int64_t id = api_path_id(req->params[0], resp);
     if (id > 0)
-        api_reply(resp, 200, ctr_get(app->ctr, id, read_scope(req), &e), &e);
+        api_reply(resp, 200, ctr_get(app->ctr, id, api_read_scope(req), &e), &e);
 }
 
 void api_containers_stats(void *appv, struct http_request *req, struct http_response *resp)
@@ -82,7 +67,7 @@ void api_containers_stats(void *appv, struct http_request *req, struct http_resp
     struct errinfo e = {0};
     int64_t id = api_path_id(req->params[0], resp);
     if (id > 0)
-        api_reply(resp, 200, ctr_stats(app->ctr, id, read_scope(req), &e), &e);
+        api_reply(resp, 200, ctr_stats(app->ctr, id, api_read_scope(req), &e), &e);
 }
 
 void api_containers_action(void *appv, struct http_request *req, struct http_response *resp)
@@ -93,7 +78,7 @@ void api_containers_action(void *appv, struct http_request *req, struct http_res
     if (id <= 0)
         return;
     api_audit_detail(req, "action", json_string(req->params[1]));
-    int rc = ctr_act(app->ctr, id, act_scope(req), req->params[1], &e);
+    int rc = ctr_act(app->ctr, id, api_act_scope(req), req->params[1], &e);
     if (rc < 0) {
         api_reply_error(resp, &e);
         return;
@@ -107,7 +92,7 @@ void api_containers_delete(void *appv, struct http_request *req, struct http_res
     struct errinfo e = {0};
     int64_t id = target_id(req, resp);
     if (id > 0)
-        api_reply_rc(resp, ctr_remove(app->ctr, id, act_scope(req), &e), &e);
+        api_reply_rc(resp, ctr_remove(app->ctr, id, api_act_scope(req), &e), &e);
 }
 
 void api_containers_unmanaged(void *appv, struct http_request *req, struct http_response *resp)

@@ -201,6 +201,18 @@ int64_t api_scope(struct http_request *req)
     return 0;
 }
 
+int64_t api_read_scope(struct http_request *req)
+{
+    struct api_ctx *c = api_ctx(req);
+    return c->who.role == ROLE_USER ? c->who.user_id : 0;
+}
+
+int64_t api_act_scope(struct http_request *req)
+{
+    struct api_ctx *c = api_ctx(req);
+    return c->who.role < ROLE_OPERATOR ? c->who.user_id : 0;
+}
+
 void api_audit_target(struct http_request *req, const char *fmt, ...)
 {
     struct api_ctx *c = api_ctx(req);
