@@ -32,7 +32,8 @@ static json_t *body_json(struct http_request *req, struct errinfo *e)
     return b;
 }
 
-/* POST /api/v1/engine/apps/{name}/clone {"repository":URL#REF,"fetch","uid","gid"} */
+/* POST /api/v1/engine/apps/{name}/clone {"repository":URL#REF,"fetch","uid","gid",
+ * "username","password"} (the last two: a private repository's) */
 void api_apps_clone(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct agent_app *app = appv;
@@ -47,7 +48,9 @@ void api_apps_clone(void *appv, struct http_request *req, struct http_response *
                                  .git_stall_s = (int)app->opts->git_clone_stall_s,
                                  .fetch = json_is_true(json_object_get(b, "fetch")),
                                  .uid = json_is_integer(uid) ? (long)json_integer_value(uid) : -1,
-                                 .gid = json_is_integer(gid) ? (long)json_integer_value(gid) : -1};
+                                 .gid = json_is_integer(gid) ? (long)json_integer_value(gid) : -1,
+                                 .git_user = json_string_value(json_object_get(b, "username")),
+                                 .git_password = json_string_value(json_object_get(b, "password"))};
         if ((uid && !json_is_integer(uid)) || job.uid < -1 || job.uid > 2147483647L || job.gid < -1 ||
             job.gid > 2147483647L)
             errinfo_set(&e, 400, "invalid_field", "uid", "uid and gid are numbers");
@@ -58,7 +61,7 @@ void api_apps_clone(void *appv, struct http_request *req, struct http_response *
     api_engine_reply(resp, 202, out, &e);
 }
 
-/* POST /api/v1/engine/apps/check {"repository":URL,"ref"}: {"commit"}
+/* POST /api/v1/engine/apps/check {"repository":URL#REF,"username","password"}: {"commit"}
  * (zeros for a commit's hex: the remote does not list commits) */
 void api_apps_check(void *appv, struct http_request *req, struct http_response *resp)
 {
@@ -76,7 +79,9 @@ void api_apps_check(void *appv, struct http_request *req, struct http_response *
             errinfo_set(&e, 400, "invalid_field", "repository", "repository is a git URL");
         goto out;
     }
-    struct gitclone_opts o = {.mode = GITCLONE_CHECK, .url = url, .ref = ref};
+    struct gitclone_opts o = {.mode = GITCLONE_CHECK, .url = url, .ref = ref,
+                              .user = json_string_value(json_object_get(b, "username")),
+                              .password = json_string_value(json_object_get(b, "password"))};
     if (gitclone_spawn(&o, CHECK_STALL_S, sha, &e) == 0)
         out = json_pack("{s:s}", "commit", sha);
 out:

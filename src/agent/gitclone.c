@@ -35,8 +35,21 @@ static void init(void)
 struct run {
     const struct gitclone_opts *o;
     struct gitclone_progress p;
-    int stopped, too_big;
+    int stopped, too_big, asked;
 };
+
+/* The credentials of a private repository, offered once: a remote that
+ * asks again refused them. */
+static int on_credentials(git_credential **out, const char *url, const char *user_from_url, unsigned int allowed,
+                          void *arg)
+{
+    struct run *r = arg;
+    (void)url;
+    (void)user_from_url;
+    if (!r->o->user || !*r->o->user || !(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) || r->asked++)
+        return GIT_EAUTH;
+    return git_credential_userpass_plaintext_new(out, r->o->user, r->o->password ? r->o->password : "");
+}
 
 static int on_transfer(const git_indexer_progress *s, void *arg)
 {
@@ -118,6 +131,7 @@ static int fetch(const struct gitclone_opts *o, git_repository *repo, struct run
 
     git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
     fo.callbacks.transfer_progress = on_transfer;
+    fo.callbacks.credentials = on_credentials;
     fo.callbacks.payload = r;
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL;
     fo.prune = GIT_FETCH_PRUNE;
@@ -146,6 +160,7 @@ static int check(const struct gitclone_opts *o, char sha[41], struct errinfo *e)
 {
     git_remote *remote = NULL;
     git_remote_callbacks cb;
+    struct run r = {.o = o};
     const git_remote_head **heads;
     size_t n;
     char want[3][300];
@@ -153,6 +168,8 @@ static int check(const struct gitclone_opts *o, char sha[41], struct errinfo *e)
     const char *ref = o->ref ? o->ref : "";
 
     git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
+    cb.credentials = on_credentials;
+    cb.payload = &r;
     if (git_remote_create_detached(&remote, o->url) != 0 ||
         git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, NULL, NULL) != 0 || git_remote_ls(&heads, &n, remote) != 0) {
         errinfo_set(e, 502, "git_failed", "repository", "%.300s: %.200s", o->url, last_error());
@@ -202,6 +219,7 @@ int gitclone_run(const struct gitclone_opts *o, char sha[41], struct errinfo *e)
     git_clone_options_init(&copts, GIT_CLONE_OPTIONS_VERSION);
     git_checkout_options_init(&chk, GIT_CHECKOUT_OPTIONS_VERSION);
     copts.fetch_opts.callbacks.transfer_progress = on_transfer;
+    copts.fetch_opts.callbacks.credentials = on_credentials;
     copts.fetch_opts.callbacks.payload = &r;
     /* checked out below, at the ref asked for */
     copts.checkout_opts.checkout_strategy = GIT_CHECKOUT_NONE;
@@ -291,14 +309,24 @@ int gitclone_child_main(int argc, char **argv)
     struct errinfo e = {0};
     char sha[41];
 
-    if (argc != 6) {
-        printf("ERR 500 git-clone wants URL REF DIR MAX_BYTES MODE\n");
+    char user[300] = "", password[1100] = "";
+    if (argc != 7) {
+        printf("ERR 500 git-clone wants URL REF DIR MAX_BYTES MODE AUTH\n");
         return 1;
     }
+    if (!strcmp(argv[6], "auth") &&
+        (!fgets(user, sizeof(user), stdin) || !fgets(password, sizeof(password), stdin))) {
+        printf("ERR 500 git-clone: no credentials on stdin\n");
+        return 1;
+    }
+    user[strcspn(user, "\n")] = 0;
+    password[strcspn(password, "\n")] = 0;
     struct gitclone_opts o = {.url = argv[1], .ref = argv[2], .dir = argv[3], .max_bytes = atoll(argv[4]),
-                              .progress = child_progress, .arg = &c};
+                              .user = user, .password = password, .progress = child_progress, .arg = &c};
     o.mode = !strcmp(argv[5], "fetch") ? GITCLONE_FETCH : !strcmp(argv[5], "check") ? GITCLONE_CHECK : GITCLONE_CLONE;
-    if (gitclone_run(&o, sha, &e) < 0) {
+    int rc = gitclone_run(&o, sha, &e);
+    explicit_bzero(password, sizeof(password));
+    if (rc < 0) {
         printf("ERR %d %s\n", e.status ? e.status : 500, e.message);
         return 1;
     }
@@ -333,18 +361,24 @@ static int child_line(const struct gitclone_opts *o, char *line, char sha[41], s
 
 int gitclone_spawn(const struct gitclone_opts *o, int stall_s, char sha[41], struct errinfo *e)
 {
-    int fds[2] = {-1, -1}, done = 0, stop = 0, rc = -1;
+    int fds[2] = {-1, -1}, in[2] = {-1, -1}, done = 0, stop = 0, rc = -1;
+    int auth = o->user && *o->user;
+
+    if ((o->user && strchr(o->user, '\n')) || (o->password && strchr(o->password, '\n'))) {
+        errinfo_set(e, 400, "invalid_field", "repository_auth", "credentials have no line breaks");
+        return -1;
+    }
     pid_t pid = -1;
     char maxb[32];
     /* the running binary even when an upgrade replaced its file meanwhile */
     const char *self = "/proc/self/exe";
-    struct buf in;
+    struct buf got;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     sigset_t none;
 
     sha[0] = 0;
-    buf_init(&in, 64u << 10);
+    buf_init(&got, 64u << 10);
     if (pipe2(fds, O_CLOEXEC) < 0) {
         errinfo_set(e, 500, "internal", NULL, "cannot start the clone: %s", strerror(errno));
         goto out;
@@ -352,10 +386,18 @@ int gitclone_spawn(const struct gitclone_opts *o, int stall_s, char sha[41], str
     snprintf(maxb, sizeof(maxb), "%lld", o->max_bytes);
     static const char *const modes[] = {"clone", "fetch", "check"};
     char *argv[] = {"gpufleet-agent", "git-clone", (char *)o->url, (char *)(o->ref ? o->ref : ""),
-                    (char *)(o->dir ? o->dir : "-"), maxb, (char *)modes[o->mode], NULL};
+                    (char *)(o->dir ? o->dir : "-"), maxb, (char *)modes[o->mode], (char *)(auth ? "auth" : "-"), NULL};
+    /* credentials go on the child's stdin: argv is anyone's to read in /proc */
+    if (auth && pipe2(in, O_CLOEXEC) < 0) {
+        errinfo_set(e, 500, "internal", NULL, "cannot start the clone: %s", strerror(errno));
+        goto out;
+    }
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (auth)
+        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    else
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     /* none of the agent's sockets (its listener, streams) in the child */
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawnattr_init(&at);
@@ -373,6 +415,13 @@ int gitclone_spawn(const struct gitclone_opts *o, int stall_s, char sha[41], str
         errinfo_set(e, 500, "internal", NULL, "cannot start the clone: %s", strerror(err));
         goto out;
     }
+    if (auth) { /* a few hundred bytes: the pipe takes them at once */
+        close(in[0]);
+        in[0] = -1;
+        dprintf(in[1], "%s\n%s\n", o->user, o->password ? o->password : "");
+        close(in[1]);
+        in[1] = -1;
+    }
     while (!done && !stop) {
         struct pollfd p = {fds[0], POLLIN, 0};
         int r = poll(&p, 1, stall_s * 1000);
@@ -386,15 +435,15 @@ int gitclone_spawn(const struct gitclone_opts *o, int stall_s, char sha[41], str
         ssize_t k = read(fds[0], chunk, sizeof(chunk));
         if (k <= 0)
             break;
-        if (buf_append(&in, chunk, (size_t)k) < 0)
+        if (buf_append(&got, chunk, (size_t)k) < 0)
             break; /* a line past 64 KB: not ours */
         char *nl;
-        while (!done && !stop && (nl = memchr(in.data, '\n', in.len))) {
+        while (!done && !stop && (nl = memchr(got.data, '\n', got.len))) {
             *nl = 0;
-            done = child_line(o, in.data, sha, e, &stop);
-            size_t used = (size_t)(nl - in.data) + 1;
-            memmove(in.data, in.data + used, in.len - used);
-            in.len -= used;
+            done = child_line(o, got.data, sha, e, &stop);
+            size_t used = (size_t)(nl - got.data) + 1;
+            memmove(got.data, got.data + used, got.len - used);
+            got.len -= used;
         }
     }
     if (stop)
@@ -414,6 +463,10 @@ out:
         close(fds[0]);
     if (fds[1] >= 0)
         close(fds[1]);
-    buf_free(&in);
+    if (in[0] >= 0)
+        close(in[0]);
+    if (in[1] >= 0)
+        close(in[1]);
+    buf_free(&got);
     return rc;
 }

@@ -28,6 +28,8 @@ struct gitclone_opts {
     enum gitclone_mode mode;
     const char *url;      /* without "#..." */
     const char *ref;      /* a branch, a tag or a commit's hex; "" or NULL: the remote's HEAD */
+    const char *user;     /* HTTP credentials for a private repository, or NULL */
+    const char *password;
     const char *dir;      /* made by the clone: must not exist, or be empty */
     long long max_bytes;  /* the transfer's bound (0: none) */
     gitclone_fn progress; /* or NULL */
@@ -49,8 +51,9 @@ int gitclone_run(const struct gitclone_opts *o, char sha[41], struct errinfo *e)
  * progress callback that says stop kills it too (499). */
 int gitclone_spawn(const struct gitclone_opts *o, int stall_s, char sha[41], struct errinfo *e);
 
-/* The child's side: argv = {"git-clone", URL, REF, DIR, MAX_BYTES, MODE}
- * (MODE "clone", "fetch" or "check").
+/* The child's side: argv = {"git-clone", URL, REF, DIR, MAX_BYTES, MODE,
+ * AUTH} (MODE "clone", "fetch" or "check"; AUTH "auth": the user and the
+ * password are the first two lines of stdin, never in argv, "-": none).
  * Writes progress lines "P total received indexed bytes files_total
  * files_done", then "OK SHA" or "ERR STATUS MESSAGE", on stdout. Its exit
  * status: 0 or 1. */

@@ -212,6 +212,7 @@ struct pull {
     char commit[41];   /* what a build from git checked out */
     struct gitclone_progress git; /* the clone's, as it goes */
     int fetch;         /* clone: into the clone there */
+    char git_user[256], git_password[1024]; /* clone: a private repository's, wiped with the job */
     long uid, gid;     /* clone: the folder's owner after (-1: as is) */
     time_t said;       /* when the clone's progress was last put in the log */
     unsigned said_pct;
@@ -247,6 +248,7 @@ static void pull_free(struct pull *p)
     if (!p)
         return;
     pullprog_free(p->prog);
+    explicit_bzero(p->git_password, sizeof(p->git_password));
     free(p->auth);
     if (p->ctx)
         fclose(p->ctx);
@@ -455,7 +457,8 @@ static int app_clone(struct pull *p)
         return -1;
     }
     struct gitclone_opts o = {.mode = p->fetch ? GITCLONE_FETCH : GITCLONE_CLONE, .url = url, .ref = ref,
-                              .dir = dir, .max_bytes = p->git_max_bytes, .progress = clone_progress, .arg = p};
+                              .user = p->git_user, .password = p->git_password, .dir = dir,
+                              .max_bytes = p->git_max_bytes, .progress = clone_progress, .arg = p};
     if (!p->fetch) {
         /* beside the folder: the same file system, so the swap is a rename */
         char *slash;
@@ -655,6 +658,8 @@ json_t *images_job_start(struct images *im, const struct images_job *job, struct
     p->git_max_bytes = job->git_max_bytes;
     p->git_stall_s = job->git_stall_s;
     p->fetch = job->fetch;
+    snprintf(p->git_user, sizeof(p->git_user), "%s", job->git_user ? job->git_user : "");
+    snprintf(p->git_password, sizeof(p->git_password), "%s", job->git_password ? job->git_password : "");
     p->uid = job->kind == IMAGES_CLONE ? job->uid : -1;
     p->gid = job->gid;
     if (job->auth)

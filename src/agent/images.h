@@ -60,6 +60,7 @@ struct images_job {
      * then chowned to uid:gid (-1: left as is) */
     int fetch;
     long uid, gid;
+    const char *git_user, *git_password; /* clone: a private repository's HTTP credentials, or NULL */
 };
 
 /* Starts job: its first state (as images_pull_get, with "kind"), or NULL

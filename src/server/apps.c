@@ -29,10 +29,11 @@ static const struct db_migration steps[] = {
      "CREATE TABLE templates (slug TEXT PRIMARY KEY, doc TEXT NOT NULL, builtin INTEGER NOT NULL DEFAULT 0,"
      " updated_ms INTEGER NOT NULL);"
      "CREATE TABLE seeded (version INTEGER NOT NULL);"},
+    {"a private repository's credentials (never shown)", "ALTER TABLE apps ADD COLUMN secret TEXT NOT NULL DEFAULT '';"},
 };
 
 #define COLS "id, name, owner_id, owner, owner_role, server, spec, ctr, container_id, host_port, commit_sha, phase," \
-             " desired, health, health_since_ms, detail, log_tail, created_ms, updated_ms"
+             " desired, health, health_since_ms, detail, log_tail, created_ms, updated_ms, secret"
 
 static const char *col(sqlite3_stmt *st, int i)
 {
@@ -127,6 +128,7 @@ json_t *apps_json_locked(struct apps *a, sqlite3_stmt *st)
     json_object_set_new(o, "log_tail", json_string(col(st, 16)));
     json_object_set_new(o, "created_ms", json_integer(sqlite3_column_int64(st, 17)));
     json_object_set_new(o, "updated_ms", json_integer(sqlite3_column_int64(st, 18)));
+    json_object_set_new(o, "private", json_boolean(col(st, 19)[0] != 0)); /* its credentials are never shown */
     json_object_set_new(o, "busy", json_boolean(l && l->busy));
     json_object_set_new(o, "progress", l && l->progress ? json_deep_copy(l->progress) : json_null());
     json_object_set_new(o, "url", url_of(a, col(st, 3), name, col(st, 5), sqlite3_column_int(st, 9),
@@ -167,6 +169,7 @@ int apps_row_read(struct apps *a, const char *name, int64_t owner_id, struct app
     snprintf(r->health, sizeof(r->health), "%s", col(st, 13));
     r->health_since_ms = sqlite3_column_int64(st, 14);
     snprintf(r->detail, sizeof(r->detail), "%s", col(st, 15));
+    r->secret = json_loads(col(st, 19), 0, NULL);
     rc = 0;
 out:
     sqlite3_finalize(st);
@@ -177,7 +180,8 @@ void apps_row_free(struct app_row *r)
 {
     json_decref(r->spec);
     json_decref(r->ctr);
-    r->spec = r->ctr = NULL;
+    json_decref(r->secret);
+    r->spec = r->ctr = r->secret = NULL;
 }
 
 void apps_set_health(struct apps *a, const char *name, const char *health, const char *detail, const char *log_tail,
@@ -371,6 +375,7 @@ static int check_remote(const char *server, const json_t *spec, struct server_ap
     const char *ref = json_string_value(json_object_get(spec, "ref"));
     if (*ref)
         json_object_set_new(body, "repository", json_sprintf("%s#%s", repo, ref));
+    json_object_update(body, json_object_get(spec, "repository_auth")); /* username, password */
     ans = agentcall(&t, "POST", "/api/v1/engine/apps/check", body, 60, e);
     json_decref(body);
     if (!ans) {
@@ -384,14 +389,20 @@ static int check_remote(const char *server, const json_t *spec, struct server_ap
     return 0;
 }
 
+/* The app's row; a private repository's credentials go to their own
+ * column, never into the spec the API shows. */
 static int insert_row(struct apps *a, const struct auth_identity *who, const char *server, const json_t *spec,
                       const json_t *ctr, struct errinfo *e)
 {
     sqlite3_stmt *st = db_prepare(a->db,
                                   "INSERT INTO apps (name, owner_id, owner, owner_role, server, spec, ctr, phase, health,"
-                                  " health_since_ms, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-                                  " 'installing', 'STARTING', ?8, ?8, ?8)");
-    char *stext = json_dumps(spec, JSON_COMPACT), *ctext = json_dumps(ctr, JSON_COMPACT);
+                                  " health_since_ms, created_ms, updated_ms, secret) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+                                  " 'installing', 'STARTING', ?8, ?8, ?8, ?9)");
+    json_t *shown = json_copy((json_t *)spec), *auth = json_object_get(spec, "repository_auth");
+    json_object_del(shown, "repository_auth");
+    char *stext = json_dumps(shown, JSON_COMPACT), *ctext = json_dumps(ctr, JSON_COMPACT);
+    char *secret = auth ? json_dumps(auth, JSON_COMPACT) : NULL;
+    json_decref(shown);
     int rc = -1;
 
     if (!st)
@@ -404,6 +415,7 @@ static int insert_row(struct apps *a, const struct auth_identity *who, const cha
     sqlite3_bind_text(st, 6, stext, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 7, ctext, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 8, now_wall_ms());
+    sqlite3_bind_text(st, 9, secret ? secret : "", -1, SQLITE_TRANSIENT);
     int s = sqlite3_step(st);
     if (s == SQLITE_CONSTRAINT)
         errinfo_set(e, 409, "exists", "name", "there is an app named %.64s already", json_string_value(json_object_get(spec, "name")));
@@ -415,6 +427,10 @@ out:
     sqlite3_finalize(st);
     free(stext);
     free(ctext);
+    if (secret) {
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+    }
     return rc;
 }
 

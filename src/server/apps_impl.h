@@ -60,6 +60,7 @@ struct app_row {
     char name[64], owner[65], server[65], commit[41], phase[16], desired[16], health[16], detail[600];
     json_t *spec; /* the app (appspec_parse's *app) */
     json_t *ctr;  /* the body its container is made from */
+    json_t *secret; /* a private repository's {"username","password"}, or NULL */
 };
 
 /* ---- apps.c (lock held unless said) ---- */

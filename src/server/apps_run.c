@@ -90,6 +90,8 @@ static int clone_on_host(struct apps *a, const struct reg_target *t, const struc
         json_object_set_new(body, "repository", *ref ? json_sprintf("%s#%s", repo, ref) : json_string(repo));
     if (uid >= 0)
         json_object_set_new(body, "uid", json_integer(uid)), json_object_set_new(body, "gid", json_integer(uid));
+    if (*repo && json_is_object(r->secret))
+        json_object_update(body, r->secret); /* username, password: to the agent only */
     snprintf(path, sizeof(path), "/api/v1/engine/apps/%s/clone", r->name);
     ans = agentcall(t, "POST", path, body, 60, e);
     json_decref(body);

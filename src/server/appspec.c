@@ -386,9 +386,9 @@ int appspec_parse(const json_t *body, const json_t *tpl, const struct appspec_de
 {
     static const char *const known[] = {"name", "repository", "ref", "start_command", "port", "health_path", "image",
                                         "gpus", "cpus", "memory", "env", "host", "template", "run_as_root",
-                                        "health_timeout_s"};
+                                        "health_timeout_s", "repository_auth"};
     const char *name, *repo, *ref, *cmd, *hp, *image, *host;
-    json_t *merged = NULL, *env = NULL, *v, *gpus, *root, *hts;
+    json_t *merged = NULL, *env = NULL, *v, *gpus, *root, *hts, *auth = NULL;
     const char *k;
     int port;
     int64_t timeout = d->health_timeout_s;
@@ -429,6 +429,17 @@ int appspec_parse(const json_t *body, const json_t *tpl, const struct appspec_de
     if (*ref && !*repo) {
         bad(e, "ref", "a ref needs a repository");
         goto fail;
+    }
+    json_t *cred = json_object_get(body, "repository_auth");
+    if (cred && !json_is_null(cred)) {
+        struct errinfo ce = {0};
+        const char *u = json_is_object(cred) ? text(cred, "username", 255, 1, 0, &ce) : NULL;
+        const char *pw = u ? text(cred, "password", 1023, 1, 0, &ce) : NULL;
+        if (!pw || !*repo || strncmp(repo, "http", 4)) {
+            bad(e, "repository_auth", "repository_auth is {\"username\",\"password\"} (a token) for an https:// repository");
+            goto fail;
+        }
+        auth = json_pack("{s:s, s:s}", "username", u, "password", pw);
     }
     if (!*image)
         image = d->image;
@@ -478,17 +489,18 @@ int appspec_parse(const json_t *body, const json_t *tpl, const struct appspec_de
         json_decref(gpus);
         goto fail;
     }
-    *app = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:O?, s:O?, s:O?, s:O, s:s, s:s, s:b, s:I}", "name", name,
+    *app = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:O?, s:O?, s:O?, s:O, s:s, s:s, s:b, s:I, s:o*}", "name", name,
                      "repository", repo, "ref", ref, "start_command", cmd, "port", port, "health_path", hp, "image",
                      image, "gpus", gpus, "cpus", json_object_get(body, "cpus"), "memory",
                      json_object_get(body, "memory"), "env", env, "host", host, "template",
                      tpl ? json_string_value(json_object_get(tpl, "slug")) : "", "run_as_root", json_is_true(root),
-                     "health_timeout_s", (json_int_t)timeout);
+                     "health_timeout_s", (json_int_t)timeout, "repository_auth", auth);
     json_decref(gpus);
     json_decref(env);
     json_decref(merged);
     return 0;
 fail:
+    json_decref(auth);
     json_decref(env);
     json_decref(merged);
     json_decref(*ctr);

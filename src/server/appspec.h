@@ -28,7 +28,9 @@ int appspec_check_repository(const char *url, const char *field, struct errinfo 
 /* A request to install an app, over tpl's values where tpl (a template as
  * appspec_template returns) is not NULL; body wins. Fields: name,
  * repository, ref, start_command, port, health_path, image, gpus, cpus,
- * memory, env, host, template, run_as_root, health_timeout_s. On success
+ * memory, env, host, template, run_as_root, health_timeout_s,
+ * repository_auth ({"username","password"} for an http(s) repository: kept
+ * in *app, which the caller must take out before it shows it). On success
  * *app is the app as stored (every field filled) and *ctr the body of a
  * POST /api/v1/containers that runs it; new references. 0, or -1 with e
  * (400 naming the field: "env.NAME" for a template's variable). */

@@ -250,6 +250,32 @@ jq -e '.detail | test("could not be unpacked")' <<< "$j" > /dev/null || fail "th
 as alice DELETE /api/v1/apps/evil > /dev/null
 ok "moved: web-dk's export imported on pd as moved: RUNNING at dk's commit, its page, its untracked file (the app's user's) and .git came along; a body that is not an export is 400 naming it; a hostile export (a member with .., a link out and a file through it) fails its import without writing outside the folder"
 
+# --- a private repository over HTTP with basic auth: the credentials are
+# taken, used by the host's clone, and never shown again
+HPORT=$(free_port)
+"$PY" "$(dirname "$0")/git_http_auth.py" "$HPORT" "$WORK/git" deploy-bot "tok-$((6*7))-secret" >> "$WORK/githttp.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$HPORT/" && break; sleep 0.1; done
+PRIV="http://127.0.0.1:$HPORT/web.git"
+PB="\"start_command\":\"$HTTPD\",\"port\":8080,\"health_path\":\"/index.html\",\"image\":\"gf-busybox:1\",\"host\":\"dk\""
+bad 400 repository "{\"name\":\"priv\",\"repository\":\"$PRIV\",$PB}"
+bad 400 repository "{\"name\":\"priv\",\"repository\":\"$PRIV\",$PB,\"repository_auth\":{\"username\":\"deploy-bot\",\"password\":\"wrong\"}}"
+bad 400 repository_auth "{\"name\":\"priv\",\"repository\":\"$REPO\",$PB,\"repository_auth\":{\"username\":\"x\",\"password\":\"y\"}}"
+as alice POST /api/v1/apps "{\"name\":\"priv\",\"repository\":\"$PRIV\",$PB,\"repository_auth\":{\"username\":\"deploy-bot\",\"password\":\"tok-42-secret\"}}" > "$WORK/i.json"
+[ "$HTTP_CODE" = 202 ] || fail "a private install: $HTTP_CODE $(cat "$WORK/i.json")"
+j=$(wait_health priv RUNNING 30)
+jq -e '.private == true and (.commit | length) == 40' <<< "$j" > /dev/null || fail "the private app: $j"
+as alice POST /api/v1/apps/priv/update > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "update of the private app: $HTTP_CODE"
+j=$(wait_health priv RUNNING 30)
+[ "$(jq -r .detail <<< "$j")" = "" ] || fail "the private app's update: $j"
+for where in "$(as alice GET /api/v1/apps/priv)" "$(as alice GET /api/v1/apps)" "$(cat "$WORK"/*.log)" "$(sqlite3 "$WORK/s-data/audit.db" 'SELECT details FROM audit')" \
+    "$(cat "$WORK/apps-dk/priv/.git/config" "$WORK/apps-dk/priv/docker-compose.yml")"; do
+    grep -q "tok-42-secret" <<< "$where" && fail "the repository's password is shown or logged: $(grep -o '.\{60\}tok-42-secret.\{20\}' <<< "$where" | head -2)"
+done
+as alice DELETE /api/v1/apps/priv > /dev/null
+ok "a private repository (HTTP basic auth): refused without credentials and with wrong ones (400 naming repository), installed and updated with them; private: true, the password in no answer, log, audit entry, compose file or the clone's .git/config"
+
 # --- GPUs from the ledger: an app holds its GPU, and gives it back
 GPU=$(as alice GET /api/v1/gpus | jq -r '.gpus[] | select(.server == "dk") | .uuid')
 as alice POST /api/v1/apps "{\"name\":\"gpu-app\",\"repository\":\"$REPO\",\"start_command\":\"$HTTPD\",\"port\":8080,\"image\":\"gf-busybox:1\",\"host\":\"dk\",\"gpus\":1}" > /dev/null

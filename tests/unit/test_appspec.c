@@ -53,6 +53,9 @@ static void fields_named(void **state)
         {"{\"name\":\"a\",\"port\":80,\"run_as_root\":\"yes\"}", "run_as_root", 400},
         {"{\"name\":\"a\",\"port\":80,\"health_timeout_s\":0}", "health_timeout_s", 400},
         {"{\"name\":\"a\",\"port\":80,\"surprise\":1}", "surprise", 400},
+        {"{\"name\":\"a\",\"port\":80,\"repository\":\"git://h/x\",\"repository_auth\":{\"username\":\"u\",\"password\":\"p\"}}", "repository_auth", 400},
+        {"{\"name\":\"a\",\"port\":80,\"repository\":\"https://h/x\",\"repository_auth\":{\"username\":\"u\"}}", "repository_auth", 400},
+        {"{\"name\":\"a\",\"port\":80,\"repository_auth\":{\"username\":\"u\",\"password\":\"p\"}}", "repository_auth", 400},
     };
     json_t *app, *ctr;
     char field[64];
@@ -84,6 +87,16 @@ static void container_of_an_app(void **state)
     assert_string_equal(json_string_value(json_object_get(json_object_get(ctr, "env"), "HOME")), "/app");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(ctr, "gpus"), "min_memory_mib")), 8000);
     assert_int_equal(json_integer_value(json_object_get(app, "health_timeout_s")), 900);
+    assert_null(json_object_get(app, "repository_auth"));
+    json_decref(app);
+    json_decref(ctr);
+    /* a private repository's credentials are kept for the caller to take out */
+    assert_int_equal(parse("{\"name\":\"p\",\"repository\":\"https://h/x.git\",\"port\":80,"
+                           "\"repository_auth\":{\"username\":\"bot\",\"password\":\"tok\"}}",
+                           NULL, &app, &ctr, field),
+                     0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(app, "repository_auth"), "password")), "tok");
+    assert_null(json_object_get(ctr, "repository_auth"));
     json_decref(app);
     json_decref(ctr);
 }

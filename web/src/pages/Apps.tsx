@@ -16,7 +16,7 @@ export interface App {
   start_command: string; port: number; health_path: string; image: string; template: string;
   phase: string; desired: string; health: 'STARTING' | 'RUNNING' | 'STOPPED' | 'FAILED';
   health_since_ms: number; detail: string; log_tail: string; busy: boolean; url: string | null;
-  host_port: number; container_id: number; gpus: unknown; progress: null | {
+  host_port: number; container_id: number; private: boolean; gpus: unknown; progress: null | {
     step: string; objects_total?: number; objects_received?: number; bytes_received?: number;
     files_total?: number; files_done?: number; line?: string; commit?: string;
   };
@@ -74,6 +74,7 @@ function InstallDialog({ tpl, onDone }: { tpl: Template | null; onDone: () => vo
       if (tpl) body.template = tpl.slug;
       for (const k of ['repository', 'ref', 'start_command', 'health_path', 'image', 'host']) if (s(k)) body[k] = s(k);
       if (s('port')) body.port = parseInt(s('port'), 10);
+      if (s('auth_user')) body.repository_auth = { username: s('auth_user'), password: String(f.get('auth_password') ?? '') };
       const n = parseInt(s('gpus') || '0', 10);
       if (n > 0 || (tpl && tpl.gpus.count > 0)) body.gpus = n;
       const env = envOf(s('env'));
@@ -89,6 +90,8 @@ function InstallDialog({ tpl, onDone }: { tpl: Template | null; onDone: () => vo
       <Field label="Name (a DNS label)" name="name" required placeholder="my-app" />
       <Field label="Repository (git URL)" name="repository" value={tpl?.repository} placeholder="https://github.com/you/app" />
       <Field label="Branch, tag or commit" name="ref" value={tpl?.ref} placeholder="the remote's default" />
+      <Field label="User (a private https repository)" name="auth_user" autocomplete="off" placeholder="none: a public one" />
+      <Field label="Token or password" name="auth_password" type="password" autocomplete="new-password" />
       <label class="field wide"><span>Start command (in /app)</span><input name="start_command" defaultValue={tpl?.start_command} placeholder="python app.py --port 7860" /></label>
       <Field label="Port" name="port" type="number" value={tpl ? String(tpl.port) : ''} min={1} max={65535} />
       <Field label="Health path" name="health_path" value={tpl?.health_path} placeholder="/ (any answer)" />
@@ -285,7 +288,7 @@ export function AppsPage({ me }: { me: Me }) {
                   </tr>
                   {(open === a.name || (a.health === 'FAILED' && a.log_tail && open === a.name)) && (
                     <tr class="detail"><td colSpan={7}>
-                      <p class="mono small">{a.repository || '(no repository: the image alone)'} · {a.image} · port {a.port}{a.health_path ? ` ${a.health_path}` : ''}</p>
+                      <p class="mono small">{a.repository || '(no repository: the image alone)'}{a.private ? ' (private)' : ''} · {a.image} · port {a.port}{a.health_path ? ` ${a.health_path}` : ''}</p>
                       <p class="mono small">{a.start_command || '(the image\'s own command)'}</p>
                       {a.detail && <p class={a.health === 'FAILED' ? 'error' : 'muted'}>{a.detail}</p>}
                       {a.log_tail && <pre class="log-tail" aria-label="last log lines">{a.log_tail}</pre>}
