@@ -29,6 +29,17 @@ int ctrspec_valid_name(const char *s)
     return 1;
 }
 
+int ctrspec_valid_env_name(const char *k)
+{
+    size_t n = strlen(k);
+    if (!n || n > 128 || !(isalpha((unsigned char)k[0]) || k[0] == '_'))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)k[i]) && k[i] != '_')
+            return 0;
+    return 1;
+}
+
 int ctrspec_valid_app_name(const char *s)
 {
     size_t n = strlen(s);
@@ -279,11 +290,7 @@ static int parse_env(const json_t *v, struct ctrspec *s, struct errinfo *e)
     if (!json_is_object(v) || json_object_size(v) > CTRSPEC_MAX_ENV)
         return bad(e, "env", "env must be an object of at most 128 NAME: \"value\" pairs");
     json_object_foreach((json_t *)v, k, x) {
-        size_t n = strlen(k);
-        int ok = n > 0 && n <= 128 && (isalpha((unsigned char)k[0]) || k[0] == '_');
-        for (size_t i = 0; ok && i < n; i++)
-            ok = isalnum((unsigned char)k[i]) || k[i] == '_';
-        if (!ok)
+        if (!ctrspec_valid_env_name(k))
             return bad(e, "env", "env names are letters, digits and '_' (not first a digit), at most 128");
         if (reserved_env(k)) {
             errinfo_set(e, 400, "invalid_field", "env",
@@ -682,7 +689,7 @@ int ctrspec_valid_git_url(const char *u)
     return 1;
 }
 
-static int valid_git_ref(const char *r)
+int ctrspec_valid_git_ref(const char *r)
 {
     if (*r == '-' || *r == '/' || strstr(r, "..") || strstr(r, "//") || strlen(r) > 255)
         return 0;
@@ -733,7 +740,7 @@ int ctrspec_git_split(const char *u, const char *field, char *url, size_t urllen
     memcpy(ref, hash + 1, rn);
     ref[rn] = 0;
     snprintf(folder, folderlen, "%s", colon ? colon + 1 : "");
-    if ((*ref && !valid_git_ref(ref)) || (*folder && !valid_git_folder(folder)) || strchr(url, '#')) {
+    if ((*ref && !ctrspec_valid_git_ref(ref)) || (*folder && !valid_git_folder(folder)) || strchr(url, '#')) {
         errinfo_set(e, 400, "invalid_field", field,
                     "after '#': a branch, tag or commit ([A-Za-z0-9._/-], no '..'), then ':' and a folder inside the repository (no '..')");
         return -1;

@@ -105,6 +105,14 @@ int ctrspec_valid_image(const char *s);
  * lowercase digits (a short id is what `docker images` shows). */
 int ctrspec_valid_image_id(const char *s);
 
+/* Whether k is an environment variable's name: a letter or '_', then
+ * letters, digits, '_'; at most 128 bytes. */
+int ctrspec_valid_env_name(const char *k);
+
+/* Whether r is a git ref a user may name: [A-Za-z0-9._/-], not starting
+ * with '-' or '/', without ".." or "//", at most 255 bytes. */
+int ctrspec_valid_git_ref(const char *r);
+
 /* Whether s is an app name: a DNS label (1..63 of [a-z0-9-], neither
  * end a '-'), so it can be a folder, a compose project and a host name. */
 int ctrspec_valid_app_name(const char *s);

@@ -79,13 +79,24 @@ static void forget(struct apps *a, const char *name)
 
 /* ---- rows ---- */
 
+/* The registry's targets, read once for the rows of an answer (before
+ * the lock: the registry has its own). Free .t. */
+struct hosts {
+    struct reg_target *t;
+    size_t n;
+};
+
+static void hosts_read(struct apps *a, struct hosts *h)
+{
+    h->n = reg_targets(a->app->reg, 0, 0, &h->t);
+}
+
 /* Where a browser reaches the app: the fleet's route to it where nginx
  * routes are on, else its host's address and port. */
-static json_t *url_of(struct apps *a, const char *owner, const char *name, const char *server, int host_port, int port)
+static json_t *url_of(struct apps *a, const struct hosts *h, const char *owner, const char *name, const char *server,
+                      int host_port, int port)
 {
-    char url[600];
-    struct reg_target t;
-    struct errinfo e;
+    char url[600], host[300];
 
     if (!host_port)
         return json_null();
@@ -93,16 +104,21 @@ static json_t *url_of(struct apps *a, const char *owner, const char *name, const
         snprintf(url, sizeof(url), "/u/%s/" APPSPEC_CONTAINER_PREFIX "%s/%d/", owner, name, port);
         return json_string(url);
     }
-    if (agentcall_find(a->app->reg, server, 0, "server", &t, &e) < 0)
-        return json_null();
-    char *colon = strrchr(t.instance, ':');
-    if (colon)
-        *colon = 0;
-    snprintf(url, sizeof(url), "http://%s:%d/", t.instance, host_port);
-    return json_string(url);
+    for (size_t i = 0; i < h->n; i++) {
+        if (!h->t[i].is_agent || strcmp(h->t[i].server, server))
+            continue;
+        snprintf(host, sizeof(host), "%s", h->t[i].instance);
+        char *colon = strrchr(host, ':');
+        if (colon)
+            *colon = 0;
+        snprintf(url, sizeof(url), "http://%s:%d/", host, host_port);
+        return json_string(url);
+    }
+    return json_null();
 }
 
-json_t *apps_json_locked(struct apps *a, sqlite3_stmt *st)
+/* One app as the API shows it; lock held. */
+static json_t *row_json(struct apps *a, const struct hosts *h, sqlite3_stmt *st)
 {
     json_t *spec = json_loads(col(st, 6), 0, NULL), *o;
     const char *name = col(st, 1);
@@ -131,7 +147,7 @@ json_t *apps_json_locked(struct apps *a, sqlite3_stmt *st)
     json_object_set_new(o, "private", json_boolean(col(st, 19)[0] != 0)); /* its credentials are never shown */
     json_object_set_new(o, "busy", json_boolean(l && l->busy));
     json_object_set_new(o, "progress", l && l->progress ? json_deep_copy(l->progress) : json_null());
-    json_object_set_new(o, "url", url_of(a, col(st, 3), name, col(st, 5), sqlite3_column_int(st, 9),
+    json_object_set_new(o, "url", url_of(a, h, col(st, 3), name, col(st, 5), sqlite3_column_int(st, 9),
                                          (int)json_integer_value(json_object_get(spec, "port"))));
     json_decref(spec);
     return o;
@@ -206,7 +222,8 @@ void apps_set_health(struct apps *a, const char *name, const char *health, const
 }
 
 /* The app as the API shows it; lock held. NULL with e. */
-static json_t *get_locked(struct apps *a, const char *name, int64_t owner_id, struct errinfo *e)
+static json_t *get_locked(struct apps *a, const struct hosts *h, const char *name, int64_t owner_id,
+                          struct errinfo *e)
 {
     sqlite3_stmt *st = db_prepare(a->db, "SELECT " COLS " FROM apps WHERE name = ?1 AND (?2 = 0 OR owner_id = ?2)");
     json_t *out = NULL;
@@ -218,7 +235,7 @@ static json_t *get_locked(struct apps *a, const char *name, int64_t owner_id, st
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, owner_id);
     if (sqlite3_step(st) == SQLITE_ROW)
-        out = apps_json_locked(a, st);
+        out = row_json(a, h, st);
     else
         errinfo_set(e, 404, "not_found", "app", "no app %.64s", name);
     sqlite3_finalize(st);
@@ -228,9 +245,12 @@ static json_t *get_locked(struct apps *a, const char *name, int64_t owner_id, st
 void apps_announce(struct apps *a, const char *name)
 {
     struct errinfo e;
+    struct hosts h;
+    hosts_read(a, &h);
     pthread_mutex_lock(&a->lock);
-    json_t *o = get_locked(a, name, 0, &e);
+    json_t *o = get_locked(a, &h, name, 0, &e);
     pthread_mutex_unlock(&a->lock);
+    free(h.t);
     if (!o || !a->app->hub) {
         json_decref(o);
         return;
@@ -258,23 +278,29 @@ static void announce_gone(struct apps *a, const char *name, int64_t owner)
 json_t *apps_list(struct apps *a, int64_t owner_id)
 {
     json_t *list = json_array();
+    struct hosts h;
+    hosts_read(a, &h);
     pthread_mutex_lock(&a->lock);
     sqlite3_stmt *st = db_prepare(a->db, "SELECT " COLS " FROM apps WHERE ?1 = 0 OR owner_id = ?1 ORDER BY name");
     if (st) {
         sqlite3_bind_int64(st, 1, owner_id);
         while (sqlite3_step(st) == SQLITE_ROW)
-            json_array_append_new(list, apps_json_locked(a, st));
+            json_array_append_new(list, row_json(a, &h, st));
         sqlite3_finalize(st);
     }
     pthread_mutex_unlock(&a->lock);
+    free(h.t);
     return json_pack("{s:o}", "apps", list);
 }
 
 json_t *apps_get(struct apps *a, const char *name, int64_t owner_id, struct errinfo *e)
 {
+    struct hosts h;
+    hosts_read(a, &h);
     pthread_mutex_lock(&a->lock);
-    json_t *o = get_locked(a, name, owner_id, e);
+    json_t *o = get_locked(a, &h, name, owner_id, e);
     pthread_mutex_unlock(&a->lock);
+    free(h.t);
     return o;
 }
 
@@ -546,7 +572,10 @@ static json_t *read_record(FILE *f, long long size, struct errinfo *e)
         errinfo_set(e, 400, "invalid_field", "body", "the body is an app's export (a tar whose first entry is gpufleet-app.json)");
         return NULL;
     }
-    long long n = strtoll(h + 124, NULL, 8);
+    char size_field[13];
+    memcpy(size_field, h + 124, 12); /* the field alone, not what follows it */
+    size_field[12] = 0;
+    long long n = strtoll(size_field, NULL, 8);
     if (n <= 0 || n > (1 << 20) || 512 + n > size) {
         errinfo_set(e, 400, "invalid_field", "body", "the export's gpufleet-app.json is missing or too big");
         return NULL;
@@ -682,11 +711,8 @@ int apps_act(struct apps *a, const char *name, int64_t owner_id, const char *act
     }
     json_t *jref = json_object_get(body, "ref");
     if (jref && !json_is_null(jref)) {
-        char url[1400], u[1100], rr[300], f[1100];
         ref = json_string_value(jref);
-        snprintf(url, sizeof(url), "git://x/#%s", ref ? ref : "");
-        if (!ref || strchr(ref, ':') ||
-            (*ref && (ctrspec_git_split(url, "ref", u, sizeof(u), rr, sizeof(rr), f, sizeof(f), e) < 0 || strcmp(rr, ref)))) {
+        if (!ref || (*ref && !ctrspec_valid_git_ref(ref))) {
             pthread_mutex_unlock(&a->lock);
             errinfo_set(e, 400, "invalid_field", "ref", "ref is a branch, a tag or a commit");
             goto out;

@@ -76,8 +76,6 @@ void apps_set_health(struct apps *a, const char *name, const char *health, const
 /* Pushes the app's row (as apps_get shows it) to the browsers of its owner
  * and those who see all. Lock NOT held. */
 void apps_announce(struct apps *a, const char *name);
-/* One app as the API shows it. */
-json_t *apps_json_locked(struct apps *a, sqlite3_stmt *st);
 
 /* ---- apps_run.c ---- */
 /* Starts a job for the app (its live entry marked busy by the caller);

@@ -87,12 +87,7 @@ int appspec_check_repository(const char *url, const char *field, struct errinfo 
 
 static int check_ref(const char *ref, struct errinfo *e)
 {
-    char url[1400], u[1100], r[300], f[1100];
-
-    if (!*ref)
-        return 0;
-    snprintf(url, sizeof(url), "git://x/#%s", ref);
-    if (strchr(ref, ':') || ctrspec_git_split(url, "ref", u, sizeof(u), r, sizeof(r), f, sizeof(f), e) < 0 || strcmp(r, ref))
+    if (*ref && !ctrspec_valid_git_ref(ref))
         return bad(e, "ref", "ref is a branch, a tag or a commit: letters, digits, '.', '_', '/', '-' (not first), no \"..\"");
     return 0;
 }
@@ -124,23 +119,7 @@ static int check_health_path(const char *p, struct errinfo *e)
     return 0;
 }
 
-static int env_name_ok(const char *k)
-{
-    size_t n = strlen(k);
-    if (!n || n > 128 || !(isalpha((unsigned char)k[0]) || k[0] == '_'))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)k[i]) && k[i] != '_')
-            return 0;
-    return 1;
-}
-
 /* ---- templates ---- */
-
-static int slug_ok(const char *s)
-{
-    return ctrspec_valid_app_name(s);
-}
 
 /* One variable of a template's env. New reference, or NULL with e. */
 static json_t *template_var(const json_t *in, struct errinfo *e)
@@ -153,7 +132,7 @@ static json_t *template_var(const json_t *in, struct errinfo *e)
         bad(e, "env", "each variable of env is an object {\"name\",\"default\",\"description\",\"required\",\"options\"}");
         return NULL;
     }
-    if (!(name = text(in, "name", 128, 1, 0, e)) || !env_name_ok(name)) {
+    if (!(name = text(in, "name", 128, 1, 0, e)) || !ctrspec_valid_env_name(name)) {
         if (name)
             bad(e, "env", "a variable's name is letters, digits and '_' (not first a digit)");
         return NULL;
@@ -225,7 +204,7 @@ json_t *appspec_template(const json_t *in, struct errinfo *e)
         !(cmd = text(in, "start_command", MAX_COMMAND, 0, 1, e)) || !(image = text(in, "image", 255, 0, 0, e)) ||
         !(logo = text(in, "logo", MAX_LOGO, 0, 0, e)) || !(from = text(in, "promoted_from", 63, 0, 0, e)))
         return NULL;
-    if (!slug_ok(slug)) {
+    if (!ctrspec_valid_app_name(slug)) {
         bad(e, "slug", "slug is 1-63 lowercase letters, digits or '-', not at either end");
         return NULL;
     }
