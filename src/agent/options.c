@@ -13,9 +13,9 @@
 #include "../lib/log.h"
 #include "../lib/xalloc.h"
 
-#define STR(field, max) CONFIG_STRING, offsetof(struct agent_options, field), 0, 0, max
-#define INT(field, lo, hi) CONFIG_INT, offsetof(struct agent_options, field), lo, hi, 0
-#define BOOL(field) CONFIG_BOOL, offsetof(struct agent_options, field), 0, 0, 0
+#define STR(field, max) CONFIG_STRING, offsetof(struct agent_options, field), 0, 0, max, NULL
+#define INT(field, lo, hi) CONFIG_INT, offsetof(struct agent_options, field), lo, hi, 0, NULL
+#define BOOL(field) CONFIG_BOOL, offsetof(struct agent_options, field), 0, 0, 0, NULL
 
 /* Every setting of the agent: docs/agent.md prints this table
  * (gpufleet-agent --help --markdown) and a test compares them. */

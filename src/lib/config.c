@@ -59,6 +59,31 @@ static const struct config_key *find_key(const struct config_key *keys, size_t n
     return NULL;
 }
 
+/* "binpack, spread": the choices as people read them (no '|', which a
+ * Markdown table would take for a cell's end). */
+static void choices_text(const struct config_key *k, char *out, size_t len)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (const char *p = k->choices; *p && n + 3 < len; p++) {
+        snprintf(out + n, len - n, *p == '|' ? ", " : "%c", *p);
+        n = strlen(out);
+    }
+}
+
+int config_choice_ok(const struct config_key *k, const char *value, size_t vlen)
+{
+    if (!k->choices)
+        return 1;
+    for (const char *p = k->choices; *p;) {
+        size_t n = strcspn(p, "|");
+        if (n == vlen && !memcmp(p, value, n))
+            return 1;
+        p += n + (p[n] == '|');
+    }
+    return 0;
+}
+
 static int store(const struct config_key *k, void *target, const char *value, size_t vlen,
                  char *err, size_t errlen)
 {
@@ -72,6 +97,12 @@ static int store(const struct config_key *k, void *target, const char *value, si
     case CONFIG_STRING: {
         if (k->max_len && vlen > k->max_len) {
             snprintf(err, errlen, "%s: value longer than %zu bytes", k->name, k->max_len);
+            return -1;
+        }
+        if (k->choices && !config_choice_ok(k, value, vlen)) {
+            char list[200];
+            choices_text(k, list, sizeof(list));
+            snprintf(err, errlen, "%s: expected one of %s", k->name, list);
             return -1;
         }
         char **dst = (char **)(void *)field;
@@ -278,6 +309,8 @@ static void bounds(const struct config_key *k, char *out, size_t n)
 {
     if (k->type == CONFIG_INT)
         snprintf(out, n, "%lld..%lld", (long long)k->min, (long long)k->max);
+    else if (k->type == CONFIG_STRING && k->choices)
+        choices_text(k, out, n);
     else if (k->type == CONFIG_STRING && k->max_len)
         snprintf(out, n, "up to %zu bytes", k->max_len);
     else

@@ -24,6 +24,7 @@ struct config_key {
     size_t offset;      /* offsetof() the field in the target struct */
     int64_t min, max;   /* CONFIG_INT bounds, inclusive */
     size_t max_len;     /* CONFIG_STRING bound, bytes */
+    const char *choices; /* CONFIG_STRING: the values allowed, '|'-separated; NULL: any */
     const char *def;    /* the default as a file would write it; NULL: unset */
     const char *flag;   /* the command-line flag without "--", or NULL */
     int flags;          /* enum config_flag */
@@ -41,6 +42,9 @@ struct config_key {
  * failure target may hold the keys stored before the bad one. */
 int config_parse(const char *text, size_t len, const struct config_key *keys, size_t nkeys,
                  void *target, char *err, size_t errlen);
+
+/* 1 when value (vlen bytes) is one of k's choices, or k has none. */
+int config_choice_ok(const struct config_key *k, const char *value, size_t vlen);
 
 /* Reads path (at most CONFIG_MAX_BYTES) and parses it as config_parse does. */
 int config_load_file(const char *path, const struct config_key *keys, size_t nkeys, void *target,

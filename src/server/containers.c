@@ -69,10 +69,7 @@ int ctr_config_from(const struct server_options *o, struct ctr_config *cfg, char
             snprintf(err, errlen, "container_host_ip: expected an IP address");
             return -1;
         }
-    if (strcmp(o->container_placement, "binpack") && strcmp(o->container_placement, "spread")) {
-        snprintf(err, errlen, "container_placement: expected binpack or spread");
-        return -1;
-    }
+    /* its choices are checked where it is read (config.c) */
     cfg->spread = !strcmp(o->container_placement, "spread");
     cfg->default_nano_cpus = o->container_default_cpus * 1000000000LL;
     cfg->default_memory_bytes = o->container_default_memory_mib << 20;
@@ -93,6 +90,7 @@ void ctr_set_limits(struct ctr *c, const struct server_options *o)
     c->cfg.quota_gpus = o->quota_gpus;
     c->cfg.quota_nano_cpus = o->quota_cpus * 1000000000LL;
     c->cfg.quota_memory_bytes = o->quota_memory_mib << 20;
+    c->cfg.spread = o->container_placement && !strcmp(o->container_placement, "spread");
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -340,19 +338,15 @@ void ctr_metrics(struct ctr *c, struct buf *out)
                     "gpufleet_server_gpus_held %lld\n",
                st && sqlite3_step(st) == SQLITE_ROW ? (long long)sqlite3_column_int64(st, 0) : 0LL);
     sqlite3_finalize(st);
-    buf_printf(out, "# HELP gpufleet_server_container_decisions_total Ledger decisions of creates.\n"
-                    "# TYPE gpufleet_server_container_decisions_total counter\n"
-                    "gpufleet_server_container_decisions_total %llu\n"
-                    "# HELP gpufleet_server_container_decision_seconds_total Time spent in ledger decisions.\n"
-                    "# TYPE gpufleet_server_container_decision_seconds_total counter\n"
-                    "gpufleet_server_container_decision_seconds_total %.6f\n"
-                    "# HELP gpufleet_server_container_decision_max_seconds The slowest ledger decision.\n"
-                    "# TYPE gpufleet_server_container_decision_max_seconds gauge\n"
-                    "gpufleet_server_container_decision_max_seconds %.6f\n"
-                    "# HELP gpufleet_server_container_conflicts Conflicts the last reconcile found.\n"
+    summary_write(out, "gpufleet_server_container_decision_seconds",
+                  "Ledger decisions of creates (quota, placement, the row and its GPUs; lock held).",
+                  &c->decisions);
+    summary_write(out, "gpufleet_server_container_decision_cpu_seconds",
+                  "CPU time of the same decisions (the rest of their time the thread waited for a core or the disk).",
+                  &c->decisions_cpu);
+    buf_printf(out, "# HELP gpufleet_server_container_conflicts Conflicts the last reconcile found.\n"
                     "# TYPE gpufleet_server_container_conflicts gauge\n"
                     "gpufleet_server_container_conflicts %zu\n",
-               (unsigned long long)c->decisions, c->decision_total_ms / 1000.0, c->decision_max_ms / 1000.0,
                json_array_size(c->conflicts));
     pthread_mutex_unlock(&c->lock);
 }

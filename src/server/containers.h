@@ -32,8 +32,8 @@ int ctr_config_from(const struct server_options *o, struct ctr_config *cfg, char
                     size_t errlen);
 
 /* Takes the live settings of o (the defaults of a container's CPUs and
- * memory, the default quotas) for the next decisions: settings_update
- * calls it, so they need no restart. */
+ * memory, the default quotas, the placement) for the next decisions:
+ * settings_update calls it, so they need no restart. */
 void ctr_set_limits(struct ctr *c, const struct server_options *o);
 
 /* Opens (creating, migrating) the database at path. NULL with err. */
@@ -123,8 +123,8 @@ json_t *ctr_unmanaged(struct ctr *c, struct errinfo *e);
 int ctr_unmanaged_act(struct ctr *c, const char *server, const char *engine_id, const char *action,
                       struct errinfo *e);
 
-/* For /metrics: containers by state, GPUs held, decisions made and the
- * slowest decision's time. */
+/* For /metrics: containers by state, GPUs held, the ledger decisions' times
+ * (recent quantiles, count, sum, the slowest). */
 void ctr_metrics(struct ctr *c, struct buf *out);
 
 /* PRAGMA integrity_check of the containers database. */

@@ -68,10 +68,11 @@ static char *engine_create(const struct reg_target *agent, const struct ctrspec 
 static int64_t decide(struct ctr *c, const struct auth_identity *who, struct cand *v, size_t n,
                       struct ctrspec *s, const char *request, int *host, struct errinfo *e)
 {
-    int64_t t0, id = -1;
+    int64_t t0, cpu0, id = -1;
 
     pthread_mutex_lock(&c->lock);
     t0 = now_mono_ns(); /* the decision, not the wait for the lock */
+    cpu0 = now_thread_cpu_ns();
     int ngpus = s->ngpus ? (int)s->ngpus : s->gpu_count;
     if (ctr_check_quota(c, who, ngpus, s->nano_cpus, s->memory_bytes, e) < 0)
         goto out;
@@ -80,11 +81,8 @@ static int64_t decide(struct ctr *c, const struct auth_identity *who, struct can
     snprintf(s->host, sizeof(s->host), "%s", v[*host].agent.server);
     id = ctr_reserve(c, who, &v[*host], s, request, e);
 out:
-    c->decisions++;
-    double ms = (double)(now_mono_ns() - t0) / 1e6;
-    c->decision_total_ms += ms;
-    if (ms > c->decision_max_ms)
-        c->decision_max_ms = ms;
+    summary_add(&c->decisions, (double)(now_mono_ns() - t0) / 1e9);
+    summary_add(&c->decisions_cpu, (double)(now_thread_cpu_ns() - cpu0) / 1e9);
     pthread_mutex_unlock(&c->lock);
     return id;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "../lib/ctrspec.h"
+#include "../lib/summary.h"
 #include "containers.h"
 #include "registry.h"
 
@@ -35,8 +36,10 @@ struct ctr {
     char *list_text;
     size_t list_len;
     sqlite3_int64 list_version;
-    uint64_t decisions;
-    double decision_max_ms, decision_total_ms;
+    struct summary decisions; /* seconds each, lock held */
+    /* the same decisions' CPU time: on a busy machine the two differ by the
+     * time the thread was preempted or blocked on the disk */
+    struct summary decisions_cpu;
     /* the reconcile loop */
     pthread_t thread;
     int running, stop;

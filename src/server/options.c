@@ -10,8 +10,9 @@
 #include "../lib/xalloc.h"
 #include "auth.h"
 
-#define STR(f, max) CONFIG_STRING, offsetof(struct server_options, f), 0, 0, max
-#define INT(f, lo, hi) CONFIG_INT, offsetof(struct server_options, f), lo, hi, 0
+#define STR(f, max) CONFIG_STRING, offsetof(struct server_options, f), 0, 0, max, NULL
+#define CHOICE(f, list) CONFIG_STRING, offsetof(struct server_options, f), 0, 0, sizeof(list), list
+#define INT(f, lo, hi) CONFIG_INT, offsetof(struct server_options, f), lo, hi, 0, NULL
 #define LIVE CONFIG_LIVE
 #define SECRET CONFIG_SECRET
 
@@ -81,7 +82,7 @@ static const struct config_key keys[] = {
     {"container_host_ip", STR(container_host_ip, 63), "0.0.0.0", NULL, 0, "address containers' host ports are bound to on their host"},
     {"container_default_cpus", INT(container_default_cpus, 1, 4096), "2", NULL, LIVE, "CPU cores of a container that asks for none"},
     {"container_default_memory_mib", INT(container_default_memory_mib, 6, 16LL << 20), "8192", NULL, LIVE, "memory limit of a container that asks for none"},
-    {"container_placement", STR(container_placement, 16), "binpack", NULL, 0, "automatic placement: binpack (fill the fullest host that fits) or spread (the emptiest)"},
+    {"container_placement", CHOICE(container_placement, "binpack|spread"), "binpack", NULL, LIVE, "automatic placement: binpack (fill the fullest host that fits) or spread (the emptiest)"},
     {"apps_default_image", STR(apps_default_image, 255), "nvcr.io/nvidia/pytorch:24.10-py3", NULL, 0, "the image of an app whose template and request name none (a curated NVIDIA PyTorch image)"},
     {"apps_uid", INT(apps_uid, 1, 2147483647), "1000", NULL, LIVE, "the user (and group) id apps run as in their containers, and own their folders"},
     {"apps_allow_root", INT(apps_allow_root, 0, 1), "0", NULL, LIVE, "1: any user may run an app as root (run_as_root); 0: only admins may"},

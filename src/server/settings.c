@@ -32,6 +32,47 @@ static int64_t *int_field(struct server_options *o, const struct config_key *k)
     return (int64_t *)((char *)o + k->offset);
 }
 
+/* Live strings are owned by app->opts; a change puts a new copy in and
+ * frees the old one under this file's lock, so they are read under it too
+ * (settings_json, the modules' setters below). */
+static char **str_field(struct server_options *o, const struct config_key *k)
+{
+    return (char **)(void *)((char *)o + k->offset);
+}
+
+static int is_live_str(const struct config_key *k)
+{
+    return is_live(k) && k->type == CONFIG_STRING;
+}
+
+static int live_same(const struct config_key *k, struct server_options *a, struct server_options *b)
+{
+    if (k->type != CONFIG_STRING)
+        return *int_field(a, k) == *int_field(b, k);
+    const char *x = *str_field(a, k), *y = *str_field(b, k);
+    return x == y || (x && y && !strcmp(x, y));
+}
+
+static json_t *live_json(const struct config_key *k, struct server_options *o)
+{
+    if (k->type != CONFIG_STRING)
+        return json_integer(*int_field(o, k));
+    const char *v = *str_field(o, k);
+    return v ? json_string(v) : json_null();
+}
+
+/* Frees the live strings read_body put into next (those not shared with cur). */
+static void drop_new_strings(struct server_options *next, struct server_options *cur)
+{
+    size_t n;
+    const struct config_key *keys = server_options_keys(&n);
+    for (size_t i = 0; i < n; i++)
+        if (is_live_str(&keys[i]) && *str_field(next, &keys[i]) != *str_field(cur, &keys[i])) {
+            free(*str_field(next, &keys[i]));
+            *str_field(next, &keys[i]) = *str_field(cur, &keys[i]);
+        }
+}
+
 static const struct config_key *find_key(const char *name)
 {
     size_t n;
@@ -76,6 +117,15 @@ json_t *settings_json(struct server_app *app)
             continue;
         json_t *o = json_pack("{s:s, s:b, s:s}", "name", k->name, "live", is_live(k), "help",
                               k->help);
+        if (k->choices) {
+            json_t *c = json_array();
+            for (const char *p = k->choices; *p;) {
+                size_t len = strcspn(p, "|");
+                json_array_append_new(c, json_stringn(p, len));
+                p += len + (p[len] == '|');
+            }
+            json_object_set_new(o, "choices", c);
+        }
         if (k->type == CONFIG_INT) {
             json_object_set_new(o, "value", json_integer(*int_field(app->opts, k)));
             json_object_set_new(o, "min", json_integer(k->min));
@@ -116,9 +166,16 @@ static int write_file(struct server_app *app, struct errinfo *e)
                "# read over the config file and flags at start. Delete it to drop them.\n");
     size_t n;
     const struct config_key *keys = server_options_keys(&n);
-    for (size_t i = 0; i < n; i++)
-        if (is_live(&keys[i]))
-            fprintf(f, "%s: %lld\n", keys[i].name, (long long)*int_field(app->opts, &keys[i]));
+    for (size_t i = 0; i < n; i++) {
+        if (!is_live(&keys[i]))
+            continue;
+        /* a JSON string is a YAML double-quoted scalar */
+        json_t *v = live_json(&keys[i], app->opts);
+        char *text = json_dumps(v, JSON_ENCODE_ANY);
+        fprintf(f, "%s: %s\n", keys[i].name, text ? text : "null");
+        free(text);
+        json_decref(v);
+    }
     int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, path) < 0) {
@@ -133,9 +190,14 @@ static void copy_live(struct server_options *to, const struct server_options *fr
 {
     size_t n;
     const struct config_key *keys = server_options_keys(&n);
-    for (size_t i = 0; i < n; i++)
-        if (is_live(&keys[i]))
+    for (size_t i = 0; i < n; i++) {
+        if (!is_live(&keys[i]))
+            continue;
+        if (keys[i].type == CONFIG_STRING)
+            *str_field(to, &keys[i]) = *str_field((struct server_options *)from, &keys[i]);
+        else
             *int_field(to, &keys[i]) = *int_field((struct server_options *)from, &keys[i]);
+    }
 }
 
 /* Reads body's settings into next (a copy of the running ones). 0, or -1
@@ -152,6 +214,16 @@ static int read_body(const json_t *body, struct server_options *next, struct err
             snprintf(msg, sizeof(msg), "%s", k ? "needs a restart: set it in the config file"
                                                : "no such setting");
             return fail(e, 400, "invalid_field", strlen(name) < 60 ? name : "(name)", msg);
+        }
+        if (k->type == CONFIG_STRING) {
+            size_t n;
+            const struct config_key *keys = server_options_keys(&n);
+            if (!json_is_string(v))
+                return fail(e, 400, "invalid_field", name, "a string");
+            *str_field(next, k) = NULL; /* the running one's stays with it */
+            if (config_set(keys, n, next, name, json_string_value(v), msg, sizeof(msg)) < 0)
+                return fail(e, 400, "invalid_field", name, msg);
+            continue;
         }
         if (!json_is_integer(v) || json_integer_value(v) < k->min || json_integer_value(v) > k->max) {
             snprintf(msg, sizeof(msg), "an integer from %lld to %lld", (long long)k->min,
@@ -179,19 +251,24 @@ int settings_update(struct server_app *app, const json_t *body, json_t *changes,
         return fail(e, 400, "invalid_body", "", "a JSON object of settings to change");
     pthread_mutex_lock(&lock);
     struct server_options next = *app->opts, old = *app->opts; /* strings shared, not owned */
-    if (read_body(body, &next, e) < 0)
+    if (read_body(body, &next, e) < 0) {
+        drop_new_strings(&next, &old);
         goto fail;
+    }
     copy_live(app->opts, &next);
     if (write_file(app, e) < 0) {
         copy_live(app->opts, &old);
+        drop_new_strings(&next, &old);
         goto fail;
     }
-    for (size_t i = 0; i < n; i++) {
-        int64_t from = *int_field(&old, &keys[i]), to = *int_field(&next, &keys[i]);
-        if (is_live(&keys[i]) && from != to)
+    for (size_t i = 0; i < n; i++)
+        if (is_live(&keys[i]) && !live_same(&keys[i], &old, &next))
             json_object_set_new(changes, keys[i].name,
-                                json_pack("{s:I, s:I}", "from", (json_int_t)from, "to", (json_int_t)to));
-    }
+                                json_pack("{s:o, s:o}", "from", live_json(&keys[i], &old), "to",
+                                          live_json(&keys[i], &next)));
+    for (size_t i = 0; i < n; i++) /* the replaced strings: nobody holds them now */
+        if (is_live_str(&keys[i]) && *str_field(&old, &keys[i]) != *str_field(&next, &keys[i]))
+            free(*str_field(&old, &keys[i]));
     struct server_options *o = app->opts;
     if (app->db) {
         tsdb_set_retention(app->db, TSDB_RAW, o->raw_retention_days * 86400000LL);

@@ -402,6 +402,30 @@ api PATCH /api/v1/settings '{"quota_gpus":3,"container_default_memory_mib":64}' 
 [ "$HTTP_CODE" = 200 ] || fail "set the settings back: $HTTP_CODE"
 ok "quota_gpus and container_default_memory_mib changed in the settings hold for the next create, without a restart"
 
+# --- automatic placement, a live setting: binpack fills the fullest host
+# that fits, spread the emptiest (free GPUs first)
+api DELETE "/api/v1/containers/$(jq .id "$WORK/q1.json")" > /dev/null # a GPU of mig-01 back
+[ "$HTTP_CODE" = 200 ] || fail "remove q1: $HTTP_CODE"
+free_of() { api GET /api/v1/gpus | jq --arg s "$1" '[.gpus[] | select(.server == $s and .holder == null)] | length'; }
+fa=$(free_of gpu-01) fm=$(free_of mig-01)
+[ "$fa" -gt 0 ] && [ "$fm" -gt 0 ] && [ "$fa" != "$fm" ] || fail "placement needs two hosts with free GPUs, unequal: gpu-01 $fa, mig-01 $fm"
+if [ "$fa" -lt "$fm" ]; then fuller=gpu-01 emptier=mig-01; else fuller=mig-01 emptier=gpu-01; fi
+for want in binpack:$fuller spread:$emptier; do
+    api PATCH /api/v1/settings "{\"container_placement\":\"${want%%:*}\"}" > /dev/null
+    [ "$HTTP_CODE" = 200 ] || fail "set container_placement ${want%%:*}: $HTTP_CODE $(cat "$WORK/api.out")"
+    api POST /api/v1/containers "{\"name\":\"p-${want%%:*}\",\"image\":\"gf-busybox:1\",\"gpus\":1,\"command\":[\"sleep\",\"600\"]}" > "$WORK/p.json"
+    [ "$HTTP_CODE" = 201 ] && [ "$(jq -r .server "$WORK/p.json")" = "${want#*:}" ] ||
+        fail "${want%%:*} placed on $(jq -r .server "$WORK/p.json") ($HTTP_CODE), want ${want#*:} (free GPUs: gpu-01 $fa, mig-01 $fm)"
+    api DELETE "/api/v1/containers/$(jq .id "$WORK/p.json")" > /dev/null
+    [ "$HTTP_CODE" = 200 ] || fail "remove p-${want%%:*}: $HTTP_CODE"
+done
+api PATCH /api/v1/settings '{"container_placement":"random"}' > /dev/null
+[ "$HTTP_CODE" = 400 ] && [ "$(jq -r .error.field "$WORK/api.out")" = container_placement ] &&
+    jq -r .error.message "$WORK/api.out" | grep -q "binpack, spread" || fail "a bad placement: $HTTP_CODE $(cat "$WORK/api.out")"
+api PATCH /api/v1/settings '{"container_placement":"binpack"}' > /dev/null
+grep -q '^container_placement: "binpack"$' "$WORK/s-data/settings.conf" || fail "settings.conf: $(cat "$WORK/s-data/settings.conf")"
+ok "placement without a restart: binpack put a 1-GPU container on $fuller ($fa/$fm free), spread on $emptier; 'random' refused naming container_placement"
+
 # --- every mutation is in the audit log, with its actor
 for a in alice:container.create alice:container.action alice:container.remove otto:container.action admin:quota.update admin:quota.delete; do
     n=$(sqlite3 "$WORK/s-data/audit.db" "SELECT count(*) FROM audit WHERE username = '${a%%:*}' AND action = '${a#*:}'")

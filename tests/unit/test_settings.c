@@ -61,6 +61,9 @@ static void live_changes(void **state)
         {"{\"agent_interval_ms\":\"1000\"}", "agent_interval_ms"}, /* not an integer */
         {"{\"m1_retention_days\":10}", "m1_retention_days"},       /* shorter than raw (20) */
         {"{\"h1_retention_days\":50}", "h1_retention_days"},       /* shorter than 1m (90) */
+        {"{\"container_placement\":\"random\"}", "container_placement"}, /* not a choice */
+        {"{\"container_placement\":1}", "container_placement"},        /* not a string */
+        {"{\"container_placement\":\"spread\",\"quota_gpus\":-1}", "quota_gpus"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(update(&app, bad[i].body, &e, &ch), -1);
@@ -70,17 +73,34 @@ static void live_changes(void **state)
     }
     assert_int_equal(o.agent_interval_ms, 1000); /* nothing half-applied */
     assert_int_equal(o.m1_retention_days, 90);
+    assert_string_equal(o.container_placement, "binpack");
+
+    /* a live string setting with choices: applied, reported, kept */
+    assert_int_equal(update(&app, "{\"container_placement\":\"spread\"}", &e, &ch), 0);
+    assert_string_equal(o.container_placement, "spread");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(ch, "container_placement"), "from")), "binpack");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(ch, "container_placement"), "to")), "spread");
+    json_decref(ch);
+    assert_int_equal(update(&app, "{\"container_placement\":\"spread\"}", &e, &ch), 0);
+    assert_int_equal(json_object_size(ch), 0); /* the same value is no change */
+    json_decref(ch);
 
     json_t *list = settings_json(&app);
     size_t i;
     json_t *s;
-    int seen_live = 0;
+    int seen_live = 0, seen_choices = 0;
     json_array_foreach(list, i, s) {
+        if (!strcmp(json_string_value(json_object_get(s, "name")), "container_placement")) {
+            assert_string_equal(json_string_value(json_object_get(s, "value")), "spread");
+            assert_string_equal(json_string_value(json_array_get(json_object_get(s, "choices"), 1)), "spread");
+            seen_choices = 1;
+        }
         assert_string_not_equal(json_string_value(json_object_get(s, "name")), "admin_password");
         assert_non_null(json_string_value(json_object_get(s, "help")));
         seen_live += json_is_true(json_object_get(s, "live"));
     }
-    assert_int_equal(seen_live, 14); /* intervals, retentions, the container defaults and quotas, the apps' user, root and health timeout */
+    assert_int_equal(seen_live, 15); /* intervals, retentions, the container defaults, placement and quotas, the apps' user, root and health timeout */
+    assert_true(seen_choices);
     json_decref(list);
 
     /* the next start reads the change over the defaults */
@@ -93,6 +113,7 @@ static void live_changes(void **state)
     assert_int_equal(settings_load(&app2, err, sizeof(err)), 0);
     assert_int_equal(o2.raw_retention_days, 20);
     assert_int_equal(o2.agent_interval_ms, 1000);
+    assert_string_equal(o2.container_placement, "spread");
     server_options_free(&o2);
     server_options_free(&o);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -753,6 +753,16 @@ await step('settings page changes the scrape retention at run time', async () =>
   await admin.waitForSelector('[role=status]:has-text("Saved: Raw retention (days)")');
   const r = await pageFetch(admin, 'GET', '/api/v1/settings');
   assert(r.body.settings.find((s) => s.name === 'raw_retention_days').value === 20, 'not applied');
+  // a setting with choices is a list of them, live too
+  const placement = async () => (await pageFetch(admin, 'GET', '/api/v1/settings')).body.settings.find((s) => s.name === 'container_placement').value;
+  for (const want of ['spread', 'binpack']) {
+    await admin.selectOption('select[name=container_placement]', want);
+    await admin.click('form[aria-label="Retention and intervals"] button[type=submit]');
+    let got = '';
+    for (let i = 0; i < 50 && (got = await placement()) !== want; i++) await new Promise((r) => setTimeout(r, 100));
+    assert(got === want, `placement ${got}, want ${want}`);
+    await admin.waitForSelector('[role=status]:has-text("Saved: Container placement")');
+  }
   await admin.fill('input[name=m1_retention_days]', '5');
   await admin.click('form[aria-label="Retention and intervals"] button[type=submit]');
   const refused = await admin.innerText('form[aria-label="Retention and intervals"] [role=alert]', { timeout: 5000 });

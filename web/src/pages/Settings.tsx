@@ -1,5 +1,6 @@
-// Settings: retention and scrape intervals change here at run time (admin);
-// the rest is shown as the config file and flags set it. Theme is per browser.
+// Settings: retention, intervals, container defaults, quotas and placement
+// change here at run time (admin); the rest is shown as the config file and
+// flags set it. Theme is per browser.
 import { useState } from 'preact/hooks';
 import { api, atLeast, fieldError, get, Role } from '../api';
 import { Form, Page, useAsync } from '../ui';
@@ -36,9 +37,13 @@ export function SettingsPage({ role }: { role: Role }) {
         <>
           <h2>Retention and intervals</h2>
           <Form label="Retention and intervals" class="form" onSubmit={async (f) => {
-            const body: Record<string, number> = {};
+            const body: Record<string, number | string> = {};
             for (const s of liveOnes) {
               const v = String(f.get(s.name) ?? '');
+              if (typeof s.value === 'string') {
+                if (v !== s.value) body[s.name] = v;
+                continue;
+              }
               if (!/^\d+$/.test(v)) throw fieldError(s.name, `a whole number from ${s.min} to ${s.max}`);
               if (Number(v) !== s.value) body[s.name] = Number(v);
             }
@@ -53,7 +58,15 @@ export function SettingsPage({ role }: { role: Role }) {
             {liveOnes.map((s) => (
               <label class="field">
                 <span>{settingLabel(s.name)}</span>
-                <input name={s.name} type="number" min={s.min} max={s.max} defaultValue={String(s.value)} aria-describedby={`h-${s.name}`} />
+                {s.choices ? (
+                  <select name={s.name} defaultValue={s.value} aria-describedby={`h-${s.name}`}>
+                    {s.choices.map((c: string) => <option value={c}>{c}</option>)}
+                  </select>
+                ) : typeof s.value === 'string' ? (
+                  <input name={s.name} defaultValue={s.value} aria-describedby={`h-${s.name}`} />
+                ) : (
+                  <input name={s.name} type="number" min={s.min} max={s.max} defaultValue={String(s.value)} aria-describedby={`h-${s.name}`} />
+                )}
                 <small id={`h-${s.name}`} class="hint">{s.help}{s.min != null && s.max != null ? ` (${s.min} to ${s.max})` : ''} · <code>{s.name}</code></small>
               </label>
             ))}
