@@ -17,6 +17,7 @@
 
 #include "../lib/now.h"
 #include "cli.h"
+#include "datalock.h"
 #include "server.h"
 #include "store/db.h"
 
@@ -257,12 +258,17 @@ static int restore(const char *src, const char *data, int force)
     char to[4200], from[4200], err[512];
     json_t *files, *f;
     size_t i;
-    int rc = 1;
+    int rc = 1, lock = -1;
 
     if (verify(src, &files) < 0)
         goto out;
     if (mkdir(data, 0700) < 0 && errno != EEXIST) {
         fprintf(stderr, "gpufleet restore: %s: %s\n", data, strerror(errno));
+        goto out;
+    }
+    /* never under a running server, --force or not (its lock goes at exit) */
+    if ((lock = datalock_take(data, 0, err, sizeof(err))) < 0) {
+        fprintf(stderr, "gpufleet restore: %s\n", err);
         goto out;
     }
     for (size_t k = 0; k < NDB && !force; k++) {
@@ -295,6 +301,8 @@ static int restore(const char *src, const char *data, int force)
     printf("restore: %zu databases into %s; start the server on it\n", json_array_size(files), data);
     rc = 0;
 out:
+    if (lock >= 0)
+        close(lock);
     json_decref(files);
     return rc;
 }

@@ -26,6 +26,7 @@
 #include "apps.h"
 #include "containers.h"
 #include "fleet.h"
+#include "datalock.h"
 #include "bmc.h"
 #include "fleetops.h"
 #include "metadata.h"
@@ -34,6 +35,9 @@
 #include "ratelimit.h"
 #include "remote_write.h"
 #include "server.h"
+
+/* a restart waits this long for the server before it to let go of the data */
+#define DATA_LOCK_WAIT_S 60
 
 static void usage(FILE *f)
 {
@@ -229,6 +233,9 @@ static int open_databases(struct server_app *app)
         log_error("data_dir %s: %s", o->data_dir, strerror(errno));
         return -1;
     }
+    /* held until the process ends (its descriptor is never closed) */
+    if (datalock_take(o->data_dir, DATA_LOCK_WAIT_S, err, sizeof(err)) < 0)
+        goto fail;
     if (settings_load(app, err, sizeof(err)) < 0)
         goto fail;
     snprintf(path, sizeof(path), "%s/gpufleet.db", o->data_dir);

@@ -68,6 +68,25 @@ curl -fsS -G -H "Authorization: Bearer $GF_TOKEN" "http://127.0.0.1:$R_PORT/api/
     || fail "a sample from after the backup came back with the restore"
 ok "restore --force over a crashed server: its sample log is deleted, not replayed"
 
+# one server per data folder: a restore --force under a running server is
+# refused naming it; a second server waits for the first to stop (a
+# restart that comes before the last one has closed its store), then serves
+R2_PID=${PIDS[-1]}
+"$SERVER" restore "$WORK/bk" --data "$WORK/restored" --force > "$WORK/r3.out" 2>&1 && fail "restore --force under a running server"
+grep -q "a gpufleet server (pid $R2_PID) serves $WORK/restored: stop it first" "$WORK/r3.out" || fail "restore under a server: $(cat "$WORK/r3.out")"
+R3_PORT=$(free_port)
+"$SERVER" serve --listen "127.0.0.1:$R3_PORT" --data "$WORK/restored" > "$WORK/restored3.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 50); do grep -q "waiting for the server still serving" "$WORK/restored3.log" && break; sleep 0.1; done
+grep -q "waiting for the server still serving $WORK/restored (pid $R2_PID) to stop" "$WORK/restored3.log" ||
+    fail "the second server did not wait: $(cat "$WORK/restored3.log")"
+curl -s -o /dev/null "http://127.0.0.1:$R3_PORT/healthz" && fail "a second server serves the same data folder"
+kill "$R2_PID"
+wait_http "http://127.0.0.1:$R3_PORT/healthz"
+curl -fsS -H "Authorization: Bearer $GF_TOKEN" "http://127.0.0.1:$R3_PORT/api/v1/servers" | jq -e '.servers[0].name == "ag"' > /dev/null ||
+    fail "the second server's data"
+ok "one server per data folder: restore --force under a running server refused naming its pid; a second server waited for the first to stop, then served its data"
+
 cp -r "$WORK/bk" "$WORK/bad"
 printf 'x' | dd of="$WORK/bad/auth.db" bs=1 seek=5000 conv=notrunc 2> /dev/null
 "$SERVER" restore "$WORK/bad" --data "$WORK/r2" > "$WORK/bad.out" 2>&1 && fail "a damaged backup was restored"
