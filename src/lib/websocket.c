@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <wslay/wslay.h>
 
+#include "base64.h"
 #include "log.h"
 #include "now.h"
 #include "xalloc.h"
@@ -94,8 +95,6 @@ void ws_sha1(const void *data, size_t len, unsigned char out[20])
     }
 }
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 int ws_accept_key(const char *key, char *out, size_t outlen)
 {
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -106,20 +105,11 @@ int ws_accept_key(const char *key, char *out, size_t outlen)
     if (!key || strlen(key) != 24 || key[22] != '=' || key[23] != '=' || outlen < 29)
         return -1;
     for (int i = 0; i < 22; i++)
-        if (!strchr(b64, key[i]))
+        if (!base64_is_letter(key[i]))
             return -1;
     snprintf(buf, sizeof(buf), "%s%s", key, guid);
     ws_sha1(buf, strlen(buf), d);
-    size_t o = 0;
-    for (int i = 0; i < 21; i += 3) {
-        uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < 20 ? (uint32_t)d[i + 1] << 8 : 0) | (i + 2 < 20 ? d[i + 2] : 0);
-        out[o++] = b64[(v >> 18) & 63];
-        out[o++] = b64[(v >> 12) & 63];
-        out[o++] = i + 1 < 20 ? b64[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < 20 ? b64[v & 63] : '=';
-    }
-    out[o] = '\0';
-    return 0;
+    return base64_encode(d, sizeof(d), BASE64_PAD, out, outlen) < 0 ? -1 : 0;
 }
 
 /* ---- the hub ---- */
