@@ -32,15 +32,45 @@ static json_t *body_json(struct http_request *req, struct errinfo *e)
     return b;
 }
 
-/* POST /api/v1/engine/apps/{name}/clone {"repository":URL#REF,"fetch","uid","gid",
- * "username","password"} (the last two: a private repository's) */
+/* A private repository's credentials in a request body ("username",
+ * "password" for http(s); "ssh_key", "passphrase", "host_key" for ssh):
+ * 1 with a filled, 0 when there are none, -1 with e when one is too long. */
+static int auth_from(const json_t *b, struct gitclone_auth *a, struct errinfo *e)
+{
+    const struct {
+        const char *key;
+        char *to;
+        size_t len;
+    } f[] = {{"username", a->user, sizeof(a->user)},
+             {"password", a->password, sizeof(a->password)},
+             {"ssh_key", a->ssh_key, sizeof(a->ssh_key)},
+             {"passphrase", a->passphrase, sizeof(a->passphrase)},
+             {"host_key", a->host_key, sizeof(a->host_key)}};
+    int any = 0;
+
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        const char *v = json_string_value(json_object_get(b, f[i].key));
+        if (v && strlen(v) >= f[i].len) {
+            errinfo_set(e, 400, "invalid_field", "repository_auth", "%s is over %zu bytes", f[i].key, f[i].len - 1);
+            return -1;
+        }
+        snprintf(f[i].to, f[i].len, "%s", v ? v : "");
+        any |= v && *v && i != 4;
+    }
+    return any;
+}
+
+/* POST /api/v1/engine/apps/{name}/clone {"repository":URL#REF,"fetch","uid","gid"}
+ * and a private repository's credentials (auth_from) */
 void api_apps_clone(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct agent_app *app = appv;
     struct errinfo e = {0};
     json_t *b = body_json(req, &e), *out = NULL;
+    static __thread struct gitclone_auth auth; /* 17 KB: not on a worker's stack */
+    int has_auth = b ? auth_from(b, &auth, &e) : -1;
 
-    if (b) {
+    if (b && has_auth >= 0) {
         json_t *uid = json_object_get(b, "uid"), *gid = json_object_get(b, "gid");
         struct images_job job = {.kind = IMAGES_CLONE, .image = req->params[0],
                                  .remote = json_string_value(json_object_get(b, "repository")),
@@ -49,29 +79,32 @@ void api_apps_clone(void *appv, struct http_request *req, struct http_response *
                                  .fetch = json_is_true(json_object_get(b, "fetch")),
                                  .uid = json_is_integer(uid) ? (long)json_integer_value(uid) : -1,
                                  .gid = json_is_integer(gid) ? (long)json_integer_value(gid) : -1,
-                                 .git_user = json_string_value(json_object_get(b, "username")),
-                                 .git_password = json_string_value(json_object_get(b, "password"))};
+                                 .git_auth = has_auth ? &auth : NULL};
         if ((uid && !json_is_integer(uid)) || job.uid < -1 || job.uid > 2147483647L || job.gid < -1 ||
             job.gid > 2147483647L)
             errinfo_set(&e, 400, "invalid_field", "uid", "uid and gid are numbers");
         else
             out = images_job_start(app->images, &job, &e);
     }
+    explicit_bzero(&auth, sizeof(auth));
     json_decref(b);
     api_engine_reply(resp, 202, out, &e);
 }
 
-/* POST /api/v1/engine/apps/check {"repository":URL#REF,"username","password"}: {"commit"}
- * (zeros for a commit's hex: the remote does not list commits) */
+/* POST /api/v1/engine/apps/check {"repository":URL#REF} and credentials
+ * (auth_from): {"commit"} (zeros for a commit's hex: the remote does not
+ * list commits), and "host_key" (SHA256:...) an ssh server showed */
 void api_apps_check(void *appv, struct http_request *req, struct http_response *resp)
 {
     struct agent_app *app = appv;
     struct errinfo e = {0};
     json_t *b = body_json(req, &e), *out = NULL;
-    char url[1100], ref[300], folder[1100], sha[41];
+    char url[1100], ref[300], folder[1100], sha[41], seen[64] = "";
+    static __thread struct gitclone_auth auth;
+    int has_auth;
 
     (void)app;
-    if (!b)
+    if (!b || (has_auth = auth_from(b, &auth, &e)) < 0)
         goto out;
     const char *repo = json_string_value(json_object_get(b, "repository"));
     if (!repo || ctrspec_git_split(repo, "repository", url, sizeof(url), ref, sizeof(ref), folder, sizeof(folder), &e) < 0) {
@@ -79,12 +112,12 @@ void api_apps_check(void *appv, struct http_request *req, struct http_response *
             errinfo_set(&e, 400, "invalid_field", "repository", "repository is a git URL");
         goto out;
     }
-    struct gitclone_opts o = {.mode = GITCLONE_CHECK, .url = url, .ref = ref,
-                              .user = json_string_value(json_object_get(b, "username")),
-                              .password = json_string_value(json_object_get(b, "password"))};
+    struct gitclone_opts o = {.mode = GITCLONE_CHECK, .url = url, .ref = ref, .auth = has_auth ? &auth : NULL,
+                              .host_key_out = seen};
     if (gitclone_spawn(&o, CHECK_STALL_S, sha, &e) == 0)
-        out = json_pack("{s:s}", "commit", sha);
+        out = json_pack("{s:s, s:s}", "commit", sha, "host_key", seen);
 out:
+    explicit_bzero(&auth, sizeof(auth));
     json_decref(b);
     api_engine_reply(resp, 200, out, &e);
 }

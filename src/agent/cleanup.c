@@ -274,6 +274,29 @@ static void plan_app_folders(struct engine *eng, const char *known, json_t *item
         closedir(d);
 }
 
+/* The containers labelled as an app's (gpufleet's, or a `docker compose
+ * up` by hand in an app's folder: the compose file has the label) whose
+ * app no record knows, running or not: with its GPUs and port it is junk
+ * nobody sees in the apps page. Their writable layer's size from df. */
+static void plan_app_containers(const json_t *df, const json_t *containers, const char *known, json_t *items,
+                                json_int_t *total)
+{
+    size_t i, k;
+    json_t *c, *d;
+    json_array_foreach(containers, i, c) {
+        const char *id = json_string_value(json_object_get(c, "id"));
+        const char *app = json_string_value(json_object_get(c, "app"));
+        const char *name = json_string_value(json_object_get(c, "name"));
+        json_int_t bytes = 0;
+        if (!id || !engine_valid_id(id) || !app || !*app || listed(known, app))
+            continue;
+        json_array_foreach(json_object_get(df, "Containers"), k, d)
+            if (!strcmp(json_string_value(json_object_get(d, "Id")) ?: "", id))
+                bytes = int_of(d, "SizeRw");
+        add(items, total, "app_container", id, name && *name ? name : id, bytes);
+    }
+}
+
 json_t *cleanup_plan(struct engine *eng, int mask, const char *known, struct errinfo *e)
 {
     struct buf b;
@@ -291,12 +314,15 @@ json_t *cleanup_plan(struct engine *eng, int mask, const char *known, struct err
         engine_refused(&b, status, 502, e);
     else if (status > 0)
         out = cleanup_plan_from_df(b.data ? b.data : "", b.len, containers, images, mask, e);
-    buf_free(&b);
     if (out && (mask & CLEANUP_APPS)) {
         json_int_t total = json_integer_value(json_object_get(out, "bytes"));
+        json_t *df = json_loadb(b.data ? b.data : "", b.len, 0, NULL);
+        plan_app_containers(df, containers, known, json_object_get(out, "items"), &total);
+        json_decref(df);
         plan_app_folders(eng, known, json_object_get(out, "items"), &total);
         json_object_set_new(out, "bytes", json_integer(total));
     }
+    buf_free(&b);
 out:
     json_decref(containers);
     json_decref(images);
@@ -334,6 +360,8 @@ static int remove_one(struct engine *eng, const char *kind, const char *id, stru
         snprintf(path, sizeof(path), "/%s/build/prune?filters=%%7B%%22id%%22%%3A%%5B%%22%s%%22%%5D%%7D", ENGINE_API, id);
     } else if (!strcmp(kind, "container"))
         snprintf(path, sizeof(path), "/%s/containers/%s", ENGINE_API, id);
+    else if (!strcmp(kind, "app_container")) /* it may run: stopped and removed */
+        snprintf(path, sizeof(path), "/%s/containers/%s?force=1", ENGINE_API, id);
     else if (!strcmp(kind, "image")) /* no force: an image that came into use stays */
         snprintf(path, sizeof(path), "/%s/images/%s", ENGINE_API, id);
     else
@@ -362,9 +390,9 @@ json_t *cleanup_run(struct engine *eng, const json_t *body, struct errinfo *e)
         const char *id = json_string_value(json_object_get(it, "id"));
         if (!kind || !id ||
             (strcmp(kind, "container") && strcmp(kind, "image") && strcmp(kind, "volume") && strcmp(kind, "cache") &&
-             strcmp(kind, "app_folder"))) {
+             strcmp(kind, "app_container") && strcmp(kind, "app_folder"))) {
             errinfo_set(e, 400, "invalid_field", "items",
-                        "item %zu needs a kind (container, image, volume, cache or app_folder) and an id", i);
+                        "item %zu needs a kind (container, image, volume, cache, app_container or app_folder) and an id", i);
             goto fail;
         }
     }
@@ -376,8 +404,8 @@ json_t *cleanup_run(struct engine *eng, const json_t *body, struct errinfo *e)
     if (!now)
         goto fail;
     /* containers first: an image they held is not in the plan anyway */
-    static const char *order[] = {"container", "image", "volume", "cache", "app_folder"};
-    for (size_t k = 0; k < 5; k++)
+    static const char *order[] = {"container", "app_container", "image", "volume", "cache", "app_folder"};
+    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++)
         json_array_foreach(want, i, it) {
             const char *kind = json_string_value(json_object_get(it, "kind"));
             const char *id = json_string_value(json_object_get(it, "id"));

@@ -27,10 +27,11 @@ struct engine;
 int cleanup_kinds(const char *text, int *mask, struct errinfo *e);
 
 /* The plan: {"items":[{"kind":"container"|"image"|"volume"|"cache"|
- * "app_folder","id","name","bytes"}],"bytes":total}, from the engine's
- * /system/df and, for CLEANUP_APPS, the folders under the apps_root whose
- * names are not in known (the apps the server has on this host, comma-
- * separated; NULL: none). NULL with e. */
+ * "app_container"|"app_folder","id","name","bytes"}],"bytes":total}, from
+ * the engine's /system/df and, for CLEANUP_APPS, the containers labelled
+ * as an app's (running or not: a run removes them by force) and the
+ * folders under the apps_root, whose app's name is not in known (the apps
+ * the server has on this host, comma-separated; NULL: none). NULL with e. */
 json_t *cleanup_plan(struct engine *eng, int mask, const char *known, struct errinfo *e);
 
 /* The same from /system/df's text, the engine's container list

@@ -413,6 +413,7 @@ static void add_labels(json_t *o, const json_t *labels)
     json_object_set_new(o, "managed", json_boolean(!strcmp(str_at(labels, ENGINE_LABEL_MANAGED), "true")));
     json_object_set_new(o, "owner", json_string(owner));
     json_object_set_new(o, "gf_id", json_integer(strtoll(id, NULL, 10)));
+    json_object_set_new(o, "app", json_string(str_at(labels, ENGINE_LABEL_APP)));
     for (char *u = strtok_r(copy, ",", &save); u; u = strtok_r(NULL, ",", &save))
         json_array_append_new(g, json_string(u));
     free(copy);

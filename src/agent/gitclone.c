@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/base64.h"
 #include "../lib/buf.h"
 #include "../lib/now.h"
 
@@ -35,20 +36,68 @@ static void init(void)
 struct run {
     const struct gitclone_opts *o;
     struct gitclone_progress p;
-    int stopped, too_big, asked;
+    int stopped, too_big;
+    unsigned asked; /* GIT_CREDENTIAL_* offered */
 };
 
-/* The credentials of a private repository, offered once: a remote that
- * asks again refused them. */
+/* The credentials of a private repository, each kind offered once: a
+ * remote that asks again refused them. Over ssh, libgit2 may ask for the
+ * user name first (an ssh:// URL without one), then for the key. */
 static int on_credentials(git_credential **out, const char *url, const char *user_from_url, unsigned int allowed,
                           void *arg)
 {
     struct run *r = arg;
+    const struct gitclone_auth *a = r->o->auth;
+    const char *user = user_from_url && *user_from_url ? user_from_url : a && a->user[0] ? a->user : "git";
+
     (void)url;
-    (void)user_from_url;
-    if (!r->o->user || !*r->o->user || !(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) || r->asked++)
+    if ((allowed & (GIT_CREDENTIAL_SSH_KEY | GIT_CREDENTIAL_USERNAME)) && !(a && a->ssh_key[0])) {
+        git_error_set_str(GIT_ERROR_SSH, "an ssh repository needs a private key (repository_auth.ssh_key)");
         return GIT_EAUTH;
-    return git_credential_userpass_plaintext_new(out, r->o->user, r->o->password ? r->o->password : "");
+    }
+    if (!a || r->asked & allowed)
+        return GIT_EAUTH;
+    if (allowed & GIT_CREDENTIAL_SSH_KEY) {
+        r->asked |= GIT_CREDENTIAL_SSH_KEY;
+        return git_credential_ssh_key_memory_new(out, user, NULL, a->ssh_key, a->passphrase[0] ? a->passphrase : NULL);
+    }
+    if (allowed & GIT_CREDENTIAL_USERNAME) {
+        r->asked |= GIT_CREDENTIAL_USERNAME;
+        return git_credential_username_new(out, user);
+    }
+    if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && a->user[0]) {
+        r->asked |= GIT_CREDENTIAL_USERPASS_PLAINTEXT;
+        return git_credential_userpass_plaintext_new(out, a->user, a->password);
+    }
+    return GIT_EAUTH;
+}
+
+/* An ssh server's host key: the one pinned, or (none pinned yet) learnt
+ * and reported. TLS certificates are libgit2's own to verify. */
+static int on_certificate(git_cert *cert, int valid, const char *host, void *arg)
+{
+    struct run *r = arg;
+    const git_cert_hostkey *k = (const git_cert_hostkey *)cert;
+    const char *pin = r->o->auth ? r->o->auth->host_key : "";
+    char fp[64] = "SHA256:", msg[300];
+
+    (void)valid;
+    if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
+        return GIT_PASSTHROUGH;
+    if (!(k->type & GIT_CERT_SSH_SHA256)) {
+        git_error_set_str(GIT_ERROR_SSH, "the ssh server's host key came without a SHA-256 fingerprint");
+        return GIT_ECERTIFICATE;
+    }
+    base64_encode(k->hash_sha256, sizeof(k->hash_sha256), 0, fp + 7, sizeof(fp) - 7);
+    if (r->o->host_key_out)
+        snprintf(r->o->host_key_out, 64, "%s", fp);
+    if (*pin && strcmp(pin, fp)) {
+        snprintf(msg, sizeof(msg), "the host key of %s changed: pinned %s, it shows %s (a new server, or someone in between)",
+                 host, pin, fp);
+        git_error_set_str(GIT_ERROR_SSH, msg);
+        return GIT_ECERTIFICATE;
+    }
+    return 0;
 }
 
 static int on_transfer(const git_indexer_progress *s, void *arg)
@@ -132,6 +181,7 @@ static int fetch(const struct gitclone_opts *o, git_repository *repo, struct run
     git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
     fo.callbacks.transfer_progress = on_transfer;
     fo.callbacks.credentials = on_credentials;
+    fo.callbacks.certificate_check = on_certificate;
     fo.callbacks.payload = r;
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL;
     fo.prune = GIT_FETCH_PRUNE;
@@ -169,6 +219,7 @@ static int check(const struct gitclone_opts *o, char sha[41], struct errinfo *e)
 
     git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
     cb.credentials = on_credentials;
+    cb.certificate_check = on_certificate;
     cb.payload = &r;
     if (git_remote_create_detached(&remote, o->url) != 0 ||
         git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, NULL, NULL) != 0 || git_remote_ls(&heads, &n, remote) != 0) {
@@ -220,6 +271,7 @@ int gitclone_run(const struct gitclone_opts *o, char sha[41], struct errinfo *e)
     git_checkout_options_init(&chk, GIT_CHECKOUT_OPTIONS_VERSION);
     copts.fetch_opts.callbacks.transfer_progress = on_transfer;
     copts.fetch_opts.callbacks.credentials = on_credentials;
+    copts.fetch_opts.callbacks.certificate_check = on_certificate;
     copts.fetch_opts.callbacks.payload = &r;
     /* checked out below, at the ref asked for */
     copts.checkout_opts.checkout_strategy = GIT_CHECKOUT_NONE;
@@ -303,29 +355,46 @@ static int child_progress(void *arg, const struct gitclone_progress *p)
     return 0;
 }
 
+/* The credentials on stdin (see gitclone_child_main): 0, or -1. */
+static int read_auth(struct gitclone_auth *a)
+{
+    char *lines[] = {a->user, a->password, a->passphrase, a->host_key};
+    size_t lens[] = {sizeof(a->user), sizeof(a->password), sizeof(a->passphrase), sizeof(a->host_key)};
+
+    for (size_t i = 0; i < 4; i++) {
+        if (!fgets(lines[i], (int)lens[i], stdin))
+            return -1;
+        lines[i][strcspn(lines[i], "\n")] = 0;
+    }
+    size_t n = fread(a->ssh_key, 1, sizeof(a->ssh_key) - 1, stdin);
+    a->ssh_key[n] = 0;
+    return 0;
+}
+
 int gitclone_child_main(int argc, char **argv)
 {
     struct child_out c = {0};
     struct errinfo e = {0};
-    char sha[41];
+    char sha[41], seen[64] = "";
+    static struct gitclone_auth auth; /* 17 KB: not on the stack */
+    int has_auth = argc == 7 && !strcmp(argv[6], "auth");
 
-    char user[300] = "", password[1100] = "";
     if (argc != 7) {
         printf("ERR 500 git-clone wants URL REF DIR MAX_BYTES MODE AUTH\n");
         return 1;
     }
-    if (!strcmp(argv[6], "auth") &&
-        (!fgets(user, sizeof(user), stdin) || !fgets(password, sizeof(password), stdin))) {
+    if (has_auth && read_auth(&auth) < 0) {
         printf("ERR 500 git-clone: no credentials on stdin\n");
         return 1;
     }
-    user[strcspn(user, "\n")] = 0;
-    password[strcspn(password, "\n")] = 0;
     struct gitclone_opts o = {.url = argv[1], .ref = argv[2], .dir = argv[3], .max_bytes = atoll(argv[4]),
-                              .user = user, .password = password, .progress = child_progress, .arg = &c};
+                              .auth = has_auth ? &auth : NULL, .host_key_out = seen,
+                              .progress = child_progress, .arg = &c};
     o.mode = !strcmp(argv[5], "fetch") ? GITCLONE_FETCH : !strcmp(argv[5], "check") ? GITCLONE_CHECK : GITCLONE_CLONE;
     int rc = gitclone_run(&o, sha, &e);
-    explicit_bzero(password, sizeof(password));
+    explicit_bzero(&auth, sizeof(auth));
+    if (seen[0])
+        printf("H %s\n", seen);
     if (rc < 0) {
         printf("ERR %d %s\n", e.status ? e.status : 500, e.message);
         return 1;
@@ -347,6 +416,11 @@ static int child_line(const struct gitclone_opts *o, char *line, char sha[41], s
             *stop = 1;
         return 0;
     }
+    if (!strncmp(line, "H SHA256:", 9) && strlen(line + 2) < 64) {
+        if (o->host_key_out)
+            snprintf(o->host_key_out, 64, "%s", line + 2);
+        return 0;
+    }
     if (!strncmp(line, "OK ", 3) && strlen(line + 3) == 40) {
         memcpy(sha, line + 3, 41);
         return 1;
@@ -362,12 +436,16 @@ static int child_line(const struct gitclone_opts *o, char *line, char sha[41], s
 int gitclone_spawn(const struct gitclone_opts *o, int stall_s, char sha[41], struct errinfo *e)
 {
     int fds[2] = {-1, -1}, in[2] = {-1, -1}, done = 0, stop = 0, rc = -1;
-    int auth = o->user && *o->user;
+    const struct gitclone_auth *a = o->auth;
+    int auth = a != NULL;
 
-    if ((o->user && strchr(o->user, '\n')) || (o->password && strchr(o->password, '\n'))) {
+    if (a && (strchr(a->user, '\n') || strchr(a->password, '\n') || strchr(a->passphrase, '\n') ||
+              strchr(a->host_key, '\n'))) {
         errinfo_set(e, 400, "invalid_field", "repository_auth", "credentials have no line breaks");
         return -1;
     }
+    if (o->host_key_out)
+        o->host_key_out[0] = 0;
     pid_t pid = -1;
     char maxb[32];
     /* the running binary even when an upgrade replaced its file meanwhile */
@@ -415,10 +493,10 @@ int gitclone_spawn(const struct gitclone_opts *o, int stall_s, char sha[41], str
         errinfo_set(e, 500, "internal", NULL, "cannot start the clone: %s", strerror(err));
         goto out;
     }
-    if (auth) { /* a few hundred bytes: the pipe takes them at once */
+    if (auth) { /* at most 18 KB: the pipe (64 KB) takes them at once */
         close(in[0]);
         in[0] = -1;
-        dprintf(in[1], "%s\n%s\n", o->user, o->password ? o->password : "");
+        dprintf(in[1], "%s\n%s\n%s\n%s\n%s", a->user, a->password, a->passphrase, a->host_key, a->ssh_key);
         close(in[1]);
         in[1] = -1;
     }

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/base64.h"
 #include "../lib/buf.h"
 #include "../lib/ctrspec.h"
 #include "../lib/log.h"
@@ -212,7 +213,7 @@ struct pull {
     char commit[41];   /* what a build from git checked out */
     struct gitclone_progress git; /* the clone's, as it goes */
     int fetch;         /* clone: into the clone there */
-    char git_user[256], git_password[1024]; /* clone: a private repository's, wiped with the job */
+    struct gitclone_auth *git_auth; /* clone: a private repository's, or NULL; wiped with the job */
     long uid, gid;     /* clone: the folder's owner after (-1: as is) */
     time_t said;       /* when the clone's progress was last put in the log */
     unsigned said_pct;
@@ -248,7 +249,10 @@ static void pull_free(struct pull *p)
     if (!p)
         return;
     pullprog_free(p->prog);
-    explicit_bzero(p->git_password, sizeof(p->git_password));
+    if (p->git_auth) {
+        explicit_bzero(p->git_auth, sizeof(*p->git_auth));
+        free(p->git_auth);
+    }
     free(p->auth);
     if (p->ctx)
         fclose(p->ctx);
@@ -457,7 +461,7 @@ static int app_clone(struct pull *p)
         return -1;
     }
     struct gitclone_opts o = {.mode = p->fetch ? GITCLONE_FETCH : GITCLONE_CLONE, .url = url, .ref = ref,
-                              .user = p->git_user, .password = p->git_password, .dir = dir,
+                              .auth = p->git_auth, .dir = dir,
                               .max_bytes = p->git_max_bytes, .progress = clone_progress, .arg = p};
     if (!p->fetch) {
         /* beside the folder: the same file system, so the swap is a rename */
@@ -658,8 +662,10 @@ json_t *images_job_start(struct images *im, const struct images_job *job, struct
     p->git_max_bytes = job->git_max_bytes;
     p->git_stall_s = job->git_stall_s;
     p->fetch = job->fetch;
-    snprintf(p->git_user, sizeof(p->git_user), "%s", job->git_user ? job->git_user : "");
-    snprintf(p->git_password, sizeof(p->git_password), "%s", job->git_password ? job->git_password : "");
+    if (job->git_auth) {
+        p->git_auth = xmalloc(sizeof(*p->git_auth));
+        memcpy(p->git_auth, job->git_auth, sizeof(*p->git_auth));
+    }
     p->uid = job->kind == IMAGES_CLONE ? job->uid : -1;
     p->gid = job->gid;
     if (job->auth)
@@ -708,7 +714,6 @@ json_t *images_pull_start(struct images *im, const char *ref, struct errinfo *e)
 
 char *images_auth_header(const json_t *auth)
 {
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     json_t *a = json_pack("{s:s,s:s,s:s}", "username", json_string_value(json_object_get(auth, "username")) ?: "",
                           "password", json_string_value(json_object_get(auth, "password")) ?: "",
                           "serveraddress", json_string_value(json_object_get(auth, "serveraddress")) ?: "");
@@ -716,19 +721,10 @@ char *images_auth_header(const json_t *auth)
     json_decref(a);
     if (!text)
         return NULL;
-    size_t n = strlen(text), o = 0;
-    char *out = xmalloc(32 + 4 * (n / 3 + 1));
-    o = (size_t)sprintf(out, "X-Registry-Auth: ");
-    /* base64url, as the engines read it */
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)(unsigned char)text[i] << 16 | (i + 1 < n ? (uint32_t)(unsigned char)text[i + 1] << 8 : 0) |
-                     (i + 2 < n ? (unsigned char)text[i + 2] : 0);
-        out[o++] = b64[(v >> 18) & 63];
-        out[o++] = b64[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? b64[v & 63] : '=';
-    }
-    out[o] = '\0';
+    size_t n = strlen(text), cap = 32 + 4 * (n / 3 + 1);
+    char *out = xmalloc(cap);
+    int o = sprintf(out, "X-Registry-Auth: ");
+    base64_encode(text, n, BASE64_PAD | BASE64_URL, out + o, cap - (size_t)o); /* as the engines read it */
     free(text);
     return out;
 }

@@ -12,6 +12,7 @@
 #include "../lib/buf.h"
 #include "../lib/errinfo.h"
 #include "engine.h"
+#include "gitclone.h"
 
 #define IMAGES_MAX_PULLS 32  /* pulls remembered, running or finished */
 #define IMAGES_MAX_RUNNING 4 /* pulls at once; more are refused (429) */
@@ -60,7 +61,7 @@ struct images_job {
      * then chowned to uid:gid (-1: left as is) */
     int fetch;
     long uid, gid;
-    const char *git_user, *git_password; /* clone: a private repository's HTTP credentials, or NULL */
+    const struct gitclone_auth *git_auth; /* clone: a private repository's credentials (copied), or NULL */
 };
 
 /* Starts job: its first state (as images_pull_get, with "kind"), or NULL

@@ -676,12 +676,36 @@ void ctrspec_url_path(const char *path, char *out, size_t outlen)
     out[o] = '\0';
 }
 
+/* "user@host:path", as scp and git take it (GitHub's "git@github.com:org/repo.git"):
+ * the length of "user@host:" (the path follows), or 0 */
+static size_t scp_prefix(const char *u)
+{
+    size_t user = strspn(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+    if (!user || u[user] != '@' || u[0] == '-')
+        return 0;
+    const char *h = u + user + 1;
+    size_t host = strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-");
+    if (!host || h[host] != ':' || h[0] == '-' || !h[host + 1] || h[host + 1] == '-')
+        return 0;
+    return user + 1 + host + 1;
+}
+
+int ctrspec_git_is_ssh(const char *u)
+{
+    return u && (!strncmp(u, "ssh://", 6) || scp_prefix(u) > 0);
+}
+
 int ctrspec_valid_git_url(const char *u)
 {
-    size_t n = u ? strlen(u) : 0;
-    size_t skip = !strncmp(u ? u : "", "https://", 8) ? 8 : !strncmp(u ? u : "", "http://", 7) ? 7
-                  : !strncmp(u ? u : "", "git://", 6)  ? 6 : 0;
-    if (!skip || n <= skip || n > 1024)
+    static const char *const schemes[] = {"https://", "http://", "git://", "ssh://"};
+    size_t n = u ? strlen(u) : 0, skip = 0;
+
+    for (size_t i = 0; u && !skip && i < sizeof(schemes) / sizeof(schemes[0]); i++)
+        if (!strncmp(u, schemes[i], strlen(schemes[i])))
+            skip = strlen(schemes[i]);
+    if (u && !skip)
+        skip = scp_prefix(u);
+    if (!skip || n <= skip || n > 1024 || u[skip] == '-')
         return 0;
     for (const char *p = u + skip; *p; p++)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("\"'\\`<>{}|^", *p))
@@ -724,7 +748,8 @@ int ctrspec_git_split(const char *u, const char *field, char *url, size_t urllen
 
     url[0] = ref[0] = folder[0] = 0;
     if (!ctrspec_valid_git_url(u) || n >= urllen) {
-        errinfo_set(e, 400, "invalid_field", field, "a git URL: https://, http:// or git://, no spaces or quotes");
+        errinfo_set(e, 400, "invalid_field", field,
+                    "a git URL: https://, http://, git://, ssh:// or user@host:path, no spaces or quotes");
         return -1;
     }
     memcpy(url, u, n);

@@ -76,11 +76,14 @@ int ctrspec_parse_memory(const char *text, int64_t *bytes);
  * when allow_root. */
 int ctrspec_valid_path(const char *p, int allow_root);
 
-/* Whether u is a git URL an engine may clone for a build: https://,
- * http:// or git:// then 1..1024 printable bytes without spaces, quotes
- * or backslashes; "#REF[:FOLDER]" at its end picks a branch or tag (and
- * a folder), as the engines read it. */
+/* Whether u is a git URL: https://, http://, git://, ssh:// or scp's
+ * user@host:path, then 1..1024 printable bytes without spaces, quotes
+ * or backslashes, not starting with '-'; "#REF[:FOLDER]" at its end picks
+ * a branch or tag (and a folder), as the engines read it. */
 int ctrspec_valid_git_url(const char *u);
+
+/* 1 when u is an ssh URL (ssh:// or user@host:path): cloned with a key. */
+int ctrspec_git_is_ssh(const char *u);
 
 /* A git URL cut into its parts: url without the fragment, ref ("" for
  * the remote's HEAD: a branch, a tag or a commit's hex), folder ("" for

@@ -145,6 +145,13 @@ static json_t *row_json(struct apps *a, const struct hosts *h, sqlite3_stmt *st)
     json_object_set_new(o, "created_ms", json_integer(sqlite3_column_int64(st, 17)));
     json_object_set_new(o, "updated_ms", json_integer(sqlite3_column_int64(st, 18)));
     json_object_set_new(o, "private", json_boolean(col(st, 19)[0] != 0)); /* its credentials are never shown */
+    if (col(st, 19)[0]) { /* an ssh server's pinned host key is no secret: people compare it */
+        json_t *sec = json_loads(col(st, 19), 0, NULL);
+        const char *hk = json_string_value(json_object_get(sec, "host_key"));
+        if (hk && *hk)
+            json_object_set_new(o, "host_key", json_string(hk));
+        json_decref(sec);
+    }
     json_object_set_new(o, "busy", json_boolean(l && l->busy));
     json_object_set_new(o, "progress", l && l->progress ? json_deep_copy(l->progress) : json_null());
     json_object_set_new(o, "url", url_of(a, h, col(st, 3), name, col(st, 5), sqlite3_column_int(st, 9),
@@ -401,7 +408,8 @@ static int check_remote(const char *server, const json_t *spec, struct server_ap
     const char *ref = json_string_value(json_object_get(spec, "ref"));
     if (*ref)
         json_object_set_new(body, "repository", json_sprintf("%s#%s", repo, ref));
-    json_object_update(body, json_object_get(spec, "repository_auth")); /* username, password */
+    json_t *auth = json_object_get(spec, "repository_auth");
+    json_object_update(body, auth); /* username, password; ssh_key, passphrase, host_key */
     ans = agentcall(&t, "POST", "/api/v1/engine/apps/check", body, 60, e);
     json_decref(body);
     if (!ans) {
@@ -411,6 +419,11 @@ static int check_remote(const char *server, const json_t *spec, struct server_ap
             e->status = 400;
         return -1;
     }
+    /* an ssh server's host key, pinned on first contact: every later
+     * clone and fetch must meet the same one */
+    const char *seen = json_string_value(json_object_get(ans, "host_key"));
+    if (json_is_object(auth) && seen && *seen && !*json_string_value(json_object_get(auth, "host_key")))
+        json_object_set_new(auth, "host_key", json_string(seen));
     json_decref(ans);
     return 0;
 }
@@ -540,7 +553,7 @@ static json_t *begin(struct apps *a, const struct auth_identity *who, const json
     pthread_mutex_unlock(&a->lock);
     if (rc < 0)
         goto out;
-    if (apps_job_start(a, name, files ? JOB_IMPORT : JOB_INSTALL, NULL, files, e) < 0) {
+    if (apps_job_start(a, name, files ? JOB_IMPORT : JOB_INSTALL, NULL, NULL, files, e) < 0) {
         pthread_mutex_lock(&a->lock);
         forget(a, name);
         pthread_mutex_unlock(&a->lock);
@@ -685,6 +698,7 @@ int apps_act(struct apps *a, const char *name, int64_t owner_id, const char *act
     struct app_row r;
     int rc = -1, kind;
     const char *ref = NULL;
+    json_t *auth = NULL;
 
     pthread_mutex_lock(&a->lock);
     if (apps_row_read(a, name, owner_id, &r, e) < 0) {
@@ -728,20 +742,35 @@ int apps_act(struct apps *a, const char *name, int64_t owner_id, const char *act
         errinfo_set(e, 409, "no_repository", "ref", "%s has no repository to fetch", name);
         goto out;
     }
+    /* new credentials (a rotated token or deploy key), used by this job
+     * and kept if it succeeds; the pinned host key stays unless given */
+    json_t *cred = json_object_get(body, "repository_auth");
+    if (cred && appspec_parse_auth(cred, json_string_value(json_object_get(r.spec, "repository")), &auth, e) < 0) {
+        pthread_mutex_unlock(&a->lock);
+        goto out;
+    }
+    if (cred && !auth)
+        auth = json_null();
+    const char *old_pin = json_string_value(json_object_get(r.secret, "host_key"));
+    if (json_is_object(auth) && old_pin && json_object_get(auth, "ssh_key") &&
+        !*json_string_value(json_object_get(auth, "host_key")))
+        json_object_set_new(auth, "host_key", json_string(old_pin));
     if (claim(a, &r, e) < 0) {
         pthread_mutex_unlock(&a->lock);
         goto out;
     }
     pthread_mutex_unlock(&a->lock);
-    if (apps_job_start(a, name, kind, ref, NULL, e) < 0) {
+    if (apps_job_start(a, name, kind, ref, auth, NULL, e) < 0) {
         pthread_mutex_lock(&a->lock);
         apps_live(a, name)->busy = 0;
         pthread_mutex_unlock(&a->lock);
         goto out;
     }
+    auth = NULL; /* the job's now */
     apps_announce(a, name);
     rc = 0;
 out:
+    json_decref(auth);
     apps_row_free(&r);
     return rc;
 }

@@ -79,10 +79,12 @@ void apps_announce(struct apps *a, const char *name);
 
 /* ---- apps_run.c ---- */
 /* Starts a job for the app (its live entry marked busy by the caller);
- * ref NULL keeps the app's; files (JOB_IMPORT) becomes the job's on
- * success. 0, or -1 with e (503 when too many run). Lock NOT held. */
-int apps_job_start(struct apps *a, const char *name, int kind, const char *ref, struct app_files *files,
-                   struct errinfo *e);
+ * ref NULL keeps the app's; auth NULL keeps its credentials, else (the
+ * job's, JSON null for none) they replace them once the job succeeds;
+ * files (JOB_IMPORT) becomes the job's on success. 0, or -1 with e (503
+ * when too many run). Lock NOT held. */
+int apps_job_start(struct apps *a, const char *name, int kind, const char *ref, json_t *auth,
+                   struct app_files *files, struct errinfo *e);
 void *apps_health_main(void *arg);
 
 /* ---- apps_tpl.c ---- */

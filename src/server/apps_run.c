@@ -29,6 +29,7 @@ struct job {
     int kind;
     int has_ref;
     char ref[300];
+    json_t *auth;           /* new credentials (null: none), or NULL: the app's */
     struct app_files files; /* JOB_IMPORT's */
 };
 
@@ -212,6 +213,24 @@ static void finish_ok(struct apps *a, const char *name, int64_t container_id, in
     pthread_cond_broadcast(&a->wake);
 }
 
+/* Credentials a job used, kept for the next ones (never shown). */
+static void set_secret(struct apps *a, const char *name, const json_t *auth)
+{
+    sqlite3_stmt *st = db_prepare(a->db, "UPDATE apps SET secret = ?2 WHERE name = ?1");
+    char *text = json_is_object(auth) ? json_dumps(auth, JSON_COMPACT) : NULL;
+
+    if (st) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, text ? text : "", -1, SQLITE_TRANSIENT);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+    if (text) {
+        explicit_bzero(text, strlen(text));
+        free(text);
+    }
+}
+
 static void *job_main(void *arg)
 {
     struct job *j = arg;
@@ -236,6 +255,10 @@ static void *job_main(void *arg)
         goto end;
     if (json_is_true(json_object_get(r.spec, "run_as_root")))
         uid = -1;
+    if (j->auth) {
+        json_decref(r.secret);
+        r.secret = json_is_object(j->auth) ? json_incref(j->auth) : NULL;
+    }
     apps_announce(a, j->name);
     if (agentcall_find(a->app->reg, r.server, 0, "server", &t, &e) < 0)
         goto end;
@@ -252,6 +275,8 @@ end:
     pthread_mutex_lock(&a->lock);
     if (have && ok) {
         finish_ok(a, j->name, cid, host_port, sha);
+        if (j->auth)
+            set_secret(a, j->name, j->auth);
         a->installs_done++;
     } else if (have) {
         char detail[600];
@@ -278,12 +303,13 @@ end:
     apps_row_free(&r);
     if (j->files.f)
         fclose(j->files.f);
+    json_decref(j->auth);
     free(j);
     return NULL;
 }
 
-int apps_job_start(struct apps *a, const char *name, int kind, const char *ref, struct app_files *files,
-                   struct errinfo *e)
+int apps_job_start(struct apps *a, const char *name, int kind, const char *ref, json_t *auth,
+                   struct app_files *files, struct errinfo *e)
 {
     struct job *j = xcalloc(1, sizeof(*j));
     pthread_t th;
@@ -308,6 +334,7 @@ int apps_job_start(struct apps *a, const char *name, int kind, const char *ref, 
     pthread_mutex_unlock(&a->lock);
     if (files)
         j->files = *files;
+    j->auth = json_incref(auth);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     int rc = pthread_create(&th, &attr, job_main, j);
@@ -316,6 +343,7 @@ int apps_job_start(struct apps *a, const char *name, int kind, const char *ref, 
         pthread_mutex_lock(&a->lock);
         a->jobs--;
         pthread_mutex_unlock(&a->lock);
+        json_decref(j->auth);
         free(j); /* the files stay the caller's */
         errinfo_set(e, 500, "internal", NULL, "could not start the job");
         return -1;

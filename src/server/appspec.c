@@ -54,13 +54,50 @@ static const char *text(const json_t *o, const char *key, size_t max, int requir
     return s;
 }
 
+int appspec_parse_auth(const json_t *cred, const char *repo, json_t **auth, struct errinfo *e)
+{
+    struct errinfo ce = {0};
+    int ssh = ctrspec_git_is_ssh(repo);
+
+    *auth = NULL;
+    if (!cred || json_is_null(cred)) {
+        if (ssh)
+            return bad(e, "repository_auth", "an ssh repository needs repository_auth {\"ssh_key\"} (a deploy key)");
+        return 0;
+    }
+    if (!json_is_object(cred) || !*repo || !strncmp(repo, "git://", 6))
+        return bad(e, "repository_auth", "repository_auth is {\"username\",\"password\"} (a token) for an https://"
+                                         " repository, {\"ssh_key\"} for an ssh one");
+    const char *u = text(cred, "username", 255, !ssh, 0, &ce);
+    if (ssh) {
+        const char *key = u ? text(cred, "ssh_key", 16000, 1, 1, &ce) : NULL;
+        const char *pp = key ? text(cred, "passphrase", 255, 0, 0, &ce) : NULL;
+        const char *hk = pp ? text(cred, "host_key", 63, 0, 0, &ce) : NULL;
+        if (!hk || !strstr(key, "PRIVATE KEY-----"))
+            return bad(e, "repository_auth", "repository_auth of an ssh repository is {\"ssh_key\": a private key"
+                                             " (-----BEGIN ... PRIVATE KEY-----), \"username\", \"passphrase\", \"host_key\""
+                                             " (SHA256:...)}, all but the key optional");
+        if (*hk && (strncmp(hk, "SHA256:", 7) || strlen(hk) != 50))
+            return bad(e, "repository_auth", "repository_auth.host_key is a SHA256:... fingerprint as ssh-keygen -l prints it");
+        *auth = json_pack("{s:s, s:s, s:s, s:s}", "username", u, "ssh_key", key, "passphrase", pp, "host_key", hk);
+        return 0;
+    }
+    const char *pw = u ? text(cred, "password", 1023, 1, 0, &ce) : NULL;
+    if (!pw)
+        return bad(e, "repository_auth", "repository_auth is {\"username\",\"password\"} (a token) for an https://"
+                                         " repository, {\"ssh_key\"} for an ssh one");
+    *auth = json_pack("{s:s, s:s}", "username", u, "password", pw);
+    return 0;
+}
+
 int appspec_check_repository(const char *url, const char *field, struct errinfo *e)
 {
     char u[1100], ref[300], folder[1100];
 
     if (!ctrspec_valid_git_url(url)) {
         errinfo_set(e, 400, "invalid_field", field,
-                    "%s must be an https://, http:// or git:// URL of a git repository (at most 1024 bytes)", field);
+                    "%s must be an https://, http://, git://, ssh:// or user@host:path URL of a git repository (at most 1024 bytes)",
+                    field);
         return -1;
     }
     if (strchr(url, '#')) {
@@ -69,15 +106,15 @@ int appspec_check_repository(const char *url, const char *field, struct errinfo 
     }
     if (ctrspec_git_split(url, field, u, sizeof(u), ref, sizeof(ref), folder, sizeof(folder), e) < 0)
         return -1;
-    /* the host and every path part: none may read as an option of git */
-    const char *p = strstr(url, "://") + 3;
-    for (const char *seg = p; *seg;) {
+    /* the user, the host and every path part: none may read as an option of git */
+    const char *p = strstr(url, "://");
+    for (const char *seg = p ? p + 3 : url; *seg;) {
         if (*seg == '-') {
             errinfo_set(e, 400, "invalid_field", field, "%s has a part starting with '-' (it would read as an option)",
                         field);
             return -1;
         }
-        const char *next = strpbrk(seg, "/?&=");
+        const char *next = strpbrk(seg, "/?&=@:");
         if (!next)
             break;
         seg = next + 1;
@@ -409,17 +446,8 @@ int appspec_parse(const json_t *body, const json_t *tpl, const struct appspec_de
         bad(e, "ref", "a ref needs a repository");
         goto fail;
     }
-    json_t *cred = json_object_get(body, "repository_auth");
-    if (cred && !json_is_null(cred)) {
-        struct errinfo ce = {0};
-        const char *u = json_is_object(cred) ? text(cred, "username", 255, 1, 0, &ce) : NULL;
-        const char *pw = u ? text(cred, "password", 1023, 1, 0, &ce) : NULL;
-        if (!pw || !*repo || strncmp(repo, "http", 4)) {
-            bad(e, "repository_auth", "repository_auth is {\"username\",\"password\"} (a token) for an https:// repository");
-            goto fail;
-        }
-        auth = json_pack("{s:s, s:s}", "username", u, "password", pw);
-    }
+    if (appspec_parse_auth(json_object_get(body, "repository_auth"), repo, &auth, e) < 0)
+        goto fail;
     if (!*image)
         image = d->image;
     root = json_object_get(body, "run_as_root");

@@ -19,11 +19,18 @@ struct appspec_defaults {
     int64_t health_timeout_s; /* STARTING this long without answering: FAILED */
 };
 
-/* Whether url is a repository an app may come from: https://, http:// or
- * git:// (ctrspec_valid_git_url), no "#" (the ref is its own field), and
- * no part of it that a git program could take for an option ("-u",
- * "--upload-pack=..."). 0, or -1 with e naming field. */
+/* Whether url is a repository an app may come from: https://, http://,
+ * git://, ssh:// or user@host:path (ctrspec_valid_git_url), no "#" (the ref
+ * is its own field), and no part of it that a git program could take for
+ * an option ("-u", "--upload-pack=..."). 0, or -1 with e naming field. */
 int appspec_check_repository(const char *url, const char *field, struct errinfo *e);
+
+/* A private repository's credentials (repository_auth) for repo:
+ * {"username","password"} (a token) for http(s), {"ssh_key"[,"username",
+ * "passphrase","host_key"]} for ssh, which needs them. *auth gets a new
+ * object with every field, or NULL for none. 0, or -1 with e naming
+ * repository_auth. */
+int appspec_parse_auth(const json_t *cred, const char *repo, json_t **auth, struct errinfo *e);
 
 /* A request to install an app, over tpl's values where tpl (a template as
  * appspec_template returns) is not NULL; body wins. Fields: name,

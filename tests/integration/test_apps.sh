@@ -276,6 +276,76 @@ done
 as alice DELETE /api/v1/apps/priv > /dev/null
 ok "a private repository (HTTP basic auth): refused without credentials and with wrong ones (400 naming repository), installed and updated with them; private: true, the password in no answer, log, audit entry, compose file or the clone's .git/config"
 
+# --- a private repository over ssh: a real OpenSSH sshd (in a container
+# of the Debian worker image, git-upload-pack behind it) and a deploy key;
+# the server's host key pinned on first contact; a rotated key taken by an
+# update (the old one refused); a changed host key refused naming both
+source "$(dirname "$0")/worker_image.sh"
+WORKER_IMAGE=$(worker_image) || fail "the worker image (sshd, git) could not be made"
+SPORT=$(free_port)
+mkdir -p "$WORK/ssh"
+for k in deploy1 deploy2; do ssh-keygen -q -t ed25519 -N '' -C "$k" -f "$WORK/ssh/$k"; done
+cp "$WORK/ssh/deploy1.pub" "$WORK/ssh/authorized_keys"
+chmod 600 "$WORK/ssh/authorized_keys"
+AFTER_STOP+=("podman rm -f gf-gitssh-$$ > /dev/null 2>&1")
+gitsshd() { # (re)made with new host keys each time
+    podman rm -f "gf-gitssh-$$" > /dev/null 2>&1
+    podman --runtime runc run -d --name "gf-gitssh-$$" --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+        -p "127.0.0.1:$SPORT:22" -v "$WORK/git:/srv/git:ro" -v "$WORK/ssh/authorized_keys:/root/.ssh/authorized_keys:ro" \
+        "$WORKER_IMAGE" sh -c 'ssh-keygen -A > /dev/null && mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e' > /dev/null ||
+        fail "the sshd container did not start"
+    for _ in $(seq 1 100); do
+        ssh-keyscan -T 1 -p "$SPORT" 127.0.0.1 2> /dev/null | grep -q ssh- && return 0
+        sleep 0.1
+    done
+    fail "sshd did not answer: $(podman logs "gf-gitssh-$$" 2>&1 | tail -3)"
+}
+host_keys() { podman exec "gf-gitssh-$$" sh -c 'for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf "$f"; done' | awk '{print $2}'; }
+gitsshd
+SSHREPO="ssh://root@127.0.0.1:$SPORT/srv/git/web.git"
+key() { jq -Rs . < "$WORK/ssh/$1"; }
+SB="\"repository\":\"$SSHREPO\",\"start_command\":\"$HTTPD\",\"port\":8080,\"health_path\":\"/index.html\",\"image\":\"gf-busybox:1\",\"host\":\"dk\""
+bad 400 repository_auth "{\"name\":\"viassh\",$SB}"
+bad 400 repository "{\"name\":\"viassh\",$SB,\"repository_auth\":{\"ssh_key\":$(key deploy2)}}"
+as alice POST /api/v1/apps "{\"name\":\"viassh\",$SB,\"repository_auth\":{\"ssh_key\":$(key deploy1)}}" > "$WORK/i.json"
+[ "$HTTP_CODE" = 202 ] || fail "an install over ssh: $HTTP_CODE $(cat "$WORK/i.json")"
+j=$(wait_health viassh RUNNING 30)
+HK=$(jq -r .host_key <<< "$j")
+MAIN=$(git -C "$WORK/git/web.git" rev-parse main)
+jq -e --arg s "$MAIN" '.private and .commit == $s' <<< "$j" > /dev/null || fail "the app over ssh: $j"
+host_keys | grep -qxF "$HK" || fail "pinned $HK, the server's keys are $(host_keys | tr '\n' ' ')"
+# the key is rotated on the git server: the stored one is refused, the new one taken
+cp "$WORK/ssh/deploy2.pub" "$WORK/ssh/authorized_keys"
+page "version three"
+git -C "$WORK/web.src" push -q "$WORK/git/web.git" main
+SHA3=$(gitc rev-parse HEAD)
+as alice POST /api/v1/apps/viassh/update > /dev/null
+j=$(wait_health viassh RUNNING 30)
+jq -e --arg s "$MAIN" '.commit == $s and (.detail | test("update failed"))' <<< "$j" > /dev/null || fail "an update with a revoked key: $j"
+as alice POST /api/v1/apps/viassh/update "{\"repository_auth\":{\"ssh_key\":$(key deploy2)}}" > /dev/null
+[ "$HTTP_CODE" = 200 ] || fail "an update with new credentials: $HTTP_CODE $(cat "$WORK/api.out")"
+j=$(wait_health viassh RUNNING 30)
+jq -e --arg s "$SHA3" --arg h "$HK" '.commit == $s and .detail == "" and .host_key == $h' <<< "$j" > /dev/null || fail "the update with deploy2: $j"
+as alice POST /api/v1/apps/viassh/reinstall > /dev/null
+j=$(wait_health viassh RUNNING 30)
+jq -e --arg s "$SHA3" '.commit == $s and .detail == ""' <<< "$j" > /dev/null || fail "a reinstall with the kept deploy2: $j"
+curl -fsS "http://127.0.0.1:$(jq .host_port <<< "$j")/index.html" | grep -q "version three" || fail "the page after the update"
+# the git server comes back with other host keys: refused, both named
+gitsshd
+as alice POST /api/v1/apps/viassh/update > /dev/null
+j=$(wait_health viassh RUNNING 30)
+jq -e --arg h "$HK" '.detail | contains("changed: pinned " + $h + ", it shows SHA256:")' <<< "$j" > /dev/null ||
+    fail "a changed host key was not refused: $(jq .detail <<< "$j")"
+secret=$(sed -n 3p "$WORK/ssh/deploy2")
+for where in "$(as alice GET /api/v1/apps/viassh)" "$(as alice GET /api/v1/apps)" "$(cat "$WORK"/*.log)" "$(sqlite3 "$WORK/s-data/audit.db" 'SELECT details FROM audit')" \
+    "$(cat "$WORK/apps-dk/viassh/.git/config" "$WORK/apps-dk/viassh/docker-compose.yml")"; do
+    grep -qF "$secret" <<< "$where" && fail "the deploy key is shown or logged"
+done
+sqlite3 "$WORK/s-data/audit.db" "SELECT details FROM audit WHERE action = 'app.action'" | grep -q '"repository_auth":"replaced"' ||
+    fail "the new credentials' update is not audited as such"
+as alice DELETE /api/v1/apps/viassh > /dev/null
+ok "a private repository over ssh (OpenSSH sshd, a deploy key): no key 400 naming repository_auth, a key the server refuses 400 naming repository; installed with deploy1, its host key $HK pinned (the server's own); after the git server took deploy2 instead, an update with the stored key failed and left the app as it was, one given deploy2 took it (and kept it for a reinstall); new host keys were refused naming both; the key in no answer, log, audit entry or file"
+
 # --- GPUs from the ledger: an app holds its GPU, and gives it back
 GPU=$(as alice GET /api/v1/gpus | jq -r '.gpus[] | select(.server == "dk") | .uuid')
 as alice POST /api/v1/apps "{\"name\":\"gpu-app\",\"repository\":\"$REPO\",\"start_command\":\"$HTTPD\",\"port\":8080,\"image\":\"gf-busybox:1\",\"host\":\"dk\",\"gpus\":1}" > /dev/null
@@ -286,14 +356,24 @@ as alice GET /api/v1/gpus | jq -e --arg u "$GPU" '.gpus[] | select(.uuid == $u a
 grep -A4 'device_ids' "$WORK/apps-dk/gpu-app/docker-compose.yml" | grep -q "$GPU" || fail "the compose file's GPU: $(cat "$WORK/apps-dk/gpu-app/docker-compose.yml")"
 engine "$DOCKER_SOCK" GET /containers/app-gpu-app/json | jq -e --arg u "$GPU" '.HostConfig.DeviceRequests[0].DeviceIDs == [$u]' > /dev/null \
     || fail "the container's GPU request"
-# the folder web-dk's deinstall kept is in the cleanup's plan, gpu-app's is not
+# the folder web-dk's deinstall kept is in the cleanup's plan, gpu-app's is
+# not; nor is gpu-app's container, but a running one labelled as the app
+# "ghost" that no record knows (left by a lost server, or a compose up by hand) is
+ghost=$(engine "$DOCKER_SOCK" POST /v1.41/containers/create?name=app-ghost \
+    '{"Image":"gf-busybox:1","Cmd":["sleep","600"],"Labels":{"gpufleet.app":"ghost","gpufleet.managed":"true"}}' | jq -r .Id)
+engine "$DOCKER_SOCK" POST "/v1.41/containers/$ghost/start" > /dev/null
 as otto GET "/api/v1/servers/dk/cleanup?kinds=apps" > "$WORK/plan.json"
-jq -e '[.items[] | select(.kind == "app_folder") | .id] == ["web-dk"] and .items[0].bytes > 0' "$WORK/plan.json" > /dev/null \
-    || fail "the cleanup plan of app folders: $HTTP_CODE $(cat "$WORK/plan.json")"
+jq -e '[.items[] | select(.kind == "app_folder") | .id] == ["web-dk"] and ([.items[] | select(.kind == "app_folder")][0].bytes > 0)
+    and [.items[] | select(.kind == "app_container") | .name] == ["app-ghost"]' "$WORK/plan.json" > /dev/null \
+    || fail "the cleanup plan of apps: $HTTP_CODE $(cat "$WORK/plan.json")"
 as otto POST /api/v1/servers/dk/cleanup "$(jq -c '{items: .items}' "$WORK/plan.json")" > "$WORK/run.json"
-jq -e '.removed[0].id == "web-dk" and (.skipped | length) == 0' "$WORK/run.json" > /dev/null || fail "the cleanup run: $(cat "$WORK/run.json")"
+jq -e '([.removed[].id] | sort) == (["web-dk", $g] | sort) and (.skipped | length) == 0' --arg g "$ghost" "$WORK/run.json" > /dev/null ||
+    fail "the cleanup run: $(cat "$WORK/run.json")"
 [ ! -e "$WORK/apps-dk/web-dk" ] && [ -d "$WORK/apps-dk/gpu-app" ] || fail "the cleanup removed the wrong folders: $(ls "$WORK/apps-dk")"
-ok "the cleanup's dry run lists the folder web-dk's deinstall kept ($(jq .items[0].bytes "$WORK/plan.json") bytes) and not a running app's; its run removes exactly it"
+[ "$(engine "$DOCKER_SOCK" GET "/v1.41/containers/json?all=1" | jq '[.[] | select(.Names[0] == "/app-ghost" or .Names[0] == "/app-gpu-app")] | map(.Names[0])')" = '[
+  "/app-gpu-app"
+]' ] || fail "the cleanup removed the wrong containers: $(engine "$DOCKER_SOCK" GET "/v1.41/containers/json?all=1" | jq -c 'map(.Names[0])')"
+ok "the cleanup's dry run lists the folder web-dk's deinstall kept ($(jq '[.items[] | select(.kind == "app_folder")][0].bytes' "$WORK/plan.json") bytes) and the running container app-ghost no app record knows, not a running app's folder or container; its run removes exactly those"
 ok "an app with a GPU holds $GPU in the ledger, its compose file reserves it (deploy.resources.reservations.devices), the engine was asked for it"
 
 # --- templates: promote the working app, install a second one from it

@@ -56,6 +56,13 @@ static void fields_named(void **state)
         {"{\"name\":\"a\",\"port\":80,\"repository\":\"git://h/x\",\"repository_auth\":{\"username\":\"u\",\"password\":\"p\"}}", "repository_auth", 400},
         {"{\"name\":\"a\",\"port\":80,\"repository\":\"https://h/x\",\"repository_auth\":{\"username\":\"u\"}}", "repository_auth", 400},
         {"{\"name\":\"a\",\"port\":80,\"repository_auth\":{\"username\":\"u\",\"password\":\"p\"}}", "repository_auth", 400},
+        /* ssh: a key is a must, and must look like one */
+        {"{\"name\":\"a\",\"port\":80,\"repository\":\"git@h:x.git\"}", "repository_auth", 400},
+        {"{\"name\":\"a\",\"port\":80,\"repository\":\"ssh://h/x\",\"repository_auth\":{\"username\":\"u\",\"password\":\"p\"}}", "repository_auth", 400},
+        {"{\"name\":\"a\",\"port\":80,\"repository\":\"ssh://h/x\",\"repository_auth\":{\"ssh_key\":\"hunter2\"}}", "repository_auth", 400},
+        {"{\"name\":\"a\",\"port\":80,\"repository\":\"ssh://h/x\",\"repository_auth\":{\"ssh_key\":\"-----BEGIN OPENSSH PRIVATE KEY-----\\nx\",\"host_key\":\"MD5:aa\"}}", "repository_auth", 400},
+        {"{\"name\":\"a\",\"port\":80,\"repository\":\"ssh://h/-x\",\"repository_auth\":{\"ssh_key\":\"-----BEGIN OPENSSH PRIVATE KEY-----\"}}", "repository", 400},
+        {"{\"name\":\"a\",\"port\":80,\"repository\":\"git@h:x/--upload-pack=y\",\"repository_auth\":{\"ssh_key\":\"-----BEGIN OPENSSH PRIVATE KEY-----\"}}", "repository", 400},
     };
     json_t *app, *ctr;
     char field[64];
@@ -97,6 +104,18 @@ static void container_of_an_app(void **state)
                      0);
     assert_string_equal(json_string_value(json_object_get(json_object_get(app, "repository_auth"), "password")), "tok");
     assert_null(json_object_get(ctr, "repository_auth"));
+    json_decref(app);
+    json_decref(ctr);
+    /* an ssh repository's deploy key, user and pinned host key */
+    assert_int_equal(parse("{\"name\":\"s\",\"repository\":\"git@127.0.0.1:srv/app.git\",\"port\":80,"
+                           "\"repository_auth\":{\"ssh_key\":\"-----BEGIN OPENSSH PRIVATE KEY-----\\nAAAA\\n-----END OPENSSH PRIVATE KEY-----\\n\","
+                           "\"host_key\":\"SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s\"}}",
+                           NULL, &app, &ctr, field),
+                     0);
+    json_t *auth = json_object_get(app, "repository_auth");
+    assert_non_null(strstr(json_string_value(json_object_get(auth, "ssh_key")), "\nAAAA\n"));
+    assert_string_equal(json_string_value(json_object_get(auth, "host_key")), "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s");
+    assert_string_equal(json_string_value(json_object_get(auth, "username")), "");
     json_decref(app);
     json_decref(ctr);
 }

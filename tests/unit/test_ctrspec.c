@@ -198,7 +198,14 @@ static void paths_checked(void **state)
         assert_false(ctrspec_valid_path(bad[i], 1));
     assert_true(ctrspec_valid_git_url("https://github.com/AUTOMATIC1111/stable-diffusion-webui.git"));
     assert_true(ctrspec_valid_git_url("git://127.0.0.1:9418/app.git#main:sub"));
-    const char *badurl[] = {"", "file:///etc", "ssh://x/y", "https://", "https://a b", "https://a\"b", "https://a`b", "-u https://x"};
+    /* ssh, as a URL and as scp and GitHub write it */
+    assert_true(ctrspec_valid_git_url("ssh://git@127.0.0.1:2222/srv/git/app.git#main"));
+    assert_true(ctrspec_valid_git_url("git@github.com:org/repo.git"));
+    assert_true(ctrspec_git_is_ssh("git@github.com:org/repo.git") && ctrspec_git_is_ssh("ssh://h/x"));
+    assert_false(ctrspec_git_is_ssh("https://h/x") || ctrspec_git_is_ssh("git://h:9418/x") || ctrspec_git_is_ssh("/srv/x"));
+    const char *badurl[] = {"", "file:///etc", "ssh://", "ssh://-oProxyCommand=x/y", "git@h:-u", "-git@h:x", "git@-h:x",
+                            "git@h:", "@h:x", "h:x", "/srv/git/x", "https://", "https://a b", "https://a\"b",
+                            "https://a`b", "-u https://x"};
     for (size_t i = 0; i < sizeof(badurl) / sizeof(badurl[0]); i++)
         assert_false(ctrspec_valid_git_url(badurl[i]));
     char url[100], ref[40], folder[40];

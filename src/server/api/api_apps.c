@@ -63,6 +63,8 @@ void api_apps_action(void *appv, struct http_request *req, struct http_response 
         return;
     if (json_object_get(body, "ref"))
         api_audit_detail(req, "ref", json_deep_copy(json_object_get(body, "ref")));
+    if (json_object_get(body, "repository_auth")) /* that they changed, never what to */
+        api_audit_detail(req, "repository_auth", json_string("replaced"));
     int rc = apps_act(app->apps, req->params[0], api_act_scope(req), req->params[1], body, &e);
     json_decref(body);
     if (rc < 0) {

@@ -148,6 +148,10 @@ void api_images_build(void *appv, struct http_request *req, struct http_response
     char gurl[1100], gref[300], gfolder[1100];
     if (git && ctrspec_git_split(git, "git", gurl, sizeof(gurl), gref, sizeof(gref), gfolder, sizeof(gfolder), &e) < 0)
         goto out;
+    if (git && ctrspec_git_is_ssh(gurl)) { /* an app takes a deploy key; a build has none to give */
+        errinfo_set(&e, 400, "invalid_field", "git", "a build clones without a key: an https://, http:// or git:// URL");
+        goto out;
+    }
     if (!git && (!c || c->failed || req->stream_failed || !c->size)) {
         errinfo_set(&e, c && c->failed ? 413 : 400, "invalid_field", "context",
                     "the body is the build's context (a tar with a Dockerfile, up to files_upload_max_mib), or give git=URL");

@@ -16,7 +16,7 @@ export interface App {
   start_command: string; port: number; health_path: string; image: string; template: string;
   phase: string; desired: string; health: 'STARTING' | 'RUNNING' | 'STOPPED' | 'FAILED';
   health_since_ms: number; detail: string; log_tail: string; busy: boolean; url: string | null;
-  host_port: number; container_id: number; private: boolean; gpus: unknown; progress: null | {
+  host_port: number; container_id: number; private: boolean; host_key?: string; gpus: unknown; progress: null | {
     step: string; objects_total?: number; objects_received?: number; bytes_received?: number;
     files_total?: number; files_done?: number; line?: string; commit?: string;
   };
@@ -65,6 +65,46 @@ function envOf(text: string): Record<string, string> {
   return env;
 }
 
+/** repository_auth from a form's auth_* fields: a deploy key for ssh
+ * (ssh:// or git@host:path), a user and token for https; null for none. */
+function authOf(f: FormData): Record<string, string> | null {
+  const s = (k: string) => String(f.get(k) ?? '').trim();
+  const key = String(f.get('auth_key') ?? '').replace(/\r/g, '').trim();
+  if (key) return { ssh_key: `${key}\n`, username: s('auth_user'), host_key: s('auth_host_key') };
+  if (s('auth_user')) return { username: s('auth_user'), password: String(f.get('auth_password') ?? '') };
+  return null;
+}
+
+function AuthFields() {
+  return (
+    <>
+      <Field label="User (a private https repository)" name="auth_user" autocomplete="off" placeholder="none: a public one" />
+      <Field label="Token or password" name="auth_password" type="password" autocomplete="new-password" />
+      <label class="field wide"><span>Deploy key (a private ssh repository: its private key, never shown again)</span>
+        <textarea name="auth_key" class="mono" rows={2} autocomplete="off" spellcheck={false} placeholder="-----BEGIN OPENSSH PRIVATE KEY-----" /></label>
+      <Field label="Its server's host key (optional)" name="auth_host_key" autocomplete="off" placeholder="SHA256:… (else pinned on first contact)" />
+    </>
+  );
+}
+
+/** New credentials for a private app (a rotated token or deploy key): an
+ * update that uses them, and keeps them if it succeeds. */
+function NewCredentials({ app }: { app: App }) {
+  const [said, setSaid] = useState('');
+  return (
+    <Form label={`New credentials for ${app.name}`} class="form create" onSubmit={async (f) => {
+      const auth = authOf(f);
+      if (!auth) throw fieldError('auth_user', 'a user and token, or a deploy key');
+      await api('POST', `/api/v1/apps/${app.name}/update`, { repository_auth: auth });
+      setSaid('Updating with them: kept if the update succeeds.');
+    }}>
+      <AuthFields />
+      <button type="submit">Update with these</button>
+      {said && <p role="status">{said}</p>}
+    </Form>
+  );
+}
+
 function InstallDialog({ tpl, onDone }: { tpl: Template | null; onDone: () => void }) {
   const servers = useAsync(() => get<any>('/api/v1/servers'), []);
   return (
@@ -74,7 +114,8 @@ function InstallDialog({ tpl, onDone }: { tpl: Template | null; onDone: () => vo
       if (tpl) body.template = tpl.slug;
       for (const k of ['repository', 'ref', 'start_command', 'health_path', 'image', 'host']) if (s(k)) body[k] = s(k);
       if (s('port')) body.port = parseInt(s('port'), 10);
-      if (s('auth_user')) body.repository_auth = { username: s('auth_user'), password: String(f.get('auth_password') ?? '') };
+      const auth = authOf(f);
+      if (auth) body.repository_auth = auth;
       const n = parseInt(s('gpus') || '0', 10);
       if (n > 0 || (tpl && tpl.gpus.count > 0)) body.gpus = n;
       const env = envOf(s('env'));
@@ -90,8 +131,7 @@ function InstallDialog({ tpl, onDone }: { tpl: Template | null; onDone: () => vo
       <Field label="Name (a DNS label)" name="name" required placeholder="my-app" />
       <Field label="Repository (git URL)" name="repository" value={tpl?.repository} placeholder="https://github.com/you/app" />
       <Field label="Branch, tag or commit" name="ref" value={tpl?.ref} placeholder="the remote's default" />
-      <Field label="User (a private https repository)" name="auth_user" autocomplete="off" placeholder="none: a public one" />
-      <Field label="Token or password" name="auth_password" type="password" autocomplete="new-password" />
+      <AuthFields />
       <label class="field wide"><span>Start command (in /app)</span><input name="start_command" defaultValue={tpl?.start_command} placeholder="python app.py --port 7860" /></label>
       <Field label="Port" name="port" type="number" value={tpl ? String(tpl.port) : ''} min={1} max={65535} />
       <Field label="Health path" name="health_path" value={tpl?.health_path} placeholder="/ (any answer)" />
@@ -288,10 +328,11 @@ export function AppsPage({ me }: { me: Me }) {
                   </tr>
                   {(open === a.name || (a.health === 'FAILED' && a.log_tail && open === a.name)) && (
                     <tr class="detail"><td colSpan={7}>
-                      <p class="mono small">{a.repository || '(no repository: the image alone)'}{a.private ? ' (private)' : ''} · {a.image} · port {a.port}{a.health_path ? ` ${a.health_path}` : ''}</p>
+                      <p class="mono small">{a.repository || '(no repository: the image alone)'}{a.private ? ' (private)' : ''}{a.host_key ? ` · host key ${a.host_key}` : ''} · {a.image} · port {a.port}{a.health_path ? ` ${a.health_path}` : ''}</p>
                       <p class="mono small">{a.start_command || '(the image\'s own command)'}</p>
                       {a.detail && <p class={a.health === 'FAILED' ? 'error' : 'muted'}>{a.detail}</p>}
                       {a.log_tail && <pre class="log-tail" aria-label="last log lines">{a.log_tail}</pre>}
+                      {a.private && canAct(a) && a.phase === 'ready' && !a.busy && <NewCredentials app={a} />}
                       {a.container_id > 0 && <p><Link href={`/containers/${a.container_id}`}>Its container: logs, terminal, files, and charts of its GPU, CPU and memory use →</Link></p>}
                       {a.container_id > 0 && canAct(a) && <p><a href={`/api/v1/apps/${a.name}/export`} download={`${a.name}.app.tar`}>Export (its record and folder, a tar)</a></p>}
                     </td></tr>

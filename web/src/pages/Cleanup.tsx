@@ -6,13 +6,13 @@ import { api, get } from '../api';
 import { bytes } from '../format';
 import { ErrorBox, errorText } from '../ui';
 
-interface Item { kind: 'container' | 'image' | 'volume'; id: string; name: string; bytes: number }
+interface Item { kind: 'container' | 'image' | 'volume' | 'cache' | 'app_container' | 'app_folder'; id: string; name: string; bytes: number }
 interface Plan { items: Item[]; bytes: number }
 interface Run { removed: Item[]; skipped: { kind: string; id: string; reason: string }[]; bytes: number }
 
 const KINDS: [string, string][] = [
   ['containers', 'stopped containers gpufleet did not make'],
-  ['apps', 'app folders no app knows (kept at a deinstall, or a clone cut off)'],
+  ['apps', 'app containers and folders no app knows (a folder kept at a deinstall, a clone cut off, a container left behind)'],
   ['dangling', 'untagged images no container uses'],
   ['images', 'every image no container uses'],
   ['volumes', 'volumes no container mounts'],
