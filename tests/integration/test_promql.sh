@@ -32,6 +32,18 @@ python3 "$HERE/promql_compare.py" run "http://127.0.0.1:$PROM_PORT" "$SERVER_URL
     || fail "gpufleet and Prometheus answered differently (above; all in diffs.txt)"
 ok "every expression gave Prometheus's answer, instant and range"
 
+# the chunk cache in /metrics: a dashboard's second read is hits, not decoding
+cache() { scurl -fsS "$SERVER_URL/metrics" | awk -v m="gpufleet_server_query_cache_$1" '$1 == m { print $2 }'; }
+rq() { scurl -fsS -o /dev/null -G "$SERVER_URL/prometheus/api/v1/query_range" --data-urlencode 'query=max_over_time(DCGM_FI_DEV_GPU_UTIL[5m])' \
+    --data-urlencode "start=$(( end_ms / 1000 - 3 * 3600 ))" --data-urlencode "end=$(( end_ms / 1000 ))" --data-urlencode step=60; }
+rq
+h1=$(cache hits_total) m1=$(cache misses_total)
+rq
+h2=$(cache hits_total) m2=$(cache misses_total) b=$(cache bytes)
+[ -n "$h1" ] && [ "${m1%.*}" -gt 0 ] && [ "${h2%.*}" -gt "${h1%.*}" ] && [ "$m2" = "$m1" ] && [ "${b%.*}" -gt 0 ] ||
+    fail "the query cache's counters: hits $h1 -> $h2, misses $m1 -> $m2, bytes $b"
+ok "the chunk cache in /metrics: the same range read again was $(( ${h2%.*} - ${h1%.*} )) hits and no miss ($b bytes held)"
+
 # ---- what Grafana sends ----
 P="$SERVER_URL/prometheus/api/v1"
 # "Save & test": 1+1 as an instant query, form-encoded POST

@@ -221,6 +221,14 @@ void api_metrics(void *appv, struct http_request *req, struct http_response *res
         (double)st.future_refused);
     one(&w, "gpufleet_server_write_errors_total", EXPO_COUNTER,
         "Failed writes to the store (a full disk, for one).", (double)st.write_errors);
+    one(&w, "gpufleet_server_query_cache_bytes", EXPO_GAUGE,
+        "Decoded samples the queries' chunk cache holds (query_cache_mb bounds it).", (double)st.cache_bytes);
+    one(&w, "gpufleet_server_query_cache_entries", EXPO_GAUGE,
+        "Series-in-chunk columns in the queries' chunk cache.", (double)st.cache_entries);
+    one(&w, "gpufleet_server_query_cache_hits_total", EXPO_COUNTER,
+        "Chunk columns a query found decoded in the cache.", (double)st.cache_hits);
+    one(&w, "gpufleet_server_query_cache_misses_total", EXPO_COUNTER,
+        "Chunk columns a query had to decompress.", (double)st.cache_misses);
     one(&w, "gpufleet_server_ingest_queued_samples", EXPO_GAUGE,
         "Samples waiting for the store writer.", (double)is.queued_samples);
     one(&w, "gpufleet_server_ingest_dropped_batches_total", EXPO_COUNTER,

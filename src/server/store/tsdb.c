@@ -497,6 +497,12 @@ void tsdb_stats(struct tsdb *db, struct tsdb_stats *st)
         st->log_write_errors = ls.write_errors;
     }
     pthread_rwlock_unlock(&db->lock);
+    if (db->cache) { /* its own lock */
+        size_t entries, bytes;
+        tvcache_stats(db->cache, &entries, &bytes, &st->cache_hits, &st->cache_misses);
+        st->cache_entries = entries;
+        st->cache_bytes = bytes;
+    }
 }
 
 void tsdb_set_retention(struct tsdb *db, int tier, int64_t ms)

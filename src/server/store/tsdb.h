@@ -159,6 +159,8 @@ struct tsdb_stats {
     uint64_t future_refused; /* samples past max_future_ms */
     uint64_t head_samples;
     uint64_t log_bytes, log_write_errors; /* the sample log: on disk, records lost */
+    /* the queries' cache of decoded chunk columns (tvcache) */
+    uint64_t cache_entries, cache_bytes, cache_hits, cache_misses;
     char last_error[160];
 };
 void tsdb_stats(struct tsdb *db, struct tsdb_stats *st);
