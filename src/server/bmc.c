@@ -294,26 +294,40 @@ static int read_sensors(struct bmc *b, const struct target *t, struct ingest_bat
 }
 
 /* The SEL's new records as the server's events ("sel"): sensor, event,
- * direction. Returns the newest record id seen (sel_last when none). */
+ * direction. A SEL whose newest record is older than the last one taken
+ * was cleared (record ids start over): that is an event of its own, and
+ * every record in it is new. Returns the newest record id taken (sel_last
+ * when none; -1 for a cleared, empty SEL). */
 static int64_t read_sel(struct bmc *b, const struct target *t, int version)
 {
     ipmi_monitoring_ctx_t c = ipmi_monitoring_ctx_create();
     struct ipmi_monitoring_ipmi_config conf = config_of(t, version);
-    int64_t newest = t->sel_last;
-    char cache[4400];
+    int64_t newest = t->sel_last, after = t->sel_last, top = -1;
+    char cache[4400], detail[400];
     if (!c)
         return newest;
     snprintf(cache, sizeof(cache), "%s", b->cache_dir);
     ipmi_monitoring_ctx_sdr_cache_directory(c, cache);
     int n = ipmi_monitoring_sel_by_record_id(c, t->address, &conf, 0, NULL, 0, NULL, NULL);
+    for (int i = 0; i < n; i++, ipmi_monitoring_sel_iterator_next(c)) {
+        int id = ipmi_monitoring_sel_read_record_id(c);
+        top = id > top ? id : top;
+    }
+    if (n >= 0 && top < t->sel_last) {
+        snprintf(detail, sizeof(detail), "BMC SEL cleared: its newest record was #%lld, now %s", (long long)t->sel_last,
+                 n ? "older ones start over" : "it is empty");
+        reg_add_event(b->app->reg, t->server, now_wall_ms(), "sel", detail);
+        newest = after = -1;
+    }
+    if (n > 0)
+        ipmi_monitoring_sel_iterator_first(c);
     for (int i = 0, taken = 0; i < n && taken < SEL_MAX_PER_POLL; i++, ipmi_monitoring_sel_iterator_next(c)) {
         int id = ipmi_monitoring_sel_read_record_id(c);
-        if (id <= t->sel_last)
+        if (id <= after)
             continue;
         const char *sensor = ipmi_monitoring_sel_read_sensor_name(c);
         const char *what = ipmi_monitoring_sel_read_event_offset_string(c);
         int dir = ipmi_monitoring_sel_read_event_direction(c);
-        char detail[400];
         snprintf(detail, sizeof(detail), "BMC SEL #%d: %s: %s%s", id, sensor && *sensor ? sensor : "?",
                  what && *what ? what : "event",
                  dir == IPMI_MONITORING_SEL_EVENT_DIRECTION_DEASSERTION ? " (deasserted)" : "");

@@ -127,6 +127,22 @@ n2=$(api GET "/api/v1/servers/$(id_of host-1)/events" | jq '[.events[] | select(
 [ "$n1" = "$n2" ] || fail "SEL records taken again: $n1 then $n2"
 ok "the SEL's threshold event is host-1's fleet event: $(jq -r '[.events[] | select(.kind == "sel")][0].detail' "$WORK/ev.json")"
 
+# ---- the SEL cleared on the BMC (FreeIPMI's ipmi-sel): said, and the
+# records after it (their ids start over) taken, not skipped as old ----
+sel_events() { api GET "/api/v1/servers/$(id_of host-1)/events" | jq -c '[.events[] | select(.kind == "sel") | .detail]'; }
+ipmi-sel -D LAN -h "127.0.0.1:$IPMI_PORT" -u ADMIN -p bmc-pass-42 -a MD5 -l ADMIN --clear > "$WORK/clear.out" 2>&1 ||
+    fail "ipmi-sel --clear: $(cat "$WORK/clear.out")"
+for _ in $(seq 1 100); do sel_events | grep -q "BMC SEL cleared" && break; sleep 0.1; done
+sel_events | grep -q "BMC SEL cleared: its newest record was #[0-9]*, now it is empty" || fail "the cleared SEL was not said: $(sel_events)"
+before=$(sel_events | jq length)
+echo 50 > "$B/temp"
+sleep 1
+echo 96 > "$B/temp"
+for _ in $(seq 1 150); do [ "$(sel_events | jq length)" -gt "$before" ] && break; sleep 0.1; done
+sel_events | jq -e --argjson n "$before" '.[:(length - $n)] | any(test("CPU Temp: Upper Critical"))' > /dev/null ||
+    fail "a record after the clear was not taken: $(sel_events)"
+ok "a cleared SEL is a fleet event ($(sel_events | jq -r '[.[] | select(test("cleared"))][0]')), and the records after it are taken though their ids start over"
+
 # ---- a server removed from gpufleet takes its BMC with it ----
 api DELETE "/api/v1/servers/$(id_of host-2)" > /dev/null
 [ "$HTTP_CODE" = 204 ] || fail "delete host-2: $HTTP_CODE"
