@@ -395,12 +395,13 @@ int gitclone_child_main(int argc, char **argv)
     explicit_bzero(&auth, sizeof(auth));
     if (seen[0])
         printf("H %s\n", seen);
-    if (rc < 0) {
+    if (rc < 0)
         printf("ERR %d %s\n", e.status ? e.status : 500, e.message);
-        return 1;
-    }
-    printf("OK %s\n", sha);
-    return 0;
+    else
+        printf("OK %s\n", sha);
+    /* said before exit's handlers run (a sanitizer's may end the process) */
+    fflush(stdout);
+    return rc < 0 ? 1 : 0;
 }
 
 /* One line of the child's: progress, the end (1), or nothing known (0). */

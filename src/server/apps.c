@@ -766,7 +766,6 @@ int apps_act(struct apps *a, const char *name, int64_t owner_id, const char *act
         pthread_mutex_unlock(&a->lock);
         goto out;
     }
-    auth = NULL; /* the job's now */
     apps_announce(a, name);
     rc = 0;
 out:

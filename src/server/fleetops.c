@@ -149,15 +149,18 @@ static int wait_healthy(const char *address, int port)
     return -1;
 }
 
-/* Runs a fixed command; on failure the detail says what failed, with the
- * command's own words. 0 or -1. */
-static int run(struct sshop *s, const char *cmd, const void *in, size_t inlen, const char *what, char *detail,
-               size_t cap)
+typedef int (*run_fn)(struct sshop *s, const char *cmd, const void *in, size_t inlen, struct buf *out, char *err,
+                      size_t errlen);
+
+/* Runs a fixed command as how runs it; on failure the detail says what
+ * failed, with the command's own words. 0 or -1. */
+static int run_via(run_fn how, struct sshop *s, const char *cmd, const void *in, size_t inlen, const char *what,
+                   char *detail, size_t cap)
 {
     struct buf out;
     char err[300];
     buf_init(&out, 1u << 20);
-    int rc = sshop_run(s, cmd, in, inlen, &out, err, sizeof(err));
+    int rc = how(s, cmd, in, inlen, &out, err, sizeof(err));
     if (rc != 0) {
         /* the command's own words (its last 300 bytes trimmed), or ours */
         const char *o = out.data ? out.data : "";
@@ -166,11 +169,21 @@ static int run(struct sshop *s, const char *cmd, const void *in, size_t inlen, c
             olen--;
         if (rc < 0 || !olen)
             snprintf(detail, cap, "%s: %s", what, rc < 0 ? err : "failed");
+        else if (memmem(o, olen, "sudo:", 5)) /* a non-root SSH user without it */
+            snprintf(detail, cap, "%s: the SSH user needs passwordless sudo (sudo said: %.*s)", what,
+                     (int)(olen > 200 ? 200 : olen), o);
         else
             snprintf(detail, cap, "%s: %.*s", what, (int)(olen > 300 ? 300 : olen), o);
     }
     buf_free(&out);
     return rc == 0 ? 0 : -1;
+}
+
+/* A command of the install: as root (through sudo for another SSH user). */
+static int run(struct sshop *s, const char *cmd, const void *in, size_t inlen, const char *what, char *detail,
+               size_t cap)
+{
+    return run_via(sshop_run_root, s, cmd, in, inlen, what, detail, cap);
 }
 
 /* Whether port is held by a listening socket on the host (its
@@ -229,7 +242,7 @@ static struct sshop *first_contact(struct fleetops *f, struct sshop_target *t, c
         return NULL;
     }
     strcat(pub, "\n");
-    if (run(s, "umask 077 && mkdir -p ~/.ssh && cat > ~/.ssh/gpufleet.pub && (grep -qxF -f ~/.ssh/gpufleet.pub"
+    if (run_via(sshop_run, s, "umask 077 && mkdir -p ~/.ssh && cat > ~/.ssh/gpufleet.pub && (grep -qxF -f ~/.ssh/gpufleet.pub"
                " ~/.ssh/authorized_keys 2>/dev/null || cat ~/.ssh/gpufleet.pub >> ~/.ssh/authorized_keys)"
                " && rm -f ~/.ssh/gpufleet.pub",
             pub, strlen(pub), "cannot add the fleet key", detail, cap) < 0) {
@@ -250,7 +263,10 @@ static int step_connect(struct fleetops *f, struct host *h, struct sshop **s, in
     progress(f, h, "connect", "running", NULL);
     if (!(*s = sshop_connect(&t, detail, cap)) && !(*s = first_contact(f, &t, spec_str(ssh, "password"), detail, cap)))
         return -1;
-    if (run(*s, "test -d /run/systemd/system", NULL, 0, "no systemd on the host", detail, cap) < 0) {
+    /* root, or passwordless sudo: asked now, not found out halfway through */
+    if (run(*s, "true", NULL, 0, "root on the host", detail, cap) < 0)
+        return -1;
+    if (run_via(sshop_run, *s, "test -d /run/systemd/system", NULL, 0, "no systemd on the host", detail, cap) < 0) {
         snprintf(detail, cap, "no systemd on the host (/run/systemd/system is missing)");
         return -1;
     }
@@ -313,7 +329,7 @@ static int step_start_verify(struct fleetops *f, struct host *h, struct sshop *s
     struct buf out;
     char err[300];
     buf_init(&out, 64u << 10);
-    sshop_run(s, "journalctl -u gpufleet-agent -n 3 --no-pager -o cat 2>&1", NULL, 0, &out, err, sizeof(err));
+    sshop_run_root(s, "journalctl -u gpufleet-agent -n 3 --no-pager -o cat 2>&1", NULL, 0, &out, err, sizeof(err));
     buf_append(&out, "", 1);
     snprintf(detail, cap, "the agent did not become healthy within %d s: %.400s", HEALTHY_WITHIN_MS / 1000,
              out.data ? out.data : "");

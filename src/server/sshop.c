@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../lib/now.h"
 #include "../lib/xalloc.h"
 
 #define OUT_MAX (256u << 10)
@@ -19,6 +20,7 @@
 struct sshop {
     ssh_session session;
     char fingerprint[128];
+    char user[64];
     int timeout_ms;
 };
 
@@ -206,6 +208,7 @@ struct sshop *sshop_connect(const struct sshop_target *t, char *err, size_t errl
 
     pthread_once(&init_once, init_libssh);
     s->timeout_ms = t->timeout_ms > 0 ? t->timeout_ms : 10000;
+    snprintf(s->user, sizeof(s->user), "%s", t->user ? t->user : "root");
     s->session = ssh_new();
     if (!s->session) {
         snprintf(err, errlen, "out of memory");
@@ -269,24 +272,32 @@ int sshop_run(struct sshop *s, const char *cmd, const void *stdin_data, size_t s
         snprintf(err, errlen, "the host stopped reading: %s", ssh_get_error(s->session));
         goto done;
     }
-    for (int is_err = 0;;) {
-        int n = ssh_channel_read_timeout(c, chunk, sizeof(chunk), is_err, s->timeout_ms);
-        if (n == SSH_ERROR) {
-            snprintf(err, errlen, "the session broke: %s", ssh_get_error(s->session));
+    /* both streams as they come (a command may write to stderr alone: a
+     * read of stdout then returns early without EOF), until EOF; silent
+     * for timeout_ms is a hung command */
+    int64_t quiet_since = now_mono_ns();
+    for (;;) {
+        int got = 0;
+        for (int is_err = 0; is_err < 2; is_err++) {
+            int n = ssh_channel_read_timeout(c, chunk, sizeof(chunk), is_err, is_err ? 0 : 100);
+            if (n == SSH_ERROR) {
+                snprintf(err, errlen, "the session broke: %s", ssh_get_error(s->session));
+                goto done;
+            }
+            if (n > 0 && out && out->len + (size_t)n <= OUT_MAX)
+                buf_append(out, chunk, (size_t)n);
+            got |= n > 0;
+        }
+        if (got) {
+            quiet_since = now_mono_ns();
+            continue;
+        }
+        if (ssh_channel_is_eof(c))
+            break;
+        if (now_mono_ns() - quiet_since > (int64_t)s->timeout_ms * 1000000) {
+            snprintf(err, errlen, "the command gave nothing for %d s", s->timeout_ms / 1000);
             goto done;
         }
-        if (n > 0 && out && out->len + (size_t)n <= OUT_MAX)
-            buf_append(out, chunk, (size_t)n);
-        if (n > 0)
-            continue;
-        if (ssh_channel_is_eof(c)) {
-            if (is_err)
-                break;
-            is_err = 1; /* stdout done: what stderr has left */
-            continue;
-        }
-        snprintf(err, errlen, "the command gave nothing for %d s", s->timeout_ms / 1000);
-        goto done;
     }
     rc = ssh_channel_get_exit_status(c);
     if (rc < 0)
@@ -374,4 +385,23 @@ void sshop_shell_close(struct sshop_shell *sh)
     ssh_channel_free(sh->c);
     sshop_close(sh->s);
     free(sh);
+}
+
+int sshop_run_root(struct sshop *s, const char *cmd, const void *stdin_data, size_t stdin_len, struct buf *out,
+                   char *err, size_t errlen)
+{
+    if (!strcmp(s->user, "root"))
+        return sshop_run(s, cmd, stdin_data, stdin_len, out, err, errlen);
+    /* sudo -n: a password prompt would wait forever; cmd is one of our
+     * fixed strings, quoted whole for sh -c (a ' closes, \' is one, '
+     * opens again) */
+    struct buf w;
+    buf_init(&w, 0);
+    buf_puts(&w, "sudo -n sh -c '");
+    for (const char *p = cmd; *p; p++)
+        *p == '\'' ? buf_puts(&w, "'\\''") : buf_putc(&w, *p);
+    buf_putc(&w, '\'');
+    int rc = sshop_run(s, w.data, stdin_data, stdin_len, out, err, errlen);
+    buf_free(&w);
+    return rc;
 }

@@ -42,6 +42,12 @@ void sshop_close(struct sshop *s);
 int sshop_run(struct sshop *s, const char *cmd, const void *stdin_data, size_t stdin_len, struct buf *out,
               char *err, size_t errlen);
 
+/* As sshop_run, as root: the command itself when the SSH user is root,
+ * else through `sudo -n sh -c` (the user needs passwordless sudo; sudo's
+ * own refusal, "a password is required", is the command's output). */
+int sshop_run_root(struct sshop *s, const char *cmd, const void *stdin_data, size_t stdin_len, struct buf *out,
+                   char *err, size_t errlen);
+
 /* An interactive shell with a PTY (term xterm-256color, rows x cols) on s,
  * which it takes over (closed with it, or at once on failure). NULL with
  * err. One thread at a time uses a shell. */

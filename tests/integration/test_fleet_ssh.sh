@@ -139,6 +139,7 @@ ok "a changed host key is refused naming both fingerprints; unpinned, the update
 # ---- a port another program holds ----
 busy=$(free_port)
 podman exec "gf-w3-$tag" /usr/sbin/sshd -p "$busy" -o PidFile=/run/busy.pid
+W3_AGENT=${AGENT[w3]}
 AGENT[w3]=$busy
 fleet_file w1 w2 w3
 "$SERVER" fleet apply -c "$WORK/fleet.yaml" > "$WORK/apply6.txt" 2>&1 && fail "a busy port was taken"
@@ -157,6 +158,28 @@ podman exec "gf-w3-$tag" test ! -e /usr/local/bin/gpufleet-agent || fail "the bi
 api GET /api/v1/servers | jq -e '[.servers[].name] | sort == ["w1", "w2"]' > /dev/null || fail "w3 still registered"
 [ "$(sqlite3 "$D/audit.db" "SELECT count(*) FROM audit WHERE action = 'fleet.apply'")" -ge 9 ] || fail "not every apply audited"
 ok "--prune uninstalls w3 (no unit, no binary) and unregisters it; without it, w3 is kept"
+
+# ---- a non-root SSH user: refused in words without passwordless sudo,
+# installed with it (every command of the install through sudo -n) ----
+podman exec -i "gf-w3-$tag" sh -c 'useradd -m -s /bin/sh deploy && mkdir -p -m 700 ~deploy/.ssh &&
+    cat > ~deploy/.ssh/authorized_keys && chown -R deploy: ~deploy/.ssh' <<< "$PUB"
+AGENT[w3]=$W3_AGENT
+fleet_file w1 w2 w3
+sed -i "/^  - name: w3$/,/ssh:/ s/ssh: {port: \([0-9]*\)}/ssh: {port: \1, user: deploy}/" "$WORK/fleet.yaml"
+grep -q "user: deploy" "$WORK/fleet.yaml" || fail "the fleet file: $(cat "$WORK/fleet.yaml")"
+"$SERVER" fleet apply -c "$WORK/fleet.yaml" > "$WORK/apply9.txt" 2>&1 && fail "installed without sudo rights"
+grep -q "w3.*root on the host: the SSH user needs passwordless sudo (sudo said: .*password is required" "$WORK/apply9.txt" ||
+    fail "the reason without sudo: $(cat "$WORK/apply9.txt")"
+podman exec "gf-w3-$tag" sh -c 'echo "deploy ALL=(ALL) NOPASSWD:ALL" > /etc/sudoers.d/deploy && chmod 440 /etc/sudoers.d/deploy'
+"$SERVER" fleet apply -c "$WORK/fleet.yaml" > "$WORK/apply10.txt" 2>&1 || fail "apply as deploy: $(cat "$WORK/apply10.txt")"
+podman exec "gf-w3-$tag" systemctl is-active gpufleet-agent > /dev/null || fail "w3's agent is not running"
+[ "$(podman exec "gf-w3-$tag" stat -c '%U %a' /etc/gpufleet/agent.token)" = "root 640" ] || fail "the token's owner and mode as deploy"
+for _ in $(seq 1 100); do
+    api GET /api/v1/servers | jq -e '.servers[] | select(.name == "w3") | .status == "online"' > /dev/null && break
+    sleep 0.1
+done
+api GET /api/v1/servers | jq -e '.servers[] | select(.name == "w3") | .status == "online"' > /dev/null || fail "w3 (as deploy) not scraped"
+ok "a non-root SSH user: without passwordless sudo refused in words ($(grep -o 'the SSH user needs passwordless sudo' "$WORK/apply9.txt" | head -1)); with it, w3 installed through sudo (the token root's, 640), registered and scraped"
 
 # ---- an admin's shell on a host, in the browser's terminal ----
 PY=/usr/bin/python3

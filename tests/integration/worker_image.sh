@@ -1,6 +1,7 @@
 # Sourced by tests that need fleet hosts: worker_image prints the name of a
-# Podman image of a Debian 12 host with systemd as PID 1, sshd, git (the
-# apps test's git server over ssh) and the agent's runtime libraries, made
+# Podman image of a Debian 12 host with systemd as PID 1, sshd, sudo (a
+# non-root SSH user), git (the apps test's git server over ssh) and the
+# agent's runtime libraries, made
 # once per machine with debootstrap (Debian's mirror) and kept: the
 # image's tag is the hash of its recipe, so a changed recipe makes a new
 # one. Built under a lock (tests may run at once); the root folder under
@@ -8,7 +9,7 @@
 WORKER_SUITE=bookworm
 WORKER_MIRROR=http://deb.debian.org/debian
 # what the agent links against, and what a host of the fleet runs
-WORKER_PKGS=systemd,systemd-sysv,openssh-server,git,dbus,libcurl4,libjansson4,libmicrohttpd12,libyaml-0-2,libzstd1,libgit2-1.5
+WORKER_PKGS=systemd,systemd-sysv,openssh-server,git,sudo,dbus,libcurl4,libjansson4,libmicrohttpd12,libyaml-0-2,libzstd1,libgit2-1.5
 WORKER_CACHE=/var/cache/gpufleet-test
 
 worker_image() {
