@@ -78,6 +78,10 @@ static void print_plan(const json_t *plan)
            (long long)json_integer_value(json_object_get(sum, "update")),
            (long long)json_integer_value(json_object_get(sum, "unchanged")),
            (long long)json_integer_value(json_object_get(sum, "remove")));
+    const json_t *admin = json_object_get(plan, "admin_user");
+    if (admin)
+        printf("  admin user %s: %s (%s)\n", json_string_value(json_object_get(admin, "name")),
+               json_string_value(json_object_get(admin, "state")), json_string_value(json_object_get(admin, "detail")));
     json_array_foreach(json_object_get(plan, "changes"), i, c)
     {
         const char *k;

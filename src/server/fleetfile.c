@@ -270,12 +270,12 @@ static void fill(json_t *obj, const char *pw, int own)
 /* The secrets file: passwords kept apart from the fleet file. An SSH
  * password is for first contact: apply uses it when the fleet key is
  * refused, to add the key; it is never stored. */
-static int apply_secrets(struct ff *f, const char *text, size_t len, json_t *servers)
+static int apply_secrets(struct ff *f, const char *text, size_t len, json_t *servers, json_t **admin_pw)
 {
-    static const char *const known[] = {"bmc_password", "ssh_password", "servers", NULL};
+    static const char *const known[] = {"admin_password", "bmc_password", "ssh_password", "servers", NULL};
     static const char *const known_server[] = {"bmc_password", "ssh_password", NULL};
     char err[300], p[1024];
-    const char *deflt = NULL, *ssh_deflt = NULL, *k;
+    const char *deflt = NULL, *ssh_deflt = NULL, *admin = NULL, *k;
     json_t *v;
     struct errinfo *e = f->err;
 
@@ -291,8 +291,11 @@ static int apply_secrets(struct ff *f, const char *text, size_t len, json_t *ser
     int rc = -1;
     if (is_object(f, root, "") < 0 || only_keys(f, root, "", known) < 0 ||
         opt_string(f, root, "bmc_password", "", 256, &deflt) < 0 ||
-        opt_string(f, root, "ssh_password", "", 256, &ssh_deflt) < 0 || (per && is_object(f, per, "servers") < 0))
+        opt_string(f, root, "ssh_password", "", 256, &ssh_deflt) < 0 ||
+        opt_string(f, root, "admin_password", "", 256, &admin) < 0 || (per && is_object(f, per, "servers") < 0))
         goto done;
+    if (admin && *admin)
+        *admin_pw = json_string(admin);
     json_object_foreach(per, k, v)
     {
         const char *pw = NULL, *ssh_pw = NULL;
@@ -327,7 +330,7 @@ json_t *fleetfile_parse(const char *text, size_t len, const char *secrets, size_
     char yerr[300];
     struct ff f = {.err = err, .file = ""};
     struct site site;
-    json_t *servers = json_array(), *out = NULL;
+    json_t *servers = json_array(), *out = NULL, *admin_pw = NULL;
 
     if (len > FLEETFILE_MAX_BYTES || secrets_len > FLEETFILE_MAX_BYTES) {
         errinfo_set(err, 400, "invalid_field", len > FLEETFILE_MAX_BYTES ? "fleet" : "secrets",
@@ -340,10 +343,12 @@ json_t *fleetfile_parse(const char *text, size_t len, const char *secrets, size_
         goto done;
     }
     if (read_site(&f, root, &site) == 0 && read_servers(&f, &site, json_object_get(root, "servers"), servers) == 0 &&
-        (!secrets || apply_secrets(&f, secrets, secrets_len, servers) == 0))
-        out = json_pack("{s:s, s:s, s:{s:I, s:I}, s:{s:s, s:I, s:s*}, s:O}", "site", site.name, "admin_user",
+        (!secrets || apply_secrets(&f, secrets, secrets_len, servers, &admin_pw) == 0))
+        out = json_pack("{s:s, s:s, s:{s:I, s:I}, s:{s:s, s:I, s:s*}, s:O, s:o*}", "site", site.name, "admin_user",
                         site.admin_user, "agent", "port", site.agent_port, "interval_ms", site.interval_ms, "ssh", "user", site.ssh.user, "port", site.ssh.port, "key",
-                        site.ssh.key, "servers", servers);
+                        site.ssh.key, "servers", servers, "admin_password", admin_pw);
+    else
+        json_decref(admin_pw);
     json_decref(root);
 done:
     json_decref(f.lines);

@@ -13,10 +13,10 @@
 #define FLEETFILE_MAX_SERVERS 2000
 
 /* Reads a fleet file (YAML or JSON text) and, when secrets is not NULL,
- * its secrets file (bmc_password, ssh_password, servers: {NAME:
- * {bmc_password, ssh_password}}). Returns
+ * its secrets file (admin_password, bmc_password, ssh_password, servers:
+ * {NAME: {bmc_password, ssh_password}}). Returns
  * the fleet with every default applied:
- *   {"site","admin_user","agent":{"port","interval_ms"},
+ *   {"site","admin_user","admin_password" (when given),"agent":{"port","interval_ms"},
  *    "ssh":{"user","port","key"} (the site's defaults),
  *    "servers":[{"name","address","agent_port","labels","gpu",
  *                "ssh":{"user","port","key","password"},

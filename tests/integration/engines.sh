@@ -56,6 +56,9 @@ start_dockerd() {
         # a /20: room for 4,094 containers (the bench makes 1,000)
         ip addr add "172.29.$((RANDOM % 16 * 16)).1/20" dev "$DOCKER_BRIDGE"
         ip link set "$DOCKER_BRIDGE" up
+        # a dockerd stopped before it has stopped every container (the
+        # bench's thousand) leaves their shims running, and veth pairs
+        AFTER_STOP+=("pkill -9 -f -- '-address $WORK/docker-exec/' || true")
         AFTER_STOP+=("ip link del $DOCKER_BRIDGE")
         AFTER_STOP+=("grep -o \" $WORK/[^ ]*\" /proc/mounts | sort -r | xargs -r -n1 umount -l")
     fi

@@ -414,7 +414,8 @@ ok "first start: random admin password in a 0600 file, not the log; change enfor
 mkdir -p "$WORK/env-data"
 EP=$(free_port)
 GPUFLEET_ADMIN_PASSWORD=from-the-env-123 "$SERVER" serve --listen "127.0.0.1:$EP" --data "$WORK/env-data" > "$WORK/env.log" 2>&1 &
-PIDS+=($!)
+EPID=$!
+PIDS+=($EPID)
 wait_http "http://127.0.0.1:$EP/healthz"
 [ ! -e "$WORK/env-data/admin-password" ] || fail "password file written for a given password"
 code=$(curl -s -o "$WORK/env.json" -w '%{http_code}' --data '{"username":"admin","password":"from-the-env-123"}' "http://127.0.0.1:$EP/api/v1/auth/login")
@@ -425,6 +426,7 @@ ok "GPUFLEET_ADMIN_PASSWORD sets the first admin's password"
 # 400 failed logins from one address, most of them throttled: a few rows,
 # the rest counted into one summary row when the window ends (here: at stop)
 FP=$(free_port)
+kill "$EPID" && wait "$EPID" 2> /dev/null # one server per data folder
 "$SERVER" serve --listen "127.0.0.1:$FP" --data "$WORK/env-data" > "$WORK/flood.log" 2>&1 &
 FPID=$!
 PIDS+=($FPID)

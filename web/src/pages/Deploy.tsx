@@ -68,6 +68,7 @@ export function DeployPage() {
         <section aria-label="plan">
           <h2>Plan for {plan.site}</h2>
           <p>{plan.summary.install} to install, {plan.summary.update} to update, {plan.summary.unchanged} unchanged, {plan.summary.remove} registered but not in the file.</p>
+          {plan.admin_user && <p data-testid="admin-user">Admin user <b>{plan.admin_user.name}</b>: {plan.admin_user.state} ({plan.admin_user.detail})</p>}
           <table class="table" aria-label="planned changes">
             <thead><tr><th>Server</th><th>Action</th><th>What differs</th></tr></thead>
             <tbody>
