@@ -59,28 +59,36 @@ static const struct config_key *find_key(const struct config_key *keys, size_t n
     return NULL;
 }
 
+int config_choice_next(const char **p, const char **at, size_t *len)
+{
+    if (!*p || !**p)
+        return 0;
+    *at = *p;
+    *len = strcspn(*p, "|");
+    *p += *len + ((*p)[*len] == '|');
+    return 1;
+}
+
 /* "binpack, spread": the choices as people read them (no '|', which a
  * Markdown table would take for a cell's end). */
 static void choices_text(const struct config_key *k, char *out, size_t len)
 {
-    size_t n = 0;
+    const char *p = k->choices, *at;
+    size_t n, used = 0;
     out[0] = '\0';
-    for (const char *p = k->choices; *p && n + 3 < len; p++) {
-        snprintf(out + n, len - n, *p == '|' ? ", " : "%c", *p);
-        n = strlen(out);
-    }
+    while (config_choice_next(&p, &at, &n) && used < len)
+        used += (size_t)snprintf(out + used, len - used, "%s%.*s", used ? ", " : "", (int)n, at);
 }
 
 int config_choice_ok(const struct config_key *k, const char *value, size_t vlen)
 {
+    const char *p = k->choices, *at;
+    size_t n;
     if (!k->choices)
         return 1;
-    for (const char *p = k->choices; *p;) {
-        size_t n = strcspn(p, "|");
-        if (n == vlen && !memcmp(p, value, n))
+    while (config_choice_next(&p, &at, &n))
+        if (n == vlen && !memcmp(at, value, n))
             return 1;
-        p += n + (p[n] == '|');
-    }
     return 0;
 }
 

@@ -43,6 +43,10 @@ struct config_key {
 int config_parse(const char *text, size_t len, const struct config_key *keys, size_t nkeys,
                  void *target, char *err, size_t errlen);
 
+/* Walks a choices string ("a|b"): from *p (start at k->choices), the next
+ * choice at *at, *len bytes long; 1, or 0 past the last. */
+int config_choice_next(const char **p, const char **at, size_t *len);
+
 /* 1 when value (vlen bytes) is one of k's choices, or k has none. */
 int config_choice_ok(const struct config_key *k, const char *value, size_t vlen);
 

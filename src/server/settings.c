@@ -119,11 +119,10 @@ json_t *settings_json(struct server_app *app)
                               k->help);
         if (k->choices) {
             json_t *c = json_array();
-            for (const char *p = k->choices; *p;) {
-                size_t len = strcspn(p, "|");
-                json_array_append_new(c, json_stringn(p, len));
-                p += len + (p[len] == '|');
-            }
+            const char *p = k->choices, *at;
+            size_t len;
+            while (config_choice_next(&p, &at, &len))
+                json_array_append_new(c, json_stringn(at, len));
             json_object_set_new(o, "choices", c);
         }
         if (k->type == CONFIG_INT) {
