@@ -99,8 +99,8 @@ static int make_admin(struct server_app *app, struct http_request *req, const js
         const char *name = json_string_value(json_object_get(st, "name"));
         rc = auth_user_create(app->auth, name, json_string_value(json_object_get(fleet, "admin_password")), ROLE_ADMIN,
                               1, now_wall_ms(), &id, e);
-        if (rc < 0) {
-            snprintf(e->field, sizeof(e->field), "admin_password");
+        if (rc < 0) { /* auth names username or password: the file's keys */
+            snprintf(e->field, sizeof(e->field), "%s", strcmp(e->field, "username") ? "admin_password" : "admin_user");
         } else {
             api_audit_detail(req, "admin_user_created", json_string(name));
             log_info("fleet apply: made %s an admin of gpufleet (the fleet file's admin_user)", name);
