@@ -30,6 +30,14 @@ void buf_reset(struct buf *b)
         b->data[0] = '\0';
 }
 
+void buf_trim(struct buf *b)
+{
+    if (!b->data || b->cap == b->len + 1)
+        return;
+    b->data = xrealloc(b->data, b->len + 1);
+    b->cap = b->len + 1;
+}
+
 static int reserve(struct buf *b, size_t extra)
 {
     size_t need;

@@ -23,6 +23,10 @@ void buf_free(struct buf *b);
 /* Empties the buffer but keeps its storage for reuse. */
 void buf_reset(struct buf *b);
 
+/* Gives back the storage past the bytes used (a buffer that is kept long
+ * after it stopped growing). */
+void buf_trim(struct buf *b);
+
 /* Appends bytes / a string / formatted text. Return 0, or BUF_TOOBIG when the
  * bound would be passed (the buffer is then left as before the call). */
 int buf_append(struct buf *b, const void *data, size_t len);

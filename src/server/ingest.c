@@ -65,16 +65,19 @@ int ingest_batch_add(struct ingest_batch *b, const struct prom_sample *s,
     return 0;
 }
 
+/* A series text the cache knows: its bytes and then its key's, at off in
+ * the cache's one buffer (no allocation per entry: a cache holds every
+ * series of its target for as long as the target is scraped). */
 struct kc_entry {
     uint64_t hash;
-    char *raw;
-    uint32_t raw_len, key_off, key_len;
+    uint32_t off, raw_len, key_len; /* raw_len 0: an empty slot */
 };
 
 struct key_cache {
     struct kc_entry *slots;
     size_t cap, n, max;
-    struct buf keys;
+    int grew; /* entries added since key_cache_settle */
+    struct buf text;
 };
 
 struct key_cache *key_cache_new(size_t max_entries)
@@ -83,7 +86,7 @@ struct key_cache *key_cache_new(size_t max_entries)
     c->max = max_entries ? max_entries : 65536;
     c->cap = 1024; /* grows with the series a target really has */
     c->slots = xcalloc(c->cap, sizeof(*c->slots));
-    buf_init(&c->keys, 0);
+    buf_init(&c->text, 0);
     return c;
 }
 
@@ -94,10 +97,10 @@ static void key_cache_grow(struct key_cache *c)
     struct kc_entry *slots = xcalloc(cap, sizeof(*slots));
 
     for (size_t i = 0; i < c->cap; i++) {
-        if (!c->slots[i].raw)
+        if (!c->slots[i].raw_len)
             continue;
         size_t j = c->slots[i].hash & (cap - 1);
-        while (slots[j].raw)
+        while (slots[j].raw_len)
             j = (j + 1) & (cap - 1);
         slots[j] = c->slots[i];
     }
@@ -108,20 +111,25 @@ static void key_cache_grow(struct key_cache *c)
 
 void key_cache_clear(struct key_cache *c)
 {
-    for (size_t i = 0; i < c->cap; i++)
-        free(c->slots[i].raw);
     memset(c->slots, 0, c->cap * sizeof(*c->slots));
     c->n = 0;
-    buf_reset(&c->keys);
+    buf_reset(&c->text);
+}
+
+void key_cache_settle(struct key_cache *c)
+{
+    if (c && c->grew)
+        buf_trim(&c->text); /* the doubling's spare half, for good */
+    if (c)
+        c->grew = 0;
 }
 
 void key_cache_free(struct key_cache *c)
 {
     if (!c)
         return;
-    key_cache_clear(c);
     free(c->slots);
-    buf_free(&c->keys);
+    buf_free(&c->text);
     free(c);
 }
 
@@ -129,43 +137,44 @@ int ingest_batch_add_cached(struct ingest_batch *b, struct key_cache *c,
                             const struct prom_sample *s, const struct prom_label *extra,
                             size_t nextra, int64_t ts_ms)
 {
-    if (!c || !s->series_text || s->series_text_len > 65535)
+    if (!c || !s->series_text || !s->series_text_len || s->series_text_len > 65535)
         return ingest_batch_add(b, s, extra, nextra, ts_ms);
     uint64_t h = hash_bytes(s->series_text, s->series_text_len);
     size_t i = h & (c->cap - 1);
-    for (; c->slots[i].raw; i = (i + 1) & (c->cap - 1)) {
+    for (; c->slots[i].raw_len; i = (i + 1) & (c->cap - 1)) {
         struct kc_entry *e = &c->slots[i];
         if (e->hash == h && e->raw_len == s->series_text_len &&
-            !memcmp(e->raw, s->series_text, e->raw_len)) {
+            !memcmp(c->text.data + e->off, s->series_text, e->raw_len)) {
             if (b->n == b->cap) {
                 b->cap = b->cap ? b->cap * 2 : 256;
                 b->items = xrealloc(b->items, b->cap * sizeof(*b->items));
             }
             b->items[b->n++] = (struct ingest_item){b->keys.len, e->key_len,
                                                     s->has_ts ? s->ts_ms : ts_ms, s->value};
-            buf_append(&b->keys, c->keys.data + e->key_off, e->key_len);
+            buf_append(&b->keys, c->text.data + e->off + e->raw_len, e->key_len);
             return 0;
         }
     }
     size_t off = b->keys.len;
     if (ingest_batch_add(b, s, extra, nextra, ts_ms) < 0)
         return -1;
-    if (c->n >= c->max) {
+    if (c->n >= c->max || c->text.len > UINT32_MAX / 2) {
         key_cache_clear(c);
         i = h & (c->cap - 1);
     } else if ((c->n + 1) * 2 > c->cap) {
         key_cache_grow(c);
-        for (i = h & (c->cap - 1); c->slots[i].raw; i = (i + 1) & (c->cap - 1))
+        for (i = h & (c->cap - 1); c->slots[i].raw_len; i = (i + 1) & (c->cap - 1))
             ;
     }
     struct kc_entry *e = &c->slots[i];
     e->hash = h;
-    e->raw = xstrndup(s->series_text, s->series_text_len);
+    e->off = (uint32_t)c->text.len;
     e->raw_len = (uint32_t)s->series_text_len;
-    e->key_off = (uint32_t)c->keys.len;
     e->key_len = (uint32_t)(b->keys.len - off);
-    buf_append(&c->keys, b->keys.data + off, e->key_len);
+    buf_append(&c->text, s->series_text, s->series_text_len);
+    buf_append(&c->text, b->keys.data + off, e->key_len);
     c->n++;
+    c->grew = 1;
     return 0;
 }
 

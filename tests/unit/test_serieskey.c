@@ -1,6 +1,7 @@
 /* Tests for src/server/store/serieskey.c: keys written by tsdb_key read
  * back to the same labels (escapes, UTF-8, no labels), one label found
- * without parsing the rest, JSON, and every malformed shape refused. */
+ * without parsing the rest, JSON, the packed form the store keeps (and
+ * the key written back from it), and every malformed shape refused. */
 #include <jansson.h>
 
 #include "testutil.h"
@@ -62,6 +63,79 @@ static void round_trip(void **state)
 }
 
 /* An exporter's own __name__ label is no second name (issue 18, 11). */
+/* The store keeps a series' labels packed and writes its key from them:
+ * the same bytes tsdb_key wrote, a comparison that finds it exactly, and
+ * the labels and JSON as the unpacked key gives them. */
+static void packed(void **state)
+{
+    (void)state;
+    struct prom_label labels[] = {L("zone", "eu \"west\""), L("UUID", "GPU-1\\2"),
+                                  L("path", "a\nb"), L("note", "Grüße")};
+    struct buf key, back, j1, j2;
+    buf_init(&key, 0);
+    buf_init(&back, 0);
+    buf_init(&j1, 0);
+    buf_init(&j2, 0);
+    assert_int_equal(tsdb_key("up", 2, labels, 4, NULL, 0, &key), 0);
+    struct serieskey k;
+    assert_int_equal(serieskey_parse(key.data, key.len, &k), 0);
+    char *p = serieskey_pack(&k);
+    assert_string_equal(serieskey_packed_name(p), "up");
+    assert_string_equal(serieskey_packed_get(p, "__name__"), "up");
+    assert_string_equal(serieskey_packed_get(p, "zone"), "eu \"west\"");
+    assert_string_equal(serieskey_packed_get(p, "path"), "a\nb");
+    assert_null(serieskey_packed_get(p, "gpu"));
+    const char *at = NULL, *name, *value;
+    size_t n = 0;
+    while (serieskey_packed_next(p, &at, &name, &value)) {
+        assert_string_equal(name, k.labels[n].name);
+        assert_string_equal(value, k.labels[n].value);
+        n++;
+    }
+    assert_int_equal(n, 4);
+    serieskey_json(&k, &j1);
+    serieskey_packed_json(p, &j2);
+    assert_string_equal(j1.data, j2.data);
+    serieskey_packed_write(p, &back);
+    assert_int_equal(back.len, key.len);
+    assert_memory_equal(back.data, key.data, key.len);
+    assert_true(serieskey_packed_is(p, key.data, key.len));
+    /* a byte less, a byte more, one changed, an escape written otherwise */
+    assert_false(serieskey_packed_is(p, key.data, key.len - 1));
+    buf_putc(&key, '}');
+    assert_false(serieskey_packed_is(p, key.data, key.len));
+    key.len--;
+    char *q = strstr(key.data, "GPU-1");
+    q[4] = '2';
+    assert_false(serieskey_packed_is(p, key.data, key.len));
+    q[4] = '1';
+    assert_true(serieskey_packed_is(p, key.data, key.len));
+    q = strstr(key.data, "a\\nb");
+    q[2] = 'x';
+    assert_false(serieskey_packed_is(p, key.data, key.len));
+    free(p);
+    serieskey_free(&k);
+
+    /* no labels: the name alone; "up{}" reads as the same labels but is
+     * not the key they write */
+    assert_int_equal(serieskey_parse("up{}", 4, &k), 0);
+    p = serieskey_pack(&k);
+    assert_true(serieskey_packed_is(p, "up", 2));
+    assert_false(serieskey_packed_is(p, "up{}", 4));
+    assert_false(serieskey_packed_is(p, "upx", 3));
+    at = NULL;
+    assert_false(serieskey_packed_next(p, &at, &name, &value));
+    buf_reset(&back);
+    serieskey_packed_write(p, &back);
+    assert_string_equal(back.data, "up");
+    free(p);
+    serieskey_free(&k);
+    buf_free(&key);
+    buf_free(&back);
+    buf_free(&j1);
+    buf_free(&j2);
+}
+
 static void name_label_dropped(void **state)
 {
     (void)state;
@@ -117,6 +191,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip),
+        cmocka_unit_test(packed),
         cmocka_unit_test(without_labels),
         cmocka_unit_test(name_label_dropped),
         cmocka_unit_test(malformed),

@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include "../../src/lib/now.h"
+#include "../../src/lib/xalloc.h"
 #include "../../src/server/store/tsdb.h"
 
 #define T0 1795000020000LL /* a minute boundary: 1795000020000 % 60000 == 0 */
@@ -568,6 +569,60 @@ static void own_timestamps_stored_dense(void **state)
 /* Roll-up heads are sealed every 5 minutes (memory holds minutes of them,
  * not an hour) and the small chunks of a complete hour are merged into one
  * without changing a point. */
+/* What a scraped target's series cost in memory: 500 series of one
+ * target (GPU-like gauges: small integers, a few constants, a counter),
+ * a full raw head of 120 rows at 2 s and the one sealed before it, and
+ * their roll-ups. Plain arrays took 960 bytes a head per series (x 2 with
+ * the sealed copy); compressed heads, moved rather than copied at a seal,
+ * must hold both in well under that, and every value must read back. */
+static void memory_per_series(void **state)
+{
+    (void)state;
+    struct tsdb *db = open_at("mem.db", 120);
+    enum { N = 500, ROWS = 240 };
+    char **keys = xcalloc(N, sizeof(*keys));
+    struct tsdb_sample *batch = xcalloc(N, sizeof(*batch));
+    for (int k = 0; k < N; k++) {
+        keys[k] = xmalloc(160);
+        snprintf(keys[k], 160,
+                 "DCGM_FI_DEV_M%d{Hostname=\"h1\",UUID=\"GPU-%08d\",gpu=\"%d\",instance=\"h1:9400\","
+                 "job=\"gpu\"}",
+                 k / 8, k, k % 8);
+    }
+    for (int r = 0; r < ROWS; r++) {
+        for (int k = 0; k < N; k++) {
+            double v = k % 5 == 0   ? 81559.0                       /* a constant */
+                       : k % 5 == 1 ? (double)(r * 1000 + k)        /* a counter */
+                       : k % 5 == 2 ? 40.0 + (double)((r * 7 + k) % 13) /* a small gauge */
+                       : k % 5 == 3 ? 250.5 + (double)((r + k) % 40) / 4.0
+                                    : (double)((r * 31 + k) % 100);
+            batch[k] = (struct tsdb_sample){keys[k], strlen(keys[k]), T0 + r * 2000LL, v};
+        }
+        assert_int_equal(tsdb_append(db, batch, N), N);
+    }
+    struct tsdb_stats st;
+    tsdb_stats(db, &st);
+    assert_int_equal(st.series, N);
+    double head = (double)st.head_bytes / N, series = (double)st.series_bytes / N;
+    print_message("memory per series: heads %.0f bytes, series %.0f bytes\n", head, series);
+    assert_true(head < 700);   /* plain: 2 x 960 for the raw heads alone */
+    assert_true(series < 400); /* labels once, packed */
+    /* the open head and the one sealed before it read back exactly */
+    uint64_t id = id_of(db, "DCGM_FI_DEV_M0{UUID=\"GPU-00000003\"}");
+    struct tsdb_tv *tv;
+    long counts;
+    assert_int_equal(tsdb_samples_many(db, &id, 1, T0, T0 + ROWS * 2000LL, &tv, &counts), 0);
+    assert_int_equal(counts, ROWS);
+    for (int r = 0; r < ROWS; r++)
+        assert_true(tv[r].t == T0 + r * 2000LL && tv[r].v == 250.5 + (double)((r + 3) % 40) / 4.0);
+    free(tv);
+    for (int k = 0; k < N; k++)
+        free(keys[k]);
+    free(keys);
+    free(batch);
+    tsdb_close(db);
+}
+
 static void rollups_compacted(void **state)
 {
     (void)state;
@@ -609,6 +664,7 @@ int main(void)
         cmocka_unit_test(failed_commit_keeps_series),
         cmocka_unit_test(own_timestamps_stored_dense),
         cmocka_unit_test(rollups_compacted),
+        cmocka_unit_test(memory_per_series),
         cmocka_unit_test(recent_reads_see_late_samples),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);

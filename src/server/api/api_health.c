@@ -209,6 +209,11 @@ void api_metrics(void *appv, struct http_request *req, struct http_response *res
         "Bytes of compressed chunks written.", (double)st.chunk_bytes);
     one(&w, "gpufleet_server_head_samples", EXPO_GAUGE,
         "Samples held in memory, not yet in a chunk.", (double)st.head_samples);
+    one(&w, "gpufleet_server_head_bytes", EXPO_GAUGE,
+        "Memory of the store's heads: samples not yet in a chunk, the last sealed head, roll-ups.",
+        (double)st.head_bytes);
+    one(&w, "gpufleet_server_series_bytes", EXPO_GAUGE,
+        "Memory of the store's series: their index entries and labels.", (double)st.series_bytes);
     one(&w, "gpufleet_server_sample_log_bytes", EXPO_GAUGE,
         "Bytes of the store's sample log on disk (what a crash would replay).",
         (double)st.log_bytes);

@@ -114,8 +114,11 @@ int serieskey_parse(const char *key, size_t len, struct serieskey *out)
         n++;
     if (r < 0)
         return -1;
-    out->labels = xcalloc(n ? n : 1, sizeof(*out->labels));
-    char *p = out->store = xmalloc(len + n + 2);
+    /* one block: the labels, then their names and values (a series of the
+     * store keeps this for its life: one allocation less per series) */
+    size_t head = (n ? n : 1) * sizeof(*out->labels);
+    out->labels = xcalloc(1, head + len + n + 2);
+    char *p = out->store = (char *)out->labels + head;
     memcpy(p, key, (size_t)ml);
     p[ml] = '\0';
     out->name = p;
@@ -142,9 +145,32 @@ int serieskey_parse(const char *key, size_t len, struct serieskey *out)
 
 void serieskey_free(struct serieskey *k)
 {
-    free(k->labels);
-    free(k->store);
+    free(k->labels); /* the store is in its block */
     memset(k, 0, sizeof(*k));
+}
+
+void serieskey_escape(struct buf *out, const char *v, size_t len)
+{
+    const char *vend = v + len;
+    while (v < vend) { /* runs without anything to escape in one go */
+        const char *r = v;
+        while (r < vend && *r != '\\' && *r != '"' && *r != '\n')
+            r++;
+        buf_append(out, v, (size_t)(r - v));
+        if (r == vend)
+            break;
+        buf_append(out, *r == '\n' ? "\\n" : *r == '"' ? "\\\"" : "\\\\", 2);
+        v = r + 1;
+    }
+}
+
+/* Whether the next bytes at *p (before end) are s[0..n); moves past them. */
+static int take(const char **p, const char *end, const char *s, size_t n)
+{
+    if ((size_t)(end - *p) < n || memcmp(*p, s, n))
+        return 0;
+    *p += n;
+    return 1;
 }
 
 const char *serieskey_get(const struct serieskey *k, const char *label)
@@ -190,6 +216,103 @@ void serieskey_json(const struct serieskey *k, struct buf *out)
         buf_json_str(out, k->labels[i].name);
         buf_putc(out, ':');
         buf_json_str(out, k->labels[i].value);
+    }
+    buf_putc(out, '}');
+}
+
+/* ---- packed ---- */
+
+char *serieskey_pack(const struct serieskey *k)
+{
+    size_t n = k->name_len + 2;
+    for (size_t i = 0; i < k->nlabels; i++)
+        n += k->labels[i].name_len + k->labels[i].value_len + 2;
+    char *p = xmalloc(n), *w = p;
+    memcpy(w, k->name, k->name_len + 1);
+    w += k->name_len + 1;
+    for (size_t i = 0; i < k->nlabels; i++) {
+        memcpy(w, k->labels[i].name, k->labels[i].name_len + 1);
+        w += k->labels[i].name_len + 1;
+        memcpy(w, k->labels[i].value, k->labels[i].value_len + 1);
+        w += k->labels[i].value_len + 1;
+    }
+    *w = '\0'; /* no label names an empty name: the end */
+    return p;
+}
+
+int serieskey_packed_next(const char *p, const char **at, const char **name, const char **value)
+{
+    const char *q = *at ? *at : p + strlen(p) + 1;
+    if (!*q)
+        return 0;
+    *name = q;
+    q += strlen(q) + 1;
+    *value = q;
+    *at = q + strlen(q) + 1;
+    return 1;
+}
+
+const char *serieskey_packed_get(const char *p, const char *label)
+{
+    const char *at = NULL, *name, *value;
+    if (!strcmp(label, "__name__"))
+        return p;
+    while (serieskey_packed_next(p, &at, &name, &value))
+        if (!strcmp(name, label))
+            return value;
+    return NULL;
+}
+
+void serieskey_packed_write(const char *p, struct buf *out)
+{
+    const char *at = NULL, *name, *value;
+    int n = 0;
+    buf_puts(out, p);
+    while (serieskey_packed_next(p, &at, &name, &value)) {
+        buf_putc(out, n++ ? ',' : '{');
+        buf_puts(out, name);
+        buf_append(out, "=\"", 2);
+        serieskey_escape(out, value, strlen(value));
+        buf_putc(out, '"');
+    }
+    if (n)
+        buf_putc(out, '}');
+}
+
+int serieskey_packed_is(const char *p, const char *key, size_t len)
+{
+    const char *q = key, *end = key + len, *at = NULL, *name, *value;
+    int n = 0;
+    if (!take(&q, end, p, strlen(p)))
+        return 0;
+    while (serieskey_packed_next(p, &at, &name, &value)) {
+        if (!take(&q, end, n++ ? "," : "{", 1) || !take(&q, end, name, strlen(name)) ||
+            !take(&q, end, "=\"", 2))
+            return 0;
+        for (; *value; value++) {
+            char ch = *value;
+            const char *esc = ch == '\n' ? "\\n" : ch == '"' ? "\\\"" : ch == '\\' ? "\\\\" : NULL;
+            if (esc ? !take(&q, end, esc, 2) : (q == end || *q++ != ch))
+                return 0;
+        }
+        if (!take(&q, end, "\"", 1))
+            return 0;
+    }
+    if (n && !take(&q, end, "}", 1))
+        return 0;
+    return q == end;
+}
+
+void serieskey_packed_json(const char *p, struct buf *out)
+{
+    const char *at = NULL, *name, *value;
+    buf_puts(out, "{\"__name__\":");
+    buf_json_str(out, p);
+    while (serieskey_packed_next(p, &at, &name, &value)) {
+        buf_putc(out, ',');
+        buf_json_str(out, name);
+        buf_putc(out, ':');
+        buf_json_str(out, value);
     }
     buf_putc(out, '}');
 }

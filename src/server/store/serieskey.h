@@ -45,7 +45,37 @@ const char *serieskey_get(const struct serieskey *k, const char *label);
  * the key has no such label or is malformed up to it. */
 int serieskey_label(const char *key, size_t len, const char *label, char *out, size_t outlen);
 
+/* Appends a label value as keys hold it: \\, \" and \n escaped. */
+void serieskey_escape(struct buf *out, const char *v, size_t len);
+
 /* Appends the labels as a JSON object, the name first as "__name__". */
 void serieskey_json(const struct serieskey *k, struct buf *out);
+
+/* ---- packed: a key's name and labels in one block of text ----
+ * What keeps many keys for long (the store's series) keeps them packed:
+ * "name\0" then "label\0value\0" per label, then "\0" — about the key's
+ * length, where a struct serieskey takes twice that and more (issue 18,
+ * memory per series). Keys hold no NUL (serieskey_parse refuses one). */
+
+/* k packed (malloc'd). */
+char *serieskey_pack(const struct serieskey *k);
+
+/* The metric name of packed p. */
+static inline const char *serieskey_packed_name(const char *p)
+{
+    return p;
+}
+
+/* Walks the labels of p: start with *at = NULL; each call gives the next
+ * label's name and value and returns 1, or 0 after the last. */
+int serieskey_packed_next(const char *p, const char **at, const char **name, const char **value);
+
+/* serieskey_get and serieskey_json for p; the key p was packed from, as
+ * tsdb_key writes keys (labels in p's order, values escaped); whether key
+ * (len bytes) is that key, compared without writing it. */
+const char *serieskey_packed_get(const char *p, const char *label);
+void serieskey_packed_write(const char *p, struct buf *out);
+int serieskey_packed_is(const char *p, const char *key, size_t len);
+void serieskey_packed_json(const char *p, struct buf *out);
 
 #endif

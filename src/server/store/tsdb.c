@@ -22,9 +22,10 @@ const int64_t TIER_RES_MS[TSDB_TIERS] = {0, 60000, 3600000};
 const size_t TIER_ROWS[TSDB_TIERS] = {0, 60, 24};
 /* Roll-up heads held an hour (6 statistics x 60 rows) and a day (x 24) of
  * every series in memory: 4 of the 6.5 KB a series cost (issue 18, memory
- * per series). Sealed after 5 minutes and 1 hour, and merged by
- * tsdb_compact into chunks of TIER_ROWS once their window is complete. */
-const size_t TIER_SEAL_ROWS[TSDB_TIERS] = {0, 5, 1};
+ * per series). Closed buckets are records now, sealed as soon as a newer
+ * bucket closes (a minute, an hour), and merged by tsdb_compact into
+ * chunks of TIER_ROWS once their window is complete. */
+const size_t TIER_SEAL_ROWS[TSDB_TIERS] = {0, 1, 1};
 
 static const struct db_migration tsdb_steps[] = {
     {"series and chunks",
@@ -48,27 +49,23 @@ static uint64_t group_hash(const char *job, const char *instance)
 
 struct series *tsdb_series_find(struct tsdb *db, const char *key, size_t len)
 {
-    struct series *s = db->shash[hash_bytes(key, len) & (db->shash_cap - 1)];
+    uint64_t h = hash_bytes(key, len);
+    struct series *s = db->shash[h & (db->shash_cap - 1)];
     for (; s; s = s->hnext)
-        if (s->key_len == len && !memcmp(s->key, key, len))
+        if (s->hash == h && serieskey_packed_is(s->lab, key, len))
             return s;
     return NULL;
 }
 
 void tsdb_series_index(struct tsdb *db, struct series *s)
 {
-    struct buf j;
-    buf_init(&j, 0);
-    tsdb_series_json(s, &j);
-    s->json = buf_detach(&j, &s->json_len);
-
     if (db->nseries + 1 > db->shash_cap) {
         size_t cap = db->shash_cap * 2;
         struct series **h = xcalloc(cap, sizeof(*h));
         for (size_t i = 0; i < db->shash_cap; i++)
             for (struct series *x = db->shash[i], *nx; x; x = nx) {
                 nx = x->hnext;
-                size_t b = hash_bytes(x->key, x->key_len) & (cap - 1);
+                size_t b = x->hash & (cap - 1);
                 x->hnext = h[b];
                 h[b] = x;
             }
@@ -76,8 +73,7 @@ void tsdb_series_index(struct tsdb *db, struct series *s)
         db->shash = h;
         db->shash_cap = cap;
     }
-    s->key_len = strlen(s->key);
-    size_t b = hash_bytes(s->key, s->key_len) & (db->shash_cap - 1);
+    size_t b = s->hash & (db->shash_cap - 1);
     s->hnext = db->shash[b];
     db->shash[b] = s;
     db->nseries++;
@@ -190,18 +186,7 @@ int tsdb_key(const char *name, size_t name_len, const struct prom_label *labels,
             buf_putc(out, ',');
         buf_append(out, all[i].name, all[i].name_len);
         buf_puts(out, "=\"");
-        /* copy runs without anything to escape in one go */
-        const char *v = all[i].value, *vend = v + all[i].value_len;
-        while (v < vend) {
-            const char *r = v;
-            while (r < vend && *r != '\\' && *r != '"' && *r != '\n')
-                r++;
-            buf_append(out, v, (size_t)(r - v));
-            if (r == vend)
-                break;
-            buf_append(out, *r == '\n' ? "\\n" : *r == '"' ? "\\\"" : "\\\\", 2);
-            v = r + 1;
-        }
+        serieskey_escape(out, all[i].value, all[i].value_len);
         buf_putc(out, '"');
     }
     if (n)
@@ -213,15 +198,25 @@ int tsdb_key(const char *name, size_t name_len, const struct prom_label *labels,
     return 0;
 }
 
-/* Fills the name and labels of s from its key. */
-int tsdb_parse_key(struct series *s)
+int tsdb_parse_key(struct series *s, const char *key, size_t len)
 {
-    return serieskey_parse(s->key, strlen(s->key), &s->lab);
+    struct serieskey k;
+    s->hash = hash_bytes(key, len);
+    if (serieskey_parse(key, len, &k) < 0)
+        return -1;
+    s->lab = serieskey_pack(&k);
+    serieskey_free(&k);
+    return 0;
+}
+
+void tsdb_series_key(const struct series *s, struct buf *out)
+{
+    serieskey_packed_write(s->lab, out);
 }
 
 const char *tsdb_label_of(const struct series *s, const char *name)
 {
-    return serieskey_get(&s->lab, name);
+    return serieskey_packed_get(s->lab, name);
 }
 
 const char *tsdb_label_get(void *arg, const char *name)
@@ -231,9 +226,7 @@ const char *tsdb_label_get(void *arg, const char *name)
 
 void tsdb_series_free(struct series *s)
 {
-    serieskey_free(&s->lab);
-    free(s->key);
-    free(s->json);
+    free(s->lab);
     free(s);
 }
 
@@ -281,9 +274,7 @@ struct group *tsdb_group_new(struct tsdb *db, uint64_t id, const char *job, cons
 {
     struct group *g = xcalloc(1, sizeof(*g));
     g->id = id;
-    g->head[TSDB_RAW].first_cap = db->cfg.head_rows;
-    for (int t = 1; t < TSDB_TIERS; t++)
-        g->head[t].first_cap = TIER_SEAL_ROWS[t] + 1;
+    g->raw.first_cap = db->cfg.head_rows;
     g->job = xstrdup(job);
     g->instance = xstrdup(inst);
     group_index(db, g);
@@ -321,8 +312,8 @@ static int load(struct tsdb *db, char *err, size_t errlen)
         s->id = (uint64_t)sqlite3_column_int64(st, 0);
         if (s->id >= db->next_series_id)
             db->next_series_id = s->id + 1; /* even when skipped: ids are never reused */
-        s->key = xstrdup((const char *)sqlite3_column_text(st, 1));
-        if (tsdb_parse_key(s) < 0) {
+        if (tsdb_parse_key(s, (const char *)sqlite3_column_text(st, 1),
+                           (size_t)sqlite3_column_bytes(st, 1)) < 0) {
             log_warn("tsdb: series %llu has an unreadable key; skipped", (unsigned long long)s->id);
             tsdb_series_free(s);
             continue;
@@ -424,8 +415,9 @@ void tsdb_close(struct tsdb *db)
             tsdb_series_free(db->by_id[i]);
     for (size_t i = 0; i < db->ngroups; i++) {
         struct group *g = db->groups[i];
+        tsdb_head_free(&g->raw);
         for (int t = 0; t < TSDB_TIERS; t++)
-            tsdb_head_free(&g->head[t]);
+            free(g->roll[t].v);
         tsdb_head_free(&g->ooo);
         tsdb_head_free(&g->prev_raw);
         free(g->members);
@@ -483,13 +475,31 @@ uint64_t tsdb_series_count(struct tsdb *db)
 
 void tsdb_stats(struct tsdb *db, struct tsdb_stats *st)
 {
+    uint64_t h = 0, hb = 0, sb = 0;
+    /* a group at a time: the writer waits for one group's sums at most */
+    for (size_t i = 0;; i++) {
+        pthread_rwlock_rdlock(&db->lock);
+        int done = i >= db->ngroups;
+        if (!done) {
+            const struct group *g = db->groups[i];
+            h += g->raw.filled;
+            hb += tsdb_head_bytes(&g->raw) + tsdb_head_bytes(&g->prev_raw) +
+                  tsdb_head_bytes(&g->ooo);
+            for (int t = 0; t < TSDB_TIERS; t++)
+                hb += g->roll[t].cap * sizeof(struct rrec);
+            for (size_t m = 0; m < g->nmembers; m++)
+                sb += sizeof(struct series) + strlen(g->members[m]->lab) + 2 * sizeof(void *);
+        }
+        pthread_rwlock_unlock(&db->lock);
+        if (done)
+            break;
+    }
     pthread_rwlock_rdlock(&db->lock);
     *st = db->st;
     st->series = db->nseries;
-    uint64_t h = 0;
-    for (size_t i = 0; i < db->ngroups; i++)
-        h += db->groups[i]->head[TSDB_RAW].filled;
     st->head_samples = h;
+    st->head_bytes = hb;
+    st->series_bytes = sb;
     if (db->log) {
         struct slog_stats ls;
         slog_stats(db->log, &ls);

@@ -158,6 +158,9 @@ struct tsdb_stats {
     uint64_t series, samples_appended, chunks_written, chunk_bytes, write_errors;
     uint64_t future_refused; /* samples past max_future_ms */
     uint64_t head_samples;
+    /* memory: the heads (open, last sealed, out-of-order, roll-ups) and the
+     * series (their index entries and packed labels), in bytes */
+    uint64_t head_bytes, series_bytes;
     uint64_t log_bytes, log_write_errors; /* the sample log: on disk, records lost */
     /* the queries' cache of decoded chunk columns (tvcache) */
     uint64_t cache_entries, cache_bytes, cache_hits, cache_misses;

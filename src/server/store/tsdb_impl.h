@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "hcol.h"
 #include "samplelog.h"
 #include "serieskey.h"
 #include "tsdb.h"
@@ -27,24 +28,28 @@ struct acc {
     double st[NSTAT];
 };
 
+/* A series in memory: its labels once (the key is written from them when
+ * needed), where it stands, and its open roll-up buckets. Kept small: a
+ * fleet has hundreds of thousands (issue 18, memory per series). */
 struct series {
     uint64_t id;
-    char *key;
-    size_t key_len;
-    struct serieskey lab; /* the key read back: name and labels */
+    uint64_t hash;        /* of its key: its bucket in the index */
+    char *lab;            /* name and labels, packed (serieskey.h): the key is
+                           * written from them when wanted */
     struct group *grp;
     int64_t last_ts;
     double last_value;
     int64_t prev_ts; /* for the increase of counters */
     double prev_value;
     int has_prev;
-    struct acc acc[TSDB_TIERS];
-    char *json;       /* {"__name__":...,labels}: rendered once for /latest */
-    size_t json_len;
-    size_t raw_col;   /* this series' column in its group's raw head ... */
+    uint32_t raw_col; /* this series' column in its group's raw head ... */
     uint64_t raw_gen; /* ... valid while the head's generation is this */
+    struct acc acc[TSDB_TIERS - 1]; /* open buckets of the roll-up tiers: SACC */
     struct series *hnext;
 };
+
+/* The open roll-up bucket of series s in tier (TSDB_1M or later). */
+#define SACC(s, tier) (&(s)->acc[(tier) - 1])
 
 struct head {
     uint64_t gen; /* changes whenever columns are dropped */
@@ -54,15 +59,34 @@ struct head {
                        * holds when sealed, so none go unused */
     int64_t *ts;
     uint64_t *ids;
-    double **vals;
+    struct hcol *cols; /* ncols columns of nrows cells (hcol.c) */
+};
+
+/* A closed roll-up bucket of one series, waiting with the others of its
+ * group for their chunk. Roll-ups are kept as records, not as a head of
+ * six columns a series: those cost 400 bytes a series for a few rows
+ * (issue 18, memory per series). */
+struct rrec {
+    uint64_t id;
+    int64_t t;
+    double st[NSTAT];
+};
+
+struct rollup {
+    struct rrec *v;
+    size_t n, cap;
+    size_t nts;     /* bucket times among them (newer than the one before) */
+    int64_t last_t; /* the newest */
 };
 
 struct group {
     uint64_t id;
     char *job, *instance;
-    struct head head[TSDB_TIERS];
+    struct head raw;                /* the open raw head */
+    struct rollup roll[TSDB_TIERS]; /* by tier; [TSDB_RAW] unused */
     struct head ooo;
-    struct head prev_raw; /* the raw head sealed last, kept for recent reads */
+    struct head prev_raw; /* the raw head sealed last (moved, not copied), kept
+                           * for recent reads */
     int64_t head_opened_ms;
     uint64_t raw_seg, ooo_seg; /* sample log segments the heads opened in */
     int64_t compacted_ms[TSDB_TIERS]; /* roll-up windows before this are merged */
@@ -137,8 +161,10 @@ struct group *tsdb_group_find(struct tsdb *db, const char *job, const char *inst
 struct group *tsdb_group_new(struct tsdb *db, uint64_t id, const char *job, const char *inst);
 struct group *tsdb_group_by_id(struct tsdb *db, uint64_t id);
 void tsdb_add_member(struct group *g, struct series *s);
-/* Fills the name and labels of s from its key. 0 or -1. */
-int tsdb_parse_key(struct series *s);
+/* Fills the name, labels and hash of s from its key. 0 or -1. */
+int tsdb_parse_key(struct series *s, const char *key, size_t len);
+/* Appends the key of s. */
+void tsdb_series_key(const struct series *s, struct buf *out);
 const char *tsdb_label_of(const struct series *s, const char *name);
 /* label_of for sel_matches */
 const char *tsdb_label_get(void *arg, const char *name);
@@ -147,8 +173,17 @@ void tsdb_series_json(const struct series *s, struct buf *out);
 
 /* ---- tsdb_write.c ---- */
 void tsdb_head_free(struct head *h);
-/* Encodes h as a pending chunk of group g and empties it. */
-void tsdb_seal(struct tsdb *db, struct group *g, struct head *h, int tier);
+/* The bytes h holds (its columns and their arrays). */
+size_t tsdb_head_bytes(const struct head *h);
+/* Column c of h decoded into out (h->nrows cells). */
+void tsdb_head_column(const struct head *h, size_t c, double *out);
+/* The column of series (or roll-up statistic) id in h, or -1. */
+long tsdb_head_find(const struct head *h, uint64_t id);
+/* Encodes h (the raw head or the out-of-order one) as pending chunks of
+ * group g and empties it. */
+void tsdb_seal(struct tsdb *db, struct group *g, struct head *h);
+/* The same for g's closed roll-up buckets of tier. */
+void tsdb_seal_rollup(struct tsdb *db, struct group *g, int tier);
 void tsdb_seal_all(struct tsdb *db);
 /* Replays the sample log into memory (at open). Number of samples, or -1
  * with err. */

@@ -98,7 +98,7 @@ static int each_series(struct tsdb *db, int (*fn)(void *arg, struct series *s), 
 
 static int selected(const struct selector *sel, const struct series *s)
 {
-    return !sel || ((!sel->metric || !strcmp(sel->metric, s->lab.name)) &&
+    return !sel || ((!sel->metric || !strcmp(sel->metric, serieskey_packed_name(s->lab))) &&
                     sel_matches(sel, tsdb_label_get, (void *)s));
 }
 
@@ -118,7 +118,10 @@ static int select_one(void *arg, struct series *s)
         c->v = xrealloc(c->v, c->cap * sizeof(*c->v));
     }
     c->v[c->n].id = s->id;
-    c->v[c->n].key = xstrdup(s->key);
+    struct buf key;
+    buf_init(&key, 0);
+    tsdb_series_key(s, &key);
+    c->v[c->n].key = buf_detach(&key, NULL);
     return ++c->n == c->max && c->max;
 }
 
@@ -140,7 +143,7 @@ size_t tsdb_select(struct tsdb *db, const struct selector *sel, size_t max,
 
 void tsdb_series_json(const struct series *s, struct buf *out)
 {
-    serieskey_json(&s->lab, out);
+    serieskey_packed_json(s->lab, out);
 }
 
 void tsdb_key_to_json(const char *key, struct buf *out)
@@ -171,20 +174,17 @@ static int labels_one(void *arg, struct series *s)
     struct labels_ctx *c = arg;
     if (!selected(c->sel, s))
         return 0;
-    for (size_t k = 0; k <= s->lab.nlabels; k++) {
-        const char *v;
-        if (c->label)
-            v = k == 0 ? tsdb_label_of(s, c->label) : NULL;
-        else
-            v = k == 0 ? "__name__" : s->lab.labels[k - 1].name;
-        if (!v)
-            continue;
-        if (c->n == c->cap) {
-            c->cap = c->cap ? c->cap * 2 : 64;
-            c->names = xrealloc(c->names, c->cap * sizeof(*c->names));
+    const char *at = NULL, *name = "__name__", *value;
+    do {
+        const char *v = c->label ? tsdb_label_of(s, c->label) : name;
+        if (v) {
+            if (c->n == c->cap) {
+                c->cap = c->cap ? c->cap * 2 : 64;
+                c->names = xrealloc(c->names, c->cap * sizeof(*c->names));
+            }
+            c->names[c->n++] = (char *)v;
         }
-        c->names[c->n++] = (char *)v;
-    }
+    } while (!c->label && serieskey_packed_next(s->lab, &at, &name, &value));
     return 0;
 }
 
@@ -279,10 +279,32 @@ static void collect(struct pts *p, int tier, uint64_t id, size_t nrows, const in
     }
 }
 
-static void collect_head(struct pts *p, int tier, uint64_t id, const struct head *h,
-                         int64_t start, int64_t end)
+/* Heads keep their columns compressed: series id's is decoded for the
+ * read. */
+static void collect_head(struct pts *p, uint64_t id, const struct head *h, int64_t start,
+                         int64_t end)
 {
-    collect(p, tier, id, h->nrows, h->ts, h->ncols, h->ids, h->vals, start, end);
+    long c = tsdb_head_find(h, id);
+    if (c < 0 || !h->nrows)
+        return;
+    double *col = xmalloc(h->nrows * sizeof(double));
+    tsdb_head_column(h, (size_t)c, col);
+    collect(p, TSDB_RAW, id, h->nrows, h->ts, 1, &id, &col, start, end);
+    free(col);
+}
+
+/* Series id's closed roll-up buckets in memory (not yet in a chunk). */
+static void collect_rollup(struct pts *p, uint64_t id, const struct rollup *r, int64_t start,
+                           int64_t end)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        const struct rrec *x = &r->v[i];
+        if (x->id != id || x->t < start || x->t > end)
+            continue;
+        const double *a = x->st;
+        struct tsdb_point pt = {x->t, a[0], a[1], a[2], a[3], a[4], a[5]};
+        pts_add(p, &pt);
+    }
 }
 
 struct want_series {
@@ -401,12 +423,15 @@ long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64
     pthread_rwlock_rdlock(&db->lock);
     s = db->by_id[series_id];
     struct group *g = s->grp;
-    if (tier == TSDB_RAW)
-        collect_head(&p, tier, series_id, &g->ooo, lo, end);
-    collect_head(&p, tier, series_id, &g->head[tier], lo, end);
-    if (tier > TSDB_RAW && s->acc[tier].has && s->acc[tier].bucket <= end) {
-        const double *a = s->acc[tier].st;
-        struct tsdb_point pt = {s->acc[tier].bucket, a[0], a[1], a[2], a[3], a[4], a[5]};
+    if (tier == TSDB_RAW) {
+        collect_head(&p, series_id, &g->ooo, lo, end);
+        collect_head(&p, series_id, &g->raw, lo, end);
+    } else {
+        collect_rollup(&p, series_id, &g->roll[tier], lo, end);
+    }
+    if (tier > TSDB_RAW && SACC(s, tier)->has && SACC(s, tier)->bucket <= end) {
+        const double *a = SACC(s, tier)->st;
+        struct tsdb_point pt = {SACC(s, tier)->bucket, a[0], a[1], a[2], a[3], a[4], a[5]};
         pts_add(&p, &pt);
     }
     pthread_rwlock_unlock(&db->lock);
@@ -598,7 +623,14 @@ static int read_group(struct tsdb *db, struct reader *rd, uint64_t gid, const st
 
 static void head_tv(struct tvs *p, uint64_t id, const struct head *h, int64_t start, int64_t end)
 {
-    collect_tv(p, id, h->nrows, h->ts, h->ncols, h->ids, h->vals, start, end);
+    long c = tsdb_head_find(h, id);
+    if (c < 0 || !h->nrows)
+        return;
+    double small[256], *col = h->nrows <= 256 ? small : xmalloc(h->nrows * sizeof(double));
+    tsdb_head_column(h, (size_t)c, col);
+    collect_tv(p, id, h->nrows, h->ts, 1, &id, &col, start, end);
+    if (col != small)
+        free(col);
 }
 
 /* Whether a group's heads in memory hold everything from start on: the
@@ -608,7 +640,7 @@ static void head_tv(struct tvs *p, uint64_t id, const struct head *h, int64_t st
  * start was taken since (it may sit in a chunk by now). Lock held. */
 static int memory_covers(const struct group *g, int64_t start, int *in_head)
 {
-    const struct head *h = &g->head[TSDB_RAW], *prev = &g->prev_raw;
+    const struct head *h = &g->raw, *prev = &g->prev_raw;
     *in_head = h->nrows > 0 && h->ts[0] <= start;
     int in_prev = prev->nrows > 0 && prev->ts[0] <= start &&
                   (h->nrows == 0 || prev->ts[prev->nrows - 1] <= h->ts[0]) &&
@@ -636,7 +668,7 @@ int tsdb_samples_many(struct tsdb *db, const uint64_t *ids, size_t n, int64_t st
         if (memory_covers(s->grp, start, &in_head)) {
             if (!in_head)
                 head_tv(&p[i], ids[i], &s->grp->prev_raw, start, end);
-            head_tv(&p[i], ids[i], &s->grp->head[TSDB_RAW], start, end);
+            head_tv(&p[i], ids[i], &s->grp->raw, start, end);
             continue;
         }
         mem[nm++] = (struct member){s->grp->id, ids[i], i};
@@ -663,7 +695,7 @@ int tsdb_samples_many(struct tsdb *db, const uint64_t *ids, size_t n, int64_t st
     for (size_t i = 0; i < nm && rc == 0; i++) {
         struct series *s = db->by_id[mem[i].id];
         head_tv(&p[mem[i].at], mem[i].id, &s->grp->ooo, start, end);
-        head_tv(&p[mem[i].at], mem[i].id, &s->grp->head[TSDB_RAW], start, end);
+        head_tv(&p[mem[i].at], mem[i].id, &s->grp->raw, start, end);
     }
     pthread_rwlock_unlock(&db->lock);
     for (size_t i = 0; i < n; i++) {
@@ -694,13 +726,13 @@ long tsdb_recent(struct tsdb *db, uint64_t series_id, int64_t start, int64_t end
         pthread_rwlock_unlock(&db->lock);
         return 0;
     }
-    const struct head *h = &s->grp->head[TSDB_RAW], *prev = &s->grp->prev_raw;
+    const struct head *h = &s->grp->raw, *prev = &s->grp->prev_raw;
     int in_head;
     *covered = memory_covers(s->grp, start, &in_head);
     if (*covered) {
         if (!in_head)
-            collect_head(&p, TSDB_RAW, series_id, prev, start, end);
-        collect_head(&p, TSDB_RAW, series_id, h, start, end);
+            collect_head(&p, series_id, prev, start, end);
+        collect_head(&p, series_id, h, start, end);
     }
     pthread_rwlock_unlock(&db->lock);
     if (!*covered)
@@ -742,7 +774,7 @@ static int latest_one(void *arg, struct series *s)
     if (c->n++)
         buf_putc(c->out, ',');
     buf_append(c->out, "{\"metric\":", 10);
-    buf_append(c->out, s->json, s->json_len);
+    tsdb_series_json(s, c->out); /* rendered here: a copy per series would cost memory */
     buf_append(c->out, tail, (size_t)tl);
     return 0;
 }

@@ -21,8 +21,8 @@
 void tsdb_head_free(struct head *h)
 {
     for (size_t c = 0; c < h->ncols; c++)
-        free(h->vals[c]);
-    free(h->vals);
+        hcol_free(&h->cols[c]);
+    free(h->cols);
     free(h->ids);
     free(h->ts);
     memset(h, 0, sizeof(*h));
@@ -31,28 +31,46 @@ void tsdb_head_free(struct head *h)
 static void head_clear(struct head *h)
 {
     for (size_t c = 0; c < h->ncols; c++)
-        free(h->vals[c]);
+        hcol_free(&h->cols[c]);
     h->nrows = 0;
     h->ncols = 0;
     h->filled = 0;
     h->gen++;
 }
 
-static size_t head_col(struct head *h, uint64_t id)
+size_t tsdb_head_bytes(const struct head *h)
+{
+    size_t n = h->cap * sizeof(*h->ts) + h->colcap * (sizeof(*h->ids) + sizeof(*h->cols));
+    for (size_t c = 0; c < h->ncols; c++)
+        n += hcol_bytes(&h->cols[c]) - sizeof(struct hcol); /* the struct is in the array */
+    return n;
+}
+
+void tsdb_head_column(const struct head *h, size_t c, double *out)
+{
+    hcol_read(&h->cols[c], h->nrows, out);
+}
+
+long tsdb_head_find(const struct head *h, uint64_t id)
 {
     for (size_t c = h->ncols; c-- > 0;)
         if (h->ids[c] == id)
-            return c;
+            return (long)c;
+    return -1;
+}
+
+static size_t head_col(struct head *h, uint64_t id)
+{
+    long found = tsdb_head_find(h, id);
+    if (found >= 0)
+        return (size_t)found;
     if (h->ncols == h->colcap) {
         h->colcap = h->colcap ? h->colcap * 2 : 64;
         h->ids = xrealloc(h->ids, h->colcap * sizeof(*h->ids));
-        h->vals = xrealloc(h->vals, h->colcap * sizeof(*h->vals));
+        h->cols = xrealloc(h->cols, h->colcap * sizeof(*h->cols));
     }
-    double *v = xmalloc((h->cap ? h->cap : 1) * sizeof(double));
-    for (size_t r = 0; r < h->cap; r++)
-        v[r] = chunk_absent();
     h->ids[h->ncols] = id;
-    h->vals[h->ncols] = v;
+    memset(&h->cols[h->ncols], 0, sizeof(*h->cols)); /* all absent */
     return h->ncols++;
 }
 
@@ -61,11 +79,8 @@ static void head_grow(struct head *h, size_t cap)
     if (cap <= h->cap)
         return;
     h->ts = xrealloc(h->ts, cap * sizeof(*h->ts));
-    for (size_t c = 0; c < h->ncols; c++) {
-        h->vals[c] = xrealloc(h->vals[c], cap * sizeof(double));
-        for (size_t r = h->cap; r < cap; r++)
-            h->vals[c][r] = chunk_absent();
-    }
+    for (size_t c = 0; c < h->ncols; c++)
+        hcol_grow(&h->cols[c], cap);
     h->cap = cap;
 }
 
@@ -92,18 +107,15 @@ static size_t head_row(struct head *h, int64_t ts)
         return lo;
     memmove(h->ts + lo + 1, h->ts + lo, (h->nrows - lo) * sizeof(*h->ts));
     h->ts[lo] = ts;
-    for (size_t c = 0; c < h->ncols; c++) {
-        memmove(h->vals[c] + lo + 1, h->vals[c] + lo, (h->nrows - lo) * sizeof(double));
-        h->vals[c][lo] = chunk_absent();
-    }
+    for (size_t c = 0; c < h->ncols; c++)
+        hcol_insert_row(&h->cols[c], lo, h->nrows, h->cap);
     h->nrows++;
     return lo;
 }
 
 static void cell_set(struct head *h, size_t c, size_t r, double v)
 {
-    h->filled += chunk_is_absent(h->vals[c][r]);
-    h->vals[c][r] = v;
+    h->filled += (size_t)hcol_set(&h->cols[c], r, v, h->nrows, h->cap);
 }
 
 static void head_set(struct head *h, uint64_t id, int64_t ts, double v)
@@ -127,44 +139,23 @@ static int head_full(const struct tsdb *db, const struct head *h)
             h->nrows >= 8 * db->cfg.head_rows);
 }
 
-/* dst becomes a copy of src's rows (dst's old contents freed). */
-static void head_copy(struct head *dst, const struct head *src)
-{
-    tsdb_head_free(dst);
-    dst->nrows = dst->cap = src->nrows;
-    dst->ncols = dst->colcap = src->ncols;
-    dst->filled = src->filled;
-    dst->ts = xmalloc((src->nrows ? src->nrows : 1) * sizeof(int64_t));
-    memcpy(dst->ts, src->ts, src->nrows * sizeof(int64_t));
-    dst->ids = xmalloc((src->ncols ? src->ncols : 1) * sizeof(uint64_t));
-    memcpy(dst->ids, src->ids, src->ncols * sizeof(uint64_t));
-    dst->vals = xmalloc((src->ncols ? src->ncols : 1) * sizeof(double *));
-    for (size_t c = 0; c < src->ncols; c++) {
-        dst->vals[c] = xmalloc((src->nrows ? src->nrows : 1) * sizeof(double));
-        memcpy(dst->vals[c], src->vals[c], src->nrows * sizeof(double));
-    }
-}
-
 static uint64_t cur_seg(const struct tsdb *db)
 {
     return db->log ? slog_segment(db->log) : 0;
 }
 
-/* Encodes columns [c0, c0 + ncols) of h as one pending chunk of g. */
-static void add_pending(struct tsdb *db, struct group *g, const struct head *h, int tier,
+/* Encodes columns [c0, c0 + ncols) of all (its values column after
+ * column) as one pending chunk of g. */
+static void add_pending(struct tsdb *db, struct group *g, const struct chunk_data *all, int tier,
                         uint64_t seg, size_t c0, size_t ncols)
 {
-    struct chunk_data cd;
+    struct chunk_data cd = *all;
     struct pending *p;
-    size_t nrows = h->nrows;
+    size_t nrows = all->nrows;
 
-    cd.nrows = nrows;
     cd.ncols = ncols;
-    cd.ts = h->ts;
-    cd.series = h->ids + c0;
-    cd.values = xmalloc((nrows && ncols ? nrows * ncols : 1) * sizeof(double));
-    for (size_t c = 0; c < ncols; c++)
-        memcpy(cd.values + c * nrows, h->vals[c0 + c], nrows * sizeof(double));
+    cd.series = all->series + c0;
+    cd.values = all->values + c0 * nrows;
     if (db->npend == db->pend_cap) {
         db->pend_cap = db->pend_cap ? db->pend_cap * 2 : 32;
         db->pend = xrealloc(db->pend, db->pend_cap * sizeof(*db->pend));
@@ -176,60 +167,151 @@ static void add_pending(struct tsdb *db, struct group *g, const struct head *h, 
         log_error("tsdb: cannot encode a chunk of %s/%s; %zu samples dropped", g->job,
                   g->instance, nrows * ncols);
         buf_free(&p->data);
-    } else {
-        p->grp = g->id;
-        p->tier = tier;
-        p->seg = seg;
-        p->tmin = h->ts[0];
-        p->tmax = h->ts[nrows - 1];
-        p->rows = nrows;
-        p->cols = ncols;
-        db->npend++;
+        return;
     }
-    free(cd.values);
+    p->grp = g->id;
+    p->tier = tier;
+    p->seg = seg;
+    p->tmin = all->ts[0];
+    p->tmax = all->ts[nrows - 1];
+    p->rows = nrows;
+    p->cols = ncols;
+    db->npend++;
 }
 
-/* All of h, in chunks a reader accepts (CHUNK_MAX_VALUES values each): a
- * target of 50,000 series would make one it refuses. */
-static void add_pieces(struct tsdb *db, struct group *g, const struct head *h, int tier,
-                       uint64_t seg, size_t nrows, size_t ncols)
+/* All of all, in chunks a reader accepts (CHUNK_MAX_VALUES values each): a
+ * target of 50,000 series would make one it refuses. A roll-up series'
+ * statistics stay in one chunk (a reader wants them together). */
+static void add_pieces(struct tsdb *db, struct group *g, const struct chunk_data *all, int tier,
+                       uint64_t seg)
 {
-    size_t per = CHUNK_MAX_VALUES / nrows;
+    size_t per = CHUNK_MAX_VALUES / all->nrows, unit = tier == TSDB_RAW ? 1 : NSTAT;
+    per -= per % unit;
     if (!per)
-        per = 1;
-    for (size_t c = 0; c < ncols; c += per)
-        add_pending(db, g, h, tier, seg, c, ncols - c < per ? ncols - c : per);
+        per = unit;
+    for (size_t c = 0; c < all->ncols; c += per)
+        add_pending(db, g, all, tier, seg, c, all->ncols - c < per ? all->ncols - c : per);
 }
 
-void tsdb_seal(struct tsdb *db, struct group *g, struct head *h, int tier)
+void tsdb_seal(struct tsdb *db, struct group *g, struct head *h)
 {
     if (!h->nrows)
         return;
     int ooo = h == &g->ooo;
     if (db->log && !db->replaying)
-        slog_seal(db->log, g->id, ooo ? SLOG_OOO : tier);
-    uint64_t seg = ooo ? g->ooo_seg : tier == TSDB_RAW ? g->raw_seg : cur_seg(db);
-    add_pieces(db, g, h, tier, seg, h->nrows, h->ncols);
-    /* recent windows (alert rules) keep reading from memory after a seal */
-    if (h == &g->head[TSDB_RAW])
-        head_copy(&g->prev_raw, h);
+        slog_seal(db->log, g->id, ooo ? SLOG_OOO : TSDB_RAW);
+    struct chunk_data all = {.nrows = h->nrows, .ncols = h->ncols, .ts = h->ts, .series = h->ids};
+    all.values = xmalloc((h->ncols ? h->nrows * h->ncols : 1) * sizeof(double));
+    for (size_t c = 0; c < h->ncols; c++)
+        tsdb_head_column(h, c, all.values + c * h->nrows);
+    add_pieces(db, g, &all, TSDB_RAW, ooo ? g->ooo_seg : g->raw_seg);
+    free(all.values);
+    /* recent windows (alert rules) keep reading from memory after a seal:
+     * the sealed head moves to prev_raw, whose arrays the new one reuses */
+    if (h == &g->raw) {
+        struct head old = g->prev_raw;
+        g->prev_raw = *h;
+        *h = old;
+        h->gen = g->prev_raw.gen;
+        h->first_cap = g->prev_raw.first_cap;
+    }
     head_clear(h);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static const struct rrec *sort_recs; /* for cmp_rec: the writer thread's alone */
+
+/* By series, then time, then the order they came in (a later record of
+ * the same bucket wins, as a cell written again would). */
+static int cmp_rec(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    const struct rrec *x = &sort_recs[i], *y = &sort_recs[j];
+    if (x->id != y->id)
+        return (x->id > y->id) - (x->id < y->id);
+    if (x->t != y->t)
+        return (x->t > y->t) - (x->t < y->t);
+    return (i > j) - (i < j);
+}
+
+void tsdb_seal_rollup(struct tsdb *db, struct group *g, int tier)
+{
+    struct rollup *r = &g->roll[tier];
+    if (!r->n)
+        return;
+    if (db->log && !db->replaying)
+        slog_seal(db->log, g->id, tier);
+    size_t n = r->n, nrows = 0, nser = 0;
+    size_t *order = xmalloc(n * sizeof(*order));
+    int64_t *ts = xmalloc(n * sizeof(*ts));
+    for (size_t i = 0; i < n; i++) {
+        order[i] = i;
+        ts[i] = r->v[i].t;
+    }
+    sort_recs = r->v;
+    qsort(order, n, sizeof(*order), cmp_rec);
+    qsort(ts, n, sizeof(*ts), cmp_i64);
+    for (size_t i = 0; i < n; i++)
+        if (!i || ts[i] != ts[nrows - 1])
+            ts[nrows++] = ts[i];
+    for (size_t i = 0; i < n; i++)
+        nser += !i || r->v[order[i]].id != r->v[order[i - 1]].id;
+    struct chunk_data all = {.nrows = nrows, .ncols = nser * NSTAT, .ts = ts};
+    uint64_t *ids = xmalloc(all.ncols * sizeof(*ids));
+    double *v = xmalloc(all.ncols * nrows * sizeof(double));
+    for (size_t i = 0; i < all.ncols * nrows; i++)
+        v[i] = chunk_absent();
+    for (size_t i = 0, c = 0; i < n; i++) {
+        const struct rrec *x = &r->v[order[i]];
+        if (i && x->id != r->v[order[i - 1]].id)
+            c += NSTAT;
+        int64_t *at = bsearch(&x->t, ts, nrows, sizeof(*ts), cmp_i64);
+        size_t row = (size_t)(at - ts);
+        for (int k = 0; k < NSTAT; k++) {
+            ids[c + (size_t)k] = (x->id << 3) | (uint64_t)k;
+            v[(c + (size_t)k) * nrows + row] = x->st[k];
+        }
+    }
+    all.series = ids;
+    all.values = v;
+    add_pieces(db, g, &all, tier, cur_seg(db));
+    free(order);
+    free(ts);
+    free(ids);
+    free(v);
+    r->n = 0;
+    r->nts = 0;
 }
 
 static void acc_feed(struct tsdb *db, struct series *s, int tier, int64_t t, const double *st);
 
 void tsdb_acc_emit(struct tsdb *db, struct series *s, int tier)
 {
-    struct acc *a = &s->acc[tier];
+    struct acc *a = SACC(s, tier);
     struct group *g = s->grp;
-    struct head *h = &g->head[tier];
+    struct rollup *r = &g->roll[tier];
 
     if (!a->has)
         return;
-    if (!db->replaying && h->nrows >= TIER_SEAL_ROWS[tier] && a->bucket > h->ts[h->nrows - 1])
-        tsdb_seal(db, g, h, tier);
-    for (int k = 0; k < NSTAT; k++)
-        head_set(h, (s->id << 3) | (uint64_t)k, a->bucket, a->st[k]);
+    if (!db->replaying && r->nts >= TIER_SEAL_ROWS[tier] && a->bucket > r->last_t)
+        tsdb_seal_rollup(db, g, tier);
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 64;
+        r->v = xrealloc(r->v, r->cap * sizeof(*r->v));
+    }
+    struct rrec *x = &r->v[r->n++];
+    x->id = s->id;
+    x->t = a->bucket;
+    memcpy(x->st, a->st, sizeof(x->st));
+    if (r->n == 1 || a->bucket > r->last_t) {
+        r->nts++;
+        r->last_t = a->bucket;
+    }
     if (tier + 1 < TSDB_TIERS)
         acc_feed(db, s, tier + 1, a->bucket, a->st);
     a->has = 0;
@@ -237,7 +319,7 @@ void tsdb_acc_emit(struct tsdb *db, struct series *s, int tier)
 
 static void acc_feed(struct tsdb *db, struct series *s, int tier, int64_t t, const double *st)
 {
-    struct acc *a = &s->acc[tier];
+    struct acc *a = SACC(s, tier);
     int64_t bucket = t - (((t % TIER_RES_MS[tier]) + TIER_RES_MS[tier]) % TIER_RES_MS[tier]);
 
     if (a->has && bucket < a->bucket)
@@ -310,8 +392,9 @@ static struct series *series_new(struct tsdb *db, const char *key, size_t len, u
     if (len > MAX_KEY)
         return NULL;
     struct series *s = xcalloc(1, sizeof(*s));
-    s->key = xstrndup(key, len);
-    if (strlen(s->key) != len || tsdb_parse_key(s) < 0) {
+    /* only keys as tsdb_key writes them: the index finds a series by the
+     * key its labels write (serieskey_is) */
+    if (tsdb_parse_key(s, key, len) < 0 || !serieskey_packed_is(s->lab, key, len)) {
         tsdb_series_free(s);
         return NULL;
     }
@@ -329,20 +412,20 @@ static struct series *series_new(struct tsdb *db, const char *key, size_t len, u
     tsdb_series_index(db, s);
     push((void ***)&db->new_series, &db->nnew_series, &db->new_series_cap, s);
     if (db->log && !db->replaying)
-        slog_series(db->log, s->id, s->grp->id, s->key, len);
+        slog_series(db->log, s->id, s->grp->id, key, len);
     return s;
 }
 
 static void append_one(struct tsdb *db, struct series *s, int64_t ts, double v)
 {
     struct group *g = s->grp;
-    struct head *h = &g->head[TSDB_RAW];
+    struct head *h = &g->raw;
 
     if (h->nrows && ts < h->ts[0]) {
         /* older than the open head: a backfill or import of the past */
         if (!db->replaying && g->ooo.nrows >= db->cfg.head_rows * 4 &&
             ts > g->ooo.ts[g->ooo.nrows - 1])
-            tsdb_seal(db, g, &g->ooo, TSDB_RAW);
+            tsdb_seal(db, g, &g->ooo);
         if (!g->ooo.nrows)
             g->ooo_seg = cur_seg(db);
         if (ts > g->ooo_newest)
@@ -350,13 +433,13 @@ static void append_one(struct tsdb *db, struct series *s, int64_t ts, double v)
         head_set(&g->ooo, s->id, ts, v);
     } else {
         if (!db->replaying && head_full(db, h) && ts > h->ts[h->nrows - 1])
-            tsdb_seal(db, g, h, TSDB_RAW);
+            tsdb_seal(db, g, h);
         if (!h->nrows) {
             g->head_opened_ms = now_wall_ms();
             g->raw_seg = cur_seg(db);
         }
         if (s->raw_gen != h->gen + 1 || s->raw_col >= h->ncols || h->ids[s->raw_col] != s->id) {
-            s->raw_col = head_col(h, s->id);
+            s->raw_col = (uint32_t)head_col(h, s->id);
             s->raw_gen = h->gen + 1; /* +1: a zeroed series never looks cached */
         }
         size_t row = head_row(h, ts); /* may grow every column: before indexing */
@@ -493,15 +576,22 @@ static int insert_new(struct tsdb *db)
         if (sqlite3_step(db->ins_group) != SQLITE_DONE)
             return -1;
     }
+    struct buf key;
+    buf_init(&key, 0);
     for (size_t i = 0; i < db->nnew_series; i++) {
         struct series *s = db->new_series[i];
+        buf_reset(&key);
+        tsdb_series_key(s, &key);
         sqlite3_reset(db->ins_series);
         sqlite3_bind_int64(db->ins_series, 1, (sqlite3_int64)s->id);
-        sqlite3_bind_text(db->ins_series, 2, s->key, (int)s->key_len, SQLITE_STATIC);
+        sqlite3_bind_text(db->ins_series, 2, key.data, (int)key.len, SQLITE_STATIC);
         sqlite3_bind_int64(db->ins_series, 3, (sqlite3_int64)s->grp->id);
-        if (sqlite3_step(db->ins_series) != SQLITE_DONE)
+        if (sqlite3_step(db->ins_series) != SQLITE_DONE) {
+            buf_free(&key);
             return -1;
+        }
     }
+    buf_free(&key);
     return 0;
 }
 
@@ -532,7 +622,7 @@ static void log_trim(struct tsdb *db)
 
     for (size_t i = 0; i < db->ngroups; i++) {
         struct group *g = db->groups[i];
-        if (g->head[TSDB_RAW].nrows && g->raw_seg < keep)
+        if (g->raw.nrows && g->raw_seg < keep)
             keep = g->raw_seg;
         if (g->ooo.nrows && g->ooo_seg < keep)
             keep = g->ooo_seg;
@@ -551,10 +641,10 @@ int tsdb_commit(struct tsdb *db, int64_t now_ms)
     pthread_rwlock_wrlock(&db->lock);
     for (size_t i = 0; i < db->ngroups; i++) {
         struct group *g = db->groups[i];
-        if (g->head[TSDB_RAW].nrows && now_ms - g->head_opened_ms > db->cfg.max_head_age_ms)
-            tsdb_seal(db, g, &g->head[TSDB_RAW], TSDB_RAW);
+        if (g->raw.nrows && now_ms - g->head_opened_ms > db->cfg.max_head_age_ms)
+            tsdb_seal(db, g, &g->raw);
         if (g->ooo.nrows)
-            tsdb_seal(db, g, &g->ooo, TSDB_RAW);
+            tsdb_seal(db, g, &g->ooo);
     }
     if (db->npend || db->nnew_series || db->nnew_groups) {
         if (db_exec(db->w, "BEGIN IMMEDIATE") < 0 || insert_new(db) < 0 || insert_chunks(db) < 0 ||
@@ -610,9 +700,10 @@ void tsdb_seal_all(struct tsdb *db)
 {
     for (size_t i = 0; i < db->ngroups; i++) {
         struct group *g = db->groups[i];
-        tsdb_seal(db, g, &g->ooo, TSDB_RAW);
-        for (int t = 0; t < TSDB_TIERS; t++)
-            tsdb_seal(db, g, &g->head[t], t);
+        tsdb_seal(db, g, &g->ooo);
+        tsdb_seal(db, g, &g->raw);
+        for (int t = 1; t < TSDB_TIERS; t++)
+            tsdb_seal_rollup(db, g, t);
     }
 }
 
@@ -657,9 +748,12 @@ static void replay_seal(void *arg, uint64_t gid, int which)
 {
     struct tsdb *db = arg;
     struct group *g = tsdb_group_by_id(db, gid);
-    if (g)
-        tsdb_seal(db, g, which == SLOG_OOO ? &g->ooo : &g->head[which],
-                  which == SLOG_OOO ? TSDB_RAW : which);
+    if (!g)
+        return;
+    if (which == SLOG_OOO || which == TSDB_RAW)
+        tsdb_seal(db, g, which == SLOG_OOO ? &g->ooo : &g->raw);
+    else if (which < TSDB_TIERS)
+        tsdb_seal_rollup(db, g, which);
 }
 
 /* Every chunk sealed before this point was committed: drop the copies. */
