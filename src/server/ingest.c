@@ -12,6 +12,7 @@
 #include "../lib/log.h"
 #include "../lib/now.h"
 #include "../lib/xalloc.h"
+#include "store/serieskey.h"
 
 struct node {
     struct ingest_batch *b;
@@ -65,18 +66,20 @@ int ingest_batch_add(struct ingest_batch *b, const struct prom_sample *s,
     return 0;
 }
 
-/* A series text the cache knows: its bytes and then its key's, at off in
- * the cache's one buffer (no allocation per entry: a cache holds every
- * series of its target for as long as the target is scraped). */
+/* A series text the cache knows: its bytes at off in the cache's one
+ * buffer (no allocation per entry), then either its key's bytes or, once
+ * the store has the series, nothing: lab points to the store's labels. */
 struct kc_entry {
     uint64_t hash;
+    const char *lab;                /* the store's labels, or NULL: key follows the text */
     uint32_t off, raw_len, key_len; /* raw_len 0: an empty slot */
 };
 
 struct key_cache {
     struct kc_entry *slots;
     size_t cap, n, max;
-    int grew; /* entries added since key_cache_settle */
+    size_t keyed; /* entries holding their key's bytes */
+    int grew;     /* entries added since key_cache_settle */
     struct buf text;
 };
 
@@ -113,15 +116,46 @@ void key_cache_clear(struct key_cache *c)
 {
     memset(c->slots, 0, c->cap * sizeof(*c->slots));
     c->n = 0;
+    c->keyed = 0;
     buf_reset(&c->text);
 }
 
-void key_cache_settle(struct key_cache *c)
+void key_cache_settle(struct key_cache *c, struct tsdb *db)
 {
-    if (c && c->grew)
+    if (!c)
+        return;
+    size_t found = 0;
+    for (size_t i = 0; db && c->keyed && i < c->cap; i++) {
+        struct kc_entry *e = &c->slots[i];
+        if (e->raw_len && !e->lab &&
+            (e->lab = tsdb_series_labels(db, c->text.data + e->off + e->raw_len, e->key_len)))
+            found++;
+    }
+    if (found) {
+        /* the text again, without the keys of entries the store now has */
+        struct buf text;
+        buf_init(&text, 0);
+        for (size_t i = 0; i < c->cap; i++) {
+            struct kc_entry *e = &c->slots[i];
+            if (!e->raw_len)
+                continue;
+            const char *at = c->text.data + e->off;
+            e->off = (uint32_t)text.len;
+            buf_append(&text, at, e->raw_len + (e->lab ? 0 : e->key_len));
+        }
+        buf_free(&c->text);
+        c->text = text;
+        c->keyed -= found;
+        c->grew = 1;
+    }
+    if (c->grew)
         buf_trim(&c->text); /* the doubling's spare half, for good */
-    if (c)
-        c->grew = 0;
+    c->grew = 0;
+}
+
+size_t key_cache_bytes(const struct key_cache *c)
+{
+    return c ? sizeof(*c) + c->cap * sizeof(*c->slots) + c->text.cap : 0;
 }
 
 void key_cache_free(struct key_cache *c)
@@ -149,9 +183,13 @@ int ingest_batch_add_cached(struct ingest_batch *b, struct key_cache *c,
                 b->cap = b->cap ? b->cap * 2 : 256;
                 b->items = xrealloc(b->items, b->cap * sizeof(*b->items));
             }
-            b->items[b->n++] = (struct ingest_item){b->keys.len, e->key_len,
+            size_t off = b->keys.len;
+            if (e->lab)
+                serieskey_packed_write(e->lab, &b->keys);
+            else
+                buf_append(&b->keys, c->text.data + e->off + e->raw_len, e->key_len);
+            b->items[b->n++] = (struct ingest_item){off, b->keys.len - off,
                                                     s->has_ts ? s->ts_ms : ts_ms, s->value};
-            buf_append(&b->keys, c->text.data + e->off + e->raw_len, e->key_len);
             return 0;
         }
     }
@@ -161,19 +199,21 @@ int ingest_batch_add_cached(struct ingest_batch *b, struct key_cache *c,
     if (c->n >= c->max || c->text.len > UINT32_MAX / 2) {
         key_cache_clear(c);
         i = h & (c->cap - 1);
-    } else if ((c->n + 1) * 2 > c->cap) {
+    } else if ((c->n + 1) * 4 > c->cap * 3) { /* three quarters full: 600 series in 1,024 slots */
         key_cache_grow(c);
         for (i = h & (c->cap - 1); c->slots[i].raw_len; i = (i + 1) & (c->cap - 1))
             ;
     }
     struct kc_entry *e = &c->slots[i];
     e->hash = h;
+    e->lab = NULL;
     e->off = (uint32_t)c->text.len;
     e->raw_len = (uint32_t)s->series_text_len;
     e->key_len = (uint32_t)(b->keys.len - off);
     buf_append(&c->text, s->series_text, s->series_text_len);
     buf_append(&c->text, b->keys.data + off, e->key_len);
     c->n++;
+    c->keyed++;
     c->grew = 1;
     return 0;
 }

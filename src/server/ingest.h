@@ -42,10 +42,14 @@ struct key_cache;
 struct key_cache *key_cache_new(size_t max_entries);
 void key_cache_free(struct key_cache *c);
 void key_cache_clear(struct key_cache *c);
-/* After a scrape or an import's batch: gives back what growing left
- * spare, when entries were added (a target's cache is built once and then
- * kept for as long as it is scraped). */
-void key_cache_settle(struct key_cache *c);
+/* After a scrape: entries whose series db has by now keep the store's
+ * labels instead of their key (written from them on a hit: a key is most
+ * of an entry's bytes, and a target's cache is kept for as long as it is
+ * scraped), and what growing left spare is given back. db NULL: only the
+ * latter. The cache must not outlive db. */
+void key_cache_settle(struct key_cache *c, struct tsdb *db);
+/* Bytes the cache holds (its table and text). */
+size_t key_cache_bytes(const struct key_cache *c);
 
 /* ingest_batch_add through a cache (NULL: none). */
 int ingest_batch_add_cached(struct ingest_batch *b, struct key_cache *c,

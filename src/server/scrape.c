@@ -42,7 +42,7 @@ struct target {
     char last_error[256];
     char told_why[256]; /* the offline reason the registry has */
     struct ingest_batch *held; /* a scrape waiting for its backfill */
-    struct key_cache *keys;    /* series text -> key, for this target's labels */
+    struct key_cache *keys;    /* series text -> key or series, for this target's labels */
 };
 
 struct scraper {
@@ -377,7 +377,7 @@ static void on_scrape_done(struct scraper *s, struct target *t, CURLcode cc)
             t->keys = key_cache_new(s->cfg.max_series * 2);
         n = scrape_parse(t->body.data ? t->body.data : "", t->body.len, om, &s->cfg, extra,
                          nextra, t->started_ms, t->keys, b, err, sizeof(err));
-        key_cache_settle(t->keys);
+        key_cache_settle(t->keys, s->db);
         if (n < 0) {
             /* nothing of a malformed scrape is kept, as Prometheus does */
             ingest_batch_free(b);

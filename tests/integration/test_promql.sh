@@ -66,8 +66,15 @@ scurl -fsS -X POST --data-urlencode 'match[]=node_load1' --data-urlencode 'match
 scurl -fsS -G "$P/labels" --data-urlencode 'match[]=node_load1' --data-urlencode 'match[]=DCGM_FI_DEV_GPU_UTIL{gpu="0"}' \
     | jq -e '.data == ["Hostname","UUID","__name__","gpu","instance","job","modelName"]' > /dev/null || fail "labels with two match[]"
 scurl -fsS "$P/query_exemplars" | jq -e '.data == []' > /dev/null || fail "exemplars"
-scurl -fsS -G "$P/label/Hostname/values" --data-urlencode limit=2 | jq -e '.data == ["gpu-0","gpu-1"]' > /dev/null || fail "label values limit"
-scurl -fsS -G "$P/series" --data-urlencode 'match[]=DCGM_FI_DEV_GPU_UTIL' --data-urlencode limit=5 | jq -e '(.data | length) == 5' > /dev/null || fail "series limit"
+# a limit that cut the answer says so in warnings (as Prometheus 2.49 on); one that did not, nothing
+scurl -fsS -G "$P/label/Hostname/values" --data-urlencode limit=2 \
+    | jq -e '.data == ["gpu-0","gpu-1"] and .warnings == ["results truncated due to limit"]' > /dev/null || fail "label values limit"
+scurl -fsS -G "$P/label/Hostname/values" --data-urlencode limit=3 | jq -e '(.data | length) == 3 and (has("warnings") | not)' > /dev/null \
+    || fail "label values within the limit warned"
+scurl -fsS -G "$P/series" --data-urlencode 'match[]=DCGM_FI_DEV_GPU_UTIL' --data-urlencode limit=5 \
+    | jq -e '(.data | length) == 5 and .warnings == ["results truncated due to limit"]' > /dev/null || fail "series limit"
+scurl -fsS -G "$P/labels" --data-urlencode 'match[]=node_load1' --data-urlencode limit=1 \
+    | jq -e '.data == ["__name__"] and .warnings == ["results truncated due to limit"]' > /dev/null || fail "label names limit"
 # sort_desc orders an instant query's elements (NaN, if any, last)
 scurl -fsS -G "$P/query" --data-urlencode 'query=sort_desc(DCGM_FI_DEV_POWER_USAGE)' --data-urlencode "time=$(( end_ms / 1000 - 60 ))" \
     | jq -e '[.data.result[].value[1] | tonumber] | length == 12 and . == (sort | reverse)' > /dev/null || fail "sort_desc order"
@@ -84,6 +91,17 @@ scurl -fsS -G "$P/label/__name__/values" --data-urlencode 'match[]={job="edge"}'
     || fail "label values in a window: $(scurl -sS -G "$P/label/__name__/values" --data-urlencode 'match[]={job="edge"}' --data-urlencode "start=$((e_s - 600))" --data-urlencode "end=$e_s")"
 scurl -fsS -G "$P/labels" --data-urlencode 'match[]=ended_gauge' --data-urlencode "start=$((e_s - 7200))" --data-urlencode "end=$e_s" \
     | jq -e '.data == ["__name__","instance","job"]' > /dev/null || fail "label names in a window"
+# without match[]: a window bounds the groups asked (a target that stopped 2 h ago is not in the last 10 min)
+printf 'retired_gauge{job="retired",instance="r",rack="r9"} 1 %s\nretired_gauge{job="retired",instance="r",rack="r9"} 2 %s\n' \
+    "$(( (e_s - 7300) * 1000 ))" "$(( (e_s - 7200) * 1000 ))" | scurl -fsS --data-binary @- "$SERVER_URL/api/v1/import/prometheus" > /dev/null
+scurl -fsS -G "$P/labels" --data-urlencode "start=$((e_s - 600))" --data-urlencode "end=$e_s" \
+    | jq -e '(.data | index("rack") | not) and (.data | index("Hostname"))' > /dev/null \
+    || fail "label names of the last 10 min, no match[]: $(scurl -sS -G "$P/labels" --data-urlencode "start=$((e_s - 600))" --data-urlencode "end=$e_s")"
+scurl -fsS -G "$P/label/__name__/values" --data-urlencode "start=$((e_s - 600))" --data-urlencode "end=$e_s" \
+    | jq -e '(.data | index("retired_gauge") | not) and (.data | index("node_load1"))' > /dev/null || fail "metric names of the last 10 min, no match[]"
+scurl -fsS -G "$P/label/rack/values" --data-urlencode "start=$((e_s - 7500))" --data-urlencode "end=$((e_s - 7000))" \
+    | jq -e '.data == ["r9"]' > /dev/null || fail "label values of a window 2 h ago, no match[]"
+scurl -fsS -G "$P/label/rack/values" | jq -e '.data == ["r9"]' > /dev/null || fail "label values without a window"
 code=$(scurl -s -o /dev/null -w '%{http_code}' -G "$P/labels" --data-urlencode limit=x)
 [ "$code" = 400 ] || fail "a bad limit gave $code"
 # metadata: what the exposition's HELP/TYPE/UNIT lines said (scrapes and imports)
@@ -92,7 +110,7 @@ printf '# HELP promql_moved_bytes_total Bytes moved by the fabric.\n# TYPE promq
 scurl -fsS -G "$P/metadata" --data-urlencode metric=promql_moved_bytes_total \
     | jq -e '.data == {"promql_moved_bytes_total": [{"type": "counter", "help": "Bytes moved by the fabric.", "unit": ""}]}' > /dev/null \
     || fail "metadata: $(scurl -sS "$P/metadata")"
-ok "buildinfo, labels, label values and series (several match[], GET and POST, start/end windows, limit), exemplars, metadata (HELP/TYPE)"
+ok "buildinfo, labels, label values and series (several match[], GET and POST, start/end windows with and without match[], limit with its warning), exemplars, metadata (HELP/TYPE)"
 # errors in Prometheus's shape, the construct named
 scurl -sS -G "$P/query" --data-urlencode 'query=holt_winters(x[5m], 0.5, 0.5)' -o "$WORK/e.json" -w '%{http_code}' > "$WORK/code"
 [ "$(cat "$WORK/code")" = 400 ] && jq -e '.errorType == "bad_data" and (.error | test("holt_winters"))' "$WORK/e.json" > /dev/null \

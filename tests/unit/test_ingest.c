@@ -1,5 +1,5 @@
 /* Tests for src/server/ingest.c: batches, the series-text key cache (its
- * growth and its reset), and the writer queue storing into a real store. */
+ * growth, its reset, and the store's labels in place of keys), and the writer queue storing into a real store. */
 #include <unistd.h>
 
 #include "testutil.h"
@@ -115,12 +115,63 @@ static void writer_stores_batches(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Once the store has a target's series, its cache keeps the store's labels
+ * instead of each key: it holds less, and the keys it gives are the same
+ * bytes (they find the same series). */
+static void settled_cache_uses_the_store(void **state)
+{
+    char dir[] = "/tmp/gf-ingest-XXXXXX", path[64], err[256], cmd[96];
+    struct tsdb_config cfg;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/tsdb.db", dir);
+    tsdb_config_defaults(&cfg);
+    struct tsdb *db = tsdb_open(path, &cfg, err, sizeof(err));
+    assert_non_null(db);
+    struct ingest *in = ingest_start(db, 100000, NULL, NULL);
+    char *text = many_series(600);
+    struct key_cache *cache = key_cache_new(100000);
+    struct ingest_batch *plain = parse(text, NULL);
+    assert_int_equal(ingest_push(in, parse(text, cache), 5000), 0);
+    size_t before = key_cache_bytes(cache);
+    key_cache_settle(cache, db); /* the writer may not have stored them yet */
+    ingest_sync(in);
+    key_cache_settle(cache, db); /* it has now */
+    size_t after = key_cache_bytes(cache);
+    print_message("key cache: %zu -> %zu bytes for 600 series\n", before, after);
+    assert_true(after < before - 600 * 20); /* a key ("m{a=...,z=...}") ~24 bytes each */
+    for (int round = 0; round < 2; round++) {
+        struct ingest_batch *cached = parse(text, cache);
+        assert_int_equal(cached->n, plain->n);
+        for (size_t i = 0; i < plain->n; i++) {
+            assert_int_equal(cached->items[i].key_len, plain->items[i].key_len);
+            assert_memory_equal(cached->keys.data + cached->items[i].key_off,
+                                plain->keys.data + plain->items[i].key_off, plain->items[i].key_len);
+        }
+        assert_int_equal(ingest_push(in, cached, 5000), 0);
+        key_cache_settle(cache, db);
+    }
+    ingest_sync(in);
+    struct tsdb_stats ts;
+    tsdb_stats(db, &ts);
+    assert_int_equal(ts.series, 600); /* the same series, not new ones */
+    ingest_batch_free(plain);
+    key_cache_free(cache);
+    ingest_stop(in);
+    tsdb_close(db);
+    free(text);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(same_keys_with_and_without_cache),
         cmocka_unit_test(a_full_cache_starts_over),
         cmocka_unit_test(writer_stores_batches),
+        cmocka_unit_test(settled_cache_uses_the_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

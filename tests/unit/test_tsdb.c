@@ -342,7 +342,7 @@ static void query_budget(void **state)
     assert_null(list);
     struct buf out;
     buf_init(&out, 0);
-    assert_int_equal(tsdb_labels_json(db, &sel, "n", &out), -1);
+    assert_int_equal(tsdb_labels_json(db, &sel, "n", INT64_MIN, INT64_MAX, &out), -1);
     assert_int_equal(tsdb_latest_json(db, &sel, &out), -1);
     buf_free(&out);
     sel_free(&sel);

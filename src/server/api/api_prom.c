@@ -88,14 +88,28 @@ static void prom_error(struct http_response *resp, int code, const char *fmt, ..
     buf_puts(&resp->body, "}\n");
 }
 
-static void prom_success(struct http_response *resp, const struct buf *data)
+/* The success envelope; warning (NULL: none) in its warnings. */
+static void prom_reply(struct http_response *resp, const struct buf *data, const char *warning)
 {
     resp->status = 200;
     resp->content_type = "application/json";
     buf_puts(&resp->body, "{\"status\":\"success\",\"data\":");
     buf_append(&resp->body, data->data ? data->data : "null", data->data ? data->len : 4);
+    if (warning) {
+        buf_puts(&resp->body, ",\"warnings\":[");
+        buf_json_str(&resp->body, warning);
+        buf_putc(&resp->body, ']');
+    }
     buf_puts(&resp->body, "}\n");
 }
+
+static void prom_success(struct http_response *resp, const struct buf *data)
+{
+    prom_reply(resp, data, NULL);
+}
+
+/* What Prometheus (2.49 on) warns when limit cut an answer. */
+#define TRUNCATED "results truncated due to limit"
 
 /* A time parameter (Unix seconds, fractions allowed, or RFC 3339). */
 static int time_param(const struct params *p, struct http_response *resp, const char *name,
@@ -239,15 +253,16 @@ static int limit_param(const struct params *p, struct http_response *resp, size_
     return 0;
 }
 
-/* Keeps the first limit elements of the JSON array in data (0: all). */
-static void truncate_array(struct buf *data, size_t limit)
+/* Keeps the first limit elements of the JSON array in data (0: all):
+ * TRUNCATED when some were cut, else NULL. */
+static const char *truncate_array(struct buf *data, size_t limit)
 {
     if (!limit || !data->data)
-        return;
+        return NULL;
     json_t *arr = json_loads(data->data, 0, NULL);
     if (!json_is_array(arr) || json_array_size(arr) <= limit) {
         json_decref(arr);
-        return;
+        return NULL;
     }
     while (json_array_size(arr) > limit)
         json_array_remove(arr, json_array_size(arr) - 1);
@@ -256,6 +271,7 @@ static void truncate_array(struct buf *data, size_t limit)
     buf_puts(data, s);
     free(s);
     json_decref(arr);
+    return TRUNCATED;
 }
 
 /* The match[] selectors, parsed; -1 having replied. */
@@ -422,7 +438,7 @@ void api_prom_series(void *appv, struct http_request *req, struct http_response 
     }
     buf_putc(&data, ']');
     free(list);
-    prom_success(resp, &data);
+    prom_reply(resp, &data, limit && n > limit ? TRUNCATED : NULL);
     buf_free(&data);
 done:
     params_free(&p);
@@ -504,18 +520,20 @@ static void labels(struct server_app *app, struct http_request *req, struct http
         for (size_t i = 0; i < n; i++)
             free(list[i].key);
         free(list);
-        truncate_array(&data, limit);
-        prom_success(resp, &data);
+        prom_reply(resp, &data, truncate_array(&data, limit));
         goto done;
     }
     if (nsel <= 1) {
-        int rc = tsdb_labels_json(app->db, nsel ? sel : NULL, label, &data);
+        /* without match[], a window bounds the groups asked (coarse, as
+         * Prometheus's blocks): a series' own samples are not read */
+        int rc = tsdb_labels_json(app->db, nsel ? sel : NULL, label, windowed ? start : INT64_MIN,
+                                  windowed ? end : INT64_MAX, &data);
         matchers_free(sel, nsel);
-        truncate_array(&data, limit);
+        const char *warning = truncate_array(&data, limit);
         if (rc < 0)
             prom_error(resp, PROMQL_TIMEOUT, "query timed out selecting series");
         else
-            prom_success(resp, &data);
+            prom_reply(resp, &data, warning);
         goto done;
     }
     /* several selectors: the union of each one's answer */
@@ -524,7 +542,7 @@ static void labels(struct server_app *app, struct http_request *req, struct http
     for (size_t i = 0; i < nsel; i++) {
         struct buf one;
         buf_init(&one, 0);
-        if (tsdb_labels_json(app->db, &sel[i], label, &one) < 0) {
+        if (tsdb_labels_json(app->db, &sel[i], label, INT64_MIN, INT64_MAX, &one) < 0) {
             buf_free(&one);
             prom_error(resp, PROMQL_TIMEOUT, "query timed out selecting series");
             goto out;
@@ -555,8 +573,7 @@ static void labels(struct server_app *app, struct http_request *req, struct http
         buf_json_str(&data, names[i]);
     }
     buf_putc(&data, ']');
-    truncate_array(&data, limit);
-    prom_success(resp, &data);
+    prom_reply(resp, &data, truncate_array(&data, limit));
 out:
     for (size_t i = 0; i < nn; i++)
         free(names[i]);

@@ -128,7 +128,7 @@ static void labels_reply(struct server_app *app, struct http_request *req,
     if (has < 0)
         return;
     buf_init(&data, 0);
-    int rc = tsdb_labels_json(app->db, has ? &sel : NULL, label, &data);
+    int rc = tsdb_labels_json(app->db, has ? &sel : NULL, label, INT64_MIN, INT64_MAX, &data);
     if (has)
         sel_free(&sel);
     if (rc < 0)

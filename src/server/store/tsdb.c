@@ -57,6 +57,15 @@ struct series *tsdb_series_find(struct tsdb *db, const char *key, size_t len)
     return NULL;
 }
 
+const char *tsdb_series_labels(struct tsdb *db, const char *key, size_t len)
+{
+    pthread_rwlock_rdlock(&db->lock);
+    struct series *s = tsdb_series_find(db, key, len);
+    const char *lab = s ? s->lab : NULL;
+    pthread_rwlock_unlock(&db->lock);
+    return lab;
+}
+
 void tsdb_series_index(struct tsdb *db, struct series *s)
 {
     if (db->nseries + 1 > db->shash_cap) {
@@ -328,14 +337,16 @@ static int load(struct tsdb *db, char *err, size_t errlen)
         tsdb_series_index(db, s);
     }
     sqlite3_finalize(st);
-    st = db_prepare(db->w, "SELECT grp, max(t_max) FROM chunks WHERE tier = 0 GROUP BY grp");
+    st = db_prepare(db->w,
+                    "SELECT grp, min(t_min), max(t_max) FROM chunks WHERE tier = 0 GROUP BY grp");
     if (!st)
         goto fail;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        uint64_t gid = (uint64_t)sqlite3_column_int64(st, 0);
-        for (size_t i = 0; i < db->ngroups; i++)
-            if (db->groups[i]->id == gid)
-                db->groups[i]->last_ts = sqlite3_column_int64(st, 1);
+        struct group *g = tsdb_group_by_id(db, (uint64_t)sqlite3_column_int64(st, 0));
+        if (!g)
+            continue;
+        g->first_ts = sqlite3_column_int64(st, 1);
+        g->last_ts = sqlite3_column_int64(st, 2);
     }
     sqlite3_finalize(st);
     return 0;

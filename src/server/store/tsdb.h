@@ -100,10 +100,13 @@ size_t tsdb_select(struct tsdb *db, const struct selector *sel, size_t max,
                    struct tsdb_series_info **out);
 
 /* Label names of the series matching sel (NULL: all), or the values of one
- * label when label is not NULL, as a JSON array appended to out. 0, or -1
- * when the query budget ran out. */
+ * label when label is not NULL, as a JSON array appended to out: of the
+ * series whose group has raw samples between start and end (INT64_MIN and
+ * INT64_MAX: all), a group's first and newest sample bounding it, as
+ * coarse as Prometheus's blocks are. 0, or -1 when the query budget ran
+ * out. */
 int tsdb_labels_json(struct tsdb *db, const struct selector *sel, const char *label,
-                      struct buf *out);
+                     int64_t start, int64_t end, struct buf *out);
 
 struct tsdb_point {
     int64_t t;
@@ -167,6 +170,12 @@ struct tsdb_stats {
     char last_error[160];
 };
 void tsdb_stats(struct tsdb *db, struct tsdb_stats *st);
+
+/* The labels of the series of key (packed, serieskey.h), or NULL when the
+ * store has none yet: for a cache outside the store that would otherwise
+ * keep the key. They stay valid and unchanged until tsdb_close (series
+ * are never removed while it is open). Any thread. */
+const char *tsdb_series_labels(struct tsdb *db, const char *key, size_t len);
 
 /* Series in the store (they are never removed while it is open, so a
  * selection stays right while this is unchanged). */

@@ -90,7 +90,7 @@ struct group {
     int64_t head_opened_ms;
     uint64_t raw_seg, ooo_seg; /* sample log segments the heads opened in */
     int64_t compacted_ms[TSDB_TIERS]; /* roll-up windows before this are merged */
-    int64_t last_ts;
+    int64_t first_ts, last_ts; /* its oldest raw sample (at open: its oldest chunk's) and newest */
     int64_t ooo_newest; /* the newest sample that went to the out-of-order head */
     struct series **members;
     size_t nmembers, cap;

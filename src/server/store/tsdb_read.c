@@ -165,6 +165,7 @@ static int cmp_str(const void *a, const void *b)
 struct labels_ctx {
     const struct selector *sel;
     const char *label;
+    int64_t start, end;
     char **names; /* into the series, which outlive the query */
     size_t n, cap;
 };
@@ -172,6 +173,9 @@ struct labels_ctx {
 static int labels_one(void *arg, struct series *s)
 {
     struct labels_ctx *c = arg;
+    if ((c->start != INT64_MIN || c->end != INT64_MAX) &&
+        (!s->grp->last_ts || s->grp->last_ts < c->start || s->grp->first_ts > c->end))
+        return 0;
     if (!selected(c->sel, s))
         return 0;
     const char *at = NULL, *name = "__name__", *value;
@@ -189,9 +193,9 @@ static int labels_one(void *arg, struct series *s)
 }
 
 int tsdb_labels_json(struct tsdb *db, const struct selector *sel, const char *label,
-                     struct buf *out)
+                     int64_t start, int64_t end, struct buf *out)
 {
-    struct labels_ctx c = {sel, label, NULL, 0, 0};
+    struct labels_ctx c = {sel, label, start, end, NULL, 0, 0};
 
     if (each_series(db, labels_one, &c) < 0) {
         free(c.names);

@@ -451,6 +451,8 @@ static void append_one(struct tsdb *db, struct series *s, int64_t ts, double v)
     }
     if (ts > g->last_ts)
         g->last_ts = ts;
+    if (ts < g->first_ts || !g->first_ts)
+        g->first_ts = ts;
     if (chunk_is_stale(v)) {
         s->has_prev = 0;
         return;
