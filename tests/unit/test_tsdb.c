@@ -12,7 +12,10 @@
 #include "../../src/lib/xalloc.h"
 #include "../../src/server/store/tsdb.h"
 
-#define T0 1795000020000LL /* a minute boundary: 1795000020000 % 60000 == 0 */
+/* 11:07:00 UTC three days ago, set in main: a minute boundary well inside
+ * the raw retention of the day the test runs (a fixed date ran out of it
+ * 15 days later). */
+static int64_t T0;
 
 
 static struct tsdb *open_db(void)
@@ -667,5 +670,6 @@ int main(void)
         cmocka_unit_test(memory_per_series),
         cmocka_unit_test(recent_reads_see_late_samples),
     };
+    T0 = (now_wall_ms() / 86400000 - 3) * 86400000 + 40020000;
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -42,8 +42,7 @@ struct series {
     int64_t prev_ts; /* for the increase of counters */
     double prev_value;
     int has_prev;
-    uint32_t raw_col; /* this series' column in its group's raw head ... */
-    uint64_t raw_gen; /* ... valid while the head's generation is this */
+    uint32_t raw_col; /* this series' column in its group's raw head, while that holds its id */
     struct acc acc[TSDB_TIERS - 1]; /* open buckets of the roll-up tiers: SACC */
     struct series *hnext;
 };
@@ -52,7 +51,6 @@ struct series {
 #define SACC(s, tier) (&(s)->acc[(tier) - 1])
 
 struct head {
-    uint64_t gen; /* changes whenever columns are dropped */
     size_t nrows, cap, ncols, colcap;
     size_t filled; /* cells holding a value (the rest are absent) */
     size_t first_cap; /* rows allocated at first (0: 16): what the head

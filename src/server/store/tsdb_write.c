@@ -3,6 +3,7 @@
 #include "tsdb_impl.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -35,7 +36,6 @@ static void head_clear(struct head *h)
     h->nrows = 0;
     h->ncols = 0;
     h->filled = 0;
-    h->gen++;
 }
 
 size_t tsdb_head_bytes(const struct head *h)
@@ -212,8 +212,15 @@ void tsdb_seal(struct tsdb *db, struct group *g, struct head *h)
         struct head old = g->prev_raw;
         g->prev_raw = *h;
         *h = old;
-        h->gen = g->prev_raw.gen;
         h->first_cap = g->prev_raw.first_cap;
+        /* its column arrays to the columns it has (doubling left up to half
+         * spare); the next head starts from these sizes */
+        struct head *p = &g->prev_raw;
+        if (p->ncols && p->colcap > p->ncols) {
+            p->ids = xrealloc(p->ids, p->ncols * sizeof(*p->ids));
+            p->cols = xrealloc(p->cols, p->ncols * sizeof(*p->cols));
+            p->colcap = p->ncols;
+        }
     }
     head_clear(h);
 }
@@ -438,10 +445,9 @@ static void append_one(struct tsdb *db, struct series *s, int64_t ts, double v)
             g->head_opened_ms = now_wall_ms();
             g->raw_seg = cur_seg(db);
         }
-        if (s->raw_gen != h->gen + 1 || s->raw_col >= h->ncols || h->ids[s->raw_col] != s->id) {
+        /* the column it had is still its own while it holds its id */
+        if (s->raw_col >= h->ncols || h->ids[s->raw_col] != s->id)
             s->raw_col = (uint32_t)head_col(h, s->id);
-            s->raw_gen = h->gen + 1; /* +1: a zeroed series never looks cached */
-        }
         size_t row = head_row(h, ts); /* may grow every column: before indexing */
         cell_set(h, s->raw_col, row, v);
     }
@@ -684,6 +690,10 @@ int tsdb_commit(struct tsdb *db, int64_t now_ms)
     if (rc == 0 && now_ms - db->last_compact_ms > 60000) {
         db->last_compact_ms = now_ms;
         tsdb_compact(db, now_ms, 200);
+        /* every seal frees a head's column buffers by the thousand: give
+         * the free pages back (the server keeps freed memory otherwise,
+         * M_TRIM_THRESHOLD) */
+        malloc_trim(0);
     }
     return rc;
 }
