@@ -283,18 +283,30 @@ static void collect(struct pts *p, int tier, uint64_t id, size_t nrows, const in
     }
 }
 
-/* Heads keep their columns compressed: series id's is decoded for the
- * read. */
-static void collect_head(struct pts *p, uint64_t id, const struct head *h, int64_t start,
-                         int64_t end)
+#define SMALL_ROWS 256
+
+/* Heads keep their columns compressed: series id's decoded for a read,
+ * into small (SMALL_ROWS) when it fits, else allocated (free it when it
+ * is not small). NULL when h has no such column. */
+static double *head_values(const struct head *h, uint64_t id, double *small)
 {
     long c = tsdb_head_find(h, id);
     if (c < 0 || !h->nrows)
-        return;
-    double *col = xmalloc(h->nrows * sizeof(double));
+        return NULL;
+    double *col = h->nrows <= SMALL_ROWS ? small : xmalloc(h->nrows * sizeof(double));
     tsdb_head_column(h, (size_t)c, col);
+    return col;
+}
+
+static void collect_head(struct pts *p, uint64_t id, const struct head *h, int64_t start,
+                         int64_t end)
+{
+    double small[SMALL_ROWS], *col = head_values(h, id, small);
+    if (!col)
+        return;
     collect(p, TSDB_RAW, id, h->nrows, h->ts, 1, &id, &col, start, end);
-    free(col);
+    if (col != small)
+        free(col);
 }
 
 /* Series id's closed roll-up buckets in memory (not yet in a chunk). */
@@ -627,11 +639,9 @@ static int read_group(struct tsdb *db, struct reader *rd, uint64_t gid, const st
 
 static void head_tv(struct tvs *p, uint64_t id, const struct head *h, int64_t start, int64_t end)
 {
-    long c = tsdb_head_find(h, id);
-    if (c < 0 || !h->nrows)
+    double small[SMALL_ROWS], *col = head_values(h, id, small);
+    if (!col)
         return;
-    double small[256], *col = h->nrows <= 256 ? small : xmalloc(h->nrows * sizeof(double));
-    tsdb_head_column(h, (size_t)c, col);
     collect_tv(p, id, h->nrows, h->ts, 1, &id, &col, start, end);
     if (col != small)
         free(col);

@@ -231,14 +231,14 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static const struct rrec *sort_recs; /* for cmp_rec: the writer thread's alone */
-
-/* By series, then time, then the order they came in (a later record of
- * the same bucket wins, as a cell written again would). */
-static int cmp_rec(const void *a, const void *b)
+/* Indexes into recs (arg) by series, then time, then the order they came
+ * in (a later record of the same bucket wins, as a cell written again
+ * would). */
+static int cmp_rec(const void *a, const void *b, void *arg)
 {
+    const struct rrec *recs = arg;
     size_t i = *(const size_t *)a, j = *(const size_t *)b;
-    const struct rrec *x = &sort_recs[i], *y = &sort_recs[j];
+    const struct rrec *x = &recs[i], *y = &recs[j];
     if (x->id != y->id)
         return (x->id > y->id) - (x->id < y->id);
     if (x->t != y->t)
@@ -260,8 +260,7 @@ void tsdb_seal_rollup(struct tsdb *db, struct group *g, int tier)
         order[i] = i;
         ts[i] = r->v[i].t;
     }
-    sort_recs = r->v;
-    qsort(order, n, sizeof(*order), cmp_rec);
+    qsort_r(order, n, sizeof(*order), cmp_rec, r->v);
     qsort(ts, n, sizeof(*ts), cmp_i64);
     for (size_t i = 0; i < n; i++)
         if (!i || ts[i] != ts[nrows - 1])
