@@ -85,17 +85,34 @@ static void a_full_cache_starts_over(void **state)
     free(text);
 }
 
-static void writer_stores_batches(void **state)
+/* A store in a new folder dir (room for 22 bytes). */
+static struct tsdb *open_store(char *dir)
 {
-    char dir[] = "/tmp/gf-ingest-XXXXXX", path[64], err[256], cmd[96];
+    char path[64], err[256];
     struct tsdb_config cfg;
-
-    (void)state;
+    strcpy(dir, "/tmp/gf-ingest-XXXXXX");
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/tsdb.db", dir);
     tsdb_config_defaults(&cfg);
     struct tsdb *db = tsdb_open(path, &cfg, err, sizeof(err));
     assert_non_null(db);
+    return db;
+}
+
+static void close_store(struct tsdb *db, const char *dir)
+{
+    char cmd[96];
+    tsdb_close(db);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void writer_stores_batches(void **state)
+{
+    char dir[32];
+
+    (void)state;
+    struct tsdb *db = open_store(dir);
     struct ingest *in = ingest_start(db, 1000, NULL, NULL);
     char *text = many_series(300);
     for (int i = 0; i < 10; i++)
@@ -109,10 +126,8 @@ static void writer_stores_batches(void **state)
     tsdb_stats(db, &ts);
     assert_int_equal(ts.series, 300);
     ingest_stop(in);
-    tsdb_close(db);
+    close_store(db, dir);
     free(text);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
 }
 
 /* Once the store has a target's series, its cache keeps the store's labels
@@ -120,15 +135,10 @@ static void writer_stores_batches(void **state)
  * bytes (they find the same series). */
 static void settled_cache_uses_the_store(void **state)
 {
-    char dir[] = "/tmp/gf-ingest-XXXXXX", path[64], err[256], cmd[96];
-    struct tsdb_config cfg;
+    char dir[32];
 
     (void)state;
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/tsdb.db", dir);
-    tsdb_config_defaults(&cfg);
-    struct tsdb *db = tsdb_open(path, &cfg, err, sizeof(err));
-    assert_non_null(db);
+    struct tsdb *db = open_store(dir);
     struct ingest *in = ingest_start(db, 100000, NULL, NULL);
     char *text = many_series(600);
     struct key_cache *cache = key_cache_new(100000);
@@ -159,10 +169,8 @@ static void settled_cache_uses_the_store(void **state)
     ingest_batch_free(plain);
     key_cache_free(cache);
     ingest_stop(in);
-    tsdb_close(db);
+    close_store(db, dir);
     free(text);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
 }
 
 int main(void)

@@ -30,38 +30,25 @@
 
 static const char MAGIC[4] = {'G', 'F', 'C', '2'};
 
-static uint64_t bits_of(double v)
-{
-    uint64_t b;
-    memcpy(&b, &v, sizeof(b));
-    return b;
-}
-
-static double of_bits(uint64_t b)
-{
-    double v;
-    memcpy(&v, &b, sizeof(v));
-    return v;
-}
 
 int chunk_is_absent(double v)
 {
-    return bits_of(v) == CHUNK_ABSENT_BITS;
+    return chunk_bits(v) == CHUNK_ABSENT_BITS;
 }
 
 double chunk_absent(void)
 {
-    return of_bits(CHUNK_ABSENT_BITS);
+    return chunk_of_bits(CHUNK_ABSENT_BITS);
 }
 
 int chunk_is_stale(double v)
 {
-    return bits_of(v) == STALE_NAN_BITS;
+    return chunk_bits(v) == STALE_NAN_BITS;
 }
 
 double chunk_stale(void)
 {
-    return of_bits(STALE_NAN_BITS);
+    return chunk_of_bits(STALE_NAN_BITS);
 }
 
 /* ---- decimals ---- */
@@ -87,7 +74,7 @@ static int to_decimal(double v, int64_t *m, int *e)
         if (fabs(scaled) >= MAX_MANTISSA)
             break;
         int64_t cand = (int64_t)llround(scaled);
-        if (bits_of(from_decimal(cand, -k)) == bits_of(v)) {
+        if (chunk_bits(from_decimal(cand, -k)) == chunk_bits(v)) {
             *m = cand;
             *e = -k;
             return 0;
@@ -98,7 +85,7 @@ static int to_decimal(double v, int64_t *m, int *e)
         if (fabs(scaled) >= MAX_MANTISSA)
             continue;
         int64_t cand = (int64_t)llround(scaled);
-        if (bits_of(from_decimal(cand, k)) == bits_of(v)) {
+        if (chunk_bits(from_decimal(cand, k)) == chunk_bits(v)) {
             *m = cand;
             *e = k;
             return 0;
@@ -149,7 +136,7 @@ static int encode_decimal(const double *col, size_t n, struct buf *out)
             }
             v *= 10;
         }
-        if (fabs((double)v) >= MAX_MANTISSA || bits_of(from_decimal(v, emin)) != bits_of(col[i])) {
+        if (fabs((double)v) >= MAX_MANTISSA || chunk_bits(from_decimal(v, emin)) != chunk_bits(col[i])) {
             free(ints);
             goto done;
         }
@@ -172,7 +159,7 @@ static int encode_decimal(const double *col, size_t n, struct buf *out)
         if (!is_special(col[i]))
             continue;
         varint_put(out, i);
-        u64_put(out, bits_of(col[i]));
+        u64_put(out, chunk_bits(col[i]));
     }
     for (size_t i = 0; i < nint; i++) {
         int64_t d = i ? ints[i] - ints[i - 1] : ints[0];
@@ -249,10 +236,10 @@ static void encode_dense(const double *col, size_t n, struct buf *out)
     if (encode_decimal(col, n, out) == 0)
         return;
     buf_putc(out, 2);
-    uint64_t prev = bits_of(col[0]);
+    uint64_t prev = chunk_bits(col[0]);
     u64_put(out, prev);
     for (size_t i = 1; i < n; i++) {
-        uint64_t b = bits_of(col[i]);
+        uint64_t b = chunk_bits(col[i]);
         varint_put(out, b ^ prev);
         prev = b;
     }
@@ -372,10 +359,10 @@ static int decode_column(struct vin *r, double *col, size_t n, char *err, size_t
     if (type == 2) {
         uint64_t prev = u64_get(r);
         if (n)
-            col[0] = of_bits(prev);
+            col[0] = chunk_of_bits(prev);
         for (size_t i = 1; i < n && !r->bad; i++) {
             prev ^= varint_get(r);
-            col[i] = of_bits(prev);
+            col[i] = chunk_of_bits(prev);
         }
         return r->bad ? (snprintf(err, errlen, "truncated xor column"), -1) : 0;
     }
@@ -403,7 +390,7 @@ static int decode_column(struct vin *r, double *col, size_t n, char *err, size_t
             break;
         }
         special[row] = 1;
-        col[row] = of_bits(b);
+        col[row] = chunk_of_bits(b);
     }
     int64_t v = 0, d = 0;
     size_t k = 0;

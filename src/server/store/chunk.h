@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../../lib/buf.h"
 
@@ -26,6 +27,21 @@ struct chunk_data {
     uint64_t *series;  /* ncols series ids */
     double *values;    /* column-major: values[col * nrows + row] */
 };
+
+/* A double's bits and back (the codecs XOR and compare them). */
+static inline uint64_t chunk_bits(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, sizeof(b));
+    return b;
+}
+
+static inline double chunk_of_bits(uint64_t b)
+{
+    double v;
+    memcpy(&v, &b, sizeof(v));
+    return v;
+}
 
 int chunk_is_absent(double v);
 double chunk_absent(void);

@@ -23,19 +23,6 @@
 #define INT_SMALL 0x80
 #define ABSENT 0xff
 
-static uint64_t bits_of(double v)
-{
-    uint64_t b;
-    memcpy(&b, &v, sizeof(b));
-    return b;
-}
-
-static double of_bits(uint64_t b)
-{
-    double v;
-    memcpy(&v, &b, sizeof(v));
-    return v;
-}
 
 static void reserve(struct hcol *c, size_t more)
 {
@@ -64,11 +51,11 @@ static int integral(double v)
  * and the step gives v back bit for bit. 1 when written. */
 static int put_int(struct hcol *c, double v)
 {
-    double prev = of_bits(c->last);
+    double prev = chunk_of_bits(c->last);
     if (!integral(v) || !integral(prev))
         return 0;
     int64_t d = (int64_t)v - (int64_t)prev;
-    if (bits_of(prev + (double)d) != bits_of(v))
+    if (chunk_bits(prev + (double)d) != chunk_bits(v))
         return 0;
     uint64_t zz = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
     if (zz >= 1 && zz <= 127) {
@@ -86,7 +73,7 @@ static int put_int(struct hcol *c, double v)
 
 static void put_value(struct hcol *c, double v)
 {
-    uint64_t b = bits_of(v), x = b ^ c->last;
+    uint64_t b = chunk_bits(v), x = b ^ c->last;
     if (chunk_is_absent(v)) {
         put_absent(c, 1);
         return;
@@ -133,8 +120,8 @@ void hcol_read(const struct hcol *c, size_t rows, double *out)
                     i += (size_t)(h - INT_WIDE);
                 }
                 int64_t d = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
-                last = bits_of(of_bits(last) + (double)d);
-                out[r] = of_bits(last);
+                last = chunk_bits(chunk_of_bits(last) + (double)d);
+                out[r] = chunk_of_bits(last);
                 continue;
             }
             int trail = h >> 4, k = h & 15;
@@ -143,7 +130,7 @@ void hcol_read(const struct hcol *c, size_t rows, double *out)
                 x |= (uint64_t)c->b[i + j] << (8 * j);
             i += k;
             last ^= x << (8 * trail);
-            out[r] = of_bits(last);
+            out[r] = chunk_of_bits(last);
         }
     }
     for (; r < rows; r++)

@@ -290,6 +290,12 @@ void tsdb_seal_rollup(struct tsdb *db, struct group *g, int tier)
     free(ts);
     free(ids);
     free(v);
+    /* the next bucket closes for as many series: room for this many, not
+     * the doubling's spare half on top */
+    if (r->cap > n) {
+        r->v = xrealloc(r->v, n * sizeof(*r->v));
+        r->cap = n;
+    }
     r->n = 0;
     r->nts = 0;
 }
