@@ -5,8 +5,8 @@
 # the server's CPU is measured over MEASURE seconds (default 30).
 # VictoriaMetrics (-promscrape.config, the same targets and interval) runs
 # beside it when installed (VM=0: not), and both RSS are compared per
-# active series: measure past the 5 minutes after which heads seal to see
-# the steady state (MEASURE=330).
+# active series (medians of readings over the last minute): measure past
+# the 5 minutes after which heads seal to see the steady state (MEASURE=330).
 # usage: [MEASURE=s] [VM=0] bench/scrape_500_agents.sh [agents]   (needs scripts/deps.sh bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,11 +77,21 @@ sleep 12 # first scrapes spread over the interval, backfill attempts done
 appended() { curl -fsS "${H[@]}" http://127.0.0.1:$sp/metrics | awk '$1 == "gpufleet_server_samples_appended_total" { print $2 }'; }
 c0=$(cpu_of $spid); s0=$(appended); t0=$(date +%s.%N)
 [ -n "$vm_pid" ] && v0=$(cpu_of $vm_pid)
-sleep "$secs"
+# RSS: the median of readings every 5 s over the measurement's last minute
+# (one reading moves ~100 bytes a series with where it falls between the
+# heads' seals and the store's minute page trim)
+win=$(( secs < 60 ? secs : 60 ))
+sleep $(( secs - win ))
+: > "$work/rss.txt"
+for _ in $(seq 1 $(( win / 5 > 0 ? win / 5 : 1 ))); do
+    sleep 5
+    printf '%s %s\n' "$(awk '/^VmRSS/ {print $2}' /proc/$spid/status)" \
+        "$([ -n "$vm_pid" ] && awk '/^VmRSS/ {print $2}' /proc/$vm_pid/status || echo 0)" >> "$work/rss.txt"
+done
 c1=$(cpu_of $spid); s1=$(appended); t1=$(date +%s.%N)
-[ -n "$vm_pid" ] && v1=$(cpu_of $vm_pid) && vrss=$(awk '/^VmRSS/ {print $2}' /proc/$vm_pid/status)
+[ -n "$vm_pid" ] && v1=$(cpu_of $vm_pid) && vrss=$(awk '{print $2}' "$work/rss.txt" | median)
 up=$(curl -fsS "${H[@]}" http://127.0.0.1:$sp/api/v1/targets | jq '[.targets[] | select(.up)] | length')
-rss=$(awk '/^VmRSS/ {print $2}' /proc/$spid/status)
+rss=$(awk '{print $1}' "$work/rss.txt" | median)
 curl -fsS "${H[@]}" http://127.0.0.1:$sp/metrics | grep -E '^gpufleet_server_(ingest|write|head|sample_log|series)' || true
 curl -fsS "${H[@]}" http://127.0.0.1:$sp/api/v1/targets | jq -c '[.targets[] | select(.up | not) | {instance, last_error}] | .[:3]'
 curl -fsS "${H[@]}" http://127.0.0.1:$sp/api/v1/targets | jq -c '[.targets[].last_duration_s] | (add / length) as $avg | {avg_scrape_s: $avg, max: max}'
