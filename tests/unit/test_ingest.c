@@ -41,6 +41,18 @@ static char *many_series(int n)
     return buf_detach(&b, NULL);
 }
 
+/* Batches a and b hold the same samples under the same key bytes. */
+static void assert_same_keys(const struct ingest_batch *a, const struct ingest_batch *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (size_t i = 0; i < b->n; i++) {
+        assert_int_equal(a->items[i].key_len, b->items[i].key_len);
+        assert_memory_equal(a->keys.data + a->items[i].key_off, b->keys.data + b->items[i].key_off,
+                            b->items[i].key_len);
+        assert_true(a->items[i].value == b->items[i].value);
+    }
+}
+
 static void same_keys_with_and_without_cache(void **state)
 {
     char *text = many_series(3000); /* the cache grows from 1024 slots twice */
@@ -50,13 +62,7 @@ static void same_keys_with_and_without_cache(void **state)
     (void)state;
     for (int round = 0; round < 2; round++) { /* second round: all hits */
         struct ingest_batch *cached = parse(text, cache);
-        assert_int_equal(cached->n, plain->n);
-        for (size_t i = 0; i < plain->n; i++) {
-            assert_int_equal(cached->items[i].key_len, plain->items[i].key_len);
-            assert_memory_equal(cached->keys.data + cached->items[i].key_off,
-                                plain->keys.data + plain->items[i].key_off, plain->items[i].key_len);
-            assert_true(cached->items[i].value == plain->items[i].value);
-        }
+        assert_same_keys(cached, plain);
         ingest_batch_free(cached);
     }
     /* keys are canonical: labels sorted, extra label added, values escaped */
@@ -153,12 +159,7 @@ static void settled_cache_uses_the_store(void **state)
     assert_true(after < before - 600 * 20); /* a key ("m{a=...,z=...}") ~24 bytes each */
     for (int round = 0; round < 2; round++) {
         struct ingest_batch *cached = parse(text, cache);
-        assert_int_equal(cached->n, plain->n);
-        for (size_t i = 0; i < plain->n; i++) {
-            assert_int_equal(cached->items[i].key_len, plain->items[i].key_len);
-            assert_memory_equal(cached->keys.data + cached->items[i].key_off,
-                                plain->keys.data + plain->items[i].key_off, plain->items[i].key_len);
-        }
+        assert_same_keys(cached, plain);
         assert_int_equal(ingest_push(in, cached, 5000), 0);
         key_cache_settle(cache, db);
     }
