@@ -87,6 +87,60 @@ static void recent_reads_see_late_samples(void **state)
     tsdb_close(db);
 }
 
+struct each_seen {
+    long calls, count[4];
+    int stop_after; /* answer nonzero at this call (0: never) */
+};
+
+static int each_record(void *arg, size_t i, const struct tsdb_tv *pts, long n)
+{
+    struct each_seen *e = arg;
+    assert_true(i < 4);
+    assert_int_equal(e->count[i], 0); /* once a series */
+    for (long k = 1; k < n; k++)
+        assert_true(pts[k].t > pts[k - 1].t);
+    e->count[i] = n;
+    return ++e->calls == e->stop_after;
+}
+
+/* The streaming read gives each series (sealed chunks and heads, two
+ * groups, ids in no order, one unknown) what the copying read gives, once
+ * each; a callback's nonzero answer stops it. */
+static void samples_each_matches_many(void **state)
+{
+    (void)state;
+    struct tsdb *db = open_db();
+    int64_t t0 = (now_wall_ms() - 7200000) / 1000 * 1000;
+    for (int k = 0; k < 400; k++) { /* past a head: chunks and a head */
+        append(db, "each_m{instance=\"a\",job=\"j\",gpu=\"0\"}", t0 + k * 1000, k);
+        append(db, "each_m{instance=\"a\",job=\"j\",gpu=\"1\"}", t0 + k * 1000, 2 * k);
+        if (k % 2 == 0)
+            append(db, "each_m{instance=\"b\",job=\"j\",gpu=\"0\"}", t0 + k * 1000 + 7, k);
+    }
+    assert_int_equal(tsdb_commit(db, now_wall_ms()), 0);
+    uint64_t ids[4] = {id_of(db, "each_m{instance=\"b\"}"), id_of(db, "each_m{gpu=\"1\"}"),
+                       999999, id_of(db, "each_m{instance=\"a\",gpu=\"0\"}")};
+    struct tsdb_tv *out[4];
+    long n[4];
+    assert_int_equal(tsdb_samples_many(db, ids, 4, t0 + 5000, t0 + 390000, out, n), 0);
+    assert_int_equal(n[0], 192); /* b: even seconds 6..388 (+7 ms) */
+    assert_int_equal(n[1], 386);
+    assert_int_equal(n[2], 0);
+    assert_int_equal(n[3], 386);
+    assert_true(out[1][0].t == t0 + 5000 && out[1][0].v == 10);
+    struct each_seen seen = {0};
+    assert_int_equal(tsdb_samples_each(db, ids, 4, t0 + 5000, t0 + 390000, each_record, &seen), 0);
+    assert_int_equal(seen.calls, 3);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(seen.count[i], n[i]);
+    struct each_seen stop = {.stop_after = 1};
+    assert_int_equal(tsdb_samples_each(db, ids, 4, t0 + 5000, t0 + 390000, each_record, &stop), 1);
+    assert_int_equal(stop.calls, 1);
+    for (int i = 0; i < 4; i++)
+        free(out[i]);
+    tsdb_close(db);
+}
+
 static void canonical_keys(void **state)
 {
     struct buf b;
@@ -669,6 +723,7 @@ int main(void)
         cmocka_unit_test(rollups_compacted),
         cmocka_unit_test(memory_per_series),
         cmocka_unit_test(recent_reads_see_late_samples),
+        cmocka_unit_test(samples_each_matches_many),
     };
     T0 = (now_wall_ms() / 86400000 - 3) * 86400000 + 40020000;
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);

@@ -106,7 +106,8 @@ void pq_drop_name(struct promql_series *s)
     pq_label_set(s, "__name__", NULL);
 }
 
-struct promql_series *pq_add_series(struct pq_ctx *c, struct pq_val *v)
+/* A new empty series at the end of v. */
+static struct promql_series *push_series(struct pq_val *v)
 {
     if (v->n == v->cap) {
         v->cap = v->cap ? v->cap * 2 : 8;
@@ -114,6 +115,12 @@ struct promql_series *pq_add_series(struct pq_ctx *c, struct pq_val *v)
     }
     struct promql_series *s = &v->s[v->n++];
     memset(s, 0, sizeof(*s));
+    return s;
+}
+
+struct promql_series *pq_add_series(struct pq_ctx *c, struct pq_val *v)
+{
+    struct promql_series *s = push_series(v);
     s->v = xcalloc(c->nsteps, sizeof(double));
     s->ok = xcalloc(c->nsteps, 1);
     return s;
@@ -467,6 +474,50 @@ static void take_labels(struct selected *sel, size_t i, struct promql_series *s)
     sel->lab[i].nlabels = 0;
 }
 
+struct vsel_fill {
+    struct pq_ctx *c;
+    const struct promql_expr *e;
+    int want_ts;
+    struct promql_series *s; /* one per selected series, in their order */
+    int rc;                   /* a bound passed (PROMQL_*): the read stopped */
+};
+
+/* One series' samples to its value at each step (called by the store as it
+ * reads, so a big selection never holds every series' samples at once). */
+static int vsel_fill(void *arg, size_t i, const struct tsdb_tv *pts, long n)
+{
+    struct vsel_fill *f = arg;
+    struct pq_ctx *c = f->c;
+    struct promql_series *s = &f->s[i];
+    s->v = xcalloc(c->nsteps, sizeof(double));
+    s->ok = xcalloc(c->nsteps, 1);
+    size_t j = 0, got = 0;
+    for (size_t k = 0; k < c->nsteps; k++) {
+        int64_t ref = c->start + (int64_t)k * c->step - f->e->offset_ms;
+        while (j < (size_t)n && pts[j].t <= ref)
+            j++;
+        if (j == 0)
+            continue;
+        const struct tsdb_tv *p = &pts[j - 1];
+        if (p->t < ref - c->lookback_ms || tsdb_is_stale(p->v))
+            continue;
+        s->v[k] = f->want_ts ? (double)p->t / 1000.0 : p->v;
+        s->ok[k] = 1;
+        got++;
+    }
+    if (!got) {
+        free(s->v);
+        free(s->ok);
+        s->v = NULL;
+        s->ok = NULL;
+        return 0;
+    }
+    f->rc = hold(c, got);
+    if (!f->rc)
+        f->rc = pq_check_time(c);
+    return f->rc != 0;
+}
+
 /* An instant vector selector: the newest sample at or before each step
  * (minus the offset), if within the lookback and not a stale marker.
  * want_ts: the value is that sample's time in seconds (timestamp()). */
@@ -477,37 +528,29 @@ static int eval_vsel(struct pq_ctx *c, const struct promql_expr *e, struct pq_va
     if (rc)
         return rc;
     out->type = PROMQL_VECTOR;
-    struct samples got_all;
-    rc = fetch(c, &sel, c->start - e->offset_ms - c->lookback_ms, c->end - e->offset_ms, &got_all);
-    for (size_t i = 0; i < sel.n && rc == 0; i++) {
-        struct tsdb_tv *pts = got_all.pts[i];
-        long n = got_all.n[i];
-        if (n == 0)
+    uint64_t *ids = xmalloc((sel.n ? sel.n : 1) * sizeof(uint64_t));
+    for (size_t i = 0; i < sel.n; i++)
+        ids[i] = sel.info[i].id;
+    struct vsel_fill f = {c, e, want_ts, xcalloc(sel.n ? sel.n : 1, sizeof(struct promql_series)), 0};
+    rc = tsdb_samples_each(c->db, ids, sel.n, c->start - e->offset_ms - c->lookback_ms,
+                           c->end - e->offset_ms, vsel_fill, &f);
+    free(ids);
+    if (f.rc)
+        rc = f.rc;
+    else if (rc)
+        rc = pq_fail(c, PROMQL_INTERNAL, "reading the store failed");
+    for (size_t i = 0; i < sel.n; i++) { /* in the selection's order */
+        if (!f.s[i].v)
             continue;
-        struct promql_series *s = pq_add_series(c, out);
+        if (rc) {
+            series_free(&f.s[i]);
+            continue;
+        }
+        struct promql_series *s = push_series(out);
+        *s = f.s[i];
         take_labels(&sel, i, s);
-        size_t j = 0, got = 0;
-        for (size_t k = 0; k < c->nsteps; k++) {
-            int64_t ref = c->start + (int64_t)k * c->step - e->offset_ms;
-            while (j < (size_t)n && pts[j].t <= ref)
-                j++;
-            if (j == 0)
-                continue;
-            const struct tsdb_tv *p = &pts[j - 1];
-            if (p->t < ref - c->lookback_ms || tsdb_is_stale(p->v))
-                continue;
-            s->v[k] = want_ts ? (double)p->t / 1000.0 : p->v;
-            s->ok[k] = 1;
-            got++;
-        }
-        if (!got) {
-            series_free(s);
-            out->n--;
-            continue;
-        }
-        rc = hold(c, got);
     }
-    samples_free(&got_all, sel.n);
+    free(f.s);
     selected_free(&sel);
     return rc;
 }
@@ -1151,6 +1194,85 @@ static void agg_labels(const struct promql_expr *e, const struct promql_series *
         pq_label_set(s, e->grouping.v[k], pq_label_get(in, e->grouping.v[k]));
 }
 
+/* One step's statistic, taking the members' values in their order: the
+ * first starts every statistic, as in Prometheus (the same arithmetic in
+ * the same order, so the same floats). */
+static void agg_add(int op, double v, double n, double *acc, double *mean)
+{
+    if (n == 1) {
+        *acc = *mean = v;
+        if (op == AGG_STDDEV || op == AGG_STDVAR)
+            *acc = 0;
+        return;
+    }
+    switch (op) {
+    case AGG_SUM: *acc += v; break;
+    case AGG_AVG:
+        if (isinf(*mean) && ((isinf(v) && (*mean > 0) == (v > 0)) || (!isinf(v) && !isnan(v))))
+            break;
+        *mean += v / n - *mean / n;
+        break;
+    case AGG_MIN: if (*acc > v || isnan(*acc)) *acc = v; break;
+    case AGG_MAX: if (*acc < v || isnan(*acc)) *acc = v; break;
+    case AGG_STDDEV: case AGG_STDVAR: {
+        double d = v - *mean;
+        *mean += d / n;
+        *acc += d * (v - *mean);
+        break;
+    }
+    default: break;
+    }
+}
+
+/* sum, avg, min, max, count, group, stddev, stdvar: member by member over
+ * all steps (each member's arrays read once, in order), each step's
+ * running state in arrays. */
+static int agg_by_member(struct pq_ctx *c, const struct promql_expr *e, const struct pq_val *in,
+                         const struct groups *g, struct pq_val *out)
+{
+    size_t ns = c->nsteps ? c->nsteps : 1;
+    double *acc = xmalloc(ns * sizeof(double)), *mean = xmalloc(ns * sizeof(double));
+    double *cnt = xmalloc(ns * sizeof(double));
+    int rc = 0;
+    for (size_t gi = 0; gi < g->n && rc == 0; gi++) {
+        memset(cnt, 0, ns * sizeof(double));
+        for (size_t m = 0; m < g->count[gi]; m++) {
+            const struct promql_series *is = &in->s[g->members[gi][m]];
+            for (size_t k = 0; k < c->nsteps; k++)
+                if (is->ok[k])
+                    agg_add(e->op, is->v[k], ++cnt[k], &acc[k], &mean[k]);
+        }
+        struct promql_series *s = pq_add_series(c, out);
+        agg_labels(e, &in->s[g->members[gi][0]], s);
+        size_t got = 0;
+        for (size_t k = 0; k < c->nsteps; k++) {
+            if (!cnt[k])
+                continue;
+            double r = acc[k];
+            switch (e->op) {
+            case AGG_AVG: r = mean[k]; break;
+            case AGG_COUNT: r = cnt[k]; break;
+            case AGG_GROUP: r = 1; break;
+            case AGG_STDVAR: r = acc[k] / cnt[k]; break;
+            case AGG_STDDEV: r = sqrt(acc[k] / cnt[k]); break;
+            default: break;
+            }
+            s->v[k] = r;
+            s->ok[k] = 1;
+            got++;
+        }
+        if (!got) {
+            series_free(s);
+            out->n--;
+        }
+        rc = pq_check_time(c);
+    }
+    free(acc);
+    free(mean);
+    free(cnt);
+    return rc;
+}
+
 static int eval_aggregation(struct pq_ctx *c, const struct promql_expr *e, struct pq_val *out)
 {
     struct pq_val param = {0}, in = {0};
@@ -1178,6 +1300,10 @@ static int eval_aggregation(struct pq_ctx *c, const struct promql_expr *e, struc
         rc = eval_topk(c, e, &in, &param, &g, out);
         goto done;
     }
+    if (e->op != AGG_QUANTILE) {
+        rc = agg_by_member(c, e, &in, &g, out);
+        goto done;
+    }
     double *vals = NULL;
     for (size_t gi = 0; gi < g.n; gi++) {
         struct promql_series *s = pq_add_series(c, out);
@@ -1185,56 +1311,15 @@ static int eval_aggregation(struct pq_ctx *c, const struct promql_expr *e, struc
         vals = xrealloc(vals, (g.count[gi] + 1) * sizeof(double));
         size_t got = 0;
         for (size_t k = 0; k < c->nsteps; k++) {
-            double acc = 0, mean = 0, cnt = 0;
-            int first = 1;
             size_t nv = 0;
             for (size_t m = 0; m < g.count[gi]; m++) {
                 const struct promql_series *is = &in.s[g.members[gi][m]];
-                if (!is->ok[k])
-                    continue;
-                double v = is->v[k];
-                cnt++;
-                if (first && e->op != AGG_QUANTILE) {
-                    /* the first value starts every statistic, as in Prometheus */
-                    acc = mean = v;
-                    if (e->op == AGG_STDDEV || e->op == AGG_STDVAR)
-                        acc = 0;
-                    first = 0;
-                    continue;
-                }
-                switch (e->op) {
-                case AGG_SUM: acc += v; break;
-                case AGG_AVG:
-                    if (isinf(mean) && ((isinf(v) && (mean > 0) == (v > 0)) || (!isinf(v) && !isnan(v))))
-                        break;
-                    mean += v / cnt - mean / cnt;
-                    break;
-                case AGG_MIN: if (acc > v || isnan(acc)) acc = v; break;
-                case AGG_MAX: if (acc < v || isnan(acc)) acc = v; break;
-                case AGG_STDDEV: case AGG_STDVAR: {
-                    double d = v - mean;
-                    mean += d / cnt;
-                    acc += d * (v - mean);
-                    break;
-                }
-                case AGG_QUANTILE: vals[nv++] = v; break;
-                default: break;
-                }
-                first = 0;
+                if (is->ok[k])
+                    vals[nv++] = is->v[k];
             }
-            if (!cnt)
+            if (!nv)
                 continue;
-            double r = acc;
-            switch (e->op) {
-            case AGG_AVG: r = mean; break;
-            case AGG_COUNT: r = cnt; break;
-            case AGG_GROUP: r = 1; break;
-            case AGG_STDVAR: r = acc / cnt; break;
-            case AGG_STDDEV: r = sqrt(acc / cnt); break;
-            case AGG_QUANTILE: r = quantile(param.s[0].v[k], vals, nv); break;
-            default: break;
-            }
-            s->v[k] = r;
+            s->v[k] = quantile(param.s[0].v[k], vals, nv);
             s->ok[k] = 1;
             got++;
         }

@@ -70,7 +70,11 @@ size_t promql_format_value(char *dst, size_t cap, double v)
      * strtod would read "i with k decimals" (both correctly rounded), and
      * the smallest such k gives Go's shortest fixed form */
     static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
-    for (int k = 1; k <= 8 && fabs(v) < 1e6; k++) {
+    /* if any k <= 8 works, k = 8 does (under 1e6, v * 1e8 is within 0.02
+     * of the integer i * 10^(8-k)): one test spares the loop for the many
+     * values (float noise of averages) that have no short form */
+    int few = fabs(v) < 1e6 && nearbyint(v * 1e8) / 1e8 == v;
+    for (int k = 1; k <= 8 && few; k++) {
         double x = nearbyint(v * p10[k]);
         if (x / p10[k] != v)
             continue;
@@ -177,16 +181,29 @@ static void put_time(struct buf *out, int64_t ms)
 static void put_point_at(struct buf *out, int64_t ms, double v, const struct buf *steps,
                          const uint32_t *at, size_t k)
 {
-    char num[400];
-    buf_putc(out, '[');
-    if (steps)
-        buf_append(out, steps->data + at[k], at[k + 1] - at[k]);
-    else
+    if (!steps) {
+        char num[400];
+        buf_putc(out, '[');
         put_time(out, ms);
-    buf_puts(out, ",\"");
-    size_t nl = promql_format_value(num, sizeof(num), v);
-    buf_append(out, num, nl);
-    buf_puts(out, "\"]");
+        buf_puts(out, ",\"");
+        size_t nl = promql_format_value(num, sizeof(num), v);
+        buf_append(out, num, nl);
+        buf_puts(out, "\"]");
+        return;
+    }
+    /* a range result's points (most of a big answer): composed here and
+     * appended once */
+    char pt[480];
+    size_t tl = at[k + 1] - at[k], o = 0;
+    pt[o++] = '[';
+    memcpy(pt + o, steps->data + at[k], tl);
+    o += tl;
+    pt[o++] = ',';
+    pt[o++] = '"';
+    o += promql_format_value(pt + o, sizeof(pt) - o - 2, v);
+    pt[o++] = '"';
+    pt[o++] = ']';
+    buf_append(out, pt, o);
 }
 
 static void put_point(struct buf *out, int64_t ms, double v)

@@ -31,19 +31,9 @@
 static const char MAGIC[4] = {'G', 'F', 'C', '2'};
 
 
-int chunk_is_absent(double v)
-{
-    return chunk_bits(v) == CHUNK_ABSENT_BITS;
-}
-
 double chunk_absent(void)
 {
     return chunk_of_bits(CHUNK_ABSENT_BITS);
-}
-
-int chunk_is_stale(double v)
-{
-    return chunk_bits(v) == STALE_NAN_BITS;
 }
 
 double chunk_stale(void)

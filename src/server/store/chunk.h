@@ -43,9 +43,18 @@ static inline double chunk_of_bits(uint64_t b)
     return v;
 }
 
-int chunk_is_absent(double v);
+/* Inline: readers test every sample. */
+static inline int chunk_is_absent(double v)
+{
+    return chunk_bits(v) == CHUNK_ABSENT_BITS;
+}
+
+static inline int chunk_is_stale(double v)
+{
+    return chunk_bits(v) == STALE_NAN_BITS;
+}
+
 double chunk_absent(void);
-int chunk_is_stale(double v);
 double chunk_stale(void);
 
 /* Encodes in (not modified) and appends to out. Lossless: every value,

@@ -15,6 +15,7 @@
 
 #include "../../lib/buf.h"
 #include "../../lib/promparse.h"
+#include "chunk.h"
 #include "selector.h"
 
 enum tsdb_tier { TSDB_RAW = 0, TSDB_1M = 1, TSDB_1H = 2, TSDB_TIERS = 3 };
@@ -125,8 +126,12 @@ struct tsdb_tv {
     double v; /* a stale marker is kept as one (tsdb_is_stale) */
 };
 
-/* Whether a value is Prometheus's stale marker. */
-int tsdb_is_stale(double v);
+/* Whether a value is Prometheus's stale marker (inline: PromQL tests
+ * every step's sample). */
+static inline int tsdb_is_stale(double v)
+{
+    return chunk_is_stale(v);
+}
 
 /* Raw samples of n series in [start, end], stale markers kept, oldest
  * first: out[i] (malloc'd, NULL when empty) and counts[i] for ids[i]. Each
@@ -135,6 +140,16 @@ int tsdb_is_stale(double v);
  * storage error (nothing returned). */
 int tsdb_samples_many(struct tsdb *db, const uint64_t *ids, size_t n, int64_t start, int64_t end,
                       struct tsdb_tv **out, long *counts);
+
+/* The same read handing each series' samples to each(arg, i, pts, n) for
+ * ids[i] (only those with samples; group by group, not in ids' order),
+ * pts valid during the call only: no array per series is kept, so a read
+ * of thousands of series needs the memory of one group's. No lock is held
+ * during a call; a call answering nonzero stops the read. 0, -1 on a
+ * storage error, or that nonzero answer (calls made before either stand). */
+typedef int (*tsdb_each_fn)(void *arg, size_t i, const struct tsdb_tv *pts, long n);
+int tsdb_samples_each(struct tsdb *db, const uint64_t *ids, size_t n, int64_t start, int64_t end,
+                      tsdb_each_fn each, void *arg);
 
 /* Raw points of one series in [start, end] from memory alone, when the
  * in-memory head reaches back to start (*covered = 1); otherwise nothing

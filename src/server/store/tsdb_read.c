@@ -493,24 +493,24 @@ static int cmp_tv(const void *a, const void *b)
  * sample per timestamp. */
 static long finish_tv(struct tvs *p, struct tsdb_tv **out)
 {
+    size_t i = 1;
+    while (i < p->n && p->v[i].t > p->v[i - 1].t)
+        i++;
+    *out = p->v;
+    if (i >= p->n) /* strictly ascending already: nothing to move */
+        return (long)p->n;
     int sorted = 1;
-    for (size_t i = 1; i < p->n && sorted; i++)
+    for (; i < p->n && sorted; i++)
         sorted = p->v[i].t >= p->v[i - 1].t;
     if (!sorted)
         qsort(p->v, p->n, sizeof(*p->v), cmp_tv);
     size_t w = 0;
-    for (size_t i = 0; i < p->n; i++) {
+    for (i = 0; i < p->n; i++) {
         if (i + 1 < p->n && p->v[i + 1].t == p->v[i].t)
             continue;
         p->v[w++] = p->v[i];
     }
-    *out = p->v;
     return (long)w;
-}
-
-int tsdb_is_stale(double v)
-{
-    return chunk_is_stale(v);
 }
 
 struct many {
@@ -555,29 +555,55 @@ struct clip {
     int64_t start, end;
 };
 
-/* Appends the samples of v (in time order) within [start, end], in one
- * copy: cache hits and misses. */
-static void emit_clip(void *arg, const struct tsdb_tv *v, size_t n)
+/* The first of v[0..n) (in time order) at or after t. */
+static size_t tv_first_from(const struct tsdb_tv *v, size_t n, int64_t t)
 {
-    const struct clip *c = arg;
     size_t lo = 0, hi = n;
-    while (lo < hi) { /* the first at or after start */
+    while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (v[mid].t < c->start)
+        if (v[mid].t < t)
             lo = mid + 1;
         else
             hi = mid;
     }
-    size_t end = lo;
-    while (end < n && v[end].t <= c->end)
-        end++;
-    size_t k = end - lo;
-    if (!k)
+    return lo;
+}
+
+/* Room for k more samples. The first chunk of a window guesses the whole
+ * window's count from its own rate (at most 64 chunks' worth), so a long
+ * read is not copied again and again as its array doubles. */
+static void tvs_reserve(struct tvs *p, const struct tsdb_tv *first, size_t k, int64_t end)
+{
+    if (p->n + k <= p->cap)
         return;
-    if (c->p->n + k > c->p->cap) {
-        c->p->cap = c->p->cap * 2 > c->p->n + k ? c->p->cap * 2 : c->p->n + k + 256;
-        c->p->v = xrealloc(c->p->v, c->p->cap * sizeof(*c->p->v));
+    size_t want = p->cap * 2 > p->n + k ? p->cap * 2 : p->n + k + 256;
+    int64_t span = first[k - 1].t - first[0].t;
+    if (p->n == 0 && k > 1 && span > 0 && end > first[0].t) {
+        double guess = (double)k * (double)(end - first[0].t) / (double)span + 16;
+        double most = 64.0 * (double)k;
+        size_t g = (size_t)(guess < most ? guess : most);
+        if (g > want)
+            want = g;
     }
+    p->cap = want;
+    p->v = xrealloc(p->v, p->cap * sizeof(*p->v));
+}
+
+/* Appends the samples of v (in time order) within [start, end], in one
+ * copy: cache hits and misses. Most chunks lie wholly inside the window,
+ * which their ends tell without searching (cold memory: each probe of a
+ * search is a cache miss). */
+static void emit_clip(void *arg, const struct tsdb_tv *v, size_t n)
+{
+    const struct clip *c = arg;
+    if (!n)
+        return;
+    size_t lo = v[0].t >= c->start ? 0 : tv_first_from(v, n, c->start);
+    size_t end = v[n - 1].t <= c->end ? n : tv_first_from(v, n, c->end + 1);
+    if (lo >= end)
+        return;
+    size_t k = end - lo;
+    tvs_reserve(c->p, v + lo, k, c->end);
     memcpy(c->p->v + c->p->n, v + lo, k * sizeof(*v));
     c->p->n += k;
 }
@@ -662,36 +688,47 @@ static int memory_covers(const struct group *g, int64_t start, int *in_head)
     return *in_head || in_prev;
 }
 
-int tsdb_samples_many(struct tsdb *db, const uint64_t *ids, size_t n, int64_t start, int64_t end,
-                      struct tsdb_tv **out, long *counts)
+/* Hands one series' samples, in p (reset after), to each: its answer. */
+static int hand_over(struct tvs *p, size_t i, tsdb_each_fn each, void *arg)
+{
+    struct tsdb_tv *pts;
+    long cnt = finish_tv(p, &pts);
+    int rc = cnt ? each(arg, i, pts, cnt) : 0;
+    p->n = 0;
+    return rc;
+}
+
+int tsdb_samples_each(struct tsdb *db, const uint64_t *ids, size_t n, int64_t start, int64_t end,
+                      tsdb_each_fn each, void *arg)
 {
     struct member *mem = xmalloc((n ? n : 1) * sizeof(*mem));
-    struct tvs *p = xcalloc(n ? n : 1, sizeof(*p));
-    size_t *order = xmalloc((n ? n : 1) * sizeof(size_t));
+    /* p[i] borrows a buffer of gb while its group is read: memory for
+     * one group's series at a time, reused, whatever n is */
+    struct tvs *p = xcalloc(n ? n : 1, sizeof(*p)), *gb = NULL, one = {0};
+    size_t *order = xmalloc((n ? n : 1) * sizeof(size_t)), ngb = 0;
     size_t nm = 0;
     int rc = 0;
 
     /* recent windows (alert rules, the last minutes of a dashboard) come
-     * from memory alone, read in this one hold of the lock */
-    pthread_rwlock_rdlock(&db->lock);
-    for (size_t i = 0; i < n; i++) {
+     * from memory alone */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        pthread_rwlock_rdlock(&db->lock);
         struct series *s = ids[i] < db->by_id_cap ? db->by_id[ids[i]] : NULL;
-        if (!s)
-            continue;
         int in_head;
-        if (memory_covers(s->grp, start, &in_head)) {
+        if (s && memory_covers(s->grp, start, &in_head)) {
             if (!in_head)
-                head_tv(&p[i], ids[i], &s->grp->prev_raw, start, end);
-            head_tv(&p[i], ids[i], &s->grp->raw, start, end);
-            continue;
+                head_tv(&one, ids[i], &s->grp->prev_raw, start, end);
+            head_tv(&one, ids[i], &s->grp->raw, start, end);
+        } else if (s) {
+            mem[nm++] = (struct member){s->grp->id, ids[i], i};
         }
-        mem[nm++] = (struct member){s->grp->id, ids[i], i};
+        pthread_rwlock_unlock(&db->lock);
+        rc = hand_over(&one, i, each, arg);
     }
-    pthread_rwlock_unlock(&db->lock);
     if (nm)
         qsort(mem, nm, sizeof(*mem), cmp_member);
     struct reader *rd = nm ? tsdb_reader_get(db) : NULL;
-    if (nm && !rd)
+    if (nm && !rd && rc == 0)
         rc = -1;
     for (size_t i = 0; i < nm && rc == 0;) {
         size_t j = i;
@@ -699,31 +736,73 @@ int tsdb_samples_many(struct tsdb *db, const uint64_t *ids, size_t n, int64_t st
             order[j - i] = mem[j].at;
             j++;
         }
-        struct many m = {ids, order, j - i};
+        size_t g = j - i;
+        if (g > ngb) {
+            gb = xrealloc(gb, g * sizeof(*gb));
+            memset(gb + ngb, 0, (g - ngb) * sizeof(*gb));
+            ngb = g;
+        }
+        for (size_t k = 0; k < g; k++)
+            p[order[k]] = gb[k];
+        struct many m = {ids, order, g};
         rc = read_group(db, rd, mem[i].gid, &m, p, start, end);
+        pthread_rwlock_rdlock(&db->lock);
+        for (size_t k = 0; k < g && rc == 0; k++) {
+            struct series *s = db->by_id[mem[i + k].id];
+            head_tv(&p[mem[i + k].at], mem[i + k].id, &s->grp->ooo, start, end);
+            head_tv(&p[mem[i + k].at], mem[i + k].id, &s->grp->raw, start, end);
+        }
+        pthread_rwlock_unlock(&db->lock);
+        for (size_t k = 0; k < g; k++) {
+            if (rc == 0)
+                rc = hand_over(&p[order[k]], order[k], each, arg);
+            gb[k] = p[order[k]];
+            gb[k].n = 0;
+        }
         i = j;
     }
     if (rd)
         tsdb_reader_put(db, rd);
-    pthread_rwlock_rdlock(&db->lock);
-    for (size_t i = 0; i < nm && rc == 0; i++) {
-        struct series *s = db->by_id[mem[i].id];
-        head_tv(&p[mem[i].at], mem[i].id, &s->grp->ooo, start, end);
-        head_tv(&p[mem[i].at], mem[i].id, &s->grp->raw, start, end);
-    }
-    pthread_rwlock_unlock(&db->lock);
-    for (size_t i = 0; i < n; i++) {
-        if (rc) {
-            free(p[i].v);
-            out[i] = NULL;
-            counts[i] = 0;
-            continue;
-        }
-        counts[i] = finish_tv(&p[i], &out[i]);
-    }
+    for (size_t k = 0; k < ngb; k++)
+        free(gb[k].v);
+    free(gb);
+    free(one.v);
     free(mem);
     free(p);
     free(order);
+    return rc;
+}
+
+struct copied {
+    struct tsdb_tv **out;
+    long *counts;
+};
+
+static int copy_out(void *arg, size_t i, const struct tsdb_tv *pts, long n)
+{
+    struct copied *c = arg;
+    c->out[i] = xmalloc((size_t)n * sizeof(*pts));
+    memcpy(c->out[i], pts, (size_t)n * sizeof(*pts));
+    c->counts[i] = n;
+    return 0;
+}
+
+int tsdb_samples_many(struct tsdb *db, const uint64_t *ids, size_t n, int64_t start, int64_t end,
+                      struct tsdb_tv **out, long *counts)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i] = NULL;
+        counts[i] = 0;
+    }
+    struct copied c = {out, counts};
+    int rc = tsdb_samples_each(db, ids, n, start, end, copy_out, &c);
+    if (rc == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        free(out[i]);
+        out[i] = NULL;
+        counts[i] = 0;
+    }
     return rc;
 }
 
