@@ -93,6 +93,7 @@ static void packed(void **state)
         n++;
     }
     assert_int_equal(n, 4);
+    assert_int_equal(serieskey_packed_bytes(p), serieskey_packed_len(&k));
     serieskey_json(&k, &j1);
     serieskey_packed_json(p, &j2);
     assert_string_equal(j1.data, j2.data);
@@ -120,6 +121,8 @@ static void packed(void **state)
      * not the key they write */
     assert_int_equal(serieskey_parse("up{}", 4, &k), 0);
     p = serieskey_pack(&k);
+    assert_int_equal(serieskey_packed_bytes(p), 4); /* "up", its end, the end */
+    assert_int_equal(serieskey_packed_len(&k), 4);
     assert_true(serieskey_packed_is(p, "up", 2));
     assert_false(serieskey_packed_is(p, "up{}", 4));
     assert_false(serieskey_packed_is(p, "upx", 3));

@@ -222,12 +222,33 @@ void serieskey_json(const struct serieskey *k, struct buf *out)
 
 /* ---- packed ---- */
 
-char *serieskey_pack(const struct serieskey *k)
+size_t serieskey_packed_len(const struct serieskey *k)
 {
     size_t n = k->name_len + 2;
     for (size_t i = 0; i < k->nlabels; i++)
         n += k->labels[i].name_len + k->labels[i].value_len + 2;
-    char *p = xmalloc(n), *w = p;
+    return n;
+}
+
+size_t serieskey_packed_bytes(const char *p)
+{
+    const char *at = NULL, *name, *value;
+    while (serieskey_packed_next(p, &at, &name, &value))
+        ;
+    const char *end = at ? at : p + strlen(p) + 1; /* the last '\0' */
+    return (size_t)(end - p) + 1;
+}
+
+char *serieskey_pack(const struct serieskey *k)
+{
+    char *p = xmalloc(serieskey_packed_len(k));
+    serieskey_pack_to(k, p);
+    return p;
+}
+
+void serieskey_pack_to(const struct serieskey *k, char *p)
+{
+    char *w = p;
     memcpy(w, k->name, k->name_len + 1);
     w += k->name_len + 1;
     for (size_t i = 0; i < k->nlabels; i++) {
@@ -237,7 +258,6 @@ char *serieskey_pack(const struct serieskey *k)
         w += k->labels[i].value_len + 1;
     }
     *w = '\0'; /* no label names an empty name: the end */
-    return p;
 }
 
 int serieskey_packed_next(const char *p, const char **at, const char **name, const char **value)

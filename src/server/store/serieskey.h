@@ -59,6 +59,12 @@ void serieskey_json(const struct serieskey *k, struct buf *out);
 
 /* k packed (malloc'd). */
 char *serieskey_pack(const struct serieskey *k);
+/* The bytes k takes packed, and k packed into p (that many bytes): for a
+ * block that holds other things too (the store's series). */
+size_t serieskey_packed_len(const struct serieskey *k);
+/* The bytes packed p takes (its last end included). */
+size_t serieskey_packed_bytes(const char *p);
+void serieskey_pack_to(const struct serieskey *k, char *p);
 
 /* The metric name of packed p. */
 static inline const char *serieskey_packed_name(const char *p)

@@ -207,15 +207,20 @@ int tsdb_key(const char *name, size_t name_len, const struct prom_label *labels,
     return 0;
 }
 
-int tsdb_parse_key(struct series *s, const char *key, size_t len)
+struct series *tsdb_series_make(const char *key, size_t len)
 {
     struct serieskey k;
-    s->hash = hash_bytes(key, len);
     if (serieskey_parse(key, len, &k) < 0)
-        return -1;
-    s->lab = serieskey_pack(&k);
+        return NULL;
+    size_t n = serieskey_packed_len(&k);
+    struct series *s = xcalloc(1, sizeof(*s) + n);
+    serieskey_pack_to(&k, s->lab);
     serieskey_free(&k);
-    return 0;
+    s->hash = hash_bytes(key, len);
+    s->prev_ts = PREV_NONE;
+    for (int t = TSDB_1M; t < TSDB_TIERS; t++)
+        SACC(s, t)->bucket = ACC_NONE;
+    return s;
 }
 
 void tsdb_series_key(const struct series *s, struct buf *out)
@@ -235,7 +240,6 @@ const char *tsdb_label_get(void *arg, const char *name)
 
 void tsdb_series_free(struct series *s)
 {
-    free(s->lab);
     free(s);
 }
 
@@ -317,16 +321,16 @@ static int load(struct tsdb *db, char *err, size_t errlen)
     if (!st)
         goto fail;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        struct series *s = xcalloc(1, sizeof(*s));
-        s->id = (uint64_t)sqlite3_column_int64(st, 0);
-        if (s->id >= db->next_series_id)
-            db->next_series_id = s->id + 1; /* even when skipped: ids are never reused */
-        if (tsdb_parse_key(s, (const char *)sqlite3_column_text(st, 1),
-                           (size_t)sqlite3_column_bytes(st, 1)) < 0) {
-            log_warn("tsdb: series %llu has an unreadable key; skipped", (unsigned long long)s->id);
-            tsdb_series_free(s);
+        uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
+        if (id >= db->next_series_id)
+            db->next_series_id = id + 1; /* even when skipped: ids are never reused */
+        struct series *s = tsdb_series_make((const char *)sqlite3_column_text(st, 1),
+                                            (size_t)sqlite3_column_bytes(st, 1));
+        if (!s) {
+            log_warn("tsdb: series %llu has an unreadable key; skipped", (unsigned long long)id);
             continue;
         }
+        s->id = id;
         s->grp = tsdb_group_find(db, (const char *)sqlite3_column_text(st, 2),
                             (const char *)sqlite3_column_text(st, 3));
         if (!s->grp) {
@@ -499,7 +503,7 @@ void tsdb_stats(struct tsdb *db, struct tsdb_stats *st)
             for (int t = 0; t < TSDB_TIERS; t++)
                 hb += g->roll[t].cap * sizeof(struct rrec);
             for (size_t m = 0; m < g->nmembers; m++)
-                sb += sizeof(struct series) + strlen(g->members[m]->lab) + 2 * sizeof(void *);
+                sb += sizeof(struct series) + serieskey_packed_bytes(g->members[m]->lab) + 2 * sizeof(void *);
         }
         pthread_rwlock_unlock(&db->lock);
         if (done)

@@ -23,10 +23,12 @@ extern const size_t TIER_SEAL_ROWS[TSDB_TIERS]; /* rows a roll-up head is sealed
 #define READERS_KEPT 8
 
 struct acc {
-    int has;
-    int64_t bucket;
+    int64_t bucket; /* ACC_NONE: no bucket open */
     double st[NSTAT];
 };
+
+#define ACC_NONE INT64_MIN
+#define PREV_NONE INT64_MIN /* series.prev_ts: no sample to count an increase from */
 
 /* A series in memory: its labels once (the key is written from them when
  * needed), where it stands, and its open roll-up buckets. Kept small: a
@@ -34,17 +36,16 @@ struct acc {
 struct series {
     uint64_t id;
     uint64_t hash;        /* of its key: its bucket in the index */
-    char *lab;            /* name and labels, packed (serieskey.h): the key is
-                           * written from them when wanted */
     struct group *grp;
     int64_t last_ts;
     double last_value;
-    int64_t prev_ts; /* for the increase of counters */
+    int64_t prev_ts; /* for the increase of counters (PREV_NONE: none) */
     double prev_value;
-    int has_prev;
-    uint32_t raw_col; /* this series' column in its group's raw head, while that holds its id */
     struct acc acc[TSDB_TIERS - 1]; /* open buckets of the roll-up tiers: SACC */
     struct series *hnext;
+    uint32_t raw_col; /* this series' column in its group's raw head, while that holds its id */
+    char lab[];       /* name and labels, packed (serieskey.h), in the same
+                       * allocation: the key is written from them when wanted */
 };
 
 /* The open roll-up bucket of series s in tier (TSDB_1M or later). */
@@ -159,8 +160,9 @@ struct group *tsdb_group_find(struct tsdb *db, const char *job, const char *inst
 struct group *tsdb_group_new(struct tsdb *db, uint64_t id, const char *job, const char *inst);
 struct group *tsdb_group_by_id(struct tsdb *db, uint64_t id);
 void tsdb_add_member(struct group *g, struct series *s);
-/* Fills the name, labels and hash of s from its key. 0 or -1. */
-int tsdb_parse_key(struct series *s, const char *key, size_t len);
+/* A new series (id 0, no group) of a key: its labels and hash; NULL when
+ * the key does not parse. Free with tsdb_series_free. */
+struct series *tsdb_series_make(const char *key, size_t len);
 /* Appends the key of s. */
 void tsdb_series_key(const struct series *s, struct buf *out);
 const char *tsdb_label_of(const struct series *s, const char *name);

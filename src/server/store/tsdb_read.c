@@ -445,7 +445,7 @@ long tsdb_points(struct tsdb *db, uint64_t series_id, enum tsdb_tier tier, int64
     } else {
         collect_rollup(&p, series_id, &g->roll[tier], lo, end);
     }
-    if (tier > TSDB_RAW && SACC(s, tier)->has && SACC(s, tier)->bucket <= end) {
+    if (tier > TSDB_RAW && SACC(s, tier)->bucket != ACC_NONE && SACC(s, tier)->bucket <= end) {
         const double *a = SACC(s, tier)->st;
         struct tsdb_point pt = {SACC(s, tier)->bucket, a[0], a[1], a[2], a[3], a[4], a[5]};
         pts_add(&p, &pt);

@@ -308,7 +308,7 @@ void tsdb_acc_emit(struct tsdb *db, struct series *s, int tier)
     struct group *g = s->grp;
     struct rollup *r = &g->roll[tier];
 
-    if (!a->has)
+    if (a->bucket == ACC_NONE)
         return;
     if (!db->replaying && r->nts >= TIER_SEAL_ROWS[tier] && a->bucket > r->last_t)
         tsdb_seal_rollup(db, g, tier);
@@ -326,7 +326,7 @@ void tsdb_acc_emit(struct tsdb *db, struct series *s, int tier)
     }
     if (tier + 1 < TSDB_TIERS)
         acc_feed(db, s, tier + 1, a->bucket, a->st);
-    a->has = 0;
+    a->bucket = ACC_NONE;
 }
 
 static void acc_feed(struct tsdb *db, struct series *s, int tier, int64_t t, const double *st)
@@ -334,12 +334,11 @@ static void acc_feed(struct tsdb *db, struct series *s, int tier, int64_t t, con
     struct acc *a = SACC(s, tier);
     int64_t bucket = t - (((t % TIER_RES_MS[tier]) + TIER_RES_MS[tier]) % TIER_RES_MS[tier]);
 
-    if (a->has && bucket < a->bucket)
+    if (a->bucket != ACC_NONE && bucket < a->bucket)
         return; /* older than the open bucket: only the raw tier keeps it */
-    if (a->has && bucket > a->bucket)
+    if (a->bucket != ACC_NONE && bucket > a->bucket)
         tsdb_acc_emit(db, s, tier);
-    if (!a->has) {
-        a->has = 1;
+    if (a->bucket == ACC_NONE) {
         a->bucket = bucket;
         memcpy(a->st, st, sizeof(a->st));
         return;
@@ -403,10 +402,10 @@ static struct series *series_new(struct tsdb *db, const char *key, size_t len, u
 {
     if (len > MAX_KEY)
         return NULL;
-    struct series *s = xcalloc(1, sizeof(*s));
     /* only keys as tsdb_key writes them: the index finds a series by the
      * key its labels write (serieskey_is) */
-    if (tsdb_parse_key(s, key, len) < 0 || !serieskey_packed_is(s->lab, key, len)) {
+    struct series *s = tsdb_series_make(key, len);
+    if (!s || !serieskey_packed_is(s->lab, key, len)) {
         tsdb_series_free(s);
         return NULL;
     }
@@ -465,19 +464,18 @@ static void append_one(struct tsdb *db, struct series *s, int64_t ts, double v)
     if (ts < g->first_ts || !g->first_ts)
         g->first_ts = ts;
     if (chunk_is_stale(v)) {
-        s->has_prev = 0;
+        s->prev_ts = PREV_NONE;
         return;
     }
     if (isnan(v))
         return;
-    if (s->has_prev && ts <= s->prev_ts)
+    if (s->prev_ts != PREV_NONE && ts <= s->prev_ts)
         return; /* out of order: raw only */
     double inc = 0;
-    if (s->has_prev)
+    if (s->prev_ts != PREV_NONE)
         inc = v >= s->prev_value ? v - s->prev_value : v; /* a counter reset restarts at v */
     s->prev_ts = ts;
     s->prev_value = v;
-    s->has_prev = 1;
     double st[NSTAT] = {v, v, v, 1, v, inc};
     acc_feed(db, s, TSDB_1M, ts, st);
 }
