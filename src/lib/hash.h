@@ -10,4 +10,12 @@
  * attacker must not be able to collide on purpose. */
 uint64_t hash_bytes(const char *s, size_t n);
 
+/* A second 64-bit hash of n bytes, independent of hash_bytes (other
+ * multipliers, every word avalanched): with it, two texts of one length
+ * that agree on both are taken as equal (2^-64 a pair by chance). Where
+ * that stands in for comparing the bytes (the scrape cache), an exporter
+ * that collided on purpose could only move its own samples between its
+ * own series. */
+uint64_t hash_bytes_fp(const char *s, size_t n);
+
 #endif

@@ -67,12 +67,21 @@ int ingest_batch_add(struct ingest_batch *b, const struct prom_sample *s,
 }
 
 /* A series text the cache knows: its bytes at off in the cache's one
- * buffer (no allocation per entry), then either its key's bytes or, once
- * the store has the series, nothing: lab points to the store's labels. */
+ * buffer (no allocation per entry), its key's bytes after them. Once the
+ * store has the series, neither: lab points to the store's labels, and the
+ * text is known by its length and two independent hashes (hash_bytes_fp),
+ * not its bytes — those were the largest part of the cache (~125 bytes a
+ * series; issue 18, memory per series). */
 struct kc_entry {
     uint64_t hash;
-    const char *lab;                /* the store's labels, or NULL: key follows the text */
-    uint32_t off, raw_len, key_len; /* raw_len 0: an empty slot */
+    const char *lab; /* the store's labels, or NULL: text and key in the buffer */
+    union {
+        struct {
+            uint32_t off, key_len; /* !lab */
+        };
+        uint64_t fp; /* lab: hash_bytes_fp of the text */
+    };
+    uint32_t raw_len; /* 0: an empty slot */
 };
 
 struct key_cache {
@@ -127,21 +136,27 @@ void key_cache_settle(struct key_cache *c, struct tsdb *db)
     size_t found = 0;
     for (size_t i = 0; db && c->keyed && i < c->cap; i++) {
         struct kc_entry *e = &c->slots[i];
-        if (e->raw_len && !e->lab &&
-            (e->lab = tsdb_series_labels(db, c->text.data + e->off + e->raw_len, e->key_len)))
-            found++;
+        if (!e->raw_len || e->lab)
+            continue;
+        const char *at = c->text.data + e->off;
+        const char *lab = tsdb_series_labels(db, at + e->raw_len, e->key_len);
+        if (!lab)
+            continue;
+        e->lab = lab;
+        e->fp = hash_bytes_fp(at, e->raw_len);
+        found++;
     }
     if (found) {
-        /* the text again, without the keys of entries the store now has */
+        /* the text again, with only the entries the store lacks */
         struct buf text;
         buf_init(&text, 0);
         for (size_t i = 0; i < c->cap; i++) {
             struct kc_entry *e = &c->slots[i];
-            if (!e->raw_len)
+            if (!e->raw_len || e->lab)
                 continue;
             const char *at = c->text.data + e->off;
             e->off = (uint32_t)text.len;
-            buf_append(&text, at, e->raw_len + (e->lab ? 0 : e->key_len));
+            buf_append(&text, at, e->raw_len + e->key_len);
         }
         buf_free(&c->text);
         c->text = text;
@@ -173,12 +188,18 @@ int ingest_batch_add_cached(struct ingest_batch *b, struct key_cache *c,
 {
     if (!c || !s->series_text || !s->series_text_len || s->series_text_len > 65535)
         return ingest_batch_add(b, s, extra, nextra, ts_ms);
-    uint64_t h = hash_bytes(s->series_text, s->series_text_len);
+    uint64_t h = hash_bytes(s->series_text, s->series_text_len), fp = 0;
+    int have_fp = 0;
     size_t i = h & (c->cap - 1);
     for (; c->slots[i].raw_len; i = (i + 1) & (c->cap - 1)) {
         struct kc_entry *e = &c->slots[i];
-        if (e->hash == h && e->raw_len == s->series_text_len &&
-            !memcmp(c->text.data + e->off, s->series_text, e->raw_len)) {
+        if (e->hash != h || e->raw_len != s->series_text_len)
+            continue;
+        if (e->lab && !have_fp) {
+            fp = hash_bytes_fp(s->series_text, s->series_text_len);
+            have_fp = 1;
+        }
+        if (e->lab ? e->fp == fp : !memcmp(c->text.data + e->off, s->series_text, e->raw_len)) {
             if (b->n == b->cap) {
                 b->cap = b->cap ? b->cap * 2 : 256;
                 b->items = xrealloc(b->items, b->cap * sizeof(*b->items));

@@ -4,6 +4,7 @@
 
 #include "testutil.h"
 
+#include "../../src/lib/hash.h"
 #include "../../src/server/ingest.h"
 
 struct collect {
@@ -156,7 +157,9 @@ static void settled_cache_uses_the_store(void **state)
     key_cache_settle(cache, db); /* it has now */
     size_t after = key_cache_bytes(cache);
     print_message("key cache: %zu -> %zu bytes for 600 series\n", before, after);
-    assert_true(after < before - 600 * 20); /* a key ("m{a=...,z=...}") ~24 bytes each */
+    /* neither the text ("m{z=...,a=...}", 18-20 bytes) nor the key (as
+     * long) is kept for a series the store has: known by two hashes */
+    assert_true(after < before - 600 * 36);
     for (int round = 0; round < 2; round++) {
         struct ingest_batch *cached = parse(text, cache);
         assert_same_keys(cached, plain);
@@ -174,6 +177,43 @@ static void settled_cache_uses_the_store(void **state)
     free(text);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The second hash that stands in for a settled entry's text: every one-bit
+ * change of a series line changes it, and 20,000 lines that differ little
+ * (GPU index, UUID digits) get 20,000 values. */
+static void fingerprints_tell_texts_apart(void **state)
+{
+    (void)state;
+    char line[160];
+    int n = snprintf(line, sizeof(line),
+                     "DCGM_FI_DEV_GPU_UTIL{gpu=\"0\",UUID=\"GPU-fa4e0000-5e1f-4c1d-9a52-000000000001\","
+                     "device=\"nvidia0\",Hostname=\"gpu-000\"}");
+    uint64_t base = hash_bytes_fp(line, (size_t)n);
+    for (int i = 0; i < n; i++)
+        for (int bit = 0; bit < 8; bit++) {
+            line[i] ^= (char)(1 << bit);
+            assert_true(hash_bytes_fp(line, (size_t)n) != base);
+            line[i] ^= (char)(1 << bit);
+        }
+    assert_true(hash_bytes_fp(line, (size_t)n - 1) != base);
+    enum { N = 20000 };
+    uint64_t *fp = malloc(N * sizeof(*fp));
+    for (int i = 0; i < N; i++) {
+        n = snprintf(line, sizeof(line), "m{gpu=\"%d\",UUID=\"GPU-%012d\"}", i % 8, i / 8);
+        fp[i] = hash_bytes_fp(line, (size_t)n);
+        assert_true(fp[i] != hash_bytes(line, (size_t)n));
+    }
+    qsort(fp, N, sizeof(*fp), cmp_u64);
+    for (int i = 1; i < N; i++)
+        assert_true(fp[i] != fp[i - 1]);
+    free(fp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -181,6 +221,7 @@ int main(void)
         cmocka_unit_test(a_full_cache_starts_over),
         cmocka_unit_test(writer_stores_batches),
         cmocka_unit_test(settled_cache_uses_the_store),
+        cmocka_unit_test(fingerprints_tell_texts_apart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
