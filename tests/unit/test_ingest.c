@@ -191,7 +191,8 @@ static void fingerprints_tell_texts_apart(void **state)
     (void)state;
     char line[160];
     int n = snprintf(line, sizeof(line),
-                     "DCGM_FI_DEV_GPU_UTIL{gpu=\"0\",UUID=\"GPU-fa4e0000-5e1f-4c1d-9a52-000000000001\","
+                     "DCGM_FI_DEV_GPU_UTIL{gpu=\"0\","
+                     "UUID=\"GPU-fa4e0000-5e1f-4c1d-9a52-000000000001\","
                      "device=\"nvidia0\",Hostname=\"gpu-000\"}");
     uint64_t base = hash_bytes_fp(line, (size_t)n);
     for (int i = 0; i < n; i++)

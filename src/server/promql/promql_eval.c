@@ -531,7 +531,7 @@ static int eval_vsel(struct pq_ctx *c, const struct promql_expr *e, struct pq_va
     uint64_t *ids = xmalloc((sel.n ? sel.n : 1) * sizeof(uint64_t));
     for (size_t i = 0; i < sel.n; i++)
         ids[i] = sel.info[i].id;
-    struct vsel_fill f = {c, e, want_ts, xcalloc(sel.n ? sel.n : 1, sizeof(struct promql_series)), 0};
+    struct vsel_fill f = {c, e, want_ts, xcalloc(sel.n ? sel.n : 1, sizeof(*f.s)), 0};
     rc = tsdb_samples_each(c->db, ids, sel.n, c->start - e->offset_ms - c->lookback_ms,
                            c->end - e->offset_ms, vsel_fill, &f);
     free(ids);

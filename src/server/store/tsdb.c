@@ -503,7 +503,8 @@ void tsdb_stats(struct tsdb *db, struct tsdb_stats *st)
             for (int t = 0; t < TSDB_TIERS; t++)
                 hb += g->roll[t].cap * sizeof(struct rrec);
             for (size_t m = 0; m < g->nmembers; m++)
-                sb += sizeof(struct series) + serieskey_packed_bytes(g->members[m]->lab) + 2 * sizeof(void *);
+                sb += sizeof(struct series) + serieskey_packed_bytes(g->members[m]->lab) +
+                      2 * sizeof(void *);
         }
         pthread_rwlock_unlock(&db->lock);
         if (done)

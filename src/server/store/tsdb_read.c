@@ -727,10 +727,10 @@ int tsdb_samples_each(struct tsdb *db, const uint64_t *ids, size_t n, int64_t st
     }
     if (nm)
         qsort(mem, nm, sizeof(*mem), cmp_member);
-    struct reader *rd = nm ? tsdb_reader_get(db) : NULL;
-    if (nm && !rd && rc == 0)
+    struct reader *rd = nm && rc == 0 ? tsdb_reader_get(db) : NULL;
+    if (nm && rc == 0 && !rd)
         rc = -1;
-    for (size_t i = 0; i < nm && rc == 0;) {
+    for (size_t i = 0; i < nm && rc == 0;) { /* group by group */
         size_t j = i;
         while (j < nm && mem[j].gid == mem[i].gid) {
             order[j - i] = mem[j].at;
